@@ -1,0 +1,92 @@
+import { Command } from "@commander-js/extra-typings";
+import { HgError } from "../../lib/errors.ts";
+import { labDown, labNamespaces, labUp, type HgInHost } from "../../lib/lab/lab.ts";
+import { runInNetns } from "../../lib/lab/nsenter.ts";
+import { type Endpoint, pingMatrix, type PingResult } from "../../lib/lab/reach.ts";
+import { labTopology, validateLabName } from "../../lib/lab/topology.ts";
+import { parseInterfaceAddress } from "../../lib/net/prefix.ts";
+import type { Status } from "../../lib/status/status.ts";
+import { integerValue } from "../flags.ts";
+import type { Output } from "../output.ts";
+import { requireRoot } from "../root.ts";
+import { selfCommand } from "../self.ts";
+import { table } from "../table.ts";
+
+const hgInHost: HgInHost = (netns, args) => runInNetns(netns, [...selfCommand(), ...args]);
+
+/** Reads every lab host's `hg status --json` and the containers to ping. */
+async function labState(name: string): Promise<{ hosts: { netns: string; status: Status }[]; endpoints: Endpoint[] }> {
+  const hostNames = (await labNamespaces(name)).filter((ns) => /-h\d+$/.test(ns));
+  const hosts = await Promise.all(hostNames.map(async (netns) => {
+    const result = await hgInHost(netns, ["status", "--json"]);
+    if (result.code !== 0) throw new HgError(`hg status in ${netns} failed: ${result.stderr.trim()}`);
+    return { netns, status: JSON.parse(result.stdout) as Status };
+  }));
+  const endpoints = hosts.flatMap((h) =>
+    h.status.containers.map((c) => ({ container: c.name, address: parseInterfaceAddress(c.address).address }))
+  );
+  return { hosts, endpoints };
+}
+
+/** Prints the ping matrix and fails when any pair cannot reach the other. */
+function reportReachability(out: Output, results: readonly PingResult[]): void {
+  out.line(table(
+    ["FROM", "TO", "ADDRESS", "PING"],
+    results.map((r) => [r.from, r.to, r.address, r.ok ? `ok ${r.rttMs ?? "?"} ms` : "FAIL"]),
+  ));
+  const failed = results.filter((r) => !r.ok).length;
+  if (failed > 0) throw new HgError(`${failed} of ${results.length} container pairs cannot reach each other`);
+}
+
+/** `hg lab up|down|status`: the seed experiment as namespaces on this machine. */
+export function labCommand(output: () => Output) {
+  const lab = new Command("lab").description("build a lab of hosts as network namespaces on one machine");
+  lab.command("up")
+    .description("create N hosts on one underlay segment, set each up with hg, and check reachability")
+    .option("--nodes <n>", "number of hosts", integerValue("--nodes", 1, 50), 2)
+    .option("--name <name>", "lab name, the prefix of every namespace it makes", validateLabName, "hglab")
+    .action(async (opts) => {
+      const out = output();
+      requireRoot();
+      const topology = labTopology(opts.name, opts.nodes);
+      await labUp(topology, hgInHost, (line) => out.note(line));
+      const { endpoints } = await labState(opts.name);
+      const results = await pingMatrix(endpoints);
+      out.json({ name: opts.name, nodes: opts.nodes, reachability: results });
+      reportReachability(out, results);
+    });
+  lab.command("status")
+    .description("show the lab's hosts, containers and reachability")
+    .option("--name <name>", "lab name", validateLabName, "hglab")
+    .action(async (opts) => {
+      const out = output();
+      requireRoot();
+      const { hosts, endpoints } = await labState(opts.name);
+      if (hosts.length === 0) throw new HgError(`no lab named ${opts.name} is up: "hg lab up" builds one`);
+      const results = await pingMatrix(endpoints);
+      out.json({ name: opts.name, hosts, reachability: results });
+      out.line(table(
+        ["HOST", "SUBNET", "CONTAINERS", "PEER ROUTES", "FORWARDING"],
+        hosts.map(({ netns, status }) => [
+          netns,
+          status.bridge.subnet ?? "-",
+          status.containers.map((c) => `${c.name} ${c.address}`).join(", ") || "-",
+          String(status.peers.length),
+          status.forwarding ? "on" : "OFF",
+        ]),
+      ));
+      out.line("");
+      reportReachability(out, results);
+    });
+  lab.command("down")
+    .description("remove every namespace of the lab")
+    .option("--name <name>", "lab name", validateLabName, "hglab")
+    .action(async (opts) => {
+      const out = output();
+      requireRoot();
+      const removed = await labDown(opts.name, hgInHost);
+      out.json({ name: opts.name, removed });
+      out.line(removed.length === 0 ? `nothing to do: no lab named ${opts.name}` : `removed ${removed.join(" ")}`);
+    });
+  return lab;
+}

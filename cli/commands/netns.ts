@@ -1,0 +1,74 @@
+import { Command } from "@commander-js/extra-typings";
+import { listContainers } from "../../lib/containers/list.ts";
+import { netnsExists, observeContainer } from "../../lib/containers/observe.ts";
+import { planNetnsAdd } from "../../lib/containers/plan_add.ts";
+import { planNetnsDel } from "../../lib/containers/plan_del.ts";
+import { observeHost } from "../../lib/host/observe.ts";
+import { formatAddress } from "../../lib/net/address.ts";
+import { containerStatuses } from "../../lib/status/status.ts";
+import { addressValue, interfaceValue, nameValue } from "../flags.ts";
+import { mutate } from "../mutation.ts";
+import type { Output } from "../output.ts";
+import { table } from "../table.ts";
+
+/** `hg netns add|del|ls`: containers as network namespaces on the bridge. */
+export function netnsCommand(output: () => Output) {
+  const netns = new Command("netns").description("add, remove and list containers (network namespaces)");
+  netns.command("add")
+    .description("create a container namespace on the bridge, with an address and a default route")
+    .argument("<name>", "container name: 1-32 of A-Za-z0-9_.-", nameValue)
+    .option("--ip <address>", "the container's address (default: the next free one in the subnet)", addressValue)
+    .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
+    .action(async (name, opts) => {
+      await mutate(output(), async () => {
+        const host = await observeHost();
+        const exists = listContainers(host).some((c) => c.name === name);
+        const planned = planNetnsAdd({
+          host,
+          bridge: opts.bridge,
+          name,
+          requested: opts.ip,
+          netnsExists: netnsExists(name),
+          container: exists ? await observeContainer(name) : undefined,
+        });
+        const address = `${formatAddress(planned.address)}/${planned.prefixLength}`;
+        return {
+          plan: planned.plan,
+          summary: `container ${name} ${address} via ${formatAddress(planned.gateway)}`,
+          result: { name, address, gateway: formatAddress(planned.gateway) },
+        };
+      });
+    });
+  netns.command("del")
+    .description("remove a container made by hg (its namespace and veth)")
+    .argument("<name>", "container name", nameValue)
+    .action(async (name) => {
+      await mutate(output(), async () => ({
+        plan: planNetnsDel(await observeHost(), name, netnsExists(name)),
+        summary: `container ${name} removed`,
+        result: { name },
+      }));
+    });
+  netns.command("ls")
+    .description("list this host's containers")
+    .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
+    .action(async (opts) => {
+      const out = output();
+      const host = await observeHost();
+      const present = new Set(listContainers(host).map((c) => c.name).filter(netnsExists));
+      const containers = containerStatuses(host, opts.bridge, present);
+      out.json(containers);
+      out.line(table(
+        ["NAME", "ADDRESS", "VETH", "STATE"],
+        containers.map((c) => [c.name, c.address, c.hostVeth, containerState(c)]),
+      ));
+    });
+  return netns;
+}
+
+/** A container's health in one word for tables. */
+export function containerState(c: { present: boolean; attached: boolean; up: boolean }): string {
+  if (!c.present) return "namespace-missing";
+  if (!c.attached) return "detached";
+  return c.up ? "up" : "down";
+}

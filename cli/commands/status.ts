@@ -1,0 +1,37 @@
+import { Command } from "@commander-js/extra-typings";
+import { listContainers } from "../../lib/containers/list.ts";
+import { netnsExists } from "../../lib/containers/observe.ts";
+import { observeHost } from "../../lib/host/observe.ts";
+import { buildStatus } from "../../lib/status/status.ts";
+import { interfaceValue } from "../flags.ts";
+import type { Output } from "../output.ts";
+import { table } from "../table.ts";
+import { containerState } from "./netns.ts";
+
+/** `hg status`: bridge, subnet, forwarding, containers and hg routes of this host. */
+export function statusCommand(output: () => Output) {
+  return new Command("status")
+    .description("show this host's bridge, subnet, forwarding, containers and hg routes")
+    .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
+    .action(async (opts) => {
+      const out = output();
+      const host = await observeHost();
+      const present = new Set(listContainers(host).map((c) => c.name).filter(netnsExists));
+      const status = buildStatus(host, opts.bridge, present);
+      out.json(status);
+      const b = status.bridge;
+      out.line(`bridge:     ${b.name} ${b.present ? `${b.up ? "up" : "DOWN"} ${b.address ?? "(no address)"} mtu ${b.mtu}` : "missing"}`);
+      out.line(`subnet:     ${b.subnet ?? "-"}`);
+      out.line(`forwarding: ${status.forwarding ? "on" : "OFF"}`);
+      out.line("");
+      out.line(status.containers.length === 0 ? "containers: none" : table(
+        ["CONTAINER", "ADDRESS", "VETH", "STATE"],
+        status.containers.map((c) => [c.name, c.address, c.hostVeth, containerState(c)]),
+      ));
+      out.line("");
+      out.line(status.peers.length === 0 ? "peer routes: none" : table(
+        ["PEER SUBNET", "VIA", "DEV", "STATE"],
+        status.peers.map((p) => [p.subnet, p.via ?? "-", p.dev ?? "-", p.linkdown ? "linkdown" : "ok"]),
+      ));
+    });
+}

@@ -1,0 +1,19 @@
+/**
+ * The hg executable's entry point: run the program, map any error to one line and an exit code.
+ * No top-level await and no exports, so `bun build --compile --bytecode` can take it.
+ *
+ * @module
+ */
+import { describeError } from "./exit_code.ts";
+import { buildProgram } from "./program.ts";
+
+buildProgram()
+  .parseAsync(process.argv.slice(2), { from: "user" })
+  .then(() => 0, (error: unknown) => {
+    const { code, message } = describeError(error);
+    if (message) process.stderr.write(message + "\n");
+    return code;
+  })
+  .then((code) => {
+    process.exitCode = code;
+  });

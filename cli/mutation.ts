@@ -1,0 +1,49 @@
+/**
+ * The observe → plan → apply path every mutating command follows: under this host's lock,
+ * observe and plan; print the plan with --dry-run; otherwise apply it as one batch per
+ * namespace. An empty plan changes nothing and says so.
+ *
+ * @module
+ */
+import { withHostLock } from "../lib/host/lock.ts";
+import { applyPlan } from "../lib/plan/apply.ts";
+import { renderPlan } from "../lib/plan/render.ts";
+import type { Plan } from "../lib/plan/step.ts";
+import type { Output } from "./output.ts";
+import { requireRoot } from "./root.ts";
+
+/** What a planner callback returns: the plan, a one-line summary, and extra JSON fields. */
+export interface Planned {
+  readonly plan: Plan;
+  readonly summary: string;
+  readonly result?: Record<string, unknown>;
+}
+
+/**
+ * Plans with `planner` and applies the plan unless --dry-run.
+ *
+ * @example
+ * ```ts
+ * await mutate(out, async () => ({ plan: planPeerAdd(await observeHost(), req), summary: "peer 1.1.2.0/24 via 10.0.12.7" }));
+ * ```
+ */
+export async function mutate(out: Output, planner: () => Promise<Planned>): Promise<void> {
+  const { dryRun } = out.options;
+  if (!dryRun) requireRoot();
+  const run = async () => {
+    const planned = await planner();
+    if (!dryRun) await applyPlan(planned.plan);
+    return planned;
+  };
+  // A dry run changes nothing, so it needs neither root nor the lock.
+  const planned = dryRun ? await run() : await withHostLock(run);
+  const commands = renderPlan(planned.plan);
+  out.json({ changed: !dryRun && commands.length > 0, dryRun, commands, ...planned.result });
+  if (dryRun) {
+    for (const c of commands) out.line(c);
+    if (commands.length === 0) out.note(`nothing to do: ${planned.summary}`);
+    return;
+  }
+  for (const c of commands) out.detail(`+ ${c}`);
+  out.line(commands.length === 0 ? `nothing to do: ${planned.summary}` : `${planned.summary} (${commands.length} changes)`);
+}

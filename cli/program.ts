@@ -1,0 +1,56 @@
+/**
+ * The command tree of hg: global flags, every subcommand, help and version. Parsing and
+ * validation only; the work happens in lib/.
+ *
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import { completionsCommand } from "./commands/completions.ts";
+import { labCommand } from "./commands/lab.ts";
+import { netnsCommand } from "./commands/netns.ts";
+import { peerCommand } from "./commands/peer.ts";
+import { setupCommand } from "./commands/setup.ts";
+import { statusCommand } from "./commands/status.ts";
+import { teardownCommand } from "./commands/teardown.ts";
+import { Output } from "./output.ts";
+import { VERSION } from "./version.ts";
+
+/**
+ * Builds the `hg` program. Errors are thrown (exitOverride), never printed by commander, so
+ * `cli/exit_code.ts` decides every exit code.
+ */
+export function buildProgram(): Command {
+  const program = new Command("hg")
+    .description("routed container networking for hosts on one L2 segment (host-gw), with a doctor")
+    .version(VERSION, "-V, --version", "print the version")
+    .option("--json", "print results as JSON (stable schemas, see README)")
+    .option("--dry-run", "print the ip commands a change would run, change nothing")
+    .option("-v, --verbose", "print each command as it is applied")
+    .option("-q, --quiet", "print only results and errors")
+    .showSuggestionAfterError()
+    .configureOutput({ outputError: () => {} })
+    .exitOverride();
+  const output = () => {
+    const o = program.opts();
+    return new Output({ json: !!o.json, dryRun: !!o.dryRun, verbose: !!o.verbose, quiet: !!o.quiet });
+  };
+  const commands = [
+    setupCommand(output),
+    netnsCommand(output),
+    peerCommand(output),
+    statusCommand(output),
+    teardownCommand(output),
+    labCommand(output),
+    completionsCommand(() => program),
+  ];
+  for (const command of commands) program.addCommand(command as unknown as Command);
+  // Subcommands inherit the error handling; unknown flags and missing arguments stay usage errors.
+  const inherit = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      (sub as Command).exitOverride().configureOutput({ outputError: () => {} }).showSuggestionAfterError();
+      inherit(sub as Command);
+    }
+  };
+  inherit(program);
+  return program;
+}

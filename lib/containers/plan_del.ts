@@ -1,0 +1,22 @@
+import { InputError } from "../errors.ts";
+import type { HostState } from "../host/state.ts";
+import { ipStep, type Plan } from "../plan/step.ts";
+import { listContainers } from "./list.ts";
+
+/**
+ * Plans `hg netns del NAME`: the container's namespace goes, and with it both ends of its veth.
+ * Only containers hg made can be deleted.
+ *
+ * @example
+ * ```ts
+ * planNetnsDel(state, "web1", true); // [ip netns del web1]
+ * ```
+ */
+export function planNetnsDel(host: HostState, name: string, netnsExists: boolean): Plan {
+  const entry = listContainers(host).find((c) => c.name === name);
+  if (!entry) {
+    throw new InputError(`unknown container ${JSON.stringify(name)}: "hg netns ls" lists this host's containers`);
+  }
+  // The host-side veth goes with the namespace; delete it explicitly only when the namespace is gone.
+  return netnsExists ? [ipStep(["netns", "del", name])] : [ipStep(["link", "del", entry.hostVeth])];
+}

@@ -1,0 +1,16 @@
+/**
+ * Everything hg reads about one host (one network namespace) before it plans a change.
+ *
+ * @module
+ */
+import type { AddressedLink } from "../ip/addr.ts";
+import type { Link } from "../ip/link.ts";
+import type { Route } from "../ip/route.ts";
+
+/** A host's links, addresses, IPv4 routes of table main, and forwarding switch. */
+export interface HostState {
+  readonly links: readonly Link[];
+  readonly addresses: readonly AddressedLink[];
+  readonly routes: readonly Route[];
+  readonly forwarding: boolean;
+}

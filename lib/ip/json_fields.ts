@@ -1,0 +1,90 @@
+/**
+ * Typed access to the fields of one `ip -j` object. Each reader names the field and the
+ * object kind in its error, so an unexpected iproute2 version fails with a message that
+ * says exactly what changed.
+ *
+ * @module
+ */
+import { IpOutputError } from "./output_error.ts";
+
+/** One JSON object from `ip -j` output, with typed field readers. */
+export class JsonFields {
+  constructor(private readonly raw: Record<string, unknown>, private readonly what: string) {}
+
+  /** Parses `text` as a JSON array of objects (`ip -j` prints `[]` or nothing for no entries). */
+  static list(text: string, what: string): JsonFields[] {
+    const trimmed = text.trim();
+    if (trimmed === "") return [];
+    let data: unknown;
+    try {
+      data = JSON.parse(trimmed);
+    } catch {
+      throw new IpOutputError(`ip printed ${what} output that is not JSON: ${trimmed.slice(0, 80)}`);
+    }
+    if (!Array.isArray(data)) throw new IpOutputError(`ip printed ${what} output that is not a list`);
+    return data.map((item) => {
+      if (typeof item !== "object" || item === null || Array.isArray(item)) {
+        throw new IpOutputError(`ip printed a ${what} entry that is not an object`);
+      }
+      return new JsonFields(item as Record<string, unknown>, what);
+    });
+  }
+
+  has(key: string): boolean {
+    return this.raw[key] !== undefined && this.raw[key] !== null;
+  }
+
+  string(key: string): string {
+    const v = this.raw[key];
+    if (typeof v !== "string") throw this.bad(key, "a string", v);
+    return v;
+  }
+
+  optionalString(key: string): string | undefined {
+    return this.has(key) ? this.string(key) : undefined;
+  }
+
+  /** A number, also accepted as a decimal string (`ip -N` prints numbers as strings). */
+  number(key: string): number {
+    const v = this.raw[key];
+    if (typeof v === "number" && Number.isFinite(v)) return v;
+    if (typeof v === "string" && /^\d+$/.test(v)) return Number(v);
+    throw this.bad(key, "a number", v);
+  }
+
+  optionalNumber(key: string): number | undefined {
+    return this.has(key) ? this.number(key) : undefined;
+  }
+
+  strings(key: string): string[] {
+    const v = this.raw[key];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) {
+      throw this.bad(key, "a list of strings", v);
+    }
+    return v as string[];
+  }
+
+  object(key: string): JsonFields | undefined {
+    const v = this.raw[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "object" || Array.isArray(v)) throw this.bad(key, "an object", v);
+    return new JsonFields(v as Record<string, unknown>, `${this.what}.${key}`);
+  }
+
+  objects(key: string): JsonFields[] {
+    const v = this.raw[key];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw this.bad(key, "a list", v);
+    return v.map((item) => {
+      if (typeof item !== "object" || item === null) throw this.bad(key, "a list of objects", v);
+      return new JsonFields(item as Record<string, unknown>, `${this.what}.${key}`);
+    });
+  }
+
+  private bad(key: string, expected: string, got: unknown): IpOutputError {
+    return new IpOutputError(
+      `ip printed a ${this.what} entry whose "${key}" is not ${expected}: ${JSON.stringify(got)}`,
+    );
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * One iproute2 operation (the argument list of an `ip` command) and its safe rendering as a
+ * line of `ip -batch` input or as a command for `--dry-run`.
+ *
+ * @module
+ */
+import { HgError } from "../errors.ts";
+
+/** One `ip` command, in the root namespace or in the named one (`ip -n NETNS`). */
+export interface IpOp {
+  readonly netns?: string;
+  readonly args: readonly string[];
+}
+
+/** A value that would change the meaning of an `ip -batch` line (whitespace, quotes, newline). */
+export class UnsafeTokenError extends HgError {}
+
+// Batch input is split on whitespace and understands quotes, backslashes and "#" comments:
+// any of those in a value would let it become another argument or another command.
+const SAFE_TOKEN = /^[A-Za-z0-9_.:\/@,=+%-]+$/;
+
+/**
+ * Renders `args` as one `ip -batch` line, refusing any token that batch parsing could split
+ * or reinterpret.
+ *
+ * @example
+ * ```ts
+ * batchLine(["route", "replace", "1.1.2.0/24", "via", "10.0.12.7"]); // "route replace 1.1.2.0/24 via 10.0.12.7"
+ * batchLine(["link", "del", "x\nroute flush all"]); // throws UnsafeTokenError
+ * ```
+ */
+export function batchLine(args: readonly string[]): string {
+  for (const token of args) {
+    if (!SAFE_TOKEN.test(token)) {
+      throw new UnsafeTokenError(`refusing to pass ${JSON.stringify(token)} to ip: unsafe characters`);
+    }
+  }
+  return args.join(" ");
+}
+
+/**
+ * The `ip` command line for an operation, as `--dry-run` prints it.
+ *
+ * @example
+ * ```ts
+ * formatIpCommand({ netns: "c1", args: ["link", "set", "lo", "up"] }); // "ip -n c1 link set lo up"
+ * ```
+ */
+export function formatIpCommand(op: IpOp): string {
+  const ns = op.netns === undefined ? [] : ["-n", op.netns];
+  return ["ip", ...ns, batchLine(op.args)].join(" ");
+}

@@ -1,0 +1,107 @@
+/**
+ * Typed routes parsed from `ip -j route` (with or without `-N`) and `ip -j route get`.
+ *
+ * @module
+ */
+import { type Family, type IpAddress, parseAddressOf } from "../net/address.ts";
+import { type Prefix, prefixOf } from "../net/prefix.ts";
+import { JsonFields } from "./json_fields.ts";
+import { IpOutputError } from "./output_error.ts";
+import { protocolNumber } from "./protocol.ts";
+
+/** Route types as the kernel knows them (`ip -N` prints their numbers). */
+export type RouteType =
+  | "unicast"
+  | "local"
+  | "broadcast"
+  | "anycast"
+  | "multicast"
+  | "blackhole"
+  | "unreachable"
+  | "prohibit"
+  | "throw"
+  | "nat";
+
+const TYPE_BY_NUMBER: readonly (RouteType | undefined)[] = [
+  undefined,
+  "unicast",
+  "local",
+  "broadcast",
+  "anycast",
+  "multicast",
+  "blackhole",
+  "unreachable",
+  "prohibit",
+  "throw",
+  "nat",
+];
+
+/** One route of a routing table. */
+export interface Route {
+  readonly type: RouteType;
+  /** The destination; `default` is parsed as the family's /0. */
+  readonly dst: Prefix;
+  readonly gateway?: IpAddress;
+  readonly dev?: string;
+  /** Route protocol number (2 kernel, 3 boot, 4 static, 104 hg, ...). */
+  readonly protocol: number;
+  /** Scope number (0 global, 253 link, 254 host). */
+  readonly scope: number;
+  readonly metric: number;
+  readonly prefsrc?: IpAddress;
+  /** Flags such as `onlink` and `linkdown`. */
+  readonly flags: readonly string[];
+}
+
+const SCOPES: Readonly<Record<string, number>> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+
+/**
+ * Parses the output of `ip -j [-N] route show` for one address family.
+ *
+ * @example
+ * ```ts
+ * const routes = parseRoutes('[{"dst":"default","gateway":"10.0.12.1","dev":"eth0","flags":[]}]', 4);
+ * routes[0].dst.length; // 0
+ * ```
+ */
+export function parseRoutes(text: string, family: Family): Route[] {
+  return JsonFields.list(text, "route").map((f) => parseRoute(f, family));
+}
+
+function parseRoute(f: JsonFields, family: Family): Route {
+  const dstText = f.string("dst");
+  const bits = family === 4 ? 32 : 128;
+  let dst: Prefix;
+  if (dstText === "default") {
+    dst = prefixOf(parseAddressOf(family, family === 4 ? "0.0.0.0" : "::"), 0);
+  } else {
+    const [addr, len] = dstText.split("/");
+    dst = prefixOf(parseAddressOf(family, addr), len === undefined ? bits : Number(len));
+  }
+  const typeText = f.optionalString("type") ?? "unicast";
+  const type = /^\d+$/.test(typeText)
+    ? TYPE_BY_NUMBER[Number(typeText)]
+    : (TYPE_BY_NUMBER.find((t) => t === typeText) as RouteType | undefined);
+  if (!type) throw new IpOutputError(`ip printed a route of unknown type "${typeText}"`);
+  const protocolText = f.has("protocol") ? f.string("protocol") : "boot";
+  const protocol = protocolNumber(protocolText);
+  if (protocol === undefined) {
+    throw new IpOutputError(`ip printed a route with unknown protocol "${protocolText}"`);
+  }
+  const scopeText = f.has("scope") ? f.string("scope") : "global";
+  const scope = /^\d+$/.test(scopeText) ? Number(scopeText) : SCOPES[scopeText];
+  if (scope === undefined) throw new IpOutputError(`ip printed a route with unknown scope "${scopeText}"`);
+  const gateway = f.optionalString("gateway");
+  const prefsrc = f.optionalString("prefsrc");
+  return {
+    type,
+    dst,
+    gateway: gateway === undefined ? undefined : parseAddressOf(family, gateway),
+    dev: f.optionalString("dev"),
+    protocol,
+    scope,
+    metric: f.optionalNumber("metric") ?? 0,
+    prefsrc: prefsrc === undefined ? undefined : parseAddressOf(family, prefsrc),
+    flags: f.strings("flags"),
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * Building and removing a lab: the underlay and host namespaces, then hg's own commands inside
+ * each host (setup, netns add, peer add), exactly as an operator would run them on real hosts.
+ *
+ * @module
+ */
+import { HgError } from "../errors.ts";
+import type { ProcessResult } from "../exec/run.ts";
+import { formatAddress } from "../net/address.ts";
+import { formatPrefix } from "../net/prefix.ts";
+import { applyPlan } from "../plan/apply.ts";
+import { ipStep } from "../plan/step.ts";
+import { listNetns } from "./netns_dir.ts";
+import { planPlumbing } from "./plumbing.ts";
+import { belongsToLab, containerAddress, type LabTopology } from "./topology.ts";
+
+/** Runs `hg ARGS...` inside a lab host's network namespace. */
+export type HgInHost = (hostNetns: string, args: readonly string[]) => Promise<ProcessResult>;
+
+async function hgOrFail(hg: HgInHost, netns: string, args: readonly string[]): Promise<string> {
+  const result = await hg(netns, args);
+  if (result.code !== 0) {
+    throw new HgError(`"hg ${args.join(" ")}" in ${netns} failed: ${result.stderr.trim().split("\n")[0]}`);
+  }
+  return result.stdout;
+}
+
+/**
+ * Builds the lab (only what is missing, so a second run changes nothing): underlay, hosts, then
+ * in each host `hg setup`, `hg netns add` for its container, and `hg peer add` for every other
+ * host. `log` receives one line per hg command run.
+ *
+ * @example
+ * ```ts
+ * await labUp(labTopology("hglab", 2), hgInHost, console.log);
+ * ```
+ */
+export async function labUp(topology: LabTopology, hg: HgInHost, log: (line: string) => void): Promise<void> {
+  await applyPlan(planPlumbing(topology, new Set(await listNetns())));
+  // Hosts are independent: configure them in parallel, each one's commands in order.
+  await Promise.all(topology.hosts.map(async (host) => {
+    const commands: string[][] = [
+      ["setup", "--subnet", formatPrefix(host.subnet)],
+      ["netns", "add", host.container, "--ip", formatAddress(containerAddress(host))],
+      ...topology.hosts.filter((p) => p !== host).map((p) => [
+        "peer",
+        "add",
+        formatPrefix(p.subnet),
+        "--via",
+        formatAddress(p.address),
+      ]),
+    ];
+    for (const args of commands) {
+      const summary = (await hgOrFail(hg, host.netns, args)).trim();
+      log(`${host.netns}: hg ${args.join(" ")}${summary ? `  # ${summary}` : ""}`);
+    }
+  }));
+}
+
+/**
+ * The lab's namespaces that exist now: containers first, then hosts, then the underlay, the
+ * order in which they are removed.
+ */
+export async function labNamespaces(name: string): Promise<string[]> {
+  const rank = (ns: string) => ns.endsWith("-ul") ? 2 : /-c\d+$/.test(ns) ? 0 : 1;
+  return (await listNetns()).filter((ns) => belongsToLab(name, ns)).sort((a, b) => rank(a) - rank(b));
+}
+
+/**
+ * Removes the lab `name`: `hg teardown` in each host (so containers made there by hand go too),
+ * then every namespace of the lab, and with them every link, route and rule inside.
+ * Returns the namespaces it removed.
+ */
+export async function labDown(name: string, hg: HgInHost): Promise<string[]> {
+  const hosts = (await labNamespaces(name)).filter((ns) => /-h\d+$/.test(ns));
+  await Promise.all(hosts.map((host) => hgOrFail(hg, host, ["teardown"])));
+  const namespaces = await labNamespaces(name);
+  await applyPlan(namespaces.map((ns) => ipStep(["netns", "del", ns])));
+  return namespaces;
+}

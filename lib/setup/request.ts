@@ -1,0 +1,11 @@
+import type { Prefix } from "../net/prefix.ts";
+
+/** What `hg setup` is asked to make true. */
+export interface SetupRequest {
+  /** This host's container subnet; the bridge gets its first host address. */
+  readonly subnet: Prefix;
+  readonly bridge: string;
+  readonly mtu?: number;
+  /** The cluster network, when traffic leaving it is to be masqueraded. */
+  readonly masqueradeNetwork?: Prefix;
+}

@@ -1,0 +1,105 @@
+/**
+ * The document behind `hg status --json`. Its shape is a contract for scripts (documented in the
+ * README): fields are only ever added, never renamed or removed, within one `schema` number.
+ *
+ * @module
+ */
+import { listContainers } from "../containers/list.ts";
+import { findBridge } from "../host/bridge.ts";
+import type { HostState } from "../host/state.ts";
+import { formatAddress } from "../net/address.ts";
+import { formatPrefix } from "../net/prefix.ts";
+import { hgRoutes } from "../peers/list.ts";
+
+/** One of hg's peer routes, as scripts see it. */
+export interface PeerStatus {
+  readonly subnet: string;
+  readonly via: string | null;
+  readonly dev: string | null;
+  /** The kernel marks the route `linkdown`: its device has no carrier. */
+  readonly linkdown: boolean;
+}
+
+/** One container, as scripts see it. */
+export interface ContainerStatus {
+  readonly name: string;
+  /** Address with prefix length, e.g. "1.1.1.2/24". */
+  readonly address: string;
+  readonly hostVeth: string;
+  /** The veth is a port of the bridge. */
+  readonly attached: boolean;
+  readonly up: boolean;
+  /** The container's namespace exists. */
+  readonly present: boolean;
+}
+
+/** `hg status --json`. */
+export interface Status {
+  readonly schema: 1;
+  readonly bridge: {
+    readonly name: string;
+    readonly present: boolean;
+    readonly up: boolean;
+    /** Gateway address with prefix length, e.g. "1.1.1.1/24"; null when it has none. */
+    readonly address: string | null;
+    readonly subnet: string | null;
+    readonly mtu: number | null;
+    readonly createdByHg: boolean;
+  };
+  readonly forwarding: boolean;
+  readonly containers: readonly ContainerStatus[];
+  readonly peers: readonly PeerStatus[];
+}
+
+/**
+ * Builds the status document from a host's state.
+ *
+ * @example
+ * ```ts
+ * buildStatus(state, "cni0", new Set(["web1"])).bridge.subnet; // "1.1.1.0/24"
+ * ```
+ */
+export function buildStatus(state: HostState, bridgeName: string, existingNetns: ReadonlySet<string>): Status {
+  const bridge = findBridge(state, bridgeName);
+  return {
+    schema: 1,
+    bridge: {
+      name: bridgeName,
+      present: bridge !== undefined,
+      up: bridge?.link.up ?? false,
+      address: bridge?.gateway ? `${formatAddress(bridge.gateway.address)}/${bridge.gateway.prefix.length}` : null,
+      subnet: bridge?.gateway ? formatPrefix(bridge.gateway.prefix) : null,
+      mtu: bridge?.link.mtu ?? null,
+      createdByHg: bridge?.createdByHg ?? false,
+    },
+    forwarding: state.forwarding,
+    containers: containerStatuses(state, bridgeName, existingNetns),
+    peers: peerStatuses(state),
+  };
+}
+
+/** This host's containers, as scripts see them. */
+export function containerStatuses(
+  state: HostState,
+  bridgeName: string,
+  existingNetns: ReadonlySet<string>,
+): ContainerStatus[] {
+  return listContainers(state).map((c) => ({
+    name: c.name,
+    address: `${formatAddress(c.address)}/${c.prefixLength}`,
+    hostVeth: c.hostVeth,
+    attached: c.master === bridgeName,
+    up: c.vethUp,
+    present: existingNetns.has(c.name),
+  }));
+}
+
+/** hg's peer routes, as scripts see them. */
+export function peerStatuses(state: HostState): PeerStatus[] {
+  return hgRoutes(state).map((r) => ({
+    subnet: formatPrefix(r.dst),
+    via: r.gateway ? formatAddress(r.gateway) : null,
+    dev: r.dev ?? null,
+    linkdown: r.flags.includes("linkdown"),
+  }));
+}
