@@ -6,6 +6,8 @@ import type { HostState } from "./state.ts";
 /** A network already on the host that a new subnet would collide with. */
 export interface LocalNetwork {
   readonly prefix: Prefix;
+  /** An interface address or a route (hg's own peer routes included). */
+  readonly source: "address" | "route";
   /** Where it was found, for messages: "address on eth0", "route via eth0". */
   readonly where: string;
 }
@@ -28,7 +30,7 @@ export function overlappingNetworks(
   for (const link of state.addresses) {
     if (except.includes(link.ifname)) continue;
     for (const a of link.addresses) {
-      if (prefixesOverlap(a.prefix, subnet)) found.push({ prefix: a.prefix, where: `address on ${link.ifname}` });
+      if (prefixesOverlap(a.prefix, subnet)) found.push({ prefix: a.prefix, source: "address", where: `address on ${link.ifname}` });
     }
   }
   for (const route of state.routes) {
@@ -36,7 +38,7 @@ export function overlappingNetworks(
     if (!prefixesOverlap(route.dst, subnet)) continue;
     if (found.some((f) => formatPrefix(f.prefix) === formatPrefix(route.dst))) continue;
     const owner = route.protocol === HG_ROUTE_PROTOCOL ? "hg peer route" : "route";
-    found.push({ prefix: route.dst, where: `${owner}${route.dev ? ` on ${route.dev}` : ""}` });
+    found.push({ prefix: route.dst, source: "route", where: `${owner}${route.dev ? ` on ${route.dev}` : ""}` });
   }
   return found;
 }

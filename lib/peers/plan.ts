@@ -75,18 +75,21 @@ export function planPeerAdd(state: HostState, request: PeerRequest): Plan {
     );
   }
   const mine = hgRoutes(state).find((r) => prefixEquals(r.dst, subnet));
-  const conflicts = overlappingNetworks(state, subnet).filter((c) => !(mine && prefixEquals(c.prefix, subnet)));
   const foreign = state.routes.find((r) => prefixEquals(r.dst, subnet) && r.protocol !== HG_ROUTE_PROTOCOL);
+  // A route to exactly this subnet is judged below: hg's own is replaced, an admin's is refused.
+  const conflicts = overlappingNetworks(state, subnet).filter((c) =>
+    !(c.source === "route" && prefixEquals(c.prefix, subnet))
+  );
+  if (conflicts.length > 0) {
+    const c = conflicts[0];
+    throw new InputError(`subnet ${formatPrefix(subnet)} overlaps ${formatPrefix(c.prefix)} (${c.where}) on this host`);
+  }
   if (foreign) {
     throw new HgError(
       `a route to ${formatPrefix(subnet)} that hg did not make exists (proto ${protocolName(foreign.protocol)}` +
         `${foreign.gateway ? ` via ${formatAddress(foreign.gateway)}` : ""}${foreign.dev ? ` dev ${foreign.dev}` : ""}): ` +
         `hg will not replace it; remove it with "ip route del ${formatPrefix(subnet)}" if it should go`,
     );
-  }
-  if (conflicts.length > 0) {
-    const c = conflicts[0];
-    throw new InputError(`subnet ${formatPrefix(subnet)} overlaps ${formatPrefix(c.prefix)} (${c.where}) on this host`);
   }
   if (mine && mine.gateway && addressEquals(mine.gateway, via) && mine.dev === onLink.ifname) return [];
   return [ipStep(peerRouteArgs(subnet, via, onLink.ifname))];

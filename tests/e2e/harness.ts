@@ -1,0 +1,97 @@
+/**
+ * Running hg for real in end-to-end tests: the compiled executable when `HG_BIN` is set,
+ * otherwise this source tree under the runtime running the tests. Every lab gets a name of its
+ * own and is removed afterwards; nothing here touches the root namespace.
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The argv that starts hg under test. */
+export function hgArgv(): string[] {
+  if (process.env.HG_BIN) return [process.env.HG_BIN];
+  const entry = join(ROOT, "cli", "main.ts");
+  return basename(process.execPath) === "bun"
+    ? [process.execPath, entry]
+    : [process.execPath, "run", "-A", entry];
+}
+
+/** What one hg run did. */
+export interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `hg ARGS` in the root namespace (only for commands that touch nothing: help, usage errors, labs). */
+export function hg(args: readonly string[], env: Record<string, string> = {}): Run {
+  const [cmd, ...rest] = hgArgv();
+  return run(cmd, [...rest, ...args], env);
+}
+
+/** Runs `hg ARGS` inside a lab host's network namespace. */
+export function hgIn(netns: string, args: readonly string[], env: Record<string, string> = {}): Run {
+  return run("nsenter", [`--net=/run/netns/${netns}`, "--", ...hgArgv(), ...args], env);
+}
+
+/** Runs any program (argv, no shell). */
+export function run(cmd: string, args: readonly string[], env: Record<string, string> = {}): Run {
+  const r = spawnSync(cmd, [...args], { encoding: "utf8", env: { ...process.env, ...env } });
+  return { code: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** Whether one ping from a container to an address gets an answer. */
+export function pings(fromNetns: string, to: string): boolean {
+  return run("nsenter", [`--net=/run/netns/${fromNetns}`, "ping", "-n", "-c", "1", "-W", "1", to]).code === 0;
+}
+
+/** `ip -j ...` in a namespace, parsed. */
+export function ipJson(netns: string, args: readonly string[]): unknown {
+  const r = run("ip", ["-n", netns, "-j", ...args]);
+  if (r.code !== 0) throw new Error(`ip -n ${netns} -j ${args.join(" ")}: ${r.stderr}`);
+  return JSON.parse(r.stdout || "[]");
+}
+
+/**
+ * A namespace's network state (links, IPv4 addresses, all IPv4 routing tables; IPv6 link-local
+ * routes come and go with DAD by themselves) without the counters and
+ * timers that change by themselves, to show that a command changed nothing.
+ */
+export function netState(netns: string): string {
+  type Link = { ifname: string; flags: string[]; master?: string; ifalias?: string; mtu: number };
+  type Addr = { ifname: string; addr_info: { local: string; prefixlen: number }[] };
+  const links = (ipJson(netns, ["-d", "link"]) as Link[]).map((l) => [l.ifname, l.flags, l.master, l.ifalias, l.mtu]);
+  const addrs = (ipJson(netns, ["-4", "addr"]) as Addr[]).map((a) => [a.ifname, a.addr_info.map((i) => `${i.local}/${i.prefixlen}`)]);
+  return JSON.stringify({ links, addrs, routes: ipJson(netns, ["-4", "route", "show", "table", "all"]) }, null, 1);
+}
+
+/** A fresh lab name, so tests never collide with a user's lab or each other. */
+export function labName(): string {
+  return "t" + Math.random().toString(36).slice(2, 8).replace(/[^a-z0-9]/g, "a");
+}
+
+/** The named network namespaces now. */
+export function netnsList(): string[] {
+  const r = run("ip", ["netns", "list"]);
+  return r.stdout.split("\n").map((l) => l.split(" ")[0]).filter(Boolean);
+}
+
+/** Builds a lab, runs `body`, and always takes the lab down, asserting nothing is left behind. */
+export async function withLab(nodes: number, body: (name: string) => void | Promise<void>): Promise<void> {
+  const name = labName();
+  try {
+    const up = hg(["lab", "up", "--nodes", String(nodes), "--name", name]);
+    if (up.code !== 0) throw new Error(`hg lab up failed (${up.code}): ${up.stderr}\n${up.stdout}`);
+    await body(name);
+  } finally {
+    const down = hg(["lab", "down", "--name", name]);
+    const left = netnsList().filter((ns) => ns.startsWith(`${name}-`));
+    if (down.code !== 0 || left.length > 0) {
+      throw new Error(`hg lab down failed (${down.code}: ${down.stderr}); left behind: ${left.join(" ")}`);
+    }
+  }
+}
