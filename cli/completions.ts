@@ -242,7 +242,9 @@ function bashScript(root: CommandSpec): string {
   );
   const valueArms = commands.flatMap((cmd) => {
     const flags = cmd.options.filter((o) => o.takesValue).flatMap(flagsOf);
-    return flags.length ? [`${flags.map((f) => sq(`${key(cmd)} ${f}`)).join(" | ")}) return 0 ;;`] : [];
+    return flags.length
+      ? [`${flags.map((f) => sq(`${key(cmd)} ${f}`)).join(" | ")}) return 0 ;;`]
+      : [];
   });
   const choiceArms = commands.flatMap((cmd) =>
     cmd.options.filter((o) => o.takesValue && o.choices.length).map((o) =>
@@ -262,9 +264,11 @@ function bashScript(root: CommandSpec): string {
     const arms = args.map((a, i) =>
       `${a.variadic ? "*" : i}) cands+=(${a.choices.map(sq).join(" ")}) ;;`
     );
-    return [`${sq(key(cmd))})\n      case $2 in\n${
-      arms.map((arm) => `        ${arm}`).join("\n")
-    }\n      esac\n      ;;`];
+    return [
+      `${sq(key(cmd))})\n      case $2 in\n${
+        arms.map((arm) => `        ${arm}`).join("\n")
+      }\n      esac\n      ;;`,
+    ];
   });
 
   return `# bash completion for ${prog}, generated from its command tree (regenerate, do not edit).
@@ -493,7 +497,8 @@ function fishScript(root: CommandSpec): string {
     }
     for (const option of cmd.options) {
       const flags = [
-        option.short && (option.short.length === 2 ? "-s " : "-o ") + fishWord(option.short.slice(1)),
+        option.short &&
+        (option.short.length === 2 ? "-s " : "-o ") + fishWord(option.short.slice(1)),
         option.long && `-l ${fishWord(option.long.slice(2))}`,
       ].filter(Boolean).join(" ");
       const value = !option.takesValue
@@ -528,7 +533,9 @@ end
 function ${fn}_takes_value
 ${
     valueFlags.length
-      ? `    switch "$argv[1] $argv[2]"\n        case ${valueFlags.join(" ")}\n            return 0\n    end\n`
+      ? `    switch "$argv[1] $argv[2]"\n        case ${
+        valueFlags.join(" ")
+      }\n            return 0\n    end\n`
       : ""
   }    return 1
 end

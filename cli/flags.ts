@@ -27,7 +27,9 @@ export function nameValue(text: string): string {
 /** An interface name: 1-15 characters, no "/", whitespace or quotes. */
 export function interfaceValue(text: string): string {
   if (!/^[A-Za-z0-9_.@:+-]{1,15}$/.test(text) || text === "." || text === "..") {
-    throw new InputError(`${JSON.stringify(text)} is not a valid interface name: 1-15 letters, digits or _.-@:+`);
+    throw new InputError(
+      `${JSON.stringify(text)} is not a valid interface name: 1-15 letters, digits or _.-@:+`,
+    );
   }
   return text;
 }
@@ -36,7 +38,9 @@ export function interfaceValue(text: string): string {
 export function integerValue(what: string, min: number, max: number): (text: string) => number {
   return (text: string) => {
     if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-      throw new InputError(`${what} ${JSON.stringify(text)} is not valid: expected a whole number ${min}-${max}`);
+      throw new InputError(
+        `${what} ${JSON.stringify(text)} is not valid: expected a whole number ${min}-${max}`,
+      );
     }
     return Number(text);
   };

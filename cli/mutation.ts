@@ -45,5 +45,9 @@ export async function mutate(out: Output, planner: () => Promise<Planned>): Prom
     return;
   }
   for (const c of commands) out.detail(`+ ${c}`);
-  out.line(commands.length === 0 ? `nothing to do: ${planned.summary}` : `${planned.summary} (${commands.length} change${commands.length === 1 ? "" : "s"})`);
+  out.line(
+    commands.length === 0
+      ? `nothing to do: ${planned.summary}`
+      : `${planned.summary} (${commands.length} change${commands.length === 1 ? "" : "s"})`,
+  );
 }

@@ -32,7 +32,12 @@ export function buildProgram(): Command {
     .exitOverride();
   const output = () => {
     const o = program.opts();
-    return new Output({ json: !!o.json, dryRun: !!o.dryRun, verbose: !!o.verbose, quiet: !!o.quiet });
+    return new Output({
+      json: !!o.json,
+      dryRun: !!o.dryRun,
+      verbose: !!o.verbose,
+      quiet: !!o.quiet,
+    });
   };
   const commands = [
     setupCommand(output),
@@ -47,7 +52,8 @@ export function buildProgram(): Command {
   // Subcommands inherit the error handling; unknown flags and missing arguments stay usage errors.
   const inherit = (cmd: Command) => {
     for (const sub of cmd.commands) {
-      (sub as Command).exitOverride().configureOutput({ outputError: () => {} }).showSuggestionAfterError();
+      (sub as Command).exitOverride().configureOutput({ outputError: () => {} })
+        .showSuggestionAfterError();
       inherit(sub as Command);
     }
   };

@@ -1,6 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { HgError } from "../../lib/errors.ts";
-import { labDown, labNamespaces, labUp, type HgInHost } from "../../lib/lab/lab.ts";
+import { type HgInHost, labDown, labNamespaces, labUp } from "../../lib/lab/lab.ts";
 import { runInNetns } from "../../lib/lab/nsenter.ts";
 import { type Endpoint, pingMatrix, type PingResult } from "../../lib/lab/reach.ts";
 import { labTopology, validateLabName } from "../../lib/lab/topology.ts";
@@ -15,15 +15,22 @@ import { table } from "../table.ts";
 const hgInHost: HgInHost = (netns, args) => runInNetns(netns, [...selfCommand(), ...args]);
 
 /** Reads every lab host's `hg status --json` and the containers to ping. */
-async function labState(name: string): Promise<{ hosts: { netns: string; status: Status }[]; endpoints: Endpoint[] }> {
+async function labState(
+  name: string,
+): Promise<{ hosts: { netns: string; status: Status }[]; endpoints: Endpoint[] }> {
   const hostNames = (await labNamespaces(name)).filter((ns) => /-h\d+$/.test(ns));
   const hosts = await Promise.all(hostNames.map(async (netns) => {
     const result = await hgInHost(netns, ["status", "--json"]);
-    if (result.code !== 0) throw new HgError(`hg status in ${netns} failed: ${result.stderr.trim()}`);
+    if (result.code !== 0) {
+      throw new HgError(`hg status in ${netns} failed: ${result.stderr.trim()}`);
+    }
     return { netns, status: JSON.parse(result.stdout) as Status };
   }));
   const endpoints = hosts.flatMap((h) =>
-    h.status.containers.map((c) => ({ container: c.name, address: parseInterfaceAddress(c.address).address }))
+    h.status.containers.map((c) => ({
+      container: c.name,
+      address: parseInterfaceAddress(c.address).address,
+    }))
   );
   return { hosts, endpoints };
 }
@@ -35,16 +42,27 @@ function reportReachability(out: Output, results: readonly PingResult[]): void {
     results.map((r) => [r.from, r.to, r.address, r.ok ? `ok ${r.rttMs ?? "?"} ms` : "FAIL"]),
   ));
   const failed = results.filter((r) => !r.ok).length;
-  if (failed > 0) throw new HgError(`${failed} of ${results.length} container pairs cannot reach each other`);
+  if (failed > 0) {
+    throw new HgError(`${failed} of ${results.length} container pairs cannot reach each other`);
+  }
 }
 
 /** `hg lab up|down|status`: the seed experiment as namespaces on this machine. */
 export function labCommand(output: () => Output) {
-  const lab = new Command("lab").description("build a lab of hosts as network namespaces on one machine");
+  const lab = new Command("lab").description(
+    "build a lab of hosts as network namespaces on one machine",
+  );
   lab.command("up")
-    .description("create N hosts on one underlay segment, set each up with hg, and check reachability")
+    .description(
+      "create N hosts on one underlay segment, set each up with hg, and check reachability",
+    )
     .option("--nodes <n>", "number of hosts", integerValue("--nodes", 1, 50), 2)
-    .option("--name <name>", "lab name, the prefix of every namespace it makes", validateLabName, "hglab")
+    .option(
+      "--name <name>",
+      "lab name, the prefix of every namespace it makes",
+      validateLabName,
+      "hglab",
+    )
     .action(async (opts) => {
       const out = output();
       requireRoot();
@@ -62,7 +80,9 @@ export function labCommand(output: () => Output) {
       const out = output();
       requireRoot();
       const { hosts, endpoints } = await labState(opts.name);
-      if (hosts.length === 0) throw new HgError(`no lab named ${opts.name} is up: "hg lab up" builds one`);
+      if (hosts.length === 0) {
+        throw new HgError(`no lab named ${opts.name} is up: "hg lab up" builds one`);
+      }
       const results = await pingMatrix(endpoints);
       out.json({ name: opts.name, hosts, reachability: results });
       out.line(table(
@@ -86,7 +106,11 @@ export function labCommand(output: () => Output) {
       requireRoot();
       const removed = await labDown(opts.name, hgInHost);
       out.json({ name: opts.name, removed });
-      out.line(removed.length === 0 ? `nothing to do: no lab named ${opts.name}` : `removed ${removed.join(" ")}`);
+      out.line(
+        removed.length === 0
+          ? `nothing to do: no lab named ${opts.name}`
+          : `removed ${removed.join(" ")}`,
+      );
     });
   return lab;
 }

@@ -13,11 +13,17 @@ import { table } from "../table.ts";
 
 /** `hg netns add|del|ls`: containers as network namespaces on the bridge. */
 export function netnsCommand(output: () => Output) {
-  const netns = new Command("netns").description("add, remove and list containers (network namespaces)");
+  const netns = new Command("netns").description(
+    "add, remove and list containers (network namespaces)",
+  );
   netns.command("add")
     .description("create a container namespace on the bridge, with an address and a default route")
     .argument("<name>", "container name: 1-32 of A-Za-z0-9_.-", nameValue)
-    .option("--ip <address>", "the container's address (default: the next free one in the subnet)", addressValue)
+    .option(
+      "--ip <address>",
+      "the container's address (default: the next free one in the subnet)",
+      addressValue,
+    )
     .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
     .action(async (name, opts) => {
       await mutate(output(), async () => {

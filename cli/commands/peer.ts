@@ -11,12 +11,24 @@ import { table } from "../table.ts";
 
 /** `hg peer add|rm|ls`: routes to other hosts' subnets via their addresses. */
 export function peerCommand(output: () => Output) {
-  const peer = new Command("peer").description("add, remove and list routes to other hosts' subnets");
+  const peer = new Command("peer").description(
+    "add, remove and list routes to other hosts' subnets",
+  );
   peer.command("add")
-    .description("route a peer host's subnet via that host's address (it must be on this L2 segment)")
+    .description(
+      "route a peer host's subnet via that host's address (it must be on this L2 segment)",
+    )
     .argument("<subnet>", "the peer's container subnet, e.g. 1.1.2.0/24", prefixValue)
-    .requiredOption("--via <address>", "the peer host's address on the shared segment", addressValue)
-    .option("--dev <interface>", "the interface facing the peer (default: the one whose network holds --via)", interfaceValue)
+    .requiredOption(
+      "--via <address>",
+      "the peer host's address on the shared segment",
+      addressValue,
+    )
+    .option(
+      "--dev <interface>",
+      "the interface facing the peer (default: the one whose network holds --via)",
+      interfaceValue,
+    )
     .action(async (subnet, opts) => {
       await mutate(output(), async () => ({
         plan: planPeerAdd(await observeHost(), { subnet, via: opts.via, dev: opts.dev }),

@@ -17,13 +17,23 @@ export function setupCommand(output: () => Output) {
     .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
     .option("--mtu <n>", "bridge MTU", integerValue("--mtu", 68, 65535))
     .option("--masquerade", "masquerade traffic from the subnet that leaves the cluster network")
-    .option("--network <cidr>", "the cluster network (needed by --masquerade), e.g. 1.1.0.0/16", prefixValue)
+    .option(
+      "--network <cidr>",
+      "the cluster network (needed by --masquerade), e.g. 1.1.0.0/16",
+      prefixValue,
+    )
     .action(async (opts) => {
       if (opts.masquerade && !opts.network) {
-        throw new InputError("--masquerade needs --network CIDR: the cluster network that is not masqueraded");
+        throw new InputError(
+          "--masquerade needs --network CIDR: the cluster network that is not masqueraded",
+        );
       }
       if (opts.network && !prefixCovers(opts.network, opts.subnet)) {
-        throw new InputError(`--subnet ${formatPrefix(opts.subnet)} is not inside --network ${formatPrefix(opts.network)}`);
+        throw new InputError(
+          `--subnet ${formatPrefix(opts.subnet)} is not inside --network ${
+            formatPrefix(opts.network)
+          }`,
+        );
       }
       const masqueradeNetwork = opts.masquerade ? opts.network : undefined;
       await mutate(output(), async () => {
@@ -31,11 +41,18 @@ export function setupCommand(output: () => Output) {
           observeHost(),
           masqueradeNetwork ? listRules("nat", "POSTROUTING") : Promise.resolve([]),
         ]);
-        const plan = planSetup(state, { subnet: opts.subnet, bridge: opts.bridge, mtu: opts.mtu, masqueradeNetwork }, natRules);
+        const plan = planSetup(state, {
+          subnet: opts.subnet,
+          bridge: opts.bridge,
+          mtu: opts.mtu,
+          masqueradeNetwork,
+        }, natRules);
         const gateway = `${formatAddress(firstHost(opts.subnet))}/${opts.subnet.length}`;
         return {
           plan,
-          summary: `bridge ${opts.bridge} ${gateway} for subnet ${formatPrefix(opts.subnet)}, forwarding on`,
+          summary: `bridge ${opts.bridge} ${gateway} for subnet ${
+            formatPrefix(opts.subnet)
+          }, forwarding on`,
           result: { bridge: opts.bridge, subnet: formatPrefix(opts.subnet), gateway },
         };
       });

@@ -20,18 +20,30 @@ export function statusCommand(output: () => Output) {
       const status = buildStatus(host, opts.bridge, present);
       out.json(status);
       const b = status.bridge;
-      out.line(`bridge:     ${b.name} ${b.present ? `${b.up ? "up" : "DOWN"} ${b.address ?? "(no address)"} mtu ${b.mtu}` : "missing"}`);
+      out.line(
+        `bridge:     ${b.name} ${
+          b.present
+            ? `${b.up ? "up" : "DOWN"} ${b.address ?? "(no address)"} mtu ${b.mtu}`
+            : "missing"
+        }`,
+      );
       out.line(`subnet:     ${b.subnet ?? "-"}`);
       out.line(`forwarding: ${status.forwarding ? "on" : "OFF"}`);
       out.line("");
-      out.line(status.containers.length === 0 ? "containers: none" : table(
-        ["CONTAINER", "ADDRESS", "VETH", "STATE"],
-        status.containers.map((c) => [c.name, c.address, c.hostVeth, containerState(c)]),
-      ));
+      out.line(
+        status.containers.length === 0 ? "containers: none" : table(
+          ["CONTAINER", "ADDRESS", "VETH", "STATE"],
+          status.containers.map((c) => [c.name, c.address, c.hostVeth, containerState(c)]),
+        ),
+      );
       out.line("");
-      out.line(status.peers.length === 0 ? "peer routes: none" : table(
-        ["PEER SUBNET", "VIA", "DEV", "STATE"],
-        status.peers.map((p) => [p.subnet, p.via ?? "-", p.dev ?? "-", p.linkdown ? "linkdown" : "ok"]),
-      ));
+      out.line(
+        status.peers.length === 0 ? "peer routes: none" : table(
+          ["PEER SUBNET", "VIA", "DEV", "STATE"],
+          status.peers.map((
+            p,
+          ) => [p.subnet, p.via ?? "-", p.dev ?? "-", p.linkdown ? "linkdown" : "ok"]),
+        ),
+      );
     });
 }

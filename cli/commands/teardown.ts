@@ -11,7 +11,9 @@ import type { Output } from "../output.ts";
 /** `hg teardown`: remove hg's containers, routes, bridge and firewall rules, nothing else. */
 export function teardownCommand(output: () => Output) {
   return new Command("teardown")
-    .description("remove what hg created on this host (containers, routes, bridge, rules), nothing else")
+    .description(
+      "remove what hg created on this host (containers, routes, bridge, rules), nothing else",
+    )
     .action(async () => {
       await mutate(output(), async () => {
         const state = await observeHost();
@@ -21,7 +23,10 @@ export function teardownCommand(output: () => Output) {
           throw e;
         });
         const present = new Set(listContainers(state).map((c) => c.name).filter(netnsExists));
-        return { plan: planTeardown(state, present, natRules), summary: "hg removed from this host" };
+        return {
+          plan: planTeardown(state, present, natRules),
+          summary: "hg removed from this host",
+        };
       });
     });
 }

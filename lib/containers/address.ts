@@ -5,7 +5,14 @@
  */
 import { HgError, InputError } from "../errors.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
-import { formatPrefix, hostAt, isUsableHost, type Prefix, prefixContains, subnetCount } from "../net/prefix.ts";
+import {
+  formatPrefix,
+  hostAt,
+  isUsableHost,
+  type Prefix,
+  prefixContains,
+  subnetCount,
+} from "../net/prefix.ts";
 
 /**
  * The address for a new container: `requested` when it is a free host address of `subnet`,
@@ -16,24 +23,38 @@ import { formatPrefix, hostAt, isUsableHost, type Prefix, prefixContains, subnet
  * pickAddress(parsePrefix("1.1.1.0/24"), [parseAddress("1.1.1.1")]); // 1.1.1.2
  * ```
  */
-export function pickAddress(subnet: Prefix, taken: readonly IpAddress[], requested?: IpAddress): IpAddress {
+export function pickAddress(
+  subnet: Prefix,
+  taken: readonly IpAddress[],
+  requested?: IpAddress,
+): IpAddress {
   const isTaken = (a: IpAddress) => taken.some((t) => addressEquals(t, a));
   if (requested) {
     if (requested.family !== subnet.address.family) {
       throw new InputError(
-        `address ${formatAddress(requested)} is IPv${requested.family}, the subnet ${formatPrefix(subnet)} is IPv${subnet.address.family}`,
+        `address ${formatAddress(requested)} is IPv${requested.family}, the subnet ${
+          formatPrefix(subnet)
+        } is IPv${subnet.address.family}`,
       );
     }
     if (!prefixContains(subnet, requested)) {
-      throw new InputError(`address ${formatAddress(requested)} is outside this host's subnet ${formatPrefix(subnet)}`);
+      throw new InputError(
+        `address ${formatAddress(requested)} is outside this host's subnet ${formatPrefix(subnet)}`,
+      );
     }
     if (!isUsableHost(subnet, requested)) {
       throw new InputError(
-        `address ${formatAddress(requested)} is the network or broadcast address of ${formatPrefix(subnet)}`,
+        `address ${formatAddress(requested)} is the network or broadcast address of ${
+          formatPrefix(subnet)
+        }`,
       );
     }
     if (isTaken(requested)) {
-      throw new InputError(`address ${formatAddress(requested)} is already used on this host (gateway or another container)`);
+      throw new InputError(
+        `address ${
+          formatAddress(requested)
+        } is already used on this host (gateway or another container)`,
+      );
     }
     return requested;
   }
@@ -42,5 +63,7 @@ export function pickAddress(subnet: Prefix, taken: readonly IpAddress[], request
     const candidate = hostAt(subnet, n);
     if (isUsableHost(subnet, candidate) && !isTaken(candidate)) return candidate;
   }
-  throw new HgError(`subnet ${formatPrefix(subnet)} has no free address left for another container`);
+  throw new HgError(
+    `subnet ${formatPrefix(subnet)} has no free address left for another container`,
+  );
 }

@@ -19,15 +19,21 @@ export const MAX_NAME_LENGTH = 32;
  * ```
  */
 export function validateName(name: string): string {
-  if (name.length === 0) throw new InputError("container name is empty: expected 1-32 characters of A-Za-z0-9_.-");
+  if (name.length === 0) {
+    throw new InputError("container name is empty: expected 1-32 characters of A-Za-z0-9_.-");
+  }
   if (name.length > MAX_NAME_LENGTH) {
     throw new InputError(
-      `container name ${JSON.stringify(name)} is too long: ${name.length} characters, at most ${MAX_NAME_LENGTH}`,
+      `container name ${
+        JSON.stringify(name)
+      } is too long: ${name.length} characters, at most ${MAX_NAME_LENGTH}`,
     );
   }
   if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === "." || name === "..") {
     throw new InputError(
-      `container name ${JSON.stringify(name)} is not valid: use only letters, digits, "_", "." and "-"`,
+      `container name ${
+        JSON.stringify(name)
+      } is not valid: use only letters, digits, "_", "." and "-"`,
     );
   }
   return name;

@@ -49,7 +49,9 @@ export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
   const { host, bridge, name } = input;
   const found = findBridge(host, bridge);
   if (!found?.gateway) {
-    throw new EnvironmentError(`no bridge ${bridge} with an IPv4 address on this host: run "hg setup" first`);
+    throw new EnvironmentError(
+      `no bridge ${bridge} with an IPv4 address on this host: run "hg setup" first`,
+    );
   }
   const gateway = found.gateway.address;
   const subnet = found.gateway.prefix;
@@ -71,11 +73,15 @@ export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
     };
   }
   if (input.netnsExists) {
-    throw new HgError(`a network namespace named ${name} exists and was not made by hg: choose another name`);
+    throw new HgError(
+      `a network namespace named ${name} exists and was not made by hg: choose another name`,
+    );
   }
   const veth = hostVethName(name);
   if (host.links.some((l) => l.ifname === veth)) {
-    throw new HgError(`interface ${veth} (derived from the name ${name}) already exists: choose another name`);
+    throw new HgError(
+      `interface ${veth} (derived from the name ${name}) already exists: choose another name`,
+    );
   }
   const taken = [gateway, ...containers.map((c) => c.address)];
   const address = pickAddress(subnet, taken, input.requested);
@@ -83,38 +89,91 @@ export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
   const mtu = String(found.link.mtu);
   const steps: Step[] = [
     ipStep(["netns", "add", name]),
-    ipStep(["link", "add", veth, "mtu", mtu, "type", "veth", "peer", "name", CONTAINER_IFNAME, "mtu", mtu, "netns", name]),
-    ipStep(["link", "set", veth, "alias", containerAlias({ name, address, prefixLength: subnet.length })]),
+    ipStep([
+      "link",
+      "add",
+      veth,
+      "mtu",
+      mtu,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      CONTAINER_IFNAME,
+      "mtu",
+      mtu,
+      "netns",
+      name,
+    ]),
+    ipStep([
+      "link",
+      "set",
+      veth,
+      "alias",
+      containerAlias({ name, address, prefixLength: subnet.length }),
+    ]),
     ipStep(["link", "set", veth, "master", bridge, "up"]),
     ipStep(["addr", "add", cidr, "dev", CONTAINER_IFNAME], name),
     ipStep(["link", "set", "lo", "up"], name),
     ipStep(["link", "set", CONTAINER_IFNAME, "up"], name),
-    ipStep(["route", "add", "default", "via", formatAddress(gateway), "dev", CONTAINER_IFNAME], name),
+    ipStep(
+      ["route", "add", "default", "via", formatAddress(gateway), "dev", CONTAINER_IFNAME],
+      name,
+    ),
   ];
   return { plan: steps, address, prefixLength: subnet.length, gateway, created: true };
 }
 
-function completeExisting(existing: ContainerEntry, input: NetnsAddInput, gateway: IpAddress): Step[] {
+function completeExisting(
+  existing: ContainerEntry,
+  input: NetnsAddInput,
+  gateway: IpAddress,
+): Step[] {
   const { name, address, prefixLength, hostVeth: veth } = existing;
   const steps: Step[] = [];
-  if (existing.master !== input.bridge) steps.push(ipStep(["link", "set", veth, "master", input.bridge]));
+  if (existing.master !== input.bridge) {
+    steps.push(ipStep(["link", "set", veth, "master", input.bridge]));
+  }
   if (!existing.vethUp) steps.push(ipStep(["link", "set", veth, "up"]));
   const inside = input.container;
   if (!inside) {
-    throw new HgError(`container ${name}'s namespace is gone but its veth ${veth} remains: run "hg netns del ${name}"`);
+    throw new HgError(
+      `container ${name}'s namespace is gone but its veth ${veth} remains: run "hg netns del ${name}"`,
+    );
   }
   const eth0 = inside.addresses.find((l) => l.ifname === CONTAINER_IFNAME);
-  if (!eth0) throw new HgError(`container ${name} has no ${CONTAINER_IFNAME}: run "hg netns del ${name}" and add it again`);
-  if (!eth0.addresses.some((a) => addressEquals(a.address, address))) {
-    steps.push(ipStep(["addr", "add", `${formatAddress(address)}/${prefixLength}`, "dev", CONTAINER_IFNAME], name));
+  if (!eth0) {
+    throw new HgError(
+      `container ${name} has no ${CONTAINER_IFNAME}: run "hg netns del ${name}" and add it again`,
+    );
   }
-  if (!inside.addresses.find((l) => l.ifname === "lo")?.up) steps.push(ipStep(["link", "set", "lo", "up"], name));
+  if (!eth0.addresses.some((a) => addressEquals(a.address, address))) {
+    steps.push(
+      ipStep(
+        ["addr", "add", `${formatAddress(address)}/${prefixLength}`, "dev", CONTAINER_IFNAME],
+        name,
+      ),
+    );
+  }
+  if (!inside.addresses.find((l) => l.ifname === "lo")?.up) {
+    steps.push(ipStep(["link", "set", "lo", "up"], name));
+  }
   if (!eth0.up) steps.push(ipStep(["link", "set", CONTAINER_IFNAME, "up"], name));
   const hasDefault = inside.routes.some((r) =>
     r.dst.length === 0 && r.gateway !== undefined && addressEquals(r.gateway, gateway)
   );
   if (!hasDefault) {
-    steps.push(ipStep(["route", "replace", "default", "via", formatAddress(gateway), "dev", CONTAINER_IFNAME], name));
+    steps.push(
+      ipStep([
+        "route",
+        "replace",
+        "default",
+        "via",
+        formatAddress(gateway),
+        "dev",
+        CONTAINER_IFNAME,
+      ], name),
+    );
   }
   return steps;
 }

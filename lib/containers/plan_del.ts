@@ -15,7 +15,9 @@ import { listContainers } from "./list.ts";
 export function planNetnsDel(host: HostState, name: string, netnsExists: boolean): Plan {
   const entry = listContainers(host).find((c) => c.name === name);
   if (!entry) {
-    throw new InputError(`unknown container ${JSON.stringify(name)}: "hg netns ls" lists this host's containers`);
+    throw new InputError(
+      `unknown container ${JSON.stringify(name)}: "hg netns ls" lists this host's containers`,
+    );
   }
   // The host-side veth goes with the namespace; delete it explicitly only when the namespace is gone.
   return netnsExists ? [ipStep(["netns", "del", name])] : [ipStep(["link", "del", entry.hostVeth])];

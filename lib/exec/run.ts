@@ -49,7 +49,9 @@ export function runProcess(
     child.on("error", (e: NodeJS.ErrnoException) => {
       reject(
         e.code === "ENOENT"
-          ? new EnvironmentError(`"${command}" was not found in PATH: install it (Debian package ${packageOf(command)})`)
+          ? new EnvironmentError(
+            `"${command}" was not found in PATH: install it (Debian package ${packageOf(command)})`,
+          )
           : e,
       );
     });

@@ -30,7 +30,9 @@ export function overlappingNetworks(
   for (const link of state.addresses) {
     if (except.includes(link.ifname)) continue;
     for (const a of link.addresses) {
-      if (prefixesOverlap(a.prefix, subnet)) found.push({ prefix: a.prefix, source: "address", where: `address on ${link.ifname}` });
+      if (prefixesOverlap(a.prefix, subnet)) {
+        found.push({ prefix: a.prefix, source: "address", where: `address on ${link.ifname}` });
+      }
     }
   }
   for (const route of state.routes) {
@@ -38,7 +40,11 @@ export function overlappingNetworks(
     if (!prefixesOverlap(route.dst, subnet)) continue;
     if (found.some((f) => formatPrefix(f.prefix) === formatPrefix(route.dst))) continue;
     const owner = route.protocol === HG_ROUTE_PROTOCOL ? "hg peer route" : "route";
-    found.push({ prefix: route.dst, source: "route", where: `${owner}${route.dev ? ` on ${route.dev}` : ""}` });
+    found.push({
+      prefix: route.dst,
+      source: "route",
+      where: `${owner}${route.dev ? ` on ${route.dev}` : ""}`,
+    });
   }
   return found;
 }

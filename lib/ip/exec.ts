@@ -61,7 +61,10 @@ export function ipTry(args: readonly string[], netns?: string) {
  * await ipBatch([["link", "set", "lo", "up"], ["route", "add", "default", "via", "1.1.1.1"]], "c1");
  * ```
  */
-export async function ipBatch(commands: readonly (readonly string[])[], netns?: string): Promise<void> {
+export async function ipBatch(
+  commands: readonly (readonly string[])[],
+  netns?: string,
+): Promise<void> {
   if (commands.length === 0) return;
   const lines = commands.map(batchLine);
   const argv = [...namespaceArgs(netns), "-batch", "-"];
@@ -70,9 +73,13 @@ export async function ipBatch(commands: readonly (readonly string[])[], netns?: 
     const at = /Command failed -:(\d+)/.exec(result.stderr);
     const line = at ? lines[Number(at[1]) - 1] : undefined;
     const where = netns === undefined ? "" : ` in namespace ${netns}`;
-    const reason = result.stderr.split("\n").filter((l) => l && !l.startsWith("Command failed"))[0] ?? "";
+    const reason = result.stderr.split("\n").filter((l) =>
+      l && !l.startsWith("Command failed")
+    )[0] ?? "";
     throw new IpCommandError(
-      line === undefined ? `ip -batch${where} failed: ${reason}` : `"ip ${line}"${where} failed: ${reason}`,
+      line === undefined
+        ? `ip -batch${where} failed: ${reason}`
+        : `"ip ${line}"${where} failed: ${reason}`,
       result.code,
       result.stderr,
     );

@@ -19,9 +19,13 @@ export class JsonFields {
     try {
       data = JSON.parse(trimmed);
     } catch {
-      throw new IpOutputError(`ip printed ${what} output that is not JSON: ${trimmed.slice(0, 80)}`);
+      throw new IpOutputError(
+        `ip printed ${what} output that is not JSON: ${trimmed.slice(0, 80)}`,
+      );
     }
-    if (!Array.isArray(data)) throw new IpOutputError(`ip printed ${what} output that is not a list`);
+    if (!Array.isArray(data)) {
+      throw new IpOutputError(`ip printed ${what} output that is not a list`);
+    }
     return data.map((item) => {
       if (typeof item !== "object" || item === null || Array.isArray(item)) {
         throw new IpOutputError(`ip printed a ${what} entry that is not an object`);

@@ -32,7 +32,9 @@ const SAFE_TOKEN = /^[A-Za-z0-9_.:\/@,=+%-]+$/;
 export function batchLine(args: readonly string[]): string {
   for (const token of args) {
     if (!SAFE_TOKEN.test(token)) {
-      throw new UnsafeTokenError(`refusing to pass ${JSON.stringify(token)} to ip: unsafe characters`);
+      throw new UnsafeTokenError(
+        `refusing to pass ${JSON.stringify(token)} to ip: unsafe characters`,
+      );
     }
   }
   return args.join(" ");

@@ -13,7 +13,10 @@ import { parseRoutes, type Route } from "./route.ts";
 
 /** Routes of table main for one family (`ip -N -j -4|-6 route show table main`). */
 export async function readRoutes(family: Family, netns?: string): Promise<Route[]> {
-  return parseRoutes(await ipRead([`-${family}`, "-N", "-j", "route", "show", "table", "main"], netns), family);
+  return parseRoutes(
+    await ipRead([`-${family}`, "-N", "-j", "route", "show", "table", "main"], netns),
+    family,
+  );
 }
 
 /** Every interface with its addresses (`ip -j addr`). */

@@ -53,7 +53,14 @@ export interface Route {
   readonly flags: readonly string[];
 }
 
-const SCOPES: Readonly<Record<string, number>> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+const SCOPES: Readonly<Record<string, number>> = {
+  global: 0,
+  universe: 0,
+  site: 200,
+  link: 253,
+  host: 254,
+  nowhere: 255,
+};
 
 /**
  * Parses the output of `ip -j [-N] route show` for one address family.
@@ -90,7 +97,9 @@ function parseRoute(f: JsonFields, family: Family): Route {
   }
   const scopeText = f.has("scope") ? f.string("scope") : "global";
   const scope = /^\d+$/.test(scopeText) ? Number(scopeText) : SCOPES[scopeText];
-  if (scope === undefined) throw new IpOutputError(`ip printed a route with unknown scope "${scopeText}"`);
+  if (scope === undefined) {
+    throw new IpOutputError(`ip printed a route with unknown scope "${scopeText}"`);
+  }
   const gateway = f.optionalString("gateway");
   const prefsrc = f.optionalString("prefsrc");
   return {

@@ -20,7 +20,9 @@ export type HgInHost = (hostNetns: string, args: readonly string[]) => Promise<P
 async function hgOrFail(hg: HgInHost, netns: string, args: readonly string[]): Promise<string> {
   const result = await hg(netns, args);
   if (result.code !== 0) {
-    throw new HgError(`"hg ${args.join(" ")}" in ${netns} failed: ${result.stderr.trim().split("\n")[0]}`);
+    throw new HgError(
+      `"hg ${args.join(" ")}" in ${netns} failed: ${result.stderr.trim().split("\n")[0]}`,
+    );
   }
   return result.stdout;
 }
@@ -35,7 +37,11 @@ async function hgOrFail(hg: HgInHost, netns: string, args: readonly string[]): P
  * await labUp(labTopology("hglab", 2), hgInHost, console.log);
  * ```
  */
-export async function labUp(topology: LabTopology, hg: HgInHost, log: (line: string) => void): Promise<void> {
+export async function labUp(
+  topology: LabTopology,
+  hg: HgInHost,
+  log: (line: string) => void,
+): Promise<void> {
   await applyPlan(planPlumbing(topology, new Set(await listNetns())));
   // Hosts are independent: configure them in parallel, each one's commands in order.
   await Promise.all(topology.hosts.map(async (host) => {
@@ -63,7 +69,9 @@ export async function labUp(topology: LabTopology, hg: HgInHost, log: (line: str
  */
 export async function labNamespaces(name: string): Promise<string[]> {
   const rank = (ns: string) => ns.endsWith("-ul") ? 2 : /-c\d+$/.test(ns) ? 0 : 1;
-  return (await listNetns()).filter((ns) => belongsToLab(name, ns)).sort((a, b) => rank(a) - rank(b));
+  return (await listNetns()).filter((ns) => belongsToLab(name, ns)).sort((a, b) =>
+    rank(a) - rank(b)
+  );
 }
 
 /**

@@ -31,9 +31,26 @@ export function planPlumbing(topology: LabTopology, existing: ReadonlySet<string
     if (existing.has(host.netns)) continue;
     steps.push(
       ipStep(["netns", "add", host.netns]),
-      ipStep(["link", "add", host.underlayPort, "type", "veth", "peer", "name", "eth0", "netns", host.netns], ul),
+      ipStep([
+        "link",
+        "add",
+        host.underlayPort,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        host.netns,
+      ], ul),
       ipStep(["link", "set", host.underlayPort, "master", br, "up"], ul),
-      ipStep(["addr", "add", `${formatAddress(host.address)}/${topology.underlay.length}`, "dev", "eth0"], host.netns),
+      ipStep([
+        "addr",
+        "add",
+        `${formatAddress(host.address)}/${topology.underlay.length}`,
+        "dev",
+        "eth0",
+      ], host.netns),
       ipStep(["link", "set", "lo", "up"], host.netns),
       ipStep(["link", "set", "eth0", "up"], host.netns),
     );

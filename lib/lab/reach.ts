@@ -38,7 +38,9 @@ export async function ping(from: string, to: IpAddress): Promise<{ ok: boolean; 
 
 /** Pings every ordered pair of distinct endpoints (in parallel) and returns the results in order. */
 export function pingMatrix(endpoints: readonly Endpoint[]): Promise<PingResult[]> {
-  const pairs = endpoints.flatMap((a) => endpoints.filter((b) => b !== a).map((b) => [a, b] as const));
+  const pairs = endpoints.flatMap((a) =>
+    endpoints.filter((b) => b !== a).map((b) => [a, b] as const)
+  );
   return Promise.all(pairs.map(async ([a, b]) => ({
     from: a.container,
     to: b.container,

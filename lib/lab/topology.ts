@@ -45,7 +45,9 @@ export interface LabTopology {
 export function validateLabName(name: string): string {
   if (!/^[a-z][a-z0-9]{0,11}$/.test(name)) {
     throw new InputError(
-      `lab name ${JSON.stringify(name)} is not valid: 1-12 lowercase letters and digits, starting with a letter`,
+      `lab name ${
+        JSON.stringify(name)
+      } is not valid: 1-12 lowercase letters and digits, starting with a letter`,
     );
   }
   return name;
@@ -63,7 +65,9 @@ export function validateLabName(name: string): string {
 export function labTopology(name: string, nodes: number): LabTopology {
   validateLabName(name);
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_LAB_NODES) {
-    throw new InputError(`--nodes ${nodes} is not valid: expected a whole number 1-${MAX_LAB_NODES}`);
+    throw new InputError(
+      `--nodes ${nodes} is not valid: expected a whole number 1-${MAX_LAB_NODES}`,
+    );
   }
   const underlay = parsePrefix(LAB_UNDERLAY);
   const network = parsePrefix(LAB_NETWORK);
@@ -90,4 +94,3 @@ export function containerAddress(host: LabHost): IpAddress {
 export function belongsToLab(name: string, netns: string): boolean {
   return netns === `${name}-ul` || new RegExp(`^${name}-h\\d+(-c\\d+)?$`).test(netns);
 }
-

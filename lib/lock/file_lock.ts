@@ -45,14 +45,20 @@ async function tryAcquire(path: string): Promise<boolean> {
  * await withFileLock("/run/hg/host.lock", async () => { ...observe, plan, apply... });
  * ```
  */
-export async function withFileLock<T>(path: string, fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+export async function withFileLock<T>(
+  path: string,
+  fn: () => Promise<T>,
+  timeoutMs = 10_000,
+): Promise<T> {
   await mkdir(dirname(path), { recursive: true });
   const deadline = Date.now() + timeoutMs;
   let wait = 2;
   while (!(await tryAcquire(path))) {
     if (Date.now() > deadline) {
       const owner = (await readFile(path, "utf8").catch(() => "?")).trim();
-      throw new LockBusyError(`another process (pid ${owner}) holds ${path}; gave up after ${timeoutMs} ms`);
+      throw new LockBusyError(
+        `another process (pid ${owner}) holds ${path}; gave up after ${timeoutMs} ms`,
+      );
     }
     await new Promise((r) => setTimeout(r, wait));
     wait = Math.min(wait * 2, 50);

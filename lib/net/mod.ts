@@ -13,3 +13,4 @@
 
 export * from "./address.ts";
 export * from "./prefix.ts";
+export * from "./interval.ts";

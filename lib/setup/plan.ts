@@ -26,19 +26,27 @@ import type { SetupRequest } from "./request.ts";
  * // ip link add cni0 type bridge, ip link set cni0 alias hg:bridge, ip addr add 1.1.1.1/24 dev cni0, ...
  * ```
  */
-export function planSetup(state: HostState, request: SetupRequest, natRules: readonly string[] = []): Plan {
+export function planSetup(
+  state: HostState,
+  request: SetupRequest,
+  natRules: readonly string[] = [],
+): Plan {
   const { subnet, bridge } = request;
   if (subnet.address.family !== 4) {
     throw new InputError(`subnet ${formatPrefix(subnet)} is IPv6: hg setup takes an IPv4 subnet`);
   }
   if (subnet.length > 30) {
-    throw new InputError(`subnet ${formatPrefix(subnet)} is too small: at most /30, to fit a gateway and a container`);
+    throw new InputError(
+      `subnet ${formatPrefix(subnet)} is too small: at most /30, to fit a gateway and a container`,
+    );
   }
   const conflicts = overlappingNetworks(state, subnet, [bridge]);
   if (conflicts.length > 0) {
     const c = conflicts[0];
     throw new InputError(
-      `subnet ${formatPrefix(subnet)} overlaps ${formatPrefix(c.prefix)} (${c.where}) already on this host`,
+      `subnet ${formatPrefix(subnet)} overlaps ${
+        formatPrefix(c.prefix)
+      } (${c.where}) already on this host`,
     );
   }
   const gateway = firstHost(subnet);
@@ -55,17 +63,26 @@ export function planSetup(state: HostState, request: SetupRequest, natRules: rea
     );
   } else {
     if (found.link.kind !== "bridge") {
-      throw new EnvironmentError(`${bridge} exists and is not a bridge (it is ${found.link.kind ?? "a plain device"})`);
+      throw new EnvironmentError(
+        `${bridge} exists and is not a bridge (it is ${found.link.kind ?? "a plain device"})`,
+      );
     }
     if (request.mtu !== undefined && found.link.mtu !== request.mtu) {
       steps.push(ipStep(["link", "set", bridge, "mtu", String(request.mtu)]));
     }
     if (!found.gateway) {
       steps.push(ipStep(["addr", "add", gatewayText, "dev", bridge]));
-    } else if (!addressEquals(found.gateway.address, gateway) || found.gateway.prefix.length !== subnet.length) {
+    } else if (
+      !addressEquals(found.gateway.address, gateway) ||
+      found.gateway.prefix.length !== subnet.length
+    ) {
       throw new HgError(
-        `bridge ${bridge} already has ${formatAddress(found.gateway.address)}/${found.gateway.prefix.length}` +
-          ` (subnet ${formatPrefix(found.gateway.prefix)}): run "hg teardown" first to change the subnet`,
+        `bridge ${bridge} already has ${
+          formatAddress(found.gateway.address)
+        }/${found.gateway.prefix.length}` +
+          ` (subnet ${
+            formatPrefix(found.gateway.prefix)
+          }): run "hg teardown" first to change the subnet`,
       );
     }
     if (!found.link.up) steps.push(ipStep(["link", "set", bridge, "up"]));
@@ -74,7 +91,9 @@ export function planSetup(state: HostState, request: SetupRequest, natRules: rea
   if (request.masqueradeNetwork) {
     const rule = masqueradeRule(subnet, request.masqueradeNetwork);
     const present = hgRules(natRules).some((r) => r.join(" ") === rule.join(" "));
-    if (!present) steps.push({ kind: "iptables", args: ["-t", "nat", "-A", "POSTROUTING", ...rule] });
+    if (!present) {
+      steps.push({ kind: "iptables", args: ["-t", "nat", "-A", "POSTROUTING", ...rule] });
+    }
   }
   return steps;
 }

@@ -59,7 +59,11 @@ export interface Status {
  * buildStatus(state, "cni0", new Set(["web1"])).bridge.subnet; // "1.1.1.0/24"
  * ```
  */
-export function buildStatus(state: HostState, bridgeName: string, existingNetns: ReadonlySet<string>): Status {
+export function buildStatus(
+  state: HostState,
+  bridgeName: string,
+  existingNetns: ReadonlySet<string>,
+): Status {
   const bridge = findBridge(state, bridgeName);
   return {
     schema: 1,
@@ -67,7 +71,9 @@ export function buildStatus(state: HostState, bridgeName: string, existingNetns:
       name: bridgeName,
       present: bridge !== undefined,
       up: bridge?.link.up ?? false,
-      address: bridge?.gateway ? `${formatAddress(bridge.gateway.address)}/${bridge.gateway.prefix.length}` : null,
+      address: bridge?.gateway
+        ? `${formatAddress(bridge.gateway.address)}/${bridge.gateway.prefix.length}`
+        : null,
       subnet: bridge?.gateway ? formatPrefix(bridge.gateway.prefix) : null,
       mtu: bridge?.link.mtu ?? null,
       createdByHg: bridge?.createdByHg ?? false,

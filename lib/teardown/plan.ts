@@ -28,9 +28,13 @@ export function planTeardown(
   natRules: readonly string[],
 ): Plan {
   const steps: Step[] = listContainers(state).map((c) =>
-    existingNetns.has(c.name) ? ipStep(["netns", "del", c.name]) : ipStep(["link", "del", c.hostVeth])
+    existingNetns.has(c.name)
+      ? ipStep(["netns", "del", c.name])
+      : ipStep(["link", "del", c.hostVeth])
   );
-  if (hgRoutes(state).length > 0) steps.push(ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)]));
+  if (hgRoutes(state).length > 0) {
+    steps.push(ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)]));
+  }
   for (const link of state.links) {
     if (link.alias === BRIDGE_ALIAS) steps.push(ipStep(["link", "del", link.ifname]));
   }

@@ -3,8 +3,19 @@ import { describe, it } from "node:test";
 import { hg, hgArgv, netState, run, withLab } from "./harness.ts";
 
 /** hg run inside a lab host with extra options for nsenter's child. */
-function hgInWith(host: string, prefix: readonly string[], args: readonly string[], env: Record<string, string> = {}) {
-  return run("/usr/bin/nsenter", [`--net=/run/netns/${host}`, "--", ...prefix, ...hgArgv(), ...args], env);
+function hgInWith(
+  host: string,
+  prefix: readonly string[],
+  args: readonly string[],
+  env: Record<string, string> = {},
+) {
+  return run("/usr/bin/nsenter", [
+    `--net=/run/netns/${host}`,
+    "--",
+    ...prefix,
+    ...hgArgv(),
+    ...args,
+  ], env);
 }
 
 const BAD_INPUT: readonly (readonly string[])[] = [
@@ -50,15 +61,25 @@ describe("bad input and a bad environment (e2e, root)", () => {
       const host = `${lab}-h1`;
       const before = netState(host);
       const asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
-      const notRoot = hgInWith(host, asNobody, ["peer", "add", "1.1.2.0/24", "--via", "10.0.12.12"], {
-        HOME: "/tmp",
-        DENO_DIR: process.env.HG_TEST_DENO_DIR ?? "/tmp/hg-test-deno-dir",
-      });
+      const notRoot = hgInWith(
+        host,
+        asNobody,
+        ["peer", "add", "1.1.2.0/24", "--via", "10.0.12.12"],
+        {
+          HOME: "/tmp",
+          DENO_DIR: process.env.HG_TEST_DENO_DIR ?? "/tmp/hg-test-deno-dir",
+        },
+      );
       assert.equal(notRoot.code, 1, notRoot.stderr);
       assert.match(notRoot.stderr, /^hg: hg must run as root/);
-      const noIp = hgInWith(host, [], ["peer", "add", "1.1.2.0/24", "--via", "10.0.12.12"], { PATH: "/nonexistent" });
+      const noIp = hgInWith(host, [], ["peer", "add", "1.1.2.0/24", "--via", "10.0.12.12"], {
+        PATH: "/nonexistent",
+      });
       assert.equal(noIp.code, 1, noIp.stderr);
-      assert.match(noIp.stderr, /^hg: "ip" was not found in PATH: install it \(Debian package iproute2\)/);
+      assert.match(
+        noIp.stderr,
+        /^hg: "ip" was not found in PATH: install it \(Debian package iproute2\)/,
+      );
       assert.equal(netState(host), before);
     });
   });

@@ -6,14 +6,14 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /** The argv that starts hg under test. */
 export function hgArgv(): string[] {
-  if (process.env.HG_BIN) return [process.env.HG_BIN];
+  if (process.env.HG_BIN) return [resolve(process.env.HG_BIN)];
   const entry = join(ROOT, "cli", "main.ts");
   return basename(process.execPath) === "bun"
     ? [process.execPath, entry]
@@ -34,7 +34,11 @@ export function hg(args: readonly string[], env: Record<string, string> = {}): R
 }
 
 /** Runs `hg ARGS` inside a lab host's network namespace. */
-export function hgIn(netns: string, args: readonly string[], env: Record<string, string> = {}): Run {
+export function hgIn(
+  netns: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Run {
   return run("nsenter", [`--net=/run/netns/${netns}`, "--", ...hgArgv(), ...args], env);
 }
 
@@ -46,7 +50,8 @@ export function run(cmd: string, args: readonly string[], env: Record<string, st
 
 /** Whether one ping from a container to an address gets an answer. */
 export function pings(fromNetns: string, to: string): boolean {
-  return run("nsenter", [`--net=/run/netns/${fromNetns}`, "ping", "-n", "-c", "1", "-W", "1", to]).code === 0;
+  return run("nsenter", [`--net=/run/netns/${fromNetns}`, "ping", "-n", "-c", "1", "-W", "1", to])
+    .code === 0;
 }
 
 /** `ip -j ...` in a namespace, parsed. */
@@ -64,9 +69,17 @@ export function ipJson(netns: string, args: readonly string[]): unknown {
 export function netState(netns: string): string {
   type Link = { ifname: string; flags: string[]; master?: string; ifalias?: string; mtu: number };
   type Addr = { ifname: string; addr_info: { local: string; prefixlen: number }[] };
-  const links = (ipJson(netns, ["-d", "link"]) as Link[]).map((l) => [l.ifname, l.flags, l.master, l.ifalias, l.mtu]);
-  const addrs = (ipJson(netns, ["-4", "addr"]) as Addr[]).map((a) => [a.ifname, a.addr_info.map((i) => `${i.local}/${i.prefixlen}`)]);
-  return JSON.stringify({ links, addrs, routes: ipJson(netns, ["-4", "route", "show", "table", "all"]) }, null, 1);
+  const links = (ipJson(netns, ["-d", "link"]) as Link[]).map((
+    l,
+  ) => [l.ifname, l.flags, l.master, l.ifalias, l.mtu]);
+  const addrs = (ipJson(netns, ["-4", "addr"]) as Addr[]).map((
+    a,
+  ) => [a.ifname, a.addr_info.map((i) => `${i.local}/${i.prefixlen}`)]);
+  return JSON.stringify(
+    { links, addrs, routes: ipJson(netns, ["-4", "route", "show", "table", "all"]) },
+    null,
+    1,
+  );
 }
 
 /** A fresh lab name, so tests never collide with a user's lab or each other. */
@@ -81,17 +94,25 @@ export function netnsList(): string[] {
 }
 
 /** Builds a lab, runs `body`, and always takes the lab down, asserting nothing is left behind. */
-export async function withLab(nodes: number, body: (name: string) => void | Promise<void>): Promise<void> {
+export async function withLab(
+  nodes: number,
+  body: (name: string) => void | Promise<void>,
+): Promise<void> {
   const name = labName();
+  let failure: unknown;
   try {
     const up = hg(["lab", "up", "--nodes", String(nodes), "--name", name]);
     if (up.code !== 0) throw new Error(`hg lab up failed (${up.code}): ${up.stderr}\n${up.stdout}`);
     await body(name);
-  } finally {
-    const down = hg(["lab", "down", "--name", name]);
-    const left = netnsList().filter((ns) => ns.startsWith(`${name}-`));
-    if (down.code !== 0 || left.length > 0) {
-      throw new Error(`hg lab down failed (${down.code}: ${down.stderr}); left behind: ${left.join(" ")}`);
-    }
+  } catch (e) {
+    failure = e;
+  }
+  const down = hg(["lab", "down", "--name", name]);
+  const left = netnsList().filter((ns) => ns.startsWith(`${name}-`));
+  if (failure) throw failure;
+  if (down.code !== 0 || left.length > 0) {
+    throw new Error(
+      `hg lab down failed (${down.code}: ${down.stderr}); left behind: ${left.join(" ")}`,
+    );
   }
 }

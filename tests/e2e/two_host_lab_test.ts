@@ -11,7 +11,10 @@ describe("two-host lab (e2e, root)", () => {
       assert.ok(pings(c2, "1.1.1.2"), "h2's container reaches h1's");
 
       // The route table carries hg's mark.
-      const routes = ipJson(h1, ["-N", "route", "show", "proto", "104"]) as { dst: string; gateway: string }[];
+      const routes = ipJson(h1, ["-N", "route", "show", "proto", "104"]) as {
+        dst: string;
+        gateway: string;
+      }[];
       assert.deepEqual(routes.map((r) => [r.dst, r.gateway]), [["1.1.2.0/24", "10.0.12.12"]]);
 
       // --dry-run prints the exact command and changes nothing.
@@ -53,8 +56,16 @@ describe("two-host lab (e2e, root)", () => {
       assert.equal(status.bridge.subnet, "1.1.1.0/24");
       assert.equal(status.bridge.address, "1.1.1.1/24");
       assert.equal(status.forwarding, true);
-      assert.deepEqual(status.containers.map((c: { name: string; address: string }) => [c.name, c.address]), [[c1, "1.1.1.2/24"]]);
-      assert.deepEqual(status.peers, [{ subnet: "1.1.2.0/24", via: "10.0.12.12", dev: "eth0", linkdown: false }]);
+      assert.deepEqual(
+        status.containers.map((c: { name: string; address: string }) => [c.name, c.address]),
+        [[c1, "1.1.1.2/24"]],
+      );
+      assert.deepEqual(status.peers, [{
+        subnet: "1.1.2.0/24",
+        via: "10.0.12.12",
+        dev: "eth0",
+        linkdown: false,
+      }]);
 
       // teardown removes exactly hg's things, and a second teardown plans nothing.
       const down = hgIn(h1, ["--json", "teardown"]);
@@ -63,8 +74,13 @@ describe("two-host lab (e2e, root)", () => {
       assert.equal(after.bridge.present, false);
       assert.deepEqual(after.containers, []);
       assert.deepEqual(after.peers, []);
-      const uplink = ipJson(h1, ["addr", "show", "dev", "eth0"]) as { addr_info: { local: string }[] }[];
-      assert.ok(uplink[0].addr_info.some((a) => a.local === "10.0.12.11"), "teardown left the uplink alone");
+      const uplink = ipJson(h1, ["addr", "show", "dev", "eth0"]) as {
+        addr_info: { local: string }[];
+      }[];
+      assert.ok(
+        uplink[0].addr_info.some((a) => a.local === "10.0.12.11"),
+        "teardown left the uplink alone",
+      );
       assert.deepEqual(JSON.parse(hgIn(h1, ["--json", "teardown"]).stdout).commands, []);
       void h2;
     });

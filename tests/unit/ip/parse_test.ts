@@ -9,7 +9,8 @@ import { parseRoutes } from "../../../lib/ip/route.ts";
 import { formatAddress } from "../../../lib/net/address.ts";
 import { formatPrefix } from "../../../lib/net/prefix.ts";
 
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), "utf8");
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), "utf8");
 
 describe("parseRoutes (captured `ip -N -j route` of a lab host)", () => {
   const routes = parseRoutes(fixture("route_host.json"), 4);
@@ -77,9 +78,15 @@ describe("parseRoutes (captured `ip -N -j route` of a lab host)", () => {
     assert.throws(() => parseRoutes("not json", 4), IpOutputError);
     assert.throws(() => parseRoutes('{"dst":"default"}', 4), /not a list/);
     assert.throws(() => parseRoutes('[{"dst":5}]', 4), /"dst" is not a string/);
-    assert.throws(() => parseRoutes('[{"dst":"1.1.1.0/24","protocol":"martian"}]', 4), /unknown protocol/);
+    assert.throws(
+      () => parseRoutes('[{"dst":"1.1.1.0/24","protocol":"martian"}]', 4),
+      /unknown protocol/,
+    );
     assert.throws(() => parseRoutes('[{"dst":"1.1.1.0/24","type":"99"}]', 4), /unknown type/);
-    assert.throws(() => parseRoutes('[{"dst":"1.1.1.0/24","flags":"x"}]', 4), /"flags" is not a list/);
+    assert.throws(
+      () => parseRoutes('[{"dst":"1.1.1.0/24","flags":"x"}]', 4),
+      /"flags" is not a list/,
+    );
   });
 });
 
@@ -90,11 +97,14 @@ describe("parseAddresses (captured `ip -j addr`)", () => {
     const eth0 = links[1];
     assert.equal(eth0.up, true);
     assert.equal(eth0.mtu, 1500);
-    assert.deepEqual(eth0.addresses.map((a) => `${formatAddress(a.address)} ${formatPrefix(a.prefix)} ${a.scope}`), [
-      "10.0.12.11 10.0.12.0/22 global",
-      "fd00:12::11 fd00:12::/64 global",
-      "fe80::b4a7:b8ff:fe24:6d2f fe80::/64 link",
-    ]);
+    assert.deepEqual(
+      eth0.addresses.map((a) => `${formatAddress(a.address)} ${formatPrefix(a.prefix)} ${a.scope}`),
+      [
+        "10.0.12.11 10.0.12.0/22 global",
+        "fd00:12::11 fd00:12::/64 global",
+        "fe80::b4a7:b8ff:fe24:6d2f fe80::/64 link",
+      ],
+    );
     assert.equal(formatPrefix(links[2].addresses[0].prefix), "1.1.1.0/24");
   });
 

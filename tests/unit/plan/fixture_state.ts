@@ -4,7 +4,8 @@ import { parseAddresses } from "../../../lib/ip/addr.ts";
 import { parseLinks } from "../../../lib/ip/link.ts";
 import { parseRoutes } from "../../../lib/ip/route.ts";
 
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), "utf8");
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), "utf8");
 
 /**
  * The captured lab host: eth0 10.0.12.11/22, bridge cni0 1.1.1.1/24 with container c1's veth,

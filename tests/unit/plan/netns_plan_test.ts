@@ -15,7 +15,8 @@ import { renderPlan } from "../../../lib/plan/render.ts";
 import { planTeardown } from "../../../lib/teardown/plan.ts";
 import { bareHost, capturedHost } from "./fixture_state.ts";
 
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), "utf8");
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), "utf8");
 
 /** The captured host with its container c1 marked the way hg marks it. */
 function hostWithC1(): HostState {
@@ -26,13 +27,25 @@ function hostWithC1(): HostState {
   };
 }
 
-const inside = { addresses: parseAddresses(fixture("addr_container.json")), routes: parseRoutes(fixture("route_container.json"), 4) };
+const inside = {
+  addresses: parseAddresses(fixture("addr_container.json")),
+  routes: parseRoutes(fixture("route_container.json"), 4),
+};
 
 describe("planNetnsAdd", () => {
   it("creates namespace, veth on the bridge, address, lo, eth0 and default route in two namespaces", () => {
-    const planned = planNetnsAdd({ host: hostWithC1(), bridge: "cni0", name: "web1", netnsExists: false });
+    const planned = planNetnsAdd({
+      host: hostWithC1(),
+      bridge: "cni0",
+      name: "web1",
+      netnsExists: false,
+    });
     const veth = hostVethName("web1");
-    assert.equal(formatAddress(planned.address), "1.1.1.3", "1.1.1.1 is the gateway and 1.1.1.2 is c1's");
+    assert.equal(
+      formatAddress(planned.address),
+      "1.1.1.3",
+      "1.1.1.1 is the gateway and 1.1.1.2 is c1's",
+    );
     assert.deepEqual(renderPlan(planned.plan), [
       "ip netns add web1",
       `ip link add ${veth} mtu 1500 type veth peer name eth0 mtu 1500 netns web1`,
@@ -47,9 +60,19 @@ describe("planNetnsAdd", () => {
 
   it("takes a requested address and refuses a taken, outside or wrong-family one", () => {
     const host = hostWithC1();
-    const add = (ip: string) => planNetnsAdd({ host, bridge: "cni0", name: "web1", netnsExists: false, requested: parseAddress(ip) });
+    const add = (ip: string) =>
+      planNetnsAdd({
+        host,
+        bridge: "cni0",
+        name: "web1",
+        netnsExists: false,
+        requested: parseAddress(ip),
+      });
     assert.equal(formatAddress(add("1.1.1.200").address), "1.1.1.200");
-    assert.throws(() => add("1.1.1.2"), (e) => e instanceof InputError && /already used/.test(e.message));
+    assert.throws(
+      () => add("1.1.1.2"),
+      (e) => e instanceof InputError && /already used/.test(e.message),
+    );
     assert.throws(() => add("1.1.1.1"), /already used/);
     assert.throws(() => add("1.1.2.5"), /outside this host's subnet 1\.1\.1\.0\/24/);
     assert.throws(() => add("1.1.1.255"), /broadcast/);
@@ -58,20 +81,43 @@ describe("planNetnsAdd", () => {
 
   it("plans nothing for a complete existing container, and only the missing parts otherwise", () => {
     const host = hostWithC1();
-    assert.deepEqual(planNetnsAdd({ host, bridge: "cni0", name: "c1", netnsExists: true, container: inside }).plan, []);
+    assert.deepEqual(
+      planNetnsAdd({ host, bridge: "cni0", name: "c1", netnsExists: true, container: inside }).plan,
+      [],
+    );
     const noRoute = { ...inside, routes: inside.routes.filter((r) => r.dst.length !== 0) };
-    assert.deepEqual(renderPlan(planNetnsAdd({ host, bridge: "cni0", name: "c1", netnsExists: true, container: noRoute }).plan), [
-      "ip -n c1 route replace default via 1.1.1.1 dev eth0",
-    ]);
+    assert.deepEqual(
+      renderPlan(
+        planNetnsAdd({ host, bridge: "cni0", name: "c1", netnsExists: true, container: noRoute })
+          .plan,
+      ),
+      [
+        "ip -n c1 route replace default via 1.1.1.1 dev eth0",
+      ],
+    );
     assert.throws(
-      () => planNetnsAdd({ host, bridge: "cni0", name: "c1", netnsExists: true, container: inside, requested: parseAddress("1.1.1.9") }),
+      () =>
+        planNetnsAdd({
+          host,
+          bridge: "cni0",
+          name: "c1",
+          netnsExists: true,
+          container: inside,
+          requested: parseAddress("1.1.1.9"),
+        }),
       (e) => e instanceof HgError && /exists with address 1\.1\.1\.2/.test(e.message),
     );
   });
 
   it("refuses without a bridge, and a foreign namespace of the same name", () => {
-    assert.throws(() => planNetnsAdd({ host: bareHost(), bridge: "cni0", name: "web1", netnsExists: false }), EnvironmentError);
-    assert.throws(() => planNetnsAdd({ host: hostWithC1(), bridge: "cni0", name: "web1", netnsExists: true }), /not made by hg/);
+    assert.throws(
+      () => planNetnsAdd({ host: bareHost(), bridge: "cni0", name: "web1", netnsExists: false }),
+      EnvironmentError,
+    );
+    assert.throws(
+      () => planNetnsAdd({ host: hostWithC1(), bridge: "cni0", name: "web1", netnsExists: true }),
+      /not made by hg/,
+    );
   });
 });
 
@@ -82,15 +128,25 @@ describe("planNetnsDel", () => {
   });
 
   it("refuses an unknown container", () => {
-    assert.throws(() => planNetnsDel(hostWithC1(), "web9", true), (e) => e instanceof InputError && /unknown container "web9"/.test(e.message));
+    assert.throws(
+      () => planNetnsDel(hostWithC1(), "web9", true),
+      (e) => e instanceof InputError && /unknown container "web9"/.test(e.message),
+    );
   });
 });
 
 describe("planTeardown", () => {
   it("removes hg's containers, routes, bridge and rules, and leaves the rest", () => {
     const host = hostWithC1();
-    const marked = { ...host, links: host.links.map((l) => l.ifname === "cni0" ? { ...l, alias: "hg:bridge" } : l) };
-    const rules = ["-P POSTROUTING ACCEPT", "-A POSTROUTING -s 1.1.1.0/24 ! -d 1.1.0.0/16 -m comment --comment hg -j MASQUERADE", "-A POSTROUTING -j ADMIN"];
+    const marked = {
+      ...host,
+      links: host.links.map((l) => l.ifname === "cni0" ? { ...l, alias: "hg:bridge" } : l),
+    };
+    const rules = [
+      "-P POSTROUTING ACCEPT",
+      "-A POSTROUTING -s 1.1.1.0/24 ! -d 1.1.0.0/16 -m comment --comment hg -j MASQUERADE",
+      "-A POSTROUTING -j ADMIN",
+    ];
     assert.deepEqual(renderPlan(planTeardown(marked, new Set(["c1"]), rules)), [
       "ip netns del c1",
       "ip route flush proto 104",
@@ -100,7 +156,9 @@ describe("planTeardown", () => {
   });
 
   it("does not delete a bridge hg did not create, and plans nothing on a clean host", () => {
-    assert.deepEqual(renderPlan(planTeardown(capturedHost(), new Set(), [])), ["ip route flush proto 104"]);
+    assert.deepEqual(renderPlan(planTeardown(capturedHost(), new Set(), [])), [
+      "ip route flush proto 104",
+    ]);
     assert.deepEqual(planTeardown(bareHost(), new Set(), []), []);
   });
 });
@@ -109,7 +167,10 @@ describe("container names and addresses", () => {
   it("accepts good names and refuses bad ones with one line naming the value", () => {
     assert.equal(validateName("web-1.a_b"), "web-1.a_b");
     for (const bad of ["", "a b", "x\nroute flush", "..", "a/b", "é", "x".repeat(33)]) {
-      assert.throws(() => validateName(bad), (e) => e instanceof InputError && !e.message.includes("\n"));
+      assert.throws(
+        () => validateName(bad),
+        (e) => e instanceof InputError && !e.message.includes("\n"),
+      );
     }
   });
 
@@ -121,6 +182,9 @@ describe("container names and addresses", () => {
 
   it("reports a full subnet", () => {
     const subnet = parsePrefix("1.1.1.0/30");
-    assert.throws(() => pickAddress(subnet, [parseAddress("1.1.1.1"), parseAddress("1.1.1.2")]), /no free address/);
+    assert.throws(
+      () => pickAddress(subnet, [parseAddress("1.1.1.1"), parseAddress("1.1.1.2")]),
+      /no free address/,
+    );
   });
 });

@@ -8,12 +8,18 @@ import { renderPlan } from "../../../lib/plan/render.ts";
 import { capturedHost } from "./fixture_state.ts";
 
 const add = (subnet: string, via: string, dev?: string) =>
-  renderPlan(planPeerAdd(capturedHost(), { subnet: parsePrefix(subnet), via: parseAddress(via), dev }));
+  renderPlan(
+    planPeerAdd(capturedHost(), { subnet: parsePrefix(subnet), via: parseAddress(via), dev }),
+  );
 
 describe("planPeerAdd", () => {
   it("routes a new peer subnet via the peer on the interface that reaches it, tagged proto 104", () => {
-    assert.deepEqual(add("1.1.4.0/24", "10.0.12.9"), ["ip route replace 1.1.4.0/24 via 10.0.12.9 dev eth0 proto 104"]);
-    assert.deepEqual(add("1.1.4.0/24", "10.0.12.9", "eth0"), ["ip route replace 1.1.4.0/24 via 10.0.12.9 dev eth0 proto 104"]);
+    assert.deepEqual(add("1.1.4.0/24", "10.0.12.9"), [
+      "ip route replace 1.1.4.0/24 via 10.0.12.9 dev eth0 proto 104",
+    ]);
+    assert.deepEqual(add("1.1.4.0/24", "10.0.12.9", "eth0"), [
+      "ip route replace 1.1.4.0/24 via 10.0.12.9 dev eth0 proto 104",
+    ]);
   });
 
   it("plans nothing when hg's route is already there", () => {
@@ -21,12 +27,20 @@ describe("planPeerAdd", () => {
   });
 
   it("replaces hg's route when the peer moved", () => {
-    assert.deepEqual(add("1.1.2.0/24", "10.0.12.8"), ["ip route replace 1.1.2.0/24 via 10.0.12.8 dev eth0 proto 104"]);
+    assert.deepEqual(add("1.1.2.0/24", "10.0.12.8"), [
+      "ip route replace 1.1.2.0/24 via 10.0.12.8 dev eth0 proto 104",
+    ]);
   });
 
   it("refuses an off-link gateway with the L2 explanation", () => {
-    assert.throws(() => add("1.1.4.0/24", "10.0.16.7"), (e) =>
-      e instanceof InputError && /not on a directly connected network: host-gw needs the hosts to share an L2 segment/.test(e.message));
+    assert.throws(
+      () => add("1.1.4.0/24", "10.0.16.7"),
+      (e) =>
+        e instanceof InputError &&
+        /not on a directly connected network: host-gw needs the hosts to share an L2 segment/.test(
+          e.message,
+        ),
+    );
   });
 
   it("refuses this host's own address, another device, the wrong family and the whole space", () => {
@@ -38,10 +52,16 @@ describe("planPeerAdd", () => {
   });
 
   it("refuses subnets that collide with local networks, and will not replace an admin's route", () => {
-    assert.throws(() => add("1.1.1.0/24", "10.0.12.9"), /overlaps 1\.1\.1\.0\/24 \(address on cni0\)/);
+    assert.throws(
+      () => add("1.1.1.0/24", "10.0.12.9"),
+      /overlaps 1\.1\.1\.0\/24 \(address on cni0\)/,
+    );
     assert.throws(() => add("1.1.0.0/16", "10.0.12.9"), InputError);
-    assert.throws(() => add("1.1.3.0/24", "10.0.12.9"), (e) =>
-      e instanceof HgError && !(e instanceof InputError) && /hg did not make/.test(e.message));
+    assert.throws(
+      () => add("1.1.3.0/24", "10.0.12.9"),
+      (e) =>
+        e instanceof HgError && !(e instanceof InputError) && /hg did not make/.test(e.message),
+    );
   });
 });
 
@@ -53,6 +73,9 @@ describe("planPeerRemove", () => {
   });
 
   it("refuses a subnet hg has no route for, even when an admin route exists", () => {
-    assert.throws(() => planPeerRemove(capturedHost(), parsePrefix("1.1.3.0/24")), /no hg route to 1\.1\.3\.0\/24/);
+    assert.throws(
+      () => planPeerRemove(capturedHost(), parsePrefix("1.1.3.0/24")),
+      /no hg route to 1\.1\.3\.0\/24/,
+    );
   });
 });

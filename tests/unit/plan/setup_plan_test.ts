@@ -20,7 +20,10 @@ describe("planSetup", () => {
   });
 
   it("sets the MTU when asked", () => {
-    assert.equal(renderPlan(planSetup(bareHost(), { subnet, bridge: "br9", mtu: 1400 }))[0], "ip link add br9 mtu 1400 type bridge");
+    assert.equal(
+      renderPlan(planSetup(bareHost(), { subnet, bridge: "br9", mtu: 1400 }))[0],
+      "ip link add br9 mtu 1400 type bridge",
+    );
   });
 
   it("plans nothing for a host that already matches", () => {
@@ -29,18 +32,27 @@ describe("planSetup", () => {
 
   it("adds only the masquerade rule when it is missing, and nothing once it is there", () => {
     const network = parsePrefix("1.1.0.0/16");
-    const plan = renderPlan(planSetup(capturedHost(), { subnet, bridge: "cni0", masqueradeNetwork: network }, []));
+    const plan = renderPlan(
+      planSetup(capturedHost(), { subnet, bridge: "cni0", masqueradeNetwork: network }, []),
+    );
     assert.deepEqual(plan, [
       "iptables -t nat -A POSTROUTING -s 1.1.1.0/24 ! -d 1.1.0.0/16 -m comment --comment hg -j MASQUERADE",
     ]);
-    const rules = ["-P POSTROUTING ACCEPT", "-A POSTROUTING -s 1.1.1.0/24 ! -d 1.1.0.0/16 -m comment --comment hg -j MASQUERADE"];
-    assert.deepEqual(planSetup(capturedHost(), { subnet, bridge: "cni0", masqueradeNetwork: network }, rules), []);
+    const rules = [
+      "-P POSTROUTING ACCEPT",
+      "-A POSTROUTING -s 1.1.1.0/24 ! -d 1.1.0.0/16 -m comment --comment hg -j MASQUERADE",
+    ];
+    assert.deepEqual(
+      planSetup(capturedHost(), { subnet, bridge: "cni0", masqueradeNetwork: network }, rules),
+      [],
+    );
   });
 
   it("refuses a subnet that overlaps a network on the host", () => {
     assert.throws(
       () => planSetup(bareHost(), { subnet: parsePrefix("10.0.0.0/8"), bridge: "cni0" }),
-      (e) => e instanceof InputError && /overlaps 10\.0\.12\.0\/22 \(address on eth0\)/.test(e.message),
+      (e) =>
+        e instanceof InputError && /overlaps 10\.0\.12\.0\/22 \(address on eth0\)/.test(e.message),
     );
     assert.throws(
       () => planSetup(capturedHost(), { subnet: parsePrefix("1.1.2.0/24"), bridge: "br1" }),
@@ -49,8 +61,14 @@ describe("planSetup", () => {
   });
 
   it("refuses IPv6 and too-small subnets", () => {
-    assert.throws(() => planSetup(bareHost(), { subnet: parsePrefix("fd00::/64"), bridge: "cni0" }), /IPv6/);
-    assert.throws(() => planSetup(bareHost(), { subnet: parsePrefix("1.1.1.0/31"), bridge: "cni0" }), InputError);
+    assert.throws(
+      () => planSetup(bareHost(), { subnet: parsePrefix("fd00::/64"), bridge: "cni0" }),
+      /IPv6/,
+    );
+    assert.throws(
+      () => planSetup(bareHost(), { subnet: parsePrefix("1.1.1.0/31"), bridge: "cni0" }),
+      InputError,
+    );
   });
 
   it("refuses to re-address a bridge that holds another subnet, and a non-bridge device", () => {

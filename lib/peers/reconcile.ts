@@ -1,0 +1,221 @@
+/**
+ * The route reconciler: given the peers a host should route to, the plan that makes hg's routes
+ * match, and the peers it refused with the reason. Used for one `hg peer add` and for whole
+ * registries alike; cost grows with the number of routes, never with its square.
+ *
+ * @module
+ */
+import { HgError, InputError } from "../errors.ts";
+import type { HostState } from "../host/state.ts";
+import { HG_ROUTE_PROTOCOL, protocolName } from "../ip/protocol.ts";
+import type { Route } from "../ip/route.ts";
+import { addressEquals, formatAddress } from "../net/address.ts";
+import { overlappingPairs } from "../net/interval.ts";
+import { formatPrefix, type Prefix } from "../net/prefix.ts";
+import { ipStep, type Step } from "../plan/step.ts";
+import { isLocalAddress, type OnLink, onLinkInterface } from "./onlink.ts";
+import { notOnLinkMessage, type PeerRequest, peerRouteArgs } from "./request.ts";
+
+/** A peer that will not be routed, and why. */
+export interface Rejection {
+  readonly request: PeerRequest;
+  readonly error: HgError;
+}
+
+/** What reconciling produced. */
+export interface Reconciliation {
+  readonly plan: Step[];
+  readonly rejected: Rejection[];
+  /** Peers whose route is already right. */
+  readonly unchanged: number;
+}
+
+/**
+ * `add`: install or fix the given peers' routes, leave hg's other routes alone.
+ * `sync`: also remove hg's routes to subnets not among the given peers.
+ */
+export type ReconcileMode = "add" | "sync";
+
+/** A prefix taking part in the overlap search, with what it is. */
+interface Occupant {
+  readonly kind: "address" | "route" | "request";
+  readonly prefix: Prefix;
+  readonly where: string;
+  /** Index into the requests, for a requested subnet. */
+  readonly request?: number;
+}
+
+function validateOne(
+  state: HostState,
+  request: PeerRequest,
+): { onLink: OnLink } | { error: HgError } {
+  const { subnet, via } = request;
+  if (subnet.address.family !== 4) {
+    return {
+      error: new InputError(`subnet ${formatPrefix(subnet)} is IPv6: hg peer takes IPv4 subnets`),
+    };
+  }
+  if (via.family !== 4) {
+    return {
+      error: new InputError(
+        `gateway ${formatAddress(via)} is IPv${via.family} but subnet ${
+          formatPrefix(subnet)
+        } is IPv4`,
+      ),
+    };
+  }
+  if (subnet.length === 0) {
+    return {
+      error: new InputError(
+        `subnet ${formatPrefix(subnet)} is the whole address space: give a peer's subnet`,
+      ),
+    };
+  }
+  if (isLocalAddress(state, via)) {
+    return {
+      error: new InputError(
+        `gateway ${formatAddress(via)} is this host's own address: give the peer host's address`,
+      ),
+    };
+  }
+  const onLink = onLinkInterface(state, via);
+  if (!onLink) return { error: new InputError(notOnLinkMessage(via)) };
+  if (request.dev !== undefined && request.dev !== onLink.ifname) {
+    return {
+      error: new InputError(
+        `gateway ${formatAddress(via)} is on ${onLink.ifname} (${
+          formatPrefix(onLink.prefix)
+        }), not on ${request.dev}`,
+      ),
+    };
+  }
+  return { onLink };
+}
+
+function foreignRouteError(subnet: Prefix, route: Route): HgError {
+  return new HgError(
+    `a route to ${formatPrefix(subnet)} that hg did not make exists (proto ${
+      protocolName(route.protocol)
+    }` +
+      `${route.gateway ? ` via ${formatAddress(route.gateway)}` : ""}${
+        route.dev ? ` dev ${route.dev}` : ""
+      }): ` +
+      `hg will not replace it; remove it with "ip route del ${
+        formatPrefix(subnet)
+      }" if it should go`,
+  );
+}
+
+/**
+ * Plans hg's routes for `requests` on a host in state `state`.
+ *
+ * @example
+ * ```ts
+ * const { plan, rejected } = reconcilePeers(state, [{ subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") }], "sync");
+ * ```
+ */
+export function reconcilePeers(
+  state: HostState,
+  requests: readonly PeerRequest[],
+  mode: ReconcileMode,
+): Reconciliation {
+  const errors = new Map<number, HgError>();
+  const onLinks = new Map<number, OnLink>();
+  requests.forEach((request, i) => {
+    const result = validateOne(state, request);
+    if ("error" in result) errors.set(i, result.error);
+    else onLinks.set(i, result.onLink);
+  });
+
+  const key = (p: Prefix) => formatPrefix(p);
+  const hgByDst = new Map<string, Route>();
+  const foreignByDst = new Map<string, Route>();
+  for (const route of state.routes) {
+    if (route.dst.address.family !== 4) continue;
+    (route.protocol === HG_ROUTE_PROTOCOL ? hgByDst : foreignByDst).set(key(route.dst), route);
+  }
+
+  // Everything a requested subnet must not overlap: local networks, other routes, other requests.
+  // A route to exactly the requested subnet is not an overlap: hg's own is replaced, an admin's refused below.
+  const occupants: Occupant[] = [];
+  for (const link of state.addresses) {
+    for (const a of link.addresses) {
+      if (a.address.family === 4) {
+        occupants.push({ kind: "address", prefix: a.prefix, where: `address on ${link.ifname}` });
+      }
+    }
+  }
+  for (const route of state.routes) {
+    if (route.dst.length === 0 || route.dst.address.family !== 4) continue;
+    if (route.protocol === HG_ROUTE_PROTOCOL && mode === "sync") continue;
+    const owner = route.protocol === HG_ROUTE_PROTOCOL ? "hg peer route" : "route";
+    occupants.push({
+      kind: "route",
+      prefix: route.dst,
+      where: `${owner}${route.dev ? ` on ${route.dev}` : ""}`,
+    });
+  }
+  requests.forEach((r, i) => {
+    if (!errors.has(i)) {
+      occupants.push({
+        kind: "request",
+        prefix: r.subnet,
+        where: `another peer's subnet`,
+        request: i,
+      });
+    }
+  });
+  const sameSubnet = (a: Occupant, b: Occupant) => key(a.prefix) === key(b.prefix);
+  for (const [a, b] of overlappingPairs(occupants, (o) => o.prefix)) {
+    for (const [mine, other] of [[a, b], [b, a]] as const) {
+      if (mine.request === undefined || errors.has(mine.request)) continue;
+      if (sameSubnet(mine, other)) {
+        if (other.kind === "route") continue;
+        // The same peer listed twice is one peer.
+        if (
+          other.request !== undefined &&
+          addressEquals(requests[other.request].via, requests[mine.request].via)
+        ) continue;
+      }
+      errors.set(
+        mine.request,
+        new InputError(
+          `subnet ${formatPrefix(mine.prefix)} overlaps ${
+            formatPrefix(other.prefix)
+          } (${other.where}) on this host`,
+        ),
+      );
+    }
+  }
+
+  const plan: Step[] = [];
+  const wanted = new Set<string>();
+  let unchanged = 0;
+  requests.forEach((request, i) => {
+    if (errors.has(i)) return;
+    const dst = key(request.subnet);
+    const foreign = foreignByDst.get(dst);
+    if (foreign) {
+      errors.set(i, foreignRouteError(request.subnet, foreign));
+      return;
+    }
+    if (wanted.has(dst)) return;
+    wanted.add(dst);
+    const dev = onLinks.get(i)!.ifname;
+    const mine = hgByDst.get(dst);
+    if (mine?.gateway && addressEquals(mine.gateway, request.via) && mine.dev === dev) unchanged++;
+    else plan.push(ipStep(peerRouteArgs(request.subnet, request.via, dev)));
+  });
+  if (mode === "sync") {
+    for (const [dst] of hgByDst) {
+      if (!wanted.has(dst)) {
+        plan.push(ipStep(["route", "del", dst, "proto", String(HG_ROUTE_PROTOCOL)]));
+      }
+    }
+  }
+  const rejected = [...errors].sort(([a], [b]) => a - b).map(([i, error]) => ({
+    request: requests[i],
+    error,
+  }));
+  return { plan, rejected, unchanged };
+}
