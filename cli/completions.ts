@@ -38,6 +38,7 @@ export interface CompletionOption {
   readonly description: string;
   readonly required: boolean;
   readonly optional: boolean;
+  readonly variadic?: boolean;
   readonly hidden?: boolean;
   readonly argChoices?: readonly string[];
 }
@@ -85,7 +86,7 @@ export interface CompletionCommand {
  * ```
  */
 export function completionScript(shell: Shell, program: Command | CompletionCommand): string {
-  const root = describe(program as CompletionCommand, [], [], undefined);
+  const root = commandSpec(program, [], [], undefined);
   switch (shell) {
     case "bash":
       return bashScript(root);
@@ -104,6 +105,7 @@ interface OptionSpec {
   readonly short?: string;
   readonly description: string;
   readonly takesValue: boolean;
+  readonly variadic: boolean;
   readonly valueName: string;
   readonly choices: readonly string[];
 }
@@ -127,7 +129,7 @@ interface CommandSpec {
   readonly subcommands: readonly CommandSpec[];
 }
 
-function describe(
+function commandSpec(
   cmd: CompletionCommand,
   parentPath: readonly string[],
   inherited: readonly OptionSpec[],
@@ -159,7 +161,7 @@ function describe(
     options: merge(own, inherited),
     arguments: args,
     subcommands: visibleCommands.map((sub) =>
-      describe(sub, path, passedDown, cmd.commands.includes(sub) ? undefined : names)
+      commandSpec(sub, path, passedDown, cmd.commands.includes(sub) ? undefined : names)
     ),
   };
 }
@@ -172,6 +174,7 @@ function optionSpec(option: CompletionOption): OptionSpec {
     short: option.short,
     description: firstLine(option.description),
     takesValue,
+    variadic: option.variadic ?? false,
     valueName: valueName || "value",
     choices: option.argChoices ?? [],
   };
@@ -218,7 +221,7 @@ function identifier(text: string): string {
 
 /** Single-quotes for bash and zsh, unless the word needs no quoting. */
 function sq(text: string): string {
-  return /^[A-Za-z0-9_.,:\/@%+=-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
+  return /^[A-Za-z0-9_.,:\/@%+-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -343,7 +346,9 @@ ${fn}() {
     ${fn}_operand_values "$cmd" "$nargs"
   fi
   for word in "\${cands[@]}"; do
-    [[ $word == "$cur"* ]] && COMPREPLY+=("$prefix$word")
+    [[ $word == "$cur"* ]] || continue
+    printf -v word %q "$word"
+    COMPREPLY+=("$prefix$word")
   done
   return 0
 }
@@ -368,12 +373,13 @@ function zshField(text: string): string {
 /** An _arguments action offering `choices`, or only showing the message. */
 function zshAction(choices: readonly string[]): string {
   if (choices.length === 0) return " ";
-  return `(${choices.map((c) => c.replace(/[^A-Za-z0-9_.,\/@%+=-]/g, "\\$&")).join(" ")})`;
+  return `(${choices.map((c) => c.replace(/[^A-Za-z0-9_.,\/@+-]/g, "\\$&")).join(" ")})`;
 }
 
 function zshOptionSpecs(option: OptionSpec): string[] {
   const flags = flagsOf(option);
-  const exclusive = flags.length > 1 ? `(${flags.join(" ")})` : "";
+  // Without `*` zsh offers an option once; commander collects a variadic option's repeats.
+  const exclusive = option.variadic ? "*" : flags.length > 1 ? `(${flags.join(" ")})` : "";
   const value = option.takesValue
     ? `:${zshField(option.valueName)}:${zshAction(option.choices)}`
     : "";
@@ -401,6 +407,7 @@ function zshScript(root: CommandSpec): string {
   const functions = allCommands(root).map((cmd) => {
     const fn = names.get(cmd)!;
     const optionSpecs = cmd.options.flatMap(zshOptionSpecs);
+    // Like commander, a command with subcommands takes its first operand as one of them.
     if (cmd.subcommands.length === 0) {
       const specs = [...optionSpecs, ...zshArgumentSpecs(cmd)];
       const body = specs.length
@@ -409,7 +416,7 @@ function zshScript(root: CommandSpec): string {
       return `${fn}() {\n${body}\n}`;
     }
     const described = cmd.subcommands.map((sub) =>
-      `      ${sq(`${zshField(sub.name)}:${sub.description}`)}`
+      `      ${sq(zshField(sub.name) + (sub.description ? `:${sub.description}` : ""))}`
     );
     const dispatch = cmd.subcommands.map((sub) =>
       `        ${[sub.name, ...sub.aliases].map(sq).join("|")}) ${names.get(sub)} && ret=0 ;;`
@@ -458,7 +465,7 @@ fi
 
 /** A fish word: backslash escapes, which also keep `*` and `?` literal in `case` patterns. */
 function fishWord(text: string): string {
-  return text.replace(/[^A-Za-z0-9_.,:\/@%+=^-]/g, "\\$&");
+  return text.replace(/[^A-Za-z0-9_.,:\/@+=-]/g, "\\$&");
 }
 
 /** A single-quoted fish string. */

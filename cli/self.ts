@@ -8,8 +8,14 @@ import { fileURLToPath } from "node:url";
  */
 export function selfCommand(): string[] {
   if (process.env.HG_SELF) return [process.env.HG_SELF];
-  const runtime = basename(process.execPath);
-  if (runtime !== "deno" && runtime !== "bun") return [process.execPath];
-  const entry = `${dirname(fileURLToPath(import.meta.url))}/main.ts`;
-  return runtime === "deno" ? [process.execPath, "run", "-A", entry] : [process.execPath, entry];
+  const entry = () => `${dirname(fileURLToPath(import.meta.url))}/main.ts`;
+  // A compiled Bun executable runs its main module from the virtual "$bunfs" file system
+  // (import.meta.url is fixed at build time there, so ask Bun.main).
+  const bun = (globalThis as { Bun?: { main: string } }).Bun;
+  if (bun) return bun.main.includes("$bunfs") ? [process.execPath] : [process.execPath, entry()];
+  // A compiled Deno executable is not named deno.
+  if ("Deno" in globalThis && basename(process.execPath).startsWith("deno")) {
+    return [process.execPath, "run", "-A", entry()];
+  }
+  return [process.execPath];
 }

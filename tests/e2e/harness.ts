@@ -6,7 +6,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -15,9 +15,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export function hgArgv(): string[] {
   if (process.env.HG_BIN) return [resolve(process.env.HG_BIN)];
   const entry = join(ROOT, "cli", "main.ts");
-  return basename(process.execPath) === "bun"
-    ? [process.execPath, entry]
-    : [process.execPath, "run", "-A", entry];
+  return "Bun" in globalThis ? [process.execPath, entry] : [process.execPath, "run", "-A", entry];
 }
 
 /** What one hg run did. */

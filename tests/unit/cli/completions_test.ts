@@ -1,7 +1,7 @@
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Argument, Command, Option } from "commander";
@@ -52,32 +52,28 @@ function typedSampleProgram(): TypedCommand {
   return program;
 }
 
-function has(shell: string): boolean {
+function installed(shell: string): boolean {
   return spawnSync(shell, ["-c", "exit 0"], { stdio: "ignore" }).status === 0;
 }
 
-const hasBash = has("bash");
-const hasZsh = has("zsh");
-const hasFish = has("fish");
+const skipBash = installed("bash") ? false : "bash is not installed";
+const skipZsh = installed("zsh") ? false : "zsh is not installed (apt-get install zsh)";
+const skipFish = installed("fish") ? false : "fish is not installed (apt-get install fish)";
 
-/** Writes each shell's script to a temp dir once; returns its path. */
-const scripts = (() => {
-  const dir = mkdtempSync(join(tmpdir(), "hg-completions-"));
-  const paths = new Map<Shell, string>();
-  for (const shell of SHELLS) {
-    const path = join(dir, `hg.${shell}`);
-    writeFileSync(path, completionScript(shell, sampleProgram()));
-    paths.set(shell, path);
-  }
-  // A leftover temp dir is harmless; node:test has no after() under every runner we use.
-  return { dir, path: (shell: Shell) => paths.get(shell)! };
-})();
+const dir = mkdtempSync(join(tmpdir(), "hg-completions-"));
+const scripts = new Map<Shell, string>();
+for (const shell of SHELLS) {
+  const path = join(dir, `hg.${shell}`);
+  writeFileSync(path, completionScript(shell, sampleProgram()));
+  scripts.set(shell, path);
+}
+const script = (shell: Shell) => scripts.get(shell)!;
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}) {
+function run(cmd: string, args: string[], env: Record<string, string> = {}): string {
   const result = spawnSync(cmd, args, {
     encoding: "utf8",
-    env: { ...process.env, ...env },
-    timeout: 20_000,
+    env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: dir, XDG_DATA_HOME: dir, ...env },
+    timeout: 30_000,
   });
   assert.equal(result.error, undefined, String(result.error));
   assert.equal(result.status, 0, `${cmd} failed:\n${result.stderr}`);
@@ -85,8 +81,8 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}) {
 }
 
 /**
- * Completes in bash as readline would: COMP_WORDS are `words` (the last one is being completed),
- * and the function registered with `complete -F hg` runs. Returns COMPREPLY, sorted.
+ * Completes in bash as readline would: COMP_WORDS are `words` (the last is being completed) and
+ * the function registered by `complete -F` for hg runs. Returns COMPREPLY, sorted.
  */
 function bashComplete(...words: string[]): string[] {
   const driver = `
@@ -101,25 +97,75 @@ function bashComplete(...words: string[]): string[] {
     "$fn" hg "\${COMP_WORDS[COMP_CWORD]}" "\${COMP_WORDS[COMP_CWORD - 1]}"
     printf '%s\\n' "\${COMPREPLY[@]}"
   `;
-  const out = run("bash", ["--norc", "--noprofile", "-c", driver, scripts.path("bash"), ...words]);
+  const out = run("bash", ["--norc", "--noprofile", "-c", driver, script("bash"), ...words]);
   return out.split("\n").filter(Boolean).sort();
 }
 
-/** What `complete -C line` prints in fish: the candidates, without descriptions, sorted. */
+/** What `complete -C line` lists in fish after sourcing the script: candidates only, sorted. */
 function fishComplete(line: string): string[] {
-  const home = join(scripts.dir, "fish-home");
-  const command = `source ${scripts.path("fish")}; complete -C ${JSON.stringify(line)}`;
-  const out = run("fish", ["-c", command], {
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, ".config"),
-    XDG_DATA_HOME: join(home, ".local/share"),
-  });
+  const out = run("fish", ["-c", `source ${script("fish")}; complete -C ${JSON.stringify(line)}`]);
   return out.split("\n").filter(Boolean).map((l) => l.split("\t")[0]).sort();
 }
 
-const skipBash = hasBash ? false : "bash is not installed";
-const skipZsh = hasZsh ? false : "zsh is not installed (apt-get install zsh)";
-const skipFish = hasFish ? false : "fish is not installed (apt-get install fish)";
+// Real zsh completion needs zle, so an interactive zsh runs on a pseudo-terminal (zsh/zpty): it
+// types each line and a TAB, and a compadd wrapper prints what the completion system would add.
+const ZSH_INIT = `
+PROMPT= RPROMPT= PS2=
+[[ -n $HG_FPATH ]] && fpath=($HG_FPATH $fpath)
+autoload -Uz compinit && compinit -u -d $HG_DUMP
+[[ -n $HG_SCRIPT ]] && source $HG_SCRIPT
+bindkey '^I' complete-word
+zstyle ':completion:*' insert-tab false
+compadd() {
+  if [[ \${@[1,(i)(-|--)]} == *-(O|A|D)\\ * ]]; then builtin compadd "$@"; return; fi
+  local -a hits
+  builtin compadd -A hits "$@"
+  local hit
+  for hit in $hits; do print -r -- "<<$IPREFIX$hit>>"; done
+}
+hg_done() { print -r -- "<<END>>"; exit }
+comppostfuncs=(hg_done)
+`;
+const ZSH_DRIVER = `
+zmodload zsh/zpty || exit 3
+for buffer in "$@"; do
+  zpty z zsh -f -i
+  # The markers are built so that the terminal's echo of the command never matches them.
+  zpty -w z "source \${(q)HG_INIT}; print -r -- \\"<<\\"READY\\">>\\""
+  while zpty -r z line; do [[ $line == '<<READY>>'* ]] && break; done
+  zpty -w z "$buffer"$'\\t'
+  out=()
+  while zpty -r z line; do
+    [[ $line == *'<<END>>'* ]] && break
+    [[ $line == *'<<'*'>>'* ]] && out+=("\${\${line#*<<}%%>>*}")
+  done
+  zpty -d z
+  print -r -- "\${(j: :)out}"
+done
+`;
+
+/**
+ * Completes each line in a real interactive zsh, the script loaded with `source` or from $fpath.
+ * Returns, per line, the candidates sorted.
+ */
+function zshComplete(load: "source" | "fpath", ...lines: string[]): string[][] {
+  const init = join(dir, "zsh-init.zsh");
+  writeFileSync(init, ZSH_INIT);
+  const env: Record<string, string> = { HG_INIT: init, HG_DUMP: join(dir, `zcompdump-${load}`) };
+  if (load === "source") env.HG_SCRIPT = script("zsh");
+  else {
+    const fpath = join(dir, "zsh-functions");
+    mkdirSync(fpath, { recursive: true });
+    writeFileSync(join(fpath, "_hg"), completionScript("zsh", sampleProgram()));
+    env.HG_FPATH = fpath;
+  }
+  const out = run("zsh", ["-f", "-c", ZSH_DRIVER, "zsh", ...lines], env);
+  const results = out.split("\n").slice(0, lines.length);
+  assert.equal(results.length, lines.length, `zsh printed:\n${out}`);
+  return results.map((l) => l.split(" ").filter(Boolean).sort());
+}
+
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("completionScript", () => {
   it("lists the shells it supports", () => {
@@ -135,11 +181,11 @@ describe("completionScript", () => {
     assert.match(zsh, /compdef _hgx hgx/);
     const fish = completionScript("fish", program);
     assert.match(fish, /^complete -c hgx -n '__hgx_comp_operand 0 hgx peer' -a add -d /m);
-    for (const script of [bash, zsh, fish]) {
+    for (const text of [bash, zsh, fish]) {
       for (const word of ["peer", "netns", "completions", "via", "dev", "dry-run"]) {
-        assert.ok(script.includes(word), `${word} missing`);
+        assert.ok(text.includes(word), `${word} missing`);
       }
-      assert.ok(!script.includes("debug"), "hidden commands stay hidden");
+      assert.ok(!text.includes("debug"), "hidden commands stay hidden");
     }
   });
 
@@ -160,8 +206,12 @@ describe("completionScript", () => {
   });
 });
 
-describe("bash completion", { skip: skipBash }, () => {
-  it("completes subcommands at every depth", () => {
+describe("bash completion", () => {
+  it("passes bash -n", { skip: skipBash }, () => {
+    run("bash", ["-n", script("bash")]);
+  });
+
+  it("completes subcommands at every depth", { skip: skipBash }, () => {
     assert.deepEqual(bashComplete("hg", "pe"), ["peer"]);
     assert.deepEqual(bashComplete("hg", ""), ["completions", "help", "netns", "peer"]);
     assert.deepEqual(bashComplete("hg", "peer", ""), ["add", "help", "ls", "rm"]);
@@ -169,7 +219,7 @@ describe("bash completion", { skip: skipBash }, () => {
     assert.deepEqual(bashComplete("hg", "--json", "-n", "netns", ""), ["add", "del", "help"]);
   });
 
-  it("completes a command's own options plus the global ones", () => {
+  it("completes a command's own options plus the global ones", { skip: skipBash }, () => {
     const options = bashComplete("hg", "peer", "add", "--");
     for (const option of ["--via", "--dev", "--json", "--dry-run", "--help"]) {
       assert.ok(options.includes(option), `${option} not in ${options}`);
@@ -188,7 +238,7 @@ describe("bash completion", { skip: skipBash }, () => {
     assert.deepEqual(bashComplete("hg", "--"), ["--dry-run", "--help", "--json"]);
   });
 
-  it("offers argument and option choices", () => {
+  it("offers argument and option choices", { skip: skipBash }, () => {
     assert.deepEqual(bashComplete("hg", "completions", ""), ["bash", "fish", "zsh"]);
     assert.deepEqual(bashComplete("hg", "completions", "z"), ["zsh"]);
     assert.deepEqual(bashComplete("hg", "completions", "zsh", ""), []);
@@ -200,7 +250,7 @@ describe("bash completion", { skip: skipBash }, () => {
     assert.deepEqual(bashComplete("hg", "help", "n"), ["netns"]);
   });
 
-  it("skips option values and follows aliases when finding the command", () => {
+  it("skips option values and follows aliases to find the command", { skip: skipBash }, () => {
     // 10.0.0.1 is the value of --via, not an operand; `ls` there is a value, not a subcommand.
     assert.ok(bashComplete("hg", "peer", "add", "--via", "10.0.0.1", "-").includes("--dev"));
     assert.deepEqual(bashComplete("hg", "peer", "add", "--dev", "ls", "--v"), ["--via"]);
@@ -210,31 +260,49 @@ describe("bash completion", { skip: skipBash }, () => {
   });
 });
 
-describe("zsh completion", { skip: skipZsh }, () => {
-  it("passes zsh -n", () => {
-    run("zsh", ["-n", scripts.path("zsh")]);
+describe("zsh completion", () => {
+  it("passes zsh -n", { skip: skipZsh }, () => {
+    run("zsh", ["-n", script("zsh")]);
   });
 
-  it("registers with compdef when sourced after compinit", () => {
-    const home = join(scripts.dir, "zsh-home");
-    const out = run("zsh", [
-      "-f",
-      "-c",
-      `autoload -Uz compinit && compinit -u -d ${home}.zcompdump && source "$1" && ` +
-      `print -r -- $_comps[hg]`,
-      "zsh",
-      scripts.path("zsh"),
-    ]);
-    assert.equal(out.trim(), "_hg");
+  it("completes in an interactive zsh after `source`", { skip: skipZsh, timeout: 60_000 }, () => {
+    const [pe, peer, add, shells, format, value, global, help] = zshComplete(
+      "source",
+      "hg pe",
+      "hg peer ",
+      "hg peer add --",
+      "hg completions ",
+      "hg peer ls --format=",
+      "hg peer add --via ",
+      "hg --json -n netns ",
+      "hg help ",
+    );
+    assert.deepEqual(pe, ["peer"]);
+    assert.deepEqual(peer, ["add", "help", "ls", "rm"]);
+    assert.deepEqual(add, ["--dev", "--dry-run", "--help", "--json", "--via"]);
+    assert.deepEqual(shells, ["bash", "fish", "zsh"]);
+    assert.deepEqual(format, ["--format=json", "--format=table"]);
+    assert.deepEqual(value, []);
+    assert.deepEqual(global, ["add", "del", "help"]);
+    assert.deepEqual(help, ["completions", "netns", "peer"]);
+  });
+
+  it("completes in an interactive zsh when autoloaded from $fpath", {
+    skip: skipZsh,
+    timeout: 60_000,
+  }, () => {
+    const [root, netns] = zshComplete("fpath", "hg ", "hg netns add -");
+    assert.deepEqual(root, ["completions", "help", "netns", "peer"]);
+    assert.deepEqual(netns, ["--dry-run", "--help", "--json", "-h", "-n"]);
   });
 });
 
-describe("fish completion", { skip: skipFish }, () => {
-  it("passes fish --no-execute", () => {
-    run("fish", ["--no-execute", scripts.path("fish")]);
+describe("fish completion", () => {
+  it("passes fish --no-execute", { skip: skipFish }, () => {
+    run("fish", ["--no-execute", script("fish")]);
   });
 
-  it("completes subcommands, options and choices", () => {
+  it("completes subcommands, options and choices", { skip: skipFish }, () => {
     assert.deepEqual(fishComplete("hg pe"), ["peer"]);
     assert.deepEqual(fishComplete("hg peer "), ["add", "help", "ls", "rm"]);
     const options = fishComplete("hg peer add --");
@@ -243,10 +311,16 @@ describe("fish completion", { skip: skipFish }, () => {
     }
     assert.deepEqual(fishComplete("hg completions "), ["bash", "fish", "zsh"]);
     assert.deepEqual(fishComplete("hg peer ls --format "), ["json", "table"]);
+    assert.deepEqual(fishComplete("hg peer add --via 10.0.0.1 --dev eth0 10.1.0.0/16 -"), [
+      "--dev",
+      "--dry-run",
+      "--help",
+      "--json",
+      "--via",
+      "-d",
+      "-h",
+      "-n",
+    ]);
     assert.deepEqual(fishComplete("hg netns add peer "), []);
   });
-});
-
-it("cleans up", () => {
-  rmSync(scripts.dir, { recursive: true, force: true });
 });
