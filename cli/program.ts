@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Command } from "@commander-js/extra-typings";
+import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { completionsCommand } from "./commands/completions.ts";
 import { labCommand } from "./commands/lab.ts";
 import { netnsCommand } from "./commands/netns.ts";
@@ -19,7 +19,7 @@ import { VERSION } from "./version.ts";
  * Builds the `hg` program. Errors are thrown (exitOverride), never printed by commander, so
  * `cli/exit_code.ts` decides every exit code.
  */
-export function buildProgram(): Command {
+export function buildProgram(): CommandUnknownOpts {
   const program = new Command("hg")
     .description("routed container networking for hosts on one L2 segment (host-gw), with a doctor")
     .version(VERSION, "-V, --version", "print the version")
@@ -48,7 +48,7 @@ export function buildProgram(): Command {
     labCommand(output),
     completionsCommand(() => program),
   ];
-  for (const command of commands) program.addCommand(command as unknown as Command);
+  for (const command of commands) program.addCommand(command);
   // Subcommands inherit the error handling; unknown flags and missing arguments stay usage errors.
   const inherit = (cmd: Command) => {
     for (const sub of cmd.commands) {

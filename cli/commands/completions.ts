@@ -1,13 +1,12 @@
-import { Argument, Command } from "@commander-js/extra-typings";
+import { Argument, Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { completionScript, SHELLS } from "../completions.ts";
 
 /** `hg completions bash|zsh|fish`: a completion script generated from the command tree. */
-export function completionsCommand(root: () => Command) {
+export function completionsCommand(root: () => CommandUnknownOpts) {
   return new Command("completions")
     .description("print a shell completion script (bash: source <(hg completions bash))")
     .addArgument(new Argument("<shell>", "bash, zsh or fish").choices(SHELLS))
     .action((shell) => {
-      // deno-lint-ignore no-explicit-any
-      process.stdout.write(completionScript(shell, root() as any));
+      process.stdout.write(completionScript(shell, root()));
     });
 }
