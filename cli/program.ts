@@ -50,11 +50,10 @@ export function buildProgram(): CommandUnknownOpts {
   ];
   for (const command of commands) program.addCommand(command);
   // Subcommands inherit the error handling; unknown flags and missing arguments stay usage errors.
-  const inherit = (cmd: Command) => {
+  const inherit = (cmd: CommandUnknownOpts) => {
     for (const sub of cmd.commands) {
-      (sub as Command).exitOverride().configureOutput({ outputError: () => {} })
-        .showSuggestionAfterError();
-      inherit(sub as Command);
+      sub.exitOverride().configureOutput({ outputError: () => {} }).showSuggestionAfterError();
+      inherit(sub);
     }
   };
   inherit(program);
