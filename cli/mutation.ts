@@ -6,6 +6,9 @@
  * @module
  */
 import { withHostLock } from "../lib/host/lock.ts";
+import { observeHost } from "../lib/host/observe.ts";
+import type { HostState } from "../lib/host/state.ts";
+import { IpSession } from "../lib/ip/session.ts";
 import { applyPlan } from "../lib/plan/apply.ts";
 import { renderPlan } from "../lib/plan/render.ts";
 import type { Plan } from "../lib/plan/step.ts";
@@ -20,20 +23,29 @@ export interface Planned {
 }
 
 /**
- * Plans with `planner` and applies the plan unless --dry-run.
+ * Observes this host, plans with `planner` and applies the plan unless --dry-run. Observation
+ * and this host's changes go through one `ip` process.
  *
  * @example
  * ```ts
- * await mutate(out, async () => ({ plan: planPeerAdd(await observeHost(), req), summary: "peer 1.1.2.0/24 via 10.0.12.7" }));
+ * await mutate(out, async (host) => ({ plan: planPeerAdd(host, req), summary: "peer 1.1.2.0/24 via 10.0.12.7" }));
  * ```
  */
-export async function mutate(out: Output, planner: () => Promise<Planned>): Promise<void> {
+export async function mutate(
+  out: Output,
+  planner: (host: HostState) => Planned | Promise<Planned>,
+): Promise<void> {
   const { dryRun } = out.options;
   if (!dryRun) requireRoot();
   const run = async () => {
-    const planned = await planner();
-    if (!dryRun) await applyPlan(planned.plan);
-    return planned;
+    const session = IpSession.open();
+    try {
+      const planned = await planner(await observeHost(session));
+      if (!dryRun) await applyPlan(planned.plan, session);
+      return planned;
+    } finally {
+      await session.close();
+    }
   };
   // A dry run changes nothing, so it needs neither root nor the lock.
   const planned = dryRun ? await run() : await withHostLock(run);

@@ -26,8 +26,7 @@ export function netnsCommand(output: () => Output) {
     )
     .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
     .action(async (name, opts) => {
-      await mutate(output(), async () => {
-        const host = await observeHost();
+      await mutate(output(), async (host) => {
         const exists = listContainers(host).some((c) => c.name === name);
         const planned = planNetnsAdd({
           host,
@@ -49,8 +48,8 @@ export function netnsCommand(output: () => Output) {
     .description("remove a container made by hg (its namespace and veth)")
     .argument("<name>", "container name", nameValue)
     .action(async (name) => {
-      await mutate(output(), async () => ({
-        plan: planNetnsDel(await observeHost(), name, netnsExists(name)),
+      await mutate(output(), (host) => ({
+        plan: planNetnsDel(host, name, netnsExists(name)),
         summary: `container ${name} removed`,
         result: { name },
       }));

@@ -30,8 +30,8 @@ export function peerCommand(output: () => Output) {
       interfaceValue,
     )
     .action(async (subnet, opts) => {
-      await mutate(output(), async () => ({
-        plan: planPeerAdd(await observeHost(), { subnet, via: opts.via, dev: opts.dev }),
+      await mutate(output(), (host) => ({
+        plan: planPeerAdd(host, { subnet, via: opts.via, dev: opts.dev }),
         summary: `peer ${formatPrefix(subnet)} via ${formatAddress(opts.via)}`,
         result: { subnet: formatPrefix(subnet), via: formatAddress(opts.via) },
       }));
@@ -40,8 +40,8 @@ export function peerCommand(output: () => Output) {
     .description("remove hg's route to a peer subnet")
     .argument("<subnet>", "the peer's subnet", prefixValue)
     .action(async (subnet) => {
-      await mutate(output(), async () => ({
-        plan: planPeerRemove(await observeHost(), subnet),
+      await mutate(output(), (host) => ({
+        plan: planPeerRemove(host, subnet),
         summary: `peer ${formatPrefix(subnet)} removed`,
         result: { subnet: formatPrefix(subnet) },
       }));

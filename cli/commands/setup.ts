@@ -1,7 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { InputError } from "../../lib/errors.ts";
 import { listRules } from "../../lib/firewall/iptables.ts";
-import { observeHost } from "../../lib/host/observe.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { firstHost, formatPrefix, prefixCovers } from "../../lib/net/prefix.ts";
 import { planSetup } from "../../lib/setup/plan.ts";
@@ -36,12 +35,9 @@ export function setupCommand(output: () => Output) {
         );
       }
       const masqueradeNetwork = opts.masquerade ? opts.network : undefined;
-      await mutate(output(), async () => {
-        const [state, natRules] = await Promise.all([
-          observeHost(),
-          masqueradeNetwork ? listRules("nat", "POSTROUTING") : Promise.resolve([]),
-        ]);
-        const plan = planSetup(state, {
+      await mutate(output(), async (host) => {
+        const natRules = masqueradeNetwork ? await listRules("nat", "POSTROUTING") : [];
+        const plan = planSetup(host, {
           subnet: opts.subnet,
           bridge: opts.bridge,
           mtu: opts.mtu,

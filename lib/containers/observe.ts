@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import type { AddressedLink } from "../ip/addr.ts";
-import { readAddresses, readRoutes } from "../ip/read.ts";
+import { readNetStateOnce } from "../ip/read.ts";
 import type { Route } from "../ip/route.ts";
 
 /** What hg reads inside a container's namespace. */
@@ -24,6 +24,6 @@ export function netnsExists(name: string): boolean {
  */
 export async function observeContainer(name: string): Promise<ContainerState | undefined> {
   if (!netnsExists(name)) return undefined;
-  const [addresses, routes] = await Promise.all([readAddresses(name), readRoutes(4, name)]);
+  const { addresses, routes } = await readNetStateOnce(name);
   return { addresses, routes };
 }

@@ -11,7 +11,7 @@ import { JsonFields } from "./json_fields.ts";
 export interface InterfaceAddress {
   readonly address: IpAddress;
   readonly prefix: Prefix;
-  /** `global`, `link` or `host`. */
+  /** `global`, `site`, `link`, `host` or `nowhere` (`ip -N` prints numbers; they are named here). */
   readonly scope: string;
 }
 
@@ -47,8 +47,20 @@ export function parseAddresses(text: string): AddressedLink[] {
       return [{
         address,
         prefix: prefixOf(address, a.number("prefixlen")),
-        scope: a.optionalString("scope") ?? "global",
+        scope: scopeName(a.optionalString("scope") ?? "global"),
       }];
     }),
   }));
+}
+
+const SCOPE_NAMES: Readonly<Record<string, string>> = {
+  "0": "global",
+  "200": "site",
+  "253": "link",
+  "254": "host",
+  "255": "nowhere",
+};
+
+function scopeName(scope: string): string {
+  return SCOPE_NAMES[scope] ?? scope;
 }

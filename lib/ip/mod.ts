@@ -13,3 +13,4 @@ export * from "./output_error.ts";
 export * from "./protocol.ts";
 export * from "./read.ts";
 export * from "./route.ts";
+export * from "./session.ts";

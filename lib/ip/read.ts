@@ -7,6 +7,7 @@ import type { Family, IpAddress } from "../net/address.ts";
 import { formatAddress } from "../net/address.ts";
 import { type AddressedLink, parseAddresses } from "./addr.ts";
 import { ipRead, ipTry } from "./exec.ts";
+import { IpSession } from "./session.ts";
 import { type Link, parseLinks } from "./link.ts";
 import { type Neighbour, parseNeighbours } from "./neigh.ts";
 import { parseRoutes, type Route } from "./route.ts";
@@ -19,14 +20,41 @@ export async function readRoutes(family: Family, netns?: string): Promise<Route[
   );
 }
 
-/** Every interface with its addresses (`ip -j addr`). */
-export async function readAddresses(netns?: string): Promise<AddressedLink[]> {
-  return parseAddresses(await ipRead(["-j", "addr", "show"], netns));
+/** A namespace's links, addresses and IPv4 routes of table main. */
+export interface NetState {
+  readonly links: Link[];
+  readonly addresses: AddressedLink[];
+  readonly routes: Route[];
 }
 
-/** Every interface with its details (`ip -j -d link`). */
-export async function readLinks(netns?: string): Promise<Link[]> {
-  return parseLinks(await ipRead(["-j", "-d", "link", "show"], netns));
+/**
+ * Links, addresses and IPv4 routes read through an open {@link IpSession}: the state every
+ * planner starts from, read by the process that will then apply the plan.
+ *
+ * @example
+ * ```ts
+ * const { links, addresses, routes } = await readNetState(IpSession.open("hglab-h1"));
+ * ```
+ */
+export async function readNetState(session: IpSession): Promise<NetState> {
+  const [links, addresses, routes] = await session.read(
+    [["link", "show"], ["addr", "show"], ["route", "show", "table", "main"]],
+  );
+  return {
+    links: parseLinks(links),
+    addresses: parseAddresses(addresses),
+    routes: parseRoutes(routes, 4),
+  };
+}
+
+/** {@link readNetState} through a session of its own, for a read with nothing to apply. */
+export async function readNetStateOnce(netns?: string): Promise<NetState> {
+  const session = IpSession.open(netns);
+  try {
+    return await readNetState(session);
+  } finally {
+    await session.close();
+  }
 }
 
 /** The neighbour table (`ip -j neigh`). */

@@ -23,20 +23,30 @@ export function prefixRange(p: Prefix): { first: bigint; last: bigint } {
  * ```
  */
 export function overlappingPairs<T>(items: readonly T[], prefixOf: (item: T) => Prefix): [T, T][] {
-  const sorted = items
-    .map((item) => ({
-      item,
-      family: prefixOf(item).address.family,
-      ...prefixRange(prefixOf(item)),
-    }))
-    .sort((a, b) => a.family - b.family || (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  const v4: { item: T; first: number; last: number }[] = [];
+  const v6: { item: T; first: bigint; last: bigint }[] = [];
+  for (const item of items) {
+    const p = prefixOf(item);
+    if (p.address.family === 4) {
+      // IPv4 ranges fit exactly in plain numbers, which sort far faster than bigints.
+      const first = Number(p.address.value);
+      v4.push({ item, first, last: first + 2 ** (32 - p.length) - 1 });
+    } else {
+      v6.push({ item, ...prefixRange(p) });
+    }
+  }
+  v4.sort((a, b) => a.first - b.first);
+  v6.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  return [...sweep(v4), ...sweep(v6)];
+}
+
+function sweep<T, N extends number | bigint>(
+  sorted: readonly { item: T; first: N; last: N }[],
+): [T, T][] {
   const pairs: [T, T][] = [];
   for (let i = 0; i < sorted.length; i++) {
-    const a = sorted[i];
-    for (let j = i + 1; j < sorted.length; j++) {
-      const b = sorted[j];
-      if (b.family !== a.family || b.first > a.last) break;
-      pairs.push([a.item, b.item]);
+    for (let j = i + 1; j < sorted.length && sorted[j].first <= sorted[i].last; j++) {
+      pairs.push([sorted[i].item, sorted[j].item]);
     }
   }
   return pairs;

@@ -9,9 +9,9 @@ import { HgError, InputError } from "../errors.ts";
 import type { HostState } from "../host/state.ts";
 import { HG_ROUTE_PROTOCOL, protocolName } from "../ip/protocol.ts";
 import type { Route } from "../ip/route.ts";
-import { addressEquals, formatAddress } from "../net/address.ts";
+import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import { overlappingPairs } from "../net/interval.ts";
-import { formatPrefix, type Prefix } from "../net/prefix.ts";
+import { formatPrefix, type Prefix, prefixEquals } from "../net/prefix.ts";
 import { ipStep, type Step } from "../plan/step.ts";
 import { isLocalAddress, type OnLink, onLinkInterface } from "./onlink.ts";
 import { notOnLinkMessage, type PeerRequest, peerRouteArgs } from "./request.ts";
@@ -45,32 +45,33 @@ interface Occupant {
   readonly request?: number;
 }
 
-function validateOne(
-  state: HostState,
-  request: PeerRequest,
-): { onLink: OnLink } | { error: HgError } {
+/** Checks of the subnet and of how it pairs with its gateway. */
+function subnetError(request: PeerRequest): HgError | undefined {
   const { subnet, via } = request;
   if (subnet.address.family !== 4) {
-    return {
-      error: new InputError(`subnet ${formatPrefix(subnet)} is IPv6: hg peer takes IPv4 subnets`),
-    };
+    return new InputError(`subnet ${formatPrefix(subnet)} is IPv6: hg peer takes IPv4 subnets`);
   }
   if (via.family !== 4) {
-    return {
-      error: new InputError(
-        `gateway ${formatAddress(via)} is IPv${via.family} but subnet ${
-          formatPrefix(subnet)
-        } is IPv4`,
-      ),
-    };
+    return new InputError(
+      `gateway ${formatAddress(via)} is IPv${via.family} but subnet ${
+        formatPrefix(subnet)
+      } is IPv4`,
+    );
   }
   if (subnet.length === 0) {
-    return {
-      error: new InputError(
-        `subnet ${formatPrefix(subnet)} is the whole address space: give a peer's subnet`,
-      ),
-    };
+    return new InputError(
+      `subnet ${formatPrefix(subnet)} is the whole address space: give a peer's subnet`,
+    );
   }
+  return undefined;
+}
+
+/** Where a gateway is reachable from, or why it cannot be used. */
+function checkGateway(
+  state: HostState,
+  via: IpAddress,
+  dev: string | undefined,
+): { onLink: OnLink } | { error: HgError } {
   if (isLocalAddress(state, via)) {
     return {
       error: new InputError(
@@ -80,12 +81,12 @@ function validateOne(
   }
   const onLink = onLinkInterface(state, via);
   if (!onLink) return { error: new InputError(notOnLinkMessage(via)) };
-  if (request.dev !== undefined && request.dev !== onLink.ifname) {
+  if (dev !== undefined && dev !== onLink.ifname) {
     return {
       error: new InputError(
         `gateway ${formatAddress(via)} is on ${onLink.ifname} (${
           formatPrefix(onLink.prefix)
-        }), not on ${request.dev}`,
+        }), not on ${dev}`,
       ),
     };
   }
@@ -121,13 +122,23 @@ export function reconcilePeers(
 ): Reconciliation {
   const errors = new Map<number, HgError>();
   const onLinks = new Map<number, OnLink>();
+  // Thousands of peers share a handful of gateways: check each gateway once.
+  const gateways = new Map<string, ReturnType<typeof checkGateway>>();
   requests.forEach((request, i) => {
-    const result = validateOne(state, request);
+    const bad = subnetError(request);
+    if (bad) {
+      errors.set(i, bad);
+      return;
+    }
+    const gatewayKey = `${request.via.value}/${request.dev ?? ""}`;
+    let result = gateways.get(gatewayKey);
+    if (!result) gateways.set(gatewayKey, result = checkGateway(state, request.via, request.dev));
     if ("error" in result) errors.set(i, result.error);
     else onLinks.set(i, result.onLink);
   });
 
   const key = (p: Prefix) => formatPrefix(p);
+  const keys = requests.map((r) => key(r.subnet));
   const hgByDst = new Map<string, Route>();
   const foreignByDst = new Map<string, Route>();
   for (const route of state.routes) {
@@ -165,7 +176,7 @@ export function reconcilePeers(
       });
     }
   });
-  const sameSubnet = (a: Occupant, b: Occupant) => key(a.prefix) === key(b.prefix);
+  const sameSubnet = (a: Occupant, b: Occupant) => prefixEquals(a.prefix, b.prefix);
   for (const [a, b] of overlappingPairs(occupants, (o) => o.prefix)) {
     for (const [mine, other] of [[a, b], [b, a]] as const) {
       if (mine.request === undefined || errors.has(mine.request)) continue;
@@ -193,7 +204,7 @@ export function reconcilePeers(
   let unchanged = 0;
   requests.forEach((request, i) => {
     if (errors.has(i)) return;
-    const dst = key(request.subnet);
+    const dst = keys[i];
     const foreign = foreignByDst.get(dst);
     if (foreign) {
       errors.set(i, foreignRouteError(request.subnet, foreign));

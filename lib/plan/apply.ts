@@ -1,12 +1,13 @@
 /**
  * Runs a plan: all `ip` steps of one namespace as one `ip -batch` process (namespaces in the
  * order they first appear, so a namespace is created before it is configured), then sysctls,
- * then firewall changes.
+ * then firewall changes. The steps of `session`'s namespace go through that open session.
  *
  * @module
  */
 import { runIptables } from "../firewall/iptables.ts";
 import { ipBatch } from "../ip/exec.ts";
+import type { IpSession } from "../ip/session.ts";
 import { writeSysctl } from "../sysctl/sysctl.ts";
 import type { Plan } from "./step.ts";
 
@@ -18,7 +19,7 @@ import type { Plan } from "./step.ts";
  * await applyPlan([ipStep(["route", "flush", "proto", "104"])]);
  * ```
  */
-export async function applyPlan(plan: Plan): Promise<void> {
+export async function applyPlan(plan: Plan, session?: IpSession): Promise<void> {
   const batches = new Map<string | undefined, (readonly string[])[]>();
   for (const step of plan) {
     if (step.kind !== "ip") continue;
@@ -26,7 +27,12 @@ export async function applyPlan(plan: Plan): Promise<void> {
     lines.push(step.args);
     batches.set(step.netns, lines);
   }
-  for (const [netns, lines] of batches) await ipBatch(lines, netns);
+  for (const [netns, lines] of batches) {
+    if (session && netns === session.netns) await session.apply(lines);
+    else await ipBatch(lines, netns);
+  }
+  // The session's namespace may have had nothing to change: end its process all the same.
+  await session?.close();
   for (const step of plan) {
     if (step.kind === "sysctl") await writeSysctl(step.key, step.value);
   }

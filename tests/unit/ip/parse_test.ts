@@ -143,3 +143,15 @@ describe("parseNeighbours (captured `ip -j neigh`)", () => {
     assert.equal(neigh[2].lladdr, "22:9f:72:f9:d3:e0");
   });
 });
+
+describe("parseAddresses with -N (numeric scopes, as the one-process observation reads them)", () => {
+  it("names numeric scopes", () => {
+    const [lo] = parseAddresses(
+      '[{"ifindex":1,"ifname":"lo","flags":["UP"],"mtu":65536,"addr_info":[' +
+        '{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"254"},' +
+        '{"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"253"},' +
+        '{"family":"inet","local":"10.0.12.11","prefixlen":22,"scope":"0"}]}]',
+    );
+    assert.deepEqual(lo.addresses.map((a) => a.scope), ["host", "link", "global"]);
+  });
+});

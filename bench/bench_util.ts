@@ -1,0 +1,164 @@
+/**
+ * Shared pieces of the benchmarks: running programs with a stopwatch, the benchmark's own
+ * network namespaces (all named `hgbench-*`) and their cleanup, medians and markdown tables.
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+/** The repository root. */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Every namespace the benchmarks create starts with this. */
+export const NETNS_PREFIX = "hgbench-";
+
+/** What one finished process left behind, with its wall time. */
+export interface Timed {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+/** Runs `cmd args` (no shell), optionally feeding `input` on stdin, and times it. */
+export function timed(
+  cmd: string,
+  args: readonly string[],
+  input?: string,
+  env?: Record<string, string>,
+): Timed {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, [...args], {
+    input,
+    encoding: "utf8",
+    // `ip -j route` of 10,000 routes is over a megabyte, spawnSync's default limit.
+    maxBuffer: 256 * 1024 * 1024,
+    env: env ? { ...process.env, ...env } : process.env,
+  });
+  const ms = performance.now() - t0;
+  if (r.error) throw r.error;
+  return { code: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "", ms };
+}
+
+/** Runs `cmd args` and throws with its stderr unless it exits 0. */
+export function must(
+  cmd: string,
+  args: readonly string[],
+  input?: string,
+  env?: Record<string, string>,
+): Timed {
+  const r = timed(cmd, args, input, env);
+  if (r.code !== 0) {
+    throw new Error(
+      `${cmd} ${args.join(" ")} exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 2000)}`,
+    );
+  }
+  return r;
+}
+
+/** The argv that starts a TypeScript file under the runtime running this benchmark. */
+export function scriptArgv(file: string): string[] {
+  return basename(process.execPath).startsWith("bun")
+    ? [process.execPath, file]
+    : [process.execPath, "run", "-A", file];
+}
+
+/** The argv prefix that runs a program inside the named namespace `netns`. */
+export function inNetns(netns: string, argv: readonly string[]): [string, string[]] {
+  return ["nsenter", [`--net=/run/netns/${netns}`, "--", ...argv]];
+}
+
+/** Deletes the given namespaces (only `hgbench-*` ones); returns those that could not be deleted. */
+export function deleteNamespaces(names: readonly string[]): string[] {
+  const failed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(NETNS_PREFIX)) {
+      throw new Error(`refusing to delete namespace ${name}: not ours`);
+    }
+    if (!existsSync(`/run/netns/${name}`)) continue;
+    if (timed("ip", ["netns", "del", name]).code !== 0) failed.push(name);
+  }
+  return failed;
+}
+
+let interrupted: string | undefined;
+
+/**
+ * Lets a pending SIGINT/SIGTERM be noticed and throws if one arrived. The benchmarks run
+ * processes synchronously, so a signal handler only runs at these checkpoints.
+ */
+export async function checkpoint(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  if (interrupted) throw new Error(`interrupted by ${interrupted}`);
+}
+
+/**
+ * Runs `body` with the namespaces `names` (all `hgbench-*`) free: deletes leftovers of an
+ * earlier, killed run first and deletes them all afterwards whatever happened (a signal stops
+ * the body at its next {@link checkpoint}; a second one cleans up and exits at once); fails
+ * when one is left behind.
+ */
+export async function withNamespaces(
+  names: readonly string[],
+  body: () => Promise<void> | void,
+): Promise<void> {
+  const cleanup = () => deleteNamespaces(names);
+  const onSignal = (signal: string) => {
+    if (interrupted) {
+      cleanup();
+      process.exit(130);
+    }
+    interrupted = signal;
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let failed: string[] = [];
+  try {
+    const stale = cleanup();
+    if (stale.length > 0) {
+      throw new Error(`could not delete leftover namespaces: ${stale.join(", ")}`);
+    }
+    await body();
+  } finally {
+    failed = cleanup();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  if (failed.length > 0) throw new Error(`could not delete namespaces: ${failed.join(", ")}`);
+}
+
+/** The median of `values` (mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error("median of nothing");
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** A markdown table with a header row. */
+export function markdownTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** `ms` with one decimal. */
+export function fmtMs(ms: number): string {
+  return ms.toFixed(1);
+}
+
+/** The machine the numbers come from: CPUs, kernel, iproute2 and the runtime. */
+export function machineLine(): string {
+  const nproc = timed("nproc", []).stdout.trim();
+  const kernel = timed("uname", ["-r"]).stdout.trim();
+  const ip = timed("ip", ["-V"]).stdout.trim().replace(/^ip utility, /, "");
+  const v = process.versions as Record<string, string | undefined>;
+  const runtime = v.bun ? `bun ${v.bun}` : v.deno ? `deno ${v.deno}` : `node ${process.version}`;
+  return `machine: nproc ${nproc}, kernel ${kernel}, ${ip}, runtime ${runtime}`;
+}
