@@ -33,6 +33,15 @@ describe("two-host lab (e2e, root)", () => {
       assert.ok(pings(c1, "1.1.2.2"));
       assert.ok(pings(c2, "1.1.1.2"));
 
+      // A peer that moved: adding it with another gateway replaces hg's route (and, the new
+      // gateway being no host at all, breaks the ping) until it is put back.
+      assert.equal(hgIn(h1, ["peer", "add", "1.1.2.0/24", "--via", "10.0.12.99"]).code, 0);
+      const moved = ipJson(h1, ["-N", "route", "show", "proto", "104"]) as { gateway: string }[];
+      assert.deepEqual(moved.map((r) => r.gateway), ["10.0.12.99"]);
+      assert.ok(!pings(c1, "1.1.2.2"), "the route points at a host that is not there");
+      assert.equal(hgIn(h1, ["peer", "add", "1.1.2.0/24", "--via", "10.0.12.12"]).code, 0);
+      assert.ok(pings(c1, "1.1.2.2"));
+
       // Every mutating command a second time: nothing planned, nothing changed.
       const again = [
         ["setup", "--subnet", "1.1.1.0/24"],
