@@ -45,3 +45,27 @@ export function integerValue(what: string, min: number, max: number): (text: str
     return Number(text);
   };
 }
+
+const UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** A duration such as 90s, 30m, 24h, 1d or plain seconds, in whole seconds (1 s to 365 d). */
+export function durationValue(text: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(text);
+  const seconds = match ? Number(match[1]) * UNITS[match[2] || "s"] : NaN;
+  if (!(seconds >= 1 && seconds <= 365 * 86400)) {
+    throw new InputError(
+      `duration ${JSON.stringify(text)} is not valid: expected e.g. 90s, 30m, 24h or 1d (1s-365d)`,
+    );
+  }
+  return seconds;
+}
+
+/** A node name: 1-64 of A-Za-z0-9_.- (it is stored in leases). */
+export function nodeValue(text: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(text)) {
+    throw new InputError(
+      `node name ${JSON.stringify(text)} is not valid: 1-64 letters, digits or _.-`,
+    );
+  }
+  return text;
+}

@@ -20,6 +20,8 @@ export interface Planned {
   readonly plan: Plan;
   readonly summary: string;
   readonly result?: Record<string, unknown>;
+  /** Lines to print before the summary (what was decided, in words). */
+  readonly details?: readonly string[];
 }
 
 /**
@@ -57,6 +59,7 @@ export async function mutate(
     return;
   }
   for (const c of commands) out.detail(`+ ${c}`);
+  for (const line of planned.details ?? []) out.line(line);
   out.line(
     commands.length === 0
       ? `nothing to do: ${planned.summary}`

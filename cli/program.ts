@@ -11,6 +11,7 @@ import { netnsCommand } from "./commands/netns.ts";
 import { peerCommand } from "./commands/peer.ts";
 import { setupCommand } from "./commands/setup.ts";
 import { statusCommand } from "./commands/status.ts";
+import { subnetCommand } from "./commands/subnet.ts";
 import { teardownCommand } from "./commands/teardown.ts";
 import { Output } from "./output.ts";
 import { VERSION } from "./version.ts";
@@ -42,6 +43,7 @@ export function buildProgram(): CommandUnknownOpts {
   const commands = [
     setupCommand(output),
     netnsCommand(output),
+    subnetCommand(output),
     peerCommand(output),
     statusCommand(output),
     teardownCommand(output),

@@ -1,4 +1,4 @@
-import { Command } from "@commander-js/extra-typings";
+import { Command, Option } from "@commander-js/extra-typings";
 import { HgError } from "../../lib/errors.ts";
 import { type HgInHost, labDown, labNamespaces, labUp } from "../../lib/lab/lab.ts";
 import { runInNetns } from "../../lib/lab/nsenter.ts";
@@ -63,11 +63,18 @@ export function labCommand(output: () => Output) {
       validateLabName,
       "hglab",
     )
+    .addOption(
+      new Option(
+        "--store <kind>",
+        "lease subnets from a registry: a JSON file, or etcd in the underlay",
+      )
+        .choices(["file", "etcd"] as const),
+    )
     .action(async (opts) => {
       const out = output();
       requireRoot();
       const topology = labTopology(opts.name, opts.nodes);
-      await labUp(topology, hgInHost, (line) => out.note(line));
+      await labUp(topology, hgInHost, (line) => out.note(line), opts.store);
       const { endpoints } = await labState(opts.name);
       const results = await pingMatrix(endpoints);
       out.json({ name: opts.name, nodes: opts.nodes, reachability: results });

@@ -3,8 +3,13 @@ import { observeHost } from "../../lib/host/observe.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { formatPrefix } from "../../lib/net/prefix.ts";
 import { planPeerAdd, planPeerRemove } from "../../lib/peers/plan.ts";
+import { planPeerSync } from "../../lib/peers/sync.ts";
+import { describeChanges } from "../../lib/peers/describe.ts";
+import { EnvironmentError } from "../../lib/errors.ts";
+import { nodeName, storeOptions } from "../store_options.ts";
+import { withStore } from "./subnet.ts";
 import { peerStatuses } from "../../lib/status/status.ts";
-import { addressValue, interfaceValue, prefixValue } from "../flags.ts";
+import { addressValue, interfaceValue, nodeValue, prefixValue } from "../flags.ts";
 import { mutate } from "../mutation.ts";
 import type { Output } from "../output.ts";
 import { table } from "../table.ts";
@@ -45,6 +50,49 @@ export function peerCommand(output: () => Output) {
         summary: `peer ${formatPrefix(subnet)} removed`,
         result: { subnet: formatPrefix(subnet) },
       }));
+    });
+  storeOptions(peer.command("sync"))
+    .description("make this host's hg routes equal to the registry's leases of the other hosts")
+    .option("--node <name>", "this host's node name (default: HG_NODE or the host name)", nodeValue)
+    .option(
+      "--bridge <name>",
+      "bridge name (its subnet is this host's own)",
+      interfaceValue,
+      "cni0",
+    )
+    .action(async (opts) => {
+      const out = output();
+      await withStore(opts, async (store) => {
+        const [config, listing] = await Promise.all([store.getConfig(), store.listLeases()]);
+        if (!config) {
+          throw new EnvironmentError(
+            `${store.url} has no network config: write one with "hg subnet config"`,
+          );
+        }
+        await mutate(out, (host) => {
+          const sync = planPeerSync(host, config, listing.entries, {
+            node: nodeName(opts.node),
+            bridge: opts.bridge,
+          });
+          return {
+            plan: sync.plan,
+            summary: `${sync.peers.length} peer${sync.peers.length === 1 ? "" : "s"} routed, ` +
+              `${sync.refused.length} lease${
+                sync.refused.length === 1 ? "" : "s"
+              } refused (registry revision ${listing.revision})`,
+            details: [
+              ...describeChanges(sync.plan, sync.peers),
+              ...sync.refused.map((r) => `refused ${r.key}: ${r.reason}`),
+            ],
+            result: {
+              revision: listing.revision,
+              peers: sync.peers,
+              refused: sync.refused,
+              unchanged: sync.unchanged,
+            },
+          };
+        });
+      });
     });
   peer.command("ls")
     .description("list the routes hg installed")

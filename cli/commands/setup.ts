@@ -1,56 +1,191 @@
 import { Command } from "@commander-js/extra-typings";
-import { InputError } from "../../lib/errors.ts";
+import { EnvironmentError, InputError } from "../../lib/errors.ts";
 import { listRules } from "../../lib/firewall/iptables.ts";
-import { formatAddress } from "../../lib/net/address.ts";
-import { firstHost, formatPrefix, prefixCovers } from "../../lib/net/prefix.ts";
+import type { HostState } from "../../lib/host/state.ts";
+import { addressEquals, formatAddress } from "../../lib/net/address.ts";
+import { firstHost, formatPrefix, type Prefix, prefixCovers } from "../../lib/net/prefix.ts";
+import { allocate, freeSubnets, ownLease, takenKeys } from "../../lib/store/allocate.ts";
+import type { LeaseAttrs } from "../../lib/store/lease.ts";
+import type { SubnetStore } from "../../lib/store/store.ts";
 import { planSetup } from "../../lib/setup/plan.ts";
-import { integerValue, interfaceValue, prefixValue } from "../flags.ts";
+import {
+  DEFAULT_SUBNET_FILE,
+  formatSubnetEnv,
+  writeSubnetEnv,
+} from "../../lib/setup/subnet_env.ts";
+import {
+  addressValue,
+  durationValue,
+  integerValue,
+  interfaceValue,
+  nodeValue,
+  prefixValue,
+} from "../flags.ts";
 import { mutate } from "../mutation.ts";
 import type { Output } from "../output.ts";
+import { storeOptions } from "../store_options.ts";
+import { DEFAULT_TTL_SECONDS, hostAttrs, leaseJson, withStore } from "./subnet.ts";
+
+/** The subnet this host will serve, from --subnet or from the registry. */
+interface Assignment {
+  readonly subnet: Prefix;
+  readonly network?: Prefix;
+  /** A lease this run claimed, to give back if the setup fails. */
+  readonly claimed?: boolean;
+  readonly lease?: ReturnType<typeof leaseJson>;
+  readonly note?: string;
+}
+
+/** The registry's subnet for this host: its lease, or a new one (only looked up in a dry run). */
+async function assignFromStore(
+  store: SubnetStore,
+  attrs: LeaseAttrs,
+  ttlSeconds: number,
+  dryRun: boolean,
+): Promise<Assignment> {
+  const config = await store.getConfig();
+  if (!config) {
+    throw new EnvironmentError(
+      `${store.url} has no network config: write one with "hg subnet config --network CIDR"`,
+    );
+  }
+  if (dryRun) {
+    const { entries } = await store.listLeases();
+    const mine = ownLease(entries, attrs);
+    if (mine) return { subnet: mine.subnet, network: config.network, lease: leaseJson(mine) };
+    const [free] = freeSubnets(config, takenKeys(entries), 1);
+    if (!free) {
+      throw new EnvironmentError(`network ${formatPrefix(config.network)} in ${store.url} is full`);
+    }
+    return {
+      subnet: free,
+      network: config.network,
+      note: "dry run: a free subnet would be leased; shown with the first free one",
+    };
+  }
+  const { lease, reused } = await allocate(store, { attrs, ttlSeconds });
+  return {
+    subnet: lease.subnet,
+    network: config.network,
+    claimed: !reused,
+    lease: leaseJson(lease),
+  };
+}
+
+/** The MTU flanneld reports: the uplink's (the interface holding the public address). */
+function uplinkMtu(host: HostState, publicIp: LeaseAttrs["publicIp"] | undefined): number {
+  const uplink = publicIp &&
+    host.addresses.find((l) => l.addresses.some((a) => addressEquals(a.address, publicIp)));
+  return uplink?.mtu ?? 1500;
+}
 
 /** `hg setup`: the bridge with the subnet's gateway address, forwarding, optional masquerade. */
 export function setupCommand(output: () => Output) {
-  return new Command("setup")
+  return storeOptions(new Command("setup"))
     .description("create the container bridge with this host's subnet and turn forwarding on")
-    .requiredOption("--subnet <cidr>", "this host's container subnet, e.g. 1.1.1.0/24", prefixValue)
+    .option(
+      "--subnet <cidr>",
+      "this host's container subnet, e.g. 1.1.1.0/24 (or lease one with --store)",
+      prefixValue,
+    )
     .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
     .option("--mtu <n>", "bridge MTU", integerValue("--mtu", 68, 65535))
     .option("--masquerade", "masquerade traffic from the subnet that leaves the cluster network")
     .option(
       "--network <cidr>",
-      "the cluster network (needed by --masquerade), e.g. 1.1.0.0/16",
+      "the cluster network (with --subnet; needed by --masquerade)",
       prefixValue,
     )
+    .option(
+      "--node <name>",
+      "with --store: this host's node name (default: HG_NODE or the host name)",
+      nodeValue,
+    )
+    .option(
+      "--public-ip <address>",
+      "with --store: the address other hosts route through",
+      addressValue,
+    )
+    .option(
+      "--iface <name-or-address>",
+      "with --store: the interface whose address is the public one",
+    )
+    .option("--ttl <duration>", "with --store: lease time", durationValue, DEFAULT_TTL_SECONDS)
+    .option("--subnet-file <path>", "where to write flannel's subnet.env", DEFAULT_SUBNET_FILE)
     .action(async (opts) => {
-      if (opts.masquerade && !opts.network) {
+      const out = output();
+      if ((opts.subnet === undefined) === (opts.store === undefined)) {
+        throw new InputError(
+          "give either --subnet CIDR or --store URL (to lease a subnet from the registry)",
+        );
+      }
+      if (opts.store !== undefined && opts.network !== undefined) {
+        throw new InputError(
+          "--network comes from the registry's config with --store: leave it out",
+        );
+      }
+      if (opts.subnet && opts.masquerade && !opts.network) {
         throw new InputError(
           "--masquerade needs --network CIDR: the cluster network that is not masqueraded",
         );
       }
-      if (opts.network && !prefixCovers(opts.network, opts.subnet)) {
+      if (opts.subnet && opts.network && !prefixCovers(opts.network, opts.subnet)) {
         throw new InputError(
           `--subnet ${formatPrefix(opts.subnet)} is not inside --network ${
             formatPrefix(opts.network)
           }`,
         );
       }
-      const masqueradeNetwork = opts.masquerade ? opts.network : undefined;
-      await mutate(output(), async (host) => {
-        const natRules = masqueradeNetwork ? await listRules("nat", "POSTROUTING") : [];
-        const plan = planSetup(host, {
-          subnet: opts.subnet,
-          bridge: opts.bridge,
-          mtu: opts.mtu,
-          masqueradeNetwork,
-        }, natRules);
-        const gateway = `${formatAddress(firstHost(opts.subnet))}/${opts.subnet.length}`;
-        return {
-          plan,
-          summary: `bridge ${opts.bridge} ${gateway} for subnet ${
-            formatPrefix(opts.subnet)
-          }, forwarding on`,
-          result: { bridge: opts.bridge, subnet: formatPrefix(opts.subnet), gateway },
-        };
+      const attrs = opts.store === undefined ? undefined : await hostAttrs(opts);
+      await withStoreIfAny(opts, async (store) => {
+        const assignment: Assignment = store && attrs
+          ? await assignFromStore(store, attrs, opts.ttl, out.options.dryRun)
+          : { subnet: opts.subnet!, network: opts.network };
+        if (assignment.note) out.note(assignment.note);
+        const { subnet, network } = assignment;
+        const masqueradeNetwork = opts.masquerade ? network : undefined;
+        let mtu = 1500;
+        try {
+          await mutate(out, async (host) => {
+            mtu = opts.mtu ?? uplinkMtu(host, attrs?.publicIp);
+            const natRules = masqueradeNetwork ? await listRules("nat", "POSTROUTING") : [];
+            const plan = planSetup(host, {
+              subnet,
+              bridge: opts.bridge,
+              mtu: opts.mtu,
+              masqueradeNetwork,
+            }, natRules);
+            const gateway = `${formatAddress(firstHost(subnet))}/${subnet.length}`;
+            return {
+              plan,
+              summary: `bridge ${opts.bridge} ${gateway} for subnet ${
+                formatPrefix(subnet)
+              }, forwarding on`,
+              result: {
+                bridge: opts.bridge,
+                subnet: formatPrefix(subnet),
+                gateway,
+                lease: assignment.lease ?? null,
+              },
+            };
+          });
+        } catch (e) {
+          // A subnet leased for a host that cannot use it goes back to the pool.
+          if (store && assignment.claimed) await store.release(subnet).catch(() => {});
+          throw e;
+        }
+        if (network && !out.options.dryRun) {
+          const text = formatSubnetEnv({ network, subnet, mtu, ipMasq: opts.masquerade ?? false });
+          if (await writeSubnetEnv(opts.subnetFile, text)) out.detail(`wrote ${opts.subnetFile}`);
+        }
       });
     });
+}
+
+/** Runs `fn` with the store when --store is given, else with none. */
+function withStoreIfAny<T>(
+  flags: Parameters<typeof withStore>[0],
+  fn: (store: SubnetStore | undefined) => Promise<T>,
+): Promise<T> {
+  return flags.store === undefined ? fn(undefined) : withStore(flags, fn);
 }

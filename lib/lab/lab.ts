@@ -1,6 +1,7 @@
 /**
  * Building and removing a lab: the underlay and host namespaces, then hg's own commands inside
- * each host (setup, netns add, peer add), exactly as an operator would run them on real hosts.
+ * each host (setup, netns add, peer add or peer sync), as an operator would run them on real
+ * hosts.
  *
  * @module
  */
@@ -12,7 +13,8 @@ import { applyPlan } from "../plan/apply.ts";
 import { ipStep } from "../plan/step.ts";
 import { listNetns } from "./netns_dir.ts";
 import { planPlumbing } from "./plumbing.ts";
-import { belongsToLab, containerAddress, type LabTopology } from "./topology.ts";
+import { labDir, type LabStoreKind, startLabRegistry, stopLabRegistry } from "./registry.ts";
+import { belongsToLab, containerAddress, type LabHost, type LabTopology } from "./topology.ts";
 
 /** Runs `hg ARGS...` inside a lab host's network namespace. */
 export type HgInHost = (hostNetns: string, args: readonly string[]) => Promise<ProcessResult>;
@@ -27,25 +29,42 @@ async function hgOrFail(hg: HgInHost, netns: string, args: readonly string[]): P
   return result.stdout;
 }
 
+/** Runs each host's commands in order, the hosts in parallel, logging one line per command. */
+async function runOnHosts(
+  topology: LabTopology,
+  hg: HgInHost,
+  log: (line: string) => void,
+  commandsOf: (host: LabHost) => string[][],
+): Promise<void> {
+  await Promise.all(topology.hosts.map(async (host) => {
+    for (const args of commandsOf(host)) {
+      const summary = (await hgOrFail(hg, host.netns, args)).trim().split("\n").pop() ?? "";
+      log(`${host.netns}: hg ${args.join(" ")}${summary ? `  # ${summary}` : ""}`);
+    }
+  }));
+}
+
 /**
  * Builds the lab (only what is missing, so a second run changes nothing): underlay, hosts, then
- * in each host `hg setup`, `hg netns add` for its container, and `hg peer add` for every other
- * host. `log` receives one line per hg command run.
+ * in each host the hg commands an operator would run. Without a registry: `hg setup --subnet`
+ * with the host's fixed subnet, `hg netns add`, and `hg peer add` for every other host. With
+ * one (`store`): the network config is written once, each host leases its subnet with
+ * `hg setup --store`, adds its container, and then routes to the others with `hg peer sync`.
  *
  * @example
  * ```ts
- * await labUp(labTopology("hglab", 2), hgInHost, console.log);
+ * await labUp(labTopology("hglab", 2), hgInHost, console.log, "etcd");
  * ```
  */
 export async function labUp(
   topology: LabTopology,
   hg: HgInHost,
   log: (line: string) => void,
+  store?: LabStoreKind,
 ): Promise<void> {
   await applyPlan(planPlumbing(topology, new Set(await listNetns())));
-  // Hosts are independent: configure them in parallel, each one's commands in order.
-  await Promise.all(topology.hosts.map(async (host) => {
-    const commands: string[][] = [
+  if (!store) {
+    await runOnHosts(topology, hg, log, (host) => [
       ["setup", "--subnet", formatPrefix(host.subnet)],
       ["netns", "add", host.container, "--ip", formatAddress(containerAddress(host))],
       ...topology.hosts.filter((p) => p !== host).map((p) => [
@@ -55,12 +74,46 @@ export async function labUp(
         "--via",
         formatAddress(p.address),
       ]),
-    ];
-    for (const args of commands) {
-      const summary = (await hgOrFail(hg, host.netns, args)).trim();
-      log(`${host.netns}: hg ${args.join(" ")}${summary ? `  # ${summary}` : ""}`);
-    }
-  }));
+    ]);
+    return;
+  }
+  const { url } = await startLabRegistry(topology, store);
+  const first = topology.hosts[0];
+  const config = [
+    "subnet",
+    "config",
+    "--store",
+    url,
+    "--network",
+    formatPrefix(topology.network),
+    "--subnet-len",
+    "24",
+  ];
+  log(
+    `${first.netns}: hg ${config.join(" ")}  # ${(await hgOrFail(hg, first.netns, config)).trim()}`,
+  );
+  const dir = labDir(topology.name);
+  await runOnHosts(topology, hg, log, (host) => [
+    [
+      "setup",
+      "--store",
+      url,
+      "--node",
+      host.netns,
+      "--public-ip",
+      formatAddress(host.address),
+      "--subnet-file",
+      `${dir}/${host.netns}.env`,
+    ],
+    ["netns", "add", host.container],
+  ]);
+  // Every host has its lease now: one sync each routes to all the others.
+  await runOnHosts(
+    topology,
+    hg,
+    log,
+    (host) => [["peer", "sync", "--store", url, "--node", host.netns]],
+  );
 }
 
 /**
@@ -84,5 +137,6 @@ export async function labDown(name: string, hg: HgInHost): Promise<string[]> {
   await Promise.all(hosts.map((host) => hgOrFail(hg, host, ["teardown"])));
   const namespaces = await labNamespaces(name);
   await applyPlan(namespaces.map((ns) => ipStep(["netns", "del", ns])));
+  await stopLabRegistry(name);
   return namespaces;
 }

@@ -24,7 +24,16 @@ export function planPlumbing(topology: LabTopology, existing: ReadonlySet<string
     steps.push(
       ipStep(["netns", "add", ul]),
       ipStep(["link", "add", br, "type", "bridge"], ul),
+      // The underlay namespace is also the lab's registry host (etcd listens there).
+      ipStep([
+        "addr",
+        "add",
+        `${formatAddress(topology.registryAddress)}/${topology.underlay.length}`,
+        "dev",
+        br,
+      ], ul),
       ipStep(["link", "set", br, "up"], ul),
+      ipStep(["link", "set", "lo", "up"], ul),
     );
   }
   for (const host of topology.hosts) {

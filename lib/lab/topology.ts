@@ -37,6 +37,8 @@ export interface LabTopology {
   readonly underlayNetns: string;
   readonly underlayBridge: string;
   readonly underlay: Prefix;
+  /** The underlay namespace's own address: where the lab's etcd listens. */
+  readonly registryAddress: IpAddress;
   readonly network: Prefix;
   readonly hosts: readonly LabHost[];
 }
@@ -82,7 +84,15 @@ export function labTopology(name: string, nodes: number): LabTopology {
       underlayPort: `ul-h${index}`,
     };
   });
-  return { name, underlayNetns: `${name}-ul`, underlayBridge: "ul0", underlay, network, hosts };
+  return {
+    name,
+    underlayNetns: `${name}-ul`,
+    underlayBridge: "ul0",
+    underlay,
+    registryAddress: hostAt(underlay, 2),
+    network,
+    hosts,
+  };
 }
 
 /** The address a host's container gets: the second host address of its subnet. */

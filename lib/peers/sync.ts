@@ -1,0 +1,103 @@
+/**
+ * Plans `hg peer sync`: this host's hg routes made equal to the registry's leases of the other
+ * hosts. Every lease is checked first (inside the cluster network, of the configured size, no
+ * overlap with another lease or a local network, a gateway that is on-link and not this host);
+ * a lease that fails is reported with its reason and never installed. Pure.
+ *
+ * @module
+ */
+import type { HostState } from "../host/state.ts";
+import { findBridge } from "../host/bridge.ts";
+import { formatAddress } from "../net/address.ts";
+import { formatPrefix, prefixCovers, prefixEquals } from "../net/prefix.ts";
+import type { Step } from "../plan/step.ts";
+import type { NetworkConfig } from "../store/config.ts";
+import type { RegistryEntry } from "../store/store.ts";
+import { reconcilePeers } from "./reconcile.ts";
+import type { PeerRequest } from "./request.ts";
+
+/** A registry key that will not be routed, and why. */
+export interface RefusedLease {
+  readonly key: string;
+  readonly reason: string;
+}
+
+/** The plan of a sync and what it decided about each lease. */
+export interface PeerSync {
+  readonly plan: Step[];
+  readonly refused: RefusedLease[];
+  /** Leases whose route was already right. */
+  readonly unchanged: number;
+  /** The leases routed after the sync (the other hosts). */
+  readonly peers: { readonly subnet: string; readonly via: string; readonly node?: string }[];
+}
+
+/** How this host knows its own lease: its node name, and the subnet on its bridge. */
+export interface SelfIdentity {
+  readonly node?: string;
+  readonly bridge: string;
+}
+
+/**
+ * Plans the routes for a registry listing.
+ *
+ * @example
+ * ```ts
+ * const { plan, refused } = planPeerSync(state, config, listing.entries, { node: "h1", bridge: "cni0" });
+ * ```
+ */
+export function planPeerSync(
+  state: HostState,
+  config: NetworkConfig,
+  entries: readonly RegistryEntry[],
+  self: SelfIdentity,
+): PeerSync {
+  const refused: RefusedLease[] = [];
+  const ownSubnet = findBridge(state, self.bridge)?.gateway?.prefix;
+  const candidates: { key: string; request: PeerRequest; node?: string }[] = [];
+  for (const entry of entries) {
+    if (!("lease" in entry)) {
+      refused.push({ key: entry.key, reason: entry.problem });
+      continue;
+    }
+    const { subnet, attrs } = entry.lease;
+    // Named leases are matched by name; a lease without one (flanneld's) by the bridge's subnet.
+    const isMine = self.node !== undefined && attrs.node !== undefined
+      ? attrs.node === self.node
+      : ownSubnet !== undefined && prefixEquals(subnet, ownSubnet);
+    if (isMine) continue;
+    if (!prefixCovers(config.network, subnet)) {
+      refused.push({
+        key: entry.key,
+        reason: `${formatPrefix(subnet)} is outside the cluster network ${
+          formatPrefix(config.network)
+        }`,
+      });
+      continue;
+    }
+    if (subnet.length !== config.subnetLen) {
+      refused.push({
+        key: entry.key,
+        reason: `${formatPrefix(subnet)} is not a /${config.subnetLen} as the network config says`,
+      });
+      continue;
+    }
+    candidates.push({ key: entry.key, request: { subnet, via: attrs.publicIp }, node: attrs.node });
+  }
+  const { plan, rejected, unchanged } = reconcilePeers(
+    state,
+    candidates.map((c) => c.request),
+    "sync",
+  );
+  const byRequest = new Map(candidates.map((c) => [c.request, c]));
+  const bad = new Set(rejected.map((r) => r.request));
+  for (const r of rejected) {
+    refused.push({ key: byRequest.get(r.request)!.key, reason: r.error.message });
+  }
+  const peers = candidates.filter((c) => !bad.has(c.request)).map((c) => ({
+    subnet: formatPrefix(c.request.subnet),
+    via: formatAddress(c.request.via),
+    ...(c.node === undefined ? {} : { node: c.node }),
+  }));
+  return { plan, refused, unchanged, peers };
+}

@@ -1,0 +1,52 @@
+/**
+ * flannel's `subnet.env`, so that tooling written for flannel (CNI's flannel plugin, scripts)
+ * finds this host's subnet where it looks for it.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { formatAddress } from "../net/address.ts";
+import { firstHost, formatPrefix, type Prefix } from "../net/prefix.ts";
+
+/** flannel's path for it. */
+export const DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env";
+
+/** What subnet.env says. */
+export interface SubnetEnv {
+  readonly network: Prefix;
+  readonly subnet: Prefix;
+  readonly mtu: number;
+  readonly ipMasq: boolean;
+}
+
+/**
+ * The file's text, as flanneld writes it (FLANNEL_SUBNET is the gateway address with the
+ * subnet's length).
+ *
+ * @example
+ * ```ts
+ * formatSubnetEnv({ network: parsePrefix("1.1.0.0/16"), subnet: parsePrefix("1.1.1.0/24"), mtu: 1500, ipMasq: false });
+ * // "FLANNEL_NETWORK=1.1.0.0/16\nFLANNEL_SUBNET=1.1.1.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n"
+ * ```
+ */
+export function formatSubnetEnv(env: SubnetEnv): string {
+  return [
+    `FLANNEL_NETWORK=${formatPrefix(env.network)}`,
+    `FLANNEL_SUBNET=${formatAddress(firstHost(env.subnet))}/${env.subnet.length}`,
+    `FLANNEL_MTU=${env.mtu}`,
+    `FLANNEL_IPMASQ=${env.ipMasq}`,
+    "",
+  ].join("\n");
+}
+
+/** Writes `text` to `path` atomically, unless it already says exactly that. Returns whether it wrote. */
+export async function writeSubnetEnv(path: string, text: string): Promise<boolean> {
+  if ((await readFile(path, "utf8").catch(() => undefined)) === text) return false;
+  await mkdir(dirname(path), { recursive: true });
+  const temp = join(dirname(path), `.subnet.env.${randomBytes(4).toString("hex")}`);
+  await writeFile(temp, text, { mode: 0o644 });
+  await rename(temp, path);
+  return true;
+}

@@ -1,0 +1,117 @@
+/**
+ * Subnet allocation on any store, by compare-and-swap only: a host that already holds a lease
+ * (same node name or same public address) gets it back; otherwise a free subnet is picked at
+ * random and claimed, and a claim lost to another host is retried with a new pick (flanneld
+ * exits there instead). Pure choice of candidates, I/O only through the store.
+ *
+ * @module
+ */
+import { EnvironmentError, HgError } from "../errors.ts";
+import { addressEquals, formatAddress } from "../net/address.ts";
+import { formatPrefix, nthSubnet, type Prefix, subnetIndex } from "../net/prefix.ts";
+import type { NetworkConfig } from "./config.ts";
+import { type LeaseAttrs, subnetKey, subnetOfKey } from "./lease.ts";
+import type { Lease, RegistryEntry, SubnetStore } from "./store.ts";
+
+/** Every subnet of the network is taken. */
+export class NetworkFullError extends HgError {}
+
+/** Who asks for a subnet, and for how long. */
+export interface AllocRequest {
+  readonly attrs: LeaseAttrs;
+  readonly ttlSeconds: number;
+}
+
+/** The lease a host got, and whether it already had it. */
+export interface Allocation {
+  readonly lease: Lease;
+  readonly reused: boolean;
+}
+
+/** The lease that belongs to this host: same node name, or same public address. */
+export function ownLease(entries: readonly RegistryEntry[], attrs: LeaseAttrs): Lease | undefined {
+  for (const entry of entries) {
+    if (!("lease" in entry)) continue;
+    const held = entry.lease.attrs;
+    if (attrs.node !== undefined && held.node === attrs.node) return entry.lease;
+    if (addressEquals(held.publicIp, attrs.publicIp)) return entry.lease;
+  }
+  return undefined;
+}
+
+/**
+ * The free subnets between SubnetMin and SubnetMax (at most `limit`), in order. Keys that name a
+ * subnet count as taken even when their value is broken: claiming over them would fail anyway.
+ *
+ * @example
+ * ```ts
+ * freeSubnets(makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24), new Set(["1.1.1.0-24"]), 2);
+ * // [1.1.2.0/24, 1.1.3.0/24]
+ * ```
+ */
+export function freeSubnets(
+  config: NetworkConfig,
+  taken: ReadonlySet<string>,
+  limit = 1000,
+): Prefix[] {
+  const first = subnetIndex(config.network, {
+    address: config.subnetMin,
+    length: config.subnetLen,
+  });
+  const last = subnetIndex(config.network, { address: config.subnetMax, length: config.subnetLen });
+  const free: Prefix[] = [];
+  for (let i = first; i <= last && free.length < limit; i++) {
+    const subnet = nthSubnet(config.network, config.subnetLen, i);
+    if (!taken.has(subnetKey(subnet))) free.push(subnet);
+  }
+  return free;
+}
+
+/** The keys of every subnet a listing holds, valid lease or not. */
+export function takenKeys(entries: readonly RegistryEntry[]): Set<string> {
+  return new Set(entries.filter((e) => subnetOfKey(e.key) !== undefined).map((e) => e.key));
+}
+
+/**
+ * Allocates (or gives back) this host's subnet.
+ *
+ * @example
+ * ```ts
+ * const { lease, reused } = await allocate(store, { attrs: { publicIp, backendType: "host-gw", node: "h1" }, ttlSeconds: 86400 });
+ * ```
+ */
+export async function allocate(
+  store: SubnetStore,
+  request: AllocRequest,
+  random: () => number = Math.random,
+  maxAttempts = 1000,
+): Promise<Allocation> {
+  const config = await store.getConfig();
+  if (!config) {
+    throw new EnvironmentError(
+      `${store.url} has no network config: write one with "hg subnet config --network CIDR"`,
+    );
+  }
+  for (let attempt = 0; attempt < maxAttempts; attempt++) {
+    const { entries } = await store.listLeases();
+    const mine = ownLease(entries, request.attrs);
+    if (mine) {
+      if (await store.renew(mine.subnet, mine.attrs.publicIp, request.ttlSeconds, request.attrs)) {
+        return { lease: { ...mine, attrs: request.attrs }, reused: true };
+      }
+      continue; // it expired or was released in between: look again
+    }
+    const free = freeSubnets(config, takenKeys(entries));
+    if (free.length === 0) {
+      throw new NetworkFullError(
+        `network ${formatPrefix(config.network)} is full: every /${config.subnetLen} from ` +
+          `${formatAddress(config.subnetMin)} to ${formatAddress(config.subnetMax)} is leased`,
+      );
+    }
+    const subnet = free[Math.floor(random() * free.length)];
+    if (await store.claim(subnet, request.attrs, request.ttlSeconds)) {
+      return { lease: { subnet, attrs: request.attrs }, reused: false };
+    }
+  }
+  throw new HgError(`gave up allocating a subnet in ${store.url} after ${maxAttempts} lost races`);
+}

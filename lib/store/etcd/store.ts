@@ -1,0 +1,230 @@
+/**
+ * The subnet registry in etcd, in flannel's layout so that hg and flanneld share one cluster:
+ * the network config at `<prefix>/config` and one key per host subnet at
+ * `<prefix>/subnets/1.1.3.0-24`, attached to an etcd lease that expires it.
+ *
+ * @module
+ */
+import { HgError, InputError } from "../../errors.ts";
+import { addressEquals, type IpAddress, parseAddressOf } from "../../net/address.ts";
+import type { Prefix } from "../../net/prefix.ts";
+import {
+  configEquals,
+  formatNetworkConfig,
+  type NetworkConfig,
+  parseNetworkConfig,
+} from "../config.ts";
+import {
+  formatLeaseValue,
+  type LeaseAttrs,
+  parseLeaseValue,
+  subnetKey,
+  subnetOfKey,
+} from "../lease.ts";
+import type { LeaseListing, RegistryEntry, SubnetStore } from "../store.ts";
+import type { EtcdClient, EtcdKeyValue } from "./client.ts";
+
+/** flannel's default `--etcd-prefix`. */
+export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
+
+/**
+ * A {@link SubnetStore} on an etcd cluster.
+ *
+ * @example
+ * ```ts
+ * const store = new EtcdStore(new EtcdClient({ endpoints: ["http://127.0.0.1:2379"] }));
+ * await store.claim(parsePrefix("1.1.3.0/24"), attrs, 24 * 3600); // true
+ * ```
+ */
+export class EtcdStore implements SubnetStore {
+  readonly url: string;
+  /** The key prefix: `/coreos.com/network`. */
+  readonly prefix: string;
+  readonly #client: EtcdClient;
+
+  constructor(client: EtcdClient, prefix: string = DEFAULT_ETCD_PREFIX) {
+    if (!prefix.startsWith("/") || prefix.endsWith("/")) {
+      throw new InputError(
+        `etcd prefix ${
+          JSON.stringify(prefix)
+        } is not valid: expected /name, like /coreos.com/network`,
+      );
+    }
+    this.#client = client;
+    this.prefix = prefix;
+    const secure = client.endpoints.every((e) => e.startsWith("https:"));
+    const hosts = client.endpoints.map((e) => e.replace(/^https?:\/\//, "")).join(",");
+    this.url = `${secure ? "etcds" : "etcd"}://${hosts}${prefix}`;
+  }
+
+  get #configKey(): string {
+    return `${this.prefix}/config`;
+  }
+
+  #leaseKey(subnet: Prefix): string {
+    return `${this.prefix}/subnets/${subnetKey(subnet)}`;
+  }
+
+  async getConfig(): Promise<NetworkConfig | undefined> {
+    const kv = await this.#get(this.#configKey);
+    return kv && this.#parseConfig(kv);
+  }
+
+  async putConfig(config: NetworkConfig, expected: NetworkConfig | undefined): Promise<boolean> {
+    const kv = await this.#get(this.#configKey);
+    if (expected === undefined ? kv !== undefined : kv === undefined) return false;
+    if (kv && expected) {
+      let stored: NetworkConfig;
+      try {
+        stored = this.#parseConfig(kv);
+      } catch {
+        return false; // what is there now is not what the caller read
+      }
+      if (!configEquals(stored, expected)) return false;
+    }
+    // The mod revision catches a write between this read and the txn.
+    return await this.#client.putIfModRevision(
+      this.#configKey,
+      formatNetworkConfig(config),
+      kv?.modRevision ?? "0",
+    );
+  }
+
+  async listLeases(): Promise<LeaseListing> {
+    const dir = `${this.prefix}/subnets/`;
+    const { revision, kvs } = await this.#client.range(dir, { prefix: true });
+    const entries = kvs.map((kv): RegistryEntry => {
+      const name = kv.key.slice(dir.length);
+      const subnet = subnetOfKey(name);
+      if (!subnet) {
+        return {
+          key: kv.key,
+          problem: `key ${JSON.stringify(name)} does not name a subnet (expected like 1.1.3.0-24)`,
+        };
+      }
+      try {
+        return { key: kv.key, lease: { subnet, attrs: parseLeaseValue(kv.value) } };
+      } catch (e) {
+        return { key: kv.key, problem: (e as Error).message };
+      }
+    });
+    return { entries, revision };
+  }
+
+  async claim(subnet: Prefix, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean> {
+    const key = this.#leaseKey(subnet);
+    const lease = await this.#client.leaseGrant(ttlSeconds);
+    let created = false;
+    try {
+      created = await this.#client.createIfAbsent(key, formatLeaseValue(attrs), lease);
+      return created;
+    } finally {
+      if (!created) await this.#revokeQuietly(lease);
+    }
+  }
+
+  async renew(subnet: Prefix, holder: IpAddress, ttlSeconds: number): Promise<boolean> {
+    const key = this.#leaseKey(subnet);
+    const kv = await this.#get(key);
+    if (!kv || !heldBy(kv, holder)) return false;
+    // A fresh lease makes the TTL exactly ttlSeconds (a keepalive would restore the old TTL).
+    const lease = await this.#client.leaseGrant(ttlSeconds);
+    let renewed = false;
+    try {
+      renewed = await this.#client.putIfModRevision(key, kv.value, kv.modRevision, lease);
+    } finally {
+      const stale = renewed ? kv.lease : lease;
+      if (stale !== "0") await this.#revokeQuietly(stale);
+    }
+    return renewed;
+  }
+
+  async release(subnet: Prefix): Promise<boolean> {
+    const key = this.#leaseKey(subnet);
+    const kv = await this.#get(key);
+    if (!kv) return false;
+    const deleted = await this.#client.deleteKey(key);
+    if (kv.lease !== "0") await this.#revokeQuietly(kv.lease);
+    return deleted > 0;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve(); // every request is its own HTTP call: nothing to hold
+  }
+
+  async #get(key: string): Promise<EtcdKeyValue | undefined> {
+    return (await this.#client.range(key)).kvs[0];
+  }
+
+  #parseConfig(kv: EtcdKeyValue): NetworkConfig {
+    try {
+      return parseNetworkConfig(kv.value);
+    } catch (e) {
+      throw new HgError(`${this.url}: the config at ${kv.key} is invalid: ${(e as Error).message}`);
+    }
+  }
+
+  /** Revokes a lease nobody needs any more; if etcd is unreachable it expires on its own. */
+  async #revokeQuietly(lease: string): Promise<void> {
+    try {
+      await this.#client.leaseRevoke(lease);
+    } catch {
+      // The lease runs out by its TTL.
+    }
+  }
+}
+
+function heldBy(kv: EtcdKeyValue, holder: IpAddress): boolean {
+  try {
+    return addressEquals(parseLeaseValue(kv.value).publicIp, holder);
+  } catch {
+    return false; // not a lease value: nobody holds it
+  }
+}
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV4 =
+  /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
+
+/**
+ * The endpoints of an `etcd://h1:2379,h2:2379` URL (`etcds://` for https); the port defaults to
+ * 2379. Throws an InputError naming what is wrong.
+ *
+ * @example
+ * ```ts
+ * parseEtcdUrl("etcd://10.0.0.1:2379,10.0.0.2");
+ * // { endpoints: ["http://10.0.0.1:2379", "http://10.0.0.2:2379"], secure: false }
+ * ```
+ */
+export function parseEtcdUrl(url: string): { endpoints: string[]; secure: boolean } {
+  const bad = (why: string) => new InputError(`${JSON.stringify(url)} is not an etcd URL: ${why}`);
+  const match = /^(etcds?):\/\/(.*?)\/?$/.exec(url);
+  if (!match) throw bad("expected etcd://host:port[,host:port...] or etcds://...");
+  const secure = match[1] === "etcds";
+  if (match[2] === "") throw bad("no host given");
+  if (match[2].includes("/")) throw bad("a path is not allowed (the prefix is a separate option)");
+  const endpoints = match[2].split(",").map((member) => {
+    const parts = /^(\[[^\]]*\]|[^:\[\]]*)(?::([^:]*))?$/.exec(member);
+    const host = parts?.[1] ?? "";
+    if (!parts || host === "" || (!host.startsWith("[") && !HOSTNAME.test(host))) {
+      throw bad(`${JSON.stringify(member)} is not host[:port]`);
+    }
+    if (/^[0-9.]+$/.test(host) && !IPV4.test(host)) {
+      throw bad(`${JSON.stringify(host)} is not an IPv4 address`);
+    }
+    if (host.startsWith("[")) {
+      try {
+        parseAddressOf(6, host.slice(1, -1));
+      } catch {
+        throw bad(`${JSON.stringify(host)} is not an IPv6 address`);
+      }
+    }
+    const port = parts[2] ?? "2379";
+    if (!/^[1-9][0-9]{0,4}$/.test(port) || Number(port) > 65535) {
+      throw bad(`port ${JSON.stringify(port)} of ${JSON.stringify(member)} is not 1-65535`);
+    }
+    return `${secure ? "https" : "http"}://${host}:${port}`;
+  });
+  return { endpoints, secure };
+}

@@ -1,0 +1,189 @@
+/**
+ * The shared JSON file registry: for one machine, or a file on shared storage. Safe with many
+ * writers at once: every change happens under a lock file (stale locks of dead writers are taken
+ * over), is written to a temporary file and renamed over the old one (a reader or a crash sees
+ * the old or the new state, never half of one), and bumps the revision.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import { open, readFile, rename, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { HgError } from "../../errors.ts";
+import { withFileLock } from "../../lock/file_lock.ts";
+import { addressEquals, type IpAddress } from "../../net/address.ts";
+import type { Prefix } from "../../net/prefix.ts";
+import { type NetworkConfig, parseNetworkConfig } from "../config.ts";
+import { configEquals, formatNetworkConfig } from "../config.ts";
+import {
+  formatLeaseValue,
+  type LeaseAttrs,
+  parseLeaseValue,
+  subnetKey,
+  subnetOfKey,
+} from "../lease.ts";
+import type { LeaseListing, RegistryEntry, SubnetStore } from "../store.ts";
+import { emptyRegistry, parseRegistryFile, type RegistryFile, type StoredLease } from "./format.ts";
+
+/**
+ * Where a test may hold a writer still, to kill it there: `HG_TEST_HOLD_WRITE=before-rename:MS`
+ * or `after-rename:MS` makes a writer sleep MS milliseconds at that point, lock held.
+ */
+function testHold(point: "before-rename" | "after-rename"): Promise<void> | undefined {
+  const [where, ms] = (process.env.HG_TEST_HOLD_WRITE ?? "").split(":");
+  return where === point ? new Promise((r) => setTimeout(r, Number(ms))) : undefined;
+}
+
+/** The registry in a JSON file. */
+export class FileStore implements SubnetStore {
+  readonly url: string;
+
+  /** @param now the clock, in ms since the epoch (tests move it). */
+  constructor(readonly path: string, private readonly now: () => number = Date.now) {
+    this.url = `file://${path}`;
+  }
+
+  private async read(): Promise<RegistryFile> {
+    let text: string;
+    try {
+      text = await readFile(this.path, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return emptyRegistry();
+      throw new HgError(`cannot read ${this.path}: ${(e as Error).message}`);
+    }
+    return parseRegistryFile(text, this.path);
+  }
+
+  /**
+   * Reads the file under the lock, lets `change` compute the new content (undefined: no
+   * change), and writes it atomically with the revision bumped.
+   */
+  private update<T>(
+    change: (file: RegistryFile) => { next?: RegistryFile; result: T },
+  ): Promise<T> {
+    return withFileLock(`${this.path}.lock`, async (lock) => {
+      const file = await this.read();
+      const { next, result } = change(this.withoutExpired(file));
+      if (!next) return result;
+      const temp = join(dirname(this.path), `.${randomBytes(6).toString("hex")}.tmp`);
+      const handle = await open(temp, "wx", 0o644);
+      try {
+        await handle.writeFile(
+          JSON.stringify({ ...next, revision: file.revision + 1 }, null, 1) + "\n",
+        );
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await testHold("before-rename");
+      // A writer that lost its lock to a stale-lock takeover must not commit.
+      if (!(await lock.stillHeld())) {
+        await unlink(temp).catch(() => {});
+        throw new HgError(`lost the lock on ${this.path} while writing; nothing was changed`);
+      }
+      await rename(temp, this.path);
+      await testHold("after-rename");
+      return result;
+    });
+  }
+
+  private withoutExpired(file: RegistryFile): RegistryFile {
+    const now = this.now();
+    const leases = Object.fromEntries(
+      Object.entries(file.leases).filter(([, l]) => !(Date.parse(l.expiration) <= now)),
+    );
+    return { ...file, leases };
+  }
+
+  private stored(attrs: LeaseAttrs, ttlSeconds: number): StoredLease {
+    return {
+      attrs: JSON.parse(formatLeaseValue(attrs)),
+      expiration: new Date(this.now() + ttlSeconds * 1000).toISOString(),
+    };
+  }
+
+  async getConfig(): Promise<NetworkConfig | undefined> {
+    const { config } = await this.read();
+    return config === null ? undefined : parseNetworkConfig(JSON.stringify(config));
+  }
+
+  putConfig(config: NetworkConfig, expected: NetworkConfig | undefined): Promise<boolean> {
+    return this.update((file) => {
+      const current = file.config === null
+        ? undefined
+        : parseNetworkConfig(JSON.stringify(file.config));
+      const unchanged = current === undefined
+        ? expected === undefined
+        : expected !== undefined && configEquals(current, expected);
+      if (!unchanged) return { result: false };
+      return { next: { ...file, config: JSON.parse(formatNetworkConfig(config)) }, result: true };
+    });
+  }
+
+  async listLeases(): Promise<LeaseListing> {
+    const file = this.withoutExpired(await this.read());
+    const entries = Object.entries(file.leases).map(([key, stored]): RegistryEntry => {
+      const subnet = subnetOfKey(key);
+      if (!subnet) return { key, problem: `key ${JSON.stringify(key)} does not name a subnet` };
+      try {
+        return {
+          key,
+          lease: {
+            subnet,
+            attrs: parseLeaseValue(JSON.stringify(stored.attrs)),
+            expiresAt: Date.parse(stored.expiration),
+          },
+        };
+      } catch (e) {
+        return { key, problem: (e as Error).message };
+      }
+    });
+    return { entries, revision: String(file.revision) };
+  }
+
+  claim(subnet: Prefix, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean> {
+    const key = subnetKey(subnet);
+    return this.update((file) => {
+      if (file.leases[key]) return { result: false };
+      return {
+        next: { ...file, leases: { ...file.leases, [key]: this.stored(attrs, ttlSeconds) } },
+        result: true,
+      };
+    });
+  }
+
+  renew(
+    subnet: Prefix,
+    holder: IpAddress,
+    ttlSeconds: number,
+    attrs?: LeaseAttrs,
+  ): Promise<boolean> {
+    const key = subnetKey(subnet);
+    return this.update((file) => {
+      const current = file.leases[key];
+      if (!current) return { result: false };
+      let held: LeaseAttrs;
+      try {
+        held = parseLeaseValue(JSON.stringify(current.attrs));
+      } catch {
+        return { result: false };
+      }
+      if (!addressEquals(held.publicIp, holder)) return { result: false };
+      const lease = this.stored(attrs ?? held, ttlSeconds);
+      return { next: { ...file, leases: { ...file.leases, [key]: lease } }, result: true };
+    });
+  }
+
+  release(subnet: Prefix): Promise<boolean> {
+    const key = subnetKey(subnet);
+    return this.update((file) => {
+      if (!file.leases[key]) return { result: false };
+      const { [key]: _gone, ...rest } = file.leases;
+      return { next: { ...file, leases: rest }, result: true };
+    });
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Lease values in flannel's format, so that hg and flanneld read each other's leases:
+ * `{"PublicIP":"10.0.12.11","PublicIPv6":null,"BackendType":"host-gw","BackendData":null}`,
+ * plus `HgNode`, the node name hg matches a returning host by (flannel ignores unknown fields).
+ * Keys name the subnet with "-" for "/": `1.1.1.0-24`.
+ *
+ * @module
+ */
+import { type IpAddress, parseAddressOf } from "../net/address.ts";
+import { formatAddress } from "../net/address.ts";
+import { formatPrefix, parsePrefix, type Prefix } from "../net/prefix.ts";
+
+/** What a lease says about its holder. */
+export interface LeaseAttrs {
+  /** The address other hosts route the subnet through. */
+  readonly publicIp: IpAddress;
+  readonly backendType: string;
+  /** The holder's node name, when hg wrote the lease. */
+  readonly node?: string;
+}
+
+/**
+ * The registry key of a subnet: `1.1.1.0-24`.
+ *
+ * @example
+ * ```ts
+ * subnetKey(parsePrefix("1.1.1.0/24")); // "1.1.1.0-24"
+ * ```
+ */
+export function subnetKey(subnet: Prefix): string {
+  return formatPrefix(subnet).replace("/", "-");
+}
+
+/** The subnet a registry key names, or undefined when the key is not one. */
+export function subnetOfKey(key: string): Prefix | undefined {
+  const match = /^(\d+\.\d+\.\d+\.\d+)-(\d+)$/.exec(key);
+  if (!match) return undefined;
+  try {
+    return parsePrefix(`${match[1]}/${match[2]}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A lease value as flannel writes it, plus hg's node name.
+ *
+ * @example
+ * ```ts
+ * formatLeaseValue({ publicIp: parseAddress("10.0.12.11"), backendType: "host-gw", node: "h1" });
+ * // '{"PublicIP":"10.0.12.11","PublicIPv6":null,"BackendType":"host-gw","BackendData":null,"HgNode":"h1"}'
+ * ```
+ */
+export function formatLeaseValue(attrs: LeaseAttrs): string {
+  return JSON.stringify({
+    PublicIP: formatAddress(attrs.publicIp),
+    PublicIPv6: null,
+    BackendType: attrs.backendType,
+    BackendData: null,
+    ...(attrs.node === undefined ? {} : { HgNode: attrs.node }),
+  });
+}
+
+/** Parses a lease value; throws an Error with a one-line reason when it is not a valid one. */
+export function parseLeaseValue(text: string): LeaseAttrs {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new Error(`value is not JSON: ${JSON.stringify(text.slice(0, 60))}`);
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new Error("value is not a JSON object");
+  }
+  const v = data as Record<string, unknown>;
+  if (typeof v.PublicIP !== "string") throw new Error(`PublicIP is missing or not a string`);
+  const publicIp = parseAddressOf(4, v.PublicIP);
+  const backendType = v.BackendType ?? "";
+  if (typeof backendType !== "string") throw new Error("BackendType is not a string");
+  if (
+    v.HgNode !== undefined &&
+    (typeof v.HgNode !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(v.HgNode))
+  ) {
+    throw new Error("HgNode is not a valid node name");
+  }
+  return { publicIp, backendType, ...(typeof v.HgNode === "string" ? { node: v.HgNode } : {}) };
+}

@@ -1,0 +1,66 @@
+/**
+ * The subnet registry interface that every store implements (shared JSON file, etcd), in the
+ * spirit of flannel's subnet Manager: a network config, and one lease per host subnet holding
+ * the address other hosts route that subnet through.
+ *
+ * @module
+ */
+import type { IpAddress } from "../net/address.ts";
+import type { Prefix } from "../net/prefix.ts";
+import type { NetworkConfig } from "./config.ts";
+import type { LeaseAttrs } from "./lease.ts";
+
+/** A lease as read from a store. */
+export interface Lease {
+  readonly subnet: Prefix;
+  readonly attrs: LeaseAttrs;
+  /** When the lease runs out (ms since the epoch), where the store tells. */
+  readonly expiresAt?: number;
+}
+
+/** One registry key: a valid lease, or a key whose value is not one (reported, never used). */
+export type RegistryEntry =
+  | { readonly key: string; readonly lease: Lease }
+  | { readonly key: string; readonly problem: string };
+
+/** Every lease entry and the registry revision they were read at. */
+export interface LeaseListing {
+  readonly entries: readonly RegistryEntry[];
+  /** An opaque, increasing revision (etcd's header revision, the file's revision number). */
+  readonly revision: string;
+}
+
+/** A subnet registry. Every method is atomic on its own; allocation builds on `claim`. */
+export interface SubnetStore {
+  /** The store's URL, for messages. */
+  readonly url: string;
+  /** The network config, or undefined when none has been written. */
+  getConfig(): Promise<NetworkConfig | undefined>;
+  /**
+   * Writes the network config. `expected` is the config read before (undefined: none), so that
+   * a config changed by someone else in between is not overwritten; returns false when it was.
+   */
+  putConfig(config: NetworkConfig, expected: NetworkConfig | undefined): Promise<boolean>;
+  /** Every lease key under the store, valid or not. */
+  listLeases(): Promise<LeaseListing>;
+  /**
+   * Creates the lease for `subnet` only if no live lease holds it (compare-and-swap).
+   * Returns false when another holder won.
+   */
+  claim(subnet: Prefix, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean>;
+  /**
+   * Extends the lease of `subnet` by `ttlSeconds` if it is still held by `holder` (same public
+   * address), rewriting its attributes to `attrs` when given (a host that moved); returns false
+   * when the lease is gone or held by someone else.
+   */
+  renew(
+    subnet: Prefix,
+    holder: IpAddress,
+    ttlSeconds: number,
+    attrs?: LeaseAttrs,
+  ): Promise<boolean>;
+  /** Deletes the lease of `subnet`; returns false when there was none. */
+  release(subnet: Prefix): Promise<boolean>;
+  /** Frees what the store holds (connections, timers). */
+  close(): Promise<void>;
+}
