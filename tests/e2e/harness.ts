@@ -95,11 +95,20 @@ export function netnsList(): string[] {
 export async function withLab(
   nodes: number,
   body: (name: string) => void | Promise<void>,
+  store?: "file" | "etcd",
 ): Promise<void> {
   const name = labName();
   let failure: unknown;
   try {
-    const up = hg(["lab", "up", "--nodes", String(nodes), "--name", name]);
+    const up = hg([
+      "lab",
+      "up",
+      "--nodes",
+      String(nodes),
+      "--name",
+      name,
+      ...(store ? ["--store", store] : []),
+    ]);
     if (up.code !== 0) throw new Error(`hg lab up failed (${up.code}): ${up.stderr}\n${up.stdout}`);
     await body(name);
   } catch (e) {

@@ -132,7 +132,8 @@ export class EtcdClient {
   readonly #tls?: TlsFiles;
   /** The endpoint that answered last: requests start there. */
   #current = 0;
-  #token?: string;
+  /** The auth token, or the login under way that gets it (concurrent requests share one). */
+  #token?: Promise<string>;
 
   constructor(options: EtcdClientOptions) {
     if (options.endpoints.length === 0) throw new InputError("etcd: no endpoints given");
@@ -260,9 +261,6 @@ export class EtcdClient {
       throw new InputError(`lease TTL ${ttlSeconds} is not valid: expected whole seconds >= 1`);
     }
     const answer = await this.#call("/v3/lease/grant", { TTL: String(ttlSeconds) });
-    if (typeof answer.error === "string" && answer.error !== "") {
-      throw new EtcdRequestError(`etcd refused a ${ttlSeconds} s lease: ${answer.error}`, 0);
-    }
     return int64(answer.ID, "lease ID");
   }
 
@@ -341,12 +339,11 @@ export class EtcdClient {
     signal?.addEventListener("abort", onAbort);
     let endpoint = "";
     try {
-      let reader: ReadableStreamDefaultReader<string> | undefined;
       let lines: AsyncGenerator<Json> | undefined;
       for (let attempt = 0; !lines; attempt++) {
         const opened = await this.#open("/v3/watch", { create_request: create }, stream.signal);
         endpoint = opened.endpoint;
-        reader = opened.body.pipeThrough(new TextDecoderStream()).getReader();
+        const reader = opened.body.pipeThrough(new TextDecoderStream()).getReader();
         lines = jsonLines(reader);
         // A watch refused for an expired token says so in its first line: log in once more.
         const first = await lines.next();
@@ -385,7 +382,7 @@ export class EtcdClient {
   /** POSTs `body` to `path` with failover; returns etcd's JSON answer. */
   async #call(path: string, body: Json): Promise<Json> {
     const text = JSON.stringify(body);
-    return await this.#failover(path, async (endpoint) => {
+    return await this.#failover(async (endpoint) => {
       for (let attempt = 0;; attempt++) {
         const response = await this.#post(
           endpoint,
@@ -413,7 +410,7 @@ export class EtcdClient {
     signal: AbortSignal,
   ): Promise<{ endpoint: string; body: ReadableStream<Uint8Array> }> {
     const text = JSON.stringify(body);
-    return this.#failover(path, async (endpoint) => {
+    return this.#failover(async (endpoint) => {
       const timeout = AbortSignal.timeout(this.timeoutMs);
       const connecting = new AbortController();
       const stop = () => connecting.abort(signal.aborted ? signal.reason : timeout.reason);
@@ -439,7 +436,7 @@ export class EtcdClient {
    * Runs `request` on the endpoint that worked last, then on each other one once, moving on
    * when an endpoint is unreachable, times out or answers 5xx.
    */
-  async #failover<T>(path: string, request: (endpoint: string) => Promise<T>): Promise<T> {
+  async #failover<T>(request: (endpoint: string) => Promise<T>): Promise<T> {
     const failures: [string, string][] = [];
     for (let i = 0; i < this.endpoints.length; i++) {
       const index = (this.#current + i) % this.endpoints.length;
@@ -453,7 +450,7 @@ export class EtcdClient {
         failures.push([endpoint, reason(e, this.timeoutMs)]);
       }
     }
-    throw new EtcdUnavailableError(failures.length > 0 ? failures : [["", `no answer to ${path}`]]);
+    throw new EtcdUnavailableError(failures);
   }
 
   /** One POST to one endpoint, with the auth token (logging in first when needed). */
@@ -473,9 +470,20 @@ export class EtcdClient {
     return response;
   }
 
-  async #login(endpoint: string): Promise<string> {
-    if (this.#token !== undefined) return this.#token;
-    const auth = this.#auth!;
+  #login(endpoint: string): Promise<string> {
+    if (this.#token) return this.#token;
+    const login = this.#authenticate(endpoint, this.#auth!);
+    this.#token = login;
+    login.catch(() => {
+      if (this.#token === login) this.#token = undefined;
+    });
+    return login;
+  }
+
+  async #authenticate(
+    endpoint: string,
+    auth: { readonly user: string; readonly password: string },
+  ): Promise<string> {
     const response = await this.#fetch(`${endpoint}/v3/auth/authenticate`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -487,15 +495,13 @@ export class EtcdClient {
     }
     const answer = await readJson(response);
     if (!response.ok || answer.error !== undefined || typeof answer.token !== "string") {
-      const error = requestError(answer, response.status, endpoint, "", undefined);
       throw new EtcdRequestError(
         `etcd at ${endpoint} refused the login of user ${JSON.stringify(auth.user)}: ${
-          errorMessage(answer) ?? error.message
+          errorMessage(answer) ?? `HTTP ${response.status}`
         }`,
-        error.code,
+        grpcCode(answer),
       );
     }
-    this.#token = answer.token;
     return answer.token;
   }
 

@@ -93,19 +93,22 @@ export class EtcdStore implements SubnetStore {
   async listLeases(): Promise<LeaseListing> {
     const dir = `${this.prefix}/subnets/`;
     const { revision, kvs } = await this.#client.range(dir, { prefix: true });
+    // Entries are named by the subnet key (`1.1.3.0-24`), as every store names them.
     const entries = kvs.map((kv): RegistryEntry => {
-      const name = kv.key.slice(dir.length);
-      const subnet = subnetOfKey(name);
+      const key = kv.key.slice(dir.length);
+      const subnet = subnetOfKey(key);
       if (!subnet) {
         return {
-          key: kv.key,
-          problem: `key ${JSON.stringify(name)} does not name a subnet (expected like 1.1.3.0-24)`,
+          key,
+          problem: `key ${
+            JSON.stringify(kv.key)
+          } does not name a subnet (expected like 1.1.3.0-24)`,
         };
       }
       try {
-        return { key: kv.key, lease: { subnet, attrs: parseLeaseValue(kv.value) } };
+        return { key, lease: { subnet, attrs: parseLeaseValue(kv.value) } };
       } catch (e) {
-        return { key: kv.key, problem: (e as Error).message };
+        return { key, problem: (e as Error).message };
       }
     });
     return { entries, revision };
@@ -123,7 +126,12 @@ export class EtcdStore implements SubnetStore {
     }
   }
 
-  async renew(subnet: Prefix, holder: IpAddress, ttlSeconds: number): Promise<boolean> {
+  async renew(
+    subnet: Prefix,
+    holder: IpAddress,
+    ttlSeconds: number,
+    attrs?: LeaseAttrs,
+  ): Promise<boolean> {
     const key = this.#leaseKey(subnet);
     const kv = await this.#get(key);
     if (!kv || !heldBy(kv, holder)) return false;
@@ -131,7 +139,8 @@ export class EtcdStore implements SubnetStore {
     const lease = await this.#client.leaseGrant(ttlSeconds);
     let renewed = false;
     try {
-      renewed = await this.#client.putIfModRevision(key, kv.value, kv.modRevision, lease);
+      const value = attrs ? formatLeaseValue(attrs) : kv.value;
+      renewed = await this.#client.putIfModRevision(key, value, kv.modRevision, lease);
     } finally {
       const stale = renewed ? kv.lease : lease;
       if (stale !== "0") await this.#revokeQuietly(stale);
