@@ -6,6 +6,7 @@
 import { type Command, Option, type OptionValues } from "@commander-js/extra-typings";
 import { hostname } from "node:os";
 import { InputError } from "../lib/errors.ts";
+import { DEFAULT_ETCD_PREFIX } from "../lib/store/etcd/store.ts";
 import { openStore } from "../lib/store/open.ts";
 import type { SubnetStore } from "../lib/store/store.ts";
 import { nodeValue } from "./flags.ts";

@@ -9,12 +9,9 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InputError } from "../errors.ts";
 import { EtcdClient } from "./etcd/client.ts";
-import { EtcdStore, parseEtcdUrl } from "./etcd/store.ts";
+import { DEFAULT_ETCD_PREFIX, EtcdStore, parseEtcdUrl } from "./etcd/store.ts";
 import { FileStore } from "./file/store.ts";
 import type { SubnetStore } from "./store.ts";
-
-/** The default etcd key prefix, flannel's. */
-export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
 
 /** How to reach and authenticate to the store. */
 export interface StoreOptions {
@@ -51,13 +48,6 @@ export function openStore(url: string, options: StoreOptions = {}): SubnetStore 
   if (/^etcds?:\/\//.test(url)) {
     const { endpoints, secure } = parseEtcdUrl(url);
     const prefix = options.etcdPrefix ?? DEFAULT_ETCD_PREFIX;
-    if (!/^\/[A-Za-z0-9_.\/-]*[^\/]$/.test(prefix)) {
-      throw new InputError(
-        `--etcd-prefix ${
-          JSON.stringify(prefix)
-        } is not valid: an absolute key path like /coreos.com/network`,
-      );
-    }
     if (options.user !== undefined && options.password === undefined) {
       throw new InputError("--etcd-user needs a password: --etcd-password or HG_ETCD_PASSWORD");
     }

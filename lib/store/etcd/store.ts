@@ -43,7 +43,8 @@ export class EtcdStore implements SubnetStore {
   readonly #client: EtcdClient;
 
   constructor(client: EtcdClient, prefix: string = DEFAULT_ETCD_PREFIX) {
-    if (!prefix.startsWith("/") || prefix.endsWith("/")) {
+    // Keys are built by joining: a trailing "/" or odd characters would make other keys.
+    if (!/^\/[A-Za-z0-9_.\/-]*[^\/]$/.test(prefix)) {
       throw new InputError(
         `etcd prefix ${
           JSON.stringify(prefix)

@@ -34,6 +34,12 @@ function testHold(point: "before-rename" | "after-rename"): Promise<void> | unde
   return where === point ? new Promise((r) => setTimeout(r, Number(ms))) : undefined;
 }
 
+/**
+ * How long a writer waits for the lock: each holder keeps it for milliseconds, but a hundred
+ * hosts starting at once on a loaded machine queue up for a while.
+ */
+const LOCK_TIMEOUT_MS = 30_000;
+
 /** The registry in a JSON file. */
 export class FileStore implements SubnetStore {
   readonly url: string;
@@ -84,7 +90,7 @@ export class FileStore implements SubnetStore {
       await rename(temp, this.path);
       await testHold("after-rename");
       return result;
-    });
+    }, LOCK_TIMEOUT_MS);
   }
 
   private withoutExpired(file: RegistryFile): RegistryFile {
