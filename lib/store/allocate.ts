@@ -72,6 +72,11 @@ export function takenKeys(entries: readonly RegistryEntry[]): Set<string> {
   return new Set(entries.filter((e) => subnetOfKey(e.key) !== undefined).map((e) => e.key));
 }
 
+/** When a lease taken or renewed now runs out (the store's clock may differ slightly). */
+function expiry(request: AllocRequest): number {
+  return Date.now() + request.ttlSeconds * 1000;
+}
+
 /**
  * Allocates (or gives back) this host's subnet.
  *
@@ -97,7 +102,7 @@ export async function allocate(
     const mine = ownLease(entries, request.attrs);
     if (mine) {
       if (await store.renew(mine.subnet, mine.attrs.publicIp, request.ttlSeconds, request.attrs)) {
-        return { lease: { ...mine, attrs: request.attrs }, reused: true };
+        return { lease: { ...mine, attrs: request.attrs, expiresAt: expiry(request) }, reused: true };
       }
       continue; // it expired or was released in between: look again
     }
@@ -110,7 +115,7 @@ export async function allocate(
     }
     const subnet = free[Math.floor(random() * free.length)];
     if (await store.claim(subnet, request.attrs, request.ttlSeconds)) {
-      return { lease: { subnet, attrs: request.attrs }, reused: false };
+      return { lease: { subnet, attrs: request.attrs, expiresAt: expiry(request) }, reused: false };
     }
   }
   throw new HgError(`gave up allocating a subnet in ${store.url} after ${maxAttempts} lost races`);
