@@ -9,7 +9,7 @@ import { InputError } from "../lib/errors.ts";
 import { DEFAULT_ETCD_PREFIX } from "../lib/store/etcd/store.ts";
 import { openStore } from "../lib/store/open.ts";
 import type { SubnetStore } from "../lib/store/store.ts";
-import { nodeValue } from "./flags.ts";
+import { addressValue, durationValue, nodeValue } from "./flags.ts";
 
 /**
  * Adds `--store` and the etcd connection flags to `cmd`.
@@ -31,7 +31,7 @@ export function storeOptions<Args extends unknown[], Opts extends OptionValues>(
     )
     .addOption(
       new Option("--etcd-prefix <key>", "etcd key prefix (flannel's default)").default(
-        "/coreos.com/network",
+        DEFAULT_ETCD_PREFIX,
       ),
     )
     .addOption(new Option("--ca <file>", "CA certificate (PEM) for etcds://"))
@@ -68,4 +68,28 @@ export function openStoreFrom(flags: StoreFlags): SubnetStore {
 /** This host's node name: `--node`, else HG_NODE, else the host name. */
 export function nodeName(flag: string | undefined): string {
   return nodeValue(flag ?? process.env.HG_NODE ?? hostname().split(".")[0]);
+}
+
+/** flannel's lease time. */
+export const DEFAULT_TTL_SECONDS = 24 * 3600;
+
+/**
+ * Adds the flags that say who this host is in the registry: `--node`, `--public-ip`, `--iface`
+ * and the lease time `--ttl`.
+ */
+export function hostIdentityOptions<Args extends unknown[], Opts extends OptionValues>(
+  cmd: Command<Args, Opts>,
+) {
+  return cmd
+    .option("--node <name>", "this host's node name (default: HG_NODE or the host name)", nodeValue)
+    .option(
+      "--public-ip <address>",
+      "the address other hosts route through (default: on --iface)",
+      addressValue,
+    )
+    .option(
+      "--iface <name-or-address>",
+      "the interface with the public address (default: the default route's)",
+    )
+    .option("--ttl <duration>", "lease time, e.g. 24h", durationValue, DEFAULT_TTL_SECONDS);
 }

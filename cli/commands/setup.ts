@@ -13,18 +13,11 @@ import {
   formatSubnetEnv,
   writeSubnetEnv,
 } from "../../lib/setup/subnet_env.ts";
-import {
-  addressValue,
-  durationValue,
-  integerValue,
-  interfaceValue,
-  nodeValue,
-  prefixValue,
-} from "../flags.ts";
+import { integerValue, interfaceValue, prefixValue } from "../flags.ts";
 import { mutate } from "../mutation.ts";
 import type { Output } from "../output.ts";
-import { storeOptions } from "../store_options.ts";
-import { DEFAULT_TTL_SECONDS, hostAttrs, leaseJson, withStore } from "./subnet.ts";
+import { hostIdentityOptions, storeOptions } from "../store_options.ts";
+import { hostAttrs, leaseJson, withStore } from "./subnet.ts";
 
 /** The subnet this host will serve, from --subnet or from the registry. */
 interface Assignment {
@@ -81,7 +74,7 @@ function uplinkMtu(host: HostState, publicIp: LeaseAttrs["publicIp"] | undefined
 
 /** `hg setup`: the bridge with the subnet's gateway address, forwarding, optional masquerade. */
 export function setupCommand(output: () => Output) {
-  return storeOptions(new Command("setup"))
+  return hostIdentityOptions(storeOptions(new Command("setup")))
     .description("create the container bridge with this host's subnet and turn forwarding on")
     .option(
       "--subnet <cidr>",
@@ -96,21 +89,6 @@ export function setupCommand(output: () => Output) {
       "the cluster network (with --subnet; needed by --masquerade)",
       prefixValue,
     )
-    .option(
-      "--node <name>",
-      "with --store: this host's node name (default: HG_NODE or the host name)",
-      nodeValue,
-    )
-    .option(
-      "--public-ip <address>",
-      "with --store: the address other hosts route through",
-      addressValue,
-    )
-    .option(
-      "--iface <name-or-address>",
-      "with --store: the interface whose address is the public one",
-    )
-    .option("--ttl <duration>", "with --store: lease time", durationValue, DEFAULT_TTL_SECONDS)
     .option("--subnet-file <path>", "where to write flannel's subnet.env", DEFAULT_SUBNET_FILE)
     .action(async (opts) => {
       const out = output();

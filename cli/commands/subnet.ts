@@ -9,13 +9,10 @@ import { formatNetworkConfig, makeNetworkConfig } from "../../lib/store/config.t
 import { configureNetwork } from "../../lib/store/configure.ts";
 import type { LeaseAttrs } from "../../lib/store/lease.ts";
 import type { Lease, SubnetStore } from "../../lib/store/store.ts";
-import { addressValue, durationValue, integerValue, nodeValue, prefixValue } from "../flags.ts";
+import { addressValue, integerValue, nodeValue, prefixValue } from "../flags.ts";
 import type { Output } from "../output.ts";
-import { nodeName, openStoreFrom, storeOptions } from "../store_options.ts";
+import { hostIdentityOptions, nodeName, openStoreFrom, storeOptions } from "../store_options.ts";
 import { table } from "../table.ts";
-
-/** flannel's lease time. */
-export const DEFAULT_TTL_SECONDS = 24 * 3600;
 
 /** Runs `fn` with the store the flags name, and closes it. */
 export async function withStore<T>(
@@ -91,16 +88,8 @@ export function subnetCommand(output: () => Output) {
       );
     });
 
-  storeOptions(subnet.command("alloc"))
+  hostIdentityOptions(storeOptions(subnet.command("alloc")))
     .description("lease a subnet for this host (or get its lease back)")
-    .option("--node <name>", "this host's node name (default: HG_NODE or the host name)", nodeValue)
-    .option(
-      "--public-ip <address>",
-      "the address other hosts route through (default: the default route's interface)",
-      addressValue,
-    )
-    .option("--iface <name-or-address>", "the interface whose address is the public one")
-    .option("--ttl <duration>", "lease time, e.g. 24h", durationValue, DEFAULT_TTL_SECONDS)
     .action(async (opts) => {
       const out = output();
       const attrs = await hostAttrs(opts);
@@ -116,12 +105,8 @@ export function subnetCommand(output: () => Output) {
       );
     });
 
-  storeOptions(subnet.command("renew"))
+  hostIdentityOptions(storeOptions(subnet.command("renew")))
     .description("extend this host's lease")
-    .option("--node <name>", "this host's node name", nodeValue)
-    .option("--public-ip <address>", "this host's public address", addressValue)
-    .option("--iface <name-or-address>", "the interface whose address is the public one")
-    .option("--ttl <duration>", "lease time, e.g. 24h", durationValue, DEFAULT_TTL_SECONDS)
     .action(async (opts) => {
       const out = output();
       const attrs = await hostAttrs(opts);
