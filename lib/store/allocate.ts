@@ -102,7 +102,10 @@ export async function allocate(
     const mine = ownLease(entries, request.attrs);
     if (mine) {
       if (await store.renew(mine.subnet, mine.attrs.publicIp, request.ttlSeconds, request.attrs)) {
-        return { lease: { ...mine, attrs: request.attrs, expiresAt: expiry(request) }, reused: true };
+        return {
+          lease: { ...mine, attrs: request.attrs, expiresAt: expiry(request) },
+          reused: true,
+        };
       }
       continue; // it expired or was released in between: look again
     }

@@ -61,6 +61,13 @@ export interface SubnetStore {
   ): Promise<boolean>;
   /** Deletes the lease of `subnet`; returns false when there was none. */
   release(subnet: Prefix): Promise<boolean>;
+  /**
+   * Yields a revision each time the leases may have changed after `fromRevision`, until
+   * `signal` aborts; throws when the store cannot be reached (the caller re-lists and watches
+   * again from the last revision it saw). Consumers re-list rather than apply the changes: a
+   * listing is cheap and always whole.
+   */
+  watchLeases(fromRevision: string, signal: AbortSignal): AsyncIterable<string>;
   /** Frees what the store holds (connections, timers). */
   close(): Promise<void>;
 }

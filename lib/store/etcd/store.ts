@@ -22,7 +22,7 @@ import {
   subnetOfKey,
 } from "../lease.ts";
 import type { LeaseListing, RegistryEntry, SubnetStore } from "../store.ts";
-import type { EtcdClient, EtcdKeyValue } from "./client.ts";
+import { type EtcdClient, EtcdCompactedError, type EtcdKeyValue } from "./client.ts";
 
 /** flannel's default `--etcd-prefix`. */
 export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
@@ -113,6 +113,25 @@ export class EtcdStore implements SubnetStore {
       }
     });
     return { entries, revision };
+  }
+
+  async *watchLeases(fromRevision: string, signal: AbortSignal): AsyncIterable<string> {
+    const startRevision = String(BigInt(fromRevision) + 1n);
+    try {
+      for await (
+        const events of this.#client.watch(`${this.prefix}/subnets/`, {
+          prefix: true,
+          startRevision,
+          signal,
+        })
+      ) {
+        if (events.length > 0) yield events[events.length - 1].modRevision;
+      }
+    } catch (e) {
+      // Compacted past our revision: whatever changed, a fresh listing has it.
+      if (e instanceof EtcdCompactedError) yield e.compactRevision;
+      else throw e;
+    }
   }
 
   async claim(subnet: Prefix, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean> {

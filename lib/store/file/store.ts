@@ -24,6 +24,7 @@ import {
 } from "../lease.ts";
 import type { LeaseListing, RegistryEntry, SubnetStore } from "../store.ts";
 import { emptyRegistry, parseRegistryFile, type RegistryFile, type StoredLease } from "./format.ts";
+import { fileChanges } from "./watch.ts";
 
 /**
  * Where a test may hold a writer still, to kill it there: `HG_TEST_HOLD_WRITE=before-rename:MS`
@@ -187,6 +188,17 @@ export class FileStore implements SubnetStore {
       const { [key]: _gone, ...rest } = file.leases;
       return { next: { ...file, leases: rest }, result: true };
     });
+  }
+
+  async *watchLeases(fromRevision: string, signal: AbortSignal): AsyncIterable<string> {
+    let last = BigInt(fromRevision);
+    for await (const _ of fileChanges(this.path, signal)) {
+      const revision = BigInt((await this.read()).revision);
+      if (revision !== last) {
+        last = revision;
+        yield String(revision);
+      }
+    }
   }
 
   close(): Promise<void> {
