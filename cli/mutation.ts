@@ -5,11 +5,8 @@
  *
  * @module
  */
-import { withHostLock } from "../lib/host/lock.ts";
-import { observeHost } from "../lib/host/observe.ts";
 import type { HostState } from "../lib/host/state.ts";
-import { IpSession } from "../lib/ip/session.ts";
-import { applyPlan } from "../lib/plan/apply.ts";
+import { changeHost } from "../lib/plan/change.ts";
 import { renderPlan } from "../lib/plan/render.ts";
 import type { Plan } from "../lib/plan/step.ts";
 import type { Output } from "./output.ts";
@@ -39,18 +36,7 @@ export async function mutate(
 ): Promise<void> {
   const { dryRun } = out.options;
   if (!dryRun) requireRoot();
-  const run = async () => {
-    const session = IpSession.open();
-    try {
-      const planned = await planner(await observeHost(session));
-      if (!dryRun) await applyPlan(planned.plan, session);
-      return planned;
-    } finally {
-      await session.close();
-    }
-  };
-  // A dry run changes nothing, so it needs neither root nor the lock.
-  const planned = dryRun ? await run() : await withHostLock(run);
+  const planned = await changeHost(planner, dryRun);
   const commands = renderPlan(planned.plan);
   out.json({ changed: !dryRun && commands.length > 0, dryRun, commands, ...planned.result });
   if (dryRun) {

@@ -6,7 +6,7 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { link, mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { HgError } from "../errors.ts";
 
@@ -31,7 +31,7 @@ function alive(pid: number): boolean {
 
 const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
 
-async function tryAcquire(path: string, content: string): Promise<boolean> {
+async function createExclusive(path: string, content: string): Promise<boolean> {
   try {
     const file = await open(path, "wx");
     await file.writeFile(content);
@@ -39,27 +39,42 @@ async function tryAcquire(path: string, content: string): Promise<boolean> {
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    return false;
   }
-  const seen = await read(path);
-  const owner = Number(seen?.split(" ")[0]);
+}
+
+const ownerOf = (content: string | undefined) => Number(content?.split(" ")[0]);
+
+async function tryAcquire(path: string, content: string): Promise<boolean> {
+  if (await createExclusive(path, content)) return true;
+  const owner = ownerOf(await read(path));
   // An empty file is a lock being written right now: not stale.
-  if (seen && Number.isInteger(owner) && owner > 0 && !alive(owner)) await removeStale(path, seen);
+  if (Number.isInteger(owner) && owner > 0 && !alive(owner)) await removeStale(path, content);
   return false;
 }
 
 /**
- * Removes the stale lock `path` whose content was `seen`: move it aside first, so that only
- * one process removes it, and put it back if what was moved is not the stale lock after all.
+ * Removes the lock `path` if its owner is dead. Only one process at a time may do so (it holds
+ * `path.takeover`), and it reads the lock, sees its owner dead, and reads it again unchanged
+ * before it unlinks: a dead owner cannot release it any more, a live process cannot replace an
+ * existing lock, and no other process removes one, so the file unlinked is the dead owner's.
+ * A takeover guard is held for microseconds; one older than 5 s belongs to a process that died.
  */
-async function removeStale(path: string, seen: string): Promise<void> {
-  const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString("hex")}`;
-  try {
-    await rename(path, aside);
-  } catch {
-    return; // someone else moved it first
+async function removeStale(path: string, content: string): Promise<void> {
+  const guard = `${path}.takeover`;
+  if (!(await createExclusive(guard, content))) {
+    const age = Date.now() - ((await stat(guard).catch(() => undefined))?.mtimeMs ?? Date.now());
+    if (age > 5000) await unlink(guard).catch(() => {});
+    return;
   }
-  if ((await read(aside)) !== seen) await link(aside, path).catch(() => {});
-  await unlink(aside).catch(() => {});
+  try {
+    const first = await read(path);
+    const owner = ownerOf(first);
+    if (first === undefined || !Number.isInteger(owner) || owner <= 0 || alive(owner)) return;
+    if ((await read(path)) === first) await unlink(path).catch(() => {});
+  } finally {
+    await unlink(guard).catch(() => {});
+  }
 }
 
 /**
