@@ -7,6 +7,11 @@
 import { describeError } from "./exit_code.ts";
 import { buildProgram } from "./program.ts";
 
+// A reader that goes away (`hg status | head`) is not an error of hg's.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+});
+
 buildProgram()
   .parseAsync(process.argv.slice(2), { from: "user" })
   .then(() => 0, (error: unknown) => {

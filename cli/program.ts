@@ -5,6 +5,7 @@
  * @module
  */
 import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
+import { agentCommand } from "./commands/agent.ts";
 import { completionsCommand } from "./commands/completions.ts";
 import { labCommand } from "./commands/lab.ts";
 import { netnsCommand } from "./commands/netns.ts";
@@ -45,6 +46,7 @@ export function buildProgram(): CommandUnknownOpts {
     netnsCommand(output),
     subnetCommand(output),
     peerCommand(output),
+    agentCommand(output),
     statusCommand(output),
     teardownCommand(output),
     labCommand(output),

@@ -1,6 +1,13 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { HgError } from "../../lib/errors.ts";
-import { type HgInHost, labDown, labNamespaces, labUp } from "../../lib/lab/lab.ts";
+import {
+  type HgInHost,
+  labAddNode,
+  labDown,
+  labNamespaces,
+  labRemoveNode,
+  labUp,
+} from "../../lib/lab/lab.ts";
 import { runInNetns } from "../../lib/lab/nsenter.ts";
 import { type Endpoint, pingMatrix, type PingResult } from "../../lib/lab/reach.ts";
 import { labTopology, validateLabName } from "../../lib/lab/topology.ts";
@@ -70,11 +77,19 @@ export function labCommand(output: () => Output) {
       )
         .choices(["file", "etcd"] as const),
     )
+    .option("--agent", "run hg agent in every host (on the etcd registry unless --store file)")
     .action(async (opts) => {
       const out = output();
       requireRoot();
       const topology = labTopology(opts.name, opts.nodes);
-      await labUp(topology, hgInHost, (line) => out.note(line), opts.store);
+      const store = opts.store ?? (opts.agent ? "etcd" : undefined);
+      await labUp(
+        topology,
+        hgInHost,
+        (line) => out.note(line),
+        store,
+        opts.agent ? selfCommand() : undefined,
+      );
       const { endpoints } = await labState(opts.name);
       const results = await pingMatrix(endpoints);
       out.json({ name: opts.name, nodes: opts.nodes, reachability: results });
@@ -104,6 +119,29 @@ export function labCommand(output: () => Output) {
       ));
       out.line("");
       reportReachability(out, results);
+    });
+  lab.command("add-node")
+    .description("add a host to a running lab made with --store or --agent")
+    .option("--name <name>", "lab name", validateLabName, "hglab")
+    .action(async (opts) => {
+      const out = output();
+      requireRoot();
+      const host = await labAddNode(opts.name, hgInHost, (line) => out.note(line), selfCommand());
+      out.json({ name: opts.name, added: host });
+      out.line(`added ${host}`);
+    });
+  lab.command("rm-node")
+    .description(
+      "remove a host from a running lab made with --store or --agent (it leaves for good)",
+    )
+    .argument("<host>", "the host's namespace, e.g. hglab-h3")
+    .option("--name <name>", "lab name", validateLabName, "hglab")
+    .action(async (host, opts) => {
+      const out = output();
+      requireRoot();
+      await labRemoveNode(opts.name, host, hgInHost, (line) => out.note(line));
+      out.json({ name: opts.name, removed: host });
+      out.line(`removed ${host}`);
     });
   lab.command("down")
     .description("remove every namespace of the lab")

@@ -3,6 +3,7 @@ import { listContainers } from "../../lib/containers/list.ts";
 import { netnsExists } from "../../lib/containers/observe.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import { buildStatus } from "../../lib/status/status.ts";
+import { readReport } from "../../lib/agent/status_file.ts";
 import { interfaceValue } from "../flags.ts";
 import type { Output } from "../output.ts";
 import { table } from "../table.ts";
@@ -17,7 +18,8 @@ export function statusCommand(output: () => Output) {
       const out = output();
       const host = await observeHost();
       const present = new Set(listContainers(host).map((c) => c.name).filter(netnsExists));
-      const status = buildStatus(host, opts.bridge, present);
+      const agent = await readReport();
+      const status = { ...buildStatus(host, opts.bridge, present), agent: agent ?? null };
       out.json(status);
       const b = status.bridge;
       out.line(
@@ -29,6 +31,15 @@ export function statusCommand(output: () => Output) {
       );
       out.line(`subnet:     ${b.subnet ?? "-"}`);
       out.line(`forwarding: ${status.forwarding ? "on" : "OFF"}`);
+      out.line(
+        agent
+          ? `agent:      pid ${agent.pid}, ${agent.store}, last sync ${
+            agent.lastSync ?? "never"
+          }, revision ${agent.revision ?? "-"}${
+            agent.storeReachable ? "" : ", REGISTRY UNREACHABLE"
+          }${agent.refused.length ? `, ${agent.refused.length} leases refused` : ""}`
+          : "agent:      not running",
+      );
       out.line("");
       out.line(
         status.containers.length === 0 ? "containers: none" : table(

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { HgError } from "../errors.ts";
+import { HgError, InputError } from "../errors.ts";
 import type { ProcessResult } from "../exec/run.ts";
 import { formatAddress } from "../net/address.ts";
 import { formatPrefix } from "../net/prefix.ts";
@@ -13,8 +13,22 @@ import { applyPlan } from "../plan/apply.ts";
 import { ipStep } from "../plan/step.ts";
 import { listNetns } from "./netns_dir.ts";
 import { planPlumbing } from "./plumbing.ts";
-import { labDir, type LabStoreKind, startLabRegistry, stopLabRegistry } from "./registry.ts";
-import { belongsToLab, containerAddress, type LabHost, type LabTopology } from "./topology.ts";
+import { startLabAgent, stopLabAgent } from "./agents.ts";
+import {
+  labDir,
+  type LabStoreKind,
+  readLabRegistry,
+  startLabRegistry,
+  stopLabRegistry,
+} from "./registry.ts";
+import {
+  belongsToLab,
+  containerAddress,
+  type LabHost,
+  type LabTopology,
+  labTopology,
+} from "./topology.ts";
+import type { Status } from "../status/status.ts";
 
 /** Runs `hg ARGS...` inside a lab host's network namespace. */
 export type HgInHost = (hostNetns: string, args: readonly string[]) => Promise<ProcessResult>;
@@ -61,6 +75,7 @@ export async function labUp(
   hg: HgInHost,
   log: (line: string) => void,
   store?: LabStoreKind,
+  agentArgv?: readonly string[],
 ): Promise<void> {
   await applyPlan(planPlumbing(topology, new Set(await listNetns())));
   if (!store) {
@@ -77,7 +92,7 @@ export async function labUp(
     ]);
     return;
   }
-  const { url } = await startLabRegistry(topology, store);
+  const { url } = await startLabRegistry(topology, store, agentArgv !== undefined);
   const first = topology.hosts[0];
   const config = [
     "subnet",
@@ -92,8 +107,51 @@ export async function labUp(
   log(
     `${first.netns}: hg ${config.join(" ")}  # ${(await hgOrFail(hg, first.netns, config)).trim()}`,
   );
+  await addRegistryHosts(topology, topology.hosts, hg, log, url, agentArgv);
+}
+
+/**
+ * Brings `hosts` of a registry lab up: with agents (`agentArgv`, the argv of hg), each host's
+ * agent leases its subnet and routes, and hg waits until every host routes to every other;
+ * without, `hg setup --store` and `hg netns add` in each, then `hg peer sync` on every host.
+ */
+async function addRegistryHosts(
+  topology: LabTopology,
+  hosts: readonly LabHost[],
+  hg: HgInHost,
+  log: (line: string) => void,
+  url: string,
+  agentArgv?: readonly string[],
+): Promise<void> {
   const dir = labDir(topology.name);
-  await runOnHosts(topology, hg, log, (host) => [
+  if (agentArgv) {
+    await Promise.all(hosts.map(async (host) => {
+      await startLabAgent(topology.name, host, agentArgv, url);
+      log(
+        `${host.netns}: hg agent --store ${url} --node ${host.netns} (log: ${dir}/${host.netns}.agent.log)`,
+      );
+      await waitFor(
+        hg,
+        [host.netns],
+        (s) => s.agent?.lastSync != null,
+        `the agent of ${host.netns} to set the host up`,
+      );
+      log(
+        `${host.netns}: hg netns add ${host.container}  # ${
+          (await hgOrFail(hg, host.netns, ["netns", "add", host.container])).trim()
+        }`,
+      );
+    }));
+    const all = topology.hosts.map((h) => h.netns);
+    await waitFor(
+      hg,
+      all,
+      (s) => s.peers.length === all.length - 1,
+      "every host to route to every other",
+    );
+    return;
+  }
+  await runOnHosts({ ...topology, hosts }, hg, log, (host) => [
     [
       "setup",
       "--store",
@@ -116,6 +174,117 @@ export async function labUp(
   );
 }
 
+/** Polls `hg status --json` on `hosts` until `ready` holds for each (10 s at most). */
+async function waitFor(
+  hg: HgInHost,
+  hosts: readonly string[],
+  ready: (status: Status & { agent?: { lastSync: string | null } | null }) => boolean,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const statuses = await Promise.all(
+      hosts.map(async (host) => JSON.parse(await hgOrFail(hg, host, ["status", "--json"]))),
+    );
+    if (statuses.every(ready)) return;
+    if (Date.now() > deadline) throw new HgError(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The lab's hosts now, by index. */
+async function labHostIndexes(name: string): Promise<number[]> {
+  return (await labNamespaces(name)).flatMap((ns) => {
+    const m = new RegExp(`^${name}-h(\\d+)$`).exec(ns);
+    return m ? [Number(m[1])] : [];
+  }).sort((a, b) => a - b);
+}
+
+/**
+ * Adds a host to a running registry lab (the next free index), the same way `lab up` made the
+ * others. Returns the new host's namespace.
+ */
+export async function labAddNode(
+  name: string,
+  hg: HgInHost,
+  log: (line: string) => void,
+  hgArgv: readonly string[],
+): Promise<string> {
+  const registry = await readLabRegistry(name);
+  if (!registry) {
+    throw new HgError(
+      `lab ${name} has no registry: add-node needs a lab made with --store or --agent`,
+    );
+  }
+  const indexes = await labHostIndexes(name);
+  const topology = labTopology(name, Math.max(0, ...indexes) + 1);
+  const host = topology.hosts[topology.hosts.length - 1];
+  await applyPlan(planPlumbing(topology, new Set(await listNetns())));
+  const present = {
+    ...topology,
+    hosts: topology.hosts.filter((h) => indexes.includes(h.index) || h === host),
+  };
+  await addRegistryHosts(
+    present,
+    [host],
+    hg,
+    log,
+    registry.url,
+    registry.agents ? hgArgv : undefined,
+  );
+  return host.netns;
+}
+
+/**
+ * Removes a host from a running registry lab: its agent stops with --release-on-exit (or, without
+ * agents, its lease is released and the others sync), then its namespaces go.
+ */
+export async function labRemoveNode(
+  name: string,
+  hostNetns: string,
+  hg: HgInHost,
+  log: (line: string) => void,
+): Promise<void> {
+  const registry = await readLabRegistry(name);
+  if (!registry) {
+    throw new HgError(
+      `lab ${name} has no registry: rm-node needs a lab made with --store or --agent`,
+    );
+  }
+  const indexes = await labHostIndexes(name);
+  if (!indexes.some((i) => `${name}-h${i}` === hostNetns)) {
+    throw new InputError(`lab ${name} has no host ${hostNetns}`);
+  }
+  if (registry.agents) {
+    await stopLabAgent(name, hostNetns);
+    log(`${hostNetns}: agent stopped (lease released, routes removed)`);
+  } else {
+    await hgOrFail(hg, hostNetns, [
+      "subnet",
+      "release",
+      "--store",
+      registry.url,
+      "--node",
+      hostNetns,
+    ]);
+  }
+  await hgOrFail(hg, hostNetns, ["teardown"]);
+  await applyPlan([ipStep(["netns", "del", hostNetns])]);
+  if (!registry.agents) {
+    for (const i of indexes.filter((i) => `${name}-h${i}` !== hostNetns)) {
+      await hgOrFail(hg, `${name}-h${i}`, [
+        "peer",
+        "sync",
+        "--store",
+        registry.url,
+        "--node",
+        `${name}-h${i}`,
+      ]);
+    }
+  }
+  log(`${hostNetns}: removed`);
+}
+
 /**
  * The lab's namespaces that exist now: containers first, then hosts, then the underlay, the
  * order in which they are removed.
@@ -134,6 +303,7 @@ export async function labNamespaces(name: string): Promise<string[]> {
  */
 export async function labDown(name: string, hg: HgInHost): Promise<string[]> {
   const hosts = (await labNamespaces(name)).filter((ns) => /-h\d+$/.test(ns));
+  await Promise.all(hosts.map((host) => stopLabAgent(name, host)));
   await Promise.all(hosts.map((host) => hgOrFail(hg, host, ["teardown"])));
   const namespaces = await labNamespaces(name);
   await applyPlan(namespaces.map((ns) => ipStep(["netns", "del", ns])));

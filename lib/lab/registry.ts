@@ -22,6 +22,8 @@ export interface LabRegistry {
   readonly kind: LabStoreKind;
   readonly url: string;
   readonly etcdPid?: number;
+  /** The hosts run agents. */
+  readonly agents?: boolean;
 }
 
 /** The directory of the lab `name`'s registry files. */
@@ -53,6 +55,7 @@ async function etcdHealthy(topology: LabTopology, url: string): Promise<boolean>
 export async function startLabRegistry(
   topology: LabTopology,
   kind: LabStoreKind,
+  agents = false,
 ): Promise<LabRegistry> {
   const dir = labDir(topology.name);
   const known = await readLabRegistry(topology.name);
@@ -64,7 +67,7 @@ export async function startLabRegistry(
   await mkdir(dir, { recursive: true });
   let registry: LabRegistry;
   if (kind === "file") {
-    registry = { kind, url: `${dir}/subnets.json` };
+    registry = { kind, url: `${dir}/subnets.json`, agents };
   } else {
     const url = `http://${formatAddress(topology.registryAddress)}:${ETCD_PORT}`;
     if (known?.etcdPid !== undefined && (await etcdHealthy(topology, url))) return known;
@@ -88,6 +91,7 @@ export async function startLabRegistry(
       kind,
       url: `etcd://${formatAddress(topology.registryAddress)}:${ETCD_PORT}`,
       etcdPid: pid,
+      agents,
     };
     await writeFile(`${dir}/registry.json`, JSON.stringify(registry));
     const deadline = Date.now() + 10_000;

@@ -1,0 +1,86 @@
+/**
+ * Agents in lab hosts: each lab host runs `hg agent` as a daemon (through nsenter, its log and
+ * PID in the lab's directory), started with --release-on-exit so that stopping it is a host
+ * leaving for good.
+ *
+ * @module
+ */
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { HgError } from "../errors.ts";
+import { startDaemon } from "../exec/daemon.ts";
+import { formatAddress } from "../net/address.ts";
+import { labDir } from "./registry.ts";
+import type { LabHost } from "./topology.ts";
+
+const pidFile = (name: string, host: string) => `${labDir(name)}/${host}.agent.pid`;
+
+/**
+ * Starts the agent of `host` of the lab `name`, with `hg` the argv that runs hg.
+ *
+ * @example
+ * ```ts
+ * await startLabAgent("hglab", host, ["/usr/local/bin/hg"], "etcd://10.0.12.2:2379");
+ * ```
+ */
+export async function startLabAgent(
+  name: string,
+  host: LabHost,
+  hg: readonly string[],
+  url: string,
+): Promise<void> {
+  const dir = labDir(name);
+  const pid = startDaemon("nsenter", [
+    `--net=/run/netns/${host.netns}`,
+    "--",
+    ...hg,
+    "agent",
+    "--store",
+    url,
+    "--node",
+    host.netns,
+    "--public-ip",
+    formatAddress(host.address),
+    "--subnet-file",
+    `${dir}/${host.netns}.env`,
+    "--ttl",
+    "60",
+    "--release-on-exit",
+  ], `${dir}/${host.netns}.agent.log`);
+  await writeFile(pidFile(name, host.netns), String(pid));
+}
+
+/** Whether the lab host runs an agent. */
+export async function labAgentPid(name: string, host: string): Promise<number | undefined> {
+  const pid = Number(await readFile(pidFile(name, host), "utf8").catch(() => ""));
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops the agent of a lab host with SIGTERM (it releases its lease and removes its routes) and
+ * waits for it to exit.
+ */
+export async function stopLabAgent(name: string, host: string): Promise<void> {
+  const pid = await labAgentPid(name, host);
+  if (pid !== undefined) {
+    process.kill(pid, "SIGTERM");
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        break;
+      }
+      if (Date.now() > deadline) {
+        throw new HgError(`the agent of ${host} (pid ${pid}) did not stop`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  await rm(pidFile(name, host), { force: true });
+}
