@@ -66,15 +66,13 @@ export function agentCommand(output: () => Output) {
         releaseOnExit: opts.releaseOnExit ?? false,
         log: makeLogger(opts.logFormat),
       });
-      const stop = () => agent.shutdown();
-      process.on("SIGTERM", stop);
-      process.on("SIGINT", stop);
+      // The handlers stay for the life of the process: removing them lets a late signal kill it.
+      process.on("SIGTERM", () => agent.shutdown());
+      process.on("SIGINT", () => agent.shutdown());
       try {
         await agent.start();
         process.exitCode = await agent.run();
       } finally {
-        process.off("SIGTERM", stop);
-        process.off("SIGINT", stop);
         await store.close();
       }
     });

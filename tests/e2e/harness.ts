@@ -96,6 +96,7 @@ export async function withLab(
   nodes: number,
   body: (name: string) => void | Promise<void>,
   store?: "file" | "etcd",
+  agents = false,
 ): Promise<void> {
   const name = labName();
   let failure: unknown;
@@ -108,6 +109,7 @@ export async function withLab(
       "--name",
       name,
       ...(store ? ["--store", store] : []),
+      ...(agents ? ["--agent"] : []),
     ]);
     if (up.code !== 0) throw new Error(`hg lab up failed (${up.code}): ${up.stderr}\n${up.stdout}`);
     await body(name);
