@@ -35,7 +35,7 @@ export function agentCommand(output: () => Output) {
       "--print-systemd-unit",
       "print a systemd unit that runs this agent with these flags, and exit",
     )
-    .action(async (opts, command) => {
+    .action(async (opts) => {
       if (opts.printSystemdUnit) {
         const self = selfCommand();
         const args = process.argv.slice(2).filter((a) =>
@@ -44,7 +44,6 @@ export function agentCommand(output: () => Output) {
         output().line(
           systemdUnit(self.length === 1 ? self[0] : "/usr/local/bin/hg", args).trimEnd(),
         );
-        void command;
         return;
       }
       requireRoot();
