@@ -162,3 +162,19 @@ export function machineLine(): string {
   const runtime = v.bun ? `bun ${v.bun}` : v.deno ? `deno ${v.deno}` : `node ${process.version}`;
   return `machine: nproc ${nproc}, kernel ${kernel}, ${ip}, runtime ${runtime}`;
 }
+
+/**
+ * Two scratch namespaces joined by a veth, both ends named eth0 and up: `a` at 10.0.12.11/22,
+ * `b` at 10.0.12.12/22, so 10.0.12.12 (and the rest of the /22) is an on-link gateway for `a`.
+ */
+export function buildUplinkPair(a: string, b: string): void {
+  must("ip", ["netns", "add", a]);
+  must("ip", ["netns", "add", b]);
+  must("ip", ["-n", a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b]);
+  must("ip", ["-n", a, "addr", "add", "10.0.12.11/22", "dev", "eth0"]);
+  must("ip", ["-n", b, "addr", "add", "10.0.12.12/22", "dev", "eth0"]);
+  for (const ns of [a, b]) {
+    must("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    must("ip", ["-n", ns, "link", "set", "eth0", "up"]);
+  }
+}

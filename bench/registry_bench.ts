@@ -29,6 +29,7 @@ import { subnetOfKey } from "../lib/store/lease.ts";
 import { openStore } from "../lib/store/open.ts";
 import { startEtcd } from "../tests/support/etcd.ts";
 import {
+  buildUplinkPair,
   checkpoint,
   fmtMs,
   inNetns,
@@ -313,32 +314,6 @@ async function allocationRun(kind: StoreKind, clients: number): Promise<AllocRow
   }
 }
 
-/** The uplink of the sync namespace: eth0 10.0.12.11/22, its peer end 10.0.12.12/22. */
-function buildNamespaces(): void {
-  must("ip", ["netns", "add", SOURCE]);
-  must("ip", ["netns", "add", PEER]);
-  must("ip", [
-    "-n",
-    SOURCE,
-    "link",
-    "add",
-    "eth0",
-    "type",
-    "veth",
-    "peer",
-    "name",
-    "eth0",
-    "netns",
-    PEER,
-  ]);
-  must("ip", ["-n", SOURCE, "addr", "add", "10.0.12.11/22", "dev", "eth0"]);
-  must("ip", ["-n", PEER, "addr", "add", "10.0.12.12/22", "dev", "eth0"]);
-  for (const ns of [SOURCE, PEER]) {
-    must("ip", ["-n", ns, "link", "set", "lo", "up"]);
-    must("ip", ["-n", ns, "link", "set", "eth0", "up"]);
-  }
-}
-
 function flushRoutes(): void {
   must("ip", ["-n", SOURCE, "route", "flush", "proto", "104"]);
   checkRoutes(new Map(), "flush");
@@ -452,7 +427,7 @@ async function startNamespaceEtcd(): Promise<{ url: string; stop(): Promise<void
 }
 
 async function syncBenchmark(): Promise<{ rows: string[][]; fills: string[][]; hgWhat: string }> {
-  buildNamespaces();
+  buildUplinkPair(SOURCE, PEER);
   const hg = hgCommand();
   const dir = makeTempDir("hgbench-sync-");
   const runDir = join(dir, "run");

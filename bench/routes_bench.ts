@@ -14,6 +14,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { formatPrefix } from "../lib/net/mod.ts";
 import {
+  buildUplinkPair,
   checkpoint,
   fmtMs,
   inNetns,
@@ -56,32 +57,6 @@ function addArgs(dst: string): string[] {
   return ["route", "add", dst, "via", PEER_GATEWAY, "dev", "eth0", "proto", "104"];
 }
 
-/** Two namespaces joined by a veth, both ends named eth0, so 10.0.12.12 is an on-link gateway. */
-function buildNamespaces(): void {
-  must("ip", ["netns", "add", ROUTER]);
-  must("ip", ["netns", "add", PEER]);
-  must("ip", [
-    "-n",
-    ROUTER,
-    "link",
-    "add",
-    "eth0",
-    "type",
-    "veth",
-    "peer",
-    "name",
-    "eth0",
-    "netns",
-    PEER,
-  ]);
-  must("ip", ["-n", ROUTER, "addr", "add", "10.0.12.11/22", "dev", "eth0"]);
-  must("ip", ["-n", PEER, "addr", "add", `${PEER_GATEWAY}/22`, "dev", "eth0"]);
-  for (const ns of [ROUTER, PEER]) {
-    must("ip", ["-n", ns, "link", "set", "lo", "up"]);
-    must("ip", ["-n", ns, "link", "set", "eth0", "up"]);
-  }
-}
-
 /** The destinations of the proto 104 routes in the router namespace. */
 function hgRouteDsts(): string[] {
   const out = must("ip", ["-n", ROUTER, "-j", "route", "show", "proto", "104"]).stdout;
@@ -120,7 +95,7 @@ async function main(): Promise<void> {
   console.log(
     `repetitions: ${REPS} per measurement (${PER_PROCESS_REPS_10K} for one process per route at 10,000), medians reported\n`,
   );
-  buildNamespaces();
+  buildUplinkPair(ROUTER, PEER);
 
   const samples = new Map<string, number[]>();
   const phases = new Map<string, number[]>();

@@ -8,8 +8,7 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { HgError } from "../errors.ts";
 import { startDaemon } from "../exec/daemon.ts";
-import { formatAddress } from "../net/address.ts";
-import { labDir } from "./registry.ts";
+import { hostRegistryArgs, labDir } from "./registry.ts";
 import type { LabHost } from "./topology.ts";
 
 const pidFile = (name: string, host: string) => `${labDir(name)}/${host}.agent.pid`;
@@ -34,14 +33,7 @@ export async function startLabAgent(
     "--",
     ...hg,
     "agent",
-    "--store",
-    url,
-    "--node",
-    host.netns,
-    "--public-ip",
-    formatAddress(host.address),
-    "--subnet-file",
-    `${dir}/${host.netns}.env`,
+    ...hostRegistryArgs(name, host, url),
     "--ttl",
     "60",
     "--release-on-exit",

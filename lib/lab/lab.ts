@@ -15,6 +15,7 @@ import { listNetns } from "./netns_dir.ts";
 import { planPlumbing } from "./plumbing.ts";
 import { startLabAgent, stopLabAgent } from "./agents.ts";
 import {
+  hostRegistryArgs,
   labDir,
   type LabStoreKind,
   readLabRegistry,
@@ -152,17 +153,7 @@ async function addRegistryHosts(
     return;
   }
   await runOnHosts({ ...topology, hosts }, hg, log, (host) => [
-    [
-      "setup",
-      "--store",
-      url,
-      "--node",
-      host.netns,
-      "--public-ip",
-      formatAddress(host.address),
-      "--subnet-file",
-      `${dir}/${host.netns}.env`,
-    ],
+    ["setup", ...hostRegistryArgs(topology.name, host, url)],
     ["netns", "add", host.container],
   ]);
   // Every host has its lease now: one sync each routes to all the others.

@@ -12,7 +12,7 @@ import { runProcess } from "../exec/run.ts";
 import { runDir } from "../host/lock.ts";
 import { formatAddress } from "../net/address.ts";
 import { runInNetns } from "./nsenter.ts";
-import type { LabTopology } from "./topology.ts";
+import type { LabHost, LabTopology } from "./topology.ts";
 
 /** Which registry a lab uses. */
 export type LabStoreKind = "file" | "etcd";
@@ -130,4 +130,21 @@ export async function stopLabRegistry(name: string): Promise<void> {
     }
   }
   await rm(labDir(name), { recursive: true, force: true });
+}
+
+/**
+ * The flags that tell hg who a lab host is in the registry: `--store URL --node HOST
+ * --public-ip ADDRESS --subnet-file <lab dir>/HOST.env`.
+ */
+export function hostRegistryArgs(name: string, host: LabHost, url: string): string[] {
+  return [
+    "--store",
+    url,
+    "--node",
+    host.netns,
+    "--public-ip",
+    formatAddress(host.address),
+    "--subnet-file",
+    `${labDir(name)}/${host.netns}.env`,
+  ];
 }
