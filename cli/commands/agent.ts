@@ -68,11 +68,14 @@ export function agentCommand(output: () => Output) {
       // The handlers stay for the life of the process: removing them lets a late signal kill it.
       process.on("SIGTERM", () => agent.shutdown());
       process.on("SIGINT", () => agent.shutdown());
+      let code = 1;
       try {
         await agent.start();
-        process.exitCode = await agent.run();
+        code = await agent.run();
       } finally {
         await store.close();
       }
+      // A request still hanging on a frozen registry would keep the process alive: exit now.
+      process.exit(code);
     });
 }

@@ -130,7 +130,17 @@ export class Agent {
   /** Runs until `shutdown()` (or a lost lease); resolves with the exit code. */
   async run(): Promise<number> {
     const signal = this.stop.signal;
-    await Promise.all([this.watchLoop(signal), this.repairLoop(signal), this.renewLoop(signal)]);
+    const loops = Promise.all([
+      this.watchLoop(signal),
+      this.repairLoop(signal),
+      this.renewLoop(signal),
+    ]);
+    // Once asked to stop, give the loops a moment; a request stuck on a stalled connection
+    // (a registry that froze) must not keep the agent from stopping.
+    const stopped = new Promise<void>((resolve) =>
+      signal.addEventListener("abort", () => setTimeout(resolve, 2000), { once: true })
+    );
+    await Promise.race([loops, stopped]);
     if (this.lost) return 1;
     if (this.options.releaseOnExit) await this.leave();
     await removeReport();

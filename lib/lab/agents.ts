@@ -53,6 +53,19 @@ export async function labAgentPid(name: string, host: string): Promise<number | 
   }
 }
 
+async function exited(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /**
  * Stops the agent of a lab host with SIGTERM (it releases its lease and removes its routes) and
  * waits for it to exit.
@@ -61,17 +74,13 @@ export async function stopLabAgent(name: string, host: string): Promise<void> {
   const pid = await labAgentPid(name, host);
   if (pid !== undefined) {
     process.kill(pid, "SIGTERM");
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        break;
-      }
-      if (Date.now() > deadline) {
-        throw new HgError(`the agent of ${host} (pid ${pid}) did not stop`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
+    if (!(await exited(pid, 10_000))) {
+      // The lab must always come down: an agent that ignores SIGTERM is killed, and says so.
+      process.kill(pid, "SIGKILL");
+      await exited(pid, 5_000);
+      throw new HgError(
+        `the agent of ${host} (pid ${pid}) did not stop on SIGTERM within 10 s: killed it`,
+      );
     }
   }
   await rm(pidFile(name, host), { force: true });

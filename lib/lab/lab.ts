@@ -294,10 +294,13 @@ export async function labNamespaces(name: string): Promise<string[]> {
  */
 export async function labDown(name: string, hg: HgInHost): Promise<string[]> {
   const hosts = (await labNamespaces(name)).filter((ns) => /-h\d+$/.test(ns));
-  await Promise.all(hosts.map((host) => stopLabAgent(name, host)));
+  // Every agent is stopped (or killed) before the namespaces go, whatever else fails.
+  const stopped = await Promise.allSettled(hosts.map((host) => stopLabAgent(name, host)));
   await Promise.all(hosts.map((host) => hgOrFail(hg, host, ["teardown"])));
   const namespaces = await labNamespaces(name);
   await applyPlan(namespaces.map((ns) => ipStep(["netns", "del", ns])));
   await stopLabRegistry(name);
+  const failed = stopped.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
   return namespaces;
 }
