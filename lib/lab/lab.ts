@@ -165,14 +165,14 @@ async function addRegistryHosts(
   );
 }
 
-/** Polls `hg status --json` on `hosts` until `ready` holds for each (10 s at most). */
+/** Polls `hg status --json` on `hosts` until `ready` holds for each (30 s at most: a host may be waiting for its registry). */
 async function waitFor(
   hg: HgInHost,
   hosts: readonly string[],
   ready: (status: Status & { agent?: { lastSync: string | null } | null }) => boolean,
   what: string,
 ): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   for (;;) {
     const statuses = await Promise.all(
       hosts.map(async (host) => JSON.parse(await hgOrFail(hg, host, ["status", "--json"]))),
