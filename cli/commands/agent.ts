@@ -3,7 +3,7 @@ import { Agent } from "../../lib/agent/agent.ts";
 import { makeLogger } from "../../lib/agent/log.ts";
 import { systemdUnit } from "../../lib/agent/systemd.ts";
 import { observeHost } from "../../lib/host/observe.ts";
-import { addressEquals } from "../../lib/net/address.ts";
+import { uplinkMtu } from "../../lib/host/public_address.ts";
 import { DEFAULT_SUBNET_FILE } from "../../lib/setup/subnet_env.ts";
 import { integerValue, interfaceValue } from "../flags.ts";
 import type { Output } from "../output.ts";
@@ -48,11 +48,8 @@ export function agentCommand(output: () => Output) {
       }
       requireRoot();
       const store = openStoreFrom(opts);
-      const attrs = await hostAttrs(opts);
       const host = await observeHost();
-      const uplink = host.addresses.find((l) =>
-        l.addresses.some((a) => addressEquals(a.address, attrs.publicIp))
-      );
+      const attrs = await hostAttrs(opts, host);
       const agent = new Agent({
         store,
         attrs: { ...attrs, node: attrs.node! },
@@ -60,7 +57,7 @@ export function agentCommand(output: () => Output) {
         ttlSeconds: opts.ttl,
         subnetFile: opts.subnetFile,
         mtu: opts.mtu,
-        uplinkMtu: uplink?.mtu ?? 1500,
+        uplinkMtu: uplinkMtu(host, attrs.publicIp),
         masquerade: opts.masquerade ?? false,
         releaseOnExit: opts.releaseOnExit ?? false,
         log: makeLogger(opts.logFormat),

@@ -1,9 +1,9 @@
 import { Command } from "@commander-js/extra-typings";
 import { EnvironmentError, InputError } from "../../lib/errors.ts";
 import { listRules } from "../../lib/firewall/iptables.ts";
-import type { HostState } from "../../lib/host/state.ts";
-import { addressEquals, formatAddress } from "../../lib/net/address.ts";
+import { formatAddress } from "../../lib/net/address.ts";
 import { firstHost, formatPrefix, type Prefix, prefixCovers } from "../../lib/net/prefix.ts";
+import { uplinkMtu } from "../../lib/host/public_address.ts";
 import { allocate, freeSubnets, ownLease, takenKeys } from "../../lib/store/allocate.ts";
 import type { LeaseAttrs } from "../../lib/store/lease.ts";
 import type { SubnetStore } from "../../lib/store/store.ts";
@@ -63,13 +63,6 @@ async function assignFromStore(
     claimed: !reused,
     lease: leaseJson(lease),
   };
-}
-
-/** The MTU flanneld reports: the uplink's (the interface holding the public address). */
-function uplinkMtu(host: HostState, publicIp: LeaseAttrs["publicIp"] | undefined): number {
-  const uplink = publicIp &&
-    host.addresses.find((l) => l.addresses.some((a) => addressEquals(a.address, publicIp)));
-  return uplink?.mtu ?? 1500;
 }
 
 /** `hg setup`: the bridge with the subnet's gateway address, forwarding, optional masquerade. */

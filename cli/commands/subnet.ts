@@ -1,6 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { HgError, InputError } from "../../lib/errors.ts";
 import { observeHost } from "../../lib/host/observe.ts";
+import type { HostState } from "../../lib/host/state.ts";
 import { publicAddress } from "../../lib/host/public_address.ts";
 import { formatAddress, type IpAddress } from "../../lib/net/address.ts";
 import { formatPrefix } from "../../lib/net/prefix.ts";
@@ -27,12 +28,16 @@ export async function withStore<T>(
   }
 }
 
-/** This host's lease attributes: node name and public address (given, or found on the host). */
+/**
+ * This host's lease attributes: node name and public address (given, or found on the host,
+ * observed now unless the caller already has its state).
+ */
 export async function hostAttrs(
   flags: { node?: string; publicIp?: IpAddress; iface?: string },
+  host?: HostState,
   backendType = "host-gw",
 ): Promise<LeaseAttrs> {
-  const address = flags.publicIp ?? publicAddress(await observeHost(), flags.iface).address;
+  const address = flags.publicIp ?? publicAddress(host ?? await observeHost(), flags.iface).address;
   return { publicIp: address, backendType, node: nodeName(flags.node) };
 }
 

@@ -50,3 +50,13 @@ export function publicAddress(state: HostState, iface?: string): PublicAddress {
   }
   return { address: found.address, ifname };
 }
+
+/**
+ * The MTU flanneld reports for a host: its uplink's, the interface holding `address` (1500
+ * when none does).
+ */
+export function uplinkMtu(state: HostState, address: IpAddress | undefined): number {
+  const uplink = address &&
+    state.addresses.find((l) => l.addresses.some((a) => addressEquals(a.address, address)));
+  return uplink?.mtu ?? 1500;
+}

@@ -66,24 +66,33 @@ export async function ipBatch(
   netns?: string,
 ): Promise<void> {
   if (commands.length === 0) return;
-  const lines = commands.map(batchLine);
   const argv = [...namespaceArgs(netns), "-batch", "-"];
-  const result = await runProcess("ip", argv, { input: lines.join("\n") + "\n" });
-  if (result.code !== 0) {
-    const at = /Command failed -:(\d+)/.exec(result.stderr);
-    const line = at ? lines[Number(at[1]) - 1] : undefined;
-    const where = netns === undefined ? "" : ` in namespace ${netns}`;
-    const reason = result.stderr.split("\n").filter((l) =>
-      l && !l.startsWith("Command failed")
-    )[0] ?? "";
-    throw new IpCommandError(
-      line === undefined
-        ? `ip -batch${where} failed: ${reason}`
-        : `"ip ${line}"${where} failed: ${reason}`,
-      result.code,
-      result.stderr,
-    );
-  }
+  const result = await runProcess("ip", argv, { input: commands.map(batchLine).join("\n") + "\n" });
+  if (result.code !== 0) throw batchFailure(commands, 0, result.code, result.stderr, netns);
+}
+
+/**
+ * The error for a failed `ip -batch`: it names the line ip stopped at (its "Command failed -:N"
+ * counts every line it read; `first` is how many came before `commands`) and what ip said.
+ */
+export function batchFailure(
+  commands: readonly (readonly string[])[],
+  first: number,
+  code: number,
+  stderr: string,
+  netns?: string,
+): IpCommandError {
+  const at = /Command failed -:(\d+)/.exec(stderr);
+  const failed = at ? commands[Number(at[1]) - 1 - first] : undefined;
+  const where = netns === undefined ? "" : ` in namespace ${netns}`;
+  const reason = stderr.split("\n").filter((l) => l && !l.startsWith("Command failed"))[0] ?? "";
+  return new IpCommandError(
+    failed
+      ? `"ip ${batchLine(failed)}"${where} failed: ${reason}`
+      : `ip -batch${where} failed: ${reason}`,
+    code,
+    stderr,
+  );
 }
 
 function firstLine(text: string): string {

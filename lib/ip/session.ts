@@ -6,7 +6,7 @@
  * @module
  */
 import { type Child, readText, startProcess } from "../exec/spawn.ts";
-import { IpCommandError } from "./exec.ts";
+import { batchFailure } from "./exec.ts";
 import { batchLine } from "./op.ts";
 
 /** A running `ip -N -d -j -batch -` for one namespace. */
@@ -87,17 +87,6 @@ export class IpSession {
 
   private async failure(writes: readonly (readonly string[])[] = [], first = 0): Promise<Error> {
     const code = await this.finish();
-    const stderr = await this.stderr;
-    const at = /Command failed -:(\d+)/.exec(stderr);
-    const failed = at ? writes[Number(at[1]) - 1 - first] : undefined;
-    const where = this.netns === undefined ? "" : ` in namespace ${this.netns}`;
-    const reason = stderr.split("\n").filter((l) => l && !l.startsWith("Command failed"))[0] ?? "";
-    return new IpCommandError(
-      failed
-        ? `"ip ${batchLine(failed)}"${where} failed: ${reason}`
-        : `ip -batch${where} failed: ${reason}`,
-      code,
-      stderr,
-    );
+    return batchFailure(writes, first, code, await this.stderr, this.netns);
   }
 }

@@ -183,6 +183,17 @@ async function waitFor(
   }
 }
 
+/** The registry of a running lab, for a command that needs one. */
+async function requireLabRegistry(name: string, command: string) {
+  const registry = await readLabRegistry(name);
+  if (!registry) {
+    throw new HgError(
+      `lab ${name} has no registry: ${command} needs a lab made with --store or --agent`,
+    );
+  }
+  return registry;
+}
+
 /** The lab's hosts now, by index. */
 async function labHostIndexes(name: string): Promise<number[]> {
   return (await labNamespaces(name)).flatMap((ns) => {
@@ -201,12 +212,7 @@ export async function labAddNode(
   log: (line: string) => void,
   hgArgv: readonly string[],
 ): Promise<string> {
-  const registry = await readLabRegistry(name);
-  if (!registry) {
-    throw new HgError(
-      `lab ${name} has no registry: add-node needs a lab made with --store or --agent`,
-    );
-  }
+  const registry = await requireLabRegistry(name, "add-node");
   const indexes = await labHostIndexes(name);
   const topology = labTopology(name, Math.max(0, ...indexes) + 1);
   const host = topology.hosts[topology.hosts.length - 1];
@@ -236,12 +242,7 @@ export async function labRemoveNode(
   hg: HgInHost,
   log: (line: string) => void,
 ): Promise<void> {
-  const registry = await readLabRegistry(name);
-  if (!registry) {
-    throw new HgError(
-      `lab ${name} has no registry: rm-node needs a lab made with --store or --agent`,
-    );
-  }
+  const registry = await requireLabRegistry(name, "rm-node");
   const indexes = await labHostIndexes(name);
   if (!indexes.some((i) => `${name}-h${i}` === hostNetns)) {
     throw new InputError(`lab ${name} has no host ${hostNetns}`);
