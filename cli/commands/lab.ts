@@ -1,5 +1,5 @@
 import { Command, Option } from "@commander-js/extra-typings";
-import { HgError } from "../../lib/errors.ts";
+import { HgError, InputError } from "../../lib/errors.ts";
 import {
   type HgInHost,
   labAddNode,
@@ -78,17 +78,27 @@ export function labCommand(output: () => Output) {
         .choices(["file", "etcd"] as const),
     )
     .option("--agent", "run hg agent in every host (on the etcd registry unless --store file)")
+    .addOption(
+      new Option("--etcd-members <n>", "members of the lab's etcd cluster (--store etcd)")
+        .choices(["1", "3"] as const),
+    )
     .action(async (opts) => {
       const out = output();
       requireRoot();
       const topology = labTopology(opts.name, opts.nodes);
-      const store = opts.store ?? (opts.agent ? "etcd" : undefined);
+      const kind = opts.store ?? (opts.agent || opts.etcdMembers ? "etcd" : undefined);
+      if (opts.etcdMembers && kind !== "etcd") {
+        throw new InputError("--etcd-members needs the etcd registry, not --store file");
+      }
       await labUp(
         topology,
         hgInHost,
         (line) => out.note(line),
-        store,
-        opts.agent ? selfCommand() : undefined,
+        kind && {
+          kind,
+          etcdMembers: opts.etcdMembers === "3" ? 3 : 1,
+          agentArgv: opts.agent ? selfCommand() : undefined,
+        },
       );
       const { endpoints } = await labState(opts.name);
       const results = await pingMatrix(endpoints);

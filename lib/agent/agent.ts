@@ -159,20 +159,32 @@ export class Agent {
 
   private async watchLoop(signal: AbortSignal): Promise<void> {
     let backoff = 100;
+    let rewatch = 0;
     while (!signal.aborted) {
       try {
         await this.relist();
         await this.sync();
         backoff = 100;
-        for await (const _ of this.options.store.watchLeases(this.listing!.revision, signal)) {
-          await this.relist();
-          await this.sync();
-        }
       } catch (e) {
         if (signal.aborted) return;
         this.unreachable(e as Error);
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, 5000);
+        continue;
+      }
+      try {
+        for await (const _ of this.options.store.watchLeases(this.listing!.revision, signal)) {
+          rewatch = 0;
+          await this.relist();
+          await this.sync();
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+        // The watch broke (its etcd member went away, say): list again at once, which fails
+        // over to another endpoint; only when that fails too is the registry out of reach.
+        this.log("info", `watch interrupted, listing again: ${(e as Error).message}`);
+        await sleep(rewatch, signal);
+        rewatch = Math.min(rewatch * 2 || 100, 5000);
       }
     }
   }

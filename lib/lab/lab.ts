@@ -17,7 +17,7 @@ import { startLabAgent, stopLabAgent } from "./agents.ts";
 import {
   hostRegistryArgs,
   labDir,
-  type LabStoreKind,
+  type LabRegistryOptions,
   readLabRegistry,
   startLabRegistry,
   stopLabRegistry,
@@ -63,23 +63,22 @@ async function runOnHosts(
  * Builds the lab (only what is missing, so a second run changes nothing): underlay, hosts, then
  * in each host the hg commands an operator would run. Without a registry: `hg setup --subnet`
  * with the host's fixed subnet, `hg netns add`, and `hg peer add` for every other host. With
- * one (`store`): the network config is written once, each host leases its subnet with
+ * one (`registry`): the network config is written once, each host leases its subnet with
  * `hg setup --store`, adds its container, and then routes to the others with `hg peer sync`.
  *
  * @example
  * ```ts
- * await labUp(labTopology("hglab", 2), hgInHost, console.log, "etcd");
+ * await labUp(labTopology("hglab", 2), hgInHost, console.log, { kind: "etcd" });
  * ```
  */
 export async function labUp(
   topology: LabTopology,
   hg: HgInHost,
   log: (line: string) => void,
-  store?: LabStoreKind,
-  agentArgv?: readonly string[],
+  registry?: LabRegistryOptions & { readonly agentArgv?: readonly string[] },
 ): Promise<void> {
   await applyPlan(planPlumbing(topology, new Set(await listNetns())));
-  if (!store) {
+  if (!registry) {
     await runOnHosts(topology, hg, log, (host) => [
       ["setup", "--subnet", formatPrefix(host.subnet)],
       ["netns", "add", host.container, "--ip", formatAddress(containerAddress(host))],
@@ -93,7 +92,11 @@ export async function labUp(
     ]);
     return;
   }
-  const { url } = await startLabRegistry(topology, store, agentArgv !== undefined);
+  const { agentArgv } = registry;
+  const { url } = await startLabRegistry(topology, {
+    ...registry,
+    agents: agentArgv !== undefined,
+  });
   const first = topology.hosts[0];
   const config = [
     "subnet",

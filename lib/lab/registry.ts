@@ -21,7 +21,17 @@ export type LabStoreKind = "file" | "etcd";
 export interface LabRegistry {
   readonly kind: LabStoreKind;
   readonly url: string;
-  readonly etcdPid?: number;
+  /** The etcd members' PIDs, in the order of the URL's endpoints. */
+  readonly etcdPids?: readonly number[];
+  /** The hosts run agents. */
+  readonly agents?: boolean;
+}
+
+/** How a lab's registry is made. */
+export interface LabRegistryOptions {
+  readonly kind: LabStoreKind;
+  /** Members of the etcd cluster (etcd only): 1, or 3 to show an agent failing over. */
+  readonly etcdMembers?: 1 | 3;
   /** The hosts run agents. */
   readonly agents?: boolean;
 }
@@ -31,12 +41,13 @@ export function labDir(name: string): string {
   return `${runDir()}/lab-${name}`;
 }
 
-const ETCD_PORT = 2379;
+/** Client ports of the members (etcd's own convention for a cluster on one machine). */
+const CLIENT_PORTS = [2379, 22379, 32379];
 
-async function etcdHealthy(topology: LabTopology, url: string): Promise<boolean> {
+async function etcdHealthy(topology: LabTopology, endpoints: readonly string[]): Promise<boolean> {
   const r = await runInNetns(topology.underlayNetns, [
     "etcdctl",
-    `--endpoints=${url}`,
+    `--endpoints=${endpoints.join(",")}`,
     "--dial-timeout=1s",
     "endpoint",
     "health",
@@ -45,18 +56,43 @@ async function etcdHealthy(topology: LabTopology, url: string): Promise<boolean>
 }
 
 /**
+ * Starts the etcd members in the underlay namespace: clients reach them on the registry
+ * address, the members talk to each other on the namespace's loopback.
+ */
+function startMembers(topology: LabTopology, dir: string, endpoints: readonly string[]): number[] {
+  const peer = (i: number) => `http://127.0.0.1:${CLIENT_PORTS[i] + 1}`;
+  const cluster = endpoints.map((_, i) => `lab${i}=${peer(i)}`).join(",");
+  return endpoints.map((url, i) =>
+    startDaemon("nsenter", [
+      `--net=/run/netns/${topology.underlayNetns}`,
+      "etcd",
+      `--name=lab${i}`,
+      `--data-dir=${dir}/etcd${i}`,
+      `--listen-client-urls=${url}`,
+      `--advertise-client-urls=${url}`,
+      `--listen-peer-urls=${peer(i)}`,
+      `--initial-advertise-peer-urls=${peer(i)}`,
+      `--initial-cluster=${cluster}`,
+      `--initial-cluster-token=lab-${topology.name}`,
+      "--heartbeat-interval=10",
+      "--election-timeout=100",
+    ], `${dir}/etcd${i}.log`)
+  );
+}
+
+/**
  * Starts the lab's registry (only when it is not running yet) and returns how to reach it.
  *
  * @example
  * ```ts
- * (await startLabRegistry(topology, "etcd")).url; // "etcd://10.0.12.2:2379"
+ * (await startLabRegistry(topology, { kind: "etcd" })).url; // "etcd://10.0.12.2:2379"
  * ```
  */
 export async function startLabRegistry(
   topology: LabTopology,
-  kind: LabStoreKind,
-  agents = false,
+  options: LabRegistryOptions,
 ): Promise<LabRegistry> {
+  const { kind, agents = false } = options;
   const dir = labDir(topology.name);
   const known = await readLabRegistry(topology.name);
   if (known && known.kind !== kind) {
@@ -69,35 +105,25 @@ export async function startLabRegistry(
   if (kind === "file") {
     registry = { kind, url: `${dir}/subnets.json`, agents };
   } else {
-    const url = `http://${formatAddress(topology.registryAddress)}:${ETCD_PORT}`;
-    if (known?.etcdPid !== undefined && (await etcdHealthy(topology, url))) return known;
+    const address = formatAddress(topology.registryAddress);
+    const endpoints = CLIENT_PORTS.slice(0, options.etcdMembers ?? 1).map((port) =>
+      `http://${address}:${port}`
+    );
+    if (known?.etcdPids !== undefined && (await etcdHealthy(topology, endpoints))) return known;
     if ((await runProcess("etcd", ["--version"])).code !== 0) {
       throw new EnvironmentError("etcd does not run");
     }
-    const pid = startDaemon("nsenter", [
-      `--net=/run/netns/${topology.underlayNetns}`,
-      "etcd",
-      "--name=lab",
-      `--data-dir=${dir}/etcd`,
-      `--listen-client-urls=${url}`,
-      `--advertise-client-urls=${url}`,
-      "--listen-peer-urls=http://127.0.0.1:2380",
-      "--initial-advertise-peer-urls=http://127.0.0.1:2380",
-      "--initial-cluster=lab=http://127.0.0.1:2380",
-      "--heartbeat-interval=10",
-      "--election-timeout=100",
-    ], `${dir}/etcd.log`);
     registry = {
       kind,
-      url: `etcd://${formatAddress(topology.registryAddress)}:${ETCD_PORT}`,
-      etcdPid: pid,
+      url: `etcd://${endpoints.map((e) => e.slice("http://".length)).join(",")}`,
+      etcdPids: startMembers(topology, dir, endpoints),
       agents,
     };
     await writeFile(`${dir}/registry.json`, JSON.stringify(registry));
     const deadline = Date.now() + 10_000;
-    while (!(await etcdHealthy(topology, url))) {
+    while (!(await etcdHealthy(topology, endpoints))) {
       if (Date.now() > deadline) {
-        throw new HgError(`the lab's etcd did not become healthy: see ${dir}/etcd.log`);
+        throw new HgError(`the lab's etcd did not become healthy: see ${dir}/etcd*.log`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -112,23 +138,23 @@ export async function readLabRegistry(name: string): Promise<LabRegistry | undef
   return text === undefined ? undefined : JSON.parse(text) as LabRegistry;
 }
 
-/** Stops the lab's etcd (if any) and removes the registry's files. */
+/** Stops the lab's etcd members (if any) and removes the registry's files. */
 export async function stopLabRegistry(name: string): Promise<void> {
   const registry = await readLabRegistry(name);
-  if (registry?.etcdPid !== undefined) {
-    // nsenter exec()s etcd, so the PID is etcd's own.
+  // nsenter exec()s etcd, so the PIDs are etcd's own.
+  await Promise.all((registry?.etcdPids ?? []).map(async (pid) => {
     try {
-      process.kill(registry.etcdPid, "SIGTERM");
+      process.kill(pid, "SIGTERM");
       const deadline = Date.now() + 5000;
       while (Date.now() < deadline) {
-        process.kill(registry.etcdPid, 0);
+        process.kill(pid, 0);
         await new Promise((r) => setTimeout(r, 20));
       }
-      process.kill(registry.etcdPid, "SIGKILL");
+      process.kill(pid, "SIGKILL");
     } catch {
       // gone
     }
-  }
+  }));
   await rm(labDir(name), { recursive: true, force: true });
 }
 

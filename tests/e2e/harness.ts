@@ -97,6 +97,7 @@ export async function withLab(
   body: (name: string) => void | Promise<void>,
   store?: "file" | "etcd",
   agents = false,
+  moreLabUpArgs: readonly string[] = [],
 ): Promise<void> {
   const name = labName();
   let failure: unknown;
@@ -110,6 +111,7 @@ export async function withLab(
       name,
       ...(store ? ["--store", store] : []),
       ...(agents ? ["--agent"] : []),
+      ...moreLabUpArgs,
     ]);
     if (up.code !== 0) throw new Error(`hg lab up failed (${up.code}): ${up.stderr}\n${up.stdout}`);
     await body(name);
