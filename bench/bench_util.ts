@@ -5,7 +5,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -65,6 +65,32 @@ export function scriptArgv(file: string): string[] {
   return basename(process.execPath).startsWith("bun")
     ? [process.execPath, file]
     : [process.execPath, "run", "-A", file];
+}
+
+/**
+ * The hg to time: `HG_BIN`, else the compiled `dist/hg` when it has the subcommand `needs`
+ * (one built before it existed cannot be timed: that is said, and the source is used), else hg
+ * from source under this runtime (also when `HGBENCH_SOURCE=1`).
+ */
+export function hgCommand(needs: readonly string[]): { argv: string[]; what: string } {
+  if (process.env.HG_BIN) {
+    return { argv: [process.env.HG_BIN], what: `HG_BIN=${process.env.HG_BIN}` };
+  }
+  const compiled = join(ROOT, "dist", "hg");
+  const source = scriptArgv(join(ROOT, "cli", "main.ts"));
+  if (process.env.HGBENCH_SOURCE === "1" || !existsSync(compiled)) {
+    return { argv: source, what: `from source: ${source.join(" ")}` };
+  }
+  const built = statSync(compiled).mtime.toISOString();
+  if (timed(compiled, [...needs, "--help"]).code === 0) {
+    return { argv: [compiled], what: `compiled dist/hg (built ${built})` };
+  }
+  return {
+    argv: source,
+    what: `from source: ${source.join(" ")} (dist/hg, built ${built}, has no \`${
+      needs.join(" ")
+    }\`)`,
+  };
 }
 
 /** The argv prefix that runs a program inside the named namespace `netns`. */
@@ -137,6 +163,13 @@ export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** The nearest-rank percentile `p` (0-100) of `values`. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN; // every operation failed: the table says so
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
 }
 
 /** A markdown table with a header row. */

@@ -9,20 +9,18 @@
  *
  * @module
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import {
   checkpoint,
   fmtMs,
+  hgCommand,
   inNetns,
   machineLine,
   markdownTable,
   median,
   must,
-  ROOT,
-  scriptArgv,
   timed,
   withNamespaces,
 } from "./bench_util.ts";
@@ -35,20 +33,6 @@ const hgName = (k: number) => `hgbench-c${k}`;
 const manualName = (k: number) => `hgbench-m${k}`;
 const hgAddress = (k: number) => `1.1.1.${10 + k}`;
 const manualAddress = (k: number) => `1.1.1.${100 + k}`;
-
-/** The hg to time, and how to describe it. */
-function hgCommand(): { argv: string[]; what: string } {
-  if (process.env.HG_BIN) {
-    return { argv: [process.env.HG_BIN], what: `HG_BIN=${process.env.HG_BIN}` };
-  }
-  const compiled = join(ROOT, "dist", "hg");
-  if (existsSync(compiled)) {
-    const built = statSync(compiled).mtime.toISOString();
-    return { argv: [compiled], what: `compiled dist/hg (built ${built})` };
-  }
-  const argv = scriptArgv(join(ROOT, "cli", "main.ts"));
-  return { argv, what: `from source: ${argv.join(" ")}` };
-}
 
 /**
  * The manual way to make container `c` with host-side veth `veth` and address `addr`: 10 `ip`
@@ -94,7 +78,7 @@ function verifyPing(from: string, to: string): void {
 }
 
 async function main(): Promise<void> {
-  const hg = hgCommand();
+  const hg = hgCommand(["netns", "add"]);
   // hg's lock files go to a directory of our own, removed at the end, not to /run/hg.
   const runDir = mkdtempSync(join(tmpdir(), "hgbench-run-"));
   const env = { HG_RUN_DIR: runDir };

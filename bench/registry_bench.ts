@@ -17,7 +17,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -32,11 +32,13 @@ import {
   buildUplinkPair,
   checkpoint,
   fmtMs,
+  hgCommand,
   inNetns,
   machineLine,
   markdownTable,
   median,
   must,
+  percentile,
   ROOT,
   scriptArgv,
   timed,
@@ -184,13 +186,6 @@ class LineChild {
   }
 }
 
-/** The nearest-rank percentile `p` (0-100) of `values`. */
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return NaN; // every operation failed: the table says so
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
-}
-
 /** A fresh store of `kind` for one run, and how to get rid of it. */
 async function freshStore(kind: StoreKind): Promise<{ url: string; dispose(): Promise<void> }> {
   if (kind === "file") {
@@ -332,28 +327,6 @@ function checkRoutes(want: ReadonlyMap<string, string>, what: string): void {
   }
 }
 
-/** The hg to time: HG_BIN, else dist/hg when it has `peer sync`, else hg from source. */
-function hgCommand(): { argv: string[]; what: string } {
-  if (process.env.HG_BIN) {
-    return { argv: [process.env.HG_BIN], what: `HG_BIN=${process.env.HG_BIN}` };
-  }
-  const compiled = join(ROOT, "dist", "hg");
-  const source = scriptArgv(join(ROOT, "cli", "main.ts"));
-  if (existsSync(compiled)) {
-    const built = statSync(compiled).mtime.toISOString();
-    // A dist/hg built before `peer sync` existed cannot be timed: say so and use the source.
-    const help = timed(compiled, ["peer", "sync", "--help"]);
-    if (help.code === 0 && help.stdout.includes("--store")) {
-      return { argv: [compiled], what: `compiled dist/hg (built ${built})` };
-    }
-    return {
-      argv: source,
-      what: `from source: ${source.join(" ")} (dist/hg, built ${built}, has no \`peer sync\`)`,
-    };
-  }
-  return { argv: source, what: `from source: ${source.join(" ")}` };
-}
-
 /** Where one sync registry lives, in the sync namespace's view. */
 interface SyncStore {
   readonly kind: StoreKind;
@@ -428,7 +401,7 @@ async function startNamespaceEtcd(): Promise<{ url: string; stop(): Promise<void
 
 async function syncBenchmark(): Promise<{ rows: string[][]; fills: string[][]; hgWhat: string }> {
   buildUplinkPair(SOURCE, PEER);
-  const hg = hgCommand();
+  const hg = hgCommand(["peer", "sync"]);
   const dir = makeTempDir("hgbench-sync-");
   const runDir = join(dir, "run");
   const env = { HG_RUN_DIR: runDir };

@@ -49,13 +49,16 @@ export interface AgentOptions {
 /** This host's lease was taken by another host: the agent stops serving the subnet. */
 export class LeaseLostError extends HgError {}
 
+/** Waits `ms`, or less when `signal` aborts (the listener goes with the timer: loops sleep forever). */
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener("abort", done);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 
 /** A running agent. */
