@@ -12,6 +12,7 @@ import { netnsCommand } from "./commands/netns.ts";
 import { peerCommand } from "./commands/peer.ts";
 import { setupCommand } from "./commands/setup.ts";
 import { statusCommand } from "./commands/status.ts";
+import { doctorCommand, snapshotCommand } from "./commands/doctor.ts";
 import { subnetCommand } from "./commands/subnet.ts";
 import { teardownCommand } from "./commands/teardown.ts";
 import { Output } from "./output.ts";
@@ -48,6 +49,8 @@ export function buildProgram(): CommandUnknownOpts {
     peerCommand(output),
     agentCommand(output),
     statusCommand(output),
+    doctorCommand(output),
+    snapshotCommand(),
     teardownCommand(output),
     labCommand(output),
     completionsCommand(() => program),

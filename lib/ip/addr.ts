@@ -34,7 +34,7 @@ export interface AddressedLink {
  * links.find((l) => l.ifname === "cni0")?.addresses[0].prefix; // 1.1.1.0/24
  * ```
  */
-export function parseAddresses(text: string): AddressedLink[] {
+export function parseAddresses(text: string | readonly unknown[]): AddressedLink[] {
   return JsonFields.list(text, "address").map((f) => ({
     ifindex: f.number("ifindex"),
     ifname: f.string("ifname"),

@@ -11,17 +11,22 @@ import { IpOutputError } from "./output_error.ts";
 export class JsonFields {
   constructor(private readonly raw: Record<string, unknown>, private readonly what: string) {}
 
-  /** Parses `text` as a JSON array of objects (`ip -j` prints `[]` or nothing for no entries). */
-  static list(text: string, what: string): JsonFields[] {
-    const trimmed = text.trim();
-    if (trimmed === "") return [];
-    let data: unknown;
-    try {
-      data = JSON.parse(trimmed);
-    } catch {
-      throw new IpOutputError(
-        `ip printed ${what} output that is not JSON: ${trimmed.slice(0, 80)}`,
-      );
+  /**
+   * Parses `text` as a JSON array of objects (`ip -j` prints `[]` or nothing for no entries);
+   * an array already parsed (from a snapshot document) is taken as it is.
+   */
+  static list(text: string | readonly unknown[], what: string): JsonFields[] {
+    let data: unknown = text;
+    if (typeof text === "string") {
+      const trimmed = text.trim();
+      if (trimmed === "") return [];
+      try {
+        data = JSON.parse(trimmed);
+      } catch {
+        throw new IpOutputError(
+          `ip printed ${what} output that is not JSON: ${trimmed.slice(0, 80)}`,
+        );
+      }
     }
     if (!Array.isArray(data)) {
       throw new IpOutputError(`ip printed ${what} output that is not a list`);

@@ -34,7 +34,7 @@ export interface Link {
  * parseLinks(text).filter((l) => l.master === "cni0"); // the bridge's ports
  * ```
  */
-export function parseLinks(text: string): Link[] {
+export function parseLinks(text: string | readonly unknown[]): Link[] {
   return JsonFields.list(text, "link").map((f) => {
     const flags = f.strings("flags");
     const info = f.object("linkinfo");

@@ -23,7 +23,7 @@ export interface Neighbour {
  * parseNeighbours('[{"dst":"10.0.12.9","dev":"eth0","state":["FAILED"]}]')[0].state; // ["FAILED"]
  * ```
  */
-export function parseNeighbours(text: string): Neighbour[] {
+export function parseNeighbours(text: string | readonly unknown[]): Neighbour[] {
   return JsonFields.list(text, "neighbour").map((f) => ({
     dst: parseAddress(f.string("dst")),
     dev: f.string("dev"),

@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { type Family, type IpAddress, parseAddressOf } from "../net/address.ts";
-import { type Prefix, prefixOf } from "../net/prefix.ts";
+import { type Family, formatAddress, type IpAddress, parseAddressOf } from "../net/address.ts";
+import { formatPrefix, type Prefix, prefixOf } from "../net/prefix.ts";
 import { JsonFields } from "./json_fields.ts";
 import { IpOutputError } from "./output_error.ts";
-import { protocolNumber } from "./protocol.ts";
+import { HG_ROUTE_PROTOCOL, protocolName, protocolNumber } from "./protocol.ts";
 
 /** Route types as the kernel knows them (`ip -N` prints their numbers). */
 export type RouteType =
@@ -71,7 +71,7 @@ const SCOPES: Readonly<Record<string, number>> = {
  * routes[0].dst.length; // 0
  * ```
  */
-export function parseRoutes(text: string, family: Family): Route[] {
+export function parseRoutes(text: string | readonly unknown[], family: Family): Route[] {
   return JsonFields.list(text, "route").map((f) => parseRoute(f, family));
 }
 
@@ -113,4 +113,32 @@ function parseRoute(f: JsonFields, family: Family): Route {
     prefsrc: prefsrc === undefined ? undefined : parseAddressOf(family, prefsrc),
     flags: f.strings("flags"),
   };
+}
+
+/**
+ * A route the way `ip route` prints it (protocol and scope by name where iproute2 knows one).
+ *
+ * @example
+ * ```ts
+ * formatRoute(route); // "1.1.2.0/24 via 10.0.12.12 dev eth0 proto 104"
+ * ```
+ */
+export function formatRoute(route: Route): string {
+  const dst = route.dst.length === 0 ? "default" : formatPrefix(route.dst);
+  return [
+    route.type === "unicast" ? "" : route.type,
+    dst,
+    route.gateway ? `via ${formatAddress(route.gateway)}` : "",
+    route.dev ? `dev ${route.dev}` : "",
+    // hg's own number, not its name: iproute2 does not know the name, and this is pasteable.
+    route.protocol === 3
+      ? ""
+      : `proto ${
+        route.protocol === HG_ROUTE_PROTOCOL ? route.protocol : protocolName(route.protocol)
+      }`,
+    route.scope === 253 ? "scope link" : route.scope === 254 ? "scope host" : "",
+    route.prefsrc ? `src ${formatAddress(route.prefsrc)}` : "",
+    route.metric ? `metric ${route.metric}` : "",
+    ...route.flags,
+  ].filter(Boolean).join(" ");
 }

@@ -1,0 +1,95 @@
+import { Command } from "@commander-js/extra-typings";
+import { readFile } from "node:fs/promises";
+import { HgError, InputError } from "../../lib/errors.ts";
+import { takeSnapshot } from "../../lib/doctor/collect.ts";
+import { formatAddress } from "../../lib/net/address.ts";
+import { diagnose } from "../../lib/doctor/diagnose.ts";
+import { renderDiagnosis } from "../../lib/doctor/render.ts";
+import { parseSnapshot, type SnapshotDocument } from "../../lib/doctor/snapshot.ts";
+import type { SubnetStore } from "../../lib/store/store.ts";
+import { addressValue, interfaceValue, nameValue, nodeValue } from "../flags.ts";
+import type { Output } from "../output.ts";
+import { openStoreFrom, storeOptions } from "../store_options.ts";
+import { VERSION } from "../version.ts";
+
+/** Doctor found a problem of severity error: exit 1, the verdict on stderr. */
+class ProblemsFound extends HgError {}
+
+/** Snapshot of this host, with the registry when `--store` (or HG_STORE) names one. */
+async function snapshotOfThisHost(
+  opts: Parameters<typeof openStoreFrom>[0] & { bridge: string; node?: string },
+): Promise<SnapshotDocument> {
+  let store: SubnetStore | undefined;
+  if (opts.store !== undefined) store = openStoreFrom(opts);
+  try {
+    return await takeSnapshot({
+      bridge: opts.bridge,
+      node: opts.node ?? process.env.HG_NODE,
+      hgVersion: VERSION,
+      store,
+    });
+  } finally {
+    await store?.close();
+  }
+}
+
+async function readSnapshotFile(path: string): Promise<unknown> {
+  const text = await readFile(path === "-" ? "/dev/stdin" : path, "utf8").catch((e: Error) => {
+    throw new InputError(`cannot read the snapshot ${path}: ${e.message}`);
+  });
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new InputError(`${path} is not JSON: make it with "hg snapshot > ${path}"`);
+  }
+}
+
+const bridgeOption = ["--bridge <name>", "bridge name", interfaceValue, "cni0"] as const;
+const nodeOption = [
+  "--node <name>",
+  "this host's node name in the registry (default: HG_NODE; else the bridge's subnet says)",
+  nodeValue,
+] as const;
+
+/** `hg doctor`: why traffic between containers does not flow, from the host's own state. */
+export function doctorCommand(output: () => Output) {
+  return storeOptions(new Command("doctor"))
+    .description("explain why traffic between containers fails, with the commands that fix it")
+    .option("--to <ip>", "follow one packet to this address", addressValue)
+    .option("--from <netns>", "the container the packet starts in (default: the first)", nameValue)
+    .option(
+      "--snapshot <file>",
+      "diagnose a snapshot (hg snapshot) instead of this host; - for stdin",
+    )
+    .option(...bridgeOption)
+    .option(...nodeOption)
+    .action(async (opts, cmd) => {
+      const out = output();
+      if (opts.to && opts.to.family !== 4) {
+        throw new InputError(`--to ${formatAddress(opts.to)} is IPv6: hg routes IPv4`);
+      }
+      if (opts.snapshot !== undefined && cmd.getOptionValueSource("store") === "cli") {
+        throw new InputError(
+          "--snapshot and --store do not go together: the snapshot holds the registry it saw",
+        );
+      }
+      const document = opts.snapshot !== undefined
+        ? await readSnapshotFile(opts.snapshot)
+        : await snapshotOfThisHost(opts);
+      const diagnosis = diagnose(parseSnapshot(document), { to: opts.to, from: opts.from });
+      out.json(diagnosis);
+      out.line(renderDiagnosis(diagnosis).join("\n"));
+      if (!diagnosis.ok) throw new ProblemsFound(`doctor: ${diagnosis.verdict}`);
+    });
+}
+
+/** `hg snapshot`: everything doctor reads, as one JSON document on stdout. */
+export function snapshotCommand() {
+  return storeOptions(new Command("snapshot"))
+    .description("write everything doctor reads about this host as one JSON document")
+    .option(...bridgeOption)
+    .option(...nodeOption)
+    .action(async (opts) => {
+      process.stdout.write(JSON.stringify(await snapshotOfThisHost(opts), null, 1) + "\n");
+    });
+}

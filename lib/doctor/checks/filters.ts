@@ -1,0 +1,137 @@
+/**
+ * Checks of what filters forwarded packets: the firewall's forward path (iptables and native
+ * nftables) and strict reverse-path filtering with asymmetric routes.
+ *
+ * @module
+ */
+import { formatAddress } from "../../net/address.ts";
+import { formatPrefix, hostAt } from "../../net/prefix.ts";
+import { formatRoute } from "../../ip/route.ts";
+import { onLinkInterface } from "../../peers/onlink.ts";
+import type { DoctorContext } from "../context.ts";
+import type { Finding } from "../finding.ts";
+import { forwardVerdict } from "../iptables.ts";
+import { nftForwardVerdict } from "../nft.ts";
+import type { FirewallVerdict, ForwardedPacket } from "../packet.ts";
+
+/** The nft tables iptables-nft manages: read through iptables-save, not twice. */
+const IPTABLES_NFT_TABLES = new Set(["ip filter"]);
+
+/** Both firewalls' verdict on `packet`: the first that drops it, else accepted. */
+export function firewallVerdict(
+  ctx: DoctorContext,
+  packet: ForwardedPacket,
+): FirewallVerdict & { layer?: string } {
+  const { iptables, nft } = ctx.obs.firewall;
+  const skipped: string[] = [];
+  if (iptables) {
+    const v = forwardVerdict(iptables, packet);
+    skipped.push(...v.skipped);
+    if (!v.accepted) return { ...v, layer: "iptables" };
+  }
+  if (nft) {
+    const v = nftForwardVerdict(nft, packet, iptables ? IPTABLES_NFT_TABLES : new Set());
+    skipped.push(...v.skipped);
+    if (!v.accepted) return { ...v, skipped, layer: "nft" };
+  }
+  return { accepted: true, skipped };
+}
+
+/** The packets the whole-host check sends through the firewall: out to a peer and back in. */
+function samplePackets(ctx: DoctorContext): ForwardedPacket[] {
+  const bridge = ctx.obs.bridge;
+  const local = ctx.containers[0]?.address ?? (ctx.subnet ? hostAt(ctx.subnet, 2) : undefined);
+  const route = ctx.hgRoutes[0];
+  const subnet = route?.dst ?? ctx.leases.find((l) => l !== ctx.ownLease)?.subnet;
+  const oif = route?.dev ?? ctx.uplink;
+  if (!local || !subnet || !oif) return [];
+  const remote = hostAt(subnet, 2);
+  return [
+    { src: local, dst: remote, iif: bridge, oif },
+    { src: remote, dst: local, iif: oif, oif: bridge },
+  ];
+}
+
+function firewallFix(ctx: DoctorContext, v: FirewallVerdict & { layer?: string }): string[] {
+  const net = ctx.clusterNetwork ? formatPrefix(ctx.clusterNetwork) : "CLUSTER-NETWORK";
+  if (v.layer === "iptables") {
+    return [
+      `iptables -I FORWARD 1 -s ${net} -j ACCEPT`,
+      `iptables -I FORWARD 1 -d ${net} -j ACCEPT`,
+    ];
+  }
+  const [family, table, chain] = (v.decidedBy ?? "").split(/[ :]+/);
+  return [
+    `nft insert rule ${family} ${table} ${chain} ip saddr ${net} accept`,
+    `nft insert rule ${family} ${table} ${chain} ip daddr ${net} accept`,
+  ];
+}
+
+/** The firewall drops forwarded container traffic (Docker sets FORWARD to DROP). */
+export function checkFirewall(ctx: DoctorContext, packets?: readonly ForwardedPacket[]): Finding[] {
+  for (const packet of packets ?? samplePackets(ctx)) {
+    const v = firewallVerdict(ctx, packet);
+    if (v.accepted) continue;
+    const what = `${formatAddress(packet.src)} -> ${
+      formatAddress(packet.dst)
+    } (in ${packet.iif}, out ${packet.oif})`;
+    return [{
+      id: "firewall-forward-drop",
+      severity: "error",
+      stage: "firewall",
+      summary: `the firewall drops forwarded container traffic: ${what}`,
+      explanation: v.layer === "iptables"
+        ? "The FORWARD chain drops it (Docker sets its policy to DROP, and rules appended after a DROP never run)."
+        : "An nftables chain on the forward hook drops it; an accept in another chain does not save a packet " +
+          "that any base chain drops.",
+      evidence: [`${v.layer}: ${v.decidedBy}`, ...v.skipped.map((r) => `not evaluated: ${r}`)],
+      fix: firewallFix(ctx, v),
+    }];
+  }
+  return [];
+}
+
+/** The effective rp_filter of an interface: the larger of `all` and its own. */
+export function rpFilter(ctx: DoctorContext, ifname: string): number {
+  const get = (name: string) => Number(ctx.obs.sysctl.get(`net.ipv4.conf.${name}.rp_filter`) ?? 0);
+  return Math.max(get("all"), get(ifname));
+}
+
+/**
+ * Strict reverse-path filtering on an interface where peers' packets can arrive, while the route
+ * back to them leaves by another interface: the kernel drops those packets on arrival.
+ */
+export function checkRpFilter(ctx: DoctorContext): Finding[] {
+  const host = ctx.obs.host;
+  const findings: Finding[] = [];
+  for (const link of host.addresses) {
+    if (link.ifname === ctx.obs.bridge || rpFilter(ctx, link.ifname) !== 1) continue;
+    const asymmetric = ctx.hgRoutes.filter((r) =>
+      r.gateway && r.dev !== link.ifname &&
+      onLinkInterface({ ...host, addresses: [link] }, r.gateway)
+    );
+    if (asymmetric.length === 0) continue;
+    const value = (name: string) => ctx.obs.sysctl.get(`net.ipv4.conf.${name}.rp_filter`) ?? "?";
+    findings.push({
+      id: "rp-filter-strict",
+      severity: "error",
+      stage: "rp_filter",
+      summary: `strict rp_filter on ${link.ifname} drops packets from ${
+        formatPrefix(asymmetric[0].dst)
+      }: they arrive on ${link.ifname} but the route back leaves by ${asymmetric[0].dev}`,
+      explanation:
+        "With rp_filter=1 the kernel drops a packet when the route back to its source does not leave by the " +
+        "interface it came in on. Loose mode (2) only asks that a route back exists.",
+      evidence: [
+        `net.ipv4.conf.all.rp_filter = ${value("all")}`,
+        `net.ipv4.conf.${link.ifname}.rp_filter = ${value(link.ifname)}`,
+        ...asymmetric.slice(0, 3).map(formatRoute),
+      ],
+      fix: [
+        "sysctl -w net.ipv4.conf.all.rp_filter=2",
+        `sysctl -w net.ipv4.conf.${link.ifname}.rp_filter=2`,
+      ],
+    });
+  }
+  return findings;
+}

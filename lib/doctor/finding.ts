@@ -1,0 +1,94 @@
+/**
+ * What doctor says: findings with a stable id, a severity, the evidence it read and the fix.
+ *
+ * @module
+ */
+
+/** How bad a finding is: an error stops traffic, a warning may, info explains. */
+export type Severity = "error" | "warning" | "info";
+
+/**
+ * Where along a packet's way a finding sits; findings are reported in this order (after
+ * severity), so the first one named is the first thing the packet runs into.
+ */
+export const STAGES = [
+  "container",
+  "veth",
+  "bridge",
+  "forwarding",
+  "firewall",
+  "route",
+  "gateway",
+  "rp_filter",
+  "mtu",
+  "registry",
+  "return",
+] as const;
+
+/** A stage of {@link STAGES}. */
+export type Stage = typeof STAGES[number];
+
+/** Every finding id doctor can report (stable: scripts match on them). */
+export type FindingId =
+  | "container-missing"
+  | "container-no-address"
+  | "container-down"
+  | "container-no-default-route"
+  | "container-subnet-mismatch"
+  | "veth-detached"
+  | "veth-down"
+  | "bridge-missing"
+  | "bridge-down"
+  | "bridge-no-address"
+  | "bridge-no-ports"
+  | "forwarding-off"
+  | "firewall-forward-drop"
+  | "no-route"
+  | "route-rejects"
+  | "peer-route-missing"
+  | "route-wrong-host"
+  | "route-stale"
+  | "route-duplicate"
+  | "route-overlap"
+  | "gateway-off-link"
+  | "gateway-unreachable"
+  | "rp-filter-strict"
+  | "mtu-bridge-over-uplink"
+  | "lease-refused"
+  | "registry-unreadable"
+  | "return-path";
+
+/** One thing doctor found. */
+export interface Finding {
+  readonly id: FindingId;
+  readonly severity: Severity;
+  readonly stage: Stage;
+  /** One line in plain words. */
+  readonly summary: string;
+  /** Why it matters, when the summary is not enough. */
+  readonly explanation?: string;
+  /** What doctor read: routes, values, rules. */
+  readonly evidence: readonly string[];
+  /** Commands that fix it, in order (lines starting with `#` say where or why). */
+  readonly fix: readonly string[];
+}
+
+const SEVERITY_ORDER: Readonly<Record<Severity, number>> = { error: 0, warning: 1, info: 2 };
+
+/**
+ * Findings in reporting order: errors first, then along the packet's way.
+ *
+ * @example
+ * ```ts
+ * sortFindings(findings)[0]; // the first error a packet runs into
+ * ```
+ */
+export function sortFindings(findings: readonly Finding[]): Finding[] {
+  return findings
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) =>
+      SEVERITY_ORDER[a.f.severity] - SEVERITY_ORDER[b.f.severity] ||
+      STAGES.indexOf(a.f.stage) - STAGES.indexOf(b.f.stage) || a.i - b.i
+    )
+    .map(({ f }) => f);
+}

@@ -1,0 +1,49 @@
+/**
+ * The typed view of a host that doctor's checks run on, parsed once from a snapshot.
+ *
+ * @module
+ */
+import type { HostState } from "../host/state.ts";
+import type { Neighbour } from "../ip/neigh.ts";
+import type { NetState } from "../ip/read.ts";
+import type { NetworkConfig } from "../store/config.ts";
+import type { RegistryEntry } from "../store/store.ts";
+import type { IptablesFilter } from "./iptables.ts";
+import type { NftRuleset } from "./nft.ts";
+
+/** One of hg's containers on the host, with its namespace's state when it could be read. */
+export interface ContainerObservation {
+  readonly name: string;
+  readonly state?: NetState;
+  /** Why the namespace could not be read (it is gone, say). */
+  readonly error?: string;
+}
+
+/** The registry: its config and leases, or why it could not be read. */
+export type RegistryObservation =
+  | {
+    readonly url: string;
+    readonly config: NetworkConfig;
+    readonly entries: readonly RegistryEntry[];
+  }
+  | { readonly url: string; readonly error: string };
+
+/** Everything doctor knows about one host. */
+export interface Observation {
+  readonly takenAt: string;
+  readonly bridge: string;
+  /** This host's node name in the registry, when known. */
+  readonly node?: string;
+  readonly host: HostState;
+  /** IPv4 neighbour entries. */
+  readonly neighbours: readonly Neighbour[];
+  /** sysctl values by key (`net.ipv4.conf.eth0.rp_filter`). */
+  readonly sysctl: ReadonlyMap<string, string>;
+  readonly firewall: {
+    readonly iptables?: IptablesFilter;
+    readonly nft?: NftRuleset;
+    readonly notes: readonly string[];
+  };
+  readonly containers: readonly ContainerObservation[];
+  readonly registry?: RegistryObservation;
+}
