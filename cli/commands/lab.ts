@@ -8,6 +8,7 @@ import {
   labRemoveNode,
   labUp,
 } from "../../lib/lab/lab.ts";
+import { labDoctor } from "../../lib/lab/doctor.ts";
 import { runInNetns } from "../../lib/lab/nsenter.ts";
 import { type Endpoint, pingMatrix, type PingResult } from "../../lib/lab/reach.ts";
 import { labTopology, validateLabName } from "../../lib/lab/topology.ts";
@@ -152,6 +153,42 @@ export function labCommand(output: () => Output) {
       await labRemoveNode(opts.name, host, hgInHost, (line) => out.note(line));
       out.json({ name: opts.name, removed: host });
       out.line(`removed ${host}`);
+    });
+  lab.command("doctor")
+    .description("run hg doctor in every host and for every pair of containers")
+    .option("--name <name>", "lab name", validateLabName, "hglab")
+    .action(async (opts) => {
+      const out = output();
+      requireRoot();
+      const { hosts } = await labState(opts.name);
+      if (hosts.length === 0) {
+        throw new HgError(`no lab named ${opts.name} is up: "hg lab up" builds one`);
+      }
+      const results = await labDoctor(
+        opts.name,
+        hosts.map((h) => ({
+          netns: h.netns,
+          containers: h.status.containers.map((c) => ({
+            name: c.name,
+            address: c.address.split("/")[0],
+          })),
+        })),
+        hgInHost,
+      );
+      out.json({ name: opts.name, results });
+      out.line(table(
+        ["HOST", "FROM", "TO", "RESULT"],
+        results.map((r) => [
+          r.host,
+          r.from ?? "-",
+          r.to ?? "-",
+          r.ok ? "ok" : `FAIL ${r.findings[0] ?? ""}: ${r.verdict}`,
+        ]),
+      ));
+      const failed = results.filter((r) => !r.ok).length;
+      if (failed > 0) {
+        throw new HgError(`doctor found problems in ${failed} of ${results.length} checks`);
+      }
     });
   lab.command("down")
     .description("remove every namespace of the lab")

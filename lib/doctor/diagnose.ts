@@ -7,9 +7,10 @@
  * @module
  */
 import { InputError } from "../errors.ts";
-import { formatRoute } from "../ip/route.ts";
+import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
+import { formatRoute, type Route } from "../ip/route.ts";
 import { formatAddress, type IpAddress } from "../net/address.ts";
-import { formatPrefix, prefixContains, prefixOf } from "../net/prefix.ts";
+import { formatPrefix, prefixContains, prefixCovers, prefixOf } from "../net/prefix.ts";
 import { checkFirewall, firewallVerdict } from "./checks/filters.ts";
 import { checkRpFilter } from "./checks/filters.ts";
 import {
@@ -195,7 +196,7 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
       fix: [`ip route del ${formatPrefix(found.route.dst)}`],
     });
     step("route", routeProblems, formatRoute(found.route));
-  } else if (found.kind === "none" || found.route.protocol !== 104) {
+  } else if (found.kind === "none" || !isPeerRoute(ctx, found.route)) {
     if (!routeProblems.some((f) => f.id === "peer-route-missing" || f.id === "gateway-off-link")) {
       routeProblems.push(missingRoute(ctx, to, found.kind === "route" ? found.route : undefined));
     }
@@ -208,17 +209,9 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
   } else {
     out = found.route.dev;
     step("route", routeProblems, `${formatRoute(found.route)} (longest match for ${target})`);
-    const gatewayProblems = checkGateways(ctx, to);
-    const neighbour = ctx.obs.neighbours.find((n) => n.dst.value === found.route.gateway?.value);
-    step(
-      "gateway",
-      gatewayProblems,
-      `gateway ${
-        found.route.gateway ? formatAddress(found.route.gateway) : "-"
-      } on ${found.route.dev}` +
-        (neighbour ? `, neighbour ${neighbour.state.join(",")}` : ", no neighbour entry yet"),
-    );
   }
+  // The kernel picks the route, then the FORWARD hook sees the packet, then the gateway's MAC
+  // address is looked up.
   out ??= ctx.uplink;
   if (src && out) {
     const packet = { src, dst: to, iif: bridge, oif: out };
@@ -227,6 +220,16 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
       "firewall",
       checkFirewall(ctx, [packet]),
       v.accepted ? "firewall forwards it" : `firewall drops it: ${v.decidedBy}`,
+    );
+  }
+  if (found.kind === "route" && isPeerRoute(ctx, found.route)) {
+    const gateway = found.route.gateway;
+    const neighbour = ctx.obs.neighbours.find((n) => n.dst.value === gateway?.value);
+    step(
+      "gateway",
+      checkGateways(ctx, to),
+      `gateway ${gateway ? formatAddress(gateway) : "-"} on ${found.route.dev}` +
+        (neighbour ? `, neighbour ${neighbour.state.join(",")}` : ", no neighbour entry yet"),
     );
   }
   findings.push(...checkRpFilter(ctx), ...checkMtu(ctx), ...registryProblem(ctx));
@@ -248,10 +251,17 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
   );
 }
 
+/** hg's route, or one an admin made for a subnet inside the cluster network. */
+function isPeerRoute(ctx: DoctorContext, route: Route): boolean {
+  return route.protocol === HG_ROUTE_PROTOCOL ||
+    (ctx.clusterNetwork !== undefined && route.dst.length > 0 &&
+      prefixCovers(ctx.clusterNetwork, route.dst));
+}
+
 function missingRoute(
   ctx: DoctorContext,
   to: IpAddress,
-  fallback?: { dev?: string } & Parameters<typeof formatRoute>[0],
+  fallback?: Route,
 ): Finding {
   const target = formatAddress(to);
   const length = ctx.registry?.config.subnetLen ?? ctx.subnet?.length ?? 24;

@@ -1,0 +1,66 @@
+/**
+ * `hg lab doctor`: `hg doctor` in every lab host (the whole host), then for every ordered pair
+ * of containers (`--to` the other container `--from` this one, on this container's host), with
+ * the lab's registry when it has one.
+ *
+ * @module
+ */
+import { HgError } from "../errors.ts";
+import type { Diagnosis } from "../doctor/diagnose.ts";
+import type { HgInHost } from "./lab.ts";
+import { readLabRegistry } from "./registry.ts";
+
+/** One doctor run of the lab. */
+export interface LabDiagnosis {
+  readonly host: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly ok: boolean;
+  readonly verdict: string;
+  /** The ids of the findings, in doctor's order. */
+  readonly findings: readonly string[];
+}
+
+/** A lab host and its containers' names and addresses. */
+export interface LabHostContainers {
+  readonly netns: string;
+  readonly containers: readonly { readonly name: string; readonly address: string }[];
+}
+
+/**
+ * Runs doctor across the lab.
+ *
+ * @example
+ * ```ts
+ * const results = await labDoctor("hglab", hosts, hgInHost);
+ * results.every((r) => r.ok);
+ * ```
+ */
+export async function labDoctor(
+  name: string,
+  hosts: readonly LabHostContainers[],
+  hg: HgInHost,
+): Promise<LabDiagnosis[]> {
+  const registry = await readLabRegistry(name);
+  const store = registry ? ["--store", registry.url] : [];
+  const run = async (host: string, args: string[]) => {
+    const r = await hg(host, ["doctor", "--json", "--node", host, ...store, ...args]);
+    if (r.code !== 0 && r.code !== 1) {
+      throw new HgError(`hg doctor in ${host} failed: ${r.stderr.trim().split("\n")[0]}`);
+    }
+    const d = JSON.parse(r.stdout) as Diagnosis;
+    return { ok: d.ok, verdict: d.verdict, findings: d.findings.map((f) => f.id) };
+  };
+  const all = hosts.flatMap((h) => h.containers.map((c) => ({ ...c, host: h.netns })));
+  return await Promise.all([
+    ...hosts.map(async (h) => ({ host: h.netns, ...(await run(h.netns, [])) })),
+    ...all.flatMap((from) =>
+      all.filter((to) => to !== from).map(async (to) => ({
+        host: from.host,
+        from: from.name,
+        to: to.name,
+        ...(await run(from.host, ["--from", from.name, "--to", to.address])),
+      }))
+    ),
+  ]);
+}

@@ -1,0 +1,198 @@
+/**
+ * `hg doctor` on real labs (2 hosts, file registry): a healthy lab has no error; then, one
+ * scenario per cause, the lab is broken in exactly that way, the ping fails, doctor names that
+ * cause first, and running the fix doctor prints makes the ping work again (and doctor clean).
+ * With HG_CAPTURE_DIR set, each broken host's snapshot is written there (the unit tests'
+ * fixtures in tests/fixtures/doctor/ come from these labs).
+ */
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { hg, hgIn, run, withLab } from "./harness.ts";
+
+interface Finding {
+  id: string;
+  severity: string;
+  fix: string[];
+}
+interface Diagnosis {
+  ok: boolean;
+  verdict: string;
+  findings: Finding[];
+}
+
+const store = (lab: string) => `/run/hg/lab-${lab}/subnets.json`;
+const sh = (netns: string, line: string) => {
+  const r = run("nsenter", [`--net=/run/netns/${netns}`, "--", "sh", "-c", line]);
+  assert.equal(r.code, 0, `${netns}: ${line}: ${r.stderr}`);
+};
+const status = (host: string) => JSON.parse(hgIn(host, ["status", "--json"]).stdout);
+const containerIp = (host: string) => status(host).containers[0].address.split("/")[0] as string;
+
+function doctor(lab: string, host: string, args: string[] = []): Diagnosis & { code: number } {
+  const r = hgIn(host, ["doctor", "--json", "--store", store(lab), "--node", host, ...args]);
+  assert.ok(r.code === 0 || r.code === 1, `doctor exit ${r.code}: ${r.stderr}`);
+  const d = JSON.parse(r.stdout) as Diagnosis;
+  assert.equal(r.code, d.ok ? 0 : 1, "exit 1 exactly when an error was found");
+  return { ...d, code: r.code };
+}
+
+/** Runs the fix lines doctor printed (comments skipped) in `host`. */
+function applyFix(lab: string, host: string, fix: readonly string[]): void {
+  for (const line of fix) {
+    if (line.startsWith("#")) continue;
+    if (line.startsWith("hg ")) {
+      const r = hgIn(host, line.slice(3).split(" "));
+      assert.equal(r.code, 0, `${host}: ${line}: ${r.stderr}`);
+    } else sh(host, line);
+  }
+  void lab;
+}
+
+function capture(lab: string, host: string, name: string): void {
+  const dir = process.env.HG_CAPTURE_DIR;
+  if (!dir) return;
+  const r = hgIn(host, ["snapshot", "--store", store(lab), "--node", host]);
+  assert.equal(r.code, 0, r.stderr);
+  writeFileSync(`${dir}/${name}.json`, r.stdout.replaceAll(lab, "lab"));
+}
+
+/**
+ * The scenario: `breakIt` in a fresh lab, the ping from h1's container to h2's fails, doctor in
+ * `where` (default h1) names `id` first, its fix makes the ping work.
+ */
+function scenario(
+  name: string,
+  id: string,
+  breakIt: (lab: string) => void,
+  options: { where?: (lab: string) => string; ping?: string[]; toward?: "h2" | "h1" } = {},
+) {
+  it(`${name}: doctor names ${id} first, and its fix works`, async () => {
+    await withLab(2, (lab) => {
+      const [h1, h2] = [`${lab}-h1`, `${lab}-h2`];
+      const where = options.where?.(lab) ?? h1;
+      const [from, toHost] = options.toward === "h1" ? [`${lab}-h2-c1`, h1] : [`${lab}-h1-c1`, h2];
+      const target = containerIp(toHost);
+      const ping = () =>
+        run("nsenter", [
+          `--net=/run/netns/${from}`,
+          "ping",
+          "-n",
+          "-c",
+          "1",
+          "-W",
+          "1",
+          ...(options.ping ?? []),
+          target,
+        ]).code === 0;
+      assert.ok(ping(), "the lab works before the break");
+      breakIt(lab);
+      assert.ok(!ping(), "the break stops the ping");
+      capture(lab, where, id);
+      const d = doctor(
+        lab,
+        where,
+        where === h1 || where === h2 && options.toward === "h1"
+          ? ["--to", target, "--from", from]
+          : [],
+      );
+      assert.equal(d.ok, false, d.verdict);
+      assert.equal(d.findings[0].id, id, JSON.stringify(d.findings.map((f) => f.id)));
+      applyFix(lab, where, d.findings[0].fix);
+      assert.ok(ping(), `the fix (${d.findings[0].fix.join("; ")}) makes the ping work`);
+      assert.equal(doctor(lab, where).ok, true, "doctor is clean after the fix");
+    }, "file");
+  });
+}
+
+describe("hg doctor (e2e, root)", () => {
+  it("a healthy lab: exit 0, no error, and lab doctor checks every host and pair", async () => {
+    await withLab(2, (lab) => {
+      for (const h of [`${lab}-h1`, `${lab}-h2`]) {
+        const d = doctor(lab, h);
+        assert.equal(d.code, 0, d.verdict);
+        assert.deepEqual(d.findings.filter((f) => f.severity === "error"), []);
+      }
+      const r = hg(["lab", "doctor", "--name", lab, "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      const results = JSON.parse(r.stdout).results as { ok: boolean; from?: string }[];
+      assert.equal(results.length, 4, "2 hosts and 2 ordered container pairs");
+      assert.ok(results.every((x) => x.ok));
+    }, "file");
+  });
+
+  scenario("peer route deleted", "peer-route-missing", (lab) => {
+    sh(`${lab}-h1`, `ip route del ${status(`${lab}-h2`).bridge.subnet}`);
+  });
+
+  scenario("forwarding off", "forwarding-off", (lab) => {
+    sh(`${lab}-h1`, "sysctl -qw net.ipv4.ip_forward=0");
+  });
+
+  scenario("FORWARD policy DROP (iptables, as Docker does)", "firewall-forward-drop", (lab) => {
+    sh(`${lab}-h1`, "iptables -P FORWARD DROP");
+  });
+
+  scenario("an nftables forward chain with policy drop", "firewall-forward-drop", (lab) => {
+    sh(
+      `${lab}-h1`,
+      "nft add table inet hgt && nft add chain inet hgt hgfwd " +
+        "'{ type filter hook forward priority 0; policy drop; }'",
+    );
+  });
+
+  scenario("bridge down", "bridge-down", (lab) => {
+    sh(`${lab}-h1`, "ip link set cni0 down");
+  });
+
+  scenario("veth detached from the bridge", "veth-detached", (lab) => {
+    const veth = status(`${lab}-h1`).containers[0].hostVeth;
+    sh(`${lab}-h1`, `ip link set ${veth} nomaster`);
+  });
+
+  scenario("route to the wrong host", "route-wrong-host", (lab) => {
+    const subnet = status(`${lab}-h2`).bridge.subnet;
+    sh(`${lab}-h1`, `ip route replace ${subnet} via 10.0.12.19 dev eth0 proto 104`);
+  });
+
+  scenario("stale route of a host that left", "route-stale", (lab) => {
+    // A departed host's narrower route still takes part of h2's subnet.
+    const [a, b, c] = status(`${lab}-h2`).bridge.subnet.split(".");
+    sh(`${lab}-h1`, `ip route add ${a}.${b}.${c}.0/25 via 10.0.12.19 dev eth0 proto 104`);
+  });
+
+  scenario("uplink MTU shrunk", "mtu-bridge-over-uplink", (lab) => {
+    sh(`${lab}-h1`, "ip link set eth0 mtu 1000");
+  }, { ping: ["-s", "1200"] });
+
+  scenario(
+    "strict rp_filter on a host with two uplinks",
+    "rp-filter-strict",
+    (lab) => {
+      const h2 = `${lab}-h2`;
+      // h2 gets a second uplink on the same segment and routes back to h1 through it.
+      run("ip", [
+        "-n",
+        h2,
+        "link",
+        "add",
+        "eth1",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "ul-h2b",
+        "netns",
+        `${lab}-ul`,
+      ]);
+      sh(h2, "ip addr add 10.0.12.112/22 dev eth1 && ip link set eth1 up");
+      run("ip", ["-n", `${lab}-ul`, "link", "set", "ul-h2b", "master", "ul0", "up"]);
+      sh(
+        h2,
+        `ip route replace ${status(`${lab}-h1`).bridge.subnet} via 10.0.12.11 dev eth1 proto 104`,
+      );
+      sh(h2, "sysctl -qw net.ipv4.conf.all.rp_filter=1");
+    },
+    { where: (lab) => `${lab}-h2` },
+  );
+});
