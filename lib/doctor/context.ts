@@ -55,6 +55,13 @@ export function coveringPrefix(prefixes: readonly Prefix[]): Prefix | undefined 
   return prefixOf(first, length);
 }
 
+/** This host's address for its peers: its lease's public address, else its uplink's address. */
+export function selfAddress(ctx: DoctorContext): IpAddress | undefined {
+  return ctx.ownLease?.attrs.publicIp ??
+    ctx.obs.host.addresses.find((l) => l.ifname === ctx.uplink)?.addresses
+      .find((a) => a.address.family === 4)?.address;
+}
+
 /** The lease whose subnet holds `address`. */
 export function leaseFor(ctx: DoctorContext, address: IpAddress): Lease | undefined {
   return ctx.leases.find((l) => prefixContains(l.subnet, address));

@@ -21,7 +21,13 @@ import {
   containerAt,
 } from "./checks/plumbing.ts";
 import { checkGateways, checkRegistryRoutes, checkRouteTable } from "./checks/routes.ts";
-import { type Container, type DoctorContext, doctorContext, leaseFor } from "./context.ts";
+import {
+  type Container,
+  type DoctorContext,
+  doctorContext,
+  leaseFor,
+  selfAddress,
+} from "./context.ts";
 import { type Finding, sortFindings, type Stage } from "./finding.ts";
 import { lookupRoute } from "./lookup.ts";
 import type { Observation } from "./observation.ts";
@@ -292,11 +298,7 @@ function returnPath(
 ): Finding | undefined {
   if (!ctx.subnet) return undefined;
   const ours = formatPrefix(ctx.subnet);
-  const self = ctx.ownLease?.attrs.publicIp ??
-    ctx.obs.host.addresses.find((l) => l.ifname === ctx.uplink)?.addresses.find((a) =>
-      a.address.family === 4
-    )
-      ?.address;
+  const self = selfAddress(ctx);
   const there = peer === undefined
     ? `the host with ${formatAddress(to)}`
     : "subnet" in peer

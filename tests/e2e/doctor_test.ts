@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { hg, hgIn, run, withLab } from "./harness.ts";
+import { hg, hgIn, pings, run, withLab } from "./harness.ts";
 
 interface Finding {
   id: string;
@@ -195,4 +195,78 @@ describe("hg doctor (e2e, root)", () => {
     },
     { where: (lab) => `${lab}-h2` },
   );
+
+  it("a host moved behind a router: doctor names gateway-off-link, and its fix (routing through the router) works", async () => {
+    await withLab(2, (lab) => {
+      const [h1, h2, rt] = [`${lab}-h1`, `${lab}-h2`, `${lab}-rt`];
+      const target = containerIp(h2);
+      try {
+        // h2 leaves the segment for 10.0.20.0/24 behind the router rt (10.0.12.1 / 10.0.20.1).
+        run("ip", ["netns", "add", rt]);
+        run("ip", ["-n", `${lab}-ul`, "link", "set", "ul-h2", "netns", rt]);
+        sh(rt, "ip link set lo up && ip addr add 10.0.20.1/24 dev ul-h2 && ip link set ul-h2 up");
+        run("ip", [
+          "-n",
+          rt,
+          "link",
+          "add",
+          "rt0",
+          "type",
+          "veth",
+          "peer",
+          "name",
+          "ul-rt",
+          "netns",
+          `${lab}-ul`,
+        ]);
+        sh(
+          rt,
+          "ip addr add 10.0.12.1/22 dev rt0 && ip link set rt0 up && sysctl -qw net.ipv4.ip_forward=1",
+        );
+        run("ip", ["-n", `${lab}-ul`, "link", "set", "ul-rt", "master", "ul0", "up"]);
+        sh(h2, "ip addr del 10.0.12.12/22 dev eth0 && ip addr add 10.0.20.12/24 dev eth0");
+        sh(h2, "ip route add 10.0.12.0/22 via 10.0.20.1");
+        sh(h1, "ip route add 10.0.20.0/24 via 10.0.12.1");
+        // Its lease follows it to the new address.
+        const moved = hgIn(h2, [
+          "subnet",
+          "alloc",
+          "--store",
+          store(lab),
+          "--node",
+          h2,
+          "--public-ip",
+          "10.0.20.12",
+        ]);
+        assert.equal(moved.code, 0, moved.stderr);
+        assert.ok(!pings(`${lab}-h1-c1`, target), "host-gw across the router fails");
+        capture(lab, h1, "gateway-off-link");
+
+        // Doctor on each side names the router; its fix lines run there, "on ROUTER:" ones on rt.
+        const where: Record<string, string> = { "10.0.12.1": rt, "10.0.20.1": rt };
+        for (
+          const [host, to, from] of [[h1, target, `${lab}-h1-c1`], [
+            h2,
+            containerIp(h1),
+            `${lab}-h2-c1`,
+          ]]
+        ) {
+          const d = doctor(lab, host, ["--to", to, "--from", from]);
+          assert.equal(d.findings[0].id, "gateway-off-link", JSON.stringify(d.findings));
+          for (const line of d.findings[0].fix) {
+            const on = /^# and on ([\d.]+): (ip .*)$/.exec(line);
+            if (on && where[on[1]]) sh(where[on[1]], on[2]);
+            else if (!line.startsWith("#")) applyFix(lab, host, [line]);
+          }
+        }
+        assert.ok(pings(`${lab}-h1-c1`, target), "routed through the router, the ping works");
+        const after = doctor(lab, h1, ["--to", target, "--from", `${lab}-h1-c1`]);
+        assert.equal(after.ok, true, after.verdict);
+        assert.equal(after.findings[0].id, "gateway-off-link", "still said, as a warning");
+        assert.equal(after.findings[0].severity, "warning");
+      } finally {
+        run("ip", ["netns", "del", rt]);
+      }
+    }, "file");
+  });
 });

@@ -19,7 +19,7 @@ import {
 import { onLinkInterface } from "../../peers/onlink.ts";
 import { planPeerSync } from "../../peers/sync.ts";
 import { subnetOfKey } from "../../store/lease.ts";
-import type { DoctorContext } from "../context.ts";
+import { type DoctorContext, selfAddress } from "../context.ts";
 import type { Finding } from "../finding.ts";
 
 /** At most this many items of evidence are listed; the rest are counted. */
@@ -151,7 +151,11 @@ function missingExplanation(ctx: DoctorContext): string {
     : 'Without it, and with no default route, the kernel answers "Network is unreachable".';
 }
 
-/** A gateway that is on no directly connected network: host-gw needs one L2 segment. */
+/**
+ * A gateway that is on no directly connected network: host-gw needs one L2 segment. When the
+ * subnet is already routed through the router that reaches the gateway, that works (while the
+ * router knows the subnet) and is only a warning.
+ */
 export function offLinkFinding(
   ctx: DoctorContext,
   subnet: string,
@@ -162,29 +166,36 @@ export function offLinkFinding(
   const via =
     host.routes.filter((r) => r.type === "unicast" && prefixContains(r.dst, gateway) && r.gateway)
       .sort((a, b) => b.dst.length - a.dst.length)[0];
+  const router = via?.gateway ? formatAddress(via.gateway) : undefined;
+  const current = host.routes.find((r) => formatPrefix(r.dst) === subnet);
+  const routed = router !== undefined && current?.gateway !== undefined &&
+    formatAddress(current.gateway) === router;
   const gw = formatAddress(gateway);
+  const ours = ctx.subnet ? formatPrefix(ctx.subnet) : "THIS-HOST'S-SUBNET";
+  const self = selfAddress(ctx);
+  const selfText = self ? formatAddress(self) : "THIS-HOST'S-ADDRESS";
   return {
     id: "gateway-off-link",
-    severity: "error",
+    severity: routed ? "warning" : "error",
     stage: "gateway",
     summary: `${gw}, the host with ${subnet}, is not on this host's segment${
-      via?.gateway ? `: it is reached through the router ${formatAddress(via.gateway)}` : ""
-    }`,
+      router ? `: it is reached through the router ${router}` : ""
+    }${routed ? `, and ${subnet} is routed through it (not host-gw)` : ""}`,
     explanation:
       "host-gw sends container packets straight to the other host's MAC address, so both hosts must share one " +
-      "L2 segment; a router between them breaks it (the router does not know the container subnets).",
+      "L2 segment; a router between them breaks it unless the router knows the container subnets.",
     evidence: [
       evidence,
       ...(via ? [`route to ${gw}: ${formatRoute(via)}`] : [`no route to ${gw}`]),
+      ...(current ? [`route to ${subnet}: ${formatRoute(current)}`] : []),
     ],
-    fix: via?.gateway
+    fix: routed ? [] : router
       ? [
-        `# either put ${gw} on this host's segment, or route the subnet through the router:`,
-        peerAdd(subnet, formatAddress(via.gateway)),
-        `# and on ${formatAddress(via.gateway)}: ip route add ${subnet} via ${gw}`,
-        `# (and the way back on ${gw} and the router, for this host's subnet${
-          ctx.subnet ? ` ${formatPrefix(ctx.subnet)}` : ""
-        })`,
+        `# put ${gw} on this host's segment, or route the subnets through the router ${router}:`,
+        peerAdd(subnet, router),
+        `# and on ${router}: ip route replace ${subnet} via ${gw}`,
+        `# and on ${router}: ip route replace ${ours} via ${selfText}`,
+        `# and on ${gw}: route ${ours} through its router ("hg doctor" there names it)`,
       ]
       : [`# give ${gw} an address on this host's segment, and route ${subnet} there`],
   };
