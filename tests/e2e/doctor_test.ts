@@ -65,14 +65,19 @@ function scenario(
   name: string,
   id: string,
   breakIt: (lab: string) => void,
-  options: { where?: (lab: string) => string; ping?: string[]; toward?: "h2" | "h1" } = {},
+  options: {
+    where?: (lab: string) => string;
+    ping?: string[];
+    /** The fixture's name, when `id` is not unique among the scenarios. */
+    fixture?: string;
+  } = {},
 ) {
   it(`${name}: doctor names ${id} first, and its fix works`, async () => {
     await withLab(2, (lab) => {
       const [h1, h2] = [`${lab}-h1`, `${lab}-h2`];
       const where = options.where?.(lab) ?? h1;
-      const [from, toHost] = options.toward === "h1" ? [`${lab}-h2-c1`, h1] : [`${lab}-h1-c1`, h2];
-      const target = containerIp(toHost);
+      const from = `${lab}-h1-c1`;
+      const target = containerIp(h2);
       const ping = () =>
         run("nsenter", [
           `--net=/run/netns/${from}`,
@@ -88,14 +93,9 @@ function scenario(
       assert.ok(ping(), "the lab works before the break");
       breakIt(lab);
       assert.ok(!ping(), "the break stops the ping");
-      capture(lab, where, id);
-      const d = doctor(
-        lab,
-        where,
-        where === h1 || where === h2 && options.toward === "h1"
-          ? ["--to", target, "--from", from]
-          : [],
-      );
+      capture(lab, where, options.fixture ?? id);
+      // On the sending host doctor follows the packet; elsewhere it checks the whole host.
+      const d = doctor(lab, where, where === h1 ? ["--to", target, "--from", from] : []);
       assert.equal(d.ok, false, d.verdict);
       assert.equal(d.findings[0].id, id, JSON.stringify(d.findings.map((f) => f.id)));
       applyFix(lab, where, d.findings[0].fix);
@@ -108,6 +108,7 @@ function scenario(
 describe("hg doctor (e2e, root)", () => {
   it("a healthy lab: exit 0, no error, and lab doctor checks every host and pair", async () => {
     await withLab(2, (lab) => {
+      capture(lab, `${lab}-h1`, "healthy");
       for (const h of [`${lab}-h1`, `${lab}-h2`]) {
         const d = doctor(lab, h);
         assert.equal(d.code, 0, d.verdict);
@@ -131,7 +132,7 @@ describe("hg doctor (e2e, root)", () => {
 
   scenario("FORWARD policy DROP (iptables, as Docker does)", "firewall-forward-drop", (lab) => {
     sh(`${lab}-h1`, "iptables -P FORWARD DROP");
-  });
+  }, { fixture: "firewall-iptables" });
 
   scenario("an nftables forward chain with policy drop", "firewall-forward-drop", (lab) => {
     sh(
@@ -139,7 +140,7 @@ describe("hg doctor (e2e, root)", () => {
       "nft add table inet hgt && nft add chain inet hgt hgfwd " +
         "'{ type filter hook forward priority 0; policy drop; }'",
     );
-  });
+  }, { fixture: "firewall-nft" });
 
   scenario("bridge down", "bridge-down", (lab) => {
     sh(`${lab}-h1`, "ip link set cni0 down");
