@@ -14,7 +14,7 @@ import { parseLinks } from "../ip/link.ts";
 import { IpSession } from "../ip/session.ts";
 import { readSysctl } from "../sysctl/sysctl.ts";
 import { formatNetworkConfig } from "../store/config.ts";
-import { formatLeaseValue } from "../store/lease.ts";
+import { leaseValue } from "../store/lease.ts";
 import type { SubnetStore } from "../store/store.ts";
 import {
   type NamespaceCapture,
@@ -96,7 +96,7 @@ async function captureRegistry(store: SubnetStore): Promise<RegistryCapture> {
         "lease" in e
           ? {
             key: e.key,
-            value: JSON.parse(formatLeaseValue(e.lease.attrs)),
+            value: leaseValue(e.lease.attrs),
             ...(e.lease.expiresAt === undefined ? {} : { expiresAt: e.lease.expiresAt }),
           }
           : { key: e.key, problem: e.problem }

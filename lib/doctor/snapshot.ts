@@ -14,7 +14,7 @@ import { parseNeighbours } from "../ip/neigh.ts";
 import { IpOutputError } from "../ip/output_error.ts";
 import { parseRoutes } from "../ip/route.ts";
 import { parseNetworkConfig } from "../store/config.ts";
-import { parseLeaseValue, subnetOfKey } from "../store/lease.ts";
+import { leaseAttrsOf, subnetOfKey } from "../store/lease.ts";
 import type { RegistryEntry } from "../store/store.ts";
 import { parseIptablesSave } from "./iptables.ts";
 import { parseNftRuleset } from "./nft.ts";
@@ -107,7 +107,7 @@ function parseRegistry(value: unknown): RegistryObservation {
     const subnet = subnetOfKey(key);
     if (!subnet) return { key, problem: `${key} is not a subnet key` };
     try {
-      const attrs = parseLeaseValue(JSON.stringify(lease.value));
+      const attrs = leaseAttrsOf(lease.value);
       const expiresAt = typeof lease.expiresAt === "number" ? lease.expiresAt : undefined;
       return { key, lease: { subnet, attrs, ...(expiresAt === undefined ? {} : { expiresAt }) } };
     } catch (e) {

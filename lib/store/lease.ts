@@ -52,13 +52,18 @@ export function subnetOfKey(key: string): Prefix | undefined {
  * ```
  */
 export function formatLeaseValue(attrs: LeaseAttrs): string {
-  return JSON.stringify({
+  return JSON.stringify(leaseValue(attrs));
+}
+
+/** The lease value as a JSON object (what {@link formatLeaseValue} writes). */
+export function leaseValue(attrs: LeaseAttrs): Record<string, unknown> {
+  return {
     PublicIP: formatAddress(attrs.publicIp),
     PublicIPv6: null,
     BackendType: attrs.backendType,
     BackendData: null,
     ...(attrs.node === undefined ? {} : { HgNode: attrs.node }),
-  });
+  };
 }
 
 /** Parses a lease value; throws an Error with a one-line reason when it is not a valid one. */
@@ -69,6 +74,11 @@ export function parseLeaseValue(text: string): LeaseAttrs {
   } catch {
     throw new Error(`value is not JSON: ${JSON.stringify(text.slice(0, 60))}`);
   }
+  return leaseAttrsOf(data);
+}
+
+/** Checks a lease value already parsed from JSON (a file registry's, a snapshot's). */
+export function leaseAttrsOf(data: unknown): LeaseAttrs {
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     throw new Error("value is not a JSON object");
   }

@@ -15,10 +15,12 @@ import {
   type Prefix,
   prefixContains,
   prefixEquals,
+  prefixesOverlap,
 } from "../../net/prefix.ts";
 import { onLinkInterface } from "../../peers/onlink.ts";
 import { planPeerSync } from "../../peers/sync.ts";
 import { subnetOfKey } from "../../store/lease.ts";
+import type { RegistryEntry } from "../../store/store.ts";
 import { type DoctorContext, selfAddress } from "../context.ts";
 import type { Finding } from "../finding.ts";
 
@@ -37,6 +39,26 @@ const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${
 const concerns = (p: Prefix, only?: IpAddress) => only === undefined || prefixContains(p, only);
 
 /**
+ * With a destination, only the leases that matter to it: those holding it and any lease that
+ * overlaps them (an overlap is a reason to refuse one). Whole-host checks take them all.
+ */
+function relevantEntries(
+  entries: readonly RegistryEntry[],
+  only: IpAddress | undefined,
+): readonly RegistryEntry[] {
+  if (!only) return entries;
+  const holding = entries.flatMap((e) =>
+    "lease" in e && prefixContains(e.lease.subnet, only) ? [e.lease.subnet] : []
+  );
+  return entries.filter((e) =>
+    "lease" in e
+      ? holding.some((h) => prefixesOverlap(h, e.lease.subnet))
+      : subnetOfKey(e.key) === undefined ||
+        holding.some((h) => prefixesOverlap(h, subnetOfKey(e.key)!))
+  );
+}
+
+/**
  * The routes compared with the registry: what `hg peer sync` would change, as findings.
  * With `only`, just the lease or route that holds that address.
  */
@@ -44,7 +66,7 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
   const registry = ctx.registry;
   if (!registry) return [];
   const host = ctx.obs.host;
-  const sync = planPeerSync(host, registry.config, registry.entries, {
+  const sync = planPeerSync(host, registry.config, relevantEntries(registry.entries, only), {
     node: ctx.obs.node,
     bridge: ctx.obs.bridge,
   });
@@ -91,9 +113,9 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
         : missing.map((m) => peerAdd(m.subnet, m.via)),
     });
   }
-  const leased = ctx.leases.map((l) => l.subnet);
+  const leased = new Set(ctx.leases.map((l) => formatPrefix(l.subnet)));
   const stale = ctx.hgRoutes.filter((r) =>
-    concerns(r.dst, only) && !leased.some((s) => prefixEquals(s, r.dst))
+    concerns(r.dst, only) && !leased.has(formatPrefix(r.dst))
   );
   if (stale.length > 0) {
     findings.push({
@@ -208,14 +230,20 @@ export function checkGateways(ctx: DoctorContext, only?: IpAddress): Finding[] {
   for (const r of ctx.hgRoutes) {
     if (!r.gateway || !concerns(r.dst, only)) continue;
     const key = formatAddress(r.gateway);
-    byGateway.set(key, [...(byGateway.get(key) ?? []), r]);
+    const list = byGateway.get(key);
+    if (list) list.push(r);
+    else byGateway.set(key, [r]);
   }
   const findings: Finding[] = [];
   for (const [gw, routes] of byGateway) {
     const gateway = routes[0].gateway!;
-    const subnets = routes.map((r) => formatPrefix(r.dst)).join(", ");
+    const subnets = routes.slice(0, 3).map((r) => formatPrefix(r.dst)).join(", ") +
+      (routes.length > 3 ? ` and ${routes.length - 3} more` : "");
     if (!onLinkInterface(host, gateway)) {
-      findings.push(offLinkFinding(ctx, subnets, gateway, formatRoute(routes[0])));
+      // One finding per gateway; its fix is written for the first subnet (the others alike).
+      findings.push(
+        offLinkFinding(ctx, formatPrefix(routes[0].dst), gateway, formatRoute(routes[0])),
+      );
       continue;
     }
     const neighbour = ctx.obs.neighbours.find((n) =>
@@ -234,10 +262,13 @@ export function checkGateways(ctx: DoctorContext, only?: IpAddress): Finding[] {
       explanation:
         "The address is inside this host's network but no machine on the segment answers for it: the host is down, " +
         "has another address now, or sits behind a router on another segment (host-gw needs one L2 segment).",
-      evidence: capped([
+      evidence: [
         `ip neigh: ${gw} dev ${routes[0].dev} ${neighbour!.state.join(",")}`,
-        ...routes.map(formatRoute),
-      ]),
+        ...routes.slice(0, MAX_EVIDENCE).map(formatRoute),
+        ...(routes.length > MAX_EVIDENCE
+          ? [`... and ${routes.length - MAX_EVIDENCE} more routes via ${gw}`]
+          : []),
+      ],
       fix: lease && formatAddress(lease.attrs.publicIp) !== gw
         ? [peerAdd(formatPrefix(lease.subnet), formatAddress(lease.attrs.publicIp))]
         : [
@@ -259,7 +290,9 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
   for (const r of host.routes) {
     if (r.dst.length === 0) continue;
     const key = formatPrefix(r.dst);
-    byDst.set(key, [...(byDst.get(key) ?? []), r]);
+    const list = byDst.get(key);
+    if (list) list.push(r);
+    else byDst.set(key, [r]);
   }
   for (const [dst, routes] of byDst) {
     if (

@@ -18,7 +18,7 @@ import { configEquals, formatNetworkConfig } from "../config.ts";
 import {
   formatLeaseValue,
   type LeaseAttrs,
-  parseLeaseValue,
+  leaseAttrsOf,
   subnetKey,
   subnetOfKey,
 } from "../lease.ts";
@@ -137,7 +137,7 @@ export class FileStore implements SubnetStore {
           key,
           lease: {
             subnet,
-            attrs: parseLeaseValue(JSON.stringify(stored.attrs)),
+            attrs: leaseAttrsOf(stored.attrs),
             expiresAt: Date.parse(stored.expiration),
           },
         };
@@ -171,7 +171,7 @@ export class FileStore implements SubnetStore {
       if (!current) return { result: false };
       let held: LeaseAttrs;
       try {
-        held = parseLeaseValue(JSON.stringify(current.attrs));
+        held = leaseAttrsOf(current.attrs);
       } catch {
         return { result: false };
       }
