@@ -34,3 +34,7 @@ export { reconcilePeers } from "./lib/peers/reconcile.ts";
 export { hgRoutes } from "./lib/peers/list.ts";
 export { planTeardown } from "./lib/teardown/plan.ts";
 export { buildStatus, type Status } from "./lib/status/status.ts";
+export { takeSnapshot } from "./lib/doctor/collect.ts";
+export { parseSnapshot, type SnapshotDocument } from "./lib/doctor/snapshot.ts";
+export { diagnose, type Diagnosis, type DoctorRequest } from "./lib/doctor/diagnose.ts";
+export type { Finding, FindingId, Severity } from "./lib/doctor/finding.ts";

@@ -77,7 +77,7 @@ export function doctorCommand(output: () => Output) {
         ? await readSnapshotFile(opts.snapshot)
         : await snapshotOfThisHost(opts);
       const diagnosis = diagnose(parseSnapshot(document), { to: opts.to, from: opts.from });
-      out.json(diagnosis);
+      out.json({ schema: 1, ...diagnosis });
       out.line(renderDiagnosis(diagnosis).join("\n"));
       if (!diagnosis.ok) throw new ProblemsFound(`doctor: ${diagnosis.verdict}`);
     });

@@ -241,8 +241,7 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
   findings.push(...checkRpFilter(ctx), ...checkMtu(ctx), ...registryProblem(ctx));
   const back = returnPath(
     ctx,
-    to,
-    lease?.attrs.publicIp ?? (found.kind === "route" ? found.route.gateway : undefined),
+    lease ?? (found.kind === "route" ? found.route.gateway : undefined),
   );
   if (back) {
     findings.push(back);
@@ -264,14 +263,22 @@ function isPeerRoute(ctx: DoctorContext, route: Route): boolean {
       prefixCovers(ctx.clusterNetwork, route.dst));
 }
 
-function missingRoute(
-  ctx: DoctorContext,
-  to: IpAddress,
-  fallback?: Route,
-): Finding {
+function missingRoute(ctx: DoctorContext, to: IpAddress, fallback?: Route): Finding {
   const target = formatAddress(to);
   const length = ctx.registry?.config.subnetLen ?? ctx.subnet?.length ?? 24;
   const subnet = formatPrefix(prefixOf(to, length));
+  const via = fallback ? ` (packets to it leave by ${formatRoute(fallback)})` : "";
+  if (ctx.registry && prefixCovers(ctx.registry.config.network, prefixOf(to, length))) {
+    // The registry knows every host's subnet: nobody holds this one.
+    return {
+      id: "no-route",
+      severity: "error",
+      stage: "route",
+      summary: `no host holds ${subnet} in the registry: there is no container at ${target}${via}`,
+      evidence: [`registry ${ctx.registry.url}: no lease covers ${target}`],
+      fix: [`# check the address; the hosts' subnets: hg subnet ls --store ${ctx.registry.url}`],
+    };
+  }
   return {
     id: fallback ? "peer-route-missing" : "no-route",
     severity: "error",
@@ -291,17 +298,11 @@ function missingRoute(
 }
 
 /** The route the destination's host needs back to this host's subnet. */
-function returnPath(
-  ctx: DoctorContext,
-  to: IpAddress,
-  peer: Lease | IpAddress | undefined,
-): Finding | undefined {
-  if (!ctx.subnet) return undefined;
+function returnPath(ctx: DoctorContext, peer: Lease | IpAddress | undefined): Finding | undefined {
+  if (!ctx.subnet || peer === undefined) return undefined;
   const ours = formatPrefix(ctx.subnet);
   const self = selfAddress(ctx);
-  const there = peer === undefined
-    ? `the host with ${formatAddress(to)}`
-    : "subnet" in peer
+  const there = "subnet" in peer
     ? `${peer.attrs.node ?? "the host"} (${formatAddress(peer.attrs.publicIp)})`
     : formatAddress(peer);
   const line = `hg peer add ${ours} --via ${self ? formatAddress(self) : "THIS-HOST'S-ADDRESS"}`;
