@@ -6,7 +6,9 @@
  * fixtures in tests/fixtures/doctor/ come from these labs).
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { hg, hgIn, pings, run, withLab } from "./harness.ts";
 
@@ -22,6 +24,7 @@ interface Diagnosis {
 }
 
 const store = (lab: string) => `/run/hg/lab-${lab}/subnets.json`;
+const snapshotFile = join(mkdtempSync(join(tmpdir(), "hg-doctor-")), "host.json");
 const sh = (netns: string, line: string) => {
   const r = run("nsenter", [`--net=/run/netns/${netns}`, "--", "sh", "-c", line]);
   assert.equal(r.code, 0, `${netns}: ${line}: ${r.stderr}`);
@@ -98,6 +101,23 @@ function scenario(
       const d = doctor(lab, where, where === h1 ? ["--to", target, "--from", from] : []);
       assert.equal(d.ok, false, d.verdict);
       assert.equal(d.findings[0].id, id, JSON.stringify(d.findings.map((f) => f.id)));
+      // The same host's snapshot, diagnosed elsewhere (the root namespace, no live reads), agrees.
+      writeFileSync(
+        snapshotFile,
+        hgIn(where, ["snapshot", "--store", store(lab), "--node", where]).stdout,
+      );
+      const offline = hg([
+        "doctor",
+        "--json",
+        "--snapshot",
+        snapshotFile,
+        ...(where === h1 ? ["--to", target, "--from", from] : []),
+      ]);
+      assert.equal(offline.code, 1, offline.stderr);
+      assert.deepEqual(
+        (JSON.parse(offline.stdout) as Diagnosis).findings.map((f) => f.id),
+        d.findings.map((f) => f.id),
+      );
       applyFix(lab, where, d.findings[0].fix);
       assert.ok(ping(), `the fix (${d.findings[0].fix.join("; ")}) makes the ping work`);
       assert.equal(doctor(lab, where).ok, true, "doctor is clean after the fix");
@@ -106,6 +126,23 @@ function scenario(
 }
 
 describe("hg doctor (e2e, root)", () => {
+  it("bad input: one line, exit 2, nothing read", () => {
+    for (
+      const [args, message] of [
+        [["--to", "1.1.999.1"], /1\.1\.999\.1/],
+        [["--to", "fd00::1"], /IPv6/],
+        [["--snapshot", "/nonexistent/host.json"], /cannot read the snapshot/],
+        [["--snapshot", "/etc/hostname"], /is not JSON/],
+        [["--snapshot", "/dev/null", "--store", "/tmp/x.json"], /do not go together/],
+      ] as const
+    ) {
+      const r = hg(["doctor", ...args]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  });
+
   it("a healthy lab: exit 0, no error, and lab doctor checks every host and pair", async () => {
     await withLab(2, (lab) => {
       capture(lab, `${lab}-h1`, "healthy");
