@@ -22,11 +22,15 @@ import { table } from "../table.ts";
 
 const hgInHost: HgInHost = (netns, args) => runInNetns(netns, [...selfCommand(), ...args]);
 
-/** Reads every lab host's `hg status --json` and the containers to ping. */
+/** Reads every lab host's `hg status --json` and the containers to ping (`required`: fail when the lab is not up). */
 async function labState(
   name: string,
+  required = false,
 ): Promise<{ hosts: { netns: string; status: Status }[]; endpoints: Endpoint[] }> {
   const hostNames = (await labNamespaces(name)).filter((ns) => /-h\d+$/.test(ns));
+  if (required && hostNames.length === 0) {
+    throw new HgError(`no lab named ${name} is up: "hg lab up" builds one`);
+  }
   const hosts = await Promise.all(hostNames.map(async (netns) => {
     const result = await hgInHost(netns, ["status", "--json"]);
     if (result.code !== 0) {
@@ -112,10 +116,7 @@ export function labCommand(output: () => Output) {
     .action(async (opts) => {
       const out = output();
       requireRoot();
-      const { hosts, endpoints } = await labState(opts.name);
-      if (hosts.length === 0) {
-        throw new HgError(`no lab named ${opts.name} is up: "hg lab up" builds one`);
-      }
+      const { hosts, endpoints } = await labState(opts.name, true);
       const results = await pingMatrix(endpoints);
       out.json({ name: opts.name, hosts, reachability: results });
       out.line(table(
@@ -160,10 +161,7 @@ export function labCommand(output: () => Output) {
     .action(async (opts) => {
       const out = output();
       requireRoot();
-      const { hosts } = await labState(opts.name);
-      if (hosts.length === 0) {
-        throw new HgError(`no lab named ${opts.name} is up: "hg lab up" builds one`);
-      }
+      const { hosts } = await labState(opts.name, true);
       const results = await labDoctor(
         opts.name,
         hosts.map((h) => ({

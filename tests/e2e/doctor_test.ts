@@ -6,11 +6,11 @@
  * fixtures in tests/fixtures/doctor/ come from these labs).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
-import { hg, hgIn, pings, run, withLab } from "./harness.ts";
+import { hg, hgArgv, hgIn, pings, run, withLab } from "./harness.ts";
 
 interface Finding {
   id: string;
@@ -151,6 +151,22 @@ describe("hg doctor (e2e, root)", () => {
         assert.equal(d.code, 0, d.verdict);
         assert.deepEqual(d.findings.filter((f) => f.severity === "error"), []);
       }
+      // The snapshot, diagnosed by an unprivileged user in the root namespace.
+      writeFileSync(snapshotFile, hgIn(`${lab}-h1`, ["snapshot", "--store", store(lab)]).stdout);
+      chmodSync(dirname(snapshotFile), 0o755);
+      chmodSync(snapshotFile, 0o644);
+      const asNobody = run("/usr/bin/setpriv", [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        ...hgArgv(),
+        "doctor",
+        "--json",
+        "--snapshot",
+        snapshotFile,
+      ], { HOME: "/tmp", DENO_DIR: process.env.HG_TEST_DENO_DIR ?? "/tmp/hg-test-deno-dir" });
+      assert.equal(asNobody.code, 0, asNobody.stderr);
+      assert.equal(JSON.parse(asNobody.stdout).ok, true);
       const r = hg(["lab", "doctor", "--name", lab, "--json"]);
       assert.equal(r.code, 0, r.stderr);
       const results = JSON.parse(r.stdout).results as { ok: boolean; from?: string }[];
