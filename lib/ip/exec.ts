@@ -45,14 +45,6 @@ export async function ipRead(args: readonly string[], netns?: string): Promise<s
 }
 
 /**
- * Runs `ip` and returns the exit code with the output, for reads where a failure is an answer
- * (`ip route get` of an unreachable address).
- */
-export function ipTry(args: readonly string[], netns?: string) {
-  return runProcess("ip", [...namespaceArgs(netns), ...args]);
-}
-
-/**
  * Applies `commands` through one `ip -batch -` process. ip stops at the first failing line;
  * the error names that line and what ip said about it.
  *

@@ -3,10 +3,9 @@
  *
  * @module
  */
-import type { Family, IpAddress } from "../net/address.ts";
-import { formatAddress } from "../net/address.ts";
+import type { Family } from "../net/address.ts";
 import { type AddressedLink, parseAddresses } from "./addr.ts";
-import { ipRead, ipTry } from "./exec.ts";
+import { ipRead } from "./exec.ts";
 import { IpSession } from "./session.ts";
 import { type Link, parseLinks } from "./link.ts";
 import { type Neighbour, parseNeighbours } from "./neigh.ts";
@@ -60,19 +59,4 @@ export async function readNetStateOnce(netns?: string): Promise<NetState> {
 /** The neighbour table (`ip -j neigh`). */
 export async function readNeighbours(netns?: string): Promise<Neighbour[]> {
   return parseNeighbours(await ipRead(["-j", "neigh", "show"], netns));
-}
-
-/** What `ip route get` answers for a destination: the chosen route, or the kernel's refusal. */
-export type RouteLookup =
-  | { readonly ok: true; readonly route: Route }
-  | { readonly ok: false; readonly reason: string };
-
-/** The route the kernel picks for `to` (`ip -N -j route get`). A refusal is an answer, not an error. */
-export async function lookupRoute(to: IpAddress, netns?: string): Promise<RouteLookup> {
-  const result = await ipTry(["-N", "-j", "route", "get", formatAddress(to)], netns);
-  if (result.code !== 0) {
-    return { ok: false, reason: result.stderr.trim().replace(/^RTNETLINK answers: /, "") };
-  }
-  const [route] = parseRoutes(result.stdout, to.family);
-  return route ? { ok: true, route } : { ok: false, reason: "no route" };
 }

@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
-import { hg, hgArgv, hgIn, pings, run, withLab } from "./harness.ts";
+import { hg, hgArgv, hgIn, ipJson, pings, run, withLab } from "./harness.ts";
 
 interface Finding {
   id: string;
@@ -21,6 +21,7 @@ interface Diagnosis {
   ok: boolean;
   verdict: string;
   findings: Finding[];
+  path?: { stage: string; text: string }[];
 }
 
 const store = (lab: string) => `/run/hg/lab-${lab}/subnets.json`;
@@ -167,6 +168,17 @@ describe("hg doctor (e2e, root)", () => {
       ], { HOME: "/tmp", DENO_DIR: process.env.HG_TEST_DENO_DIR ?? "/tmp/hg-test-deno-dir" });
       assert.equal(asNobody.code, 0, asNobody.stderr);
       assert.equal(JSON.parse(asNobody.stdout).ok, true);
+      // The route doctor works out from the table is the one the kernel picks.
+      const target = containerIp(`${lab}-h2`);
+      const [kernel] = ipJson(`${lab}-h1`, ["route", "get", target]) as {
+        gateway: string;
+        dev: string;
+      }[];
+      const path = doctor(lab, `${lab}-h1`, ["--to", target]).path!;
+      assert.match(
+        path.find((p) => p.stage === "route")!.text,
+        new RegExp(` via ${kernel.gateway.replaceAll(".", "\\.")} dev ${kernel.dev} `),
+      );
       const r = hg(["lab", "doctor", "--name", lab, "--json"]);
       assert.equal(r.code, 0, r.stderr);
       const results = JSON.parse(r.stdout).results as { ok: boolean; from?: string }[];
@@ -202,6 +214,14 @@ describe("hg doctor (e2e, root)", () => {
   scenario("veth detached from the bridge", "veth-detached", (lab) => {
     const veth = status(`${lab}-h1`).containers[0].hostVeth;
     sh(`${lab}-h1`, `ip link set ${veth} nomaster`);
+  });
+
+  scenario("bridge without its address", "bridge-no-address", (lab) => {
+    sh(`${lab}-h1`, "ip addr flush dev cni0");
+  });
+
+  scenario("container without a default route", "container-no-default-route", (lab) => {
+    sh(`${lab}-h1`, `ip -n ${lab}-h1-c1 route del default`);
   });
 
   scenario("route to the wrong host", "route-wrong-host", (lab) => {
