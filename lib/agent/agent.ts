@@ -44,7 +44,22 @@ export interface AgentOptions {
   readonly repairMs?: number;
   /** How often the registry is listed whole, besides the watch (ms). */
   readonly relistMs?: number;
+  /** The host it changes: this one by default (tests give their own). */
+  readonly host?: AgentHost;
 }
+
+/** How the agent reads and changes its host. */
+export interface AgentHost {
+  /** Observes the host, plans with `planner` and applies the plan (see {@link changeHost}). */
+  readonly change: typeof changeHost;
+  /** hg's masquerade rules are checked against these (`iptables -t nat -S POSTROUTING`). */
+  readonly natRules: () => Promise<string[]>;
+}
+
+const THIS_HOST: AgentHost = {
+  change: changeHost,
+  natRules: () => listRules("nat", "POSTROUTING"),
+};
 
 /** This host's lease was taken by another host: the agent stops serving the subnet. */
 export class LeaseLostError extends HgError {}
@@ -81,6 +96,10 @@ export class Agent {
 
   private get log(): Logger {
     return this.options.log;
+  }
+
+  private get host(): AgentHost {
+    return this.options.host ?? THIS_HOST;
   }
 
   /** Waits for the registry, leases the subnet and makes the host right once. */
@@ -261,7 +280,7 @@ export class Agent {
       { subnet },
     );
     const gateway = `${formatAddress(firstHost(this.lease.subnet))}/${this.lease.subnet.length}`;
-    await changeHost(() => ({
+    await this.host.change(() => ({
       plan: [ipStep(["addr", "del", gateway, "dev", this.options.bridge])],
     })).catch((e) =>
       this.log(
@@ -302,8 +321,8 @@ export class Agent {
     const listing = this.listing;
     const { bridge, mtu, masquerade } = this.options;
     try {
-      const natRules = masquerade ? await listRules("nat", "POSTROUTING") : [];
-      const result = await changeHost((host) => {
+      const natRules = masquerade ? await this.host.natRules() : [];
+      const result = await this.host.change((host) => {
         const setup = planSetup(host, {
           subnet: this.lease.subnet,
           bridge,
@@ -357,7 +376,7 @@ export class Agent {
           `could not release ${formatPrefix(this.lease.subnet)}: ${(e as Error).message}`,
         ),
     );
-    await changeHost((host) => ({
+    await this.host.change((host) => ({
       plan: host.routes.some((r) => r.protocol === HG_ROUTE_PROTOCOL)
         ? [ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)])]
         : [],

@@ -129,6 +129,8 @@ function describe(c: Condition): string {
   }
 }
 
+const VERDICTS = ["accept", "drop", "reject", "return"] as const;
+
 function parseRule(json: Json): NftRule {
   const conditions: Condition[] = [];
   const parts: string[] = [];
@@ -145,14 +147,8 @@ function parseRule(json: Json): NftRule {
         conditions.push(c);
         parts.push(describe(c));
       }
-    } else if ("accept" in e || "drop" in e || "reject" in e || "return" in e) {
-      verdict = "accept" in e
-        ? "accept"
-        : "drop" in e
-        ? "drop"
-        : "reject" in e
-        ? "reject"
-        : "return";
+    } else if (VERDICTS.some((v) => v in e)) {
+      verdict = VERDICTS.find((v) => v in e)!;
       parts.push(verdict);
     } else if (isRecord(e.jump) || isRecord(e.goto)) {
       const goto = isRecord(e.goto);

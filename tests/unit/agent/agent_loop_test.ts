@@ -1,0 +1,226 @@
+/**
+ * The agent's loop, without root: a registry in memory and a host in memory that takes the
+ * agent's route changes. The watch alone (re-list and repair ticks slowed to a minute) brings a
+ * new host's route and takes a departed one's; a broken watch is listed again at once (a failover,
+ * not an outage); an unreachable registry keeps every route; a poisoned lease is never routed; a
+ * lease taken by another host stops the agent and removes the bridge's address; SIGTERM leaves
+ * the routes, --release-on-exit removes them.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { Agent, type AgentHost } from "../../../lib/agent/agent.ts";
+import type { HostState } from "../../../lib/host/state.ts";
+import { parseAddresses } from "../../../lib/ip/addr.ts";
+import { parseLinks } from "../../../lib/ip/link.ts";
+import { parseRoutes, type Route } from "../../../lib/ip/route.ts";
+import { parseAddress } from "../../../lib/net/address.ts";
+import { formatPrefix, parsePrefix } from "../../../lib/net/prefix.ts";
+import { renderStep } from "../../../lib/plan/render.ts";
+import { makeNetworkConfig } from "../../../lib/store/config.ts";
+import { MemoryStore } from "./memory_store.ts";
+
+const OWN = parsePrefix("1.1.1.0/24");
+const lease = (ip: string, node: string) => ({
+  publicIp: parseAddress(ip),
+  backendType: "host-gw",
+  node,
+});
+
+/** A host set up already (bridge cni0 1.1.1.1/24, uplink eth0 10.0.12.11/22) in memory. */
+function memoryHost() {
+  const link = (ifindex: number, ifname: string, extra: Record<string, unknown> = {}) => ({
+    ifindex,
+    ifname,
+    flags: ["BROADCAST", "UP", "LOWER_UP"],
+    mtu: 1500,
+    operstate: "UP",
+    ...extra,
+  });
+  const addr = (ifindex: number, ifname: string, local: string, prefixlen: number) => ({
+    ifindex,
+    ifname,
+    mtu: 1500,
+    flags: ["UP"],
+    addr_info: [{ family: "inet", local, prefixlen, scope: "global" }],
+  });
+  const state: { -readonly [K in keyof HostState]: HostState[K] } = {
+    links: parseLinks([
+      link(2, "eth0"),
+      link(3, "cni0", { ifalias: "hg:bridge", linkinfo: { info_kind: "bridge" } }),
+    ]),
+    addresses: parseAddresses([addr(2, "eth0", "10.0.12.11", 22), addr(3, "cni0", "1.1.1.1", 24)]),
+    routes: parseRoutes([
+      { dst: "10.0.12.0/22", dev: "eth0", protocol: "kernel", scope: "link", flags: [] },
+      { dst: "1.1.1.0/24", dev: "cni0", protocol: "kernel", scope: "link", flags: [] },
+    ], 4),
+    forwarding: true,
+  };
+  const applied: string[] = [];
+  const host: AgentHost = {
+    natRules: () => Promise.resolve([]),
+    change: async (planner) => {
+      const planned = await planner(state);
+      for (const step of planned.plan) {
+        const line = renderStep(step);
+        applied.push(line);
+        const m = /^ip route replace (\S+) via (\S+) dev (\S+) proto 104$/.exec(line);
+        const del = /^ip route del (\S+) proto 104$/.exec(line);
+        if (m) {
+          state.routes = [
+            ...state.routes.filter((r) => formatPrefix(r.dst) !== m[1]),
+            {
+              type: "unicast",
+              dst: parsePrefix(m[1]),
+              gateway: parseAddress(m[2]),
+              dev: m[3],
+              protocol: 104,
+              scope: 0,
+              metric: 0,
+              flags: [],
+            } as Route,
+          ];
+        } else if (del) {
+          state.routes = state.routes.filter((r) => formatPrefix(r.dst) !== del[1]);
+        } else if (line === "ip route flush proto 104") {
+          state.routes = state.routes.filter((r) => r.protocol !== 104);
+        }
+      }
+      return planned;
+    },
+  };
+  const peers = () => state.routes.filter((r) => r.protocol === 104).length;
+  const routeTo = (subnet: string) =>
+    state.routes.find((r) => r.protocol === 104 && formatPrefix(r.dst) === subnet);
+  return { host, state, applied, peers, routeTo };
+}
+
+async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    assert.ok(Date.now() < deadline, `${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("agent loop (in memory)", () => {
+  let dir: string;
+  let runDir: string | undefined;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "hg-agent-test-"));
+    runDir = process.env.HG_RUN_DIR;
+    process.env.HG_RUN_DIR = join(dir, "run");
+  });
+  afterEach(() => {
+    if (runDir === undefined) delete process.env.HG_RUN_DIR;
+    else process.env.HG_RUN_DIR = runDir;
+  });
+
+  /** A store holding this host's lease and one peer's, a memory host, and a started agent. */
+  async function started(releaseOnExit = false) {
+    const store = new MemoryStore(makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24));
+    store.put(OWN, lease("10.0.12.11", "h1"));
+    store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
+    const host = memoryHost();
+    const lines: string[] = [];
+    const agent = new Agent({
+      store,
+      attrs: lease("10.0.12.11", "h1"),
+      bridge: "cni0",
+      ttlSeconds: 60,
+      subnetFile: join(dir, "subnet.env"),
+      uplinkMtu: 1500,
+      masquerade: false,
+      releaseOnExit,
+      log: (level, message) => lines.push(`${level} ${message}`),
+      host: host.host,
+      // Only the watch may bring changes in these tests.
+      repairMs: 60_000,
+      relistMs: 60_000,
+    });
+    await agent.start();
+    const running = agent.run();
+    return { store, host, lines, agent, running };
+  }
+
+  it("keeps its lease, routes the peers, and follows the watch both ways", async () => {
+    const { store, host, lines, agent, running } = await started();
+    assert.ok(
+      lines.some((l) => l === "info kept 1.1.1.0/24 for h1 via 10.0.12.11"),
+      lines.join("\n"),
+    );
+    assert.equal(host.routeTo("1.1.2.0/24")?.gateway?.value, parseAddress("10.0.12.12").value);
+    store.put(parsePrefix("1.1.3.0/24"), lease("10.0.12.13", "h3"));
+    await until(() => host.routeTo("1.1.3.0/24") !== undefined, 1000, "the new host's route");
+    assert.ok(lines.includes("info route add 1.1.3.0/24 via 10.0.12.13 (h3)"), lines.join("\n"));
+    store.delete(parsePrefix("1.1.2.0/24"));
+    await until(
+      () => host.routeTo("1.1.2.0/24") === undefined,
+      1000,
+      "the departed host's route gone",
+    );
+    agent.shutdown();
+    assert.equal(await running, 0);
+    assert.ok(host.routeTo("1.1.3.0/24"), "SIGTERM leaves the routes in place");
+  });
+
+  it("a broken watch is listed again at once: a failover, not an outage", async () => {
+    const { store, host, lines, agent, running } = await started();
+    await until(() => store.watching, 1000, "a watch");
+    store.interruptWatch();
+    await until(() => lines.some((l) => l.startsWith("info watch interrupted")), 1000, "noticed");
+    store.put(parsePrefix("1.1.4.0/24"), lease("10.0.12.14", "h4"));
+    await until(() => host.routeTo("1.1.4.0/24") !== undefined, 1000, "routed after the re-watch");
+    assert.ok(!lines.some((l) => l.includes("registry unreachable")), lines.join("\n"));
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("an unreachable registry keeps every route; the agent says so, and catches up", async () => {
+    const { store, host, lines, agent, running } = await started();
+    await until(() => store.watching, 1000, "a watch");
+    store.down = true;
+    store.interruptWatch();
+    await until(() => lines.some((l) => l.startsWith("warn registry unreachable")), 2000, "said");
+    assert.ok(host.routeTo("1.1.2.0/24"), "routes kept");
+    assert.ok(!host.applied.some((l) => l.startsWith("ip route del")), host.applied.join("\n"));
+    store.down = false;
+    store.put(parsePrefix("1.1.5.0/24"), lease("10.0.12.15", "h5"));
+    await until(() => host.routeTo("1.1.5.0/24") !== undefined, 6000, "caught up");
+    assert.ok(lines.some((l) => l.startsWith("info registry reachable again")), lines.join("\n"));
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("a poisoned lease is refused and never routed", async () => {
+    const { store, host, lines, agent, running } = await started();
+    store.put(parsePrefix("1.1.6.0/24"), lease("192.168.9.9", "evil"));
+    store.putBroken("1.1.7.0-24", "value is not JSON");
+    store.put(parsePrefix("1.1.8.0/24"), lease("10.0.12.18", "h8"));
+    await until(() => host.routeTo("1.1.8.0/24") !== undefined, 1000, "the good lease routed");
+    assert.equal(host.routeTo("1.1.6.0/24"), undefined);
+    assert.ok(lines.some((l) => l.startsWith("warn refused lease 1.1.6.0-24")), lines.join("\n"));
+    assert.ok(lines.some((l) => l.startsWith("warn refused lease 1.1.7.0-24")), lines.join("\n"));
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("its lease taken by another host: it removes the bridge's address and exits 1", async () => {
+    const { store, host, lines, running } = await started();
+    store.delete(OWN);
+    store.put(OWN, lease("10.0.12.19", "intruder"));
+    assert.equal(await running, 1);
+    assert.ok(host.applied.includes("ip addr del 1.1.1.1/24 dev cni0"), host.applied.join("\n"));
+    assert.ok(lines.some((l) => l.startsWith("error LEASE LOST: 1.1.1.0/24")), lines.join("\n"));
+  });
+
+  it("--release-on-exit gives the lease back and removes hg's routes", async () => {
+    const { store, host, agent, running } = await started(true);
+    agent.shutdown();
+    assert.equal(await running, 0);
+    assert.ok(!store.keys().includes("1.1.1.0/24"), "released");
+    assert.equal(host.peers(), 0);
+  });
+});

@@ -1,0 +1,141 @@
+/**
+ * A subnet registry in memory for the agent's unit tests: the SubnetStore contract without TTLs,
+ * with switches that make it unreachable or break the current watch.
+ *
+ * @module
+ */
+import { formatPrefix, type Prefix } from "../../../lib/net/prefix.ts";
+import type { NetworkConfig } from "../../../lib/store/config.ts";
+import { EtcdUnavailableError } from "../../../lib/store/etcd/client.ts";
+import { type LeaseAttrs, subnetKey } from "../../../lib/store/lease.ts";
+import type { LeaseListing, RegistryEntry, SubnetStore } from "../../../lib/store/store.ts";
+
+/** An in-memory SubnetStore. */
+export class MemoryStore implements SubnetStore {
+  readonly url = "memory://test";
+  readonly leases = new Map<string, { subnet: Prefix; attrs: LeaseAttrs }>();
+  /** Keys whose value is not a lease. */
+  readonly broken = new Map<string, string>();
+  revision = 1;
+  /** While true, every call fails as an unreachable etcd does. */
+  down = false;
+  /** Calls made, by method name. */
+  readonly calls = new Map<string, number>();
+  private readonly waiters = new Set<() => void>();
+  private breakWatch: ((e: Error) => void) | undefined;
+
+  constructor(private readonly config: NetworkConfig) {}
+
+  private check(method: string): void {
+    this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+    if (this.down) throw new EtcdUnavailableError([[this.url, "connection refused"]]);
+  }
+
+  private changed(): void {
+    this.revision++;
+    for (const wake of this.waiters) wake();
+  }
+
+  /** Writes a lease (or a broken value) as another host or an operator would. */
+  put(subnet: Prefix, attrs: LeaseAttrs): void {
+    this.leases.set(subnetKey(subnet), { subnet, attrs });
+    this.changed();
+  }
+
+  putBroken(key: string, problem: string): void {
+    this.broken.set(key, problem);
+    this.changed();
+  }
+
+  delete(subnet: Prefix): void {
+    this.leases.delete(subnetKey(subnet));
+    this.changed();
+  }
+
+  /** Whether a watch is waiting for a change now. */
+  get watching(): boolean {
+    return this.breakWatch !== undefined;
+  }
+
+  /** Ends the current watch with an error, as a dying etcd member does. */
+  interruptWatch(): void {
+    this.breakWatch?.(new EtcdUnavailableError([[this.url, "the watch stream broke"]]));
+  }
+
+  getConfig(): Promise<NetworkConfig | undefined> {
+    this.check("getConfig");
+    return Promise.resolve(this.config);
+  }
+
+  putConfig(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  listLeases(): Promise<LeaseListing> {
+    try {
+      this.check("listLeases");
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const entries: RegistryEntry[] = [
+      ...[...this.leases].map(([key, lease]) => ({ key, lease })),
+      ...[...this.broken].map(([key, problem]) => ({ key, problem })),
+    ];
+    return Promise.resolve({ entries, revision: String(this.revision) });
+  }
+
+  claim(subnet: Prefix, attrs: LeaseAttrs): Promise<boolean> {
+    this.check("claim");
+    if (this.leases.has(subnetKey(subnet))) return Promise.resolve(false);
+    this.put(subnet, attrs);
+    return Promise.resolve(true);
+  }
+
+  renew(subnet: Prefix, holder: LeaseAttrs["publicIp"]): Promise<boolean> {
+    this.check("renew");
+    const lease = this.leases.get(subnetKey(subnet));
+    return Promise.resolve(lease?.attrs.publicIp.value === holder.value);
+  }
+
+  release(subnet: Prefix): Promise<boolean> {
+    this.check("release");
+    const had = this.leases.delete(subnetKey(subnet));
+    if (had) this.changed();
+    return Promise.resolve(had);
+  }
+
+  async *watchLeases(fromRevision: string, signal: AbortSignal): AsyncIterable<string> {
+    this.check("watchLeases");
+    let seen = Number(fromRevision);
+    while (!signal.aborted) {
+      if (this.revision > seen) {
+        seen = this.revision;
+        yield String(seen);
+        continue;
+      }
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          this.waiters.delete(done);
+          this.breakWatch = undefined;
+          resolve();
+        };
+        this.waiters.add(done);
+        this.breakWatch = (e) => {
+          this.waiters.delete(done);
+          this.breakWatch = undefined;
+          reject(e);
+        };
+        signal.addEventListener("abort", done, { once: true });
+      });
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** For messages in tests. */
+  keys(): string[] {
+    return [...this.leases.values()].map((l) => formatPrefix(l.subnet));
+  }
+}
