@@ -28,7 +28,7 @@ const asList = (text: string): unknown[] => {
   return trimmed === "" ? [] : JSON.parse(trimmed);
 };
 
-/** Reads one namespace through one `ip -batch` process; `neigh` too for the host. */
+/** Reads one namespace through one `ip -batch` process; neighbours and rules too for the host. */
 async function captureNamespace(netns: string | undefined, neigh: boolean) {
   const session = IpSession.open(netns);
   try {
@@ -36,13 +36,14 @@ async function captureNamespace(netns: string | undefined, neigh: boolean) {
       ["link", "show"],
       ["addr", "show"],
       ["route", "show", "table", "main"],
-      ...(neigh ? [["neigh", "show"]] : []),
+      ...(neigh ? [["neigh", "show"], ["rule", "show"]] : []),
     ]);
     return {
       link: asList(out[0]),
       addr: asList(out[1]),
       route: asList(out[2]),
       neigh: neigh ? asList(out[3]) : [],
+      rule: neigh ? asList(out[4]) : [],
     };
   } finally {
     await session.close();

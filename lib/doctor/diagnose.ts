@@ -11,8 +11,7 @@ import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { formatRoute, type Route } from "../ip/route.ts";
 import { formatAddress, type IpAddress } from "../net/address.ts";
 import { formatPrefix, prefixContains, prefixCovers, prefixOf } from "../net/prefix.ts";
-import { checkFirewall, firewallVerdict } from "./checks/filters.ts";
-import { checkRpFilter } from "./checks/filters.ts";
+import { checkFirewall, checkRpFilter, firewallVerdict } from "./checks/filters.ts";
 import {
   checkBridge,
   checkContainer,
@@ -20,7 +19,12 @@ import {
   checkMtu,
   containerAt,
 } from "./checks/plumbing.ts";
-import { checkGateways, checkRegistryRoutes, checkRouteTable } from "./checks/routes.ts";
+import {
+  checkGateways,
+  checkRegistryRoutes,
+  checkRouteTable,
+  checkRouteUse,
+} from "./checks/routes.ts";
 import {
   type Container,
   type DoctorContext,
@@ -69,6 +73,7 @@ function hostChecks(ctx: DoctorContext): Finding[] {
     ...checkRegistryRoutes(ctx),
     ...checkGateways(ctx),
     ...checkRouteTable(ctx),
+    ...checkRouteUse(ctx),
     ...checkFirewall(ctx),
     ...checkRpFilter(ctx),
     ...checkMtu(ctx),
@@ -186,7 +191,11 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
   step("forwarding", checkForwarding(ctx), `forwarding ${ctx.obs.host.forwarding ? "on" : "off"}`);
   const found = lookupRoute(ctx.obs.host, to);
   const lease = leaseFor(ctx, to);
-  const routeProblems: Finding[] = [...checkRegistryRoutes(ctx, to), ...checkRouteTable(ctx, to)];
+  const routeProblems: Finding[] = [
+    ...checkRegistryRoutes(ctx, to),
+    ...checkRouteTable(ctx, to),
+    ...checkRouteUse(ctx, to),
+  ];
   let out: string | undefined;
   if (found.kind === "local") {
     step("route", [], `${target} is an address of this host`);

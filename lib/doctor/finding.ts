@@ -50,6 +50,8 @@ export type FindingId =
   | "route-stale"
   | "route-duplicate"
   | "route-overlap"
+  | "route-linkdown"
+  | "policy-rules"
   | "gateway-off-link"
   | "gateway-unreachable"
   | "rp-filter-strict"

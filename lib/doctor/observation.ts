@@ -37,6 +37,8 @@ export interface Observation {
   readonly host: HostState;
   /** IPv4 neighbour entries. */
   readonly neighbours: readonly Neighbour[];
+  /** Policy routing rules besides the three defaults (as `ip -j rule` printed them). */
+  readonly extraRules: readonly string[];
   /** sysctl values by key (`net.ipv4.conf.eth0.rp_filter`). */
   readonly sysctl: ReadonlyMap<string, string>;
   readonly firewall: {

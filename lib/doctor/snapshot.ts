@@ -56,7 +56,11 @@ export interface SnapshotDocument {
   readonly bridge: string;
   /** This host's node name in the registry, when given (`--node`, HG_NODE). */
   readonly node?: string;
-  readonly host: NamespaceCapture & { readonly neigh: readonly unknown[] };
+  readonly host: NamespaceCapture & {
+    readonly neigh: readonly unknown[];
+    /** `ip -N -j rule show` (IPv4 policy routing rules). */
+    readonly rule?: readonly unknown[];
+  };
   /** `net.ipv4.ip_forward` and every `net.ipv4.conf.*.rp_filter`, as read. */
   readonly sysctl: Readonly<Record<string, string>>;
   readonly firewall: {
@@ -91,6 +95,28 @@ function array(value: unknown, what: string): readonly unknown[] {
 function text(value: unknown, what: string): string {
   if (typeof value !== "string") throw new InputError(`snapshot: ${what} is not a string`);
   return value;
+}
+
+/** The three rules every namespace starts with: local, main, default (by name or number). */
+const DEFAULT_RULES = new Map([[0, ["local", "255"]], [32766, ["main", "254"]], [32767, [
+  "default",
+  "253",
+]]]);
+
+/** Policy routing rules other than the defaults, as `ip -j rule` printed them. */
+function extraRules(rules: readonly unknown[]): string[] {
+  return rules.filter((r) => {
+    const rule = record(r, "a rule");
+    // `ip -d` adds the rule's protocol: the defaults are the kernel's own.
+    const kernel = rule.protocol === undefined || rule.protocol === "2" ||
+      rule.protocol === "kernel";
+    const keys = Object.keys(rule).filter((k) =>
+      !["priority", "src", "table", "protocol"].includes(k)
+    );
+    const tables = DEFAULT_RULES.get(Number(rule.priority));
+    return !kernel || keys.length > 0 || rule.src !== "all" ||
+      !tables?.includes(String(rule.table));
+  }).map((r) => JSON.stringify(r));
 }
 
 function parseRegistry(value: unknown): RegistryObservation {
@@ -153,6 +179,7 @@ export function parseSnapshot(value: unknown): Observation {
       },
       neighbours: parseNeighbours(array(host.neigh, "host.neigh"))
         .filter((n) => n.dst.family === 4),
+      extraRules: host.rule === undefined ? [] : extraRules(array(host.rule, "host.rule")),
       sysctl,
       firewall: {
         iptables: firewall.iptablesSave === undefined

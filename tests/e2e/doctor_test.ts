@@ -150,7 +150,7 @@ describe("hg doctor (e2e, root)", () => {
       for (const h of [`${lab}-h1`, `${lab}-h2`]) {
         const d = doctor(lab, h);
         assert.equal(d.code, 0, d.verdict);
-        assert.deepEqual(d.findings.filter((f) => f.severity === "error"), []);
+        assert.deepEqual(d.findings, [], "nothing at all to say about a healthy host");
       }
       // The snapshot, diagnosed by an unprivileged user in the root namespace.
       writeFileSync(snapshotFile, hgIn(`${lab}-h1`, ["snapshot", "--store", store(lab)]).stdout);

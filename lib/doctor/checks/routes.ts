@@ -344,3 +344,42 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
   }
   return findings;
 }
+
+/**
+ * Routes the kernel keeps but cannot use well: hg's routes marked linkdown (their device lost
+ * its carrier), and policy rules that may send packets to another table than main, which is the
+ * only one doctor follows.
+ */
+export function checkRouteUse(ctx: DoctorContext, only?: IpAddress): Finding[] {
+  const findings: Finding[] = [];
+  const down = ctx.hgRoutes.filter((r) => r.flags.includes("linkdown") && concerns(r.dst, only));
+  for (const dev of new Set(down.map((r) => r.dev ?? "?"))) {
+    const routes = down.filter((r) => (r.dev ?? "?") === dev);
+    findings.push({
+      id: "route-linkdown",
+      severity: "error",
+      stage: "route",
+      summary:
+        `${dev} has no carrier: ${routes.length} of hg's routes through it are marked linkdown`,
+      explanation:
+        "The link is up but nothing is plugged in at the other end (a cable, a veth peer, a switch port).",
+      evidence: capped(routes.map(formatRoute)),
+      fix: [`# check ${dev}'s other end: ip link show ${dev}`],
+    });
+  }
+  if (ctx.obs.extraRules.length > 0) {
+    findings.push({
+      id: "policy-rules",
+      severity: "warning",
+      stage: "route",
+      summary:
+        `${ctx.obs.extraRules.length} policy routing rules besides the defaults: packets may be routed by ` +
+        "another table than main, which is the only one doctor follows",
+      evidence: capped(ctx.obs.extraRules.map((r) => `ip rule: ${r}`)),
+      fix: [
+        "# see where a container's packet really goes: ip route get ADDRESS from CONTAINER-ADDRESS iif cni0",
+      ],
+    });
+  }
+  return findings;
+}

@@ -25,6 +25,7 @@ const onH1 = [
 describe("doctor on captured snapshots", () => {
   it("the healthy lab host has no error, whole host and along the packet's way", () => {
     const obs = fixture("healthy");
+    assert.deepEqual(diagnose(obs).findings, [], "nothing at all to say about the whole host");
     for (const d of [diagnose(obs), diagnose(obs, { to: h2Container(obs) })]) {
       assert.equal(d.ok, true, d.verdict);
       assert.deepEqual(d.findings.filter((f) => f.severity === "error"), []);

@@ -151,6 +151,30 @@ describe("doctor rules", () => {
     assert.equal(overlap?.severity, "error", "a peer route inside this host's own subnet");
   });
 
+  it("routes marked linkdown, and policy rules doctor does not follow", () => {
+    const d = diagnoseChanged((doc) => {
+      peerRoute(doc).flags = ["linkdown"];
+      doc.host.rule = [
+        { priority: 0, src: "all", table: "255" },
+        { priority: 100, src: "1.1.0.0/16", table: "7" },
+        { priority: 32766, src: "all", table: "254" },
+        { priority: 32767, src: "all", table: "253" },
+      ];
+    });
+    assert.equal(d.findings[0].id, "route-linkdown");
+    const rules = d.findings.find((f) => f.id === "policy-rules");
+    assert.equal(rules?.severity, "warning");
+    assert.deepEqual(rules?.evidence, ['ip rule: {"priority":100,"src":"1.1.0.0/16","table":"7"}']);
+    const plain = diagnoseChanged((doc) => {
+      doc.host.rule = [
+        { priority: 0, src: "all", table: "local" },
+        { priority: 32766, src: "all", table: "254", protocol: "2" },
+        { priority: 32767, src: "all", table: "default", protocol: "kernel" },
+      ];
+    });
+    assert.ok(!ids(plain).includes("policy-rules"), "the three default rules are not reported");
+  });
+
   it("without a registry, routes are not judged against it and the fix names no host", () => {
     const d = diagnoseChanged((doc) => {
       delete doc.registry;
