@@ -45,7 +45,7 @@ export interface DoctorContext {
 }
 
 /** The smallest prefix that covers all of `prefixes` (IPv4). */
-export function coveringPrefix(prefixes: readonly Prefix[]): Prefix | undefined {
+function coveringPrefix(prefixes: readonly Prefix[]): Prefix | undefined {
   if (prefixes.length === 0) return undefined;
   let length = Math.min(...prefixes.map((p) => p.length));
   const first = prefixes[0].address;

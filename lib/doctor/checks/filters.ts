@@ -92,7 +92,7 @@ export function checkFirewall(ctx: DoctorContext, packets?: readonly ForwardedPa
 }
 
 /** The effective rp_filter of an interface: the larger of `all` and its own. */
-export function rpFilter(ctx: DoctorContext, ifname: string): number {
+function rpFilter(ctx: DoctorContext, ifname: string): number {
   const get = (name: string) => Number(ctx.obs.sysctl.get(`net.ipv4.conf.${name}.rp_filter`) ?? 0);
   return Math.max(get("all"), get(ifname));
 }

@@ -178,7 +178,7 @@ function missingExplanation(ctx: DoctorContext): string {
  * subnet is already routed through the router that reaches the gateway, that works (while the
  * router knows the subnet) and is only a warning.
  */
-export function offLinkFinding(
+function offLinkFinding(
   ctx: DoctorContext,
   subnet: string,
   gateway: IpAddress,
