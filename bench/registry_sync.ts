@@ -30,7 +30,7 @@ import { EtcdClient } from "../lib/store/etcd/client.ts";
 import { formatNetworkConfig, makeNetworkConfig } from "../lib/store/config.ts";
 import { configureNetwork } from "../lib/store/configure.ts";
 import { FILE_KIND, type RegistryFile } from "../lib/store/file/format.ts";
-import { formatLeaseValue, type LeaseAttrs, subnetKey } from "../lib/store/lease.ts";
+import { formatLeaseValue, type LeaseAttrs, leaseValue, subnetKey } from "../lib/store/lease.ts";
 import { openStore } from "../lib/store/open.ts";
 
 /** The cluster network of the sync benchmark. */
@@ -70,7 +70,7 @@ export function writeSyncRegistryFile(path: string, n: number): void {
   const leases: Record<string, { attrs: Record<string, unknown>; expiration: string }> = {};
   for (let i = 0; i < n; i++) {
     const { subnet, attrs } = syncLease(i);
-    leases[subnetKey(subnet)] = { attrs: JSON.parse(formatLeaseValue(attrs)), expiration };
+    leases[subnetKey(subnet)] = { attrs: leaseValue(attrs), expiration };
   }
   const file: RegistryFile = {
     kind: FILE_KIND,
@@ -139,7 +139,7 @@ async function syncOnce(url: string, prefix: string) {
   const t0 = performance.now();
   const store = openStore(url, { etcdPrefix: prefix });
   // As `hg peer sync` does: both reads at once.
-  const [config, listing] = await Promise.all([store.getConfig(), store.listLeases()]);
+  const { config, listing } = await store.readRegistry();
   await store.close();
   if (!config) throw new Error(`${url} has no network config`);
   const t1 = performance.now();

@@ -63,7 +63,7 @@ export function peerCommand(output: () => Output) {
     .action(async (opts) => {
       const out = output();
       await withStore(opts, async (store) => {
-        const [config, listing] = await Promise.all([store.getConfig(), store.listLeases()]);
+        const { config, listing } = await store.readRegistry();
         if (!config) {
           throw new EnvironmentError(
             `${store.url} has no network config: write one with "hg subnet config"`,

@@ -87,7 +87,7 @@ async function captureFirewall(): Promise<SnapshotDocument["firewall"]> {
 
 async function captureRegistry(store: SubnetStore): Promise<RegistryCapture> {
   try {
-    const [config, listing] = await Promise.all([store.getConfig(), store.listLeases()]);
+    const { config, listing } = await store.readRegistry();
     if (!config) return { url: store.url, error: `${store.url} has no network config` };
     return {
       url: store.url,

@@ -30,6 +30,12 @@ export interface LeaseListing {
   readonly revision: string;
 }
 
+/** The config (undefined: none written yet) and the leases, read together. */
+export interface RegistryRead {
+  readonly config: NetworkConfig | undefined;
+  readonly listing: LeaseListing;
+}
+
 /** A subnet registry. Every method is atomic on its own; allocation builds on `claim`. */
 export interface SubnetStore {
   /** The store's URL, for messages. */
@@ -43,6 +49,11 @@ export interface SubnetStore {
   putConfig(config: NetworkConfig, expected: NetworkConfig | undefined): Promise<boolean>;
   /** Every lease key under the store, valid or not. */
   listLeases(): Promise<LeaseListing>;
+  /**
+   * The network config and the leases together, in one read where the store can (the file
+   * store reads its file once): what `peer sync` and `doctor` compare the routes with.
+   */
+  readRegistry(): Promise<RegistryRead>;
   /**
    * Creates the lease for `subnet` only if no live lease holds it (compare-and-swap).
    * Returns false when another holder won.

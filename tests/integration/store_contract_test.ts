@@ -66,6 +66,22 @@ for (const kind of kinds) {
       await store.close();
     });
 
+    it("reads the config and the leases together as getConfig and listLeases read them", async () => {
+      const store = kind.make();
+      assert.deepEqual(await store.readRegistry(), {
+        config: undefined,
+        listing: await store.listLeases(),
+      });
+      await configureNetwork(store, makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24));
+      await allocate(store, { attrs: host(11), ttlSeconds: 60 });
+      await allocate(store, { attrs: host(12), ttlSeconds: 60 });
+      const both = await store.readRegistry();
+      assert.deepEqual(both.config, await store.getConfig());
+      assert.deepEqual(both.listing, await store.listLeases());
+      assert.equal(both.listing.entries.length, 2);
+      await store.close();
+    });
+
     it("refuses to allocate without a config", async () => {
       const store = kind.make();
       await assert.rejects(

@@ -21,7 +21,7 @@ import {
   subnetKey,
   subnetOfKey,
 } from "../lease.ts";
-import type { LeaseListing, RegistryEntry, SubnetStore } from "../store.ts";
+import type { LeaseListing, RegistryEntry, RegistryRead, SubnetStore } from "../store.ts";
 import { type EtcdClient, EtcdCompactedError, type EtcdKeyValue } from "./client.ts";
 
 /** flannel's default `--etcd-prefix`. */
@@ -89,6 +89,11 @@ export class EtcdStore implements SubnetStore {
       formatNetworkConfig(config),
       kv?.modRevision ?? "0",
     );
+  }
+
+  async readRegistry(): Promise<RegistryRead> {
+    const [config, listing] = await Promise.all([this.getConfig(), this.listLeases()]);
+    return { config, listing };
   }
 
   async listLeases(): Promise<LeaseListing> {

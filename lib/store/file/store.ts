@@ -13,16 +13,14 @@ import { HgError } from "../../errors.ts";
 import { withFileLock } from "../../lock/file_lock.ts";
 import { addressEquals, type IpAddress } from "../../net/address.ts";
 import type { Prefix } from "../../net/prefix.ts";
-import { type NetworkConfig, parseNetworkConfig } from "../config.ts";
-import { configEquals, formatNetworkConfig } from "../config.ts";
 import {
-  formatLeaseValue,
-  type LeaseAttrs,
-  leaseAttrsOf,
-  subnetKey,
-  subnetOfKey,
-} from "../lease.ts";
-import type { LeaseListing, RegistryEntry, SubnetStore } from "../store.ts";
+  configEquals,
+  formatNetworkConfig,
+  type NetworkConfig,
+  parseNetworkConfig,
+} from "../config.ts";
+import { type LeaseAttrs, leaseAttrsOf, leaseValue, subnetKey, subnetOfKey } from "../lease.ts";
+import type { LeaseListing, RegistryEntry, RegistryRead, SubnetStore } from "../store.ts";
 import { emptyRegistry, parseRegistryFile, type RegistryFile, type StoredLease } from "./format.ts";
 import { fileChanges } from "./watch.ts";
 
@@ -42,6 +40,10 @@ function testHold(point: "before-rename" | "after-rename"): Promise<void> | unde
 const LOCK_TIMEOUT_MS = 30_000;
 
 /** The registry in a JSON file. */
+function configOf(file: RegistryFile): NetworkConfig | undefined {
+  return file.config === null ? undefined : parseNetworkConfig(JSON.stringify(file.config));
+}
+
 export class FileStore implements SubnetStore {
   readonly url: string;
 
@@ -104,21 +106,18 @@ export class FileStore implements SubnetStore {
 
   private stored(attrs: LeaseAttrs, ttlSeconds: number): StoredLease {
     return {
-      attrs: JSON.parse(formatLeaseValue(attrs)),
+      attrs: leaseValue(attrs),
       expiration: new Date(this.now() + ttlSeconds * 1000).toISOString(),
     };
   }
 
   async getConfig(): Promise<NetworkConfig | undefined> {
-    const { config } = await this.read();
-    return config === null ? undefined : parseNetworkConfig(JSON.stringify(config));
+    return configOf(await this.read());
   }
 
   putConfig(config: NetworkConfig, expected: NetworkConfig | undefined): Promise<boolean> {
     return this.update((file) => {
-      const current = file.config === null
-        ? undefined
-        : parseNetworkConfig(JSON.stringify(file.config));
+      const current = configOf(file);
       const unchanged = current === undefined
         ? expected === undefined
         : expected !== undefined && configEquals(current, expected);
@@ -128,7 +127,16 @@ export class FileStore implements SubnetStore {
   }
 
   async listLeases(): Promise<LeaseListing> {
-    const file = this.withoutExpired(await this.read());
+    return this.listingOf(await this.read());
+  }
+
+  async readRegistry(): Promise<RegistryRead> {
+    const file = await this.read();
+    return { config: configOf(file), listing: this.listingOf(file) };
+  }
+
+  private listingOf(read: RegistryFile): LeaseListing {
+    const file = this.withoutExpired(read);
     const entries = Object.entries(file.leases).map(([key, stored]): RegistryEntry => {
       const subnet = subnetOfKey(key);
       if (!subnet) return { key, problem: `key ${JSON.stringify(key)} does not name a subnet` };

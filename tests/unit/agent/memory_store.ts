@@ -8,7 +8,12 @@ import { formatPrefix, type Prefix } from "../../../lib/net/prefix.ts";
 import type { NetworkConfig } from "../../../lib/store/config.ts";
 import { EtcdUnavailableError } from "../../../lib/store/etcd/client.ts";
 import { type LeaseAttrs, subnetKey } from "../../../lib/store/lease.ts";
-import type { LeaseListing, RegistryEntry, SubnetStore } from "../../../lib/store/store.ts";
+import type {
+  LeaseListing,
+  RegistryEntry,
+  RegistryRead,
+  SubnetStore,
+} from "../../../lib/store/store.ts";
 
 /** An in-memory SubnetStore. */
 export class MemoryStore implements SubnetStore {
@@ -82,6 +87,10 @@ export class MemoryStore implements SubnetStore {
       ...[...this.broken].map(([key, problem]) => ({ key, problem })),
     ];
     return Promise.resolve({ entries, revision: String(this.revision) });
+  }
+
+  async readRegistry(): Promise<RegistryRead> {
+    return { config: await this.getConfig(), listing: await this.listLeases() };
   }
 
   claim(subnet: Prefix, attrs: LeaseAttrs): Promise<boolean> {
