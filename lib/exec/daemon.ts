@@ -17,3 +17,48 @@ export function startDaemon(command: string, args: readonly string[], logPath: s
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   return child.pid;
 }
+
+/** Whether process `pid` still exists. */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits up to `ms` for process `pid` to exit; false when it is still there. */
+async function exited(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (isRunning(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+/**
+ * Stops a daemon: SIGTERM, up to `graceMs` to exit, then SIGKILL. Resolves "stopped" when it
+ * exited by itself (or was gone already), "killed" when it had to be killed.
+ *
+ * @example
+ * ```ts
+ * if (await stopDaemon(pid, 10_000) === "killed") console.error(`${pid} ignored SIGTERM`);
+ * ```
+ */
+export async function stopDaemon(pid: number, graceMs: number): Promise<"stopped" | "killed"> {
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return "stopped"; // gone
+  }
+  if (await exited(pid, graceMs)) return "stopped";
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    return "stopped"; // exited just now
+  }
+  await exited(pid, 5_000);
+  return "killed";
+}

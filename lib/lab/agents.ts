@@ -7,7 +7,7 @@
  */
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { HgError } from "../errors.ts";
-import { startDaemon } from "../exec/daemon.ts";
+import { isRunning, startDaemon, stopDaemon } from "../exec/daemon.ts";
 import { hostRegistryArgs, labDir } from "./registry.ts";
 import type { LabHost } from "./topology.ts";
 
@@ -44,26 +44,7 @@ export async function startLabAgent(
 /** Whether the lab host runs an agent. */
 export async function labAgentPid(name: string, host: string): Promise<number | undefined> {
   const pid = Number(await readFile(pidFile(name, host), "utf8").catch(() => ""));
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
-}
-
-async function exited(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return true;
-    }
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return Number.isInteger(pid) && pid > 0 && isRunning(pid) ? pid : undefined;
 }
 
 /**
@@ -72,16 +53,11 @@ async function exited(pid: number, ms: number): Promise<boolean> {
  */
 export async function stopLabAgent(name: string, host: string): Promise<void> {
   const pid = await labAgentPid(name, host);
-  if (pid !== undefined) {
-    process.kill(pid, "SIGTERM");
-    if (!(await exited(pid, 10_000))) {
-      // The lab must always come down: an agent that ignores SIGTERM is killed, and says so.
-      process.kill(pid, "SIGKILL");
-      await exited(pid, 5_000);
-      throw new HgError(
-        `the agent of ${host} (pid ${pid}) did not stop on SIGTERM within 10 s: killed it`,
-      );
-    }
+  // The lab must always come down: an agent that ignores SIGTERM is killed, and says so.
+  if (pid !== undefined && await stopDaemon(pid, 10_000) === "killed") {
+    throw new HgError(
+      `the agent of ${host} (pid ${pid}) did not stop on SIGTERM within 10 s: killed it`,
+    );
   }
   await rm(pidFile(name, host), { force: true });
 }

@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { EnvironmentError, HgError } from "../errors.ts";
-import { startDaemon } from "../exec/daemon.ts";
+import { startDaemon, stopDaemon } from "../exec/daemon.ts";
 import { runProcess } from "../exec/run.ts";
 import { runDir } from "../host/lock.ts";
 import { formatAddress } from "../net/address.ts";
@@ -142,19 +142,7 @@ export async function readLabRegistry(name: string): Promise<LabRegistry | undef
 export async function stopLabRegistry(name: string): Promise<void> {
   const registry = await readLabRegistry(name);
   // nsenter exec()s etcd, so the PIDs are etcd's own.
-  await Promise.all((registry?.etcdPids ?? []).map(async (pid) => {
-    try {
-      process.kill(pid, "SIGTERM");
-      const deadline = Date.now() + 5000;
-      while (Date.now() < deadline) {
-        process.kill(pid, 0);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }));
+  await Promise.all((registry?.etcdPids ?? []).map((pid) => stopDaemon(pid, 5000)));
   await rm(labDir(name), { recursive: true, force: true });
 }
 
