@@ -6,6 +6,7 @@
  * @module
  */
 import { type BridgeState, findBridge } from "../host/bridge.ts";
+import { interfaceWithAddress } from "../host/public_address.ts";
 import { type ContainerEntry, listContainers } from "../containers/list.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import type { Route } from "../ip/route.ts";
@@ -111,12 +112,8 @@ export function doctorContext(obs: Observation): DoctorContext {
 
 /** The interface of this host's public address, else the one most hg routes use, else the default route's. */
 function uplinkOf(obs: Observation, own: Lease | undefined, hgRoutes: readonly Route[]) {
-  if (own) {
-    const link = obs.host.addresses.find((l) =>
-      l.addresses.some((a) => a.address.value === own.attrs.publicIp.value)
-    );
-    if (link) return link.ifname;
-  }
+  const link = own && interfaceWithAddress(obs.host, own.attrs.publicIp);
+  if (link) return link.ifname;
   const counts = new Map<string, number>();
   for (const r of hgRoutes) if (r.dev) counts.set(r.dev, (counts.get(r.dev) ?? 0) + 1);
   const busiest = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];

@@ -7,7 +7,8 @@
  */
 import type { HostState } from "../host/state.ts";
 import type { Route } from "../ip/route.ts";
-import { addressEquals, type IpAddress } from "../net/address.ts";
+import type { IpAddress } from "../net/address.ts";
+import { isLocalAddress } from "../peers/onlink.ts";
 import { prefixContains } from "../net/prefix.ts";
 
 /** Where the kernel sends a packet to an address. */
@@ -28,7 +29,7 @@ export type Lookup =
  * ```
  */
 export function lookupRoute(host: HostState, to: IpAddress): Lookup {
-  if (host.addresses.some((l) => l.addresses.some((a) => addressEquals(a.address, to)))) {
+  if (isLocalAddress(host, to)) {
     return { kind: "local" };
   }
   let best: Route | undefined;

@@ -1,5 +1,6 @@
 import { EnvironmentError } from "../errors.ts";
 import { addressEquals, type IpAddress, parseAddress } from "../net/address.ts";
+import type { AddressedLink } from "../ip/addr.ts";
 import type { HostState } from "./state.ts";
 
 /** The address and interface other hosts reach this host on. */
@@ -32,8 +33,7 @@ export function publicAddress(state: HostState, iface?: string): PublicAddress {
       byAddress = undefined;
     }
     ifname = byAddress
-      ? state.addresses.find((l) => l.addresses.some((a) => addressEquals(a.address, byAddress!)))
-        ?.ifname
+      ? interfaceWithAddress(state, byAddress)?.ifname
       : state.addresses.find((l) => l.ifname === iface)?.ifname;
     if (!ifname) throw new EnvironmentError(`no interface ${iface} on this host`);
   } else {
@@ -56,7 +56,20 @@ export function publicAddress(state: HostState, iface?: string): PublicAddress {
  * when none does).
  */
 export function uplinkMtu(state: HostState, address: IpAddress | undefined): number {
-  const uplink = address &&
-    state.addresses.find((l) => l.addresses.some((a) => addressEquals(a.address, address)));
-  return uplink?.mtu ?? 1500;
+  return (address && interfaceWithAddress(state, address))?.mtu ?? 1500;
+}
+
+/**
+ * The interface that has `address`, if any.
+ *
+ * @example
+ * ```ts
+ * interfaceWithAddress(state, parseAddress("10.0.12.11"))?.ifname; // "eth0"
+ * ```
+ */
+export function interfaceWithAddress(
+  state: HostState,
+  address: IpAddress,
+): AddressedLink | undefined {
+  return state.addresses.find((l) => l.addresses.some((a) => addressEquals(a.address, address)));
 }

@@ -1,5 +1,6 @@
 import type { HostState } from "../host/state.ts";
-import { addressEquals, type IpAddress } from "../net/address.ts";
+import type { IpAddress } from "../net/address.ts";
+import { interfaceWithAddress } from "../host/public_address.ts";
 import { type Prefix, prefixContains } from "../net/prefix.ts";
 
 /** Where a gateway is directly reachable. */
@@ -30,5 +31,5 @@ export function onLinkInterface(state: HostState, gateway: IpAddress): OnLink | 
 
 /** Whether `address` is one of this host's own addresses. */
 export function isLocalAddress(state: HostState, address: IpAddress): boolean {
-  return state.addresses.some((l) => l.addresses.some((a) => addressEquals(a.address, address)));
+  return interfaceWithAddress(state, address) !== undefined;
 }
