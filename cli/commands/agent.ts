@@ -28,6 +28,10 @@ export function agentCommand(output: () => Output) {
       ).default("text" as const),
     )
     .option(
+      "--no-restore-config",
+      "do not write the network config back when the registry has lost it (written back by default)",
+    )
+    .option(
       "--release-on-exit",
       "on SIGTERM/SIGINT give the lease back and remove hg's routes (a host leaving for good)",
     )
@@ -60,6 +64,7 @@ export function agentCommand(output: () => Output) {
         uplinkMtu: uplinkMtu(host, attrs.publicIp),
         masquerade: opts.masquerade ?? false,
         releaseOnExit: opts.releaseOnExit ?? false,
+        restoreConfig: opts.restoreConfig,
         log: makeLogger(opts.logFormat),
       });
       // The handlers stay for the life of the process: removing them lets a late signal kill it.

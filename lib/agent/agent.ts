@@ -1,31 +1,45 @@
 /**
  * The agent: the flanneld of hg. It leases this host's subnet, sets the host up, and keeps the
- * host's routes equal to the other hosts' leases: on every registry change (a watch), on a
- * short repair tick (routes deleted by someone else, or lost with a link that went down and
- * up, come back within a second), and on a slower full re-list (leases that simply ran out).
- * When the registry cannot be reached it keeps every route as it is and catches up later.
+ * host's routes equal to the other hosts' leases. It works from events: the registry's watch
+ * (a lease came or went) and `ip monitor` on the host (a route deleted by someone else, a link
+ * that went down and up), with a slow safety poll of both. A check that finds nothing to change
+ * takes no lock, so other hg commands on the host never wait for it. When the registry cannot
+ * be reached it keeps every route as it is and catches up later.
+ *
+ * The lease has one owner, the {@link LeaseKeeper}; the agent exits only when the keeper proves
+ * that another host holds the subnet.
  *
  * @module
  */
+import { readFile } from "node:fs/promises";
 import { HgError } from "../errors.ts";
-import { EtcdUnavailableError } from "../store/etcd/client.ts";
+import { listContainers } from "../containers/list.ts";
 import { listRules } from "../firewall/iptables.ts";
+import { findBridge } from "../host/bridge.ts";
+import { observeHost } from "../host/observe.ts";
+import type { HostState } from "../host/state.ts";
+import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
+import { netChanges } from "../ip/monitor.ts";
 import { formatAddress } from "../net/address.ts";
-import { firstHost, formatPrefix } from "../net/prefix.ts";
+import { firstHost, formatPrefix, type Prefix, prefixEquals } from "../net/prefix.ts";
 import { describeChanges } from "../peers/describe.ts";
 import { planPeerSync, type RefusedLease } from "../peers/sync.ts";
-import { changeHost } from "../plan/change.ts";
+import { changeHostWhenNeeded } from "../plan/change.ts";
 import { renderStep } from "../plan/render.ts";
-import { ipStep } from "../plan/step.ts";
+import { ipStep, type Plan } from "../plan/step.ts";
 import { planSetup } from "../setup/plan.ts";
-import { formatSubnetEnv, writeSubnetEnv } from "../setup/subnet_env.ts";
-import { allocate } from "../store/allocate.ts";
-import type { NetworkConfig } from "../store/config.ts";
-import { type LeaseAttrs, subnetKey } from "../store/lease.ts";
-import type { Lease, LeaseListing, SubnetStore } from "../store/store.ts";
-import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
+import { formatSubnetEnv, subnetOfEnv, writeSubnetEnv } from "../setup/subnet_env.ts";
+import { allocate, PreviousSubnetError } from "../store/allocate.ts";
+import { configEquals, type NetworkConfig } from "../store/config.ts";
+import { EtcdUnavailableError } from "../store/etcd/client.ts";
+import type { LeaseAttrs } from "../store/lease.ts";
+import type { LeaseListing, SubnetStore } from "../store/store.ts";
+import { LeaseKeeper, type LeaseLostError } from "./lease_keeper.ts";
 import type { Logger } from "./log.ts";
 import { removeReport, writeReport } from "./status_file.ts";
+import { sleep } from "./wakeup.ts";
+
+export { LeaseLostError } from "./lease_keeper.ts";
 
 /** How the agent is set up. */
 export interface AgentOptions {
@@ -39,10 +53,12 @@ export interface AgentOptions {
   readonly uplinkMtu: number;
   readonly masquerade: boolean;
   readonly releaseOnExit: boolean;
+  /** Write the network config back when the registry has lost it (default true). */
+  readonly restoreConfig?: boolean;
   readonly log: Logger;
-  /** How often routes are checked against the last listing (ms). */
+  /** How often the host is checked besides its change events (ms). */
   readonly repairMs?: number;
-  /** How often the registry is listed whole, besides the watch (ms). */
+  /** How often the registry is listed whole besides its watch (ms). */
   readonly relistMs?: number;
   /** The host it changes: this one by default (tests give their own). */
   readonly host?: AgentHost;
@@ -50,42 +66,64 @@ export interface AgentOptions {
 
 /** How the agent reads and changes its host. */
 export interface AgentHost {
-  /** Observes the host, plans with `planner` and applies the plan (see {@link changeHost}). */
-  readonly change: typeof changeHost;
+  /** Reads the host. */
+  readonly observe: () => Promise<HostState>;
+  /**
+   * Plans with `planner` from an observation and applies the plan when it has steps (under the
+   * host lock); see {@link changeHostWhenNeeded}.
+   */
+  readonly change: <T extends { readonly plan: Plan }>(
+    planner: (host: HostState) => T | Promise<T>,
+  ) => Promise<T>;
+  /** Yields when the host's links, addresses or routes may have changed. */
+  readonly changes: (signal: AbortSignal) => AsyncIterable<void>;
   /** hg's masquerade rules are checked against these (`iptables -t nat -S POSTROUTING`). */
   readonly natRules: () => Promise<string[]>;
 }
 
 const THIS_HOST: AgentHost = {
-  change: changeHost,
+  observe: () => observeHost(),
+  change: changeHostWhenNeeded,
+  changes: (signal) => netChanges(signal),
   natRules: () => listRules("nat", "POSTROUTING"),
 };
 
-/** This host's lease was taken by another host: the agent stops serving the subnet. */
-export class LeaseLostError extends HgError {}
+/** The subnet this host used before: its bridge's, else the one subnet.env names. */
+async function previousSubnet(
+  host: HostState,
+  bridge: string,
+  subnetFile: string,
+): Promise<Prefix | undefined> {
+  const onBridge = findBridge(host, bridge)?.gateway?.prefix;
+  if (onBridge) return onBridge;
+  const env = await readFile(subnetFile, "utf8").catch(() => undefined);
+  return env === undefined ? undefined : subnetOfEnv(env);
+}
 
-/** Waits `ms`, or less when `signal` aborts (the listener goes with the timer: loops sleep forever). */
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
+/** What routes are made from: the leases and their holders, not when they run out. */
+function routedContent(listing: LeaseListing): string {
+  return JSON.stringify(
+    listing.entries.map((e) =>
+      "lease" in e
+        ? [e.key, formatAddress(e.lease.attrs.publicIp), e.lease.attrs.node ?? ""]
+        : [e.key, e.problem]
+    ).sort(),
+  );
+}
 
 /** A running agent. */
 export class Agent {
   private config!: NetworkConfig;
-  private lease!: Lease;
+  private keeper!: LeaseKeeper;
   private listing: LeaseListing | undefined;
+  /** The listing content the host was last made equal to. */
+  private synced = "";
   private reachable = true;
   private lastSync: string | null = null;
   private refused: RefusedLease[] = [];
   private readonly reported = new Map<string, string>();
   private lastError = "";
+  private configMissing = false;
   private syncing: Promise<void> | undefined;
   private again = false;
   private readonly startedAt = new Date().toISOString();
@@ -102,9 +140,17 @@ export class Agent {
     return this.options.host ?? THIS_HOST;
   }
 
-  /** Waits for the registry, leases the subnet and makes the host right once. */
+  private get subnet(): Prefix {
+    return this.keeper.subnet;
+  }
+
+  /**
+   * Waits for the registry, leases the subnet (the one the host already uses when it is free)
+   * and makes the host right once. Throws when the host uses a subnet it cannot lease again and
+   * has containers on it (they would have to be renumbered).
+   */
   async start(): Promise<void> {
-    const { store, attrs, ttlSeconds } = this.options;
+    const { store, attrs, ttlSeconds, bridge, subnetFile } = this.options;
     let backoff = 100;
     for (;;) {
       try {
@@ -115,18 +161,49 @@ export class Agent {
           );
         }
         this.config = config;
-        const { lease, reused } = await allocate(store, { attrs, ttlSeconds });
-        this.lease = lease;
+        const host = await this.host.observe();
+        const previous = await previousSubnet(host, bridge, subnetFile);
+        const containers = listContainers(host);
+        const { lease, reused, previousUnavailable } = await allocate(store, {
+          attrs,
+          ttlSeconds,
+          previous,
+          keepPrevious: containers.length > 0,
+        }).catch((e) => {
+          if (!(e instanceof PreviousSubnetError)) throw e;
+          throw new PreviousSubnetError(
+            `${e.message}; ${containers.map((c) => c.name).join(", ")} use it, and the agent ` +
+              `does not renumber containers: release that lease if its holder is gone ` +
+              `("hg subnet release"), or remove the containers ("hg teardown") to move this host`,
+          );
+        });
+        this.keeper = new LeaseKeeper({
+          store,
+          attrs,
+          ttlSeconds,
+          subnet: lease.subnet,
+          log: this.log,
+        });
+        const subnet = formatPrefix(lease.subnet);
         this.log(
           "info",
-          `${reused ? "kept" : "leased"} ${formatPrefix(lease.subnet)} for ${attrs.node} via ${
+          `${reused ? "kept" : "leased"} ${subnet} for ${attrs.node} via ${
             formatAddress(attrs.publicIp)
           }`,
-          {
-            subnet: formatPrefix(lease.subnet),
-            node: attrs.node,
-          },
+          { subnet, node: attrs.node },
         );
+        if (previous && !prefixEquals(previous, lease.subnet)) {
+          const from = formatPrefix(previous);
+          this.log(
+            "warn",
+            `moved this host from ${from} to ${subnet}: ${
+              previousUnavailable === undefined
+                ? `its lease is for ${subnet}`
+                : `${from} cannot be leased again (${previousUnavailable})`
+            }`,
+            { subnet },
+          );
+        }
         break;
       } catch (e) {
         if (!(e instanceof EtcdUnavailableError)) throw e;
@@ -138,13 +215,11 @@ export class Agent {
     }
     const text = formatSubnetEnv({
       network: this.config.network,
-      subnet: this.lease.subnet,
+      subnet: this.subnet,
       mtu: this.options.mtu ?? this.options.uplinkMtu,
       ipMasq: this.options.masquerade,
     });
-    if (await writeSubnetEnv(this.options.subnetFile, text)) {
-      this.log("info", `wrote ${this.options.subnetFile}`);
-    }
+    if (await writeSubnetEnv(subnetFile, text)) this.log("info", `wrote ${subnetFile}`);
     await this.relist();
     await this.sync();
   }
@@ -153,9 +228,10 @@ export class Agent {
   async run(): Promise<number> {
     const signal = this.stop.signal;
     const loops = Promise.all([
+      this.keeper.run(signal).then((lost) => lost && this.loseLease(lost)),
       this.watchLoop(signal),
-      this.repairLoop(signal),
-      this.renewLoop(signal),
+      this.hostLoop(signal),
+      this.pollLoop(signal),
     ]);
     // Once asked to stop, give the loops a moment; a request stuck on a stalled connection
     // (a registry that froze) must not keep the agent from stopping.
@@ -179,13 +255,13 @@ export class Agent {
     this.stop.abort();
   }
 
+  /** The registry's watch: every change of the leases is listed and synced. */
   private async watchLoop(signal: AbortSignal): Promise<void> {
     let backoff = 100;
     let rewatch = 0;
     while (!signal.aborted) {
       try {
         await this.relist();
-        await this.sync();
         backoff = 100;
       } catch (e) {
         if (signal.aborted) return;
@@ -198,7 +274,6 @@ export class Agent {
         for await (const _ of this.options.store.watchLeases(this.listing!.revision, signal)) {
           rewatch = 0;
           await this.relist();
-          await this.sync();
         }
       } catch (e) {
         if (signal.aborted) return;
@@ -211,75 +286,110 @@ export class Agent {
     }
   }
 
-  private async repairLoop(signal: AbortSignal): Promise<void> {
-    const repairMs = this.options.repairMs ?? 500;
-    const relistEvery = Math.max(1, Math.round((this.options.relistMs ?? 5000) / repairMs));
-    for (let tick = 1; !signal.aborted; tick++) {
-      await sleep(repairMs, signal);
-      if (signal.aborted) return;
-      if (tick % relistEvery === 0) await this.relist().catch((e) => this.unreachable(e as Error));
-      await this.sync();
-    }
-  }
-
-  private async renewLoop(signal: AbortSignal): Promise<void> {
-    const { store, attrs, ttlSeconds } = this.options;
-    const every = Math.max(1000, (ttlSeconds * 1000) / 3);
+  /** The host's change events: each one is a check of the host. */
+  private async hostLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await sleep(every, signal);
-      if (signal.aborted) return;
       try {
-        if (!(await store.renew(this.lease.subnet, attrs.publicIp, ttlSeconds, attrs))) {
-          await this.reclaim();
-        }
+        for await (const _ of this.host.changes(signal)) void this.sync();
       } catch (e) {
-        if (e instanceof LeaseLostError) return;
-        this.unreachable(e as Error);
+        if (signal.aborted) return;
+        this.log("warn", `watching the host failed, polling meanwhile: ${(e as Error).message}`);
+        await sleep(5000, signal);
       }
     }
   }
 
-  /** Lists the registry, and checks this host still holds its lease. */
+  /**
+   * The safety poll: the host every `repairMs`, the registry every `relistMs` (and when a
+   * lease it listed runs out: the file store sends no event for that).
+   */
+  private async pollLoop(signal: AbortSignal): Promise<void> {
+    const repairMs = this.options.repairMs ?? 10_000;
+    const relistMs = this.options.relistMs ?? 30_000;
+    let nextRelist = Date.now() + relistMs;
+    while (!signal.aborted) {
+      const expiry = Math.min(
+        ...(this.listing?.entries ?? []).flatMap((e) =>
+          "lease" in e && e.lease.expiresAt !== undefined &&
+            !prefixEquals(e.lease.subnet, this.subnet)
+            ? [e.lease.expiresAt + 100]
+            : []
+        ),
+      );
+      const relistAt = Math.min(nextRelist, expiry);
+      await sleep(Math.max(0, Math.min(repairMs, relistAt - Date.now())), signal);
+      if (signal.aborted) return;
+      if (Date.now() >= relistAt) {
+        nextRelist = Date.now() + relistMs;
+        await this.relist().catch((e) => this.unreachable(e as Error));
+      } else {
+        await this.sync();
+      }
+    }
+  }
+
+  /**
+   * Lists the registry; syncs the host when the leases changed; hands the listing to the lease
+   * keeper; writes the network config back when the registry lost it.
+   */
   private async relist(): Promise<void> {
-    const listing = await this.options.store.listLeases();
+    const { config, listing } = await this.options.store.readRegistry();
+    const previous = this.listing;
     this.listing = listing;
     if (!this.reachable) {
       this.log("info", `registry reachable again at revision ${listing.revision}`);
     }
     this.reachable = true;
-    const key = subnetKey(this.lease.subnet);
-    const mine = listing.entries.find((e) => e.key === key);
-    if (!mine) await this.reclaim();
-    else if (
-      "lease" in mine && mine.lease.attrs.node !== undefined &&
-      mine.lease.attrs.node !== this.options.attrs.node
-    ) {
-      await this.loseLease(
-        `${mine.lease.attrs.node} (${formatAddress(mine.lease.attrs.publicIp)})`,
+    if (previous && BigInt(listing.revision) < BigInt(previous.revision)) {
+      this.log(
+        "warn",
+        `the registry's revision went back from ${previous.revision} to ${listing.revision}: ` +
+          `it lost data (restored from a backup, or wiped)`,
       );
     }
+    if (!config) await this.restoreConfig();
+    else {
+      this.configMissing = false;
+      if (!configEquals(config, this.config)) {
+        this.log("warn", `the network config changed: now ${formatPrefix(config.network)}`);
+        this.config = config;
+        this.synced = "";
+      }
+    }
+    this.keeper.check(listing);
+    if (routedContent(listing) !== this.synced) await this.sync();
   }
 
-  /** The lease ran out (say, during an outage): take the same subnet again if it is free. */
-  private async reclaim(): Promise<void> {
-    const { store, attrs, ttlSeconds } = this.options;
-    if (await store.claim(this.lease.subnet, attrs, ttlSeconds)) {
-      this.log("warn", `lease of ${formatPrefix(this.lease.subnet)} had run out: claimed it again`);
+  /** The registry has no network config any more: write back the one this agent saw. */
+  private async restoreConfig(): Promise<void> {
+    const { store, restoreConfig = true } = this.options;
+    const network = `${formatPrefix(this.config.network)} /${this.config.subnetLen}`;
+    if (!restoreConfig) {
+      if (!this.configMissing) {
+        this.log(
+          "error",
+          `${store.url} has lost its network config (${network} before); not writing it back ` +
+            `(--no-restore-config): new hosts cannot join until "hg subnet config" writes one`,
+        );
+      }
+      this.configMissing = true;
       return;
     }
-    await this.loseLease("another host");
+    if (await store.putConfig(this.config, undefined)) {
+      this.log("warn", `${store.url} had lost its network config: wrote back ${network}`);
+    }
   }
 
-  private async loseLease(holder: string): Promise<void> {
-    const subnet = formatPrefix(this.lease.subnet);
-    this.lost = new LeaseLostError(`this host's lease of ${subnet} now belongs to ${holder}`);
+  private async loseLease(lost: LeaseLostError): Promise<void> {
+    this.lost = lost;
+    const subnet = formatPrefix(this.subnet);
     this.log(
       "error",
-      `LEASE LOST: ${subnet} now belongs to ${holder}; this host stops serving it ` +
+      `LEASE LOST: ${subnet} now belongs to ${lost.holder}; this host stops serving it ` +
         `(bridge ${this.options.bridge} address removed) and the agent exits`,
       { subnet },
     );
-    const gateway = `${formatAddress(firstHost(this.lease.subnet))}/${this.lease.subnet.length}`;
+    const gateway = `${formatAddress(firstHost(this.subnet))}/${this.subnet.length}`;
     await this.host.change(() => ({
       plan: [ipStep(["addr", "del", gateway, "dev", this.options.bridge])],
     })).catch((e) =>
@@ -289,11 +399,9 @@ export class Agent {
       )
     );
     this.stop.abort();
-    throw this.lost;
   }
 
   private unreachable(e: Error): void {
-    if (e instanceof LeaseLostError) return;
     if (this.reachable) {
       this.log("warn", `registry unreachable, keeping every route as it is: ${e.message}`);
     }
@@ -324,10 +432,12 @@ export class Agent {
       const natRules = masquerade ? await this.host.natRules() : [];
       const result = await this.host.change((host) => {
         const setup = planSetup(host, {
-          subnet: this.lease.subnet,
+          subnet: this.subnet,
           bridge,
           mtu,
           masqueradeNetwork: masquerade ? this.config.network : undefined,
+          // A host without containers follows its lease; one with containers is never moved.
+          renumber: listContainers(host).length === 0,
         }, natRules);
         const peers = planPeerSync(host, this.config, listing.entries, {
           node: this.options.attrs.node,
@@ -346,6 +456,7 @@ export class Agent {
         }
         this.reported.set(r.key, r.reason);
       }
+      this.synced = routedContent(listing);
       this.lastSync = new Date().toISOString();
       this.lastError = "";
     } catch (e) {
@@ -357,9 +468,10 @@ export class Agent {
       pid: process.pid,
       node: this.options.attrs.node,
       store: this.options.store.url,
-      subnet: formatPrefix(this.lease.subnet),
+      subnet: formatPrefix(this.subnet),
       startedAt: this.startedAt,
       lastSync: this.lastSync,
+      leaseRenewedAt: this.keeper.renewedAt,
       revision: this.listing?.revision ?? null,
       storeReachable: this.reachable,
       refused: this.refused,
@@ -368,12 +480,12 @@ export class Agent {
 
   /** `--release-on-exit`: give the lease back and remove hg's routes. */
   private async leave(): Promise<void> {
-    await this.options.store.release(this.lease.subnet).then(
-      (released) => released && this.log("info", `released ${formatPrefix(this.lease.subnet)}`),
+    await this.options.store.release(this.subnet).then(
+      (released) => released && this.log("info", `released ${formatPrefix(this.subnet)}`),
       (e) =>
         this.log(
           "warn",
-          `could not release ${formatPrefix(this.lease.subnet)}: ${(e as Error).message}`,
+          `could not release ${formatPrefix(this.subnet)}: ${(e as Error).message}`,
         ),
     );
     await this.host.change((host) => ({

@@ -18,6 +18,8 @@ export interface AgentReport {
   readonly startedAt: string;
   /** When the routes were last made equal to the registry. */
   readonly lastSync: string | null;
+  /** When the lease was last renewed (or claimed again). */
+  readonly leaseRenewedAt: string | null;
   /** The registry revision the agent has seen. */
   readonly revision: string | null;
   /** Whether the registry answered the last time the agent asked. */
@@ -29,6 +31,21 @@ export interface AgentReport {
 export function reportPath(): string {
   const id = readlinkSync("/proc/self/ns/net").replace(/\D/g, "");
   return `${runDir()}/agent-${id}.json`;
+}
+
+/**
+ * The agent report file of another host, named by the inode of its network namespace (what
+ * `stat` gives for `/run/netns/NAME`), for a program that watches many hosts at once, such as
+ * the lab, without entering each one.
+ *
+ * @example
+ * ```ts
+ * import { statSync } from "node:fs";
+ * reportPathOfNetns(statSync("/run/netns/hglab-h1").ino); // "/run/hg/agent-4026532246.json"
+ * ```
+ */
+export function reportPathOfNetns(inode: number | bigint): string {
+  return `${runDir()}/agent-${inode}.json`;
 }
 
 /** Writes the report atomically. */

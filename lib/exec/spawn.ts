@@ -18,6 +18,8 @@ export interface Child {
   write(text: string): void;
   /** Closes standard input. */
   end(): void;
+  /** Ends the process (SIGTERM); for long-running ones such as `ip monitor`. */
+  kill(): void;
   readonly exited: Promise<number>;
 }
 
@@ -51,6 +53,7 @@ interface BunSpawned {
   stderr: ReadableStream<Uint8Array>;
   stdin: { write(text: string): void; end(): void } | undefined;
   exited: Promise<number>;
+  kill(): void;
 }
 interface BunRuntime {
   spawn(argv: string[], options: Record<string, unknown>): BunSpawned;
@@ -60,6 +63,7 @@ interface DenoChild {
   stderr: ReadableStream<Uint8Array>;
   stdin: WritableStream<Uint8Array>;
   status: Promise<{ code: number }>;
+  kill(): void;
 }
 interface DenoRuntime {
   Command: new (command: string, options: Record<string, unknown>) => { spawn(): DenoChild };
@@ -119,6 +123,7 @@ function fromBun(
     stderr: p.stderr,
     write: (text) => p.stdin?.write(text),
     end: () => p.stdin?.end(),
+    kill: () => p.kill(),
     exited: p.exited,
   };
 }
@@ -145,6 +150,13 @@ function fromDeno(
     stderr: child.stderr,
     write: (text) => void writer?.write(encoder.encode(text)).catch(() => {}),
     end: () => void writer?.close().catch(() => {}),
+    kill: () => {
+      try {
+        child.kill();
+      } catch {
+        // it has exited already
+      }
+    },
     exited: child.status.then((s) => s.code),
   };
 }
@@ -172,6 +184,7 @@ function fromNode(
     stderr: Readable.toWeb(child.stderr!) as ReadableStream<Uint8Array>,
     write: (text) => void child.stdin?.write(text),
     end: () => void child.stdin?.end(),
+    kill: () => void child.kill(),
     exited,
   };
 }

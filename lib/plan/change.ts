@@ -36,3 +36,21 @@ export async function changeHost<T extends { readonly plan: Plan }>(
   };
   return dryRun ? await run() : await withHostLock(run);
 }
+
+/**
+ * {@link changeHost} for a daemon that checks its host often and changes it rarely (the agent):
+ * it observes and plans without the host lock, and only a plan with steps is made again and
+ * applied under the lock. Other hg commands on the host never wait for a check that changes
+ * nothing.
+ *
+ * @example
+ * ```ts
+ * const { plan } = await changeHostWhenNeeded((host) => ({ plan: planSetup(host, request) }));
+ * ```
+ */
+export async function changeHostWhenNeeded<T extends { readonly plan: Plan }>(
+  planner: (host: HostState) => T | Promise<T>,
+): Promise<T> {
+  const planned = await planner(await observeHost());
+  return planned.plan.length === 0 ? planned : await changeHost(planner);
+}

@@ -76,14 +76,22 @@ export function planSetup(
       !addressEquals(found.gateway.address, gateway) ||
       found.gateway.prefix.length !== subnet.length
     ) {
-      throw new HgError(
-        `bridge ${bridge} already has ${
-          formatAddress(found.gateway.address)
-        }/${found.gateway.prefix.length}` +
-          ` (subnet ${
-            formatPrefix(found.gateway.prefix)
-          }): run "hg teardown" first to change the subnet`,
-      );
+      if (request.renumber) {
+        const old = `${formatAddress(found.gateway.address)}/${found.gateway.prefix.length}`;
+        steps.push(
+          ipStep(["addr", "del", old, "dev", bridge]),
+          ipStep(["addr", "add", gatewayText, "dev", bridge]),
+        );
+      } else {
+        throw new HgError(
+          `bridge ${bridge} already has ${
+            formatAddress(found.gateway.address)
+          }/${found.gateway.prefix.length}` +
+            ` (subnet ${
+              formatPrefix(found.gateway.prefix)
+            }): run "hg teardown" first to change the subnet`,
+        );
+      }
     }
     if (!found.link.up) steps.push(ipStep(["link", "set", bridge, "up"]));
   }

@@ -8,4 +8,9 @@ export interface SetupRequest {
   readonly mtu?: number;
   /** The cluster network, when traffic leaving it is to be masqueraded. */
   readonly masqueradeNetwork?: Prefix;
+  /**
+   * The bridge may move from another subnet to this one (the agent moving a host that has no
+   * containers); otherwise a bridge on another subnet is an error.
+   */
+  readonly renumber?: boolean;
 }

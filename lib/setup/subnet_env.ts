@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { formatAddress } from "../net/address.ts";
-import { firstHost, formatPrefix, type Prefix } from "../net/prefix.ts";
+import { firstHost, formatPrefix, parseInterfaceAddress, type Prefix } from "../net/prefix.ts";
 
 /** flannel's path for it. */
 export const DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env";
@@ -49,4 +49,23 @@ export async function writeSubnetEnv(path: string, text: string): Promise<boolea
   await writeFile(temp, text, { mode: 0o644 });
   await rename(temp, path);
   return true;
+}
+
+/**
+ * The subnet a subnet.env names (FLANNEL_SUBNET), or undefined when the text has none or an
+ * invalid one: the file is a hint of what this host used before, never trusted further.
+ *
+ * @example
+ * ```ts
+ * subnetOfEnv("FLANNEL_SUBNET=1.1.3.1/24\n"); // 1.1.3.0/24
+ * ```
+ */
+export function subnetOfEnv(text: string): Prefix | undefined {
+  const value = /^FLANNEL_SUBNET=(\S+)\s*$/m.exec(text)?.[1];
+  if (value === undefined) return undefined;
+  try {
+    return parseInterfaceAddress(value).prefix;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,14 +1,23 @@
 /**
  * Subnet allocation on any store, by compare-and-swap only: a host that already holds a lease
- * (same node name or same public address) gets it back; otherwise a free subnet is picked at
- * random and claimed, and a claim lost to another host is retried with a new pick (flanneld
- * exits there instead). Pure choice of candidates, I/O only through the store.
+ * (same node name or same public address) gets it back; a host that used a subnet before (its
+ * bridge still has it) claims that one again when it is free, as flanneld does with its previous
+ * subnet; otherwise a free subnet is picked at random and claimed, and a claim lost to another
+ * host is retried with a new pick (flanneld exits there instead). Pure choice of candidates,
+ * I/O only through the store.
  *
  * @module
  */
 import { EnvironmentError, HgError } from "../errors.ts";
 import { addressEquals, formatAddress } from "../net/address.ts";
-import { formatPrefix, nthSubnet, type Prefix, subnetIndex } from "../net/prefix.ts";
+import {
+  formatPrefix,
+  nthSubnet,
+  type Prefix,
+  prefixCovers,
+  prefixEquals,
+  subnetIndex,
+} from "../net/prefix.ts";
 import type { NetworkConfig } from "./config.ts";
 import { type LeaseAttrs, subnetKey, subnetOfKey } from "./lease.ts";
 import type { Lease, RegistryEntry, SubnetStore } from "./store.ts";
@@ -16,16 +25,61 @@ import type { Lease, RegistryEntry, SubnetStore } from "./store.ts";
 /** Every subnet of the network is taken. */
 export class NetworkFullError extends HgError {}
 
+/** The subnet a host uses cannot be had again, and the host cannot move (it has containers). */
+export class PreviousSubnetError extends HgError {}
+
 /** Who asks for a subnet, and for how long. */
 export interface AllocRequest {
   readonly attrs: LeaseAttrs;
   readonly ttlSeconds: number;
+  /** The subnet the host uses already (its bridge's, or subnet.env's): claimed first when free. */
+  readonly previous?: Prefix;
+  /**
+   * Throw {@link PreviousSubnetError} instead of taking another subnet when `previous` cannot
+   * be had: a host with containers on it cannot simply move.
+   */
+  readonly keepPrevious?: boolean;
 }
 
 /** The lease a host got, and whether it already had it. */
 export interface Allocation {
   readonly lease: Lease;
   readonly reused: boolean;
+  /** Why the host's previous subnet could not be had, when another one was taken instead. */
+  readonly previousUnavailable?: string;
+}
+
+/**
+ * Why `subnet` cannot be leased by this host now, or undefined when it is free and valid.
+ *
+ * @example
+ * ```ts
+ * whyNotFree(config, parsePrefix("1.1.3.0/24"), entries); // "it is leased to h3 (10.0.12.13)"
+ * ```
+ */
+export function whyNotFree(
+  config: NetworkConfig,
+  subnet: Prefix,
+  entries: readonly RegistryEntry[],
+): string | undefined {
+  const first = subnetIndex(config.network, {
+    address: config.subnetMin,
+    length: config.subnetLen,
+  });
+  const last = subnetIndex(config.network, { address: config.subnetMax, length: config.subnetLen });
+  if (
+    subnet.length !== config.subnetLen || !prefixCovers(config.network, subnet) ||
+    subnetIndex(config.network, subnet) < first || subnetIndex(config.network, subnet) > last
+  ) {
+    return `it is not one of the network's subnets (/${config.subnetLen} of ${
+      formatPrefix(config.network)
+    } from ${formatAddress(config.subnetMin)} to ${formatAddress(config.subnetMax)})`;
+  }
+  const entry = entries.find((e) => e.key === subnetKey(subnet));
+  if (!entry) return undefined;
+  if (!("lease" in entry)) return `its registry key holds something else (${entry.problem})`;
+  const { node, publicIp } = entry.lease.attrs;
+  return `it is leased to ${node ?? "a host"} (${formatAddress(publicIp)})`;
 }
 
 /** The lease that belongs to this host: same node name, or same public address. */
@@ -97,10 +151,19 @@ export async function allocate(
       `${store.url} has no network config: write one with "hg subnet config --network CIDR"`,
     );
   }
+  const { previous } = request;
+  let previousUnavailable: string | undefined;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const { entries } = await store.listLeases();
     const mine = ownLease(entries, request.attrs);
     if (mine) {
+      if (previous && !prefixEquals(previous, mine.subnet) && request.keepPrevious) {
+        throw new PreviousSubnetError(
+          `this host uses ${formatPrefix(previous)} but its lease in ${store.url} is for ${
+            formatPrefix(mine.subnet)
+          }`,
+        );
+      }
       if (await store.renew(mine.subnet, mine.attrs.publicIp, request.ttlSeconds, request.attrs)) {
         return {
           lease: { ...mine, attrs: request.attrs, expiresAt: expiry(request) },
@@ -108,6 +171,25 @@ export async function allocate(
         };
       }
       continue; // it expired or was released in between: look again
+    }
+    if (previous) {
+      previousUnavailable = whyNotFree(config, previous, entries);
+      if (previousUnavailable === undefined) {
+        if (await store.claim(previous, request.attrs, request.ttlSeconds)) {
+          return {
+            lease: { subnet: previous, attrs: request.attrs, expiresAt: expiry(request) },
+            reused: true,
+          };
+        }
+        continue; // another host was faster: look again
+      }
+      if (request.keepPrevious) {
+        throw new PreviousSubnetError(
+          `this host uses ${
+            formatPrefix(previous)
+          }, which it cannot lease again: ${previousUnavailable}`,
+        );
+      }
     }
     const free = freeSubnets(config, takenKeys(entries));
     if (free.length === 0) {
@@ -118,7 +200,11 @@ export async function allocate(
     }
     const subnet = free[Math.floor(random() * free.length)];
     if (await store.claim(subnet, request.attrs, request.ttlSeconds)) {
-      return { lease: { subnet, attrs: request.attrs, expiresAt: expiry(request) }, reused: false };
+      return {
+        lease: { subnet, attrs: request.attrs, expiresAt: expiry(request) },
+        reused: false,
+        ...(previousUnavailable === undefined ? {} : { previousUnavailable }),
+      };
     }
   }
   throw new HgError(`gave up allocating a subnet in ${store.url} after ${maxAttempts} lost races`);

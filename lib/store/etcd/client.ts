@@ -76,6 +76,24 @@ export class EtcdUnavailableError extends HgError {
 }
 
 /**
+ * A write was sent but its answer never came (a timeout, a member that went away): it may or
+ * may not have been applied. Read the key back to know; never undo it on a guess.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof EtcdOutcomeUnknownError) await etcd.range(key); }
+ * ```
+ */
+export class EtcdOutcomeUnknownError extends EtcdUnavailableError {
+  constructor(failures: readonly (readonly [endpoint: string, reason: string])[]) {
+    super(failures);
+    this.message = `etcd did not answer whether a write was applied: ${
+      failures.map(([endpoint, reason]) => `${endpoint} (${oneLine(reason)})`).join(", ")
+    }`;
+  }
+}
+
+/**
  * An error answer from etcd (bad request, lease not found, auth failure). `code` is the gRPC
  * status code etcd gave (5: not found, 16: unauthenticated), 0 when it gave none.
  *
@@ -106,6 +124,9 @@ export class EtcdCompactedError extends HgError {
 }
 
 type Json = Readonly<Record<string, unknown>>;
+
+/** Why a request that never reached etcd failed. */
+const REFUSED = "connection refused";
 
 /** One endpoint's failure that moves the request to the next endpoint. */
 class EndpointFailure extends Error {}
@@ -374,15 +395,32 @@ export class EtcdClient {
   }
 
   async #txn(compare: Json, success: Json): Promise<boolean> {
-    const answer = await this.#call("/v3/kv/txn", { compare: [compare], success: [success] });
+    const failures: [string, string][] = [];
+    // A member that timed out may have applied the txn, whatever the others answered (a compare
+    // that failed because of our own write is not "false").
+    const unseen = () => failures.filter(([, why]) => why !== REFUSED);
+    let answer: Json;
+    try {
+      answer = await this.#call("/v3/kv/txn", { compare: [compare], success: [success] }, failures);
+    } catch (e) {
+      if (e instanceof EtcdUnavailableError && unseen().length > 0) {
+        throw new EtcdOutcomeUnknownError(failures);
+      }
+      throw e;
+    }
     // A failed compare comes back without `succeeded` at all (false fields are omitted).
-    return answer.succeeded === true;
+    if (answer.succeeded === true) return true;
+    if (unseen().length > 0) throw new EtcdOutcomeUnknownError(unseen());
+    return false;
   }
 
-  /** POSTs `body` to `path` with failover; returns etcd's JSON answer. */
-  async #call(path: string, body: Json): Promise<Json> {
+  /**
+   * POSTs `body` to `path` with failover; returns etcd's JSON answer. The endpoints that failed
+   * before one answered are added to `failures`.
+   */
+  async #call(path: string, body: Json, failures: [string, string][] = []): Promise<Json> {
     const text = JSON.stringify(body);
-    return await this.#failover(async (endpoint) => {
+    return await this.#failover(failures, async (endpoint) => {
       for (let attempt = 0;; attempt++) {
         const response = await this.#post(
           endpoint,
@@ -410,7 +448,7 @@ export class EtcdClient {
     signal: AbortSignal,
   ): Promise<{ endpoint: string; body: ReadableStream<Uint8Array> }> {
     const text = JSON.stringify(body);
-    return this.#failover(async (endpoint) => {
+    return this.#failover([], async (endpoint) => {
       const timeout = AbortSignal.timeout(this.timeoutMs);
       const connecting = new AbortController();
       const stop = () => connecting.abort(signal.aborted ? signal.reason : timeout.reason);
@@ -436,8 +474,10 @@ export class EtcdClient {
    * Runs `request` on the endpoint that worked last, then on each other one once, moving on
    * when an endpoint is unreachable, times out or answers 5xx.
    */
-  async #failover<T>(request: (endpoint: string) => Promise<T>): Promise<T> {
-    const failures: [string, string][] = [];
+  async #failover<T>(
+    failures: [string, string][],
+    request: (endpoint: string) => Promise<T>,
+  ): Promise<T> {
     for (let i = 0; i < this.endpoints.length; i++) {
       const index = (this.#current + i) % this.endpoints.length;
       const endpoint = this.endpoints[index];
@@ -577,7 +617,7 @@ function reason(e: unknown, timeoutMs: number): string {
     at = cause;
   }
   const all = messages.join(": ");
-  if (/refused/i.test(all) || error?.code === "ConnectionRefused") return "connection refused";
+  if (/refused/i.test(all) || error?.code === "ConnectionRefused") return REFUSED;
   return oneLine(all).slice(0, 160);
 }
 

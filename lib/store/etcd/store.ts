@@ -22,7 +22,12 @@ import {
   subnetOfKey,
 } from "../lease.ts";
 import type { LeaseListing, RegistryEntry, RegistryRead, SubnetStore } from "../store.ts";
-import { type EtcdClient, EtcdCompactedError, type EtcdKeyValue } from "./client.ts";
+import {
+  type EtcdClient,
+  EtcdCompactedError,
+  type EtcdKeyValue,
+  EtcdUnavailableError,
+} from "./client.ts";
 
 /** flannel's default `--etcd-prefix`. */
 export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
@@ -142,13 +147,11 @@ export class EtcdStore implements SubnetStore {
   async claim(subnet: Prefix, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean> {
     const key = this.#leaseKey(subnet);
     const lease = await this.#client.leaseGrant(ttlSeconds);
-    let created = false;
-    try {
-      created = await this.#client.createIfAbsent(key, formatLeaseValue(attrs), lease);
-      return created;
-    } finally {
-      if (!created) await this.#revokeQuietly(lease);
-    }
+    return await this.#attach(
+      key,
+      lease,
+      () => this.#client.createIfAbsent(key, formatLeaseValue(attrs), lease),
+    );
   }
 
   async renew(
@@ -160,16 +163,22 @@ export class EtcdStore implements SubnetStore {
     const key = this.#leaseKey(subnet);
     const kv = await this.#get(key);
     if (!kv || !heldBy(kv, holder)) return false;
-    // A fresh lease makes the TTL exactly ttlSeconds (a keepalive would restore the old TTL).
-    const lease = await this.#client.leaseGrant(ttlSeconds);
-    let renewed = false;
-    try {
-      const value = attrs ? formatLeaseValue(attrs) : kv.value;
-      renewed = await this.#client.putIfModRevision(key, value, kv.modRevision, lease);
-    } finally {
-      const stale = renewed ? kv.lease : lease;
-      if (stale !== "0") await this.#revokeQuietly(stale);
+    const value = attrs ? formatLeaseValue(attrs) : kv.value;
+    // The same value on a lease of the same TTL: a keepalive renews it without writing the
+    // key, so no watcher wakes up for a renewal, and a retried keepalive does no harm.
+    if (value === kv.value && kv.lease !== "0") {
+      const ttl = await this.#client.leaseKeepAlive(kv.lease);
+      if (ttl === ttlSeconds) return true;
+      if (ttl <= 0) return false; // the lease ran out just now, and the key went with it
     }
+    // A new value or TTL: the key moves to a fresh lease (a keepalive restores the old TTL).
+    const lease = await this.#client.leaseGrant(ttlSeconds);
+    const renewed = await this.#attach(
+      key,
+      lease,
+      () => this.#client.putIfModRevision(key, value, kv.modRevision, lease),
+    );
+    if (renewed && kv.lease !== "0") await this.#revokeQuietly(kv.lease);
     return renewed;
   }
 
@@ -184,6 +193,27 @@ export class EtcdStore implements SubnetStore {
 
   close(): Promise<void> {
     return Promise.resolve(); // every request is its own HTTP call: nothing to hold
+  }
+
+  /**
+   * Runs `write`, which attaches `key` to the new `lease`; returns whether it did. A write whose
+   * answer never came (a timeout after it was sent) may have been applied: the key is read back,
+   * and the write happened exactly when the key sits on `lease`. Nothing is undone on a guess:
+   * `lease` is revoked only after a clear "no" (a write still in flight would otherwise lose its
+   * key with it); an unused lease runs out by itself. When even the read fails, the error goes up.
+   */
+  async #attach(key: string, lease: string, write: () => Promise<boolean>): Promise<boolean> {
+    try {
+      if (await write()) return true;
+    } catch (e) {
+      if (!(e instanceof EtcdUnavailableError)) throw e;
+      const kv = await this.#get(key).catch(() => {
+        throw e;
+      });
+      return kv?.lease === lease;
+    }
+    await this.#revokeQuietly(lease);
+    return false;
   }
 
   async #get(key: string): Promise<EtcdKeyValue | undefined> {

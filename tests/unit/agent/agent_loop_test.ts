@@ -11,15 +11,11 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import { Agent, type AgentHost } from "../../../lib/agent/agent.ts";
-import type { HostState } from "../../../lib/host/state.ts";
-import { parseAddresses } from "../../../lib/ip/addr.ts";
-import { parseLinks } from "../../../lib/ip/link.ts";
-import { parseRoutes, type Route } from "../../../lib/ip/route.ts";
+import { Agent } from "../../../lib/agent/agent.ts";
 import { parseAddress } from "../../../lib/net/address.ts";
-import { formatPrefix, parsePrefix } from "../../../lib/net/prefix.ts";
-import { renderStep } from "../../../lib/plan/render.ts";
+import { parsePrefix } from "../../../lib/net/prefix.ts";
 import { makeNetworkConfig } from "../../../lib/store/config.ts";
+import { memoryHost } from "./memory_host.ts";
 import { MemoryStore } from "./memory_store.ts";
 
 const OWN = parsePrefix("1.1.1.0/24");
@@ -28,74 +24,6 @@ const lease = (ip: string, node: string) => ({
   backendType: "host-gw",
   node,
 });
-
-/** A host set up already (bridge cni0 1.1.1.1/24, uplink eth0 10.0.12.11/22) in memory. */
-function memoryHost() {
-  const link = (ifindex: number, ifname: string, extra: Record<string, unknown> = {}) => ({
-    ifindex,
-    ifname,
-    flags: ["BROADCAST", "UP", "LOWER_UP"],
-    mtu: 1500,
-    operstate: "UP",
-    ...extra,
-  });
-  const addr = (ifindex: number, ifname: string, local: string, prefixlen: number) => ({
-    ifindex,
-    ifname,
-    mtu: 1500,
-    flags: ["UP"],
-    addr_info: [{ family: "inet", local, prefixlen, scope: "global" }],
-  });
-  const state: { -readonly [K in keyof HostState]: HostState[K] } = {
-    links: parseLinks([
-      link(2, "eth0"),
-      link(3, "cni0", { ifalias: "hg:bridge", linkinfo: { info_kind: "bridge" } }),
-    ]),
-    addresses: parseAddresses([addr(2, "eth0", "10.0.12.11", 22), addr(3, "cni0", "1.1.1.1", 24)]),
-    routes: parseRoutes([
-      { dst: "10.0.12.0/22", dev: "eth0", protocol: "kernel", scope: "link", flags: [] },
-      { dst: "1.1.1.0/24", dev: "cni0", protocol: "kernel", scope: "link", flags: [] },
-    ], 4),
-    forwarding: true,
-  };
-  const applied: string[] = [];
-  const host: AgentHost = {
-    natRules: () => Promise.resolve([]),
-    change: async (planner) => {
-      const planned = await planner(state);
-      for (const step of planned.plan) {
-        const line = renderStep(step);
-        applied.push(line);
-        const m = /^ip route replace (\S+) via (\S+) dev (\S+) proto 104$/.exec(line);
-        const del = /^ip route del (\S+) proto 104$/.exec(line);
-        if (m) {
-          state.routes = [
-            ...state.routes.filter((r) => formatPrefix(r.dst) !== m[1]),
-            {
-              type: "unicast",
-              dst: parsePrefix(m[1]),
-              gateway: parseAddress(m[2]),
-              dev: m[3],
-              protocol: 104,
-              scope: 0,
-              metric: 0,
-              flags: [],
-            } as Route,
-          ];
-        } else if (del) {
-          state.routes = state.routes.filter((r) => formatPrefix(r.dst) !== del[1]);
-        } else if (line === "ip route flush proto 104") {
-          state.routes = state.routes.filter((r) => r.protocol !== 104);
-        }
-      }
-      return planned;
-    },
-  };
-  const peers = () => state.routes.filter((r) => r.protocol === 104).length;
-  const routeTo = (subnet: string) =>
-    state.routes.find((r) => r.protocol === 104 && formatPrefix(r.dst) === subnet);
-  return { host, state, applied, peers, routeTo };
-}
 
 async function until(check: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -190,6 +118,15 @@ describe("agent loop (in memory)", () => {
     store.put(parsePrefix("1.1.5.0/24"), lease("10.0.12.15", "h5"));
     await until(() => host.routeTo("1.1.5.0/24") !== undefined, 6000, "caught up");
     assert.ok(lines.some((l) => l.startsWith("info registry reachable again")), lines.join("\n"));
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("a route deleted on the host comes back on the host's change event, not a poll", async () => {
+    const { host, agent, running } = await started();
+    host.state.routes = host.state.routes.filter((r) => r.protocol !== 104);
+    host.changed();
+    await until(() => host.routeTo("1.1.2.0/24") !== undefined, 1000, "the route back");
     agent.shutdown();
     assert.equal(await running, 0);
   });

@@ -6,7 +6,8 @@
  */
 import { formatPrefix, type Prefix } from "../../../lib/net/prefix.ts";
 import type { NetworkConfig } from "../../../lib/store/config.ts";
-import { EtcdUnavailableError } from "../../../lib/store/etcd/client.ts";
+import { configEquals } from "../../../lib/store/config.ts";
+import { EtcdOutcomeUnknownError, EtcdUnavailableError } from "../../../lib/store/etcd/client.ts";
 import { type LeaseAttrs, subnetKey } from "../../../lib/store/lease.ts";
 import type {
   LeaseListing,
@@ -29,11 +30,22 @@ export class MemoryStore implements SubnetStore {
   private readonly waiters = new Set<() => void>();
   private breakWatch: ((e: Error) => void) | undefined;
 
-  constructor(private readonly config: NetworkConfig) {}
+  /** Methods whose next call fails after doing its work, as a write whose answer never came. */
+  readonly unanswered = new Set<string>();
+
+  constructor(public config: NetworkConfig | undefined) {}
 
   private check(method: string): void {
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
     if (this.down) throw new EtcdUnavailableError([[this.url, "connection refused"]]);
+  }
+
+  /** Throws as a timed-out answer does when `method` was marked unanswered (its work is done). */
+  private answer<T>(method: string, result: T): Promise<T> {
+    if (this.unanswered.delete(method)) {
+      return Promise.reject(new EtcdOutcomeUnknownError([[this.url, "timed out after 3000 ms"]]));
+    }
+    return Promise.resolve(result);
   }
 
   private changed(): void {
@@ -72,8 +84,13 @@ export class MemoryStore implements SubnetStore {
     return Promise.resolve(this.config);
   }
 
-  putConfig(): Promise<boolean> {
-    return Promise.resolve(false);
+  putConfig(config: NetworkConfig, expected: NetworkConfig | undefined): Promise<boolean> {
+    this.check("putConfig");
+    const unchanged = this.config === undefined
+      ? expected === undefined
+      : expected !== undefined && configEquals(this.config, expected);
+    if (unchanged) this.config = config;
+    return Promise.resolve(unchanged);
   }
 
   listLeases(): Promise<LeaseListing> {
@@ -95,15 +112,16 @@ export class MemoryStore implements SubnetStore {
 
   claim(subnet: Prefix, attrs: LeaseAttrs): Promise<boolean> {
     this.check("claim");
-    if (this.leases.has(subnetKey(subnet))) return Promise.resolve(false);
+    if (this.leases.has(subnetKey(subnet))) return this.answer("claim", false);
     this.put(subnet, attrs);
-    return Promise.resolve(true);
+    return this.answer("claim", true);
   }
 
   renew(subnet: Prefix, holder: LeaseAttrs["publicIp"]): Promise<boolean> {
     this.check("renew");
     const lease = this.leases.get(subnetKey(subnet));
-    return Promise.resolve(lease?.attrs.publicIp.value === holder.value);
+    // A renewal is no change of the leases: the revision stays (etcd renews by keepalive).
+    return this.answer("renew", lease?.attrs.publicIp.value === holder.value);
   }
 
   release(subnet: Prefix): Promise<boolean> {

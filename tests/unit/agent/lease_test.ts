@@ -1,0 +1,267 @@
+/**
+ * The agent's lease, without root (a registry and a host in memory), through the faults that
+ * took hosts off the network: an outage longer than the TTL (the lease is claimed again once,
+ * by one owner, and never "lost" to itself), answers that never came (the write happened: the
+ * agent does not undo it), a restart after the lease ran out (the subnet the host already uses
+ * is claimed again; with containers on a subnet someone else now holds, the agent says why and
+ * stops; without containers it moves the host), and a registry that lost its data (the network
+ * config is written back, unless told not to).
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { Agent } from "../../../lib/agent/agent.ts";
+import { parseAddress } from "../../../lib/net/address.ts";
+import { parsePrefix } from "../../../lib/net/prefix.ts";
+import { PreviousSubnetError } from "../../../lib/store/allocate.ts";
+import { makeNetworkConfig } from "../../../lib/store/config.ts";
+import { memoryHost } from "./memory_host.ts";
+import { MemoryStore } from "./memory_store.ts";
+
+const OWN = parsePrefix("1.1.1.0/24");
+const CONFIG = makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24);
+const lease = (ip: string, node: string) => ({
+  publicIp: parseAddress(ip),
+  backendType: "host-gw",
+  node,
+});
+
+async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    assert.ok(Date.now() < deadline, `${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("the agent's lease (in memory)", () => {
+  let dir: string;
+  let runDir: string | undefined;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "hg-lease-test-"));
+    runDir = process.env.HG_RUN_DIR;
+    process.env.HG_RUN_DIR = join(dir, "run");
+  });
+  afterEach(() => {
+    if (runDir === undefined) delete process.env.HG_RUN_DIR;
+    else process.env.HG_RUN_DIR = runDir;
+  });
+
+  function agentOn(
+    store: MemoryStore,
+    host: ReturnType<typeof memoryHost>,
+    options: { ttlSeconds?: number; restoreConfig?: boolean } = {},
+  ) {
+    const lines: string[] = [];
+    const agent = new Agent({
+      store,
+      attrs: lease("10.0.12.11", "h1"),
+      bridge: "cni0",
+      ttlSeconds: options.ttlSeconds ?? 60,
+      subnetFile: join(dir, "subnet.env"),
+      uplinkMtu: 1500,
+      masquerade: false,
+      releaseOnExit: false,
+      restoreConfig: options.restoreConfig,
+      log: (level, message) => lines.push(`${level} ${message}`),
+      host: host.host,
+      repairMs: 60_000,
+      relistMs: 60_000,
+    });
+    return { agent, lines };
+  }
+
+  /** A registry with this host's lease and a peer's. */
+  function registry() {
+    const store = new MemoryStore(CONFIG);
+    store.put(OWN, lease("10.0.12.11", "h1"));
+    store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
+    return store;
+  }
+
+  it("an outage longer than the TTL: the lease that ran out is claimed again, once", async () => {
+    const store = registry();
+    const host = memoryHost();
+    const { agent, lines } = agentOn(store, host);
+    await agent.start();
+    const running = agent.run();
+    await until(() => store.watching, 1000, "a watch");
+    store.down = true;
+    store.interruptWatch();
+    await until(() => lines.some((l) => l.startsWith("warn registry unreachable")), 2000, "said");
+    store.down = false;
+    store.delete(OWN); // it ran out while the registry was away
+    await until(() => store.keys().includes("1.1.1.0/24"), 3000, "claimed again");
+    assert.equal(store.calls.get("claim"), 1, "one owner claims it, once");
+    assert.equal(store.leases.get("1.1.1.0-24")?.attrs.node, "h1");
+    assert.ok(
+      lines.includes("warn lease of 1.1.1.0/24 had run out: claimed it again"),
+      lines.join("\n"),
+    );
+    assert.ok(!lines.some((l) => l.includes("LEASE LOST")), lines.join("\n"));
+    assert.equal(host.bridgeAddress(), "1.1.1.1/24", "the bridge keeps its address");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("a renewal whose answer never came: the agent keeps serving and renews again", async () => {
+    const store = registry();
+    const host = memoryHost();
+    const { agent, lines } = agentOn(store, host, { ttlSeconds: 3 }); // renews every second
+    await agent.start();
+    const running = agent.run();
+    store.unanswered.add("renew");
+    await until(() => (store.calls.get("renew") ?? 0) >= 3, 5000, "two more renewals");
+    assert.ok(
+      lines.some((l) =>
+        l.startsWith("warn could not renew the lease of 1.1.1.0/24, still serving")
+      ),
+      lines.join("\n"),
+    );
+    assert.equal(store.calls.get("release"), undefined, "nothing undone");
+    assert.equal(store.calls.get("claim"), undefined, "nothing claimed: the lease was there");
+    assert.ok(store.keys().includes("1.1.1.0/24"));
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("a claim whose answer never came at start: the lease it made is used, not a second one", async () => {
+    const store = new MemoryStore(CONFIG);
+    store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
+    store.unanswered.add("claim");
+    const host = memoryHost();
+    const { agent } = agentOn(store, host);
+    await agent.start();
+    const running = agent.run();
+    const mine = [...store.leases.values()].filter((l) => l.attrs.node === "h1");
+    assert.deepEqual(mine.map((l) => l.subnet), [OWN], "one lease, the bridge's subnet");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("restarted after its lease ran out: it claims the subnet its bridge has again", async () => {
+    const store = new MemoryStore(CONFIG);
+    store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
+    const host = memoryHost("1.1.1.1/24", ["web1@1.1.1.2/24"]);
+    const { agent, lines } = agentOn(store, host);
+    await agent.start();
+    const running = agent.run();
+    assert.ok(lines.includes("info kept 1.1.1.0/24 for h1 via 10.0.12.11"), lines.join("\n"));
+    assert.equal(store.leases.get("1.1.1.0-24")?.attrs.node, "h1");
+    assert.ok(!host.applied.some((l) => l.startsWith("ip addr")), host.applied.join("\n"));
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("restarted with no bridge address: the subnet subnet.env names is claimed again", async () => {
+    const store = new MemoryStore(CONFIG);
+    writeFileSync(
+      join(dir, "subnet.env"),
+      "FLANNEL_NETWORK=1.1.0.0/16\nFLANNEL_SUBNET=1.1.7.1/24\n",
+    );
+    const host = memoryHost(null);
+    const { agent } = agentOn(store, host);
+    await agent.start();
+    const running = agent.run();
+    assert.deepEqual(store.keys(), ["1.1.7.0/24"]);
+    assert.equal(host.bridgeAddress(), "1.1.7.1/24");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("its subnet now leased to another host, with containers on it: says why and stops", async () => {
+    const store = new MemoryStore(CONFIG);
+    store.put(OWN, lease("10.0.12.19", "h9"));
+    const host = memoryHost("1.1.1.1/24", ["web1@1.1.1.2/24"]);
+    const { agent } = agentOn(store, host);
+    await assert.rejects(agent.start(), (e: unknown) => {
+      assert.ok(e instanceof PreviousSubnetError, String(e));
+      assert.match(
+        e.message,
+        /uses 1\.1\.1\.0\/24, which it cannot lease again: it is leased to h9 \(10\.0\.12\.19\)/,
+      );
+      assert.match(e.message, /web1 use it/);
+      assert.ok(!e.message.includes("\n"));
+      return true;
+    });
+    assert.equal(store.calls.get("claim"), undefined, "no other subnet taken");
+    assert.deepEqual(host.applied, [], "the host is left as it was");
+  });
+
+  it("its subnet now leased to another host, no containers: it moves the host whole", async () => {
+    const store = new MemoryStore(CONFIG);
+    store.put(OWN, lease("10.0.12.19", "h9"));
+    const host = memoryHost("1.1.1.1/24");
+    const { agent, lines } = agentOn(store, host);
+    await agent.start();
+    const running = agent.run();
+    const mine = [...store.leases.values()].filter((l) => l.attrs.node === "h1");
+    assert.equal(mine.length, 1);
+    const moved = mine[0].subnet;
+    assert.notDeepEqual(moved, OWN);
+    assert.equal(
+      host.bridgeAddress()?.replace(/\.1\/24$/, ".0/24"),
+      store.keys().find((k) => k !== "1.1.1.0/24"),
+    );
+    assert.ok(host.applied.includes("ip addr del 1.1.1.1/24 dev cni0"), host.applied.join("\n"));
+    assert.ok(
+      lines.some((l) =>
+        l.startsWith("warn moved this host from 1.1.1.0/24 to ") &&
+        l.endsWith("1.1.1.0/24 cannot be leased again (it is leased to h9 (10.0.12.19))")
+      ),
+      lines.join("\n"),
+    );
+    assert.ok(host.routeTo("1.1.1.0/24"), "and routes to the subnet's new holder");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("a registry that lost its data gets the network config and this host's lease back", async () => {
+    const store = registry();
+    const host = memoryHost();
+    const { agent, lines } = agentOn(store, host);
+    await agent.start();
+    const running = agent.run();
+    await until(() => store.watching, 1000, "a watch");
+    // Wiped: no config, no leases, and a revision that starts again.
+    store.config = undefined;
+    store.leases.clear();
+    store.revision = 1;
+    store.interruptWatch();
+    await until(() => store.config !== undefined, 2000, "the config written back");
+    await until(() => store.keys().includes("1.1.1.0/24"), 2000, "the lease claimed again");
+    assert.ok(
+      lines.includes("warn memory://test had lost its network config: wrote back 1.1.0.0/16 /24"),
+      lines.join("\n"),
+    );
+    assert.ok(lines.some((l) => l.includes("revision went back")), lines.join("\n"));
+    // The watch follows the new revisions: a host that joins now is routed.
+    store.put(parsePrefix("1.1.3.0/24"), lease("10.0.12.13", "h3"));
+    await until(() => host.routeTo("1.1.3.0/24") !== undefined, 2000, "the new host routed");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("--no-restore-config: the lost config is reported, not written", async () => {
+    const store = registry();
+    const host = memoryHost();
+    const { agent, lines } = agentOn(store, host, { restoreConfig: false });
+    await agent.start();
+    const running = agent.run();
+    await until(() => store.watching, 1000, "a watch");
+    store.config = undefined;
+    store.interruptWatch();
+    await until(
+      () => lines.some((l) => l.startsWith("error memory://test has lost its network config")),
+      2000,
+      "said",
+    );
+    assert.equal(store.config, undefined);
+    assert.equal(store.calls.get("putConfig"), undefined);
+    assert.ok(host.routeTo("1.1.2.0/24"), "routes kept");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+});
