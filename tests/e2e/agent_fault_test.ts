@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { hg, hgArgv, hgIn, withLab } from "./harness.ts";
+import { hg, hgArgv, hgIn, pingRun, within, withLab } from "./harness.ts";
 
 const status = (host: string) => JSON.parse(hgIn(host, ["status", "--json"]).stdout);
 const labRegistry = (lab: string) =>
@@ -20,34 +20,6 @@ const labRegistry = (lab: string) =>
   };
 const peerSubnets = (host: string) =>
   (status(host).peers as { subnet: string }[]).map((p) => p.subnet);
-
-/** Polls `check` every 50 ms for at most `ms`. */
-async function within(ms: number, check: () => boolean, what: string): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    assert.ok(Date.now() - start < ms, `${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Starts `ping` from a container; resolves with its output when it ends. */
-function pingRun(from: string, to: string, count: number, interval: string): Promise<string> {
-  const ping = spawn("nsenter", [
-    `--net=/run/netns/${from}`,
-    "ping",
-    "-n",
-    "-c",
-    String(count),
-    "-i",
-    interval,
-    "-W",
-    "1",
-    to,
-  ], { stdio: ["ignore", "pipe", "ignore"] });
-  let out = "";
-  ping.stdout.on("data", (d) => out += d);
-  return new Promise((r) => ping.on("close", () => r(out)));
-}
 
 describe("agents during a registry outage (e2e, root)", () => {
   it("etcd stopped for 10 s: no ping lost, the agents catch up, a host started meanwhile is routed", async () => {

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { spawnSync } from "node:child_process";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -50,6 +51,46 @@ export function run(cmd: string, args: readonly string[], env: Record<string, st
 export function pings(fromNetns: string, to: string): boolean {
   return run("nsenter", [`--net=/run/netns/${fromNetns}`, "ping", "-n", "-c", "1", "-W", "1", to])
     .code === 0;
+}
+
+/** Starts `ping` from a container; resolves with its output when it ends. */
+export function pingRun(
+  from: string,
+  to: string,
+  count: number,
+  interval: string,
+): Promise<string> {
+  const ping = spawn("nsenter", [
+    `--net=/run/netns/${from}`,
+    "ping",
+    "-n",
+    "-c",
+    String(count),
+    "-i",
+    interval,
+    "-W",
+    "1",
+    to,
+  ], { stdio: ["ignore", "pipe", "ignore"] });
+  let out = "";
+  ping.stdout.on("data", (d) => out += d);
+  return new Promise((r) => ping.on("close", () => r(out)));
+}
+
+/** Polls `check` every 50 ms for at most `ms`; returns how long it took. */
+export async function within(ms: number, check: () => boolean, what: string): Promise<number> {
+  const start = Date.now();
+  while (!check()) {
+    assert.ok(Date.now() - start < ms, `${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Date.now() - start;
+}
+
+/** The argv that runs a TypeScript file of this tree under the runtime running the tests. */
+export function scriptArgv(path: string): string[] {
+  const file = join(ROOT, path);
+  return "Bun" in globalThis ? [process.execPath, file] : [process.execPath, "run", "-A", file];
 }
 
 /** `ip -j ...` in a namespace, parsed. */

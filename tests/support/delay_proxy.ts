@@ -5,12 +5,14 @@
  * an overloaded member does to a client, and what makes a write's outcome unknown.
  *
  * In a test process: `startDelayProxy(target)`. As a program (for lab hosts, inside the
- * underlay namespace): `delay_proxy.ts LISTEN_HOST:PORT TARGET_URL`; then
- * `POST /__delay {"paths":["/v3/kv/txn"],"ms":4000}` on it changes what is delayed
- * (`{"paths":[]}` stops delaying) and `GET /__delayed` tells how many answers were held back.
+ * underlay namespace, where the test cannot connect): `delay_proxy.ts LISTEN_HOST:PORT
+ * TARGET_URL CONTROL_FILE`; it reads what to delay from CONTROL_FILE before each request
+ * (`{"paths":["/v3/kv/txn"],"ms":4000}`; none or `{"paths":[]}`: no delay) and writes how many
+ * answers it held back to CONTROL_FILE.delayed.
  *
  * @module
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, request as forward, type Server } from "node:http";
 
 /** A running proxy. */
@@ -33,27 +35,35 @@ export interface DelayProxy {
  * proxy.delay(["/v3/kv/txn"], 4000);
  * ```
  */
-export function startDelayProxy(target: string, host = "127.0.0.1", port = 0): Promise<DelayProxy> {
+export function startDelayProxy(
+  target: string,
+  host = "127.0.0.1",
+  port = 0,
+  control?: string,
+): Promise<DelayProxy> {
   const to = new URL(target);
   let paths = new Set<string>();
   let ms = 0;
   let delayed = 0;
+  const readControl = () => {
+    if (control === undefined) return;
+    const text = (() => {
+      try {
+        return readFileSync(control, "utf8");
+      } catch {
+        return '{"paths":[]}';
+      }
+    })();
+    const asked = JSON.parse(text) as { paths: string[]; ms?: number };
+    paths = new Set(asked.paths);
+    ms = asked.ms ?? 0;
+  };
   const server: Server = createServer((req, res) => {
     const body: Buffer[] = [];
     req.on("data", (chunk: Buffer) => body.push(chunk));
     req.on("end", () => {
       const text = Buffer.concat(body).toString();
-      if (req.url === "/__delay") {
-        const asked = JSON.parse(text) as { paths: string[]; ms?: number };
-        paths = new Set(asked.paths);
-        ms = asked.ms ?? 0;
-        res.end("{}");
-        return;
-      }
-      if (req.url === "/__delayed") {
-        res.end(JSON.stringify({ delayed }));
-        return;
-      }
+      readControl();
       const hold = paths.has(req.url ?? "") ? ms : 0;
       const upstream = forward({
         host: to.hostname,
@@ -68,6 +78,7 @@ export function startDelayProxy(target: string, host = "127.0.0.1", port = 0): P
         };
         if (hold > 0) {
           delayed++;
+          if (control !== undefined) writeFileSync(`${control}.delayed`, String(delayed));
           setTimeout(send, hold);
         } else send();
       });
@@ -102,12 +113,12 @@ export function startDelayProxy(target: string, host = "127.0.0.1", port = 0): P
 }
 
 if (import.meta.main) {
-  const [listen, target] = process.argv.slice(2).filter((a) => !a.endsWith(".ts"));
+  const [listen, target, control] = process.argv.slice(2).filter((a) => !a.endsWith(".ts"));
   const [host, port] = (listen ?? "").split(":");
-  if (!host || !port || !target) {
-    console.error("usage: delay_proxy.ts LISTEN_HOST:PORT TARGET_URL");
+  if (!host || !port || !target || !control) {
+    console.error("usage: delay_proxy.ts LISTEN_HOST:PORT TARGET_URL CONTROL_FILE");
     process.exit(2);
   }
-  const proxy = await startDelayProxy(target, host, Number(port));
+  const proxy = await startDelayProxy(target, host, Number(port), control);
   console.log(`delay proxy on ${proxy.url} for ${target}`);
 }
