@@ -4,7 +4,15 @@ import { listRules } from "../../lib/firewall/iptables.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { firstHost, formatPrefix, type Prefix, prefixCovers } from "../../lib/net/prefix.ts";
 import { uplinkMtu } from "../../lib/host/public_address.ts";
-import { allocate, freeSubnets, ownLease, takenKeys } from "../../lib/store/allocate.ts";
+import {
+  allocate,
+  freeSubnets,
+  ownLease,
+  takenKeys,
+  whyNotFree,
+} from "../../lib/store/allocate.ts";
+import { findBridge } from "../../lib/host/bridge.ts";
+import { observeHost } from "../../lib/host/observe.ts";
 import type { LeaseAttrs } from "../../lib/store/lease.ts";
 import type { SubnetStore } from "../../lib/store/store.ts";
 import { planSetup } from "../../lib/setup/plan.ts";
@@ -29,12 +37,17 @@ interface Assignment {
   readonly note?: string;
 }
 
-/** The registry's subnet for this host: its lease, or a new one (only looked up in a dry run). */
+/**
+ * The registry's subnet for this host: its lease, the subnet its bridge already has when that is
+ * free (else a clear error: the bridge would have to move), or a new one (only looked up in a
+ * dry run).
+ */
 async function assignFromStore(
   store: SubnetStore,
   attrs: LeaseAttrs,
   ttlSeconds: number,
   dryRun: boolean,
+  previous: Prefix | undefined,
 ): Promise<Assignment> {
   const config = await store.getConfig();
   if (!config) {
@@ -46,6 +59,13 @@ async function assignFromStore(
     const { entries } = await store.listLeases();
     const mine = ownLease(entries, attrs);
     if (mine) return { subnet: mine.subnet, network: config.network, lease: leaseJson(mine) };
+    if (previous && whyNotFree(config, previous, entries) === undefined) {
+      return {
+        subnet: previous,
+        network: config.network,
+        note: "dry run: the bridge's subnet would be leased again",
+      };
+    }
     const [free] = freeSubnets(config, takenKeys(entries), 1);
     if (!free) {
       throw new EnvironmentError(`network ${formatPrefix(config.network)} in ${store.url} is full`);
@@ -56,7 +76,12 @@ async function assignFromStore(
       note: "dry run: a free subnet would be leased; shown with the first free one",
     };
   }
-  const { lease, reused } = await allocate(store, { attrs, ttlSeconds });
+  const { lease, reused } = await allocate(store, {
+    attrs,
+    ttlSeconds,
+    previous,
+    keepPrevious: true,
+  });
   return {
     subnet: lease.subnet,
     network: config.network,
@@ -107,10 +132,18 @@ export function setupCommand(output: () => Output) {
           }`,
         );
       }
-      const attrs = opts.store === undefined ? undefined : await hostAttrs(opts);
+      // With a registry, the host is read first: who it is, and the subnet its bridge has.
+      const host = opts.store === undefined ? undefined : await observeHost();
+      const attrs = host && await hostAttrs(opts, host);
       await withStoreIfAny(opts, async (store) => {
         const assignment: Assignment = store && attrs
-          ? await assignFromStore(store, attrs, opts.ttl, out.options.dryRun)
+          ? await assignFromStore(
+            store,
+            attrs,
+            opts.ttl,
+            out.options.dryRun,
+            host && findBridge(host, opts.bridge)?.gateway?.prefix,
+          )
           : { subnet: opts.subnet!, network: opts.network };
         if (assignment.note) out.note(assignment.note);
         const { subnet, network } = assignment;

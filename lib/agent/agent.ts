@@ -123,6 +123,9 @@ export class Agent {
   private refused: RefusedLease[] = [];
   private readonly reported = new Map<string, string>();
   private lastError = "";
+  /** Plans applied to the host, and the longest one (ms, the host lock held at most that long). */
+  private hostChanges = 0;
+  private longestChangeMs = 0;
   private configMissing = false;
   private syncing: Promise<void> | undefined;
   private again = false;
@@ -430,6 +433,7 @@ export class Agent {
     const { bridge, mtu, masquerade } = this.options;
     try {
       const natRules = masquerade ? await this.host.natRules() : [];
+      const began = performance.now();
       const result = await this.host.change((host) => {
         const setup = planSetup(host, {
           subnet: this.subnet,
@@ -445,6 +449,10 @@ export class Agent {
         });
         return { plan: [...setup, ...peers.plan], setup, peers };
       });
+      if (result.plan.length > 0) {
+        this.hostChanges++;
+        this.longestChangeMs = Math.max(this.longestChangeMs, performance.now() - began);
+      }
       for (const step of result.setup) this.log("info", `setup: ${renderStep(step)}`);
       for (const line of describeChanges(result.peers.plan, result.peers.peers)) {
         this.log("info", line);
@@ -472,6 +480,8 @@ export class Agent {
       startedAt: this.startedAt,
       lastSync: this.lastSync,
       leaseRenewedAt: this.keeper.renewedAt,
+      hostChanges: this.hostChanges,
+      longestChangeMs: Math.round(this.longestChangeMs),
       revision: this.listing?.revision ?? null,
       storeReachable: this.reachable,
       refused: this.refused,

@@ -20,6 +20,12 @@ export interface AgentReport {
   readonly lastSync: string | null;
   /** When the lease was last renewed (or claimed again). */
   readonly leaseRenewedAt: string | null;
+  /**
+   * How many times the agent changed the host, and the longest change (ms, from its check to
+   * the end of the apply): the host lock is held only for changes, and never longer than that.
+   */
+  readonly hostChanges: number;
+  readonly longestChangeMs: number;
   /** The registry revision the agent has seen. */
   readonly revision: string | null;
   /** Whether the registry answered the last time the agent asked. */

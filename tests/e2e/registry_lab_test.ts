@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { hg, hgIn, ipJson, pings, run, withLab } from "./harness.ts";
+import { hg, hgIn, ipJson, netState, pings, run, withLab } from "./harness.ts";
 
 /** `hg lab status --json` of a lab. */
 function labStatus(lab: string) {
@@ -54,6 +54,49 @@ describe("labs on a registry (e2e, root)", () => {
       }, store);
     });
   }
+
+  it("hg setup again after the lease ran out: the bridge's subnet is leased again, or a clear error", async () => {
+    await withLab(2, (lab) => {
+      const h1 = `${lab}-h1`;
+      const url = "etcd://10.0.12.2:2379";
+      const who = [
+        "--node",
+        h1,
+        "--public-ip",
+        "10.0.12.11",
+        "--subnet-file",
+        `/run/hg/lab-${lab}/${h1}.env`,
+      ];
+      const subnetOf = () =>
+        (JSON.parse(hgIn(h1, ["subnet", "ls", "--store", url, "--json"]).stdout).leases as {
+          node?: string;
+          subnet: string;
+        }[]).filter((l) => l.node === h1).map((l) => l.subnet);
+      const [subnet] = subnetOf();
+      // The lease is gone (ran out, or released): setup takes the same subnet again.
+      assert.equal(hgIn(h1, ["subnet", "release", subnet, "--store", url]).code, 0);
+      const again = hgIn(h1, ["setup", "--store", url, ...who]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual(subnetOf(), [subnet]);
+
+      // Gone and taken by another host: setup says so, and changes nothing.
+      assert.equal(hgIn(h1, ["subnet", "release", subnet, "--store", url]).code, 0);
+      etcdctl(lab, [
+        "put",
+        `/coreos.com/network/subnets/${subnet.replace("/", "-")}`,
+        '{"PublicIP":"10.0.12.99","BackendType":"host-gw"}',
+      ]);
+      const before = netState(h1);
+      const refused = hgIn(h1, ["setup", "--store", url, ...who]);
+      assert.equal(refused.code, 1);
+      assert.equal(
+        refused.stderr,
+        `hg: this host uses ${subnet}, which it cannot lease again: it is leased to a host (10.0.12.99)\n`,
+      );
+      assert.equal(netState(h1), before);
+      assert.deepEqual(subnetOf(), [], "no other subnet leased");
+    }, "etcd");
+  });
 
   it("a poisoned registry: peer sync names every bad lease, installs none of them, installs the good one", async () => {
     await withLab(2, (lab) => {
