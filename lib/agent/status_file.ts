@@ -21,11 +21,11 @@ export interface AgentReport {
   /** When the lease was last renewed (or claimed again). */
   readonly leaseRenewedAt: string | null;
   /**
-   * How many times the agent changed the host, and the longest change (ms, from its check to
-   * the end of the apply): the host lock is held only for changes, and never longer than that.
+   * How many times the agent changed the host (it takes the host lock only then), and the
+   * longest it held the lock for one change (ms): what another hg command may wait for it.
    */
   readonly hostChanges: number;
-  readonly longestChangeMs: number;
+  readonly longestLockMs: number;
   /** The registry revision the agent has seen. */
   readonly revision: string | null;
   /** Whether the registry answered the last time the agent asked. */

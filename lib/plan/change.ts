@@ -12,6 +12,21 @@ import { IpSession } from "../ip/session.ts";
 import { applyPlan } from "./apply.ts";
 import type { Plan } from "./step.ts";
 
+/** One `ip` process observes the host, `planner` plans, and the same process applies the plan. */
+async function observePlanApply<T extends { readonly plan: Plan }>(
+  planner: (host: HostState) => T | Promise<T>,
+  dryRun: boolean,
+): Promise<T> {
+  const session = IpSession.open();
+  try {
+    const planned = await planner(await observeHost(session));
+    if (!dryRun) await applyPlan(planned.plan, session);
+    return planned;
+  } finally {
+    await session.close();
+  }
+}
+
 /**
  * Observes the host, plans with `planner`, and applies the plan unless `dryRun`.
  *
@@ -24,33 +39,29 @@ export async function changeHost<T extends { readonly plan: Plan }>(
   planner: (host: HostState) => T | Promise<T>,
   dryRun = false,
 ): Promise<T> {
-  const run = async () => {
-    const session = IpSession.open();
-    try {
-      const planned = await planner(await observeHost(session));
-      if (!dryRun) await applyPlan(planned.plan, session);
-      return planned;
-    } finally {
-      await session.close();
-    }
-  };
-  return dryRun ? await run() : await withHostLock(run);
+  if (dryRun) return await observePlanApply(planner, true);
+  return await withHostLock(() => observePlanApply(planner, false));
 }
 
 /**
  * {@link changeHost} for a daemon that checks its host often and changes it rarely (the agent):
  * it observes and plans without the host lock, and only a plan with steps is made again and
  * applied under the lock. Other hg commands on the host never wait for a check that changes
- * nothing.
+ * nothing. `lockHeldMs` says how long the lock was held (0: not taken).
  *
  * @example
  * ```ts
- * const { plan } = await changeHostWhenNeeded((host) => ({ plan: planSetup(host, request) }));
+ * const { plan, lockHeldMs } = await changeHostWhenNeeded((host) => ({ plan: planSetup(host, request) }));
  * ```
  */
 export async function changeHostWhenNeeded<T extends { readonly plan: Plan }>(
   planner: (host: HostState) => T | Promise<T>,
-): Promise<T> {
+): Promise<T & { readonly lockHeldMs: number }> {
   const planned = await planner(await observeHost());
-  return planned.plan.length === 0 ? planned : await changeHost(planner);
+  if (planned.plan.length === 0) return { ...planned, lockHeldMs: 0 };
+  return await withHostLock(async () => {
+    const began = performance.now();
+    const applied = await observePlanApply(planner, false);
+    return { ...applied, lockHeldMs: performance.now() - began };
+  });
 }

@@ -107,7 +107,7 @@ export function memoryHost(
           state.routes = state.routes.filter((r) => r.dev !== "cni0");
         }
       }
-      return planned;
+      return { ...planned, lockHeldMs: 0 };
     },
   };
   const peers = () => state.routes.filter((r) => r.protocol === 104).length;
