@@ -175,7 +175,8 @@ export class Agent {
         }).catch((e) => {
           if (!(e instanceof PreviousSubnetError)) throw e;
           throw new PreviousSubnetError(
-            `${e.message}; ${containers.map((c) => c.name).join(", ")} use it, and the agent ` +
+            `${e.message}; its containers (${containers.map((c) => c.name).join(", ")}) are ` +
+              `on it, and the agent ` +
               `does not renumber containers: release that lease if its holder is gone ` +
               `("hg subnet release"), or remove the containers ("hg teardown") to move this host`,
           );

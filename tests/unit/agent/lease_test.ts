@@ -182,7 +182,7 @@ describe("the agent's lease (in memory)", () => {
         e.message,
         /uses 1\.1\.1\.0\/24, which it cannot lease again: it is leased to h9 \(10\.0\.12\.19\)/,
       );
-      assert.match(e.message, /web1 use it/);
+      assert.match(e.message, /its containers \(web1\) are on it/);
       assert.ok(!e.message.includes("\n"));
       return true;
     });
