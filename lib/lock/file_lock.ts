@@ -1,17 +1,48 @@
 /**
- * An exclusive lock held as a file created with O_EXCL, holding the owner's PID and a random
- * token. A lock whose owner is no longer alive (killed with SIGKILL, say) is stale and taken
- * over; the holder can check it still owns the lock right before it commits anything.
+ * An exclusive lock held as a file created with O_EXCL, holding one line that names its owner
+ * (PID, start time, scope and a random token: see `owner.ts`). A lock whose owner will never
+ * release it (killed with SIGKILL; killed before it wrote its line; its PID since reused) is
+ * stale and taken over (see `staleness.ts`); the holder can check it still owns the lock right
+ * before it commits anything.
  *
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, stat, unlink } from "node:fs/promises";
+import { mkdir, open, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { HgError } from "../errors.ts";
+import { diskFaultWords, errnoOf } from "./disk_fault.ts";
+import { formatLockOwner, parseLockOwner } from "./owner.ts";
+import { processState, thisProcess } from "./process_state.ts";
+import { judgeLock, type LockVerdict } from "./staleness.ts";
 
 /** The lock could not be taken in time: another live process holds it. */
 export class LockBusyError extends HgError {}
+
+/**
+ * The file system refused a lock file (full, over quota, read-only, forbidden): the lock was not
+ * taken, and no lock file of this process is left behind.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await withFileLock("/var/lib/hg/subnets.json.lock", async () => {});
+ * } catch (e) {
+ *   if (e instanceof LockFileError && e.code === "ENOSPC") console.error("disk full");
+ * }
+ * ```
+ */
+export class LockFileError extends HgError {
+  /** @param action what hg did with the lock file ("create", "write", "read"). */
+  constructor(readonly path: string, readonly action: string, cause: unknown) {
+    super(`cannot ${action} the lock file ${path}: ${diskFaultWords(cause)}`, { cause });
+  }
+
+  /** The errno code (`"ENOSPC"`), if the file system gave one. */
+  get code(): string | undefined {
+    return errnoOf(this.cause);
+  }
+}
 
 /** A lock this process holds. */
 export interface HeldLock {
@@ -20,93 +51,195 @@ export interface HeldLock {
   stillHeld(): Promise<boolean>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+/** How to wait for the lock, and where a test may hold a locker still. */
+export interface LockOptions {
+  /** How long to wait for a live holder, in ms (default 10 s). */
+  readonly timeoutMs?: number;
+  /**
+   * Runs right after the lock file is created and before its line is written (tests sleep here
+   * to kill a locker at the worst moment).
+   */
+  readonly afterCreate?: () => Promise<void> | undefined;
 }
 
-const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
-
-async function createExclusive(path: string, content: string): Promise<boolean> {
-  try {
-    const file = await open(path, "wx");
-    await file.writeFile(content);
-    await file.close();
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    return false;
-  }
+/** One look at a lock file: its content, and what identifies this version of it. */
+interface Sighting {
+  readonly content: string;
+  readonly mtimeMs: number;
+  /** Inode, size and mtime: a file replaced or rewritten between two looks differs here. */
+  readonly version: string;
 }
 
-const ownerOf = (content: string | undefined) => Number(content?.split(" ")[0]);
+/** A takeover guard is held for microseconds: one older than this belongs to a stuck process. */
+const GUARD_STALE_MS = 5_000;
 
-async function tryAcquire(path: string, content: string): Promise<boolean> {
-  if (await createExclusive(path, content)) return true;
-  const owner = ownerOf(await read(path));
-  // An empty file is a lock being written right now: not stale.
-  if (Number.isInteger(owner) && owner > 0 && !alive(owner)) await removeStale(path, content);
-  return false;
+/** Reads the lock file at `path`; undefined when there is none. */
+async function look(path: string): Promise<Sighting | undefined> {
+  let handle;
+  try {
+    handle = await open(path, "r");
+  } catch (e) {
+    if (errnoOf(e) === "ENOENT") return undefined;
+    throw new LockFileError(path, "read", e);
+  }
+  try {
+    const info = await handle.stat();
+    const content = await handle.readFile("utf8");
+    return {
+      content,
+      mtimeMs: info.mtimeMs,
+      version: `${info.ino}/${info.size}/${info.mtimeMs}`,
+    };
+  } catch (e) {
+    throw new LockFileError(path, "read", e);
+  } finally {
+    await handle.close().catch(() => {});
+  }
 }
 
 /**
- * Removes the lock `path` if its owner is dead. Only one process at a time may do so (it holds
- * `path.takeover`), and it reads the lock, sees its owner dead, and reads it again unchanged
- * before it unlinks: a dead owner cannot release it any more, a live process cannot replace an
- * existing lock, and no other process removes one, so the file unlinked is the dead owner's.
- * A takeover guard is held for microseconds; one older than 5 s belongs to a process that died.
+ * Creates `path` exclusively and writes `content` into it. False when it exists already, or when
+ * this process stalled between the two steps long enough for its empty file to be judged stale
+ * and taken over (the file there is then someone else's). A write that fails (full disk) removes
+ * the file it just created and throws {@link LockFileError}.
  */
-async function removeStale(path: string, content: string): Promise<void> {
+async function createWith(
+  path: string,
+  content: string,
+  afterCreate?: () => Promise<void> | undefined,
+): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, "wx", 0o644);
+  } catch (e) {
+    if (errnoOf(e) === "EEXIST") return false;
+    throw new LockFileError(path, "create", e);
+  }
+  let inode: number | bigint | undefined;
+  try {
+    inode = (await handle.stat()).ino;
+    await afterCreate?.();
+    await handle.writeFile(content);
+    await handle.close();
+  } catch (e) {
+    await handle.close().catch(() => {});
+    // Remove the file only if it is still the one created here, not a successor's.
+    const now = await stat(path).catch(() => undefined);
+    if (now && (inode === undefined || now.ino === inode)) await unlink(path).catch(() => {});
+    throw new LockFileError(path, "write", e);
+  }
+  return (await look(path).catch(() => undefined))?.content === content;
+}
+
+/**
+ * Judges lock files, remembering when it first saw each version, so that a file server whose
+ * clock runs ahead of this one (a future mtime) delays a takeover by the grace and no longer.
+ */
+class Judge {
+  private readonly firstSeen = new Map<string, number>();
+  constructor(private readonly scope: string | undefined) {}
+
+  verdict(seen: Sighting): LockVerdict {
+    const now = Date.now();
+    const first = this.firstSeen.get(seen.version) ?? now;
+    this.firstSeen.set(seen.version, first);
+    const ageMs = Math.max(now - seen.mtimeMs, now - first);
+    return judgeLock({ content: seen.content, ageMs }, { scope: this.scope }, processState);
+  }
+}
+
+/** Removes the file `path` if it is still the version `seen` (best effort: unlink is by name). */
+async function removeIfUnchanged(path: string, seen: Sighting): Promise<void> {
+  const again = await look(path).catch(() => undefined);
+  if (again && again.version === seen.version && again.content === seen.content) {
+    await unlink(path).catch(() => {});
+  }
+}
+
+/** Whether the takeover guard `guard` was left by a cleaner that died or got stuck. */
+function guardStale(seen: Sighting, judge: Judge): boolean {
+  return judge.verdict(seen).stale || Date.now() - seen.mtimeMs > GUARD_STALE_MS;
+}
+
+/**
+ * Removes the lock `path` if it is stale. Only one process at a time may do so (it holds
+ * `path.takeover`), and it reads the lock, judges it stale, and reads it again unchanged (same
+ * inode, size, mtime and content) before it unlinks: a dead owner cannot release it any more,
+ * a live process cannot replace an existing lock, and no other process removes one, so the file
+ * unlinked is the one judged. A guard left by a cleaner that died is removed the same way.
+ */
+async function removeStale(path: string, content: string, judge: Judge): Promise<void> {
   const guard = `${path}.takeover`;
-  if (!(await createExclusive(guard, content))) {
-    const age = Date.now() - ((await stat(guard).catch(() => undefined))?.mtimeMs ?? Date.now());
-    if (age > 5000) await unlink(guard).catch(() => {});
+  if (!(await createWith(guard, content))) {
+    const seen = await look(guard);
+    if (seen && guardStale(seen, judge)) await removeIfUnchanged(guard, seen);
     return;
   }
   try {
-    const first = await read(path);
-    const owner = ownerOf(first);
-    if (first === undefined || !Number.isInteger(owner) || owner <= 0 || alive(owner)) return;
-    if ((await read(path)) === first) await unlink(path).catch(() => {});
+    const first = await look(path);
+    if (first && judge.verdict(first).stale) await removeIfUnchanged(path, first);
   } finally {
-    await unlink(guard).catch(() => {});
+    if ((await look(guard).catch(() => undefined))?.content === content) {
+      await unlink(guard).catch(() => {});
+    }
   }
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
- * Runs `fn` while holding the lock file at `path`, waiting up to `timeoutMs` for it.
+ * Runs `fn` while holding the lock file at `path`, waiting up to `options.timeoutMs` (or a
+ * number given instead of options) for it.
  *
  * @example
  * ```ts
- * await withFileLock("/run/hg/host.lock", async () => { ...observe, plan, apply... });
+ * const revision = await withFileLock("/run/hg/host.lock", async (lock) => {
+ *   // observe, plan, apply; check lock.stillHeld() right before committing anything
+ *   return await lock.stillHeld() ? 1 : 0;
+ * }, { timeoutMs: 30_000 });
  * ```
  */
 export async function withFileLock<T>(
   path: string,
   fn: (lock: HeldLock) => Promise<T>,
-  timeoutMs = 10_000,
+  options: LockOptions | number = {},
 ): Promise<T> {
-  await mkdir(dirname(path), { recursive: true });
-  const content = `${process.pid} ${randomBytes(8).toString("hex")}\n`;
+  const { timeoutMs = 10_000, afterCreate } = typeof options === "number"
+    ? { timeoutMs: options }
+    : options;
+  try {
+    await mkdir(dirname(path), { recursive: true });
+  } catch (e) {
+    throw new LockFileError(path, "create the directory of", e);
+  }
+  const self = thisProcess();
+  const content = formatLockOwner({ ...self, token: randomBytes(8).toString("hex") });
+  const judge = new Judge(self.scope);
   const deadline = Date.now() + timeoutMs;
   let wait = 1;
-  while (!(await tryAcquire(path, content))) {
+  while (!(await createWith(path, content, afterCreate))) {
+    const seen = await look(path);
+    if (seen && judge.verdict(seen).stale) await removeStale(path, content, judge);
     if (Date.now() > deadline) {
-      const owner = (await read(path))?.split(" ")[0] ?? "?";
+      const owner = seen && parseLockOwner(seen.content)?.pid;
       throw new LockBusyError(
-        `another process (pid ${owner}) holds ${path}; gave up after ${timeoutMs} ms`,
+        `another process (pid ${owner ?? "?"}) holds ${path}; gave up after ${timeoutMs} ms`,
       );
     }
     // Jitter, so that many waiters do not retry in lockstep.
-    await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random())));
+    await sleep(wait * (0.5 + Math.random()));
     wait = Math.min(wait * 2, 20);
   }
-  const held: HeldLock = { path, stillHeld: async () => (await read(path)) === content };
+  const held: HeldLock = {
+    path,
+    stillHeld: async () => (await look(path).catch(() => undefined))?.content === content,
+  };
   try {
+    // A takeover guard left by a cleaner that died: nobody else would ever remove it.
+    const guard = await look(`${path}.takeover`).catch(() => undefined);
+    if (guard && guard.content !== content && guardStale(guard, judge)) {
+      await removeIfUnchanged(`${path}.takeover`, guard);
+    }
     return await fn(held);
   } finally {
     if (await held.stillHeld()) await unlink(path).catch(() => {});

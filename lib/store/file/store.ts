@@ -2,15 +2,16 @@
  * The shared JSON file registry: for one machine, or a file on shared storage. Safe with many
  * writers at once: every change happens under a lock file (stale locks of dead writers are taken
  * over), is written to a temporary file and renamed over the old one (a reader or a crash sees
- * the old or the new state, never half of one), and bumps the revision.
+ * the old or the new state, never half of one), and bumps the revision. A writer holding the lock
+ * first removes the temp files of writers that were killed. A full, read-only or forbidden disk
+ * is reported as such ({@link RegistryDiskError}), leaving the registry as it was and no file of
+ * the writer behind.
  *
  * @module
  */
-import { randomBytes } from "node:crypto";
 import { open, readFile, rename, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
 import { HgError } from "../../errors.ts";
-import { withFileLock } from "../../lock/file_lock.ts";
+import { LockFileError, withFileLock } from "../../lock/file_lock.ts";
 import { addressEquals, type IpAddress } from "../../net/address.ts";
 import type { Prefix } from "../../net/prefix.ts";
 import {
@@ -21,17 +22,11 @@ import {
 } from "../config.ts";
 import { type LeaseAttrs, leaseAttrsOf, leaseValue, subnetKey, subnetOfKey } from "../lease.ts";
 import type { LeaseListing, RegistryEntry, RegistryRead, SubnetStore } from "../store.ts";
+import { RegistryDiskError } from "./disk_error.ts";
 import { emptyRegistry, parseRegistryFile, type RegistryFile, type StoredLease } from "./format.ts";
+import { removeOrphanTemps, tempPathFor } from "./temp_files.ts";
+import { testHold } from "./test_hold.ts";
 import { fileChanges } from "./watch.ts";
-
-/**
- * Where a test may hold a writer still, to kill it there: `HG_TEST_HOLD_WRITE=before-rename:MS`
- * or `after-rename:MS` makes a writer sleep MS milliseconds at that point, lock held.
- */
-function testHold(point: "before-rename" | "after-rename"): Promise<void> | undefined {
-  const [where, ms] = (process.env.HG_TEST_HOLD_WRITE ?? "").split(":");
-  return where === point ? new Promise((r) => setTimeout(r, Number(ms))) : undefined;
-}
 
 /**
  * How long a writer waits for the lock: each holder keeps it for milliseconds, but a hundred
@@ -58,7 +53,7 @@ export class FileStore implements SubnetStore {
       text = await readFile(this.path, "utf8");
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return emptyRegistry();
-      throw new HgError(`cannot read ${this.path}: ${(e as Error).message}`);
+      throw new RegistryDiskError(this.path, "read", e);
     }
     return parseRegistryFile(text, this.path);
   }
@@ -67,33 +62,59 @@ export class FileStore implements SubnetStore {
    * Reads the file under the lock, lets `change` compute the new content (undefined: no
    * change), and writes it atomically with the revision bumped.
    */
-  private update<T>(
+  private async update<T>(
     change: (file: RegistryFile) => { next?: RegistryFile; result: T },
   ): Promise<T> {
-    return withFileLock(`${this.path}.lock`, async (lock) => {
-      const file = await this.read();
-      const { next, result } = change(this.withoutExpired(file));
-      if (!next) return result;
-      const temp = join(dirname(this.path), `.${randomBytes(6).toString("hex")}.tmp`);
+    try {
+      return await withFileLock(`${this.path}.lock`, async (lock) => {
+        await removeOrphanTemps(this.path);
+        const file = await this.read();
+        const { next, result } = change(this.withoutExpired(file));
+        if (!next) return result;
+        await this.replace({ ...next, revision: file.revision + 1 }, () => lock.stillHeld());
+        return result;
+      }, { timeoutMs: LOCK_TIMEOUT_MS, afterCreate: () => testHold("lock-created") });
+    } catch (e) {
+      if (e instanceof LockFileError) {
+        throw new RegistryDiskError(this.path, "lock", e.cause, e.path);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Writes `next` to a temp file beside the registry, syncs it, and renames it over the registry
+   * if this writer still holds the lock. On any failure the temp file is removed and the
+   * registry is as it was.
+   */
+  private async replace(next: RegistryFile, stillHeld: () => Promise<boolean>): Promise<void> {
+    const temp = tempPathFor(this.path);
+    const discard = () => unlink(temp).catch(() => {});
+    try {
       const handle = await open(temp, "wx", 0o644);
       try {
-        await handle.writeFile(
-          JSON.stringify({ ...next, revision: file.revision + 1 }, null, 1) + "\n",
-        );
+        await handle.writeFile(JSON.stringify(next, null, 1) + "\n");
         await handle.sync();
       } finally {
         await handle.close();
       }
-      await testHold("before-rename");
-      // A writer that lost its lock to a stale-lock takeover must not commit.
-      if (!(await lock.stillHeld())) {
-        await unlink(temp).catch(() => {});
-        throw new HgError(`lost the lock on ${this.path} while writing; nothing was changed`);
-      }
+    } catch (e) {
+      await discard();
+      throw new RegistryDiskError(this.path, "write", e);
+    }
+    await testHold("before-rename");
+    // A writer that lost its lock to a stale-lock takeover must not commit.
+    if (!(await stillHeld())) {
+      await discard();
+      throw new HgError(`lost the lock on ${this.path} while writing; nothing was changed`);
+    }
+    try {
       await rename(temp, this.path);
-      await testHold("after-rename");
-      return result;
-    }, LOCK_TIMEOUT_MS);
+    } catch (e) {
+      await discard();
+      throw new RegistryDiskError(this.path, "replace", e);
+    }
+    await testHold("after-rename");
   }
 
   private withoutExpired(file: RegistryFile): RegistryFile {

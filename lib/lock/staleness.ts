@@ -1,0 +1,93 @@
+/**
+ * When a lock file is stale (its owner will never release it) and may be taken over: judged by
+ * its content, its age and whether its owner is alive. Pure: the caller reads the file and
+ * passes what the kernel says about PIDs.
+ *
+ * - Unparsable content (empty, cut short, garbled, not hg's): a lock's owner writes its line
+ *   microseconds after creating the file, so such a file is stale once older than
+ *   {@link UNPARSABLE_GRACE_MS}; younger, it is most likely being written right now.
+ * - An owner from another scope (another machine sharing the file, another boot, another PID
+ *   namespace): its PID means nothing here, so only age tells; a lock is held for milliseconds,
+ *   so one older than {@link FOREIGN_STALE_MS} is stale.
+ * - Otherwise: stale when its PID is gone or now belongs to a process started at another time.
+ *
+ * @module
+ */
+import { type LockOwner, parseLockOwner } from "./owner.ts";
+import type { ProcessProbe } from "./process_state.ts";
+
+/** How long an unparsable lock file may be young and still be one being written. */
+export const UNPARSABLE_GRACE_MS = 2_000;
+
+/** How old a lock written in another scope (machine, boot, PID namespace) must be to be stale. */
+export const FOREIGN_STALE_MS = 20_000;
+
+/** A lock file as read: its content and how long ago it was last written. */
+export interface LockSighting {
+  readonly content: string;
+  readonly ageMs: number;
+}
+
+/** Whether a lock may be taken over, and why (for messages and tests). */
+export interface LockVerdict {
+  readonly stale: boolean;
+  readonly why: string;
+}
+
+/**
+ * Why the process that `owner` names is gone, or undefined while it is alive: no process has
+ * its PID, or the PID's process started at another time than the owner (the PID was reused).
+ *
+ * @example
+ * ```ts
+ * ownerGone({ pid: 42, startTime: "100" }, () => ({ alive: true, startTime: "200" }));
+ * // "pid 42 now belongs to another process"
+ * ```
+ */
+export function ownerGone(
+  owner: Pick<LockOwner, "pid" | "startTime">,
+  probe: ProcessProbe,
+): string | undefined {
+  const now = probe(owner.pid);
+  if (!now.alive) return `pid ${owner.pid} is gone`;
+  if (owner.startTime !== undefined && now.startTime !== undefined) {
+    if (owner.startTime !== now.startTime) return `pid ${owner.pid} now belongs to another process`;
+  }
+  return undefined;
+}
+
+/**
+ * Judges a lock file seen with `sighting.content`, `sighting.ageMs` old, by a process in
+ * `here.scope` that looks PIDs up with `probe`.
+ *
+ * @example
+ * ```ts
+ * const dead = () => ({ alive: false as const });
+ * judgeLock({ content: "", ageMs: 0 }, {}, dead).stale; // false: being written right now
+ * judgeLock({ content: "", ageMs: 5000 }, {}, dead).stale; // true: its writer died before writing
+ * judgeLock({ content: "42 00112233445566ff\n", ageMs: 0 }, {}, dead).stale; // true: pid 42 is gone
+ * ```
+ */
+export function judgeLock(
+  sighting: LockSighting,
+  here: { readonly scope?: string },
+  probe: ProcessProbe,
+): LockVerdict {
+  const age = Math.max(0, sighting.ageMs);
+  const owner = parseLockOwner(sighting.content);
+  if (!owner) {
+    const what = sighting.content === "" ? "empty" : "unreadable";
+    return age > UNPARSABLE_GRACE_MS
+      ? { stale: true, why: `${what} for ${Math.round(age)} ms: its writer died before writing it` }
+      : { stale: false, why: `${what} but only ${Math.round(age)} ms old: being written` };
+  }
+  if (owner.scope !== undefined && here.scope !== undefined && owner.scope !== here.scope) {
+    return age > FOREIGN_STALE_MS
+      ? { stale: true, why: `held from another machine or boot for ${Math.round(age)} ms` }
+      : { stale: false, why: `held from another machine or boot, ${Math.round(age)} ms old` };
+  }
+  const gone = ownerGone(owner, probe);
+  return gone === undefined
+    ? { stale: false, why: `pid ${owner.pid} is alive` }
+    : { stale: true, why: gone };
+}
