@@ -277,7 +277,7 @@ export class Agent {
       try {
         for await (const _ of this.options.store.watchLeases(this.listing!.revision, signal)) {
           rewatch = 0;
-          await this.relist();
+          await this.relist(false);
         }
       } catch (e) {
         if (signal.aborted) return;
@@ -334,10 +334,14 @@ export class Agent {
 
   /**
    * Lists the registry; syncs the host when the leases changed; hands the listing to the lease
-   * keeper; writes the network config back when the registry lost it.
+   * keeper; with `withConfig`, also reads the network config, and writes it back when the
+   * registry lost it (a watch event is only about leases: it reads the leases alone).
    */
-  private async relist(): Promise<void> {
-    const { config, listing } = await this.options.store.readRegistry();
+  private async relist(withConfig = true): Promise<void> {
+    const { store } = this.options;
+    const { config, listing } = withConfig
+      ? await store.readRegistry()
+      : { config: this.config, listing: await store.listLeases() };
     const previous = this.listing;
     this.listing = listing;
     if (!this.reachable) {
