@@ -5,7 +5,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -210,4 +210,176 @@ export function buildUplinkPair(a: string, b: string): void {
     must("ip", ["-n", ns, "link", "set", "lo", "up"]);
     must("ip", ["-n", ns, "link", "set", "eth0", "up"]);
   }
+}
+
+/**
+ * Runs `body`, then `cleanup` whatever happened. A SIGINT/SIGTERM stops the body at its next
+ * {@link checkpoint} (or {@link sleepChecked}); a second one runs `cleanup` and exits at once.
+ * For benchmarks whose resources are not `hgbench-*` namespaces (a named lab, say).
+ */
+export async function withCleanup(
+  cleanup: () => void,
+  body: () => Promise<void> | void,
+): Promise<void> {
+  const onSignal = (signal: string) => {
+    if (interrupted) {
+      cleanup();
+      process.exit(130);
+    }
+    interrupted = signal;
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    await body();
+  } finally {
+    try {
+      cleanup();
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  }
+}
+
+/** Waits `ms`, noticing a signal at least every 250 ms (see {@link checkpoint}). */
+export async function sleepChecked(ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  for (let left = ms; left > 0; left = end - performance.now()) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(250, left)));
+    await checkpoint();
+  }
+}
+
+/** Clock ticks per second of the `/proc` CPU times (`getconf CLK_TCK`). */
+export function clockTicks(): number {
+  const hz = Number(timed("getconf", ["CLK_TCK"]).stdout.trim());
+  return Number.isFinite(hz) && hz > 0 ? hz : 100;
+}
+
+/** One process as `/proc/PID/stat` shows it. */
+export interface ProcStat {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly comm: string;
+  /** Start time after boot, in clock ticks: with the PID, it names the process. */
+  readonly start: number;
+  /** utime + stime: CPU ticks of the process itself (all its threads). */
+  readonly ownTicks: number;
+  /** cutime + cstime: CPU ticks of its children that have exited and been waited for. */
+  readonly reapedTicks: number;
+}
+
+/** `/proc/PID/stat` of `pid`, or undefined when it is gone. */
+export function procStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // The command name is in parentheses and may itself hold spaces or parentheses.
+  const close = text.lastIndexOf(")");
+  const f = text.slice(close + 2).split(" "); // f[0] is field 3 (state)
+  return {
+    pid,
+    ppid: Number(f[1]),
+    comm: text.slice(text.indexOf("(") + 1, close),
+    start: Number(f[19]),
+    ownTicks: Number(f[11]) + Number(f[12]),
+    reapedTicks: Number(f[13]) + Number(f[14]),
+  };
+}
+
+/** Every process on the machine now, by PID. */
+export function allProcesses(): Map<number, ProcStat> {
+  const all = new Map<number, ProcStat>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = procStat(Number(name));
+    if (stat) all.set(stat.pid, stat);
+  }
+  return all;
+}
+
+/** The live descendants of `pid` (children, their children, ...) in `all`. */
+export function descendants(all: ReadonlyMap<number, ProcStat>, pid: number): ProcStat[] {
+  const children = new Map<number, ProcStat[]>();
+  for (const p of all.values()) {
+    children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  }
+  const found: ProcStat[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child.pid);
+    }
+  }
+  return found;
+}
+
+/**
+ * The CPU ticks process `pid` and its children have used so far: its own, those of its exited
+ * children (cutime/cstime), and those of its live descendants (theirs and their exited
+ * children's). The difference of two samples is the tree's CPU in between, whether a child ran
+ * all along (an `ip monitor`), started, or started and exited in between.
+ */
+export function treeTicks(all: ReadonlyMap<number, ProcStat>, pid: number): number | undefined {
+  const self = all.get(pid);
+  if (!self) return undefined;
+  return [self, ...descendants(all, pid)].reduce((sum, p) => sum + p.ownTicks + p.reapedTicks, 0);
+}
+
+/** Kilobytes of `field` (VmRSS, VmHWM) in `/proc/PID/status`; NaN when the process is gone. */
+export function statusKb(pid: number, field: string): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n")
+      .find((l) => l.startsWith(`${field}:`));
+    return Number(line?.split(/\s+/)[1]);
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU jiffies of the whole machine from `/proc/stat`: all of them, and the busy ones. */
+export function machineJiffies(): { total: number; busy: number } {
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0].split(/\s+/).slice(1)
+    .map(Number);
+  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0); // without guest time, in user
+  return { total, busy: total - cpu[3] - cpu[4] }; // minus idle and iowait
+}
+
+/** One sample of a Prometheus text exposition. */
+export interface MetricSample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** Parses the Prometheus text format (`name{label="v",...} value`), skipping comments. */
+export function parsePrometheus(text: string): MetricSample[] {
+  const samples: MetricSample[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line.trim());
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+/** The sum of metric `name` per value of its label `by` (over all its other labels). */
+export function sumByLabel(
+  samples: readonly MetricSample[],
+  name: string,
+  by: string,
+): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const s of samples) {
+    if (s.name !== name || s.labels[by] === undefined) continue;
+    sums.set(s.labels[by], (sums.get(s.labels[by]) ?? 0) + s.value);
+  }
+  return sums;
 }
