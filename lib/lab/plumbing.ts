@@ -9,11 +9,15 @@ import { formatAddress } from "../net/address.ts";
 import { ipStep, type Plan, type Step } from "../plan/step.ts";
 import type { LabTopology } from "./topology.ts";
 
+/** The underlay bridge's own MAC address (locally administered; each lab is its own segment). */
+export const UNDERLAY_BRIDGE_MAC = "02:68:67:00:0c:02";
+
 /**
  * The steps that create whatever part of the lab's underlay and host namespaces is missing.
  *
  * @example
  * ```ts
+ * import { labTopology } from "./topology.ts";
  * planPlumbing(labTopology("hglab", 2), new Set()); // netns add hglab-ul, ..., addr add 10.0.12.11/22 dev eth0, ...
  * ```
  */
@@ -23,7 +27,10 @@ export function planPlumbing(topology: LabTopology, existing: ReadonlySet<string
   if (!existing.has(ul)) {
     steps.push(
       ipStep(["netns", "add", ul]),
-      ipStep(["link", "add", br, "type", "bridge"], ul),
+      // A bridge takes the lowest address of its ports unless given one: a host joining or
+      // leaving would change the registry's MAC under every other host's ARP cache, and cut
+      // them off from etcd for seconds.
+      ipStep(["link", "add", br, "address", UNDERLAY_BRIDGE_MAC, "type", "bridge"], ul),
       // The underlay namespace is also the lab's registry host (etcd listens there).
       ipStep([
         "addr",
