@@ -1,13 +1,16 @@
 /**
  * `hg lab doctor`: `hg doctor` in every lab host (the whole host), then for every ordered pair
  * of containers (`--to` the other container `--from` this one, on this container's host), with
- * the lab's registry when it has one.
+ * the lab's registry when it has one. A big lab checks the same sample of pairs as its pings
+ * (`checkedPairs`): at 50 hosts every pair would be 2,450 doctor runs.
  *
  * @module
  */
 import { HgError } from "../errors.ts";
 import type { Diagnosis } from "../doctor/diagnose.ts";
 import type { HgInHost } from "./lab.ts";
+import { HG_JOBS, inParallel } from "./parallel.ts";
+import { checkedPairs } from "./reach.ts";
 import { readLabRegistry } from "./registry.ts";
 
 /** One doctor run of the lab. */
@@ -32,6 +35,9 @@ export interface LabHostContainers {
  *
  * @example
  * ```ts
+ * import { runInNetns } from "./nsenter.ts";
+ * const hgInHost = (netns: string, args: readonly string[]) => runInNetns(netns, ["hg", ...args]);
+ * const hosts = [{ netns: "hglab-h1", containers: [{ name: "hglab-h1-c1", address: "1.1.1.2" }] }];
  * const results = await labDoctor("hglab", hosts, hgInHost);
  * results.every((r) => r.ok);
  * ```
@@ -52,15 +58,14 @@ export async function labDoctor(
     return { ok: d.ok, verdict: d.verdict, findings: d.findings.map((f) => f.id) };
   };
   const all = hosts.flatMap((h) => h.containers.map((c) => ({ ...c, host: h.netns })));
-  return await Promise.all([
-    ...hosts.map(async (h) => ({ host: h.netns, ...(await run(h.netns, [])) })),
-    ...all.flatMap((from) =>
-      all.filter((to) => to !== from).map(async (to) => ({
-        host: from.host,
-        from: from.name,
-        to: to.name,
-        ...(await run(from.host, ["--from", from.name, "--to", to.address])),
-      }))
-    ),
-  ]);
+  const jobs: (() => Promise<LabDiagnosis>)[] = [
+    ...hosts.map((h) => async () => ({ host: h.netns, ...(await run(h.netns, [])) })),
+    ...checkedPairs(all.length).map(([a, b]) => async () => ({
+      host: all[a].host,
+      from: all[a].name,
+      to: all[b].name,
+      ...(await run(all[a].host, ["--from", all[a].name, "--to", all[b].address])),
+    })),
+  ];
+  return await inParallel(jobs, HG_JOBS, (job) => job());
 }

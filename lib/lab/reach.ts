@@ -1,10 +1,18 @@
 /**
- * The lab's reachability check: a real ICMP ping from every container to every other one.
+ * The lab's reachability check: real ICMP pings between its containers, every ordered pair in a
+ * small lab, a fixed sample in a big one (50 hosts are 2,450 pairs).
  *
  * @module
  */
 import { formatAddress, type IpAddress } from "../net/address.ts";
 import { runInNetns } from "./nsenter.ts";
+import { inParallel, LIGHT_JOBS } from "./parallel.ts";
+
+/** Up to this many containers every ordered pair is checked (132 pairs); beyond, a sample. */
+export const ALL_PAIRS_MAX = 12;
+
+/** In the sample, how many others each container is checked against. */
+export const SAMPLE_PEERS = 4;
 
 /** A container taking part in the check. */
 export interface Endpoint {
@@ -27,6 +35,7 @@ export interface PingResult {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
  * (await ping("hglab-h1-c1", parseAddress("1.1.2.2"))).ok; // true on a healthy lab
  * ```
  */
@@ -36,15 +45,54 @@ export async function ping(from: string, to: IpAddress): Promise<{ ok: boolean; 
   return result.code === 0 ? { ok: true, rttMs: rtt ? Number(rtt[1]) : undefined } : { ok: false };
 }
 
-/** Pings every ordered pair of distinct endpoints (in parallel) and returns the results in order. */
-export function pingMatrix(endpoints: readonly Endpoint[]): Promise<PingResult[]> {
-  const pairs = endpoints.flatMap((a) =>
-    endpoints.filter((b) => b !== a).map((b) => [a, b] as const)
+/**
+ * The ordered pairs (indexes into a list of `n` containers) a check covers: every pair up to
+ * {@link ALL_PAIRS_MAX} containers; beyond, each container to {@link SAMPLE_PEERS} others spread
+ * evenly around the list (offsets n/5, 2n/5, ...), so that every container sends and receives
+ * the same number of pings and every host's routes to near and far hosts are tried.
+ *
+ * @example
+ * ```ts
+ * checkedPairs(3).length; // 6: all of them
+ * checkedPairs(50).length; // 200 of 2,450; container 0 pings 10, 20, 30 and 40
+ * ```
+ */
+export function checkedPairs(n: number): [number, number][] {
+  if (n <= ALL_PAIRS_MAX) {
+    return Array.from({ length: n }, (_, a) => a).flatMap((a) =>
+      Array.from({ length: n }, (_, b) => b).filter((b) => b !== a).map((
+        b,
+      ): [number, number] => [a, b])
+    );
+  }
+  const offsets = Array.from(
+    { length: SAMPLE_PEERS },
+    (_, j) => Math.round(((j + 1) * n) / (SAMPLE_PEERS + 1)),
   );
-  return Promise.all(pairs.map(async ([a, b]) => ({
-    from: a.container,
-    to: b.container,
-    address: formatAddress(b.address),
-    ...(await ping(a.container, b.address)),
-  })));
+  return Array.from({ length: n }, (_, a) => a).flatMap((a) =>
+    offsets.map((o): [number, number] => [a, (a + o) % n])
+  );
+}
+
+/**
+ * Pings the pairs {@link checkedPairs} picks among `endpoints`, a bounded number at a time, and
+ * returns the results in order.
+ *
+ * @example
+ * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * const endpoints = [
+ *   { container: "hglab-h1-c1", address: parseAddress("1.1.1.2") },
+ *   { container: "hglab-h2-c1", address: parseAddress("1.1.2.2") },
+ * ];
+ * (await pingMatrix(endpoints)).every((r) => r.ok);
+ * ```
+ */
+export function pingMatrix(endpoints: readonly Endpoint[]): Promise<PingResult[]> {
+  return inParallel(checkedPairs(endpoints.length), LIGHT_JOBS, async ([a, b]) => ({
+    from: endpoints[a].container,
+    to: endpoints[b].container,
+    address: formatAddress(endpoints[b].address),
+    ...(await ping(endpoints[a].container, endpoints[b].address)),
+  }));
 }
