@@ -1,17 +1,20 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { HgError, InputError } from "../../lib/errors.ts";
+import { DEFAULT_AGENT_TTL, MIN_AGENT_TTL } from "../../lib/lab/agents.ts";
 import {
   type HgInHost,
   labAddNode,
   labDown,
   labNamespaces,
   labRemoveNode,
+  labStartAgent,
   labUp,
 } from "../../lib/lab/lab.ts";
 import { labDoctor } from "../../lib/lab/doctor.ts";
 import { runInNetns } from "../../lib/lab/nsenter.ts";
+import { HG_JOBS, inParallel } from "../../lib/lab/parallel.ts";
 import { type Endpoint, pingMatrix, type PingResult } from "../../lib/lab/reach.ts";
-import { labTopology, validateLabName } from "../../lib/lab/topology.ts";
+import { labTopology, MAX_LAB_NODES, validateLabName } from "../../lib/lab/topology.ts";
 import { parseInterfaceAddress } from "../../lib/net/prefix.ts";
 import type { Status } from "../../lib/status/status.ts";
 import { integerValue } from "../flags.ts";
@@ -31,13 +34,13 @@ async function labState(
   if (required && hostNames.length === 0) {
     throw new HgError(`no lab named ${name} is up: "hg lab up" builds one`);
   }
-  const hosts = await Promise.all(hostNames.map(async (netns) => {
+  const hosts = await inParallel(hostNames, HG_JOBS, async (netns) => {
     const result = await hgInHost(netns, ["status", "--json"]);
     if (result.code !== 0) {
       throw new HgError(`hg status in ${netns} failed: ${result.stderr.trim()}`);
     }
     return { netns, status: JSON.parse(result.stdout) as Status };
-  }));
+  });
   const endpoints = hosts.flatMap((h) =>
     h.status.containers.map((c) => ({
       container: c.name,
@@ -47,12 +50,22 @@ async function labState(
   return { hosts, endpoints };
 }
 
+/** Every ordered pair of `n` containers (the pings of a small lab; a big one pings a sample). */
+const allPairs = (n: number) => n * (n - 1);
+
 /** Prints the ping matrix and fails when any pair cannot reach the other. */
-function reportReachability(out: Output, results: readonly PingResult[]): void {
+function reportReachability(out: Output, results: readonly PingResult[], containers: number): void {
   out.line(table(
     ["FROM", "TO", "ADDRESS", "PING"],
     results.map((r) => [r.from, r.to, r.address, r.ok ? `ok ${r.rttMs ?? "?"} ms` : "FAIL"]),
   ));
+  if (results.length < allPairs(containers)) {
+    out.note(
+      `pinged a sample: ${results.length} of the ${
+        allPairs(containers)
+      } pairs of ${containers} containers`,
+    );
+  }
   const failed = results.filter((r) => !r.ok).length;
   if (failed > 0) {
     throw new HgError(`${failed} of ${results.length} container pairs cannot reach each other`);
@@ -68,7 +81,7 @@ export function labCommand(output: () => Output) {
     .description(
       "create N hosts on one underlay segment, set each up with hg, and check reachability",
     )
-    .option("--nodes <n>", "number of hosts", integerValue("--nodes", 1, 50), 2)
+    .option("--nodes <n>", "number of hosts", integerValue("--nodes", 1, MAX_LAB_NODES), 2)
     .option(
       "--name <name>",
       "lab name, the prefix of every namespace it makes",
@@ -87,6 +100,11 @@ export function labCommand(output: () => Output) {
       new Option("--etcd-members <n>", "members of the lab's etcd cluster (--store etcd)")
         .choices(["1", "3"] as const),
     )
+    .option(
+      "--ttl <seconds>",
+      `the agents' lease TTL (--agent; default ${DEFAULT_AGENT_TTL}, kept for add-node and start-agent)`,
+      integerValue("--ttl", MIN_AGENT_TTL, 86400),
+    )
     .action(async (opts) => {
       const out = output();
       requireRoot();
@@ -94,6 +112,9 @@ export function labCommand(output: () => Output) {
       const kind = opts.store ?? (opts.agent || opts.etcdMembers ? "etcd" : undefined);
       if (opts.etcdMembers && kind !== "etcd") {
         throw new InputError("--etcd-members needs the etcd registry, not --store file");
+      }
+      if (opts.ttl !== undefined && !opts.agent) {
+        throw new InputError(`--ttl ${opts.ttl} is the agents' lease TTL: it needs --agent`);
       }
       await labUp(
         topology,
@@ -103,12 +124,18 @@ export function labCommand(output: () => Output) {
           kind,
           etcdMembers: opts.etcdMembers === "3" ? 3 : 1,
           agentArgv: opts.agent ? selfCommand() : undefined,
+          agentTtl: opts.ttl,
         },
       );
       const { endpoints } = await labState(opts.name);
       const results = await pingMatrix(endpoints);
-      out.json({ name: opts.name, nodes: opts.nodes, reachability: results });
-      reportReachability(out, results);
+      out.json({
+        name: opts.name,
+        nodes: opts.nodes,
+        pairs: allPairs(endpoints.length),
+        reachability: results,
+      });
+      reportReachability(out, results, endpoints.length);
     });
   lab.command("status")
     .description("show the lab's hosts, containers and reachability")
@@ -118,7 +145,12 @@ export function labCommand(output: () => Output) {
       requireRoot();
       const { hosts, endpoints } = await labState(opts.name, true);
       const results = await pingMatrix(endpoints);
-      out.json({ name: opts.name, hosts, reachability: results });
+      out.json({
+        name: opts.name,
+        hosts,
+        pairs: allPairs(endpoints.length),
+        reachability: results,
+      });
       out.line(table(
         ["HOST", "SUBNET", "CONTAINERS", "PEER ROUTES", "FORWARDING"],
         hosts.map(({ netns, status }) => [
@@ -130,7 +162,7 @@ export function labCommand(output: () => Output) {
         ]),
       ));
       out.line("");
-      reportReachability(out, results);
+      reportReachability(out, results, endpoints.length);
     });
   lab.command("add-node")
     .description("add a host to a running lab made with --store or --agent")
@@ -154,6 +186,19 @@ export function labCommand(output: () => Output) {
       await labRemoveNode(opts.name, host, hgInHost, (line) => out.note(line));
       out.json({ name: opts.name, removed: host });
       out.line(`removed ${host}`);
+    });
+  lab.command("start-agent")
+    .description(
+      "start the agent of a host of a lab made with --agent again, as lab up did (after it was killed)",
+    )
+    .argument("<host>", "the host's namespace, e.g. hglab-h2")
+    .option("--name <name>", "lab name", validateLabName, "hglab")
+    .action(async (host, opts) => {
+      const out = output();
+      requireRoot();
+      const pid = await labStartAgent(opts.name, host, (line) => out.note(line), selfCommand());
+      out.json({ name: opts.name, host, pid });
+      out.line(`started the agent of ${host} (pid ${pid})`);
     });
   lab.command("doctor")
     .description("run hg doctor in every host and for every pair of containers")

@@ -13,12 +13,48 @@ import type { LabHost } from "./topology.ts";
 
 const pidFile = (name: string, host: string) => `${labDir(name)}/${host}.agent.pid`;
 
+/** The lease TTL of lab agents unless `lab up --ttl` says otherwise (seconds). */
+export const DEFAULT_AGENT_TTL = 60;
+
 /**
- * Starts the agent of `host` of the lab `name`, with `hg` the argv that runs hg.
+ * The shortest lease TTL `lab up --ttl` takes: an agent renews every third of its TTL but at
+ * most once a second, so 3 s still leaves it three tries before the lease runs out.
+ */
+export const MIN_AGENT_TTL = 3;
+
+/**
+ * The arguments of the agent of `host` (after hg's own argv): who it is in the registry, its
+ * lease TTL, and `--release-on-exit`. The same for `lab up`, `add-node` and `start-agent`.
  *
  * @example
  * ```ts
- * await startLabAgent("hglab", host, ["/usr/local/bin/hg"], "etcd://10.0.12.2:2379");
+ * import { labHost } from "./topology.ts";
+ * labAgentArgs("hglab", labHost("hglab", 1), "etcd://10.0.12.2:2379", 60); // ["agent", "--store", ..., "--ttl", "60", "--release-on-exit"]
+ * ```
+ */
+export function labAgentArgs(
+  name: string,
+  host: LabHost,
+  url: string,
+  ttlSeconds: number,
+): string[] {
+  return [
+    "agent",
+    ...hostRegistryArgs(name, host, url),
+    "--ttl",
+    String(ttlSeconds),
+    "--release-on-exit",
+  ];
+}
+
+/**
+ * Starts the agent of `host` of the lab `name`, with `hg` the argv that runs hg; its output is
+ * appended to `<lab dir>/HOST.agent.log`. Returns its PID (nsenter exec()s hg: the agent's own).
+ *
+ * @example
+ * ```ts
+ * import { labHost } from "./topology.ts";
+ * await startLabAgent("hglab", labHost("hglab", 1), ["/usr/local/bin/hg"], "etcd://10.0.12.2:2379", 60);
  * ```
  */
 export async function startLabAgent(
@@ -26,25 +62,43 @@ export async function startLabAgent(
   host: LabHost,
   hg: readonly string[],
   url: string,
-): Promise<void> {
-  const dir = labDir(name);
-  const pid = startDaemon("nsenter", [
-    `--net=/run/netns/${host.netns}`,
-    "--",
-    ...hg,
-    "agent",
-    ...hostRegistryArgs(name, host, url),
-    "--ttl",
-    "60",
-    "--release-on-exit",
-  ], `${dir}/${host.netns}.agent.log`);
+  ttlSeconds: number,
+): Promise<number> {
+  const pid = startDaemon(
+    "nsenter",
+    [`--net=/run/netns/${host.netns}`, "--", ...hg, ...labAgentArgs(name, host, url, ttlSeconds)],
+    agentLogPath(name, host.netns),
+  );
   await writeFile(pidFile(name, host.netns), String(pid));
+  return pid;
 }
 
-/** Whether the lab host runs an agent. */
+/** Where the agent of a lab host logs. */
+export function agentLogPath(name: string, host: string): string {
+  return `${labDir(name)}/${host}.agent.log`;
+}
+
+/** The PID of the lab host's agent when it runs, else undefined. */
 export async function labAgentPid(name: string, host: string): Promise<number | undefined> {
   const pid = Number(await readFile(pidFile(name, host), "utf8").catch(() => ""));
-  return Number.isInteger(pid) && pid > 0 && isRunning(pid) ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && await agentLives(pid) ? pid : undefined;
+}
+
+/**
+ * Whether process `pid` lives: it exists and is not a zombie. An agent killed a moment ago
+ * stays a zombie until init reaps it (its parent, `lab up`, is long gone), and signal 0 still
+ * reaches a zombie.
+ *
+ * @example
+ * ```ts
+ * await agentLives(process.pid); // true
+ * ```
+ */
+export async function agentLives(pid: number): Promise<boolean> {
+  if (!isRunning(pid)) return false;
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+  // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so read after the last ")".
+  return stat !== undefined && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
 }
 
 /**

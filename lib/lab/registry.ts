@@ -25,6 +25,8 @@ export interface LabRegistry {
   readonly etcdPids?: readonly number[];
   /** The hosts run agents. */
   readonly agents?: boolean;
+  /** The agents' lease TTL in seconds (`lab up --ttl`; 60 when a lab made by an older hg has none). */
+  readonly agentTtl?: number;
 }
 
 /** How a lab's registry is made. */
@@ -34,6 +36,8 @@ export interface LabRegistryOptions {
   readonly etcdMembers?: 1 | 3;
   /** The hosts run agents. */
   readonly agents?: boolean;
+  /** The agents' lease TTL in seconds. */
+  readonly agentTtl?: number;
 }
 
 /** The directory of the lab `name`'s registry files. */
@@ -85,14 +89,15 @@ function startMembers(topology: LabTopology, dir: string, endpoints: readonly st
  *
  * @example
  * ```ts
- * (await startLabRegistry(topology, { kind: "etcd" })).url; // "etcd://10.0.12.2:2379"
+ * import { labTopology } from "./topology.ts";
+ * (await startLabRegistry(labTopology("hglab", 2), { kind: "etcd" })).url; // "etcd://10.0.12.2:2379"
  * ```
  */
 export async function startLabRegistry(
   topology: LabTopology,
   options: LabRegistryOptions,
 ): Promise<LabRegistry> {
-  const { kind, agents = false } = options;
+  const { kind, agents = false, agentTtl } = options;
   const dir = labDir(topology.name);
   const known = await readLabRegistry(topology.name);
   if (known && known.kind !== kind) {
@@ -103,7 +108,7 @@ export async function startLabRegistry(
   await mkdir(dir, { recursive: true });
   let registry: LabRegistry;
   if (kind === "file") {
-    registry = { kind, url: `${dir}/subnets.json`, agents };
+    registry = { kind, url: `${dir}/subnets.json`, agents, agentTtl };
   } else {
     const address = formatAddress(topology.registryAddress);
     const endpoints = CLIENT_PORTS.slice(0, options.etcdMembers ?? 1).map((port) =>
@@ -118,6 +123,7 @@ export async function startLabRegistry(
       url: `etcd://${endpoints.map((e) => e.slice("http://".length)).join(",")}`,
       etcdPids: startMembers(topology, dir, endpoints),
       agents,
+      agentTtl,
     };
     await writeFile(`${dir}/registry.json`, JSON.stringify(registry));
     const deadline = Date.now() + 10_000;

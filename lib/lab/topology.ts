@@ -12,6 +12,12 @@ import { hostAt, nthSubnet, parsePrefix, type Prefix } from "../net/prefix.ts";
 /** The most hosts a lab may have. */
 export const MAX_LAB_NODES = 50;
 
+/**
+ * The highest host number: host N's subnet is 1.1.N.0/24, so numbers run out at 254 (hosts
+ * removed from a lab never give their number back, see `lab add-node`).
+ */
+export const MAX_HOST_INDEX = 254;
+
 /** The default cluster network of a lab (the seed's). */
 export const LAB_NETWORK = "1.1.0.0/16";
 /** The hosts' shared segment. */
@@ -56,8 +62,30 @@ export function validateLabName(name: string): string {
 }
 
 /**
- * The lab `name` with `nodes` hosts: host N is namespace NAME-hN at 10.0.12.(10+N)/22 with
- * subnet 1.1.N.0/24 and container NAME-hN-c1.
+ * Host number `index` of the lab `name`: namespace NAME-hN at 10.0.12.(10+N)/22 with subnet
+ * 1.1.N.0/24 and container NAME-hN-c1.
+ *
+ * @example
+ * ```ts
+ * labHost("hglab", 4).netns; // "hglab-h4"
+ * ```
+ */
+export function labHost(name: string, index: number): LabHost {
+  if (!Number.isInteger(index) || index < 1 || index > MAX_HOST_INDEX) {
+    throw new InputError(`host number ${index} is not valid: expected 1-${MAX_HOST_INDEX}`);
+  }
+  return {
+    index,
+    netns: `${name}-h${index}`,
+    address: hostAt(parsePrefix(LAB_UNDERLAY), 10 + index),
+    subnet: nthSubnet(parsePrefix(LAB_NETWORK), 24, index),
+    container: `${name}-h${index}-c1`,
+    underlayPort: `ul-h${index}`,
+  };
+}
+
+/**
+ * The lab `name` with `nodes` hosts, numbered 1 to `nodes` (see {@link labHost}).
  *
  * @example
  * ```ts
@@ -72,27 +100,27 @@ export function labTopology(name: string, nodes: number): LabTopology {
     );
   }
   const underlay = parsePrefix(LAB_UNDERLAY);
-  const network = parsePrefix(LAB_NETWORK);
-  const hosts = Array.from({ length: nodes }, (_, i): LabHost => {
-    const index = i + 1;
-    return {
-      index,
-      netns: `${name}-h${index}`,
-      address: hostAt(underlay, 10 + index),
-      subnet: nthSubnet(network, 24, index),
-      container: `${name}-h${index}-c1`,
-      underlayPort: `ul-h${index}`,
-    };
-  });
   return {
     name,
     underlayNetns: `${name}-ul`,
     underlayBridge: "ul0",
     underlay,
     registryAddress: hostAt(underlay, 2),
-    network,
-    hosts,
+    network: parsePrefix(LAB_NETWORK),
+    hosts: Array.from({ length: nodes }, (_, i) => labHost(name, i + 1)),
   };
+}
+
+/**
+ * The same lab with exactly the hosts numbered `indexes` (a lab whose hosts came and went).
+ *
+ * @example
+ * ```ts
+ * withHosts(labTopology("hglab", 1), [1, 3, 4]).hosts.map((h) => h.netns); // hglab-h1, -h3, -h4
+ * ```
+ */
+export function withHosts(topology: LabTopology, indexes: readonly number[]): LabTopology {
+  return { ...topology, hosts: indexes.map((i) => labHost(topology.name, i)) };
 }
 
 /** The address a host's container gets: the second host address of its subnet. */

@@ -1,0 +1,212 @@
+/**
+ * Waiting for a lab's agents cheaply: an agent's report is read straight from its file (named by
+ * the inode of the host's network namespace), and hg's routes in a host with one
+ * `ip -n HOST -j route show proto 104`. Running `hg status` in every host instead costs a whole
+ * hg process per host per look, which at 50 hosts is more work than the agents themselves do.
+ *
+ * @module
+ */
+import { readFile, stat } from "node:fs/promises";
+import { type AgentReport, reportPathOfNetns } from "../agent/status_file.ts";
+import { HgError } from "../errors.ts";
+import { ipRead } from "../ip/exec.ts";
+import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
+import { parseRoutes } from "../ip/route.ts";
+import { formatAddress } from "../net/address.ts";
+import { formatPrefix } from "../net/prefix.ts";
+import { agentLives } from "./agents.ts";
+import { inParallel, LIGHT_JOBS } from "./parallel.ts";
+import type { LabHost } from "./topology.ts";
+
+/** What one host shows of its place in the network. */
+export interface HostRouting {
+  readonly netns: string;
+  /** The host's underlay address: other hosts route its subnet through it. */
+  readonly address: string;
+  /** The subnet its agent leased (from its report); undefined while it has none. */
+  readonly subnet?: string;
+  /** hg's routes in the host, as "DST via GATEWAY". */
+  readonly routes: readonly string[];
+}
+
+/**
+ * The report of the agent running in the lab host `netns` now: undefined when there is none yet,
+ * or when the process that wrote it is gone (a killed agent leaves its last report behind).
+ *
+ * @example
+ * ```ts
+ * (await runningAgentReport("hglab-h1"))?.subnet; // "1.1.76.0/24"
+ * ```
+ */
+export async function runningAgentReport(netns: string): Promise<AgentReport | undefined> {
+  const inode = await stat(`/run/netns/${netns}`).then((s) => s.ino, () => undefined);
+  if (inode === undefined) return undefined; // the host is gone
+  const text = await readFile(reportPathOfNetns(inode), "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const report = JSON.parse(text) as AgentReport;
+    return await agentLives(report.pid) ? report : undefined;
+  } catch {
+    return undefined; // caught between the agent's write and rename: read it next time
+  }
+}
+
+/**
+ * hg's routes in a lab host (`ip -n HOST -j route show proto 104`), as "DST via GATEWAY".
+ *
+ * @example
+ * ```ts
+ * await hgRoutesOf("hglab-h1"); // ["1.1.2.0/24 via 10.0.12.12"]
+ * ```
+ */
+export async function hgRoutesOf(netns: string): Promise<string[]> {
+  const json = await ipRead(["-j", "route", "show", "proto", String(HG_ROUTE_PROTOCOL)], netns);
+  return parseRoutes(json, 4).map((r) =>
+    `${formatPrefix(r.dst)} via ${r.gateway ? formatAddress(r.gateway) : "-"}`
+  );
+}
+
+/**
+ * The routes `host` lacks to reach every other of `hosts` (each other's subnet through that
+ * host's address), one line each; a host without a lease lacks its lease.
+ *
+ * @example
+ * ```ts
+ * const h1 = { netns: "h1", address: "10.0.12.11", subnet: "1.1.1.0/24", routes: [] };
+ * const h2 = { netns: "h2", address: "10.0.12.12", subnet: "1.1.2.0/24", routes: ["1.1.1.0/24 via 10.0.12.11"] };
+ * missingRoutes(h1, [h1, h2]); // ["h1 has no route 1.1.2.0/24 via 10.0.12.12 (to h2)"]
+ * missingRoutes(h2, [h1, h2]); // []
+ * ```
+ */
+export function missingRoutes(host: HostRouting, hosts: readonly HostRouting[]): string[] {
+  if (host.subnet === undefined) return [`${host.netns} has no lease yet`];
+  const routes = new Set(host.routes);
+  return hosts.flatMap((peer) => {
+    const route = `${peer.subnet} via ${peer.address}`;
+    return peer.netns === host.netns || peer.subnet === undefined || routes.has(route)
+      ? []
+      : [`${host.netns} has no route ${route} (to ${peer.netns})`];
+  });
+}
+
+/**
+ * How long the lab waits for its agents: 30 s, plus 1 s a host (50 agents starting at once on
+ * a small machine take tens of seconds; a single host also rides out a registry pause).
+ */
+export function convergenceBudgetMs(hosts: number): number {
+  return 30_000 + 1_000 * hosts;
+}
+
+/** How often the lab looks: more hosts cost more to look at (one `ip` each), so less often. */
+export function pollIntervalMs(hosts: number): number {
+  return Math.min(1_000, 50 + 10 * hosts);
+}
+
+/** An agent the lab waits for: its host, and its PID when it was just started. */
+export interface AwaitedAgent {
+  readonly host: LabHost;
+  readonly pid?: number;
+}
+
+/** Throws, naming at most three of `missing`, once `deadline` (ms since the epoch) has passed. */
+function giveUpAfter(deadline: number, what: string, missing: readonly string[], hint: string) {
+  if (missing.length === 0 || Date.now() <= deadline) return;
+  const more = missing.length > 3 ? ` (and ${missing.length - 3} more)` : "";
+  throw new HgError(`gave up waiting for ${what}: ${missing.slice(0, 3).join("; ")}${more}${hint}`);
+}
+
+/**
+ * Waits until the agent of each of `agents` reports that it set its host up (a sync, by the
+ * awaited PID when one is given): one file read per host and look, no process at all. Throws
+ * after `budgetMs`, naming the hosts still waited for; `hint` ends that message.
+ *
+ * @example
+ * ```ts
+ * import { labTopology } from "./topology.ts";
+ * await waitForSync(labTopology("hglab", 3).hosts.map((host) => ({ host })), 30_000);
+ * ```
+ */
+export async function waitForSync(
+  agents: readonly AwaitedAgent[],
+  budgetMs: number,
+  hint = "",
+): Promise<void> {
+  const deadline = Date.now() + budgetMs;
+  const synced = new Set<string>();
+  for (;;) {
+    await Promise.all(
+      agents.filter((a) => !synced.has(a.host.netns)).map(async (a) => {
+        const report = await runningAgentReport(a.host.netns);
+        if (report?.lastSync != null && (a.pid === undefined || report.pid === a.pid)) {
+          synced.add(a.host.netns);
+        }
+      }),
+    );
+    const missing = agents.filter((a) => !synced.has(a.host.netns));
+    if (missing.length === 0) return;
+    giveUpAfter(
+      deadline,
+      "the agents to set their hosts up",
+      missing.map((a) => `${a.host.netns} has not synced`),
+      hint,
+    );
+    await new Promise((r) => setTimeout(r, pollIntervalMs(agents.length)));
+  }
+}
+
+/**
+ * Waits until the hosts of `required` (whose agents must run) and those of `others` whose agents
+ * run all route to each other. A host seen routing to everyone is not looked at again until a
+ * last look at all of them together confirms it. Throws after `budgetMs`, naming missing routes.
+ *
+ * @example
+ * ```ts
+ * import { labTopology } from "./topology.ts";
+ * await waitForRoutes(labTopology("hglab", 3).hosts, [], 30_000);
+ * ```
+ */
+export async function waitForRoutes(
+  required: readonly LabHost[],
+  others: readonly LabHost[],
+  budgetMs: number,
+  hint = "",
+): Promise<void> {
+  const deadline = Date.now() + budgetMs;
+  const mustRun = new Set(required.map((h) => h.netns));
+  const everyone = [...required, ...others.filter((h) => !mustRun.has(h.netns))];
+  const complete = new Set<string>();
+  for (;;) {
+    const reports = await Promise.all(everyone.map((h) => runningAgentReport(h.netns)));
+    const stopped = everyone.filter((h, i) => !reports[i] && mustRun.has(h.netns));
+    const views: HostRouting[] = everyone.flatMap((host, i) =>
+      reports[i]
+        ? [{
+          netns: host.netns,
+          address: formatAddress(host.address),
+          subnet: reports[i].subnet,
+          routes: [],
+        }]
+        : []
+    );
+    const looked = await inParallel(
+      views.filter((v) => !complete.has(v.netns)),
+      LIGHT_JOBS,
+      async (view) => ({ ...view, routes: await hgRoutesOf(view.netns) }),
+    );
+    const missing = [
+      ...stopped.map((h) => `the agent of ${h.netns} is not running`),
+      ...looked.flatMap((view) => {
+        const lines = missingRoutes(view, views);
+        if (lines.length === 0) complete.add(view.netns);
+        return lines;
+      }),
+    ];
+    if (missing.length === 0) {
+      if (looked.length === views.length) return;
+      complete.clear();
+      continue;
+    }
+    giveUpAfter(deadline, "every host to route to every other", missing, hint);
+    await new Promise((r) => setTimeout(r, pollIntervalMs(everyone.length)));
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Which host numbers a lab has used: hosts are numbered after the highest number ever used, and
+ * a host taken out with `lab rm-node` never comes back under its old number (its name, address
+ * and subnet would otherwise be a different host's, in logs, leases and other hosts' routes).
+ * Remembered in `<lab dir>/hosts.json`, which goes with the lab.
+ *
+ * @module
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { labDir } from "./registry.ts";
+
+/** A lab's used host numbers. */
+export interface HostNumbers {
+  /** The highest host number ever used in the lab (0 before the first host). */
+  readonly highest: number;
+  /** Hosts removed for good: `lab up` does not build them again. */
+  readonly removed: readonly number[];
+}
+
+/**
+ * What the lab remembers, reconciled with the hosts it has now (`present`, their numbers): a
+ * lab made before hg remembered anything, or whose file is gone, counts what it sees.
+ *
+ * @example
+ * ```ts
+ * await readHostNumbers("hglab", [1, 3]); // { highest: 3, removed: [] } for a lab without hosts.json
+ * ```
+ */
+export async function readHostNumbers(
+  name: string,
+  present: readonly number[],
+): Promise<HostNumbers> {
+  const text = await readFile(hostsFile(name), "utf8").catch(() => undefined);
+  const known = text === undefined ? undefined : parseHostNumbers(text);
+  return {
+    highest: Math.max(known?.highest ?? 0, ...present),
+    removed: known?.removed ?? [],
+  };
+}
+
+/**
+ * Records the lab's used host numbers (atomically enough for one lab command at a time).
+ *
+ * @example
+ * ```ts
+ * await writeHostNumbers("hglab", { highest: 4, removed: [2] });
+ * ```
+ */
+export async function writeHostNumbers(name: string, numbers: HostNumbers): Promise<void> {
+  await mkdir(labDir(name), { recursive: true });
+  await writeFile(hostsFile(name), JSON.stringify(numbers));
+}
+
+/**
+ * The number of the next host: one more than the highest ever used.
+ *
+ * @example
+ * ```ts
+ * nextHostNumber({ highest: 4, removed: [2, 4] }); // 5
+ * ```
+ */
+export function nextHostNumber(numbers: HostNumbers): number {
+  return numbers.highest + 1;
+}
+
+/**
+ * The numbers after building hosts 1..`nodes` (`lab up`): removed hosts stay removed.
+ *
+ * @example
+ * ```ts
+ * afterUp({ highest: 4, removed: [2] }, 3); // { highest: 4, removed: [2] }
+ * ```
+ */
+export function afterUp(numbers: HostNumbers, nodes: number): HostNumbers {
+  return { highest: Math.max(numbers.highest, nodes), removed: numbers.removed };
+}
+
+/**
+ * The hosts `lab up --nodes N` builds or checks: 1..N without the removed ones.
+ *
+ * @example
+ * ```ts
+ * hostsToBuild({ highest: 4, removed: [2] }, 3); // [1, 3]
+ * ```
+ */
+export function hostsToBuild(numbers: HostNumbers, nodes: number): number[] {
+  return Array.from({ length: nodes }, (_, i) => i + 1).filter((i) => !numbers.removed.includes(i));
+}
+
+/**
+ * The numbers after host `index` left for good (`lab rm-node`).
+ *
+ * @example
+ * ```ts
+ * afterRemove({ highest: 3, removed: [] }, 2); // { highest: 3, removed: [2] }
+ * ```
+ */
+export function afterRemove(numbers: HostNumbers, index: number): HostNumbers {
+  return {
+    highest: Math.max(numbers.highest, index),
+    removed: [...new Set([...numbers.removed, index])].sort((a, b) => a - b),
+  };
+}
+
+const hostsFile = (name: string) => `${labDir(name)}/hosts.json`;
+
+/** A hosts.json written by hg; anything else counts as nothing remembered. */
+function parseHostNumbers(text: string): HostNumbers | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<HostNumbers>;
+    const whole = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
+    if (!whole(value.highest) || !Array.isArray(value.removed) || !value.removed.every(whole)) {
+      return undefined;
+    }
+    return { highest: value.highest, removed: value.removed };
+  } catch {
+    return undefined;
+  }
+}
