@@ -1,0 +1,108 @@
+/**
+ * The scale tier, run once in CI against the compiled executable (`deno task test:scale`): a lab
+ * of 50 hosts whose agents lease from etcd comes up, every host routes to all 49 others through
+ * their addresses, a sample of container pairs ping (lab up's own sample and another one here),
+ * `lab status` covers every host, the agents logged no error, and `lab down` leaves no namespace
+ * and no process behind. The time of each step is printed, for the CI log.
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { hg, ipJson, labName, netnsList, pings, run } from "../e2e/harness.ts";
+
+const NODES = 50;
+
+/** Runs `step`, printing how long it took; returns its result and the seconds. */
+function timed<T>(what: string, step: () => T): [T, number] {
+  const start = performance.now();
+  const result = step();
+  const seconds = (performance.now() - start) / 1000;
+  console.log(`${what}: ${seconds.toFixed(1)} s`);
+  return [result, seconds];
+}
+
+type Addr = { addr_info: { local: string; prefixlen: number }[] };
+
+/** A host's subnet, from its bridge's address (x.y.z.1/24). */
+const subnetOf = (host: string) => {
+  const { local, prefixlen } = (ipJson(host, ["-4", "addr", "show", "cni0"]) as Addr[])[0]
+    .addr_info[0];
+  return `${local.replace(/\.1$/, ".0")}/${prefixlen}`;
+};
+
+/** The processes (agents and etcd) whose command line names this lab. */
+const processesOf = (lab: string) =>
+  run("pgrep", ["-af", `(--node ${lab}-h[0-9]+ |/lab-${lab}/)`]).stdout.trim();
+
+describe(`a ${NODES}-host lab with agents on etcd (scale, root)`, () => {
+  it("comes up and converges, every host routes to all others, pings work, and lab down leaves nothing", () => {
+    const lab = labName();
+    const hosts = Array.from({ length: NODES }, (_, i) => `${lab}-h${i + 1}`);
+    let failure: unknown;
+    try {
+      const [up, upSeconds] = timed(
+        `hg lab up --nodes ${NODES} --agent`,
+        () => hg(["lab", "up", "--nodes", String(NODES), "--agent", "--name", lab, "--json"]),
+      );
+      assert.equal(up.code, 0, `lab up failed (${up.code}): ${up.stderr}`);
+      // Far more than it takes; it catches waiting that grows out of hand with the lab's size.
+      assert.ok(upSeconds < 240, `lab up took ${upSeconds} s`);
+      const doc = JSON.parse(up.stdout) as {
+        pairs: number;
+        reachability: { from: string; to: string; ok: boolean }[];
+      };
+      assert.equal(doc.pairs, NODES * (NODES - 1));
+      assert.ok(doc.reachability.length >= 4 * NODES, `${doc.reachability.length} pings`);
+      assert.deepEqual(doc.reachability.filter((r) => !r.ok), [], "every sampled pair pings");
+
+      const [, routeSeconds] = timed("checking every host's routes", () => {
+        const subnets = hosts.map(subnetOf);
+        assert.equal(new Set(subnets).size, NODES, "every host has a subnet of its own");
+        hosts.forEach((host, i) => {
+          const routes = (ipJson(host, ["route", "show", "proto", "104"]) as {
+            dst: string;
+            gateway: string;
+          }[]).map((r) => `${r.dst} via ${r.gateway}`).sort();
+          const want = hosts.flatMap((_, j) =>
+            j === i ? [] : [`${subnets[j]} via 10.0.12.${11 + j}`]
+          ).sort();
+          assert.deepEqual(routes, want, `${host} routes to all ${NODES - 1} others`);
+        });
+      });
+      assert.ok(routeSeconds < 60);
+
+      // Pairs lab up's sample does not have: each container to the next one.
+      timed("pinging each container from the one before it", () => {
+        hosts.forEach((host, i) => {
+          const next = hosts[(i + 1) % NODES];
+          const address = subnetOf(next).replace(/\.0\/24$/, ".2");
+          assert.ok(pings(`${host}-c1`, address), `${host}-c1 reaches ${next}-c1 at ${address}`);
+        });
+      });
+
+      const [status] = timed("hg lab status", () => hg(["lab", "status", "--name", lab, "--json"]));
+      assert.equal(status.code, 0, status.stderr);
+      const statusDoc = JSON.parse(status.stdout) as {
+        hosts: { netns: string; status: { peers: unknown[] } }[];
+      };
+      assert.deepEqual(statusDoc.hosts.map((h) => h.netns), hosts, "every host, in order");
+      assert.ok(statusDoc.hosts.every((h) => h.status.peers.length === NODES - 1));
+
+      const dir = `/run/hg/lab-${lab}`;
+      const errors = readdirSync(dir).filter((f) => f.endsWith(".agent.log"))
+        .flatMap((f) =>
+          readFileSync(`${dir}/${f}`, "utf8").split("\n").filter((l) => /\bERROR\b/.test(l))
+        );
+      assert.deepEqual(errors, [], "the agents logged no error");
+    } catch (e) {
+      failure = e;
+    }
+    const [down] = timed("hg lab down", () => hg(["lab", "down", "--name", lab]));
+    const left = netnsList().filter((ns) => ns.startsWith(`${lab}-`));
+    const processes = processesOf(lab);
+    if (failure) throw failure;
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(left, [], "lab down leaves no namespace");
+    assert.equal(processes, "", "lab down leaves no agent or etcd");
+  });
+});
