@@ -201,7 +201,9 @@ export function labCommand(output: () => Output) {
       out.line(`started the agent of ${host} (pid ${pid})`);
     });
   lab.command("doctor")
-    .description("run hg doctor in every host and for every pair of containers")
+    .description(
+      "run hg doctor in every host and for every pair of containers (a sample beyond 12)",
+    )
     .option("--name <name>", "lab name", validateLabName, "hglab")
     .action(async (opts) => {
       const out = output();
