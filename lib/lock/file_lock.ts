@@ -166,7 +166,8 @@ function guardStale(seen: Sighting, judge: Judge): boolean {
  * `path.takeover`), and it reads the lock, judges it stale, and reads it again unchanged (same
  * inode, size, mtime and content) before it unlinks: a dead owner cannot release it any more,
  * a live process cannot replace an existing lock, and no other process removes one, so the file
- * unlinked is the one judged. A guard left by a cleaner that died is removed the same way.
+ * unlinked is the one judged. A guard left by a cleaner that died (its owner gone, or empty past
+ * the grace, or older than {@link GUARD_STALE_MS}) is removed after the same double read.
  */
 async function removeStale(path: string, content: string, judge: Judge): Promise<void> {
   const guard = `${path}.takeover`;
