@@ -187,6 +187,8 @@ export class Agent {
           ttlSeconds,
           subnet: lease.subnet,
           log: this.log,
+          // A renewal is a question to the registry too: its answer says whether it is there.
+          onAnswer: (error) => error ? this.unreachable(error) : this.reached("(lease renewed)"),
         });
         const subnet = formatPrefix(lease.subnet);
         this.log(
@@ -344,10 +346,7 @@ export class Agent {
       : { config: this.config, listing: await store.listLeases() };
     const previous = this.listing;
     this.listing = listing;
-    if (!this.reachable) {
-      this.log("info", `registry reachable again at revision ${listing.revision}`);
-    }
-    this.reachable = true;
+    this.reached(`at revision ${listing.revision}`);
     if (previous && BigInt(listing.revision) < BigInt(previous.revision)) {
       this.log(
         "warn",
@@ -409,11 +408,19 @@ export class Agent {
     this.stop.abort();
   }
 
+  /** The registry answered (`where`: what the agent read, for the log). */
+  private reached(where: string): void {
+    if (this.reachable) return;
+    this.log("info", `registry reachable again ${where}`);
+    this.reachable = true;
+    void this.report();
+  }
+
   private unreachable(e: Error): void {
-    if (this.reachable) {
-      this.log("warn", `registry unreachable, keeping every route as it is: ${e.message}`);
-    }
+    if (!this.reachable) return;
+    this.log("warn", `registry unreachable, keeping every route as it is: ${e.message}`);
     this.reachable = false;
+    void this.report();
   }
 
   /** One sync at a time; a request during a sync runs once more after it. */
@@ -476,6 +483,11 @@ export class Agent {
       if (message !== this.lastError) this.log("warn", `sync failed, retrying: ${message}`);
       this.lastError = message;
     }
+    await this.report();
+  }
+
+  /** Writes what `hg status` shows of the agent. */
+  private async report(): Promise<void> {
     await writeReport({
       pid: process.pid,
       node: this.options.attrs.node,

@@ -33,6 +33,8 @@ export interface LeaseKeeperOptions {
   readonly ttlSeconds: number;
   readonly subnet: Prefix;
   readonly log: Logger;
+  /** Told after each renewal: undefined when the registry answered, else the error. */
+  readonly onAnswer?: (error: Error | undefined) => void;
 }
 
 /** How often a failing renewal is tried again at most (ms): soon after the registry is back. */
@@ -84,11 +86,13 @@ export class LeaseKeeper {
       if (signal.aborted) return undefined;
       try {
         await this.#keep();
+        this.#options.onAnswer?.(undefined);
         if (failing) this.#options.log("info", `lease of ${formatPrefix(this.subnet)} renewed`);
         failing = "";
         wait = every;
       } catch (e) {
         if (e instanceof LeaseLostError) return e;
+        this.#options.onAnswer?.(e as Error);
         const message = (e as Error).message;
         if (message !== failing) {
           this.#options.log(

@@ -1,7 +1,8 @@
 /**
  * Agents while the registry is away: etcd stopped (SIGSTOP) for 10 s while containers ping each
  * other: no ping is lost (the agents keep every route), the agents say the registry is
- * unreachable, and catch up when it returns; a host started during the outage is routed by
+ * unreachable (their renewals, every 2 s with a 6 s TTL, get no answer), and catch up when it
+ * returns; a host started during the outage is routed by
  * every host once etcd is back. A 3-member etcd whose member the agents talk to is killed: the
  * agents fail over to another member, keep following the registry (a lease written there
  * becomes a route within a second and goes when it is released) and a new host joins.
@@ -67,6 +68,7 @@ describe("agents during a registry outage (e2e, root)", () => {
       },
       "etcd",
       true,
+      ["--ttl", "6"],
     );
   });
 });

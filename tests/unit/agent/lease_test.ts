@@ -120,6 +120,10 @@ describe("the agent's lease (in memory)", () => {
       ),
       lines.join("\n"),
     );
+    assert.ok(
+      lines.some((l) => l.startsWith("warn registry unreachable, keeping every route")),
+      "a renewal without an answer is an unreachable registry, for hg status",
+    );
     assert.equal(store.calls.get("release"), undefined, "nothing undone");
     assert.equal(store.calls.get("claim"), undefined, "nothing claimed: the lease was there");
     assert.ok(store.keys().includes("1.1.1.0/24"));
