@@ -45,9 +45,11 @@ export async function changeHost<T extends { readonly plan: Plan }>(
 
 /**
  * {@link changeHost} for a daemon that checks its host often and changes it rarely (the agent):
- * it observes and plans without the host lock, and only a plan with steps is made again and
- * applied under the lock. Other hg commands on the host never wait for a check that changes
- * nothing. `lockHeldMs` says how long the lock was held (0: not taken).
+ * it observes and plans without the host lock, and only a plan with steps is made again from a
+ * fresh observation and applied under the lock, through the same `ip` process (started before
+ * the lock is taken, so the lock is held for reads and writes only). Other hg commands on the
+ * host never wait for a check that changes nothing. `lockHeldMs` says how long the lock was held
+ * (0: not taken).
  *
  * @example
  * ```ts
@@ -57,11 +59,17 @@ export async function changeHost<T extends { readonly plan: Plan }>(
 export async function changeHostWhenNeeded<T extends { readonly plan: Plan }>(
   planner: (host: HostState) => T | Promise<T>,
 ): Promise<T & { readonly lockHeldMs: number }> {
-  const planned = await planner(await observeHost());
-  if (planned.plan.length === 0) return { ...planned, lockHeldMs: 0 };
-  return await withHostLock(async () => {
-    const began = performance.now();
-    const applied = await observePlanApply(planner, false);
-    return { ...applied, lockHeldMs: performance.now() - began };
-  });
+  const session = IpSession.open();
+  try {
+    const planned = await planner(await observeHost(session));
+    if (planned.plan.length === 0) return { ...planned, lockHeldMs: 0 };
+    return await withHostLock(async () => {
+      const began = performance.now();
+      const fresh = await planner(await observeHost(session));
+      await applyPlan(fresh.plan, session);
+      return { ...fresh, lockHeldMs: performance.now() - began };
+    });
+  } finally {
+    await session.close();
+  }
 }

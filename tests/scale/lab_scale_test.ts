@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { hg, ipJson, labName, netnsList, pings, run } from "../e2e/harness.ts";
+import { hg, hgArgv, ipJson, labName, netnsList, pings, run } from "../e2e/harness.ts";
 
 const NODES = 50;
 
@@ -35,7 +35,7 @@ const processesOf = (lab: string) =>
   run("pgrep", ["-af", `(--node ${lab}-h[0-9]+ |/lab-${lab}/)`]).stdout.trim();
 
 describe(`a ${NODES}-host lab with agents on etcd (scale, root)`, () => {
-  it("comes up and converges, every host routes to all others, pings work, and lab down leaves nothing", () => {
+  it("comes up and converges, every host routes to all others, pings work, and lab down leaves nothing", async () => {
     const lab = labName();
     const hosts = Array.from({ length: NODES }, (_, i) => `${lab}-h${i + 1}`);
     let failure: unknown;
@@ -87,6 +87,40 @@ describe(`a ${NODES}-host lab with agents on etcd (scale, root)`, () => {
       };
       assert.deepEqual(statusDoc.hosts.map((h) => h.netns), hosts, "every host, in order");
       assert.ok(statusDoc.hosts.every((h) => h.status.peers.length === NODES - 1));
+
+      // An idle agent never takes the host lock: while hosts sit idle and then get containers
+      // (hg netns add, which takes the lock, and whose new links wake every agent's check), no
+      // agent changes its host, so no netns add ever waits for an agent. The longest the agents
+      // held the lock at all (for their changes while the lab came up) is printed.
+      const agents = () => {
+        const r = hg(["lab", "status", "--name", lab, "--json"]);
+        assert.equal(r.code, 0, r.stderr);
+        return (JSON.parse(r.stdout) as {
+          hosts: { status: { agent: { hostChanges: number; longestLockMs: number } } }[];
+        }).hosts.map((h) => h.status.agent);
+      };
+      const before = agents();
+      await new Promise((r) => setTimeout(r, 10_000));
+      for (const host of hosts.slice(0, 10)) {
+        const add = run("nsenter", [
+          `--net=/run/netns/${host}`,
+          ...hgArgv(),
+          "netns",
+          "add",
+          `${host}-c2`,
+        ]);
+        assert.equal(add.code, 0, add.stderr);
+      }
+      await new Promise((r) => setTimeout(r, 1000)); // their checks ran
+      const after = agents();
+      assert.deepEqual(
+        after.map((a) => a.hostChanges),
+        before.map((a) => a.hostChanges),
+        "no agent changed its host (or took its lock) while idle or while containers were added",
+      );
+      console.log(
+        `longest host lock hold of an agent: ${Math.max(...after.map((a) => a.longestLockMs))} ms`,
+      );
 
       const dir = `/run/hg/lab-${lab}`;
       const errors = readdirSync(dir).filter((f) => f.endsWith(".agent.log"))
