@@ -7,67 +7,20 @@
  * the routes, --release-on-exit removes them.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, it } from "node:test";
-import { Agent } from "../../../lib/agent/agent.ts";
+import { describe, it } from "node:test";
 import { parseAddress } from "../../../lib/net/address.ts";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
-import { makeNetworkConfig } from "../../../lib/store/config.ts";
+import { agentOn, lease, OWN, registry, scratchDirs, until } from "./agent_fixture.ts";
 import { memoryHost } from "./memory_host.ts";
-import { MemoryStore } from "./memory_store.ts";
-
-const OWN = parsePrefix("1.1.1.0/24");
-const lease = (ip: string, node: string) => ({
-  publicIp: parseAddress(ip),
-  backendType: "host-gw",
-  node,
-});
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    assert.ok(Date.now() < deadline, `${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe("agent loop (in memory)", () => {
-  let dir: string;
-  let runDir: string | undefined;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "hg-agent-test-"));
-    runDir = process.env.HG_RUN_DIR;
-    process.env.HG_RUN_DIR = join(dir, "run");
-  });
-  afterEach(() => {
-    if (runDir === undefined) delete process.env.HG_RUN_DIR;
-    else process.env.HG_RUN_DIR = runDir;
-  });
+  const dir = scratchDirs();
 
-  /** A store holding this host's lease and one peer's, a memory host, and a started agent. */
+  /** A registry holding this host's lease and one peer's, a memory host, and a started agent. */
   async function started(releaseOnExit = false) {
-    const store = new MemoryStore(makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24));
-    store.put(OWN, lease("10.0.12.11", "h1"));
-    store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
+    const store = registry();
     const host = memoryHost();
-    const lines: string[] = [];
-    const agent = new Agent({
-      store,
-      attrs: lease("10.0.12.11", "h1"),
-      bridge: "cni0",
-      ttlSeconds: 60,
-      subnetFile: join(dir, "subnet.env"),
-      uplinkMtu: 1500,
-      masquerade: false,
-      releaseOnExit,
-      log: (level, message) => lines.push(`${level} ${message}`),
-      host: host.host,
-      // Only the watch may bring changes in these tests.
-      repairMs: 60_000,
-      relistMs: 60_000,
-    });
+    const { agent, lines } = agentOn(store, host, dir(), { releaseOnExit });
     await agent.start();
     const running = agent.run();
     return { store, host, lines, agent, running };

@@ -8,83 +8,22 @@
  * config is written back, unless told not to).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, it } from "node:test";
-import { Agent } from "../../../lib/agent/agent.ts";
-import { parseAddress } from "../../../lib/net/address.ts";
+import { describe, it } from "node:test";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
 import { PreviousSubnetError } from "../../../lib/store/allocate.ts";
-import { makeNetworkConfig } from "../../../lib/store/config.ts";
+import { agentOn, CONFIG, lease, OWN, registry, scratchDirs, until } from "./agent_fixture.ts";
 import { memoryHost } from "./memory_host.ts";
 import { MemoryStore } from "./memory_store.ts";
 
-const OWN = parsePrefix("1.1.1.0/24");
-const CONFIG = makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24);
-const lease = (ip: string, node: string) => ({
-  publicIp: parseAddress(ip),
-  backendType: "host-gw",
-  node,
-});
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    assert.ok(Date.now() < deadline, `${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe("the agent's lease (in memory)", () => {
-  let dir: string;
-  let runDir: string | undefined;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "hg-lease-test-"));
-    runDir = process.env.HG_RUN_DIR;
-    process.env.HG_RUN_DIR = join(dir, "run");
-  });
-  afterEach(() => {
-    if (runDir === undefined) delete process.env.HG_RUN_DIR;
-    else process.env.HG_RUN_DIR = runDir;
-  });
-
-  function agentOn(
-    store: MemoryStore,
-    host: ReturnType<typeof memoryHost>,
-    options: { ttlSeconds?: number; restoreConfig?: boolean } = {},
-  ) {
-    const lines: string[] = [];
-    const agent = new Agent({
-      store,
-      attrs: lease("10.0.12.11", "h1"),
-      bridge: "cni0",
-      ttlSeconds: options.ttlSeconds ?? 60,
-      subnetFile: join(dir, "subnet.env"),
-      uplinkMtu: 1500,
-      masquerade: false,
-      releaseOnExit: false,
-      restoreConfig: options.restoreConfig,
-      log: (level, message) => lines.push(`${level} ${message}`),
-      host: host.host,
-      repairMs: 60_000,
-      relistMs: 60_000,
-    });
-    return { agent, lines };
-  }
-
-  /** A registry with this host's lease and a peer's. */
-  function registry() {
-    const store = new MemoryStore(CONFIG);
-    store.put(OWN, lease("10.0.12.11", "h1"));
-    store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
-    return store;
-  }
+  const scratch = scratchDirs();
 
   it("an outage longer than the TTL: the lease that ran out is claimed again, once", async () => {
     const store = registry();
     const host = memoryHost();
-    const { agent, lines } = agentOn(store, host);
+    const { agent, lines } = agentOn(store, host, scratch());
     await agent.start();
     const running = agent.run();
     await until(() => store.watching, 1000, "a watch");
@@ -109,7 +48,7 @@ describe("the agent's lease (in memory)", () => {
   it("a renewal whose answer never came: the agent keeps serving and renews again", async () => {
     const store = registry();
     const host = memoryHost();
-    const { agent, lines } = agentOn(store, host, { ttlSeconds: 3 }); // renews every second
+    const { agent, lines } = agentOn(store, host, scratch(), { ttlSeconds: 3 }); // renews every second
     await agent.start();
     const running = agent.run();
     store.unanswered.add("renew");
@@ -136,7 +75,7 @@ describe("the agent's lease (in memory)", () => {
     store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
     store.unanswered.add("claim");
     const host = memoryHost();
-    const { agent } = agentOn(store, host);
+    const { agent } = agentOn(store, host, scratch());
     await agent.start();
     const running = agent.run();
     const mine = [...store.leases.values()].filter((l) => l.attrs.node === "h1");
@@ -149,7 +88,7 @@ describe("the agent's lease (in memory)", () => {
     const store = new MemoryStore(CONFIG);
     store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
     const host = memoryHost("1.1.1.1/24", ["web1@1.1.1.2/24"]);
-    const { agent, lines } = agentOn(store, host);
+    const { agent, lines } = agentOn(store, host, scratch());
     await agent.start();
     const running = agent.run();
     assert.ok(lines.includes("info kept 1.1.1.0/24 for h1 via 10.0.12.11"), lines.join("\n"));
@@ -162,11 +101,11 @@ describe("the agent's lease (in memory)", () => {
   it("restarted with no bridge address: the subnet subnet.env names is claimed again", async () => {
     const store = new MemoryStore(CONFIG);
     writeFileSync(
-      join(dir, "subnet.env"),
+      join(scratch(), "subnet.env"),
       "FLANNEL_NETWORK=1.1.0.0/16\nFLANNEL_SUBNET=1.1.7.1/24\n",
     );
     const host = memoryHost(null);
-    const { agent } = agentOn(store, host);
+    const { agent } = agentOn(store, host, scratch());
     await agent.start();
     const running = agent.run();
     assert.deepEqual(store.keys(), ["1.1.7.0/24"]);
@@ -179,7 +118,7 @@ describe("the agent's lease (in memory)", () => {
     const store = new MemoryStore(CONFIG);
     store.put(OWN, lease("10.0.12.19", "h9"));
     const host = memoryHost("1.1.1.1/24", ["web1@1.1.1.2/24"]);
-    const { agent } = agentOn(store, host);
+    const { agent } = agentOn(store, host, scratch());
     await assert.rejects(agent.start(), (e: unknown) => {
       assert.ok(e instanceof PreviousSubnetError, String(e));
       assert.match(
@@ -198,7 +137,7 @@ describe("the agent's lease (in memory)", () => {
     const store = new MemoryStore(CONFIG);
     store.put(OWN, lease("10.0.12.19", "h9"));
     const host = memoryHost("1.1.1.1/24");
-    const { agent, lines } = agentOn(store, host);
+    const { agent, lines } = agentOn(store, host, scratch());
     await agent.start();
     const running = agent.run();
     const mine = [...store.leases.values()].filter((l) => l.attrs.node === "h1");
@@ -225,7 +164,7 @@ describe("the agent's lease (in memory)", () => {
   it("a registry that lost its data gets the network config and this host's lease back", async () => {
     const store = registry();
     const host = memoryHost();
-    const { agent, lines } = agentOn(store, host);
+    const { agent, lines } = agentOn(store, host, scratch());
     await agent.start();
     const running = agent.run();
     await until(() => store.watching, 1000, "a watch");
@@ -251,7 +190,7 @@ describe("the agent's lease (in memory)", () => {
   it("--no-restore-config: the lost config is reported, not written", async () => {
     const store = registry();
     const host = memoryHost();
-    const { agent, lines } = agentOn(store, host, { restoreConfig: false });
+    const { agent, lines } = agentOn(store, host, scratch(), { restoreConfig: false });
     await agent.start();
     const running = agent.run();
     await until(() => store.watching, 1000, "a watch");
