@@ -176,9 +176,9 @@ export class Agent {
           if (!(e instanceof PreviousSubnetError)) throw e;
           throw new PreviousSubnetError(
             `${e.message}; its containers (${containers.map((c) => c.name).join(", ")}) are ` +
-              `on it, and the agent ` +
-              `does not renumber containers: release that lease if its holder is gone ` +
-              `("hg subnet release"), or remove the containers ("hg teardown") to move this host`,
+              `on it, and the agent does not renumber containers: release that lease if its ` +
+              `holder is gone ("hg subnet release"), or remove the containers ("hg teardown") ` +
+              `to move this host`,
           );
         });
         this.keeper = new LeaseKeeper({
@@ -312,21 +312,23 @@ export class Agent {
   private async pollLoop(signal: AbortSignal): Promise<void> {
     const repairMs = this.options.repairMs ?? 10_000;
     const relistMs = this.options.relistMs ?? 30_000;
-    let nextRelist = Date.now() + relistMs;
+    let relisted = Date.now();
     while (!signal.aborted) {
+      // A lease that runs out after the last listing is a change the file store sends no event
+      // for; one that ran out before it is already gone (or the listing failed: wait the period).
       const expiry = Math.min(
         ...(this.listing?.entries ?? []).flatMap((e) =>
-          "lease" in e && e.lease.expiresAt !== undefined &&
+          "lease" in e && e.lease.expiresAt !== undefined && e.lease.expiresAt > relisted &&
             !prefixEquals(e.lease.subnet, this.subnet)
             ? [e.lease.expiresAt + 100]
             : []
         ),
       );
-      const relistAt = Math.min(nextRelist, expiry);
+      const relistAt = Math.min(relisted + relistMs, expiry);
       await sleep(Math.max(0, Math.min(repairMs, relistAt - Date.now())), signal);
       if (signal.aborted) return;
       if (Date.now() >= relistAt) {
-        nextRelist = Date.now() + relistMs;
+        relisted = Date.now();
         await this.relist().catch((e) => this.unreachable(e as Error));
       } else {
         await this.sync();

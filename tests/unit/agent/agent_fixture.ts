@@ -14,6 +14,7 @@ import { Agent } from "../../../lib/agent/agent.ts";
 import { parseAddress } from "../../../lib/net/address.ts";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
 import { makeNetworkConfig } from "../../../lib/store/config.ts";
+import type { SubnetStore } from "../../../lib/store/store.ts";
 import type { memoryHost } from "./memory_host.ts";
 import { MemoryStore } from "./memory_store.ts";
 
@@ -64,7 +65,7 @@ export function scratchDirs(): () => string {
 
 /** The agent of this host on `store` and `host`; its log lines are `LEVEL message`. */
 export function agentOn(
-  store: MemoryStore,
+  store: SubnetStore,
   host: ReturnType<typeof memoryHost>,
   dir: string,
   options: { ttlSeconds?: number; restoreConfig?: boolean; releaseOnExit?: boolean } = {},

@@ -10,7 +10,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseAddress } from "../../../lib/net/address.ts";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
-import { agentOn, lease, OWN, registry, scratchDirs, until } from "./agent_fixture.ts";
+import { join } from "node:path";
+import { FileStore } from "../../../lib/store/file/store.ts";
+import { agentOn, CONFIG, lease, OWN, registry, scratchDirs, until } from "./agent_fixture.ts";
 import { memoryHost } from "./memory_host.ts";
 
 describe("agent loop (in memory)", () => {
@@ -80,6 +82,21 @@ describe("agent loop (in memory)", () => {
     host.state.routes = host.state.routes.filter((r) => r.protocol !== 104);
     host.changed();
     await until(() => host.routeTo("1.1.2.0/24") !== undefined, 1000, "the route back");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("a peer's lease that runs out on the file store (no event for it): its route goes then", async () => {
+    const store = new FileStore(join(dir(), "subnets.json"));
+    assert.equal(await store.putConfig(CONFIG, undefined), true);
+    assert.equal(await store.claim(OWN, lease("10.0.12.11", "h1"), 60), true);
+    assert.equal(await store.claim(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"), 1), true);
+    const host = memoryHost();
+    const { agent } = agentOn(store, host, dir());
+    await agent.start();
+    const running = agent.run();
+    assert.ok(host.routeTo("1.1.2.0/24"), "routed while the lease lasts");
+    await until(() => host.routeTo("1.1.2.0/24") === undefined, 2500, "the route gone");
     agent.shutdown();
     assert.equal(await running, 0);
   });
