@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { openSync } from "node:fs";
+import { processState } from "./process_state.ts";
 
 /**
  * Starts a long-running process that outlives this one (detached, in its own session), with
@@ -18,14 +19,12 @@ export function startDaemon(command: string, args: readonly string[], logPath: s
   return child.pid;
 }
 
-/** Whether process `pid` still exists. */
+/**
+ * Whether process `pid` still runs. A zombie does not: a daemon killed a moment ago stays one
+ * until init reaps it (its parent is long gone), and signal 0 still reaches it.
+ */
 export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return processState(pid).alive;
 }
 
 /** Waits up to `ms` for process `pid` to exit; false when it is still there. */

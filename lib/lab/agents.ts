@@ -81,24 +81,7 @@ export function agentLogPath(name: string, host: string): string {
 /** The PID of the lab host's agent when it runs, else undefined. */
 export async function labAgentPid(name: string, host: string): Promise<number | undefined> {
   const pid = Number(await readFile(pidFile(name, host), "utf8").catch(() => ""));
-  return Number.isInteger(pid) && pid > 0 && await agentLives(pid) ? pid : undefined;
-}
-
-/**
- * Whether process `pid` lives: it exists and is not a zombie. An agent killed a moment ago
- * stays a zombie until init reaps it (its parent, `lab up`, is long gone), and signal 0 still
- * reaches a zombie.
- *
- * @example
- * ```ts
- * await agentLives(process.pid); // true
- * ```
- */
-export async function agentLives(pid: number): Promise<boolean> {
-  if (!isRunning(pid)) return false;
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
-  // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so read after the last ")".
-  return stat !== undefined && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  return Number.isInteger(pid) && pid > 0 && isRunning(pid) ? pid : undefined;
 }
 
 /**

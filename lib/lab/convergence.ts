@@ -14,7 +14,7 @@ import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { parseRoutes } from "../ip/route.ts";
 import { formatAddress } from "../net/address.ts";
 import { formatPrefix } from "../net/prefix.ts";
-import { agentLives } from "./agents.ts";
+import { isRunning } from "../exec/daemon.ts";
 import { inParallel, LIGHT_JOBS } from "./parallel.ts";
 import type { LabHost } from "./topology.ts";
 
@@ -45,7 +45,7 @@ export async function runningAgentReport(netns: string): Promise<AgentReport | u
   if (text === undefined) return undefined;
   try {
     const report = JSON.parse(text) as AgentReport;
-    return await agentLives(report.pid) ? report : undefined;
+    return isRunning(report.pid) ? report : undefined;
   } catch {
     return undefined; // caught between the agent's write and rename: read it next time
   }

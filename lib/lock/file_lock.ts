@@ -13,7 +13,7 @@ import { dirname } from "node:path";
 import { HgError } from "../errors.ts";
 import { diskFaultWords, errnoOf } from "./disk_fault.ts";
 import { formatLockOwner, parseLockOwner } from "./owner.ts";
-import { processState, thisProcess } from "./process_state.ts";
+import { processState, thisProcess } from "../exec/process_state.ts";
 import { judgeLock, type LockVerdict } from "./staleness.ts";
 
 /** The lock could not be taken in time: another live process holds it. */

@@ -14,7 +14,7 @@
  * @module
  */
 import { type LockOwner, parseLockOwner } from "./owner.ts";
-import type { ProcessProbe } from "./process_state.ts";
+import type { ProcessProbe } from "../exec/process_state.ts";
 
 /** How long an unparsable lock file may be young and still be one being written. */
 export const UNPARSABLE_GRACE_MS = 2_000;

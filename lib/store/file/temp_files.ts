@@ -9,9 +9,9 @@
 import { randomBytes } from "node:crypto";
 import { readdir, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { processState, thisProcess } from "../../lock/process_state.ts";
+import { processState, thisProcess } from "../../exec/process_state.ts";
 import { ownerGone } from "../../lock/staleness.ts";
-import type { ProcessProbe } from "../../lock/process_state.ts";
+import type { ProcessProbe } from "../../exec/process_state.ts";
 
 /** The writer a temp file names. */
 export interface TempWriter {

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { LockBusyError, withFileLock } from "../../../lib/lock/file_lock.ts";
 import { formatLockOwner } from "../../../lib/lock/owner.ts";
-import { thisProcess } from "../../../lib/lock/process_state.ts";
+import { thisProcess } from "../../../lib/exec/process_state.ts";
 import { UNPARSABLE_GRACE_MS } from "../../../lib/lock/staleness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "hg-lock-"));

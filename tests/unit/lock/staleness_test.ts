@@ -11,7 +11,7 @@ import {
   type ProcessState,
   processState,
   thisProcess,
-} from "../../../lib/lock/process_state.ts";
+} from "../../../lib/exec/process_state.ts";
 import {
   FOREIGN_STALE_MS,
   judgeLock,

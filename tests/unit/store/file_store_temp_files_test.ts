@@ -8,8 +8,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
-import type { ProcessState } from "../../../lib/lock/process_state.ts";
-import { thisProcess } from "../../../lib/lock/process_state.ts";
+import type { ProcessState } from "../../../lib/exec/process_state.ts";
+import { thisProcess } from "../../../lib/exec/process_state.ts";
 import {
   removeOrphanTemps,
   tempPathFor,

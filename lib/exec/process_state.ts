@@ -1,7 +1,7 @@
 /**
  * What the kernel says about a process: whether a PID is alive and since when, and who this
- * process is (its PID, start time and the scope its PID belongs to). The only I/O the lock's
- * staleness judgement needs, kept apart so that the judgement itself is pure.
+ * process is (its PID, start time and the scope its PID belongs to). What the lock's staleness
+ * judgement and the daemons' stopping need, kept apart so that the judgement itself is pure.
  *
  * @module
  */
