@@ -404,7 +404,7 @@ export class EtcdClient {
       answer = await this.#call("/v3/kv/txn", { compare: [compare], success: [success] }, failures);
     } catch (e) {
       if (e instanceof EtcdUnavailableError && unseen().length > 0) {
-        throw new EtcdOutcomeUnknownError(failures);
+        throw new EtcdOutcomeUnknownError(unseen());
       }
       throw e;
     }
