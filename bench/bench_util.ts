@@ -132,28 +132,14 @@ export async function withNamespaces(
   names: readonly string[],
   body: () => Promise<void> | void,
 ): Promise<void> {
-  const cleanup = () => deleteNamespaces(names);
-  const onSignal = (signal: string) => {
-    if (interrupted) {
-      cleanup();
-      process.exit(130);
-    }
-    interrupted = signal;
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
   let failed: string[] = [];
-  try {
-    const stale = cleanup();
+  await withCleanup(() => failed = deleteNamespaces(names), async () => {
+    const stale = deleteNamespaces(names);
     if (stale.length > 0) {
       throw new Error(`could not delete leftover namespaces: ${stale.join(", ")}`);
     }
     await body();
-  } finally {
-    failed = cleanup();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  });
   if (failed.length > 0) throw new Error(`could not delete namespaces: ${failed.join(", ")}`);
 }
 

@@ -12,14 +12,13 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { hg, hgArgv } from "./harness.ts";
+import { hasOpen, hg, hgArgv } from "./harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "hg-crash-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,21 +26,6 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Point = "lock-created" | "before-rename" | "after-rename";
-
-/** Whether process `pid` has `path` open. */
-function hasOpen(pid: number, path: string): boolean {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return false;
-  }
-}
 
 /** Starts an allocation that holds still at `point` and kills it there. */
 async function killWriterAt(path: string, point: Point, node: string): Promise<void> {

@@ -8,11 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { hg, hgArgv } from "./harness.ts";
+import { hasOpen, hg, hgArgv } from "./harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "hg-storm-"));
 const registry = join(dir, "subnets.json");
@@ -59,21 +59,6 @@ function lockContent(): string | undefined {
     return readFileSync(lockPath, "utf8");
   } catch {
     return undefined;
-  }
-}
-
-/** Whether process `pid` has `path` open. */
-function hasOpen(pid: number, path: string): boolean {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return false;
   }
 }
 

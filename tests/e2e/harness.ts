@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, readlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -91,6 +92,21 @@ export async function within(ms: number, check: () => boolean, what: string): Pr
 export function scriptArgv(path: string): string[] {
   const file = join(ROOT, path);
   return "Bun" in globalThis ? [process.execPath, file] : [process.execPath, "run", "-A", file];
+}
+
+/** Whether process `pid` has `path` open (a writer holding a file, in the crash tests). */
+export function hasOpen(pid: number, path: string): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 /** `ip -j ...` in a namespace, parsed. */
