@@ -88,3 +88,10 @@ export function agentOn(
   });
   return { agent, lines };
 }
+
+/** {@link agentOn}, started and running: `running` resolves with its exit code. */
+export async function runningAgentOn(...args: Parameters<typeof agentOn>) {
+  const made = agentOn(...args);
+  await made.agent.start();
+  return { ...made, running: made.agent.run() };
+}

@@ -12,7 +12,15 @@ import { parseAddress } from "../../../lib/net/address.ts";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
 import { join } from "node:path";
 import { FileStore } from "../../../lib/store/file/store.ts";
-import { agentOn, CONFIG, lease, OWN, registry, scratchDirs, until } from "./agent_fixture.ts";
+import {
+  CONFIG,
+  lease,
+  OWN,
+  registry,
+  runningAgentOn,
+  scratchDirs,
+  until,
+} from "./agent_fixture.ts";
 import { memoryHost } from "./memory_host.ts";
 
 describe("agent loop (in memory)", () => {
@@ -22,9 +30,7 @@ describe("agent loop (in memory)", () => {
   async function started(releaseOnExit = false) {
     const store = registry();
     const host = memoryHost();
-    const { agent, lines } = agentOn(store, host, dir(), { releaseOnExit });
-    await agent.start();
-    const running = agent.run();
+    const { agent, lines, running } = await runningAgentOn(store, host, dir(), { releaseOnExit });
     return { store, host, lines, agent, running };
   }
 
@@ -92,9 +98,7 @@ describe("agent loop (in memory)", () => {
     assert.equal(await store.claim(OWN, lease("10.0.12.11", "h1"), 60), true);
     assert.equal(await store.claim(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"), 1), true);
     const host = memoryHost();
-    const { agent } = agentOn(store, host, dir());
-    await agent.start();
-    const running = agent.run();
+    const { agent, running } = await runningAgentOn(store, host, dir());
     assert.ok(host.routeTo("1.1.2.0/24"), "routed while the lease lasts");
     await until(() => host.routeTo("1.1.2.0/24") === undefined, 2500, "the route gone");
     agent.shutdown();

@@ -13,7 +13,16 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
 import { PreviousSubnetError } from "../../../lib/store/allocate.ts";
-import { agentOn, CONFIG, lease, OWN, registry, scratchDirs, until } from "./agent_fixture.ts";
+import {
+  agentOn,
+  CONFIG,
+  lease,
+  OWN,
+  registry,
+  runningAgentOn,
+  scratchDirs,
+  until,
+} from "./agent_fixture.ts";
 import { memoryHost } from "./memory_host.ts";
 import { MemoryStore } from "./memory_store.ts";
 
@@ -23,9 +32,7 @@ describe("the agent's lease (in memory)", () => {
   it("an outage longer than the TTL: the lease that ran out is claimed again, once", async () => {
     const store = registry();
     const host = memoryHost();
-    const { agent, lines } = agentOn(store, host, scratch());
-    await agent.start();
-    const running = agent.run();
+    const { agent, lines, running } = await runningAgentOn(store, host, scratch());
     await until(() => store.watching, 1000, "a watch");
     store.down = true;
     store.interruptWatch();
@@ -48,9 +55,9 @@ describe("the agent's lease (in memory)", () => {
   it("a renewal whose answer never came: the agent keeps serving and renews again", async () => {
     const store = registry();
     const host = memoryHost();
-    const { agent, lines } = agentOn(store, host, scratch(), { ttlSeconds: 3 }); // renews every second
-    await agent.start();
-    const running = agent.run();
+    const { agent, lines, running } = await runningAgentOn(store, host, scratch(), {
+      ttlSeconds: 3,
+    }); // renews every second
     store.unanswered.add("renew");
     await until(() => (store.calls.get("renew") ?? 0) >= 3, 5000, "two more renewals");
     assert.ok(
@@ -75,9 +82,7 @@ describe("the agent's lease (in memory)", () => {
     store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
     store.unanswered.add("claim");
     const host = memoryHost();
-    const { agent } = agentOn(store, host, scratch());
-    await agent.start();
-    const running = agent.run();
+    const { agent, running } = await runningAgentOn(store, host, scratch());
     const mine = [...store.leases.values()].filter((l) => l.attrs.node === "h1");
     assert.deepEqual(mine.map((l) => l.subnet), [OWN], "one lease, the bridge's subnet");
     agent.shutdown();
@@ -88,9 +93,7 @@ describe("the agent's lease (in memory)", () => {
     const store = new MemoryStore(CONFIG);
     store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
     const host = memoryHost("1.1.1.1/24", ["web1@1.1.1.2/24"]);
-    const { agent, lines } = agentOn(store, host, scratch());
-    await agent.start();
-    const running = agent.run();
+    const { agent, lines, running } = await runningAgentOn(store, host, scratch());
     assert.ok(lines.includes("info kept 1.1.1.0/24 for h1 via 10.0.12.11"), lines.join("\n"));
     assert.equal(store.leases.get("1.1.1.0-24")?.attrs.node, "h1");
     assert.ok(!host.applied.some((l) => l.startsWith("ip addr")), host.applied.join("\n"));
@@ -105,9 +108,7 @@ describe("the agent's lease (in memory)", () => {
       "FLANNEL_NETWORK=1.1.0.0/16\nFLANNEL_SUBNET=1.1.7.1/24\n",
     );
     const host = memoryHost(null);
-    const { agent } = agentOn(store, host, scratch());
-    await agent.start();
-    const running = agent.run();
+    const { agent, running } = await runningAgentOn(store, host, scratch());
     assert.deepEqual(store.keys(), ["1.1.7.0/24"]);
     assert.equal(host.bridgeAddress(), "1.1.7.1/24");
     agent.shutdown();
@@ -137,9 +138,7 @@ describe("the agent's lease (in memory)", () => {
     const store = new MemoryStore(CONFIG);
     store.put(OWN, lease("10.0.12.19", "h9"));
     const host = memoryHost("1.1.1.1/24");
-    const { agent, lines } = agentOn(store, host, scratch());
-    await agent.start();
-    const running = agent.run();
+    const { agent, lines, running } = await runningAgentOn(store, host, scratch());
     const mine = [...store.leases.values()].filter((l) => l.attrs.node === "h1");
     assert.equal(mine.length, 1);
     const moved = mine[0].subnet;
@@ -164,9 +163,7 @@ describe("the agent's lease (in memory)", () => {
   it("a registry that lost its data gets the network config and this host's lease back", async () => {
     const store = registry();
     const host = memoryHost();
-    const { agent, lines } = agentOn(store, host, scratch());
-    await agent.start();
-    const running = agent.run();
+    const { agent, lines, running } = await runningAgentOn(store, host, scratch());
     await until(() => store.watching, 1000, "a watch");
     // Wiped: no config, no leases, and a revision that starts again.
     store.config = undefined;
@@ -190,9 +187,9 @@ describe("the agent's lease (in memory)", () => {
   it("--no-restore-config: the lost config is reported, not written", async () => {
     const store = registry();
     const host = memoryHost();
-    const { agent, lines } = agentOn(store, host, scratch(), { restoreConfig: false });
-    await agent.start();
-    const running = agent.run();
+    const { agent, lines, running } = await runningAgentOn(store, host, scratch(), {
+      restoreConfig: false,
+    });
     await until(() => store.watching, 1000, "a watch");
     store.config = undefined;
     store.interruptWatch();
