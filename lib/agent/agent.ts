@@ -462,7 +462,8 @@ export class Agent {
         });
         return { plan: [...setup, ...peers.plan], setup, peers };
       });
-      if (result.plan.length > 0) {
+      // The lock taken is what counts (a plan may turn out empty once observed under it).
+      if (result.lockHeldMs > 0) {
         this.hostChanges++;
         this.longestLockMs = Math.max(this.longestLockMs, result.lockHeldMs);
       }

@@ -107,7 +107,8 @@ export function memoryHost(
           state.routes = state.routes.filter((r) => r.dev !== "cni0");
         }
       }
-      return { ...planned, lockHeldMs: 0 };
+      // It "takes the lock" exactly when it has something to apply, as changeHostWhenNeeded does.
+      return { ...planned, lockHeldMs: planned.plan.length > 0 ? 1 : 0 };
     },
   };
   const peers = () => state.routes.filter((r) => r.protocol === 104).length;
