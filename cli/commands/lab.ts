@@ -11,7 +11,7 @@ import {
   labUp,
 } from "../../lib/lab/lab.ts";
 import { labDoctor } from "../../lib/lab/doctor.ts";
-import { runInNetns } from "../../lib/lab/nsenter.ts";
+import { runInNetns } from "../../lib/exec/netns.ts";
 import { HG_JOBS, inParallel } from "../../lib/lab/parallel.ts";
 import { type Endpoint, pingMatrix, type PingResult } from "../../lib/lab/reach.ts";
 import { labTopology, MAX_LAB_NODES, validateLabName } from "../../lib/lab/topology.ts";

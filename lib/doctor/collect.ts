@@ -1,18 +1,18 @@
 /**
- * Takes a snapshot of the host this process runs on: one `ip` process for the host's links,
- * addresses, routes and neighbours, one per hg container, the sysctls that matter, the
+ * Takes a snapshot of a host (the one this process runs on, or a host that is a named network
+ * namespace here): one `ip` process for the host's links, addresses, routes, rules and
+ * neighbours, one per hg container, the sysctls that matter (one process per namespace), the
  * firewall (`iptables-save`, `nft -j`), and the registry when one is given. The edge of doctor:
  * everything here runs processes or reads files; the checks only ever see the document.
  *
  * @module
  */
-import { readdir } from "node:fs/promises";
-import { runProcess } from "../exec/run.ts";
+import { runWhere } from "../exec/netns.ts";
 import { netnsExists } from "../containers/observe.ts";
 import { parseContainerAlias } from "../host/marks.ts";
 import { parseLinks } from "../ip/link.ts";
 import { IpSession } from "../ip/session.ts";
-import { readSysctl } from "../sysctl/sysctl.ts";
+import { readNetSysctls } from "../sysctl/sysctl.ts";
 import { formatNetworkConfig } from "../store/config.ts";
 import { leaseValue } from "../store/lease.ts";
 import type { SubnetStore } from "../store/store.ts";
@@ -28,55 +28,60 @@ const asList = (text: string): unknown[] => {
   return trimmed === "" ? [] : JSON.parse(trimmed);
 };
 
-/** Reads one namespace through one `ip -batch` process; neighbours and rules too for the host. */
-async function captureNamespace(netns: string | undefined, neigh: boolean) {
+/**
+ * Reads one namespace through one `ip -batch` process; for a host also its neighbours, policy
+ * rules and every routing table.
+ */
+async function captureNamespace(netns: string | undefined, host: boolean) {
   const session = IpSession.open(netns);
   try {
     const out = await session.read([
       ["link", "show"],
       ["addr", "show"],
       ["route", "show", "table", "main"],
-      ...(neigh ? [["neigh", "show"], ["rule", "show"]] : []),
+      ...(host ? [["neigh", "show"], ["rule", "show"], ["route", "show", "table", "all"]] : []),
     ]);
     return {
       link: asList(out[0]),
       addr: asList(out[1]),
       route: asList(out[2]),
-      neigh: neigh ? asList(out[3]) : [],
-      rule: neigh ? asList(out[4]) : [],
+      neigh: host ? asList(out[3]) : [],
+      rule: host ? asList(out[4]) : [],
+      routeTables: host ? asList(out[5]) : [],
     };
   } finally {
     await session.close();
   }
 }
 
-/** `net.ipv4.ip_forward` and the rp_filter of `all`, `default` and every interface. */
-async function captureSysctls(): Promise<Record<string, string>> {
-  const names = await readdir("/proc/sys/net/ipv4/conf").catch(() => [] as string[]);
-  const keys = ["net.ipv4.ip_forward", ...names.sort().map((n) => `net.ipv4.conf.${n}.rp_filter`)];
-  const values = await Promise.all(keys.map(readSysctl));
-  return Object.fromEntries(
-    keys.flatMap((k, i) => values[i] === undefined ? [] : [[k, values[i]!]]),
-  );
+/** The namespace's IPv4 settings as a plain record, sorted by key. */
+async function captureSysctls(netns: string | undefined): Promise<Record<string, string>> {
+  const values = await readNetSysctls(netns);
+  return Object.fromEntries([...values].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** Runs a reader of the firewall; a missing program or a failure is a note, not an error. */
-async function tryRun(command: string, args: readonly string[], notes: string[]) {
+async function tryRun(netns: string | undefined, argv: readonly string[], notes: string[]) {
   try {
-    const r = await runProcess(command, args);
+    const r = await runWhere(netns, argv);
     if (r.code === 0) return r.stdout;
-    notes.push(`${command} ${args.join(" ")} failed: ${r.stderr.trim().split("\n")[0]}`);
+    // nsenter exits 127 when the program is missing.
+    notes.push(
+      r.code === 127
+        ? `${argv[0]} is not installed: that part of the firewall was not read`
+        : `${argv.join(" ")} failed: ${r.stderr.trim().split("\n")[0]}`,
+    );
   } catch {
-    notes.push(`${command} is not installed: that part of the firewall was not read`);
+    notes.push(`${argv[0]} is not installed: that part of the firewall was not read`);
   }
   return undefined;
 }
 
-async function captureFirewall(): Promise<SnapshotDocument["firewall"]> {
+async function captureFirewall(netns: string | undefined): Promise<SnapshotDocument["firewall"]> {
   const notes: string[] = [];
   const [iptablesSave, nft] = await Promise.all([
-    tryRun("iptables-save", ["-t", "filter"], notes),
-    tryRun("nft", ["-j", "list", "ruleset"], notes),
+    tryRun(netns, ["iptables-save", "-t", "filter"], notes),
+    tryRun(netns, ["nft", "-j", "list", "ruleset"], notes),
   ]);
   return {
     ...(iptablesSave === undefined ? {} : { iptablesSave }),
@@ -110,6 +115,8 @@ async function captureRegistry(store: SubnetStore): Promise<RegistryCapture> {
 
 /** What a snapshot is taken with. */
 export interface CaptureOptions {
+  /** The named network namespace whose host to take (default: this process's own). */
+  readonly netns?: string;
   readonly bridge: string;
   readonly node?: string;
   readonly hgVersion: string;
@@ -127,9 +134,9 @@ export interface CaptureOptions {
 export async function takeSnapshot(options: CaptureOptions): Promise<SnapshotDocument> {
   const takenAt = new Date().toISOString();
   const [host, sysctl, firewall, registry] = await Promise.all([
-    captureNamespace(undefined, true),
-    captureSysctls(),
-    captureFirewall(),
+    captureNamespace(options.netns, true),
+    captureSysctls(options.netns),
+    captureFirewall(options.netns),
     options.store ? captureRegistry(options.store) : Promise.resolve(undefined),
   ]);
   const names = parseLinks(host.link).flatMap((l) => parseContainerAlias(l.alias)?.name ?? []);
@@ -137,8 +144,11 @@ export async function takeSnapshot(options: CaptureOptions): Promise<SnapshotDoc
     [...new Set(names)].sort().map(async (name) => {
       if (!netnsExists(name)) return { name, error: `namespace /run/netns/${name} does not exist` };
       try {
-        const { link, addr, route } = await captureNamespace(name, false);
-        const capture: NamespaceCapture = { link, addr, route };
+        const [{ link, addr, route }, sysctl] = await Promise.all([
+          captureNamespace(name, false),
+          captureSysctls(name),
+        ]);
+        const capture: NamespaceCapture = { link, addr, route, sysctl };
         return { name, capture };
       } catch (e) {
         return { name, error: (e as Error).message };

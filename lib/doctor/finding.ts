@@ -4,8 +4,12 @@
  * @module
  */
 
-/** How bad a finding is: an error stops traffic, a warning may, info explains. */
-export type Severity = "error" | "warning" | "info";
+/**
+ * How bad a finding is: an error stops traffic, a warning may, info explains. Undecided: doctor
+ * could not tell (a rule match it does not model, a registry it cannot read), so the finding is
+ * neither called a problem nor called fine.
+ */
+export type Severity = "error" | "warning" | "undecided" | "info";
 
 /**
  * Where along a packet's way a finding sits; findings are reported in this order (after
@@ -18,6 +22,7 @@ export const STAGES = [
   "forwarding",
   "route",
   "firewall",
+  "uplink",
   "gateway",
   "rp_filter",
   "mtu",
@@ -58,13 +63,36 @@ export type FindingId =
   | "mtu-bridge-over-uplink"
   | "lease-refused"
   | "registry-unreadable"
-  | "return-path";
+  | "return-path"
+  // Found by the probe, or by static checks that cover what the probe taught.
+  | "uplink-down"
+  | "firewall-drop"
+  | "firewall-undecided"
+  | "nat-rewrite"
+  | "policy-route"
+  | "neighbour-wrong"
+  | "arp-ignored"
+  | "gateway-self"
+  | "container-route-bypass"
+  | "mtu-container"
+  | "address-duplicate"
+  | "echo-ignored"
+  | "lease-conflict"
+  | "lease-expired"
+  | "probe-lost"
+  | "probe-unavailable";
 
 /** One thing doctor found. */
 export interface Finding {
   readonly id: FindingId;
   readonly severity: Severity;
   readonly stage: Stage;
+  /**
+   * Where it is, when not on this host: the network namespace of the peer host (or of a
+   * container) the probe watched. Its fix lines then name that namespace themselves
+   * (`ip netns exec NAME ...`, `ip -n NAME ...`).
+   */
+  readonly where?: string;
   /** One line in plain words. */
   readonly summary: string;
   /** Why it matters, when the summary is not enough. */
@@ -75,7 +103,12 @@ export interface Finding {
   readonly fix: readonly string[];
 }
 
-const SEVERITY_ORDER: Readonly<Record<Severity, number>> = { error: 0, warning: 1, info: 2 };
+const SEVERITY_ORDER: Readonly<Record<Severity, number>> = {
+  error: 0,
+  warning: 1,
+  undecided: 2,
+  info: 3,
+};
 
 /**
  * Findings in reporting order: errors first, then along the packet's way.

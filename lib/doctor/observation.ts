@@ -15,6 +15,8 @@ import type { NftRuleset } from "./nft.ts";
 export interface ContainerObservation {
   readonly name: string;
   readonly state?: NetState;
+  /** The namespace's IPv4 settings (see the snapshot's container `sysctl`), when read. */
+  readonly sysctl?: ReadonlyMap<string, string>;
   /** Why the namespace could not be read (it is gone, say). */
   readonly error?: string;
 }

@@ -31,6 +31,12 @@ export interface NamespaceCapture {
   readonly addr: readonly unknown[];
   /** `ip -N -j route show table main` (IPv4) */
   readonly route: readonly unknown[];
+  /**
+   * The namespace's IPv4 settings that doctor reads (forwarding, rp_filter, arp_ignore,
+   * arp_filter per interface; ip_forward, icmp_echo_ignore_all), for containers; the host's are
+   * in {@link SnapshotDocument.sysctl}.
+   */
+  readonly sysctl?: Readonly<Record<string, string>>;
 }
 
 /** The registry as read: its network config and leases in flannel's format. */
@@ -60,8 +66,13 @@ export interface SnapshotDocument {
     readonly neigh: readonly unknown[];
     /** `ip -N -j rule show` (IPv4 policy routing rules). */
     readonly rule?: readonly unknown[];
+    /** `ip -N -j route show table all` (IPv4): the tables policy rules can choose. */
+    readonly routeTables?: readonly unknown[];
   };
-  /** `net.ipv4.ip_forward` and every `net.ipv4.conf.*.rp_filter`, as read. */
+  /**
+   * `net.ipv4.ip_forward`, `icmp_echo_ignore_all` and every interface's `forwarding`,
+   * `rp_filter`, `arp_ignore` and `arp_filter`, as read.
+   */
   readonly sysctl: Readonly<Record<string, string>>;
   readonly firewall: {
     /** `iptables-save -t filter`, when iptables is installed. */
@@ -95,6 +106,10 @@ function array(value: unknown, what: string): readonly unknown[] {
 function text(value: unknown, what: string): string {
   if (typeof value !== "string") throw new InputError(`snapshot: ${what} is not a string`);
   return value;
+}
+
+function sysctlMap(value: unknown, what: string): Map<string, string> {
+  return new Map(Object.entries(record(value, what)).map(([k, v]) => [k, text(v, `${what} ${k}`)]));
 }
 
 /** The three rules every namespace starts with: local, main, default (by name or number). */
@@ -162,9 +177,7 @@ export function parseSnapshot(value: unknown): Observation {
     );
   }
   const host = record(doc.host, "host");
-  const sysctl = new Map(
-    Object.entries(record(doc.sysctl, "sysctl")).map(([k, v]) => [k, text(v, `sysctl ${k}`)]),
-  );
+  const sysctl = sysctlMap(doc.sysctl, "sysctl");
   const firewall = record(doc.firewall, "firewall");
   try {
     return {
@@ -197,6 +210,7 @@ export function parseSnapshot(value: unknown): Observation {
         const capture = record(c.capture, `containers[${i}].capture`);
         return {
           name,
+          sysctl: sysctlMap(capture.sysctl ?? {}, `${name} sysctl`),
           state: {
             links: parseLinks(array(capture.link, `${name} link`)),
             addresses: parseAddresses(array(capture.addr, `${name} addr`)),

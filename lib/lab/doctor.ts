@@ -35,7 +35,7 @@ export interface LabHostContainers {
  *
  * @example
  * ```ts
- * import { runInNetns } from "./nsenter.ts";
+ * import { runInNetns } from "../exec/netns.ts";
  * const hgInHost = (netns: string, args: readonly string[]) => runInNetns(netns, ["hg", ...args]);
  * const hosts = [{ netns: "hglab-h1", containers: [{ name: "hglab-h1-c1", address: "1.1.1.2" }] }];
  * const results = await labDoctor("hglab", hosts, hgInHost);

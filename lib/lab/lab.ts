@@ -102,7 +102,7 @@ export interface LabUpRegistry extends LabRegistryOptions {
  *
  * @example
  * ```ts
- * import { runInNetns } from "./nsenter.ts";
+ * import { runInNetns } from "../exec/netns.ts";
  * import { labTopology } from "./topology.ts";
  * const hgInHost = (netns: string, args: readonly string[]) => runInNetns(netns, ["hg", ...args]);
  * await labUp(labTopology("hglab", 2), hgInHost, console.log, { kind: "etcd" });
@@ -285,7 +285,7 @@ async function labHostIndexes(name: string): Promise<number[]> {
  *
  * @example
  * ```ts
- * import { runInNetns } from "./nsenter.ts";
+ * import { runInNetns } from "../exec/netns.ts";
  * const hgInHost = (netns: string, args: readonly string[]) => runInNetns(netns, ["hg", ...args]);
  * await labAddNode("hglab", hgInHost, console.log, ["hg"]); // "hglab-h4"
  * ```

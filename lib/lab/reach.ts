@@ -5,7 +5,7 @@
  * @module
  */
 import { formatAddress, type IpAddress } from "../net/address.ts";
-import { runInNetns } from "./nsenter.ts";
+import { runInNetns } from "../exec/netns.ts";
 import { inParallel, LIGHT_JOBS } from "./parallel.ts";
 
 /** Up to this many containers every ordered pair is checked (132 pairs); beyond, a sample. */

@@ -11,7 +11,7 @@ import { startDaemon, stopDaemon } from "../exec/daemon.ts";
 import { runProcess } from "../exec/run.ts";
 import { runDir } from "../host/lock.ts";
 import { formatAddress } from "../net/address.ts";
-import { runInNetns } from "./nsenter.ts";
+import { runInNetns } from "../exec/netns.ts";
 import type { LabHost, LabTopology } from "./topology.ts";
 
 /** Which registry a lab uses. */

@@ -1,11 +1,13 @@
 /**
  * Reads and writes kernel settings under /proc/sys. Network settings are per network namespace:
- * these act on the namespace this process runs in.
+ * `readSysctl`/`writeSysctl` act on the namespace this process runs in; `readNetSysctls` reads
+ * any namespace's, through a process inside it.
  *
  * @module
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { EnvironmentError } from "../errors.ts";
+import { runWhere } from "../exec/netns.ts";
 
 function pathOf(key: string): string {
   return "/proc/sys/" + key.replaceAll(".", "/");
@@ -34,4 +36,51 @@ export async function writeSysctl(key: string, value: string): Promise<void> {
   } catch (e) {
     throw new EnvironmentError(`cannot set ${key}=${value}: ${(e as Error).message}`);
   }
+}
+
+/** The IPv4 settings doctor reads: global ones and, per interface, `conf/IF/NAME`. */
+const NET_SETTINGS = ["ip_forward", "icmp_echo_ignore_all"];
+const INTERFACE_SETTINGS = ["forwarding", "rp_filter", "arp_ignore", "arp_filter"];
+
+/**
+ * Parses `grep -r . FILES` run in /proc/sys/net/ipv4 (`conf/eth0/rp_filter:1`) into sysctl keys
+ * (`net.ipv4.conf.eth0.rp_filter` → `1`).
+ *
+ * @example
+ * ```ts
+ * parseNetSysctls("ip_forward:1\nconf/eth0/rp_filter:2\n").get("net.ipv4.conf.eth0.rp_filter"); // "2"
+ * ```
+ */
+export function parseNetSysctls(text: string): Map<string, string> {
+  const values = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    values.set(`net.ipv4.${line.slice(0, colon).replaceAll("/", ".")}`, line.slice(colon + 1));
+  }
+  return values;
+}
+
+/**
+ * The IPv4 forwarding, rp_filter, ARP and echo settings of a network namespace (this process's
+ * own when `netns` is undefined), read by one process inside it: /proc/sys/net shows the
+ * namespace of the process that reads it.
+ *
+ * @example
+ * ```ts
+ * (await readNetSysctls("hglab-h1")).get("net.ipv4.ip_forward"); // "1"
+ * ```
+ */
+export async function readNetSysctls(netns?: string): Promise<Map<string, string>> {
+  const files = [
+    ...NET_SETTINGS,
+    ...INTERFACE_SETTINGS.map((name) => `conf/*/${name}`),
+  ].join(" ");
+  const r = await runWhere(netns, ["sh", "-c", `cd /proc/sys/net/ipv4 && grep -r . ${files}`]);
+  if (r.code !== 0) {
+    throw new EnvironmentError(
+      `cannot read the IPv4 settings${netns ? ` of ${netns}` : ""}: ${r.stderr.trim()}`,
+    );
+  }
+  return parseNetSysctls(r.stdout);
 }

@@ -1,0 +1,42 @@
+/**
+ * Running a program in a named network namespace (`/run/netns/NAME`, as `ip netns add` makes
+ * them) with `nsenter --net`, which changes only the network namespace: unlike `ip netns exec`,
+ * namespaces it creates are visible everywhere and `/proc/sys/net` is the namespace's own.
+ *
+ * @module
+ */
+import { type ProcessResult, type RunOptions, runProcess } from "./run.ts";
+
+/**
+ * Runs a program in a named network namespace.
+ *
+ * @example
+ * ```ts
+ * await runInNetns("hglab-h1", ["ping", "-c", "1", "1.1.2.2"]);
+ * ```
+ */
+export function runInNetns(
+  netns: string,
+  argv: readonly string[],
+  options: RunOptions = {},
+): Promise<ProcessResult> {
+  return runProcess("nsenter", [`--net=/run/netns/${netns}`, "--", ...argv], options);
+}
+
+/**
+ * Runs a program in `netns`, or in this process's own namespace when it is undefined.
+ *
+ * @example
+ * ```ts
+ * await runWhere(undefined, ["nft", "-j", "list", "ruleset"]); // this namespace
+ * ```
+ */
+export function runWhere(
+  netns: string | undefined,
+  argv: readonly string[],
+  options: RunOptions = {},
+): Promise<ProcessResult> {
+  return netns === undefined
+    ? runProcess(argv[0], argv.slice(1), options)
+    : runInNetns(netns, argv, options);
+}
