@@ -6,6 +6,7 @@
  * @module
  */
 import { type ProcessResult, type RunOptions, runProcess } from "./run.ts";
+import { type Child, startProcess } from "./spawn.ts";
 
 /**
  * Runs a program in a named network namespace.
@@ -39,4 +40,20 @@ export function runWhere(
   return netns === undefined
     ? runProcess(argv[0], argv.slice(1), options)
     : runInNetns(netns, argv, options);
+}
+
+/**
+ * Starts a long-running program in `netns` (this namespace when undefined). `nsenter` execs the
+ * program, so ending the child ends the program.
+ *
+ * @example
+ * ```ts
+ * const monitor = startWhere("hglab-h1", ["nft", "monitor"]);
+ * monitor.kill();
+ * ```
+ */
+export function startWhere(netns: string | undefined, argv: readonly string[]): Child {
+  return netns === undefined
+    ? startProcess(argv[0], argv.slice(1))
+    : startProcess("nsenter", [`--net=/run/netns/${netns}`, "--", ...argv]);
 }

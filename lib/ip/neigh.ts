@@ -13,6 +13,8 @@ export interface Neighbour {
   readonly lladdr?: string;
   /** NUD states such as REACHABLE, STALE, FAILED, INCOMPLETE, PERMANENT. */
   readonly state: readonly string[];
+  /** Resolution probes sent since the entry was last confirmed (`ip -s neigh` only). */
+  readonly probes?: number;
 }
 
 /**
@@ -29,5 +31,6 @@ export function parseNeighbours(text: string | readonly unknown[]): Neighbour[] 
     dev: f.string("dev"),
     lladdr: f.optionalString("lladdr"),
     state: f.strings("state"),
+    ...(f.has("probes") ? { probes: f.number("probes") } : {}),
   }));
 }

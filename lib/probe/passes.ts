@@ -1,0 +1,86 @@
+/**
+ * The trace of one namespace turned into passes: one pass is one packet through one base chain
+ * (its headers there, the rules it met, the verdict that ended the chain). Events of one pass
+ * share the kernel's trace id; a jump keeps the id, and the pass belongs to the base chain that
+ * printed the headers.
+ *
+ * @module
+ */
+import type { TracedPacket, TraceEvent } from "./trace_line.ts";
+import { probeTableOwner } from "./trace_table.ts";
+
+/** One packet through one base chain. */
+export interface Pass {
+  readonly family: string;
+  readonly table: string;
+  readonly chain: string;
+  /**
+   * A pass through the probe's own trace table: it shows that the packet reached the hook,
+   * and decides nothing.
+   */
+  readonly probe: boolean;
+  /** The hook of the base chain (from the namespace's chain list), when known. */
+  readonly hook?: string;
+  readonly packet: TracedPacket;
+  /** Every rule it met, with its verdict, in order (`chain: rule (verdict)`). */
+  readonly rules: readonly { chain: string; rule: string; handle?: number; verdict: string }[];
+  /** How the base chain ended for it: `accept`, `drop`, or undefined while it continued. */
+  readonly verdict?: string;
+  /** The rule or policy that decided the verdict (`policy drop` for a chain's policy). */
+  readonly decidedBy?: { chain: string; rule: string; handle?: number };
+}
+
+/** A base chain's hook, by `family table chain`. */
+export type ChainHooks = ReadonlyMap<string, string>;
+
+/** The key of {@link ChainHooks}. */
+export const chainKey = (family: string, table: string, chain: string) =>
+  `${family} ${table} ${chain}`;
+
+const FINAL = new Set(["accept", "drop", "queue", "stolen"]);
+
+/**
+ * Groups trace events into passes, in the order they began.
+ *
+ * @example
+ * ```ts
+ * const passes = tracePasses(events, new Map([["ip filter FORWARD", "forward"]]));
+ * passes.find((p) => p.verdict === "drop")?.decidedBy;
+ * ```
+ */
+export function tracePasses(events: readonly TraceEvent[], hooks: ChainHooks): Pass[] {
+  const passes: (Pass & { rules: Pass["rules"][number][] })[] = [];
+  const open = new Map<string, (typeof passes)[number]>();
+  for (const e of events) {
+    if (e.kind === "packet") {
+      const pass = {
+        family: e.family,
+        table: e.table,
+        chain: e.chain,
+        probe: probeTableOwner(e.table) !== undefined,
+        hook: hooks.get(chainKey(e.family, e.table, e.chain)),
+        packet: e.packet,
+        rules: [],
+      };
+      passes.push(pass);
+      open.set(e.traceId, pass);
+      continue;
+    }
+    const pass = open.get(e.traceId);
+    if (!pass || pass.verdict !== undefined) continue;
+    const mutable = pass as { -readonly [K in keyof Pass]: Pass[K] };
+    if (e.kind === "rule") {
+      pass.rules.push({ chain: e.chain, rule: e.rule, handle: e.handle, verdict: e.verdict });
+      if (FINAL.has(e.verdict)) {
+        mutable.verdict = e.verdict;
+        mutable.decidedBy = { chain: e.chain, rule: e.rule, handle: e.handle };
+      }
+    } else if (e.kind === "policy" && e.chain === pass.chain) {
+      mutable.verdict = e.verdict;
+      mutable.decidedBy = { chain: e.chain, rule: `policy ${e.verdict}` };
+    } else if (e.kind === "verdict" && FINAL.has(e.verdict)) {
+      mutable.verdict = e.verdict;
+    }
+  }
+  return passes;
+}
