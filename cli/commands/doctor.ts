@@ -3,7 +3,9 @@ import { readFile } from "node:fs/promises";
 import { HgError, InputError } from "../../lib/errors.ts";
 import { takeSnapshot } from "../../lib/doctor/collect.ts";
 import { formatAddress } from "../../lib/net/address.ts";
-import { diagnose } from "../../lib/doctor/diagnose.ts";
+import { diagnose, type Diagnosis } from "../../lib/doctor/diagnose.ts";
+import { diagnoseLive } from "../../lib/doctor/live.ts";
+import { netnsExists } from "../../lib/containers/observe.ts";
 import { renderDiagnosis } from "../../lib/doctor/render.ts";
 import { parseSnapshot, type SnapshotDocument } from "../../lib/doctor/snapshot.ts";
 import type { SubnetStore } from "../../lib/store/store.ts";
@@ -61,6 +63,12 @@ export function doctorCommand(output: () => Output) {
       "--snapshot <file>",
       "diagnose a snapshot (hg snapshot) instead of this host; - for stdin",
     )
+    .option(
+      "--peer-netns <netns>",
+      "the destination's host is this network namespace on this machine (a lab): watch it too",
+      nameValue,
+    )
+    .option("--no-probe", "do not send a probe: the static diagnosis only")
     .option(...bridgeOption)
     .option(...nodeOption)
     .action(async (opts, cmd) => {
@@ -73,10 +81,39 @@ export function doctorCommand(output: () => Output) {
           "--snapshot and --store do not go together: the snapshot holds the registry it saw",
         );
       }
-      const document = opts.snapshot !== undefined
-        ? await readSnapshotFile(opts.snapshot)
-        : await snapshotOfThisHost(opts);
-      const diagnosis = diagnose(parseSnapshot(document), { to: opts.to, from: opts.from });
+      if (opts.snapshot !== undefined && opts.peerNetns !== undefined) {
+        throw new InputError(
+          "--snapshot and --peer-netns do not go together: a snapshot is static",
+        );
+      }
+      if (opts.peerNetns !== undefined && !netnsExists(opts.peerNetns)) {
+        throw new InputError(`--peer-netns ${opts.peerNetns}: no such network namespace`);
+      }
+      if (opts.peerNetns !== undefined && !opts.to) {
+        throw new InputError("--peer-netns needs --to: it says where the probe's packets go");
+      }
+      let diagnosis: Diagnosis;
+      if (opts.snapshot !== undefined) {
+        const document = await readSnapshotFile(opts.snapshot);
+        diagnosis = diagnose(parseSnapshot(document), { to: opts.to, from: opts.from });
+      } else {
+        let store: SubnetStore | undefined;
+        if (opts.store !== undefined) store = openStoreFrom(opts);
+        try {
+          diagnosis = await diagnoseLive({
+            bridge: opts.bridge,
+            node: opts.node ?? process.env.HG_NODE,
+            hgVersion: VERSION,
+            store,
+            to: opts.to,
+            from: opts.from,
+            peerNetns: opts.peerNetns,
+            probe: opts.probe,
+          });
+        } finally {
+          await store?.close();
+        }
+      }
       out.json({ schema: 1, ...diagnosis });
       out.line(renderDiagnosis(diagnosis).join("\n"));
       if (!diagnosis.ok) throw new ProblemsFound(`doctor: ${diagnosis.verdict}`);

@@ -63,6 +63,25 @@ export interface Diagnosis {
   readonly findings: readonly Finding[];
   /** The packet's way (with a destination only). */
   readonly path?: readonly PathStep[];
+  /** What the probe's real packets did (`--to` on a live host, unless `--no-probe`). */
+  readonly probe?: ProbeSummary;
+}
+
+/** The probe's result in doctor's answer. */
+export interface ProbeSummary {
+  readonly sent: number;
+  readonly answered: number;
+  /** The large echo with Don't Fragment (the container's MTU): its size, sent and answered. */
+  readonly large?: { readonly size: number; readonly sent: number; readonly answered: number };
+  /** Where the packets stopped, in words, when they did. */
+  readonly stoppedAt?: string;
+  /** The namespaces it watched, by role, and why one could not be watched. */
+  readonly watched: readonly {
+    readonly role: string;
+    readonly netns?: string;
+    readonly error?: string;
+  }[];
+  readonly elapsedMs: number;
 }
 
 function hostChecks(ctx: DoctorContext): Finding[] {

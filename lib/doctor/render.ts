@@ -20,8 +20,24 @@ export function renderDiagnosis(d: Diagnosis): string[] {
     lines.push("", `path${d.from ? ` from ${d.from}` : ""} to ${d.to}:`);
     for (const step of d.path) lines.push(`  ${step.ok ? "ok  " : "FAIL"}  ${step.text}`);
   }
+  if (d.probe) {
+    const p = d.probe;
+    lines.push(
+      "",
+      `probe: ${p.answered} of ${p.sent} echoes answered` +
+        (p.large ? `; ${p.large.answered} of ${p.large.sent} of ${p.large.size} bytes` : "") +
+        ` (${p.elapsedMs} ms)`,
+    );
+    if (p.stoppedAt) lines.push(`  stopped: ${p.stoppedAt}`);
+    for (const w of p.watched) {
+      lines.push(
+        `  watched: ${w.role}${w.netns ? ` ${w.netns}` : ""}${w.error ? ` (not: ${w.error})` : ""}`,
+      );
+    }
+  }
   for (const f of d.findings) {
-    lines.push("", `${f.severity.toUpperCase().padEnd(7)}  ${f.id}: ${f.summary}`);
+    const where = f.where ? ` [${f.where}]` : "";
+    lines.push("", `${f.severity.toUpperCase().padEnd(7)}  ${f.id}${where}: ${f.summary}`);
     if (f.explanation) lines.push(`         why:  ${f.explanation}`);
     for (const e of f.evidence) lines.push(`         seen: ${e}`);
     for (const fix of f.fix) lines.push(`         fix:  ${fix}`);

@@ -96,9 +96,9 @@ async function routeGet(netns: string | undefined, query: readonly string[]): Pr
 
 /** Makes the next hop's neighbour entry probe again, unless it is static or absent. */
 async function revalidate(hop: { address: string; dev: string }) {
-  const [before] = parseNeighbours(
-    await ipRead(["-j", "neigh", "show", hop.address, "dev", hop.dev]),
-  );
+  // With a `dev` filter ip leaves `dev` out of its JSON: filter by address only.
+  const before = parseNeighbours(await ipRead(["-j", "neigh", "show", "to", hop.address]))
+    .find((n) => n.dev === hop.dev);
   const probed = before !== undefined &&
     !before.state.some((s) => s === "PERMANENT" || s === "NOARP" || s === "INCOMPLETE");
   if (probed) {

@@ -1,6 +1,6 @@
 /**
- * `hg doctor` on real labs (2 hosts, file registry): a healthy lab has no error; then, one
- * scenario per cause, the lab is broken in exactly that way, the ping fails, doctor names that
+ * `hg doctor --no-probe` (the static diagnosis) on real labs (2 hosts, file registry): a healthy
+ * lab has no error; then, one scenario per cause, the lab is broken in exactly that way, the ping fails, doctor names that
  * cause first, and running the fix doctor prints makes the ping work again (and doctor clean).
  * With HG_CAPTURE_DIR set, each broken host's snapshot is written there (the unit tests'
  * fixtures in tests/fixtures/doctor/ come from these labs).
@@ -34,7 +34,16 @@ const status = (host: string) => JSON.parse(hgIn(host, ["status", "--json"]).std
 const containerIp = (host: string) => status(host).containers[0].address.split("/")[0] as string;
 
 function doctor(lab: string, host: string, args: string[] = []): Diagnosis & { code: number } {
-  const r = hgIn(host, ["doctor", "--json", "--store", store(lab), "--node", host, ...args]);
+  const r = hgIn(host, [
+    "doctor",
+    "--json",
+    "--no-probe",
+    "--store",
+    store(lab),
+    "--node",
+    host,
+    ...args,
+  ]);
   assert.ok(r.code === 0 || r.code === 1, `doctor exit ${r.code}: ${r.stderr}`);
   const d = JSON.parse(r.stdout) as Diagnosis;
   assert.equal(r.code, d.ok ? 0 : 1, "exit 1 exactly when an error was found");

@@ -1,0 +1,131 @@
+/**
+ * Doctor on a live host: the snapshot of this host (and of the destination's host when it is a
+ * namespace on this machine), the static diagnosis, and with a destination the probe, whose
+ * result decides the verdict. The one path the CLI takes for `hg doctor` without `--snapshot`.
+ *
+ * @module
+ */
+import { formatAddress, type IpAddress } from "../net/address.ts";
+import { pathView } from "../probe/path.ts";
+import { runProbe } from "../probe/probe.ts";
+import type { SubnetStore } from "../store/store.ts";
+import { type CaptureOptions, takeSnapshot } from "./collect.ts";
+import { doctorContext, leaseFor } from "./context.ts";
+import { diagnose, type Diagnosis } from "./diagnose.ts";
+import type { Finding } from "./finding.ts";
+import { probePlan } from "./probe_plan.ts";
+import { parseSnapshot } from "./snapshot.ts";
+import { probeVerdict } from "./verdict.ts";
+
+/** What doctor is asked on a live host. */
+export interface LiveRequest {
+  readonly bridge: string;
+  readonly node?: string;
+  readonly hgVersion: string;
+  readonly store?: SubnetStore;
+  readonly to?: IpAddress;
+  readonly from?: string;
+  /** The destination's host is this named namespace on this machine: watch it too. */
+  readonly peerNetns?: string;
+  /** Send the probe (with `to`); false gives the static diagnosis only. */
+  readonly probe: boolean;
+}
+
+function unavailable(d: Diagnosis, why: string): Diagnosis {
+  const note: Finding = {
+    id: "probe-unavailable",
+    severity: "info",
+    stage: "container",
+    summary: `no probe was sent, so this is the static diagnosis only: ${why}`,
+    evidence: [why],
+    fix: [],
+  };
+  return { ...d, findings: [...d.findings, note] };
+}
+
+/**
+ * Diagnoses this host (and the path to `to`).
+ *
+ * @example
+ * ```ts
+ * const d = await diagnoseLive({ bridge: "cni0", hgVersion: "0.1.0", to: parseAddress("1.1.2.2"), probe: true });
+ * ```
+ */
+export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {
+  const capture: CaptureOptions = {
+    bridge: request.bridge,
+    hgVersion: request.hgVersion,
+    ...(request.node === undefined ? {} : { node: request.node }),
+    ...(request.store ? { store: request.store } : {}),
+  };
+  const [document, peerDocument] = await Promise.all([
+    takeSnapshot(capture),
+    request.peerNetns === undefined ? undefined : takeSnapshot({
+      bridge: request.bridge,
+      hgVersion: request.hgVersion,
+      netns: request.peerNetns,
+    }),
+  ]);
+  const obs = parseSnapshot(document);
+  const local = diagnose(obs, { to: request.to, from: request.from });
+  if (!request.to || !request.probe) return local;
+  const here = doctorContext(obs);
+  const from = request.from === undefined
+    ? here.containers[0]
+    : here.containers.find((c) => c.name === request.from);
+  if (!from) return unavailable(local, "this host has no hg container to send it from");
+  // The peer reads the same registry: its leases tell it its own subnet and the others'.
+  const peerObs = peerDocument
+    ? parseSnapshot({
+      ...peerDocument,
+      ...(document.registry ? { registry: document.registry } : {}),
+    })
+    : undefined;
+  const peerCtx = peerObs ? doctorContext(peerObs) : undefined;
+  const plan = probePlan(
+    here,
+    from,
+    request.to,
+    peerCtx ? { netns: request.peerNetns!, ctx: peerCtx } : undefined,
+  );
+  let result;
+  try {
+    result = await runProbe(plan);
+  } catch (e) {
+    return unavailable(local, (e as Error).message);
+  }
+  if (result.namespaces.every((n) => n.error !== undefined)) {
+    const why = result.namespaces.find((n) => n.error)!.error!;
+    return unavailable(local, why);
+  }
+  const src = formatAddress(from.address);
+  const peer = peerObs && peerCtx
+    ? {
+      netns: request.peerNetns!,
+      ctx: peerCtx,
+      findings: [
+        ...diagnose(peerObs).findings,
+        ...(peerCtx.containers.find((c) => c.address.value === request.to!.value)
+          ? diagnose(peerObs, {
+            to: from.address,
+            from: peerCtx.containers.find((c) => c.address.value === request.to!.value)!.name,
+          }).findings
+          : []),
+      ],
+    }
+    : undefined;
+  const lease = leaseFor(here, request.to);
+  const peerUplink = peerCtx?.obs.host.addresses.find((l) => l.ifname === peerCtx.uplink)
+    ?.addresses.find((a) => a.address.family === 4)?.address;
+  const peerAddress = lease?.attrs.publicIp ?? peerUplink;
+  return probeVerdict({
+    local,
+    here: { ctx: here, findings: local.findings },
+    ...(peer ? { peer } : {}),
+    result,
+    view: pathView(result),
+    src,
+    dst: formatAddress(request.to),
+    ...(peerAddress ? { peerAddress: formatAddress(peerAddress) } : {}),
+  });
+}

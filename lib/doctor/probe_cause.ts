@@ -1,0 +1,420 @@
+/**
+ * The cause of a failed probe: where the packets stopped (lib/probe/path.ts), matched with what
+ * the static checks found in that namespace, else said from the kernel's own evidence (the
+ * trace line, the route it chose, the counters). Pure.
+ *
+ * @module
+ */
+import { formatAddress } from "../net/address.ts";
+import { formatPrefix } from "../net/prefix.ts";
+import type { Pass } from "../probe/passes.ts";
+import { tracePasses } from "../probe/passes.ts";
+import type { Stop } from "../probe/path.ts";
+import type { ProbeResult } from "../probe/probe.ts";
+import { type DoctorContext, selfAddress } from "./context.ts";
+import type { Finding, FindingId } from "./finding.ts";
+
+/** The static findings of one namespace on the path, and how to run a command there. */
+export interface Side {
+  /** The namespace name; undefined: this host (doctor's own namespace). */
+  readonly netns?: string;
+  readonly ctx: DoctorContext;
+  readonly findings: readonly Finding[];
+}
+
+/** What the cause is chosen from. */
+export interface CauseInput {
+  readonly stop: Stop;
+  readonly result: ProbeResult;
+  readonly here: Side;
+  readonly peer?: Side;
+  /** Source and destination addresses of the probe. */
+  readonly src: string;
+  readonly dst: string;
+  /** The address the destination's host is reached at (its lease or uplink). */
+  readonly peerAddress?: string;
+}
+
+/** The side a role of the probe belongs to (containers belong to their host). */
+function sideOf(input: CauseInput, role: Stop["role"]): Side | undefined {
+  return role === "source" || role === "this host"
+    ? input.here
+    : input.peer ?? (role === "destination" && !input.peer ? input.here : undefined);
+}
+
+/** A static finding in `side` with one of `ids` (first by the order of `ids`). */
+function staticFinding(side: Side | undefined, ids: readonly FindingId[]): Finding | undefined {
+  if (!side) return undefined;
+  for (const id of ids) {
+    const f = side.findings.find((x) => x.id === id && x.severity !== "info");
+    if (f) return f;
+  }
+  return undefined;
+}
+
+/** Fix lines run where `netns` is: hg and shell lines alike get `ip netns exec NAME`. */
+export function fixFor(netns: string | undefined, lines: readonly string[]): string[] {
+  if (netns === undefined) return [...lines];
+  return lines.map((l) => l.startsWith("#") ? l : `ip netns exec ${netns} ${l}`);
+}
+
+/** A static finding promoted to the probe's cause, with the kernel's evidence added. */
+function promote(f: Finding, side: Side, evidence: readonly string[]): Finding {
+  return {
+    ...f,
+    severity: "error",
+    ...(side.netns === undefined ? {} : { where: side.netns }),
+    evidence: [...evidence, ...f.evidence],
+    fix: fixFor(side.netns, f.fix),
+  };
+}
+
+const place = (stop: Stop) => stop.netns === undefined ? stop.role : `${stop.role} (${stop.netns})`;
+
+/** The trace line of a pass's decision. */
+function traceLine(p: Pass): string {
+  const by = p.decidedBy;
+  return `trace: ${p.family} ${p.table} ${by?.chain ?? p.chain}${
+    p.hook ? ` (hook ${p.hook})` : ""
+  }: ${by?.rule ?? "?"}${
+    by?.handle === undefined ? "" : ` # handle ${by.handle}`
+  } (verdict ${p.verdict})`;
+}
+
+/** The iptables-nft tables: rules there are fixed with iptables, which keeps them readable to it. */
+const IPTABLES_TABLES = new Set(["filter", "mangle", "raw", "nat", "security"]);
+
+function acceptFix(input: CauseInput, side: Side | undefined, p: Pass): string[] {
+  const net = side?.ctx.clusterNetwork ?? input.here.ctx.clusterNetwork;
+  const chain = p.decidedBy?.chain ?? p.chain;
+  if (p.family === "arp") {
+    const self = selfAddress(input.here.ctx);
+    const hosts = [self ? formatAddress(self) : undefined, input.peerAddress].filter(Boolean);
+    return [`nft insert rule arp ${p.table} ${chain} arp saddr ip { ${hosts.join(", ")} } accept`];
+  }
+  const [s, d] = net
+    ? [formatPrefix(net), formatPrefix(net)]
+    : [`${input.src}/32`, `${input.dst}/32`];
+  if (p.family === "ip" && IPTABLES_TABLES.has(p.table) && /^[A-Z-]+$/.test(p.chain)) {
+    return [
+      ...new Set([
+        `iptables -t ${p.table} -I ${chain} 1 -s ${s} -d ${d} -j ACCEPT`,
+        `iptables -t ${p.table} -I ${chain} 1 -s ${d} -d ${s} -j ACCEPT`,
+      ]),
+    ];
+  }
+  return [`nft insert rule ${p.family} ${p.table} ${chain} ip saddr ${s} ip daddr ${d} accept`];
+}
+
+function dropped(input: CauseInput, stop: Stop & { kind: "dropped" }): Finding {
+  const p = stop.pass;
+  const side = sideOf(input, stop.role);
+  const what = p.decidedBy?.rule.startsWith("policy")
+    ? `the ${p.decidedBy.rule} of chain ${p.chain}`
+    : `rule "${p.decidedBy?.rule}" of chain ${p.decidedBy?.chain ?? p.chain}`;
+  return {
+    id: "firewall-drop",
+    severity: "error",
+    stage: "firewall",
+    ...(stop.netns === undefined ? {} : { where: stop.netns }),
+    summary: `${what} in ${p.family} table ${p.table}${
+      p.hook ? ` (hook ${p.hook})` : ""
+    } drops the probe's echo ${stop.direction}s on ${place(stop)}`,
+    explanation:
+      "The kernel's own trace of the probe's packets ends in this verdict; an accept elsewhere does not save a " +
+      "packet that any base chain drops.",
+    evidence: [traceLine(p)],
+    fix: fixFor(stop.netns, acceptFix(input, side, p)),
+  };
+}
+
+function rewritten(stop: Stop & { kind: "rewritten" }): Finding {
+  const p = stop.pass;
+  const handle = p.decidedBy?.handle;
+  return {
+    id: "nat-rewrite",
+    severity: "error",
+    stage: "firewall",
+    ...(stop.netns === undefined ? {} : { where: stop.netns }),
+    summary:
+      `a NAT rule on ${
+        place(stop)
+      } sends the probe's echo ${stop.direction}s for ${stop.from} to ${stop.to}, ` +
+      "and nothing answers there",
+    evidence: [traceLine(p), `trace: the packets go on with daddr ${stop.to}`],
+    fix: handle === undefined
+      ? [
+        `# remove the rule "${p.decidedBy?.rule}" from ${p.family} ${p.table} ${p.decidedBy?.chain}`,
+      ]
+      : fixFor(stop.netns, [
+        `nft delete rule ${p.family} ${p.table} ${p.decidedBy?.chain ?? p.chain} handle ${handle}`,
+      ]),
+  };
+}
+
+/** Static ids that explain a routing decision that sent packets nowhere, by the kernel's words. */
+const NOT_ROUTED: readonly [RegExp, readonly FindingId[]][] = [
+  [/cross-device/i, ["rp-filter-strict"]],
+  [/permission denied/i, ["route-rejects", "policy-route"]],
+  [/no route to host/i, ["forwarding-off", "route-rejects", "policy-route"]],
+  [/network is unreachable/i, [
+    "uplink-down",
+    "peer-route-missing",
+    "policy-route",
+    "route-rejects",
+    "no-route",
+    "container-no-default-route",
+    "container-route-bypass",
+  ]],
+  [/invalid argument/i, ["route-rejects", "policy-route", "rp-filter-strict"]],
+];
+
+/** Every static id that can explain packets that arrive and go nowhere. */
+const ROUTING_IDS: readonly FindingId[] = [
+  "forwarding-off",
+  "rp-filter-strict",
+  "uplink-down",
+  "policy-route",
+  "route-rejects",
+  "peer-route-missing",
+  "route-wrong-host",
+  "route-overlap",
+  "no-route",
+  "container-no-address",
+  "container-down",
+  "container-no-default-route",
+  "container-route-bypass",
+  "bridge-down",
+  "bridge-no-address",
+  "mtu-container",
+  "mtu-bridge-over-uplink",
+];
+
+function notRouted(input: CauseInput, stop: Stop & { kind: "not-routed" }): Finding {
+  const side = sideOf(input, stop.role);
+  const said = stop.route?.error;
+  const evidence = [
+    ...(stop.route ? [`${stop.route.query}: ${said ?? JSON.stringify(stop.route.route)}`] : []),
+    ...stop.counters.map(([name, delta]) => `counter ${name} +${delta} during the probe`),
+    `trace: the echo ${stop.direction}s reached ${place(stop)} and no hook after routing saw them`,
+  ];
+  const counters = new Set(stop.counters.map(([name]) => name));
+  const byCounter: FindingId[] = [
+    ...(counters.has("IpInAddrErrors") ? ["forwarding-off" as const] : []),
+    ...(counters.has("TcpExtIPReversePathFilter") ? ["rp-filter-strict" as const] : []),
+    ...(counters.has("IpFragFails")
+      ? ["mtu-container" as const, "mtu-bridge-over-uplink" as const]
+      : []),
+  ];
+  const byWords = NOT_ROUTED.find(([re]) => said !== undefined && re.test(said))?.[1] ?? [];
+  const found = staticFinding(side, [...byCounter, ...byWords, ...ROUTING_IDS]);
+  if (found && side) return promote(found, side, evidence);
+  return {
+    id: "no-route",
+    severity: "error",
+    stage: "route",
+    ...(stop.netns === undefined ? {} : { where: stop.netns }),
+    summary: `${place(stop)} does not route the probe's echo ${stop.direction}s${
+      said ? `: the kernel says "${said}"` : ""
+    }`,
+    evidence,
+    fix: [
+      `# see why: ${stop.route?.query ?? "ip route get"}${stop.netns ? ` (in ${stop.netns})` : ""}`,
+    ],
+  };
+}
+
+/** Static ids on the sending side of a link that explain frames that never arrive. */
+const SENDER_LINK_IDS: readonly FindingId[] = [
+  "route-overlap",
+  "route-wrong-host",
+  "policy-route",
+  "neighbour-wrong",
+  "gateway-unreachable",
+  "address-duplicate",
+  "mtu-container",
+  "mtu-bridge-over-uplink",
+  "uplink-down",
+];
+/** Static ids on the receiving side of a link. */
+const RECEIVER_LINK_IDS: readonly FindingId[] = [
+  "uplink-down",
+  "arp-ignored",
+  "bridge-down",
+  "veth-down",
+  "veth-detached",
+  "container-down",
+  "container-no-address",
+  "address-duplicate",
+  "neighbour-wrong",
+  "mtu-container",
+];
+
+/** ARP dropped by a rule in a namespace during the probe. */
+function arpDrop(result: ProbeResult, netns: string | undefined): Pass | undefined {
+  const ns = result.namespaces.find((n) => n.netns === netns && n.trace);
+  if (!ns?.trace) return undefined;
+  return tracePasses(ns.trace.events, ns.trace.hooks).find((p) =>
+    p.family === "arp" && !p.probe && p.verdict === "drop"
+  );
+}
+
+function neighbourEvidence(result: ProbeResult): { failed: boolean; lines: string[] } {
+  const hop = result.nextHop;
+  if (!hop) return { failed: false, lines: [] };
+  const ns = result.namespaces.find((n) => n.role === "this host");
+  const after = ns?.trace?.after.neighbours.find((n) =>
+    n.dst.value !== undefined && formatAddress(n.dst) === hop.address && n.dev === hop.dev
+  );
+  const state = after?.state ?? [];
+  const failed = state.some((s) => s === "FAILED" || s === "INCOMPLETE" || s === "PROBE");
+  return {
+    failed,
+    lines: [
+      `neighbour ${hop.address} dev ${hop.dev}: ${
+        hop.before?.state.join(",") ?? "no entry"
+      } before the probe${hop.probed ? " (made to probe again)" : ""}, ${
+        state.join(",") || "no entry"
+      } after${after?.probes === undefined ? "" : ` (${after.probes} probes)`}`,
+    ],
+  };
+}
+
+function notDelivered(input: CauseInput, stop: Stop & { kind: "not-delivered" }): Finding {
+  const sender = sideOf(input, stop.role);
+  const receiver = sideOf(input, stop.next);
+  const neighbour = stop.role === "this host" ? neighbourEvidence(input.result) : undefined;
+  const evidence = [
+    `trace: the echo ${stop.direction}s left ${place(stop)}${
+      stop.oif ? ` by ${stop.oif}` : ""
+    }; ${stop.next}${stop.nextNetns ? ` (${stop.nextNetns})` : ""} never saw them`,
+    ...(neighbour?.lines ?? []),
+  ];
+  const arp = arpDrop(input.result, stop.nextNetns);
+  if (arp) {
+    return dropped(input, {
+      direction: stop.direction,
+      role: stop.next,
+      ...(stop.nextNetns === undefined ? {} : { netns: stop.nextNetns }),
+      kind: "dropped",
+      pass: arp,
+    });
+  }
+  const found = staticFinding(sender, SENDER_LINK_IDS.slice(0, 4)) ??
+    staticFinding(receiver, RECEIVER_LINK_IDS) ??
+    staticFinding(sender, SENDER_LINK_IDS);
+  if (found) {
+    const side = sender && sender.findings.includes(found) ? sender : receiver!;
+    return promote(found, side, evidence);
+  }
+  if (neighbour?.failed) return gatewaySilent(input, evidence);
+  return lost(input, stop, evidence);
+}
+
+function gatewaySilent(input: CauseInput, evidence: readonly string[]): Finding {
+  const hop = input.result.nextHop!;
+  return {
+    id: "gateway-unreachable",
+    severity: "error",
+    stage: "gateway",
+    summary: `${hop.address}, the next hop to ${input.dst}, does not answer ARP on ${hop.dev}`,
+    explanation:
+      "The neighbour entry was made to probe again and no answer came: the host is down, has another address, " +
+      "or is not on this segment.",
+    evidence,
+    fix: [
+      `# check the host at ${hop.address} is up and on this segment: ip neigh show ${hop.address}`,
+    ],
+  };
+}
+
+function lost(input: CauseInput, stop: Stop, evidence: readonly string[]): Finding {
+  const there = input.peerAddress ?? "the next hop";
+  return {
+    id: "probe-lost",
+    severity: "error",
+    stage: "return",
+    summary:
+      `the probe's echo ${stop.direction}s left ${
+        place(stop)
+      } toward ${there} and no reply came back: ` +
+      "the cause is beyond what this machine can watch",
+    evidence,
+    fix: [`# run doctor on the host at ${there}: hg doctor --to ${input.src}`],
+  };
+}
+
+function notAnswered(input: CauseInput, stop: Stop & { kind: "not-answered" }): Finding {
+  const side = sideOf(input, stop.role);
+  const evidence = [
+    `trace: the echo requests reached ${place(stop)}'s input hook; no echo reply left it`,
+    ...stop.counters.map(([name, delta]) => `counter ${name} +${delta} during the probe`),
+  ];
+  const found = staticFinding(side, ["echo-ignored", "firewall-undecided"]);
+  if (found && side) return promote(found, side, evidence);
+  return lost(input, stop, evidence);
+}
+
+function notSent(input: CauseInput, stop: Stop & { kind: "not-sent" }): Finding {
+  const evidence = [`ping in the source container: ${stop.reason}`];
+  const found = staticFinding(input.here, [
+    "container-route-bypass",
+    "container-no-default-route",
+    "container-no-address",
+    "container-down",
+  ]);
+  if (found) return promote(found, input.here, evidence);
+  return {
+    id: "probe-lost",
+    severity: "error",
+    stage: "container",
+    summary: `the source container could not send the probe: ${stop.reason}`,
+    evidence,
+    fix: [],
+  };
+}
+
+/**
+ * The finding that names why the probe failed.
+ *
+ * @example
+ * ```ts
+ * const cause = probeCause({ stop, result, here, src: "1.1.1.2", dst: "1.1.2.2" });
+ * ```
+ */
+export function probeCause(input: CauseInput): Finding {
+  const stop = input.stop;
+  switch (stop.kind) {
+    case "dropped":
+      return dropped(input, stop);
+    case "rewritten":
+      return rewritten(stop);
+    case "not-routed":
+      return notRouted(input, stop);
+    case "not-delivered":
+      return notDelivered(input, stop);
+    case "not-answered":
+      return notAnswered(input, stop);
+    case "not-sent":
+      return notSent(input, stop);
+    case "unwatched": {
+      const neighbour = neighbourEvidence(input.result);
+      const evidence = [
+        `trace: the echo requests left this host${
+          stop.oif ? ` by ${stop.oif}` : ""
+        }; no reply came back`,
+        ...neighbour.lines,
+      ];
+      const found = staticFinding(input.here, [
+        "neighbour-wrong",
+        "route-overlap",
+        "route-wrong-host",
+        "policy-route",
+        "gateway-unreachable",
+      ]);
+      if (found) return promote(found, input.here, evidence);
+      if (neighbour.failed) return gatewaySilent(input, evidence);
+      return lost(input, stop, evidence);
+    }
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * What the probe watches for `hg doctor --to`: the source container, this host, and, when the
+ * destination's host is a namespace on this machine (`--peer-netns`, the lab), that host and
+ * the destination container; on each, the devices on the path and the route questions for the
+ * request (first) and the reply (second). Pure: it reads the observations.
+ *
+ * @module
+ */
+import { formatAddress, type IpAddress } from "../net/address.ts";
+import type { ProbePlan } from "../probe/probe.ts";
+import type { Container, DoctorContext } from "./context.ts";
+import { lookupRoute } from "./lookup.ts";
+
+/** The interface of a container that holds its address, and that interface's MTU. */
+function containerLink(c: Container): { ifname: string; mtu: number } | undefined {
+  const link = c.observed?.state?.addresses.find((l) =>
+    l.addresses.some((a) => a.address.value === c.address.value)
+  );
+  const mtu = c.observed?.state?.links.find((l) => l.ifname === link?.ifname)?.mtu;
+  return link ? { ifname: link.ifname, mtu: mtu ?? 1500 } : undefined;
+}
+
+/** The container with `address` in `ctx`, if any. */
+export function containerWith(ctx: DoctorContext, address: IpAddress): Container | undefined {
+  return ctx.containers.find((c) => c.address.value === address.value);
+}
+
+/**
+ * The probe's plan from `from` (a container of this host) to `to`.
+ *
+ * @example
+ * ```ts
+ * const plan = probePlan(here, from, parseAddress("1.1.2.2"), { netns: "hglab-h2", ctx: peer });
+ * ```
+ */
+export function probePlan(
+  here: DoctorContext,
+  from: Container,
+  to: IpAddress,
+  peer?: { readonly netns: string; readonly ctx: DoctorContext },
+): ProbePlan {
+  const src = formatAddress(from.address);
+  const dst = formatAddress(to);
+  const bridge = here.obs.bridge;
+  const fromLink = containerLink(from);
+  const request = (iif?: string) => [dst, "from", src, ...(iif ? ["iif", iif] : [])];
+  const reply = (iif?: string) => [src, "from", dst, ...(iif ? ["iif", iif] : [])];
+  const namespaces: ProbePlan["namespaces"][number][] = [
+    {
+      netns: from.name,
+      role: "source",
+      devices: fromLink ? [fromLink.ifname] : [],
+      routeQueries: [request(), reply(fromLink?.ifname)],
+    },
+  ];
+  const localTarget = containerWith(here, to);
+  const found = lookupRoute(here.obs.host, to);
+  const out = found.kind === "route" ? found.route.dev : here.uplink;
+  namespaces.push({
+    role: "this host",
+    devices: [...new Set([from.hostVeth, ...(out && out !== bridge ? [out] : [])])],
+    routeQueries: [request(bridge), reply(localTarget ? bridge : out)],
+  });
+  const target = localTarget
+    ? { c: localTarget, ctx: here }
+    : peer && containerWith(peer.ctx, to)
+    ? { c: containerWith(peer.ctx, to)!, ctx: peer.ctx }
+    : undefined;
+  if (peer && !localTarget) {
+    const up = peer.ctx.uplink;
+    namespaces.push({
+      netns: peer.netns,
+      role: "peer host",
+      devices: [...new Set([...(up ? [up] : []), ...(target ? [target.c.hostVeth] : [])])],
+      routeQueries: [request(up), reply(peer.ctx.obs.bridge)],
+    });
+  }
+  if (target) {
+    const link = containerLink(target.c);
+    namespaces.push({
+      netns: target.c.name,
+      role: "destination",
+      devices: link ? [link.ifname] : [],
+      routeQueries: [request(link?.ifname), reply()],
+    });
+  }
+  const gateway = found.kind === "route" ? found.route.gateway : undefined;
+  return {
+    source: from.name,
+    to: dst,
+    namespaces,
+    ...(gateway && out ? { nextHop: { address: formatAddress(gateway), dev: out } } : {}),
+    ...(fromLink ? { largeSize: fromLink.mtu - 28 } : {}),
+  };
+}

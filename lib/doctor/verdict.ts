@@ -1,0 +1,151 @@
+/**
+ * Doctor's verdict with a probe: the probe decides. Its echoes answered: OK, whatever the
+ * static checks suspect (their errors become warnings, and no fix that removes or replaces
+ * anything is printed). Not answered: the cause found where the packets stopped comes first,
+ * then what else the static checks found on this host and the peer. Pure.
+ *
+ * @module
+ */
+import type { PathView, Stop } from "../probe/path.ts";
+import type { ProbeResult } from "../probe/probe.ts";
+import type { Diagnosis, ProbeSummary } from "./diagnose.ts";
+import type { Finding } from "./finding.ts";
+import { sortFindings } from "./finding.ts";
+import { fixFor, probeCause, type Side } from "./probe_cause.ts";
+
+/** A fix line that removes or replaces something: printed only for a proven cause. */
+const REMOVES = /\b(del|delete|flush|rm|release|replace|down|nomaster)\b|\s-[DFX]\s/;
+
+/** A finding as a warning whose fix removes nothing. */
+function demote(f: Finding): Finding {
+  return {
+    ...f,
+    severity: f.severity === "error" ? "warning" : f.severity,
+    fix: f.fix.filter((l) => !REMOVES.test(l)),
+  };
+}
+
+function stopText(stop: Stop): string {
+  const where = stop.netns === undefined ? stop.role : `${stop.role} ${stop.netns}`;
+  switch (stop.kind) {
+    case "dropped":
+      return `${where}: dropped by ${stop.pass.family} ${stop.pass.table} ${stop.pass.chain}`;
+    case "rewritten":
+      return `${where}: rewritten from ${stop.from} to ${stop.to}`;
+    case "not-routed":
+      return `${where}: not routed${stop.route?.error ? ` (${stop.route.error})` : ""}`;
+    case "not-delivered":
+      return `${where}: left${stop.oif ? ` by ${stop.oif}` : ""}, never reached the ${stop.next}`;
+    case "not-answered":
+      return `${where}: arrived, not answered`;
+    case "unwatched":
+      return `${where}: left${stop.oif ? ` by ${stop.oif}` : ""}, no reply came back`;
+    case "not-sent":
+      return `${where}: not sent (${stop.reason})`;
+  }
+}
+
+/** The probe's result as doctor reports it. */
+export function probeSummary(result: ProbeResult, view: PathView): ProbeSummary {
+  const stop = view.stop ?? view.largeStop;
+  return {
+    sent: result.small.sent,
+    answered: result.small.answered,
+    ...(result.large
+      ? {
+        large: {
+          size: result.large.size,
+          sent: result.large.sent,
+          answered: result.large.answered,
+        },
+      }
+      : {}),
+    ...(stop ? { stoppedAt: `${stop.direction}s: ${stopText(stop)}` } : {}),
+    watched: result.namespaces.map((n) => ({
+      role: n.role,
+      ...(n.netns === undefined ? {} : { netns: n.netns }),
+      ...(n.error === undefined ? {} : { error: n.error }),
+    })),
+    elapsedMs: result.elapsedMs,
+  };
+}
+
+/** What the verdict is made from. */
+export interface VerdictInput {
+  /** The static diagnosis of this host for the packet. */
+  readonly local: Diagnosis;
+  readonly here: Side;
+  /** The destination's host, when the probe watched it. */
+  readonly peer?: Side;
+  readonly result: ProbeResult;
+  readonly view: PathView;
+  readonly src: string;
+  readonly dst: string;
+  readonly peerAddress?: string;
+}
+
+const same = (a: Finding, b: Finding) =>
+  a.id === b.id && (a.where ?? "") === (b.where ?? "") && a.summary === b.summary;
+
+/**
+ * The verdict.
+ *
+ * @example
+ * ```ts
+ * const d = probeVerdict({ local, here, result, view: pathView(result), src: "1.1.1.2", dst: "1.1.2.2" });
+ * d.ok; d.findings[0];
+ * ```
+ */
+export function probeVerdict(input: VerdictInput): Diagnosis {
+  const { local, result, view } = input;
+  const probe = probeSummary(result, view);
+  const peerFindings = (input.peer?.findings ?? []).map((f) => ({
+    ...f,
+    where: input.peer!.netns,
+    fix: fixFor(input.peer!.netns, f.fix),
+  }));
+  const statics = [...local.findings, ...peerFindings].filter((f, i, all) =>
+    all.findIndex((g) => same(f, g)) === i
+  );
+  if (view.answered && !view.largeLost) {
+    return {
+      ...local,
+      ok: true,
+      verdict:
+        `the probe's echoes to ${input.dst} were answered (${result.small.answered} of ${result.small.sent})` +
+        (result.large ? `, also one of ${result.large.size} bytes` : ""),
+      findings: sortFindings(statics.map(demote)),
+      probe,
+    };
+  }
+  const stop = view.stop ?? view.largeStop;
+  const cause = stop
+    ? probeCause({
+      stop,
+      result,
+      here: input.here,
+      ...(input.peer ? { peer: input.peer } : {}),
+      src: input.src,
+      dst: input.dst,
+      ...(input.peerAddress ? { peerAddress: input.peerAddress } : {}),
+    })
+    : undefined;
+  const rest = sortFindings(
+    statics.filter((f) =>
+      !cause || !(f.id === cause.id && (f.where ?? "") === (cause.where ?? "")) &&
+        !(cause.id === "firewall-drop" && f.id === "firewall-forward-drop" &&
+          (f.where ?? "") === (cause.where ?? ""))
+    ),
+  );
+  const findings = cause ? [cause, ...rest] : rest;
+  const large = view.largeLost && result.large
+    ? ` (echoes of ${result.large.size} bytes with Don't Fragment are lost; small ones pass)`
+    : "";
+  return {
+    ...local,
+    ok: false,
+    verdict: cause ? `${cause.summary}${large}` : `the probe's echoes were not answered${large}`,
+    findings,
+    probe,
+  };
+}
