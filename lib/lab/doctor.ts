@@ -1,7 +1,8 @@
 /**
  * `hg lab doctor`: `hg doctor` in every lab host (the whole host), then for every ordered pair
- * of containers (`--to` the other container `--from` this one, on this container's host), with
- * the lab's registry when it has one. A big lab checks the same sample of pairs as its pings
+ * of containers (`--to` the other container `--from` this one, on this container's host, with
+ * the other host as `--peer-netns` so that the probe watches the whole path), with the lab's
+ * registry when it has one. A big lab checks the same sample of pairs as its pings
  * (`checkedPairs`): at 50 hosts every pair would be 2,450 doctor runs.
  *
  * @module
@@ -64,7 +65,14 @@ export async function labDoctor(
       host: all[a].host,
       from: all[a].name,
       to: all[b].name,
-      ...(await run(all[a].host, ["--from", all[a].name, "--to", all[b].address])),
+      ...(await run(all[a].host, [
+        "--from",
+        all[a].name,
+        "--to",
+        all[b].address,
+        // The other host is a namespace here: the probe watches it and its container too.
+        ...(all[b].host === all[a].host ? [] : ["--peer-netns", all[b].host]),
+      ])),
     })),
   ];
   return await inParallel(jobs, HG_JOBS, (job) => job());
