@@ -72,7 +72,9 @@ describe("passes", () => {
   );
 
   it("a jump keeps the base chain; the rule in the jumped-to chain decides", () => {
-    const rejected = passes.find((p) => p.chain === "forward_main" && p.packet.daddr === "10.0.0.2");
+    const rejected = passes.find((p) =>
+      p.chain === "forward_main" && p.packet.daddr === "10.0.0.2"
+    );
     assert.ok(rejected);
     assert.equal(rejected.hook, "forward");
     assert.equal(rejected.verdict, "drop");
