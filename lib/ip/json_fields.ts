@@ -9,7 +9,10 @@ import { IpOutputError } from "./output_error.ts";
 
 /** One JSON object from `ip -j` output, with typed field readers. */
 export class JsonFields {
-  constructor(private readonly raw: Record<string, unknown>, private readonly what: string) {}
+  constructor(
+    private readonly fields: Record<string, unknown>,
+    private readonly what: string,
+  ) {}
 
   /**
    * Parses `text` as a JSON array of objects (`ip -j` prints `[]` or nothing for no entries);
@@ -40,11 +43,26 @@ export class JsonFields {
   }
 
   has(key: string): boolean {
-    return this.raw[key] !== undefined && this.raw[key] !== null;
+    return this.fields[key] !== undefined && this.fields[key] !== null;
+  }
+
+  /** Whether the key is there at all, also with a null value (`ip -j` prints flags as `"not": null`). */
+  present(key: string): boolean {
+    return key in this.fields;
+  }
+
+  /** The keys of the object, in the order ip printed them. */
+  keys(): string[] {
+    return Object.keys(this.fields);
+  }
+
+  /** A field's value as printed, for fields of more than one type. */
+  raw(key: string): unknown {
+    return this.fields[key];
   }
 
   string(key: string): string {
-    const v = this.raw[key];
+    const v = this.fields[key];
     if (typeof v !== "string") throw this.bad(key, "a string", v);
     return v;
   }
@@ -55,7 +73,7 @@ export class JsonFields {
 
   /** A number, also accepted as a decimal string (`ip -N` prints numbers as strings). */
   number(key: string): number {
-    const v = this.raw[key];
+    const v = this.fields[key];
     if (typeof v === "number" && Number.isFinite(v)) return v;
     if (typeof v === "string" && /^\d+$/.test(v)) return Number(v);
     throw this.bad(key, "a number", v);
@@ -66,7 +84,7 @@ export class JsonFields {
   }
 
   strings(key: string): string[] {
-    const v = this.raw[key];
+    const v = this.fields[key];
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) {
       throw this.bad(key, "a list of strings", v);
@@ -75,14 +93,14 @@ export class JsonFields {
   }
 
   object(key: string): JsonFields | undefined {
-    const v = this.raw[key];
+    const v = this.fields[key];
     if (v === undefined || v === null) return undefined;
     if (typeof v !== "object" || Array.isArray(v)) throw this.bad(key, "an object", v);
     return new JsonFields(v as Record<string, unknown>, `${this.what}.${key}`);
   }
 
   objects(key: string): JsonFields[] {
-    const v = this.raw[key];
+    const v = this.fields[key];
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) throw this.bad(key, "a list", v);
     return v.map((item) => {

@@ -8,6 +8,7 @@ import { formatPrefix, type Prefix, prefixOf } from "../net/prefix.ts";
 import { JsonFields } from "./json_fields.ts";
 import { IpOutputError } from "./output_error.ts";
 import { HG_ROUTE_PROTOCOL, protocolName, protocolNumber } from "./protocol.ts";
+import { TABLE_MAIN, tableName, tableNumber } from "./table.ts";
 
 /** Route types as the kernel knows them (`ip -N` prints their numbers). */
 export type RouteType =
@@ -51,6 +52,12 @@ export interface Route {
   readonly prefsrc?: IpAddress;
   /** Flags such as `onlink` and `linkdown`. */
   readonly flags: readonly string[];
+  /** The table it is in, when ip printed one (`show table all`, `-d`). */
+  readonly table?: number;
+  /** The TOS value it is limited to (`tos 0x10`): it carries only packets of that TOS. */
+  readonly tos?: number;
+  /** The next hops of a multipath route (no `gateway` or `dev` of its own then). */
+  readonly nexthops?: readonly { readonly gateway?: IpAddress; readonly dev?: string }[];
 }
 
 const SCOPES: Readonly<Record<string, number>> = {
@@ -102,6 +109,14 @@ function parseRoute(f: JsonFields, family: Family): Route {
   }
   const gateway = f.optionalString("gateway");
   const prefsrc = f.optionalString("prefsrc");
+  const tos = f.has("tos") ? Number(f.raw("tos")) : undefined;
+  const nexthops = f.objects("nexthops").map((n) => {
+    const via = n.optionalString("gateway");
+    return {
+      ...(via === undefined ? {} : { gateway: parseAddressOf(family, via) }),
+      ...(n.has("dev") ? { dev: n.string("dev") } : {}),
+    };
+  });
   return {
     type,
     dst,
@@ -112,7 +127,34 @@ function parseRoute(f: JsonFields, family: Family): Route {
     metric: f.optionalNumber("metric") ?? 0,
     prefsrc: prefsrc === undefined ? undefined : parseAddressOf(family, prefsrc),
     flags: f.strings("flags"),
+    ...(f.has("table") ? { table: tableNumber(f.raw("table")) } : {}),
+    ...(tos ? { tos } : {}),
+    ...(nexthops.length > 0 ? { nexthops } : {}),
   };
+}
+
+/** Whether an `ip -j route show table all` entry is an IPv6 route (that listing holds both). */
+function isIpv6Entry(f: JsonFields): boolean {
+  const has6 = (v: unknown) => typeof v === "string" && v.includes(":");
+  return f.present("pref") || has6(f.raw("dst")) || has6(f.raw("gateway")) ||
+    has6(f.raw("prefsrc")) || f.objects("nexthops").some((n) => has6(n.raw("gateway")));
+}
+
+/**
+ * Parses the IPv4 routes of `ip -j [-N] route show table all`, which lists every table of both
+ * address families; each route keeps its table (main when ip printed none).
+ *
+ * @example
+ * ```ts
+ * const routes = parseRouteTables('[{"dst":"1.1.0.0/16","gateway":"10.0.12.1","table":"100","flags":[]}]');
+ * routes[0].table; // 100
+ * ```
+ */
+export function parseRouteTables(text: string | readonly unknown[]): Route[] {
+  return JsonFields.list(text, "route").filter((f) => !isIpv6Entry(f)).map((f) => {
+    const route = parseRoute(f, 4);
+    return route.table === undefined ? { ...route, table: TABLE_MAIN } : route;
+  });
 }
 
 /**
@@ -120,6 +162,7 @@ function parseRoute(f: JsonFields, family: Family): Route {
  *
  * @example
  * ```ts
+ * const [route] = parseRoutes('[{"dst":"1.1.2.0/24","gateway":"10.0.12.12","dev":"eth0","protocol":"104","flags":[]}]', 4);
  * formatRoute(route); // "1.1.2.0/24 via 10.0.12.12 dev eth0 proto 104"
  * ```
  */
@@ -139,6 +182,14 @@ export function formatRoute(route: Route): string {
     route.scope === 253 ? "scope link" : route.scope === 254 ? "scope host" : "",
     route.prefsrc ? `src ${formatAddress(route.prefsrc)}` : "",
     route.metric ? `metric ${route.metric}` : "",
+    route.table !== undefined && route.table !== TABLE_MAIN
+      ? `table ${tableName(route.table)}`
+      : "",
+    route.tos ? `tos 0x${route.tos.toString(16)}` : "",
+    ...(route.nexthops ?? []).map((n) =>
+      ["nexthop", n.gateway ? `via ${formatAddress(n.gateway)}` : "", n.dev ? `dev ${n.dev}` : ""]
+        .filter(Boolean).join(" ")
+    ),
     ...route.flags,
   ].filter(Boolean).join(" ");
 }
