@@ -9,11 +9,20 @@ import { type BridgeState, findBridge } from "../host/bridge.ts";
 import { interfaceWithAddress } from "../host/public_address.ts";
 import { type ContainerEntry, listContainers } from "../containers/list.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
+import { onLinkInterface } from "../peers/onlink.ts";
 import type { Route } from "../ip/route.ts";
 import type { IpAddress } from "../net/address.ts";
-import { type Prefix, prefixContains, prefixEquals, prefixOf } from "../net/prefix.ts";
+import {
+  formatPrefix,
+  type Prefix,
+  prefixContains,
+  prefixCovers,
+  prefixEquals,
+  prefixOf,
+} from "../net/prefix.ts";
 import type { NetworkConfig } from "../store/config.ts";
 import type { Lease, RegistryEntry } from "../store/store.ts";
+import { type Routing, routingOf } from "./lookup.ts";
 import type { ContainerObservation, Observation } from "./observation.ts";
 
 /** An hg container: its mark on the host-side veth, and its namespace as observed. */
@@ -25,7 +34,11 @@ export interface Container extends ContainerEntry {
 export interface DoctorContext {
   readonly obs: Observation;
   readonly bridge?: BridgeState;
-  /** This host's subnet: the bridge's network. */
+  /**
+   * This host's subnet: its lease's, when the bridge's address lies in it, else the one the
+   * containers were given, else the bridge's network (a bridge may have a wider mask than the
+   * subnet; the other hosts route only the subnet here).
+   */
   readonly subnet?: Prefix;
   readonly containers: readonly Container[];
   /** Routes hg made (proto 104). */
@@ -37,12 +50,16 @@ export interface DoctorContext {
     readonly entries: readonly RegistryEntry[];
   };
   readonly leases: readonly Lease[];
+  /** The leases by subnet (`1.1.2.0/24`). */
+  readonly leaseBySubnet: ReadonlyMap<string, Lease>;
   /** This host's own lease (the one for the bridge's subnet). */
   readonly ownLease?: Lease;
   /** The containers' network: the registry's, else the smallest prefix covering this host's subnet and hg's routes. */
   readonly clusterNetwork?: Prefix;
   /** The interface peers are reached by. */
   readonly uplink?: string;
+  /** The host's rules and tables, for lookups. */
+  readonly routing: Routing;
 }
 
 /** The smallest prefix that covers all of `prefixes` (IPv4). */
@@ -63,6 +80,23 @@ export function selfAddress(ctx: DoctorContext): IpAddress | undefined {
       .find((a) => a.address.family === 4)?.address;
 }
 
+/**
+ * A route of the container network: hg's, or anyone's to a subnet inside the cluster network.
+ *
+ * @example
+ * ```ts
+ * import { parseRoutes } from "../ip/route.ts";
+ * declare const ctx: DoctorContext;
+ * const [route] = parseRoutes('[{"dst":"1.1.2.0/24","gateway":"10.0.12.12","protocol":"104","flags":[]}]', 4);
+ * isPeerRoute(ctx, route); // true
+ * ```
+ */
+export function isPeerRoute(ctx: DoctorContext, route: Route): boolean {
+  return route.protocol === HG_ROUTE_PROTOCOL ||
+    (ctx.clusterNetwork !== undefined && route.dst.length > 0 &&
+      prefixCovers(ctx.clusterNetwork, route.dst));
+}
+
 /** The lease whose subnet holds `address`. */
 export function leaseFor(ctx: DoctorContext, address: IpAddress): Lease | undefined {
   return ctx.leases.find((l) => prefixContains(l.subnet, address));
@@ -73,13 +107,15 @@ export function leaseFor(ctx: DoctorContext, address: IpAddress): Lease | undefi
  *
  * @example
  * ```ts
+ * import { parseSnapshot } from "./snapshot.ts";
+ * declare const document: unknown;
  * const ctx = doctorContext(parseSnapshot(document));
  * ctx.subnet; // 1.1.1.0/24
  * ```
  */
 export function doctorContext(obs: Observation): DoctorContext {
   const bridge = findBridge(obs.host, obs.bridge);
-  const subnet = bridge?.gateway?.prefix;
+  const gateway = bridge?.gateway?.address;
   const observed = new Map(obs.containers.map((c) => [c.name, c]));
   const containers = listContainers(obs.host).map((c) => ({
     ...c,
@@ -91,11 +127,12 @@ export function doctorContext(obs: Observation): DoctorContext {
   const ownLease = leases.find((l) =>
     obs.node !== undefined && l.attrs.node !== undefined
       ? l.attrs.node === obs.node
-      : subnet !== undefined && prefixEquals(l.subnet, subnet)
+      : gateway !== undefined && prefixContains(l.subnet, gateway)
   );
+  const subnet = subnetOf(bridge, ownLease, containers);
   const clusterNetwork = registry?.config.network ??
     coveringPrefix([...(subnet ? [subnet] : []), ...hgRoutes.map((r) => r.dst)]);
-  const uplink = uplinkOf(obs, ownLease, hgRoutes);
+  const uplink = uplinkOf(obs, ownLease, leases, hgRoutes);
   return {
     obs,
     bridge,
@@ -104,16 +141,60 @@ export function doctorContext(obs: Observation): DoctorContext {
     hgRoutes,
     registry,
     leases,
+    leaseBySubnet: new Map(leases.map((l) => [formatPrefix(l.subnet), l])),
     ownLease,
     clusterNetwork: clusterNetwork?.length === 0 ? undefined : clusterNetwork,
     uplink,
+    routing: routingOf(obs),
   };
 }
 
-/** The interface of this host's public address, else the one most hg routes use, else the default route's. */
-function uplinkOf(obs: Observation, own: Lease | undefined, hgRoutes: readonly Route[]) {
+/**
+ * This host's subnet: the lease's or the containers' when it holds the bridge's address and is
+ * no wider than the bridge's network, else the bridge's network.
+ */
+function subnetOf(
+  bridge: BridgeState | undefined,
+  own: Lease | undefined,
+  containers: readonly ContainerEntry[],
+): Prefix | undefined {
+  const net = bridge?.gateway?.prefix;
+  if (!net) return undefined;
+  const inside = (p: Prefix) =>
+    p.length >= net.length && prefixContains(p, bridge!.gateway!.address);
+  if (own && inside(own.subnet)) return own.subnet;
+  const marked = containers.map((c) => prefixOf(c.address, c.prefixLength));
+  if (marked.length > 0 && marked.every((p) => prefixEquals(p, marked[0])) && inside(marked[0])) {
+    return marked[0];
+  }
+  return net;
+}
+
+/**
+ * The interface of this host's public address (unless that is a loopback address, as for an
+ * address on lo), else the one the most peers are on-link on, else the one most hg routes use,
+ * else the default route's.
+ */
+function uplinkOf(
+  obs: Observation,
+  own: Lease | undefined,
+  leases: readonly Lease[],
+  hgRoutes: readonly Route[],
+) {
   const link = own && interfaceWithAddress(obs.host, own.attrs.publicIp);
-  if (link) return link.ifname;
+  const loopback = link && (link.ifname === "lo" ||
+    obs.host.links.find((l) => l.ifname === link.ifname)?.kind === "dummy" ||
+    link.addresses.find((a) => a.address.value === own!.attrs.publicIp.value)?.prefix.length ===
+      32);
+  if (link && !loopback) return link.ifname;
+  const peers = new Map<string, number>();
+  for (const l of leases) {
+    if (l === own) continue;
+    const on = onLinkInterface(obs.host, l.attrs.publicIp);
+    if (on) peers.set(on.ifname, (peers.get(on.ifname) ?? 0) + 1);
+  }
+  const facing = [...peers].sort((a, b) => b[1] - a[1])[0]?.[0];
+  if (facing) return facing;
   const counts = new Map<string, number>();
   for (const r of hgRoutes) if (r.dev) counts.set(r.dev, (counts.get(r.dev) ?? 0) + 1);
   const busiest = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];

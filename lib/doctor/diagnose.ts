@@ -7,35 +7,35 @@
  * @module
  */
 import { InputError } from "../errors.ts";
-import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { formatRoute, type Route } from "../ip/route.ts";
+import { TABLE_MAIN } from "../ip/table.ts";
 import { formatAddress, type IpAddress } from "../net/address.ts";
 import { formatPrefix, prefixContains, prefixCovers, prefixOf } from "../net/prefix.ts";
+import type { Lease } from "../store/store.ts";
+import { checkArp, checkContainerArp } from "./checks/arp.ts";
+import { checkContainerRoutes } from "./checks/container_routes.ts";
+import { checkEcho } from "./checks/echo.ts";
 import { checkFirewall, checkRpFilter, firewallVerdict } from "./checks/filters.ts";
-import {
-  checkBridge,
-  checkContainer,
-  checkForwarding,
-  checkMtu,
-  containerAt,
-} from "./checks/plumbing.ts";
-import {
-  checkGateways,
-  checkRegistryRoutes,
-  checkRouteTable,
-  checkRouteUse,
-} from "./checks/routes.ts";
+import { checkForwarding } from "./checks/forwarding.ts";
+import { checkGateways } from "./checks/gateways.ts";
+import { checkContainerMtu, checkMtu } from "./checks/mtu.ts";
+import { checkNeighbours } from "./checks/neighbours.ts";
+import { checkBridge, checkContainer, containerAt } from "./checks/plumbing.ts";
+import { checkPolicy, policyFinding, policyPath } from "./checks/policy.ts";
+import { checkRegistry } from "./checks/registry.ts";
+import { checkRegistryRoutes, checkRouteTable, checkRouteUse } from "./checks/routes.ts";
+import { checkUplink } from "./checks/uplink.ts";
 import {
   type Container,
   type DoctorContext,
   doctorContext,
+  isPeerRoute,
   leaseFor,
   selfAddress,
 } from "./context.ts";
 import { type Finding, sortFindings, type Stage } from "./finding.ts";
-import { lookupRoute } from "./lookup.ts";
+import { describeLookup, sameOutcome } from "./lookup.ts";
 import type { Observation } from "./observation.ts";
-import type { Lease } from "../store/store.ts";
 
 /** What doctor is asked. */
 export interface DoctorRequest {
@@ -85,33 +85,43 @@ export interface ProbeSummary {
 }
 
 function hostChecks(ctx: DoctorContext): Finding[] {
-  return [
+  return withoutConsequences([
+    ...checkUplink(ctx),
     ...checkForwarding(ctx),
     ...checkBridge(ctx),
-    ...ctx.containers.flatMap((c) => checkContainer(ctx, c)),
+    ...ctx.containers.flatMap((c) => [
+      ...checkContainer(ctx, c),
+      ...checkContainerRoutes(ctx, c),
+      ...checkContainerMtu(ctx, c),
+      ...checkEcho(c),
+    ]),
+    ...checkNeighbours(ctx),
+    ...checkArp(ctx),
     ...checkRegistryRoutes(ctx),
     ...checkGateways(ctx),
     ...checkRouteTable(ctx),
     ...checkRouteUse(ctx),
+    ...checkPolicy(ctx),
     ...checkFirewall(ctx),
     ...checkRpFilter(ctx),
     ...checkMtu(ctx),
-    ...registryProblem(ctx),
-  ];
+    ...checkRegistry(ctx),
+  ]);
 }
 
-function registryProblem(ctx: DoctorContext): Finding[] {
-  const r = ctx.obs.registry;
-  if (!r || !("error" in r)) return [];
-  return [{
-    id: "registry-unreadable",
-    severity: "warning",
-    stage: "registry",
-    summary:
-      `the registry ${r.url} could not be read, so routes were not compared with it: ${r.error}`,
-    evidence: [r.error],
-    fix: [],
-  }];
+/** What an uplink that is down (or without its address) explains: they are not said again. */
+const UPLINK_CONSEQUENCES = new Set<Finding["id"]>([
+  "peer-route-missing",
+  "no-route",
+  "route-linkdown",
+  "gateway-off-link",
+  "gateway-unreachable",
+  "lease-refused",
+]);
+
+function withoutConsequences(findings: Finding[]): Finding[] {
+  const down = findings.some((f) => f.id === "uplink-down" && f.severity === "error");
+  return down ? findings.filter((f) => !UPLINK_CONSEQUENCES.has(f.id)) : findings;
 }
 
 function conclude(findings: Finding[], ok: string, extra: Partial<Diagnosis> = {}): Diagnosis {
@@ -132,6 +142,9 @@ function conclude(findings: Finding[], ok: string, extra: Partial<Diagnosis> = {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import { parseSnapshot } from "./snapshot.ts";
+ * declare const doc: unknown;
  * const d = diagnose(parseSnapshot(doc), { to: parseAddress("1.1.2.2"), from: "web1" });
  * d.ok; d.verdict; d.findings[0]?.fix;
  * ```
@@ -163,7 +176,12 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
   const bridge = ctx.obs.bridge;
   const target = formatAddress(to);
   if (from) {
-    const own = checkContainer(ctx, from);
+    const own = [
+      ...checkContainer(ctx, from),
+      ...checkContainerRoutes(ctx, from, to),
+      ...checkContainerMtu(ctx, from),
+      ...checkContainerArp(ctx, from),
+    ];
     const addr = `${formatAddress(from.address)}/${from.prefixLength}`;
     step("container", own.filter((f) => f.stage === "container"), `container ${from.name} ${addr}`);
     step(
@@ -171,11 +189,15 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
       own.filter((f) => f.stage === "veth"),
       `veth ${from.hostVeth} (master ${from.master ?? "none"})`,
     );
+    findings.push(...own.filter((f) => f.stage !== "container" && f.stage !== "veth"));
   }
-  const bridgeProblems = checkBridge(ctx).filter((f) => f.severity === "error");
+  const neighbours = checkNeighbours(ctx, to, from);
   step(
     "bridge",
-    bridgeProblems,
+    [
+      ...checkBridge(ctx).filter((f) => f.severity === "error"),
+      ...neighbours.filter((f) => f.stage !== "gateway"),
+    ],
     `bridge ${bridge}${
       ctx.bridge?.gateway
         ? ` ${formatAddress(ctx.bridge.gateway.address)}/${ctx.bridge.gateway.prefix.length}`
@@ -188,14 +210,16 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
   if (ctx.subnet && prefixContains(ctx.subnet, to)) {
     // Same host: container to container across the bridge, nothing is routed or forwarded.
     const dst = containerAt(ctx, to);
-    const problems = dst ? checkContainer(ctx, dst) : [{
-      id: "container-missing" as const,
-      severity: "error" as const,
-      stage: "container" as const,
-      summary: `no container on this host has ${target}`,
-      evidence: [`no hg veth is marked with ${target}`],
-      fix: [`hg netns add NAME --ip ${target}`],
-    }];
+    const problems = dst
+      ? [...checkContainer(ctx, dst), ...checkEcho(dst), ...checkContainerArp(ctx, dst)]
+      : [{
+        id: "container-missing" as const,
+        severity: "error" as const,
+        stage: "container" as const,
+        summary: `no container on this host has ${target}`,
+        evidence: [`no hg veth is marked with ${target}`],
+        fix: [`hg netns add NAME --ip ${target}`],
+      }];
     step(
       "container",
       problems,
@@ -207,88 +231,128 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
     });
   }
 
-  step("forwarding", checkForwarding(ctx), `forwarding ${ctx.obs.host.forwarding ? "on" : "off"}`);
-  const found = lookupRoute(ctx.obs.host, to);
+  // The route the kernel picks through the policy rules; table main alone when they cannot be
+  // evaluated (the policy-route finding then says so).
+  const outPath = policyPath(ctx, { ...(src ? { src } : {}), dst: to, iif: bridge }, "out");
+  const policy = policyFinding(ctx, outPath);
+  const byPolicy = !sameOutcome(outPath.kernel, outPath.main);
+  const found = outPath.kernel.kind === "undecided" ? outPath.main : outPath.kernel;
+  const picked = found.kind === "route" ? found.route : undefined;
+  const replyDev = picked?.dev ?? ctx.uplink;
+  step(
+    "forwarding",
+    checkForwarding(ctx, [bridge, ...(replyDev ? [replyDev] : [])]),
+    `forwarding on ${bridge}${replyDev ? ` and ${replyDev}` : ""}`,
+  );
   const lease = leaseFor(ctx, to);
   const routeProblems: Finding[] = [
+    ...(policy ? [policy] : []),
     ...checkRegistryRoutes(ctx, to),
     ...checkRouteTable(ctx, to),
     ...checkRouteUse(ctx, to),
   ];
-  let out: string | undefined;
   if (found.kind === "local") {
-    step("route", [], `${target} is an address of this host`);
+    step("route", routeProblems, `${target} is an address of this host`);
     return conclude(findings, `${target} is this host itself`, { ...extra, path });
   }
   if (found.kind === "rejected") {
-    routeProblems.push({
-      id: "route-rejects",
-      severity: "error",
-      stage: "route",
-      summary: `a ${found.route.type} route covers ${target}: the kernel refuses to send there`,
-      evidence: [formatRoute(found.route)],
-      fix: [`ip route del ${formatPrefix(found.route.dst)}`],
-    });
-    step("route", routeProblems, formatRoute(found.route));
-  } else if (found.kind === "none" || !isPeerRoute(ctx, found.route)) {
-    if (!routeProblems.some((f) => f.id === "peer-route-missing" || f.id === "gateway-off-link")) {
-      routeProblems.push(missingRoute(ctx, to, found.kind === "route" ? found.route : undefined));
+    if (!byPolicy && found.route) {
+      const table = found.route.table !== undefined && found.route.table !== TABLE_MAIN
+        ? ` table ${found.route.table}`
+        : "";
+      routeProblems.push({
+        id: "route-rejects",
+        severity: "error",
+        stage: "route",
+        summary: `a ${found.route.type} route covers ${target}: the kernel refuses to send there`,
+        evidence: [formatRoute(found.route)],
+        fix: [`ip route del ${found.route.type} ${formatPrefix(found.route.dst)}${table}`],
+      });
     }
+    step("route", routeProblems, describeLookup(found));
+  } else if (!picked || !isPeerRoute(ctx, picked)) {
+    if (
+      !byPolicy &&
+      !routeProblems.some((f) => f.id === "peer-route-missing" || f.id === "gateway-off-link")
+    ) {
+      routeProblems.push(missingRoute(ctx, to, picked));
+    }
+    step("route", routeProblems, picked ? `${formatRoute(picked)} (not a peer route)` : "no route");
+  } else {
     step(
       "route",
       routeProblems,
-      found.kind === "route" ? `${formatRoute(found.route)} (not a peer route)` : "no route",
+      `${formatRoute(picked)} (${
+        byPolicy && found.kind === "route" && found.rule
+          ? `by policy rule ${found.rule.priority}`
+          : `longest match for ${target}`
+      })`,
     );
-    if (found.kind === "route") out = found.route.dev;
-  } else {
-    out = found.route.dev;
-    step("route", routeProblems, `${formatRoute(found.route)} (longest match for ${target})`);
   }
   // The kernel picks the route, then the FORWARD hook sees the packet, then the gateway's MAC
   // address is looked up.
-  out ??= ctx.uplink;
+  const out = picked?.dev ?? ctx.uplink;
   if (src && out) {
     const packet = { src, dst: to, iif: bridge, oif: out };
     const v = firewallVerdict(ctx, packet);
+    const problems = checkFirewall(ctx, [packet]);
     step(
       "firewall",
-      checkFirewall(ctx, [packet]),
-      v.accepted ? "firewall forwards it" : `firewall drops it: ${v.decidedBy}`,
+      problems,
+      problems.some((f) => f.severity === "undecided")
+        ? "firewall: undecided (rules doctor cannot evaluate)"
+        : v.accepted
+        ? "firewall forwards it"
+        : `firewall drops it: ${v.decidedBy}`,
     );
   }
-  if (found.kind === "route" && isPeerRoute(ctx, found.route)) {
-    const gateway = found.route.gateway;
+  const uplink = ctx.obs.host.addresses.find((l) => l.ifname === ctx.uplink);
+  step(
+    "uplink",
+    [...checkUplink(ctx), ...checkArp(ctx, [])],
+    uplink
+      ? `uplink ${uplink.ifname} ${
+        uplink.addresses.filter((a) => a.address.family === 4)
+          .map((a) => `${formatAddress(a.address)}/${a.prefix.length}`).join(", ")
+      }`
+      : "uplink: none found",
+  );
+  if (picked && isPeerRoute(ctx, picked)) {
+    const gateway = picked.gateway;
     const neighbour = ctx.obs.neighbours.find((n) => n.dst.value === gateway?.value);
     step(
       "gateway",
-      checkGateways(ctx, to),
-      `gateway ${gateway ? formatAddress(gateway) : "-"} on ${found.route.dev}` +
+      [...checkGateways(ctx, to, picked), ...neighbours.filter((f) => f.stage === "gateway")],
+      `gateway ${gateway ? formatAddress(gateway) : "-"} on ${picked.dev}` +
         (neighbour ? `, neighbour ${neighbour.state.join(",")}` : ", no neighbour entry yet"),
     );
   }
-  findings.push(...checkRpFilter(ctx), ...checkMtu(ctx), ...registryProblem(ctx));
-  const back = returnPath(
-    ctx,
-    lease ?? (found.kind === "route" ? found.route.gateway : undefined),
-  );
+  findings.push(...checkRpFilter(ctx), ...checkMtu(ctx), ...checkRegistry(ctx, to));
+  if (src && replyDev) {
+    const inPolicy = policyFinding(
+      ctx,
+      policyPath(ctx, { src: to, dst: src, iif: replyDev }, "in"),
+    );
+    // The same rule, equally judged, both ways: said once.
+    const same = inPolicy && policy && inPolicy.severity === policy.severity &&
+      inPolicy.evidence[0] === policy.evidence[0];
+    if (inPolicy && !same) {
+      findings.push(inPolicy);
+      path.push({ stage: "return", ok: inPolicy.severity !== "error", text: inPolicy.summary });
+    }
+  }
+  const back = returnPath(ctx, lease ?? picked?.gateway);
   if (back) {
     findings.push(back);
     path.push({ stage: "return", ok: back.severity !== "error", text: back.summary });
   }
   return conclude(
-    findings,
+    withoutConsequences(findings),
     `nothing on this host stops packets to ${target}${
       back ? `; the way back: ${back.summary}` : ""
     }`,
     { ...extra, path },
   );
-}
-
-/** hg's route, or one an admin made for a subnet inside the cluster network. */
-function isPeerRoute(ctx: DoctorContext, route: Route): boolean {
-  return route.protocol === HG_ROUTE_PROTOCOL ||
-    (ctx.clusterNetwork !== undefined && route.dst.length > 0 &&
-      prefixCovers(ctx.clusterNetwork, route.dst));
 }
 
 function missingRoute(ctx: DoctorContext, to: IpAddress, fallback?: Route): Finding {
@@ -335,9 +399,10 @@ function returnPath(ctx: DoctorContext, peer: Lease | IpAddress | undefined): Fi
     : formatAddress(peer);
   const line = `hg peer add ${ours} --via ${self ? formatAddress(self) : "THIS-HOST'S-ADDRESS"}`;
   if (ctx.registry && !ctx.ownLease) {
+    // (lease-expired says that this host's lease is gone; this says what it means here)
     return {
       id: "return-path",
-      severity: "warning",
+      severity: "info",
       stage: "return",
       summary:
         `${there} needs a route back to ${ours}, but this host's subnet is not in the registry, so it cannot learn it`,

@@ -7,7 +7,12 @@
  */
 import { parseAddress } from "../net/address.ts";
 import { parsePrefix, type Prefix, prefixContains, prefixOf } from "../net/prefix.ts";
-import { type FirewallVerdict, type ForwardedPacket, interfaceMatches } from "./packet.ts";
+import {
+  type FirewallVerdict,
+  type ForwardedPacket,
+  interfaceMatches,
+  type SkippedRule,
+} from "./packet.ts";
 
 /** One `-A CHAIN ...` rule. */
 export interface IptablesRule {
@@ -144,6 +149,36 @@ function matches(rule: IptablesRule, p: ForwardedPacket): boolean {
   return true;
 }
 
+/** Targets that do not end a packet's walk through the chain (they log, mark or count). */
+const NON_TERMINATING = new Set([
+  "LOG",
+  "NFLOG",
+  "ULOG",
+  "MARK",
+  "CONNMARK",
+  "CT",
+  "TRACE",
+  "CLASSIFY",
+  "DSCP",
+  "TOS",
+  "TCPMSS",
+  "AUDIT",
+  "SECMARK",
+  "CONNSECMARK",
+  "TEE",
+  "IDLETIMER",
+  "CHECKSUM",
+  "TTL",
+]);
+
+/** What a rule with `target` could do to a packet it matches (undefined: nothing that decides). */
+function effect(target: string | undefined): SkippedRule["could"] | undefined {
+  if (target === undefined || NON_TERMINATING.has(target)) return undefined;
+  if (target === "ACCEPT") return "accept";
+  if (target === "DROP" || target === "REJECT") return "drop";
+  return "either";
+}
+
 /**
  * What the FORWARD chain does with `packet`: the first ACCEPT, DROP or REJECT it reaches
  * (through jumps), else the chain's policy.
@@ -154,18 +189,22 @@ function matches(rule: IptablesRule, p: ForwardedPacket): boolean {
  * ```
  */
 export function forwardVerdict(filter: IptablesFilter, packet: ForwardedPacket): FirewallVerdict {
-  const skipped: string[] = [];
+  const skipped: SkippedRule[] = [];
   const walk = (chain: string, depth: number): FirewallVerdict | undefined => {
     const rules = filter.chains.get(chain)?.rules ?? [];
     for (const rule of rules) {
+      const could = effect(rule.target);
       if (rule.unknown) {
-        if (rule.target === "DROP" || rule.target === "REJECT" || rule.target === "ACCEPT") {
-          skipped.push(rule.text);
-        }
+        if (could) skipped.push({ text: rule.text, could });
         continue;
       }
       if (!matches(rule, packet)) continue;
       const target = rule.target;
+      if (could === "either" && !filter.chains.has(target ?? "") && target !== "RETURN") {
+        // A target doctor does not know that ends the packet's walk (NFQUEUE, ...).
+        skipped.push({ text: rule.text, could });
+        continue;
+      }
       if (target === "ACCEPT") return { accepted: true, decidedBy: rule.text, skipped };
       if (target === "DROP" || target === "REJECT") {
         return { accepted: false, decidedBy: rule.text, skipped };

@@ -9,7 +9,12 @@
 import { InputError } from "../errors.ts";
 import { formatAddress, parseAddress } from "../net/address.ts";
 import { formatPrefix, type Prefix, prefixContains, prefixOf } from "../net/prefix.ts";
-import { type FirewallVerdict, type ForwardedPacket, interfaceMatches } from "./packet.ts";
+import {
+  type FirewallVerdict,
+  type ForwardedPacket,
+  interfaceMatches,
+  type SkippedRule,
+} from "./packet.ts";
 
 /** A condition of a rule on the packet. */
 type Condition =
@@ -242,7 +247,7 @@ export function nftForwardVerdict(
   packet: ForwardedPacket,
   skipTables: ReadonlySet<string> = new Set(),
 ): FirewallVerdict {
-  const skipped: string[] = [];
+  const skipped: SkippedRule[] = [];
   const byName = new Map(ruleset.chains.map((c) => [`${c.family} ${c.table} ${c.name}`, c]));
   const walk = (
     chain: NftChain,
@@ -250,9 +255,15 @@ export function nftForwardVerdict(
   ): "accept" | "drop" | undefined | { rule: string; v: "accept" | "drop" } => {
     for (const rule of chain.rules) {
       if (rule.unknown) {
-        if (rule.verdict === "drop" || rule.verdict === "reject" || rule.verdict === "accept") {
-          skipped.push(rule.text);
-        }
+        const v = rule.verdict;
+        const could = v === "accept"
+          ? "accept"
+          : v === "drop" || v === "reject"
+          ? "drop"
+          : v !== undefined || /"queue"/.test(rule.text)
+          ? "either"
+          : undefined;
+        if (could) skipped.push({ text: rule.text, could });
         continue;
       }
       if (!rule.conditions.every((c) => conditionHolds(c, packet))) continue;

@@ -6,6 +6,8 @@
 import type { HostState } from "../host/state.ts";
 import type { Neighbour } from "../ip/neigh.ts";
 import type { NetState } from "../ip/read.ts";
+import type { Route } from "../ip/route.ts";
+import type { Rule } from "../ip/rule.ts";
 import type { NetworkConfig } from "../store/config.ts";
 import type { RegistryEntry } from "../store/store.ts";
 import type { IptablesFilter } from "./iptables.ts";
@@ -39,8 +41,16 @@ export interface Observation {
   readonly host: HostState;
   /** IPv4 neighbour entries. */
   readonly neighbours: readonly Neighbour[];
-  /** Policy routing rules besides the three defaults (as `ip -j rule` printed them). */
-  readonly extraRules: readonly string[];
+  /**
+   * The policy routing rules (IPv4) in the order the kernel tries them; undefined when the
+   * snapshot did not hold them (the three default rules are then assumed).
+   */
+  readonly rules?: readonly Rule[];
+  /**
+   * The IPv4 routes of every table, each with its table; undefined when the snapshot did not
+   * hold them (table main, from `host.routes`, and this host's addresses are then all there is).
+   */
+  readonly routeTables?: readonly Route[];
   /** sysctl values by key (`net.ipv4.conf.eth0.rp_filter`). */
   readonly sysctl: ReadonlyMap<string, string>;
   readonly firewall: {

@@ -15,13 +15,39 @@ export interface ForwardedPacket {
   readonly oif: string;
 }
 
+/**
+ * A rule on the packet's way that doctor could not evaluate (a match or statement it does not
+ * model), and what it would do to the packet if it matched: accept it, drop it, or either
+ * (a jump, a return, a queue to a program).
+ */
+export interface SkippedRule {
+  readonly text: string;
+  readonly could: "accept" | "drop" | "either";
+}
+
 /** What a firewall does with the packet, and the rule or policy that decided it. */
 export interface FirewallVerdict {
   readonly accepted: boolean;
   /** The rule or chain policy that decided, as the firewall prints it. */
   readonly decidedBy?: string;
-  /** Rules doctor could not evaluate (matches it does not model) on the way, skipped. */
-  readonly skipped: readonly string[];
+  /** Rules doctor could not evaluate on the way, skipped (those that change nothing are left out). */
+  readonly skipped: readonly SkippedRule[];
+}
+
+/**
+ * The skipped rules that could have turned the verdict around: an accept reached past rules
+ * that might drop, or a drop reached past rules that might accept. None: the verdict holds
+ * whatever those rules match.
+ *
+ * @example
+ * ```ts
+ * const doubts = verdictDoubts({ accepted: false, skipped: [{ text: "-A FORWARD -m set --match-set ok src -j ACCEPT", could: "accept" }] });
+ * doubts.length; // 1
+ * ```
+ */
+export function verdictDoubts(v: FirewallVerdict): string[] {
+  return v.skipped.filter((s) => s.could === "either" || (s.could === "accept") !== v.accepted)
+    .map((s) => s.text);
 }
 
 /**

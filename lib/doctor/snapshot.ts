@@ -12,7 +12,8 @@ import { parseAddresses } from "../ip/addr.ts";
 import { parseLinks } from "../ip/link.ts";
 import { parseNeighbours } from "../ip/neigh.ts";
 import { IpOutputError } from "../ip/output_error.ts";
-import { parseRoutes } from "../ip/route.ts";
+import { parseRoutes, parseRouteTables } from "../ip/route.ts";
+import { parseRules } from "../ip/rule.ts";
 import { parseNetworkConfig } from "../store/config.ts";
 import { leaseAttrsOf, subnetOfKey } from "../store/lease.ts";
 import type { RegistryEntry } from "../store/store.ts";
@@ -112,28 +113,6 @@ function sysctlMap(value: unknown, what: string): Map<string, string> {
   return new Map(Object.entries(record(value, what)).map(([k, v]) => [k, text(v, `${what} ${k}`)]));
 }
 
-/** The three rules every namespace starts with: local, main, default (by name or number). */
-const DEFAULT_RULES = new Map([[0, ["local", "255"]], [32766, ["main", "254"]], [32767, [
-  "default",
-  "253",
-]]]);
-
-/** Policy routing rules other than the defaults, as `ip -j rule` printed them. */
-function extraRules(rules: readonly unknown[]): string[] {
-  return rules.filter((r) => {
-    const rule = record(r, "a rule");
-    // `ip -d` adds the rule's protocol: the defaults are the kernel's own.
-    const kernel = rule.protocol === undefined || rule.protocol === "2" ||
-      rule.protocol === "kernel";
-    const keys = Object.keys(rule).filter((k) =>
-      !["priority", "src", "table", "protocol"].includes(k)
-    );
-    const tables = DEFAULT_RULES.get(Number(rule.priority));
-    return !kernel || keys.length > 0 || rule.src !== "all" ||
-      !tables?.includes(String(rule.table));
-  }).map((r) => JSON.stringify(r));
-}
-
 function parseRegistry(value: unknown): RegistryObservation {
   const r = record(value, "registry");
   const url = text(r.url, "registry.url");
@@ -192,7 +171,10 @@ export function parseSnapshot(value: unknown): Observation {
       },
       neighbours: parseNeighbours(array(host.neigh, "host.neigh"))
         .filter((n) => n.dst.family === 4),
-      extraRules: host.rule === undefined ? [] : extraRules(array(host.rule, "host.rule")),
+      ...(host.rule === undefined ? {} : { rules: parseRules(array(host.rule, "host.rule")) }),
+      ...(host.routeTables === undefined
+        ? {}
+        : { routeTables: parseRouteTables(array(host.routeTables, "host.routeTables")) }),
       sysctl,
       firewall: {
         iptables: firewall.iptablesSave === undefined

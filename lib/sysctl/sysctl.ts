@@ -40,7 +40,7 @@ export async function writeSysctl(key: string, value: string): Promise<void> {
 
 /** The IPv4 settings doctor reads: global ones and, per interface, `conf/IF/NAME`. */
 const NET_SETTINGS = ["ip_forward", "icmp_echo_ignore_all"];
-const INTERFACE_SETTINGS = ["forwarding", "rp_filter", "arp_ignore", "arp_filter"];
+const INTERFACE_SETTINGS = ["forwarding", "rp_filter", "arp_ignore", "arp_filter", "proxy_arp"];
 
 /**
  * Parses `grep -r . FILES` run in /proc/sys/net/ipv4 (`conf/eth0/rp_filter:1`) into sysctl keys

@@ -12,7 +12,12 @@ import type { DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
 import { forwardVerdict } from "../iptables.ts";
 import { nftForwardVerdict } from "../nft.ts";
-import type { FirewallVerdict, ForwardedPacket } from "../packet.ts";
+import {
+  type FirewallVerdict,
+  type ForwardedPacket,
+  type SkippedRule,
+  verdictDoubts,
+} from "../packet.ts";
 
 /** The nft tables iptables-nft manages: read through iptables-save, not twice. */
 const IPTABLES_NFT_TABLES = new Set(["ip filter"]);
@@ -23,7 +28,7 @@ export function firewallVerdict(
   packet: ForwardedPacket,
 ): FirewallVerdict & { layer?: string } {
   const { iptables, nft } = ctx.obs.firewall;
-  const skipped: string[] = [];
+  const skipped: SkippedRule[] = [];
   if (iptables) {
     const v = forwardVerdict(iptables, packet);
     skipped.push(...v.skipped);
@@ -67,15 +72,61 @@ function firewallFix(ctx: DoctorContext, v: FirewallVerdict & { layer?: string }
   ];
 }
 
-/** The firewall drops forwarded container traffic (Docker sets FORWARD to DROP). */
+const describePacket = (p: ForwardedPacket) =>
+  `${formatAddress(p.src)} -> ${formatAddress(p.dst)} (in ${p.iif}, out ${p.oif})`;
+
+/**
+ * The firewall drops forwarded container traffic (Docker sets FORWARD to DROP); or its verdict
+ * rests on rules doctor cannot evaluate, which could turn it around: undecided, neither a
+ * problem nor fine.
+ */
 export function checkFirewall(ctx: DoctorContext, packets?: readonly ForwardedPacket[]): Finding[] {
-  for (const packet of packets ?? samplePackets(ctx)) {
-    const v = firewallVerdict(ctx, packet);
-    if (v.accepted) continue;
-    const what = `${formatAddress(packet.src)} -> ${
-      formatAddress(packet.dst)
-    } (in ${packet.iif}, out ${packet.oif})`;
-    return [{
+  const verdicts = (packets ?? samplePackets(ctx)).map((packet) => ({
+    packet,
+    v: firewallVerdict(ctx, packet),
+  }));
+  const dropped = verdicts.find(({ v }) => !v.accepted && verdictDoubts(v).length === 0);
+  const doubtful = verdicts.find(({ v }) => verdictDoubts(v).length > 0);
+  if (dropped) return [dropFinding(ctx, dropped.packet, dropped.v)];
+  if (doubtful) return [undecidedFinding(doubtful.packet, doubtful.v)];
+  return [];
+}
+
+function undecidedFinding(
+  packet: ForwardedPacket,
+  v: FirewallVerdict & { layer?: string },
+): Finding {
+  const doubts = verdictDoubts(v);
+  const what = describePacket(packet);
+  return {
+    id: "firewall-undecided",
+    severity: "undecided",
+    stage: "firewall",
+    summary: v.accepted
+      ? `the firewall forwards ${what} unless one of ${doubts.length} rules doctor cannot evaluate drops it first`
+      : `the firewall drops ${what} unless one of ${doubts.length} rules doctor cannot evaluate accepts it first`,
+    explanation:
+      "These rules match on things doctor does not model (sets, marks, addresses types, rates, ...): " +
+      "only the kernel can tell whether they match this packet (hg doctor's probe traces it).",
+    evidence: [
+      ...(v.decidedBy ? [`${v.layer ?? "firewall"}: ${v.decidedBy}`] : []),
+      ...doubts.slice(0, 5).map((r) => `not evaluated: ${r}`),
+      ...(doubts.length > 5 ? [`... and ${doubts.length - 5} more`] : []),
+    ],
+    fix: [
+      `# see what the kernel does with it: nft monitor trace, with "meta nftrace set 1" on the packet`,
+    ],
+  };
+}
+
+function dropFinding(
+  ctx: DoctorContext,
+  packet: ForwardedPacket,
+  v: FirewallVerdict & { layer?: string },
+): Finding {
+  {
+    const what = describePacket(packet);
+    return {
       id: "firewall-forward-drop",
       severity: "error",
       stage: "firewall",
@@ -84,11 +135,10 @@ export function checkFirewall(ctx: DoctorContext, packets?: readonly ForwardedPa
         ? "The FORWARD chain drops it (Docker sets its policy to DROP, and rules appended after a DROP never run)."
         : "An nftables chain on the forward hook drops it; an accept in another chain does not save a packet " +
           "that any base chain drops.",
-      evidence: [`${v.layer}: ${v.decidedBy}`, ...v.skipped.map((r) => `not evaluated: ${r}`)],
+      evidence: [`${v.layer}: ${v.decidedBy}`, ...v.skipped.map((r) => `not evaluated: ${r.text}`)],
       fix: firewallFix(ctx, v),
-    }];
+    };
   }
-  return [];
 }
 
 /** The effective rp_filter of an interface: the larger of `all` and its own. */

@@ -1,37 +1,13 @@
 /**
- * Checks of the host's own plumbing: forwarding, the bridge, hg's veths and containers, and
- * the bridge's MTU against the uplink's.
+ * Checks of the host's own plumbing: the bridge, hg's veths and containers (their addresses
+ * and links; their routes, MTUs and settings have modules of their own).
  *
  * @module
  */
 import { formatAddress, type IpAddress } from "../../net/address.ts";
 import { firstHost, formatPrefix, prefixContains, prefixOf } from "../../net/prefix.ts";
-import { formatRoute } from "../../ip/route.ts";
 import type { Container, DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
-
-/** `net.ipv4.ip_forward` is off. */
-export function checkForwarding(ctx: DoctorContext): Finding[] {
-  if (ctx.obs.host.forwarding) return [];
-  return [{
-    id: "forwarding-off",
-    severity: "error",
-    stage: "forwarding",
-    summary:
-      "IP forwarding is off: this host drops every packet between its containers and other hosts",
-    explanation:
-      "net.ipv4.ip_forward=0 makes the kernel deliver only packets addressed to the host itself. " +
-      "A network restart or a sysctl file can reset it.",
-    evidence: [
-      `net.ipv4.ip_forward = ${ctx.obs.sysctl.get("net.ipv4.ip_forward") ?? "(unreadable)"}`,
-    ],
-    fix: [
-      "sysctl -w net.ipv4.ip_forward=1",
-      "# keep it across reboots:",
-      "echo net.ipv4.ip_forward=1 > /etc/sysctl.d/90-hg.conf",
-    ],
-  }];
-}
 
 /** The subnet the bridge should have: from its address, the registry, or the containers' marks. */
 function expectedSubnet(ctx: DoctorContext) {
@@ -78,6 +54,34 @@ export function checkBridge(ctx: DoctorContext): Finding[] {
       summary: `the bridge ${name} has no IPv4 address: the containers' default gateway is gone`,
       evidence: [`ip addr show ${name}: no inet address`],
       fix: [`ip addr add ${gw} dev ${name}`],
+    });
+  }
+  const wide = ctx.bridge.gateway;
+  if (wide && ctx.subnet && wide.prefix.length < ctx.subnet.length) {
+    const own = `${formatAddress(wide.address)}/${wide.prefix.length}`;
+    findings.push({
+      id: "bridge-mask-wide",
+      severity: "warning",
+      stage: "bridge",
+      summary: `the bridge ${name} has ${own}, a wider network than this host's subnet ${
+        formatPrefix(ctx.subnet)
+      }: hg refuses the other hosts' subnets inside ${formatPrefix(wide.prefix)}`,
+      explanation:
+        "Traffic flows while the peer routes are there (they are more specific than the bridge's network), " +
+        "but hg peer add, hg peer sync and the agent refuse leases that overlap a local network, and a sync " +
+        "removes the routes it had made for them.",
+      evidence: [
+        `ip addr show ${name}: ${own}`,
+        `this host's subnet: ${formatPrefix(ctx.subnet)}${
+          ctx.ownLease ? " (its lease)" : " (its containers')"
+        }`,
+      ],
+      fix: [
+        `# give ${name} the mask of its subnet (${
+          formatAddress(wide.address)
+        }/${ctx.subnet.length}) ` +
+        `in place of /${wide.prefix.length}`,
+      ],
     });
   }
   const ports = ctx.obs.host.links.filter((l) => l.master === name);
@@ -184,55 +188,7 @@ export function checkContainer(ctx: DoctorContext, c: Container): Finding[] {
       fix: [`hg netns del ${c.name}`, `hg netns add ${c.name}`],
     });
   }
-  const gateway = ctx.bridge?.gateway?.address;
-  const defaultRoute = state.routes.find((r) => r.dst.length === 0);
-  if (!defaultRoute || (gateway && defaultRoute.gateway?.value !== gateway.value)) {
-    findings.push({
-      id: "container-no-default-route",
-      severity: "error",
-      stage: "container",
-      summary: defaultRoute
-        ? `container ${c.name}'s default route does not go to the bridge ${
-          gateway ? formatAddress(gateway) : ""
-        }`
-        : `container ${c.name} has no default route: it can reach only its own subnet`,
-      evidence: defaultRoute
-        ? [`${c.name}: ${formatRoute(defaultRoute)}`]
-        : [`${c.name}: no default route`],
-      fix: [
-        inside(
-          `route replace default via ${gateway ? formatAddress(gateway) : "GATEWAY"} dev eth0`,
-        ),
-      ],
-    });
-  }
   return findings;
-}
-
-/** The bridge's MTU is larger than the uplink's: big packets are lost on the way out or back. */
-export function checkMtu(ctx: DoctorContext): Finding[] {
-  const bridge = ctx.bridge?.link;
-  const uplink = ctx.obs.host.links.find((l) => l.ifname === ctx.uplink);
-  if (!bridge || !uplink || bridge.mtu <= uplink.mtu) return [];
-  return [{
-    id: "mtu-bridge-over-uplink",
-    severity: "error",
-    stage: "mtu",
-    summary:
-      `the bridge ${bridge.ifname} has MTU ${bridge.mtu} but the uplink ${uplink.ifname} only ${uplink.mtu}: ` +
-      `packets over ${uplink.mtu} bytes are lost`,
-    explanation:
-      "host-gw adds no header, so containers must not send more than the uplink carries; and every host on " +
-      "the segment must use the same MTU, or the larger packets of the others are dropped on the way in.",
-    evidence: [`${bridge.ifname} mtu ${bridge.mtu}`, `${uplink.ifname} mtu ${uplink.mtu}`],
-    fix: [
-      `ip link set ${uplink.ifname} mtu ${bridge.mtu}`,
-      "# the containers remember the smaller path MTU for 10 minutes: forget it",
-      ...ctx.containers.map((c) => `ip -n ${c.name} route flush cache`),
-      `# (if the segment really carries only ${uplink.mtu} bytes, every host's bridge, veths and containers ` +
-      `must be lowered to it: "hg setup --mtu ${uplink.mtu}" on each)`,
-    ],
-  }];
 }
 
 /** The container in `ctx` that has `address`, if any. */

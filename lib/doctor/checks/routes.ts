@@ -1,7 +1,9 @@
 /**
  * Checks of the peer routes: against the registry (missing, pointing at the wrong host, stale,
- * refused leases), their gateways (off-link, neighbour entry FAILED or INCOMPLETE), and the
- * table itself (duplicates, overlaps).
+ * refused leases) and the table itself (duplicates, overlaps, routes marked linkdown). A fix
+ * that removes a route is printed only when the state shows it stops traffic: a stale route
+ * whose gateway does not answer, a peer route over this host's own containers, a duplicate
+ * that sends the registry's subnet to another host.
  *
  * @module
  */
@@ -14,24 +16,21 @@ import {
   parsePrefix,
   type Prefix,
   prefixContains,
+  prefixCovers,
   prefixEquals,
   prefixesOverlap,
 } from "../../net/prefix.ts";
-import { onLinkInterface } from "../../peers/onlink.ts";
+import { isLocalAddress, onLinkInterface } from "../../peers/onlink.ts";
 import { planPeerSync } from "../../peers/sync.ts";
 import { subnetOfKey } from "../../store/lease.ts";
 import type { RegistryEntry } from "../../store/store.ts";
-import { type DoctorContext, selfAddress } from "../context.ts";
+import type { HostState } from "../../host/state.ts";
+import type { DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
-
-/** At most this many items of evidence are listed; the rest are counted. */
-const MAX_EVIDENCE = 5;
-
-function capped(lines: readonly string[]): string[] {
-  return lines.length <= MAX_EVIDENCE
-    ? [...lines]
-    : [...lines.slice(0, MAX_EVIDENCE), `... and ${lines.length - MAX_EVIDENCE} more`];
-}
+import { followRules } from "../lookup.ts";
+import { capped, MAX_EVIDENCE } from "./evidence.ts";
+import { gatewayFailed, offLinkFinding } from "./gateways.ts";
+import { overlappingLeaseKeys } from "./registry.ts";
 
 const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${via}`;
 
@@ -59,6 +58,67 @@ function relevantEntries(
 }
 
 /**
+ * The host as hg's sync sees it, with the bridge's address narrowed to this host's subnet: a
+ * bridge with a wider mask than its subnet makes the sync refuse every lease inside that mask,
+ * which doctor reports once (bridge-mask-wide), not per lease.
+ */
+function withSubnetMask(ctx: DoctorContext): HostState {
+  const host = ctx.obs.host;
+  const subnet = ctx.subnet;
+  if (!subnet || !ctx.bridge?.gateway || ctx.bridge.gateway.prefix.length >= subnet.length) {
+    return host;
+  }
+  const wide = ctx.bridge.gateway.prefix;
+  return {
+    ...host,
+    // The kernel's route for the bridge's network, narrowed like its address.
+    routes: host.routes.map((r) =>
+      r.dev === ctx.obs.bridge && r.gateway === undefined && prefixEquals(r.dst, wide)
+        ? { ...r, dst: subnet }
+        : r
+    ),
+    addresses: host.addresses.map((l) =>
+      l.ifname !== ctx.obs.bridge ? l : {
+        ...l,
+        addresses: l.addresses.map((a) =>
+          prefixContains(subnet, a.address) ? { ...a, prefix: subnet } : a
+        ),
+      }
+    ),
+  };
+}
+
+/** The route the kernel uses among those to exactly `dst` in table main (lowest metric). */
+function routesByDestination(host: HostState): Map<string, Route> {
+  const byDst = new Map<string, Route>();
+  for (const r of host.routes) {
+    if (r.type !== "unicast") continue;
+    const key = formatPrefix(r.dst);
+    const seen = byDst.get(key);
+    if (!seen || r.metric < seen.metric) byDst.set(key, r);
+  }
+  return byDst;
+}
+
+/**
+ * Whether a container's packet to the subnet reaches the host at `via` by some other way than a
+ * route in table main (a policy rule's table), so that hg's missing route is not missed.
+ */
+function reachedByPolicy(ctx: DoctorContext, subnet: Prefix, via: string): boolean {
+  if (!ctx.obs.rules || ctx.obs.rules.length <= 3) return false;
+  const src = ctx.containers[0]?.address;
+  const found = followRules(ctx.routing, {
+    dst: subnet.length < 32
+      ? { ...subnet.address, value: subnet.address.value + 1n }
+      : subnet.address,
+    ...(src ? { src } : {}),
+    iif: ctx.obs.bridge,
+  });
+  return found.kind === "route" && found.route.gateway !== undefined &&
+    formatAddress(found.route.gateway) === via;
+}
+
+/**
  * The routes compared with the registry: what `hg peer sync` would change, as findings.
  * With `only`, just the lease or route that holds that address.
  */
@@ -66,20 +126,26 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
   const registry = ctx.registry;
   if (!registry) return [];
   const host = ctx.obs.host;
-  const sync = planPeerSync(host, registry.config, relevantEntries(registry.entries, only), {
-    node: ctx.obs.node,
-    bridge: ctx.obs.bridge,
-  });
+  const sync = planPeerSync(
+    withSubnetMask(ctx),
+    registry.config,
+    relevantEntries(registry.entries, only),
+    { node: ctx.obs.node, bridge: ctx.obs.bridge },
+  );
   const findings: Finding[] = [];
-  const byDst = new Map(host.routes.map((r) => [formatPrefix(r.dst), r]));
+  const byDst = routesByDestination(host);
   const missing: { subnet: string; via: string; node?: string }[] = [];
   for (const peer of sync.peers) {
     if (only && !prefixContains(parsePrefix(peer.subnet), only)) continue;
     const route = byDst.get(peer.subnet);
     const owner = `${peer.node ? `${peer.node} at ` : ""}${peer.via}`;
     if (!route) {
-      missing.push(peer);
-    } else if (route.gateway && formatAddress(route.gateway) !== peer.via) {
+      if (!reachedByPolicy(ctx, parsePrefix(peer.subnet), peer.via)) missing.push(peer);
+    } else if (
+      route.gateway && formatAddress(route.gateway) !== peer.via &&
+      // A gateway that is this host itself is gateway-self's to say (with the same fix).
+      !isLocalAddress(host, route.gateway)
+    ) {
       findings.push({
         id: "route-wrong-host",
         severity: "error",
@@ -113,32 +179,14 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
         : missing.map((m) => peerAdd(m.subnet, m.via)),
     });
   }
-  const leased = new Set(ctx.leases.map((l) => formatPrefix(l.subnet)));
-  const stale = ctx.hgRoutes.filter((r) =>
-    concerns(r.dst, only) && !leased.has(formatPrefix(r.dst))
-  );
-  if (stale.length > 0) {
-    findings.push({
-      id: "route-stale",
-      severity: only ? "error" : "warning",
-      stage: "route",
-      summary: stale.length === 1
-        ? `the route to ${
-          formatPrefix(stale[0].dst)
-        } is stale: no host holds that subnet in the registry`
-        : `${stale.length} of hg's routes are stale: no host holds their subnets in the registry`,
-      explanation:
-        "A host that left (or whose lease ran out) while this host was not listening leaves its route behind.",
-      evidence: capped(stale.map(formatRoute)),
-      fix: stale.length > MAX_EVIDENCE
-        ? [`hg peer sync --store ${registry.url}`]
-        : stale.map((r) => `hg peer rm ${formatPrefix(r.dst)}`),
-    });
-  }
+  findings.push(...staleRoutes(ctx, only));
+  const conflicting = overlappingLeaseKeys(ctx);
   for (const r of sync.refused) {
     const subnet = subnetOfKey(r.key);
     if (only && (!subnet || !prefixContains(subnet, only))) continue;
-    const lease = ctx.leases.find((l) => subnet && prefixEquals(l.subnet, subnet));
+    // Leases that overlap each other are one lease-conflict finding, not two refusals.
+    if (conflicting.has(r.key)) continue;
+    const lease = subnet && ctx.leaseBySubnet.get(formatPrefix(subnet));
     if (lease && !onLinkInterface(host, lease.attrs.publicIp)) {
       findings.push(
         offLinkFinding(
@@ -152,9 +200,13 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
       );
       continue;
     }
+    // With a destination, the refusal is what stops its packets only when there is no route
+    // to the lease's subnet and host (hg's sync would remove one, but it still carries them).
+    const routed = lease !== undefined &&
+      byDst.get(formatPrefix(lease.subnet))?.gateway?.value === lease.attrs.publicIp.value;
     findings.push({
       id: "lease-refused",
-      severity: only ? "error" : "warning",
+      severity: only && !routed ? "error" : "warning",
       stage: "registry",
       summary: `the registry's lease ${r.key} is not routed: ${r.reason}`,
       evidence: [`registry: ${r.key}`],
@@ -162,6 +214,85 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
     });
   }
   return findings;
+}
+
+/** Whether packets by `r` go nowhere: its gateway does not answer, is off-link, or is this host. */
+function deadEnd(ctx: DoctorContext, r: Route): boolean {
+  const gw = r.gateway;
+  if (!gw) return false;
+  return gatewayFailed(ctx, r) || isLocalAddress(ctx.obs.host, gw) ||
+    (!onLinkInterface(ctx.obs.host, gw) && !r.flags.includes("onlink"));
+}
+
+/**
+ * hg's routes to subnets no lease holds. Only the probe can tell whether the host behind one
+ * still serves its containers (a lease released while the host works on), so such a route is a
+ * warning; it is an error, with the fix that removes it, only when its gateway does not answer
+ * and it carries the destination doctor follows or takes part of another host's live subnet.
+ */
+function staleRoutes(ctx: DoctorContext, only?: IpAddress): Finding[] {
+  const registry = ctx.registry!;
+  const stale = ctx.hgRoutes.filter((r) =>
+    concerns(r.dst, only) && !ctx.leaseBySubnet.has(formatPrefix(r.dst))
+  );
+  if (stale.length === 0) return [];
+  const breaks = (r: Route) =>
+    deadEnd(ctx, r) &&
+    (only !== undefined || ctx.leases.some((l) => prefixCovers(l.subnet, r.dst)));
+  const broken = stale.filter(breaks);
+  const rest = stale.filter((r) => !breaks(r));
+  const findings: Finding[] = [];
+  if (broken.length > 0) {
+    findings.push({
+      id: "route-stale",
+      severity: "error",
+      stage: "route",
+      summary: broken.length === 1
+        ? `the route to ${formatPrefix(broken[0].dst)} is stale: no host holds that subnet in ` +
+          `the registry, and its gateway does not answer`
+        : `${broken.length} of hg's routes are stale: no host holds their subnets, and their ` +
+          "gateways do not answer",
+      explanation:
+        "A host that left (or whose lease ran out) while this host was not listening leaves its route behind; " +
+        "packets that follow it are lost.",
+      evidence: capped(broken.flatMap((r) => [formatRoute(r), ...gatewayState(ctx, r)])),
+      fix: broken.length > MAX_EVIDENCE
+        ? [`hg peer sync --store ${registry.url}`]
+        : broken.map((r) => `hg peer rm ${formatPrefix(r.dst)}`),
+    });
+  }
+  if (rest.length > 0) {
+    findings.push({
+      id: "route-stale",
+      severity: "warning",
+      stage: "route",
+      summary: rest.length === 1
+        ? `no host holds ${
+          formatPrefix(rest[0].dst)
+        } in the registry, but this host still routes it`
+        : `no host holds ${rest.length} subnets in the registry that this host still routes`,
+      explanation:
+        "The host behind the route may have left (or its lease ran out), or it may still serve its containers " +
+        "after releasing its lease: only a real packet tells (hg doctor --to an address there).",
+      evidence: capped(rest.flatMap((r) => [formatRoute(r), ...gatewayState(ctx, r)])),
+      fix: [
+        `# if the host at ${
+          rest[0].gateway ? formatAddress(rest[0].gateway) : "the gateway"
+        } still serves ${
+          formatPrefix(rest[0].dst)
+        }, lease it again there: hg setup --store ${registry.url}`,
+        `# if it left for good, hg peer sync --store ${registry.url} stops routing there`,
+      ],
+    });
+  }
+  return findings;
+}
+
+function gatewayState(ctx: DoctorContext, r: Route): string[] {
+  const gw = r.gateway;
+  if (!gw) return [];
+  const n = ctx.obs.neighbours.find((n) => n.dst.value === gw.value && n.dev === r.dev);
+  return n ? [`ip neigh: ${formatAddress(gw)} dev ${n.dev} ${n.state.join(",")}`] : [];
 }
 
 function missingExplanation(ctx: DoctorContext): string {
@@ -173,114 +304,15 @@ function missingExplanation(ctx: DoctorContext): string {
     : 'Without it, and with no default route, the kernel answers "Network is unreachable".';
 }
 
-/**
- * A gateway that is on no directly connected network: host-gw needs one L2 segment. When the
- * subnet is already routed through the router that reaches the gateway, that works (while the
- * router knows the subnet) and is only a warning.
- */
-function offLinkFinding(
-  ctx: DoctorContext,
-  subnet: string,
-  gateway: IpAddress,
-  evidence: string,
-): Finding {
-  const host = ctx.obs.host;
-  const via =
-    host.routes.filter((r) => r.type === "unicast" && prefixContains(r.dst, gateway) && r.gateway)
-      .sort((a, b) => b.dst.length - a.dst.length)[0];
-  const router = via?.gateway ? formatAddress(via.gateway) : undefined;
-  const current = host.routes.find((r) => formatPrefix(r.dst) === subnet);
-  const routed = router !== undefined && current?.gateway !== undefined &&
-    formatAddress(current.gateway) === router;
-  const gw = formatAddress(gateway);
-  const ours = ctx.subnet ? formatPrefix(ctx.subnet) : "THIS-HOST'S-SUBNET";
-  const self = selfAddress(ctx);
-  const selfText = self ? formatAddress(self) : "THIS-HOST'S-ADDRESS";
-  return {
-    id: "gateway-off-link",
-    severity: routed ? "warning" : "error",
-    stage: "gateway",
-    summary: `${gw}, the host with ${subnet}, is not on this host's segment${
-      router ? `: it is reached through the router ${router}` : ""
-    }${routed ? `, and ${subnet} is routed through it (not host-gw)` : ""}`,
-    explanation:
-      "host-gw sends container packets straight to the other host's MAC address, so both hosts must share one " +
-      "L2 segment; a router between them breaks it unless the router knows the container subnets.",
-    evidence: [
-      evidence,
-      ...(via ? [`route to ${gw}: ${formatRoute(via)}`] : [`no route to ${gw}`]),
-      ...(current ? [`route to ${subnet}: ${formatRoute(current)}`] : []),
-    ],
-    fix: routed ? [] : router
-      ? [
-        `# put ${gw} on this host's segment, or route the subnets through the router ${router}:`,
-        peerAdd(subnet, router),
-        `# and on ${router}: ip route replace ${subnet} via ${gw}`,
-        `# and on ${router}: ip route replace ${ours} via ${selfText}`,
-        `# and on ${gw}: route ${ours} through its router ("hg doctor" there names it)`,
-      ]
-      : [`# give ${gw} an address on this host's segment, and route ${subnet} there`],
-  };
+/** The registry's host for `dst`, when a lease holds it. */
+function registryHost(ctx: DoctorContext, dst: Prefix): IpAddress | undefined {
+  return ctx.leases.find((l) => prefixCovers(l.subnet, dst) && l !== ctx.ownLease)?.attrs.publicIp;
 }
 
-/** hg routes whose gateway is off-link or does not answer ARP (one finding per gateway). */
-export function checkGateways(ctx: DoctorContext, only?: IpAddress): Finding[] {
-  const host = ctx.obs.host;
-  const byGateway = new Map<string, Route[]>();
-  for (const r of ctx.hgRoutes) {
-    if (!r.gateway || !concerns(r.dst, only)) continue;
-    const key = formatAddress(r.gateway);
-    const list = byGateway.get(key);
-    if (list) list.push(r);
-    else byGateway.set(key, [r]);
-  }
-  const findings: Finding[] = [];
-  for (const [gw, routes] of byGateway) {
-    const gateway = routes[0].gateway!;
-    const subnets = routes.slice(0, 3).map((r) => formatPrefix(r.dst)).join(", ") +
-      (routes.length > 3 ? ` and ${routes.length - 3} more` : "");
-    if (!onLinkInterface(host, gateway)) {
-      // One finding per gateway; its fix is written for the first subnet (the others alike).
-      findings.push(
-        offLinkFinding(ctx, formatPrefix(routes[0].dst), gateway, formatRoute(routes[0])),
-      );
-      continue;
-    }
-    const neighbour = ctx.obs.neighbours.find((n) =>
-      n.dst.value === gateway.value && n.dev === routes[0].dev
-    );
-    const state = neighbour?.state.find((s) => s === "FAILED" || s === "INCOMPLETE");
-    if (!state) continue;
-    const lease = ctx.leases.find((l) => routes.some((r) => prefixEquals(l.subnet, r.dst)));
-    findings.push({
-      id: "gateway-unreachable",
-      severity: "error",
-      stage: "gateway",
-      summary: `${gw} (the gateway to ${subnets}) does not answer ARP on ${
-        routes[0].dev
-      }: its neighbour entry is ${state}`,
-      explanation:
-        "The address is inside this host's network but no machine on the segment answers for it: the host is down, " +
-        "has another address now, or sits behind a router on another segment (host-gw needs one L2 segment).",
-      evidence: [
-        `ip neigh: ${gw} dev ${routes[0].dev} ${neighbour!.state.join(",")}`,
-        ...routes.slice(0, MAX_EVIDENCE).map(formatRoute),
-        ...(routes.length > MAX_EVIDENCE
-          ? [`... and ${routes.length - MAX_EVIDENCE} more routes via ${gw}`]
-          : []),
-      ],
-      fix: lease && formatAddress(lease.attrs.publicIp) !== gw
-        ? [peerAdd(formatPrefix(lease.subnet), formatAddress(lease.attrs.publicIp))]
-        : [
-          `# check the host at ${gw} is up and on this segment: ping -c 1 ${gw}; ip neigh show ${gw}`,
-          `# if it moved, route its subnet to its new address: ${
-            peerAdd(formatPrefix(routes[0].dst), "NEW-ADDRESS")
-          }`,
-        ],
-    });
-  }
-  return findings;
-}
+const routeDel = (r: Route) =>
+  `ip route del ${formatPrefix(r.dst)}${r.gateway ? ` via ${formatAddress(r.gateway)}` : ""}${
+    r.dev ? ` dev ${r.dev}` : ""
+  }${r.metric ? ` metric ${r.metric}` : ""}${r.protocol === HG_ROUTE_PROTOCOL ? " proto 104" : ""}`;
 
 /** Two routes to the same subnet, or a route that takes part of a peer's subnet. */
 export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[] {
@@ -288,7 +320,7 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
   const findings: Finding[] = [];
   const byDst = new Map<string, Route[]>();
   for (const r of host.routes) {
-    if (r.dst.length === 0) continue;
+    if (r.dst.length === 0 || r.type !== "unicast") continue;
     const key = formatPrefix(r.dst);
     const list = byDst.get(key);
     if (list) list.push(r);
@@ -302,17 +334,25 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
       continue;
     }
     const used = [...routes].sort((a, b) => a.metric - b.metric)[0];
+    const owner = registryHost(ctx, used.dst);
+    const hg = routes.find((r) => ctx.hgRoutes.includes(r))!;
+    // The kernel uses another route than hg's, to another host than the registry names.
+    const wrong = used !== hg && owner !== undefined && used.gateway !== undefined &&
+      used.gateway.value !== owner.value && hg.gateway?.value === owner.value;
     findings.push({
       id: "route-duplicate",
-      severity: "warning",
+      severity: wrong ? "error" : used === hg ? "info" : "warning",
       stage: "route",
-      summary: `${routes.length} routes to ${dst}: the kernel uses ${formatRoute(used)}`,
+      summary: wrong
+        ? `${routes.length} routes to ${dst}: the kernel uses ${formatRoute(used)}, not hg's ` +
+          `route to ${formatAddress(owner)}, the host the registry names`
+        : `${routes.length} routes to ${dst}: the kernel uses ${formatRoute(used)}`,
       evidence: routes.map(formatRoute),
-      fix: routes.filter((r) => r !== used).map((r) =>
-        `ip route del ${dst}${r.gateway ? ` via ${formatAddress(r.gateway)}` : ""}${
-          r.metric ? ` metric ${r.metric}` : ""
-        }`
-      ),
+      fix: wrong
+        ? [routeDel(used)]
+        : used === hg
+        ? []
+        : [`# the kernel uses the route with the lowest metric; hg's is ${formatRoute(hg)}`],
     });
   }
   // A more specific route inside a peer's subnet takes part of it; a peer route over this
@@ -323,33 +363,51 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
       r.protocol !== HG_ROUTE_PROTOCOL && r.dst.length > 0 && r.type === "unicast"
     ).map((r) => ({ r, hg: false })),
   ];
+  const ownAddresses = [
+    ...ctx.containers.map((c) => c.address),
+    ...(ctx.bridge?.gateway ? [ctx.bridge.gateway.address] : []),
+  ];
   for (const [a, b] of overlappingPairs(items, (i) => i.r.dst)) {
     if (prefixEquals(a.r.dst, b.r.dst) || (!a.hg && !b.hg)) continue;
     const [outer, inner] = a.r.dst.length < b.r.dst.length ? [a, b] : [b, a];
     if (!concerns(inner.r.dst, only)) continue;
-    // A broad route of someone else's around hg's narrower ones is normal (hg's win), unless it
-    // is this host's own subnet.
-    const ownSubnet = ctx.subnet !== undefined && prefixEquals(outer.r.dst, ctx.subnet);
+    // A peer route inside this host's own subnet; when it holds a container (or the bridge's
+    // address), the packets for that container leave the host again.
+    const ownSubnet = inner.hg && ctx.subnet !== undefined && prefixCovers(ctx.subnet, inner.r.dst);
+    // A broad route of someone else's around hg's narrower ones is normal (hg's win), and so is
+    // the bridge's wider network around peer routes (a bridge with a wider mask).
     if (!outer.hg && !ownSubnet) continue;
+    // hg's route to a subnet no lease holds is route-stale's to judge.
+    if (
+      inner.hg && ctx.registry && !ctx.leaseBySubnet.has(formatPrefix(inner.r.dst))
+    ) continue;
+    // A narrower route to the same host as the peer route changes nothing.
+    if (
+      !ownSubnet && inner.r.gateway && outer.r.gateway &&
+      inner.r.gateway.value === outer.r.gateway.value && inner.r.dev === outer.r.dev
+    ) continue;
+    const taken = ownSubnet ? ownAddresses.filter((x) => prefixContains(inner.r.dst, x)) : [];
     findings.push({
       id: "route-overlap",
-      severity: ownSubnet ? "error" : "warning",
+      severity: taken.length > 0 ? "error" : "warning",
       stage: "route",
       summary: `${formatPrefix(inner.r.dst)} lies inside ${
         formatPrefix(outer.r.dst)
-      }: packets to it follow the narrower route${inner.r.dev ? ` (dev ${inner.r.dev})` : ""}`,
+      }: packets to it follow the narrower route${inner.r.dev ? ` (dev ${inner.r.dev})` : ""}${
+        taken.length > 0
+          ? `, so packets for this host's ${formatAddress(taken[0])} leave the host again`
+          : ""
+      }`,
       evidence: [formatRoute(outer.r), formatRoute(inner.r)],
-      fix: [`ip route del ${formatPrefix(inner.r.dst)}${inner.hg ? " proto 104" : ""}`],
+      fix: taken.length > 0 ? [routeDel(inner.r)] : [
+        `# check which of the two is right: ip route get ADDRESS-IN-${formatPrefix(inner.r.dst)}`,
+      ],
     });
   }
   return findings;
 }
 
-/**
- * Routes the kernel keeps but cannot use well: hg's routes marked linkdown (their device lost
- * its carrier), and policy rules that may send packets to another table than main, which is the
- * only one doctor follows.
- */
+/** hg's routes marked linkdown: their device lost its carrier. */
 export function checkRouteUse(ctx: DoctorContext, only?: IpAddress): Finding[] {
   const findings: Finding[] = [];
   const down = ctx.hgRoutes.filter((r) => r.flags.includes("linkdown") && concerns(r.dst, only));
@@ -365,20 +423,6 @@ export function checkRouteUse(ctx: DoctorContext, only?: IpAddress): Finding[] {
         "The link is up but nothing is plugged in at the other end (a cable, a veth peer, a switch port).",
       evidence: capped(routes.map(formatRoute)),
       fix: [`# check ${dev}'s other end: ip link show ${dev}`],
-    });
-  }
-  if (ctx.obs.extraRules.length > 0) {
-    findings.push({
-      id: "policy-rules",
-      severity: "warning",
-      stage: "route",
-      summary:
-        `${ctx.obs.extraRules.length} policy routing rules besides the defaults: packets may be routed by ` +
-        "another table than main, which is the only one doctor follows",
-      evidence: capped(ctx.obs.extraRules.map((r) => `ip rule: ${r}`)),
-      fix: [
-        "# see where a container's packet really goes: ip route get ADDRESS from CONTAINER-ADDRESS iif cni0",
-      ],
     });
   }
   return findings;

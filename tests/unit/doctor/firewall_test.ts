@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { forwardVerdict, parseIptablesSave } from "../../../lib/doctor/iptables.ts";
 import { nftForwardVerdict, parseNftRuleset } from "../../../lib/doctor/nft.ts";
+import { verdictDoubts } from "../../../lib/doctor/packet.ts";
 import { parseAddress } from "../../../lib/net/address.ts";
 
 const packet = {
@@ -65,7 +66,25 @@ COMMIT
     assert.equal(v.accepted, false);
     assert.match(v.decidedBy!, /^-A FORWARD -p icmp -o eth0 -j REJECT/);
     assert.deepEqual(v.skipped, [
-      "-A FORWARD -m conntrack --ctstate NEW -m recent --rcheck -j DROP",
+      { text: "-A FORWARD -m conntrack --ctstate NEW -m recent --rcheck -j DROP", could: "drop" },
+    ]);
+    assert.deepEqual(verdictDoubts(v), [], "a skipped drop cannot turn a drop around");
+  });
+
+  it("a verdict reached past rules that could turn it around is in doubt", () => {
+    const rules = `*filter
+:FORWARD DROP [0:0]
+-A FORWARD -m set --match-set allowed src -j ACCEPT
+-A FORWARD -m limit --limit 5/s -j LOG
+-A FORWARD -m addrtype --dst-type LOCAL -j SOMECHAIN
+:SOMECHAIN - [0:0]
+COMMIT
+`;
+    const v = forwardVerdict(parseIptablesSave(rules), packet);
+    assert.equal(v.accepted, false);
+    assert.deepEqual(verdictDoubts(v), [
+      "-A FORWARD -m set --match-set allowed src -j ACCEPT",
+      "-A FORWARD -m addrtype --dst-type LOCAL -j SOMECHAIN",
     ]);
   });
 });

@@ -33,3 +33,22 @@ export function h2Container(obs: ReturnType<typeof fixture>) {
   assert.ok(lease);
   return hostAt(lease.subnet, 2);
 }
+
+// deno-lint-ignore no-explicit-any
+export type Doc = Record<string, any>;
+
+/**
+ * A captured snapshot after `change` to its document, parsed; table main in the listing of
+ * every table follows the change to `host.route`.
+ */
+export function changedFixture(name: string, change: (doc: Doc) => void) {
+  const doc = fixtureDocument(name) as Doc;
+  change(doc);
+  if (doc.host.routeTables) {
+    doc.host.routeTables = [
+      ...doc.host.routeTables.filter((r: Doc) => r.table !== "254"),
+      ...doc.host.route.map((r: Doc) => ({ ...r, table: "254" })),
+    ];
+  }
+  return parseSnapshot(doc);
+}

@@ -14,11 +14,20 @@ import { fixtureDocument, h2Container } from "./fixture.ts";
 // deno-lint-ignore no-explicit-any
 type Doc = Record<string, any>;
 
+/** Table main in the listing of every table, as `change` left it in `host.route`. */
+function withMainTable(doc: Doc): void {
+  doc.host.routeTables = [
+    ...doc.host.routeTables.filter((r: Doc) => r.table !== "254"),
+    ...doc.host.route.map((r: Doc) => ({ ...r, table: "254" })),
+  ];
+}
+
 /** The healthy snapshot after `change`, diagnosed (towards h2's container when `to`). */
 function diagnoseChanged(change: (doc: Doc) => void, to = true) {
   const doc = fixtureDocument("healthy") as Doc;
   const target = h2Container(parseSnapshot(doc));
   change(doc);
+  withMainTable(doc);
   return diagnose(parseSnapshot(doc), to ? { to: target, from: "lab-h1-c1" } : {});
 }
 
@@ -129,50 +138,79 @@ describe("doctor rules", () => {
     assert.equal(d.findings[0].evidence[0], "ip neigh: 10.0.12.12 dev eth0 FAILED");
   });
 
-  it("duplicate and overlapping routes", () => {
-    const dup = diagnoseChanged((doc) => {
+  it("duplicate routes: said, and removed only when the kernel uses one to the wrong host", () => {
+    const unused = diagnoseChanged((doc) => {
       doc.host.route.push({ ...peerRoute(doc), protocol: "4", metric: 50 });
     }, false);
-    assert.ok(ids(dup).includes("route-duplicate"), ids(dup).join());
-    const own = diagnoseChanged((doc) => {
-      const bridgeRoute = doc.host.route.find((r: Doc) => r.dev === "cni0");
-      const [a, b, c] = bridgeRoute.dst.split(".");
-      doc.host.route.push({
-        type: "1",
-        dst: `${a}.${b}.${c}.128/25`,
-        gateway: "10.0.12.12",
-        dev: "eth0",
-        protocol: "104",
-        scope: "0",
-        flags: [],
-      });
+    const dup = unused.findings.find((f) => f.id === "route-duplicate");
+    assert.equal(dup?.severity, "info", "hg's route is the one the kernel uses");
+    assert.deepEqual(dup?.fix, []);
+    const wrong = diagnoseChanged((doc) => {
+      const hg = peerRoute(doc);
+      hg.metric = 100;
+      doc.host.route.push({ ...hg, protocol: "4", metric: 50, gateway: "10.0.12.13" });
     }, false);
-    const overlap = own.findings.find((f) => f.id === "route-overlap");
-    assert.equal(overlap?.severity, "error", "a peer route inside this host's own subnet");
+    const used = wrong.findings.find((f) => f.id === "route-duplicate");
+    assert.equal(used?.severity, "error", ids(wrong).join());
+    assert.match(
+      used!.fix[0],
+      /^ip route del 1\.1\.\d+\.0\/24 via 10\.0\.12\.13 dev eth0 metric 50$/,
+    );
   });
 
-  it("routes marked linkdown, and policy rules doctor does not follow", () => {
+  it("a peer route inside this host's own subnet: an error when it takes a container", () => {
+    const overlap = (half: string) =>
+      diagnoseChanged((doc) => {
+        const bridgeRoute = doc.host.route.find((r: Doc) => r.dev === "cni0");
+        const [a, b, c] = bridgeRoute.dst.split(".");
+        doc.host.route.push({
+          type: "1",
+          dst: `${a}.${b}.${c}.${half}/25`,
+          gateway: "10.0.12.12",
+          dev: "eth0",
+          protocol: "104",
+          scope: "0",
+          flags: [],
+        });
+        delete doc.registry;
+      }, false).findings.find((f) => f.id === "route-overlap");
+    const taken = overlap("0");
+    assert.equal(taken?.severity, "error", "the container .2 is inside it");
+    assert.match(
+      taken!.fix[0],
+      /^ip route del 1\.1\.\d+\.0\/25 via 10\.0\.12\.12 dev eth0 proto 104$/,
+    );
+    const free = overlap("128");
+    assert.equal(free?.severity, "warning", "no container is inside it");
+    assert.ok(free!.fix.every((l) => l.startsWith("#")));
+  });
+
+  it("routes marked linkdown; policy rules that change nothing are not reported", () => {
     const d = diagnoseChanged((doc) => {
       peerRoute(doc).flags = ["linkdown"];
       doc.host.rule = [
         { priority: 0, src: "all", table: "255" },
-        { priority: 100, src: "1.1.0.0/16", table: "7" },
+        { priority: 100, src: "1.1.0.0", srclen: 16, table: "7" },
         { priority: 32766, src: "all", table: "254" },
         { priority: 32767, src: "all", table: "253" },
       ];
     });
     assert.equal(d.findings[0].id, "route-linkdown");
-    const rules = d.findings.find((f) => f.id === "policy-rules");
-    assert.equal(rules?.severity, "warning");
-    assert.deepEqual(rules?.evidence, ['ip rule: {"priority":100,"src":"1.1.0.0/16","table":"7"}']);
-    const plain = diagnoseChanged((doc) => {
-      doc.host.rule = [
-        { priority: 0, src: "all", table: "local" },
-        { priority: 32766, src: "all", table: "254", protocol: "2" },
-        { priority: 32767, src: "all", table: "default", protocol: "kernel" },
-      ];
-    });
-    assert.ok(!ids(plain).includes("policy-rules"), "the three default rules are not reported");
+    assert.ok(!ids(d).includes("policy-route"), "table 7 is empty: the lookup goes on to main");
+  });
+
+  it("a policy rule that refuses the packet: an error, its removal the fix", () => {
+    const rules = [
+      { priority: 0, src: "all", table: "255" },
+      { priority: 100, src: "1.1.0.0", srclen: 16, action: "6" },
+      { priority: 32766, src: "all", table: "254" },
+      { priority: 32767, src: "all", table: "253" },
+    ];
+    const d = diagnoseChanged((doc) => doc.host.rule = rules);
+    assert.equal(d.findings[0].id, "policy-route");
+    assert.deepEqual(d.findings[0].fix, ["ip rule del pref 100"]);
+    const whole = diagnoseChanged((doc) => doc.host.rule = rules, false);
+    assert.deepEqual(ids(whole), ["policy-route"], "one finding for the rule, both ways");
   });
 
   it("without a registry, routes are not judged against it and the fix names no host", () => {

@@ -1,0 +1,245 @@
+/**
+ * The gateways of the routes on the containers' way to other hosts, hg's and anyone's: a
+ * gateway on no directly connected network (host-gw needs one L2 segment), one that is this
+ * host's own address (the kernel then asks for each destination itself, and nobody answers),
+ * and one whose neighbour entry says it did not answer ARP.
+ *
+ * @module
+ */
+import { HG_ROUTE_PROTOCOL } from "../../ip/protocol.ts";
+import { formatRoute, type Route } from "../../ip/route.ts";
+import { addressEquals, formatAddress, type IpAddress } from "../../net/address.ts";
+import { formatPrefix, prefixContains, prefixCovers } from "../../net/prefix.ts";
+import { isLocalAddress, onLinkInterface } from "../../peers/onlink.ts";
+import { type DoctorContext, leaseFor, selfAddress } from "../context.ts";
+import type { Finding } from "../finding.ts";
+import { capped } from "./evidence.ts";
+
+const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${via}`;
+
+/**
+ * A gateway that is on no directly connected network: host-gw needs one L2 segment. When the
+ * subnet is already routed through the router that reaches the gateway, that works (while the
+ * router knows the subnet) and is only a warning.
+ */
+export function offLinkFinding(
+  ctx: DoctorContext,
+  subnet: string,
+  gateway: IpAddress,
+  evidence: string,
+): Finding {
+  const host = ctx.obs.host;
+  const via =
+    host.routes.filter((r) => r.type === "unicast" && prefixContains(r.dst, gateway) && r.gateway)
+      .sort((a, b) => b.dst.length - a.dst.length)[0];
+  const router = via?.gateway ? formatAddress(via.gateway) : undefined;
+  const current = host.routes.find((r) => formatPrefix(r.dst) === subnet);
+  const routed = router !== undefined && current?.gateway !== undefined &&
+    formatAddress(current.gateway) === router;
+  const gw = formatAddress(gateway);
+  const ours = ctx.subnet ? formatPrefix(ctx.subnet) : "THIS-HOST'S-SUBNET";
+  const self = selfAddress(ctx);
+  const selfText = self ? formatAddress(self) : "THIS-HOST'S-ADDRESS";
+  return {
+    id: "gateway-off-link",
+    severity: routed ? "warning" : "error",
+    stage: "gateway",
+    summary: `${gw}, the host with ${subnet}, is not on this host's segment${
+      router ? `: it is reached through the router ${router}` : ""
+    }${routed ? `, and ${subnet} is routed through it (not host-gw)` : ""}`,
+    explanation:
+      "host-gw sends container packets straight to the other host's MAC address, so both hosts must share one " +
+      "L2 segment; a router between them breaks it unless the router knows the container subnets.",
+    evidence: [
+      evidence,
+      ...(via ? [`route to ${gw}: ${formatRoute(via)}`] : [`no route to ${gw}`]),
+      ...(current ? [`route to ${subnet}: ${formatRoute(current)}`] : []),
+    ],
+    fix: routed ? [] : router
+      ? [
+        `# put ${gw} on this host's segment, or route the subnets through the router ${router}:`,
+        peerAdd(subnet, router),
+        `# and on ${router}: ip route replace ${subnet} via ${gw}`,
+        `# and on ${router}: ip route replace ${ours} via ${selfText}`,
+        `# and on ${gw}: route ${ours} through its router ("hg doctor" there names it)`,
+      ]
+      : [`# give ${gw} an address on this host's segment, and route ${subnet} there`],
+  };
+}
+
+/** Whether `only` (the destination doctor follows, if any) is inside the route's prefix. */
+const concerns = (r: Route, only?: IpAddress) => only === undefined || prefixContains(r.dst, only);
+
+/**
+ * The routes whose gateways are checked: hg's, anyone's inside the cluster network, and the
+ * route the kernel picks for the destination (`picked`, from any table).
+ */
+function pathRoutes(ctx: DoctorContext, only?: IpAddress, picked?: Route): Route[] {
+  const cluster = ctx.clusterNetwork;
+  // hg's routes to subnets no lease holds, or to another host than their lease's, are the
+  // registry checks' to judge (route-stale, route-wrong-host).
+  const stale = (r: Route) => {
+    if (ctx.registry === undefined || r.protocol !== HG_ROUTE_PROTOCOL) return false;
+    const lease = ctx.leaseBySubnet.get(formatPrefix(r.dst));
+    return !lease || (r.gateway !== undefined && !addressEquals(lease.attrs.publicIp, r.gateway) &&
+      !isLocalAddress(ctx.obs.host, r.gateway));
+  };
+  const routes = ctx.obs.host.routes.filter((r) =>
+    r.type === "unicast" && r.gateway !== undefined && concerns(r, only) &&
+    (r.protocol === HG_ROUTE_PROTOCOL ||
+      (cluster !== undefined && r.dst.length > 0 && prefixCovers(cluster, r.dst)))
+  );
+  if (only !== undefined) {
+    // With a destination, only the route the kernel uses for it matters.
+    const used = picked ?? routes.sort((a, b) => b.dst.length - a.dst.length)[0];
+    return used?.gateway && !stale(used) ? [used] : [];
+  }
+  return routes.filter((r) => !stale(r));
+}
+
+/** A route to `r.dst` that is the same route with its gateway set to `via`. */
+function replaceVia(r: Route, via: IpAddress): string {
+  const dst = r.dst.length === 0 ? "default" : formatPrefix(r.dst);
+  return r.protocol === HG_ROUTE_PROTOCOL
+    ? peerAdd(dst, formatAddress(via))
+    : `ip route replace ${dst} via ${formatAddress(via)}${r.dev ? ` dev ${r.dev}` : ""}`;
+}
+
+function selfFinding(ctx: DoctorContext, gateway: IpAddress, routes: readonly Route[]): Finding {
+  const gw = formatAddress(gateway);
+  const dev = routes[0].dev;
+  const lease = leaseFor(ctx, routes[0].dst.address);
+  const asked = ctx.obs.neighbours.filter((n) =>
+    n.dev === dev && routes.some((r) => prefixContains(r.dst, n.dst)) &&
+    n.state.some((s) => s === "FAILED" || s === "INCOMPLETE")
+  );
+  return {
+    id: "gateway-self",
+    severity: "error",
+    stage: "gateway",
+    summary:
+      `the route to ${formatPrefix(routes[0].dst)} goes via ${gw}, this host's own address: ` +
+      "the kernel then asks for each destination on the segment itself, and nobody answers for it",
+    explanation:
+      "A gateway must be the other host's address. With its own address as the gateway the kernel treats " +
+      "the destination as directly connected and sends ARP requests for the containers' addresses.",
+    evidence: [
+      ...routes.slice(0, 3).map(formatRoute),
+      `${gw} is an address of this host`,
+      ...asked.slice(0, 2).map((n) => `ip neigh: ${formatAddress(n.dst)} dev ${n.dev} ${n.state}`),
+    ],
+    fix: lease && !addressEquals(lease.attrs.publicIp, gateway)
+      ? routes.map((r) => replaceVia(r, lease.attrs.publicIp))
+      : [
+        `# route it to the host that has it: ${
+          replaceVia(routes[0], gateway).replace(gw, "ITS-ADDRESS")
+        }`,
+      ],
+  };
+}
+
+function unreachableFinding(
+  ctx: DoctorContext,
+  gateway: IpAddress,
+  routes: readonly Route[],
+  state: string,
+): Finding {
+  const gw = formatAddress(gateway);
+  const dev = routes[0].dev;
+  const subnets = routes.slice(0, 3).map((r) => formatPrefix(r.dst)).join(", ") +
+    (routes.length > 3 ? ` and ${routes.length - 3} more` : "");
+  const lease = ctx.leases.find((l) => routes.some((r) => prefixContains(l.subnet, r.dst.address)));
+  const moved = lease && !addressEquals(lease.attrs.publicIp, gateway);
+  // Someone's route inside a subnet hg routes to the registry's host: without it, the packets
+  // take hg's route.
+  const underneath = (r: Route) =>
+    r.protocol !== HG_ROUTE_PROTOCOL &&
+    ctx.hgRoutes.some((h) =>
+      h.dst.length < r.dst.length && prefixCovers(h.dst, r.dst) && lease !== undefined &&
+      h.gateway !== undefined && addressEquals(h.gateway, lease.attrs.publicIp)
+    );
+  return {
+    id: "gateway-unreachable",
+    severity: "error",
+    stage: "gateway",
+    summary: `${gw} (the gateway to ${subnets}) does not answer ARP on ${dev}: its neighbour ` +
+      `entry is ${state}`,
+    explanation:
+      "The address is inside this host's network but no machine on the segment answers for it: the host is down, " +
+      "has another address now, or sits behind a router on another segment (host-gw needs one L2 segment).",
+    evidence: [
+      `ip neigh: ${gw} dev ${dev} ${state}`,
+      ...capped(routes.map(formatRoute)),
+    ],
+    fix: moved && routes.every((r) => r.protocol === HG_ROUTE_PROTOCOL)
+      ? [peerAdd(formatPrefix(lease.subnet), formatAddress(lease.attrs.publicIp))]
+      : moved && routes.every(underneath)
+      ? routes.map((r) =>
+        `ip route del ${formatPrefix(r.dst)} via ${gw}${r.dev ? ` dev ${r.dev}` : ""}${
+          r.metric ? ` metric ${r.metric}` : ""
+        }`
+      )
+      : [
+        `# check the host at ${gw} is up and on this segment: ping -c 1 ${gw}; ip neigh show ${gw}`,
+        `# if it moved, route its subnet to its new address: ${
+          replaceVia(routes[0], gateway).replace(gw, "NEW-ADDRESS")
+        }`,
+      ],
+  };
+}
+
+/**
+ * Gateways of the routes on the containers' way that are off-link, this host itself, or do not
+ * answer ARP (one finding per gateway). With `only`, the route the kernel uses for that
+ * destination (`picked` when the caller followed the rules to it).
+ *
+ * @example
+ * ```ts
+ * import type { DoctorContext } from "../context.ts";
+ * declare const ctx: DoctorContext;
+ * checkGateways(ctx).map((f) => f.id); // ["gateway-unreachable"]
+ * ```
+ */
+export function checkGateways(ctx: DoctorContext, only?: IpAddress, picked?: Route): Finding[] {
+  const host = ctx.obs.host;
+  const byGateway = new Map<string, Route[]>();
+  for (const r of pathRoutes(ctx, only, picked)) {
+    const key = `${formatAddress(r.gateway!)} ${r.dev ?? ""}`;
+    const list = byGateway.get(key);
+    if (list) list.push(r);
+    else byGateway.set(key, [r]);
+  }
+  const findings: Finding[] = [];
+  for (const routes of byGateway.values()) {
+    const gateway = routes[0].gateway!;
+    if (isLocalAddress(host, gateway)) {
+      findings.push(selfFinding(ctx, gateway, routes));
+      continue;
+    }
+    if (!onLinkInterface(host, gateway)) {
+      if (routes[0].protocol !== HG_ROUTE_PROTOCOL || routes[0].flags.includes("onlink")) continue;
+      // One finding per gateway; its fix is written for the first subnet (the others alike).
+      findings.push(
+        offLinkFinding(ctx, formatPrefix(routes[0].dst), gateway, formatRoute(routes[0])),
+      );
+      continue;
+    }
+    const neighbour = ctx.obs.neighbours.find((n) =>
+      addressEquals(n.dst, gateway) && n.dev === routes[0].dev
+    );
+    const state = neighbour?.state.find((s) => s === "FAILED" || s === "INCOMPLETE");
+    if (!state) continue;
+    findings.push(unreachableFinding(ctx, gateway, routes, neighbour!.state.join(",")));
+  }
+  return findings;
+}
+
+/** Whether the gateway's neighbour entry says it did not answer ARP. */
+export function gatewayFailed(ctx: DoctorContext, route: Route): boolean {
+  const gw = route.gateway;
+  if (!gw) return false;
+  return ctx.obs.neighbours.some((n) =>
+    addressEquals(n.dst, gw) && n.dev === route.dev &&
+    n.state.some((s) => s === "FAILED" || s === "INCOMPLETE")
+  );
+}
