@@ -124,21 +124,18 @@ function dropFinding(
   packet: ForwardedPacket,
   v: FirewallVerdict & { layer?: string },
 ): Finding {
-  {
-    const what = describePacket(packet);
-    return {
-      id: "firewall-forward-drop",
-      severity: "error",
-      stage: "firewall",
-      summary: `the firewall drops forwarded container traffic: ${what}`,
-      explanation: v.layer === "iptables"
-        ? "The FORWARD chain drops it (Docker sets its policy to DROP, and rules appended after a DROP never run)."
-        : "An nftables chain on the forward hook drops it; an accept in another chain does not save a packet " +
-          "that any base chain drops.",
-      evidence: [`${v.layer}: ${v.decidedBy}`, ...v.skipped.map((r) => `not evaluated: ${r.text}`)],
-      fix: firewallFix(ctx, v),
-    };
-  }
+  return {
+    id: "firewall-forward-drop",
+    severity: "error",
+    stage: "firewall",
+    summary: `the firewall drops forwarded container traffic: ${describePacket(packet)}`,
+    explanation: v.layer === "iptables"
+      ? "The FORWARD chain drops it (Docker sets its policy to DROP, and rules appended after a DROP never run)."
+      : "An nftables chain on the forward hook drops it; an accept in another chain does not save a packet " +
+        "that any base chain drops.",
+    evidence: [`${v.layer}: ${v.decidedBy}`, ...v.skipped.map((r) => `not evaluated: ${r.text}`)],
+    fix: firewallFix(ctx, v),
+  };
 }
 
 /** The effective rp_filter of an interface: the larger of `all` and its own. */

@@ -134,28 +134,26 @@ function expired(ctx: DoctorContext, only?: IpAddress): Finding[] {
     (ctx.hgRoutes.length > 0 || ctx.containers.length > 0);
   if (stillServing && (!own || (own.expiresAt !== undefined && own.expiresAt <= now))) {
     const subnet = formatPrefix(own?.subnet ?? ctx.subnet!);
-    {
-      findings.push({
-        id: "lease-expired",
-        severity: "warning",
-        stage: "registry",
-        summary: own
-          ? `this host's lease on ${subnet} ran out at ${
-            when(own.expiresAt!)
-          }, but it still uses the subnet`
-          : `this host's lease on ${subnet} is not in the registry (it ran out, or was released), ` +
-            "but it still uses the subnet",
-        explanation:
-          "The other hosts' agents stop routing a subnet whose lease is gone, and another host may be given it.",
-        evidence: own
-          ? [
-            `registry: ${holder(own)}, until ${when(own.expiresAt!)}`,
-            `snapshot taken ${ctx.obs.takenAt}`,
-          ]
-          : [`registry ${registry.url}: no lease for ${subnet}`, `${ctx.obs.bridge}: ${subnet}`],
-        fix: [setup, "# (a running hg agent renews it by itself)"],
-      });
-    }
+    findings.push({
+      id: "lease-expired",
+      severity: "warning",
+      stage: "registry",
+      summary: own
+        ? `this host's lease on ${subnet} ran out at ${
+          when(own.expiresAt!)
+        }, but it still uses the subnet`
+        : `this host's lease on ${subnet} is not in the registry (it ran out, or was released), ` +
+          "but it still uses the subnet",
+      explanation:
+        "The other hosts' agents stop routing a subnet whose lease is gone, and another host may be given it.",
+      evidence: own
+        ? [
+          `registry: ${holder(own)}, until ${when(own.expiresAt!)}`,
+          `snapshot taken ${ctx.obs.takenAt}`,
+        ]
+        : [`registry ${registry.url}: no lease for ${subnet}`, `${ctx.obs.bridge}: ${subnet}`],
+      fix: [setup, "# (a running hg agent renews it by itself)"],
+    });
   }
   for (const lease of ctx.leases) {
     if (lease === own || lease.expiresAt === undefined || lease.expiresAt > now) continue;
