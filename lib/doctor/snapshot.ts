@@ -67,7 +67,10 @@ export interface SnapshotDocument {
     readonly neigh: readonly unknown[];
     /** `ip -N -j rule show` (IPv4 policy routing rules). */
     readonly rule?: readonly unknown[];
-    /** `ip -N -j route show table all` (IPv4): the tables policy rules can choose. */
+    /**
+     * `ip -N -d -j route show table all`: the tables policy rules can choose (both families;
+     * doctor reads the IPv4 routes).
+     */
     readonly routeTables?: readonly unknown[];
   };
   /**
