@@ -101,6 +101,11 @@ export interface Finding {
   readonly evidence: readonly string[];
   /** Commands that fix it, in order (lines starting with `#` say where or why). */
   readonly fix: readonly string[];
+  /**
+   * Commands that remove or replace what this finding suspects, for when the probe shows
+   * traffic failing because of it: they then take the place of `fix`.
+   */
+  readonly proven?: readonly string[];
 }
 
 const SEVERITY_ORDER: Readonly<Record<Severity, number>> = {

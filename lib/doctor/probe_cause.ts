@@ -8,11 +8,26 @@
 import { formatAddress } from "../net/address.ts";
 import { formatPrefix } from "../net/prefix.ts";
 import type { Pass } from "../probe/passes.ts";
-import { tracePasses } from "../probe/passes.ts";
-import type { Stop } from "../probe/path.ts";
+import { markOf, tracePasses } from "../probe/passes.ts";
+import { plural, type Stop } from "../probe/path.ts";
 import type { ProbeResult } from "../probe/probe.ts";
 import { type DoctorContext, selfAddress } from "./context.ts";
 import type { Finding, FindingId } from "./finding.ts";
+import { formatRoute, type Route } from "../ip/route.ts";
+import { prefixContains } from "../net/prefix.ts";
+import { parseAddress } from "../net/address.ts";
+
+/** The most specific blackhole, unreachable or prohibit route of table main covering `dst`. */
+function rejectingRoute(side: Side, dst: string): Route | undefined {
+  const address = parseAddress(dst);
+  return side.ctx.obs.host.routes
+    .filter((r) => prefixContains(r.dst, address))
+    .sort((a, b) => b.dst.length - a.dst.length)
+    .find((r, i, all) =>
+      i === 0 && (r.type === "blackhole" || r.type === "unreachable" || r.type === "prohibit") &&
+      all.length > 0
+    );
+}
 
 /** The static findings of one namespace on the path, and how to run a command there. */
 export interface Side {
@@ -60,13 +75,45 @@ export function fixFor(netns: string | undefined, lines: readonly string[]): str
 
 /** A static finding promoted to the probe's cause, with the kernel's evidence added. */
 function promote(f: Finding, side: Side, evidence: readonly string[]): Finding {
+  const { proven, ...rest } = f;
   return {
-    ...f,
+    ...rest,
     severity: "error",
     ...(side.netns === undefined ? {} : { where: side.netns }),
     evidence: [...evidence, ...f.evidence],
-    fix: fixFor(side.netns, f.fix),
+    fix: fixFor(side.netns, proven ?? f.fix),
   };
+}
+
+/** Stages in the order a packet meets them, for the fallback below. */
+const ANY_ERROR_ORDER: readonly FindingId[] = [
+  "container-no-address",
+  "container-down",
+  "container-route-bypass",
+  "container-no-default-route",
+  "veth-down",
+  "veth-detached",
+  "bridge-down",
+  "bridge-no-address",
+  "mtu-container",
+  "mtu-bridge-over-uplink",
+  "echo-ignored",
+];
+
+/**
+ * When the kernel's evidence names no cause, the static errors of the sides the packets
+ * crossed: the one at the stop first, in the order a packet meets them.
+ */
+function anyStaticError(sides: readonly (Side | undefined)[], prefer: readonly FindingId[] = []) {
+  for (const side of sides) {
+    if (!side) continue;
+    const errors = side.findings.filter((f) => f.severity === "error");
+    const ranked = [...prefer, ...ANY_ERROR_ORDER];
+    const f = ranked.map((id) => errors.find((e) => e.id === id)).find((e) => e !== undefined) ??
+      errors.find((e) => e.id !== "return-path");
+    if (f) return { f, side };
+  }
+  return undefined;
 }
 
 const place = (stop: Stop) => stop.netns === undefined ? stop.role : `${stop.role} (${stop.netns})`;
@@ -88,8 +135,21 @@ function acceptFix(input: CauseInput, side: Side | undefined, p: Pass): string[]
   const net = side?.ctx.clusterNetwork ?? input.here.ctx.clusterNetwork;
   const chain = p.decidedBy?.chain ?? p.chain;
   if (p.family === "arp") {
+    // ARP is asked and answered between the hosts' uplinks, and between the containers and
+    // their bridges: accept what those addresses send.
     const self = selfAddress(input.here.ctx);
-    const hosts = [self ? formatAddress(self) : undefined, input.peerAddress].filter(Boolean);
+    const gateways = [input.here, input.peer].flatMap((side) =>
+      side?.ctx.bridge?.gateway ? [formatAddress(side.ctx.bridge.gateway.address)] : []
+    );
+    const hosts = [
+      ...new Set([
+        ...(self ? [formatAddress(self)] : []),
+        ...(input.peerAddress ? [input.peerAddress] : []),
+        input.src,
+        input.dst,
+        ...gateways,
+      ]),
+    ];
     return [`nft insert rule arp ${p.table} ${chain} arp saddr ip { ${hosts.join(", ")} } accept`];
   }
   const [s, d] = net
@@ -119,7 +179,7 @@ function dropped(input: CauseInput, stop: Stop & { kind: "dropped" }): Finding {
     ...(stop.netns === undefined ? {} : { where: stop.netns }),
     summary: `${what} in ${p.family} table ${p.table}${
       p.hook ? ` (hook ${p.hook})` : ""
-    } drops the probe's echo ${stop.direction}s on ${place(stop)}`,
+    } drops the probe's echo ${plural(stop.direction)} on ${place(stop)}`,
     explanation:
       "The kernel's own trace of the probe's packets ends in this verdict; an accept elsewhere does not save a " +
       "packet that any base chain drops.",
@@ -129,26 +189,24 @@ function dropped(input: CauseInput, stop: Stop & { kind: "dropped" }): Finding {
 }
 
 function rewritten(stop: Stop & { kind: "rewritten" }): Finding {
-  const p = stop.pass;
+  const r = stop.rewrite;
+  const p = r.pass;
   const handle = p.decidedBy?.handle;
+  const chain = p.decidedBy?.chain ?? p.chain;
   return {
     id: "nat-rewrite",
     severity: "error",
     stage: "firewall",
-    ...(stop.netns === undefined ? {} : { where: stop.netns }),
-    summary:
-      `a NAT rule on ${
-        place(stop)
-      } sends the probe's echo ${stop.direction}s for ${stop.from} to ${stop.to}, ` +
-      "and nothing answers there",
-    evidence: [traceLine(p), `trace: the packets go on with daddr ${stop.to}`],
+    ...(r.netns === undefined ? {} : { where: r.netns }),
+    summary: `a NAT rule on ${place(stop)} rewrites the ${
+      r.field === "daddr" ? "destination" : "source"
+    } of the probe's echo ${
+      plural(r.direction)
+    } from ${r.from} to ${r.to}, and no answer comes back`,
+    evidence: [traceLine(p), `trace: the packets go on with ${r.field} ${r.to}`],
     fix: handle === undefined
-      ? [
-        `# remove the rule "${p.decidedBy?.rule}" from ${p.family} ${p.table} ${p.decidedBy?.chain}`,
-      ]
-      : fixFor(stop.netns, [
-        `nft delete rule ${p.family} ${p.table} ${p.decidedBy?.chain ?? p.chain} handle ${handle}`,
-      ]),
+      ? [`# remove the rule "${p.decidedBy?.rule}" from ${p.family} ${p.table} ${chain}`]
+      : fixFor(r.netns, [`nft delete rule ${p.family} ${p.table} ${chain} handle ${handle}`]),
   };
 }
 
@@ -196,7 +254,9 @@ function notRouted(input: CauseInput, stop: Stop & { kind: "not-routed" }): Find
   const evidence = [
     ...(stop.route ? [`${stop.route.query}: ${said ?? JSON.stringify(stop.route.route)}`] : []),
     ...stop.counters.map(([name, delta]) => `counter ${name} +${delta} during the probe`),
-    `trace: the echo ${stop.direction}s reached ${place(stop)} and no hook after routing saw them`,
+    `trace: the echo ${plural(stop.direction)} reached ${
+      place(stop)
+    } and no hook after routing saw them`,
   ];
   const counters = new Set(stop.counters.map(([name]) => name));
   const byCounter: FindingId[] = [
@@ -207,14 +267,33 @@ function notRouted(input: CauseInput, stop: Stop & { kind: "not-routed" }): Find
       : []),
   ];
   const byWords = NOT_ROUTED.find(([re]) => said !== undefined && re.test(said))?.[1] ?? [];
-  const found = staticFinding(side, [...byCounter, ...byWords, ...ROUTING_IDS]);
+  const container: FindingId[] = stop.role === "source" || stop.role === "destination"
+    ? ["container-no-address", "container-down", "container-no-default-route"]
+    : [];
+  const found = staticFinding(side, [...container, ...byCounter, ...byWords, ...ROUTING_IDS]);
   if (found && side) return promote(found, side, evidence);
+  const rejecting = side && rejectingRoute(side, input.dst);
+  if (rejecting) {
+    return {
+      id: "route-rejects",
+      severity: "error",
+      stage: "route",
+      ...(stop.netns === undefined ? {} : { where: stop.netns }),
+      summary: `a ${rejecting.type} route on ${
+        place(stop)
+      } covers ${input.dst}: the kernel refuses to send there`,
+      evidence: [...evidence, formatRoute(rejecting)],
+      fix: fixFor(side.netns, [`ip route del ${rejecting.type} ${formatPrefix(rejecting.dst)}`]),
+    };
+  }
+  const fallback = anyStaticError([side, input.here, input.peer]);
+  if (fallback) return promote(fallback.f, fallback.side, evidence);
   return {
     id: "no-route",
     severity: "error",
     stage: "route",
     ...(stop.netns === undefined ? {} : { where: stop.netns }),
-    summary: `${place(stop)} does not route the probe's echo ${stop.direction}s${
+    summary: `${place(stop)} does not route the probe's echo ${plural(stop.direction)}${
       said ? `: the kernel says "${said}"` : ""
     }`,
     evidence,
@@ -285,7 +364,7 @@ function notDelivered(input: CauseInput, stop: Stop & { kind: "not-delivered" })
   const receiver = sideOf(input, stop.next);
   const neighbour = stop.role === "this host" ? neighbourEvidence(input.result) : undefined;
   const evidence = [
-    `trace: the echo ${stop.direction}s left ${place(stop)}${
+    `trace: the echo ${plural(stop.direction)} left ${place(stop)}${
       stop.oif ? ` by ${stop.oif}` : ""
     }; ${stop.next}${stop.nextNetns ? ` (${stop.nextNetns})` : ""} never saw them`,
     ...(neighbour?.lines ?? []),
@@ -300,6 +379,12 @@ function notDelivered(input: CauseInput, stop: Stop & { kind: "not-delivered" })
       pass: arp,
     });
   }
+  const wrong = wrongNextHop(input, stop, sender, evidence);
+  if (wrong) return wrong;
+  const arpOff = stop.role === "this host" ? peerArpOff(input, evidence) : undefined;
+  if (arpOff) return arpOff;
+  const staticMac = wrongStaticMac(stop, sender, receiver, evidence);
+  if (staticMac) return staticMac;
   const found = staticFinding(sender, SENDER_LINK_IDS.slice(0, 4)) ??
     staticFinding(receiver, RECEIVER_LINK_IDS) ??
     staticFinding(sender, SENDER_LINK_IDS);
@@ -308,7 +393,142 @@ function notDelivered(input: CauseInput, stop: Stop & { kind: "not-delivered" })
     return promote(found, side, evidence);
   }
   if (neighbour?.failed) return gatewaySilent(input, evidence);
+  const fallback = anyStaticError([sender, receiver]);
+  if (fallback) return promote(fallback.f, fallback.side, evidence);
   return lost(input, stop, evidence);
+}
+
+/**
+ * The packets left a host for another next hop than the host that has the destination (a
+ * narrower route, a policy rule, a packet mark): the kernel's route answer shows it.
+ */
+function wrongNextHop(
+  input: CauseInput,
+  stop: Stop,
+  sender: Side | undefined,
+  evidence: readonly string[],
+): Finding | undefined {
+  if (!sender || (stop.role !== "this host" && stop.role !== "peer host")) return undefined;
+  const ns = input.result.namespaces.find((n) => n.role === stop.role);
+  const answer = ns?.routes[stop.direction === "request" ? 0 : 1];
+  const gateway = answer?.route?.gateway;
+  const expected = stop.direction === "request" ? input.peerAddress : (() => {
+    const self = selfAddress(input.here.ctx);
+    return self ? formatAddress(self) : undefined;
+  })();
+  if (typeof gateway !== "string" || !expected || gateway === expected) return undefined;
+  const more = [...evidence, `${answer!.query}: via ${gateway}, not ${expected}`];
+  const mark = markedRule(input, sender, ns!.netns, stop.role);
+  const found = mark
+    ? undefined
+    : staticFinding(sender, ["route-overlap", "route-wrong-host", "policy-route"]);
+  if (found) return promote(found, sender, more);
+  const target = stop.direction === "request" ? input.dst : input.src;
+  const table = answer!.route!.table;
+  if ((table !== undefined && table !== "main") || mark) {
+    return {
+      id: "policy-route",
+      severity: "error",
+      stage: "route",
+      ...(sender.netns === undefined ? {} : { where: sender.netns }),
+      summary:
+        `a policy rule on ${place(stop)} sends the probe's echo ${
+          plural(stop.direction)
+        } to ${target} ` +
+        `by table ${table ?? "?"} via ${gateway}, not to ${expected}`,
+      evidence: [...more, ...(mark ? [`ip rule: ${mark.text}`] : [])],
+      fix: mark
+        ? fixFor(sender.netns, [`ip rule del pref ${mark.priority}`])
+        : [`# find the rule: ip rule show; ip route show table ${table}`],
+    };
+  }
+  const route = sender.ctx.obs.host.routes
+    .filter((r) =>
+      r.gateway && formatAddress(r.gateway) === gateway &&
+      prefixContains(r.dst, parseAddress(target))
+    )
+    .sort((a, b) => b.dst.length - a.dst.length)[0];
+  return {
+    id: "route-overlap",
+    severity: "error",
+    stage: "route",
+    ...(sender.netns === undefined ? {} : { where: sender.netns }),
+    summary:
+      `${place(stop)} sends the probe's echo ${
+        plural(stop.direction)
+      } to ${target} via ${gateway}, ` +
+      `not to ${expected}, the host that has it`,
+    evidence: [...more, ...(route ? [formatRoute(route)] : [])],
+    fix: route
+      ? fixFor(sender.netns, [`ip route del ${formatPrefix(route.dst)} via ${gateway}`])
+      : [`# see which route: ${answer!.query}`],
+  };
+}
+
+/** A fwmark rule matching the mark the trace shows on the probe's packets in that namespace. */
+function markedRule(input: CauseInput, side: Side, netns: string | undefined, role: Stop["role"]) {
+  const ns = input.result.namespaces.find((n) => n.role === role && n.netns === netns);
+  if (!ns?.trace) return undefined;
+  const marks = new Set(
+    tracePasses(ns.trace.events, ns.trace.hooks).flatMap((p) => markOf(p) ?? []),
+  );
+  return side.ctx.obs.rules
+    ?.filter((r) => r.fwmark && [...marks].some((m) => (m & r.fwmark!.mask) === r.fwmark!.mark))
+    .sort((a, b) => a.priority - b.priority)[0];
+}
+
+/** The peer host's uplink has ARP off: it never answers who has its address. */
+function peerArpOff(input: CauseInput, evidence: readonly string[]): Finding | undefined {
+  const peer = input.peer;
+  const link = peer?.ctx.obs.host.links.find((l) => l.ifname === peer.ctx.uplink);
+  if (!peer || !link?.noArp) return undefined;
+  return {
+    id: "gateway-unreachable",
+    severity: "error",
+    stage: "gateway",
+    where: peer.netns,
+    summary:
+      `${
+        input.peerAddress ?? "the peer host"
+      }, the next hop to ${input.dst}, does not answer ARP: ` +
+      `ARP is off on its ${link.ifname}`,
+    evidence: [...evidence, `${peer.netns}: ${link.ifname} has the NOARP flag`],
+    fix: fixFor(peer.netns, [`ip link set ${link.ifname} arp on`]),
+  };
+}
+
+/**
+ * A static (PERMANENT) neighbour entry on the sending side for the next hop, whose MAC is not
+ * the one the receiving side's interface with that address has: frames go to nobody.
+ */
+function wrongStaticMac(
+  stop: Stop,
+  sender: Side | undefined,
+  receiver: Side | undefined,
+  evidence: readonly string[],
+): Finding | undefined {
+  if (!sender || !receiver) return undefined;
+  for (const n of sender.ctx.obs.neighbours) {
+    if (!n.state.includes("PERMANENT") || !n.lladdr) continue;
+    const address = formatAddress(n.dst);
+    const holder = receiver.ctx.obs.host.addresses.find((l) =>
+      l.addresses.some((a) => formatAddress(a.address) === address)
+    );
+    const mac = holder && receiver.ctx.obs.host.links.find((l) => l.ifname === holder.ifname)?.mac;
+    if (!mac || mac.toLowerCase() === n.lladdr.toLowerCase()) continue;
+    return {
+      id: "neighbour-wrong",
+      severity: "error",
+      stage: "gateway",
+      ...(sender.netns === undefined ? {} : { where: sender.netns }),
+      summary:
+        `a static neighbour entry on ${place(stop)} sends frames for ${address} to ${n.lladdr}, ` +
+        `but ${address} is ${holder!.ifname} with ${mac}`,
+      evidence: [...evidence, `ip neigh: ${address} dev ${n.dev} lladdr ${n.lladdr} PERMANENT`],
+      fix: fixFor(sender.netns, [`ip neigh del ${address} dev ${n.dev}`]),
+    };
+  }
+  return undefined;
 }
 
 function gatewaySilent(input: CauseInput, evidence: readonly string[]): Finding {
@@ -335,7 +555,7 @@ function lost(input: CauseInput, stop: Stop, evidence: readonly string[]): Findi
     severity: "error",
     stage: "return",
     summary:
-      `the probe's echo ${stop.direction}s left ${
+      `the probe's echo ${plural(stop.direction)} left ${
         place(stop)
       } toward ${there} and no reply came back: ` +
       "the cause is beyond what this machine can watch",
@@ -352,6 +572,8 @@ function notAnswered(input: CauseInput, stop: Stop & { kind: "not-answered" }): 
   ];
   const found = staticFinding(side, ["echo-ignored", "firewall-undecided"]);
   if (found && side) return promote(found, side, evidence);
+  const fallback = anyStaticError([side]);
+  if (fallback) return promote(fallback.f, fallback.side, evidence);
   return lost(input, stop, evidence);
 }
 
@@ -413,7 +635,13 @@ export function probeCause(input: CauseInput): Finding {
         "gateway-unreachable",
       ]);
       if (found) return promote(found, input.here, evidence);
+      const wrong = wrongNextHop(input, stop, input.here, evidence) ??
+        peerArpOff(input, evidence) ??
+        wrongStaticMac(stop, input.here, input.peer, evidence);
+      if (wrong) return wrong;
       if (neighbour.failed) return gatewaySilent(input, evidence);
+      const fallback = anyStaticError([input.here, input.peer]);
+      if (fallback) return promote(fallback.f, fallback.side, evidence);
       return lost(input, stop, evidence);
     }
   }

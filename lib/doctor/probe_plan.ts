@@ -85,11 +85,17 @@ export function probePlan(
     });
   }
   const gateway = found.kind === "route" ? found.route.gateway : undefined;
+  // The large echo fills the larger of the two containers' MTUs: a destination whose MTU is
+  // above its veth's loses its large replies. Don't Fragment only when the source's MTU holds it.
+  const targetMtu = target ? containerLink(target.c)?.mtu : undefined;
+  const largest = Math.max(fromLink?.mtu ?? 0, targetMtu ?? 0);
   return {
     source: from.name,
     to: dst,
     namespaces,
     ...(gateway && out ? { nextHop: { address: formatAddress(gateway), dev: out } } : {}),
-    ...(fromLink ? { largeSize: fromLink.mtu - 28 } : {}),
+    ...(largest > 0
+      ? { largeSize: largest - 28, largeDontFragment: largest <= (fromLink?.mtu ?? 0) }
+      : {}),
   };
 }

@@ -6,10 +6,11 @@
  *
  * @module
  */
-import type { PathView, Stop } from "../probe/path.ts";
+import { type PathView, plural, type Stop } from "../probe/path.ts";
 import type { ProbeResult } from "../probe/probe.ts";
 import type { Diagnosis, ProbeSummary } from "./diagnose.ts";
 import type { Finding } from "./finding.ts";
+import { formatAddress } from "../net/address.ts";
 import { sortFindings } from "./finding.ts";
 import { fixFor, probeCause, type Side } from "./probe_cause.ts";
 
@@ -31,7 +32,7 @@ function stopText(stop: Stop): string {
     case "dropped":
       return `${where}: dropped by ${stop.pass.family} ${stop.pass.table} ${stop.pass.chain}`;
     case "rewritten":
-      return `${where}: rewritten from ${stop.from} to ${stop.to}`;
+      return `${where}: ${stop.rewrite.field} rewritten from ${stop.rewrite.from} to ${stop.rewrite.to}`;
     case "not-routed":
       return `${where}: not routed${stop.route?.error ? ` (${stop.route.error})` : ""}`;
     case "not-delivered":
@@ -60,7 +61,7 @@ export function probeSummary(result: ProbeResult, view: PathView): ProbeSummary 
         },
       }
       : {}),
-    ...(stop ? { stoppedAt: `${stop.direction}s: ${stopText(stop)}` } : {}),
+    ...(stop ? { stoppedAt: `${plural(stop.direction)}: ${stopText(stop)}` } : {}),
     watched: result.namespaces.map((n) => ({
       role: n.role,
       ...(n.netns === undefined ? {} : { netns: n.netns }),
@@ -82,6 +83,37 @@ export interface VerdictInput {
   readonly src: string;
   readonly dst: string;
   readonly peerAddress?: string;
+}
+
+/** Every address of a side's host and of its containers. */
+function addressesOf(side: Side | undefined): Set<string> {
+  if (!side) return new Set();
+  const host = side.ctx.obs.host.addresses.flatMap((l) => l.addresses);
+  const containers = side.ctx.containers.flatMap((c) =>
+    c.observed?.state?.addresses.flatMap((l) => l.addresses) ?? []
+  );
+  return new Set([...host, ...containers].map((a) => formatAddress(a.address)));
+}
+
+/**
+ * A NAT rewrite that explains unanswered echoes: any destination rewrite, or a source rewrite
+ * to an address that is not the rewriting machine's own (masquerading to the host's own
+ * address works, and is not blamed).
+ */
+function natStop(input: VerdictInput): Stop | undefined {
+  const { view } = input;
+  if (view.answered || view.stop?.kind === "dropped") return undefined;
+  const own = new Set([...addressesOf(input.here), ...addressesOf(input.peer)]);
+  const r = view.rewrites.find((r) => r.field === "daddr" || !own.has(r.to));
+  return r
+    ? {
+      direction: r.direction,
+      role: r.role,
+      ...(r.netns === undefined ? {} : { netns: r.netns }),
+      kind: "rewritten",
+      rewrite: r,
+    }
+    : undefined;
 }
 
 const same = (a: Finding, b: Finding) =>
@@ -118,7 +150,7 @@ export function probeVerdict(input: VerdictInput): Diagnosis {
       probe,
     };
   }
-  const stop = view.stop ?? view.largeStop;
+  const stop = natStop(input) ?? view.stop ?? view.largeStop;
   const cause = stop
     ? probeCause({
       stop,

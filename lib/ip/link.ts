@@ -21,6 +21,8 @@ export interface Link {
   readonly up: boolean;
   /** The device has carrier (`LOWER_UP` flag). */
   readonly lowerUp: boolean;
+  /** ARP is off on the device (`NOARP` flag): it neither asks nor answers. */
+  readonly noArp: boolean;
   /** For a veth whose peer lives in another namespace: that namespace's id as seen from here. */
   readonly linkNetnsId?: number;
   readonly mac?: string;
@@ -48,6 +50,7 @@ export function parseLinks(text: string | readonly unknown[]): Link[] {
       operstate: f.optionalString("operstate") ?? "UNKNOWN",
       up: flags.includes("UP"),
       lowerUp: flags.includes("LOWER_UP"),
+      noArp: flags.includes("NOARP"),
       linkNetnsId: f.optionalNumber("link_netnsid"),
       mac: f.optionalString("address"),
     };

@@ -84,3 +84,21 @@ export function tracePasses(events: readonly TraceEvent[], hooks: ChainHooks): P
   }
   return passes;
 }
+
+/**
+ * The packet mark a pass leaves on its packet: the trace's headers do not print marks, but a
+ * rule that sets one says so (`meta mark set 0x42`, iptables' MARK target alike).
+ *
+ * @example
+ * ```ts
+ * markOf(pass); // 66 after "meta mark set 0x42"
+ * ```
+ */
+export function markOf(pass: Pass): number | undefined {
+  let mark = pass.packet.mark;
+  for (const r of pass.rules) {
+    const m = /(?:^|\s)(?:meta )?mark set (0x[0-9a-f]+|\d+)\b/.exec(r.rule);
+    if (m && !/\bct mark set/.test(r.rule)) mark = Number(m[1]);
+  }
+  return mark || undefined;
+}

@@ -14,6 +14,18 @@ import type { NamespaceProbe, ProbeResult, ProbeRole, RouteAnswer } from "./prob
 /** Which way a packet goes. */
 export type Direction = "request" | "reply";
 
+/**
+ * The packets of a direction, in words: "requests" or "replies".
+ *
+ * @example
+ * ```ts
+ * plural("reply"); // "replies"
+ * ```
+ */
+export function plural(direction: Direction): string {
+  return direction === "request" ? "requests" : "replies";
+}
+
 /** One watched namespace as one direction's packets saw it. */
 export interface HopView {
   readonly role: ProbeRole;
@@ -22,6 +34,8 @@ export interface HopView {
   readonly hooks: readonly string[];
   /** Passes through tables other than the probe's own. */
   readonly passes: readonly Pass[];
+  /** Every pass, the probe's own included (they show the headers at each hook). */
+  readonly allPasses: readonly Pass[];
   /** The last output interface the packets were seen to leave by. */
   readonly oif?: string;
 }
@@ -32,13 +46,8 @@ export type Stop =
   & (
     /** A rule or a chain's policy dropped (or rejected) them. */
     | { readonly kind: "dropped"; readonly pass: Pass }
-    /** NAT changed their destination and they never came back. */
-    | {
-      readonly kind: "rewritten";
-      readonly pass: Pass;
-      readonly from: string;
-      readonly to: string;
-    }
+    /** NAT changed an address of theirs and they never came back. */
+    | { readonly kind: "rewritten"; readonly rewrite: Rewrite }
     /** They arrived and the kernel's routing sent them nowhere (no forward, no input). */
     | {
       readonly kind: "not-routed";
@@ -72,6 +81,8 @@ export interface PathView {
   readonly stop?: Stop;
   /** Where the large echo stopped, when only it was lost. */
   readonly largeStop?: Stop;
+  /** NAT rules that changed the small echoes' addresses on the way. */
+  readonly rewrites: readonly Rewrite[];
 }
 
 /** Counters whose growth names a drop outside netfilter. */
@@ -113,7 +124,7 @@ function hop(ns: NamespaceProbe, direction: Direction, ids: ReadonlySet<number>)
   );
   const hooks: string[] = [];
   for (const p of mine) {
-    const hook = p.family === "netdev" ? "ingress" : p.hook;
+    const hook = p.hook ?? (p.family === "netdev" ? "ingress" : undefined);
     if (hook && !hooks.includes(hook)) hooks.push(hook);
   }
   const oif = mine.findLast((p) => p.packet.oif)?.packet.oif;
@@ -122,22 +133,51 @@ function hop(ns: NamespaceProbe, direction: Direction, ids: ReadonlySet<number>)
     ...(ns.netns === undefined ? {} : { netns: ns.netns }),
     hooks,
     passes: mine.filter((p) => !p.probe),
+    allPasses: mine,
     ...(oif ? { oif } : {}),
   };
 }
 
-/** A NAT pass that changed the destination address of the packets after it. */
-function rewrite(view: HopView): { pass: Pass; from: string; to: string } | undefined {
-  for (const [i, p] of view.passes.entries()) {
-    if (!/\b(dnat|redirect)\b/.test(p.decidedBy?.rule ?? "")) continue;
-    const later = view.passes.slice(i + 1).find((q) =>
-      q.packet.ipId === p.packet.ipId && q.packet.daddr !== p.packet.daddr
+/** A NAT rule that changed the packets' addresses, and where. */
+export interface Rewrite {
+  readonly direction: Direction;
+  readonly role: ProbeRole;
+  readonly netns?: string;
+  readonly pass: Pass;
+  readonly field: "daddr" | "saddr";
+  readonly from: string;
+  readonly to: string;
+}
+
+/** The NAT rules of one namespace that changed an address of the packets after them. */
+function rewrites(view: HopView, direction: Direction, next?: HopView): Rewrite[] {
+  const found: Rewrite[] = [];
+  for (const [i, p] of view.allPasses.entries()) {
+    const rule = p.decidedBy?.rule ?? "";
+    const field = /\b(dnat|redirect)\b/.test(rule)
+      ? "daddr"
+      : /\b(snat|masquerade)\b/.test(rule)
+      ? "saddr"
+      : undefined;
+    if (!field || p.probe) continue;
+    // After postrouting NAT no hook of this namespace sees the packet again: the next one does.
+    const later = [...view.allPasses.slice(i + 1), ...(next?.allPasses ?? [])].find((q) =>
+      q.packet.ipId === p.packet.ipId && q.packet[field] !== undefined &&
+      q.packet[field] !== p.packet[field]
     );
-    if (later && p.packet.daddr && later.packet.daddr) {
-      return { pass: p, from: p.packet.daddr, to: later.packet.daddr };
+    if (later && p.packet[field]) {
+      found.push({
+        direction,
+        role: view.role,
+        ...(view.netns === undefined ? {} : { netns: view.netns }),
+        pass: p,
+        field,
+        from: p.packet[field]!,
+        to: later.packet[field]!,
+      });
     }
   }
-  return undefined;
+  return found;
 }
 
 /** The hooks a packet reaches when a namespace passes it on (or takes it in, at the end). */
@@ -157,7 +197,12 @@ function walk(
   const views: HopView[] = [];
   for (const [i, ns] of order.entries()) {
     if (!ns.trace) continue;
-    const view = hop(ns, direction, ids);
+    const seen = hop(ns, direction, ids);
+    // Seen only by netdev ingress: the stack threw the frame away before IP (a frame for
+    // another MAC address, say): for IP it never arrived.
+    const onlyIngress = seen.hooks.length > 0 && seen.hooks.every((h) => h === "ingress") &&
+      !seen.passes.some((p) => p.verdict === "drop");
+    const view = onlyIngress ? { ...seen, hooks: [] } : seen;
     views.push(view);
     const at = { direction, role: ns.role, ...(ns.netns === undefined ? {} : { netns: ns.netns }) };
     const previous = order.slice(0, i).reverse().find((n) => n.trace);
@@ -166,7 +211,7 @@ function walk(
         return { views, stop: { ...at, kind: "not-answered", counters: deltas(ns) } };
       }
       if (!previous) return { views };
-      const before = hop(previous, direction, ids);
+      const before = views[views.length - 2];
       if (!passedOn(previous.role, direction, before.hooks)) return { views };
       const oif = before.oif;
       return {
@@ -225,6 +270,10 @@ export function pathView(result: ProbeResult): PathView {
     reply: reply.views,
     ...(stop ? { stop } : {}),
     ...(largeStop ? { largeStop } : {}),
+    rewrites: [
+      ...request.views.flatMap((v, i) => rewrites(v, "request", request.views[i + 1])),
+      ...reply.views.flatMap((v, i) => rewrites(v, "reply", reply.views[i + 1])),
+    ],
   };
 }
 
@@ -245,21 +294,7 @@ function firstStop(
   reply: { views: HopView[]; stop?: Stop },
   order: readonly NamespaceProbe[],
 ): Stop | undefined {
-  if (request.stop) {
-    // A NAT rewrite before the stop is what sent the packets there.
-    const nat = request.views.map(rewrite).find((r) => r !== undefined);
-    if (nat && request.stop.kind !== "dropped") {
-      const view = request.views.find((v) => v.passes.includes(nat.pass))!;
-      return {
-        direction: "request",
-        role: view.role,
-        ...(view.netns === undefined ? {} : { netns: view.netns }),
-        kind: "rewritten",
-        ...nat,
-      };
-    }
-    return request.stop;
-  }
+  if (request.stop) return request.stop;
   const source = request.views[0];
   if (!source || source.hooks.length === 0) {
     return {

@@ -16,6 +16,7 @@ import { thisProcess } from "../exec/process_state.ts";
 import { ipBatch, IpCommandError, ipRead } from "../ip/exec.ts";
 import { type Neighbour, parseNeighbours } from "../ip/neigh.ts";
 import { parsePing, pingArgv, type PingOutcome } from "./ping.ts";
+import { markOf, tracePasses } from "./passes.ts";
 import { probeTableName } from "./trace_table.ts";
 import { type NamespaceTrace, NamespaceWatch } from "./watch.ts";
 
@@ -41,8 +42,10 @@ export interface ProbePlan {
   readonly namespaces: readonly ProbeNamespace[];
   /** This host's next hop to re-validate: its neighbour entry is made to probe again. */
   readonly nextHop?: { readonly address: string; readonly dev: string };
-  /** Payload of one large echo with Don't Fragment (the path MTU test); none when undefined. */
+  /** Payload of one large echo (the path MTU test); none when undefined. */
   readonly largeSize?: number;
+  /** Send it with Don't Fragment (when the source's own MTU holds it). */
+  readonly largeDontFragment?: boolean;
 }
 
 /** The kernel's answer to one `ip route get`. */
@@ -156,7 +159,7 @@ export async function runProbe(plan: ProbePlan): Promise<ProbeResult> {
           count: 1,
           size: plan.largeSize,
           icmpId: largeId,
-          noFragment: true,
+          noFragment: plan.largeDontFragment ?? true,
         }),
         Promise.all(
           plan.namespaces.map((ns) =>
@@ -175,7 +178,19 @@ export async function runProbe(plan: ProbePlan): Promise<ProbeResult> {
         }
       }));
     }
-    const [small, large, routes, nextHop] = outcome;
+    const [small, large, asked, nextHop] = outcome;
+    // A mark the firewall set on the probe's packets changes which rules match: ask again
+    // with it, as the kernel routed them.
+    const routes = await Promise.all(plan.namespaces.map(async (ns, i) => {
+      const trace = traces.get(ns);
+      const mark = trace &&
+        tracePasses(trace.events, trace.hooks).filter((p) =>
+          p.packet.icmpId !== undefined && ids.includes(p.packet.icmpId)
+        ).map(markOf).find((m) => m !== undefined);
+      if (mark === undefined) return asked[i];
+      const hex = `0x${mark.toString(16)}`;
+      return await Promise.all(ns.routeQueries.map((q) => routeGet(ns.netns, [...q, "mark", hex])));
+    }));
     return {
       small,
       ...(large ? { large } : {}),

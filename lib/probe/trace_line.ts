@@ -94,7 +94,38 @@ function parsePacket(text: string): TracedPacket {
       i += 2;
     }
   }
-  return packet as TracedPacket;
+  return { ...rawHeaders(text), ...packet } as TracedPacket;
+}
+
+const ICMP_TYPES: Readonly<Record<number, string>> = { 0: "echo-reply", 8: "echo-request" };
+
+/**
+ * The headers of a packet the trace printed as raw bytes (`@nh,0,160 0x4500...` for the IPv4
+ * header, `@th,0,64 0x0800...` for ICMP), as it does at the netdev egress hook.
+ */
+function rawHeaders(text: string): Record<string, string | number> {
+  const bytes = (base: string) => {
+    // nft prints the bytes as one number: leading zero digits are left out.
+    const m = new RegExp(`@${base},0,(\\d+) 0x([0-9a-f]+)`).exec(text);
+    if (!m) return undefined;
+    return m[2].padStart(Number(m[1]) / 4, "0").match(/../g)!.map((b) => parseInt(b, 16));
+  };
+  const nh = bytes("nh");
+  if (!nh || nh.length < 20 || nh[0] >> 4 !== 4) return {};
+  const fields: Record<string, string | number> = {
+    length: (nh[2] << 8) | nh[3],
+    ipId: (nh[4] << 8) | nh[5],
+    ttl: nh[8],
+    saddr: nh.slice(12, 16).join("."),
+    daddr: nh.slice(16, 20).join("."),
+  };
+  const th = bytes("th");
+  if (nh[9] === 1 && th && th.length >= 8 && ICMP_TYPES[th[0]] !== undefined) {
+    fields.icmpType = ICMP_TYPES[th[0]];
+    fields.icmpId = (th[4] << 8) | th[5];
+    fields.icmpSequence = (th[6] << 8) | th[7];
+  }
+  return fields;
 }
 
 /**

@@ -127,6 +127,10 @@ function wrongContainerEntries(ctx: DoctorContext, containers: readonly Containe
           `# and give it another address (or take it off ${bridge})`,
         ]
         : [`# if it lasts, ask again: ip neigh show ${addr} dev ${bridge}`],
+      // One port that is not hg's: when the probe shows the packets going there, take it off.
+      ...(!owner && others.length === 1
+        ? { proven: [`ip link set ${others[0]} nomaster`, `ip neigh del ${addr} dev ${bridge}`] }
+        : {}),
     });
   }
   return findings;

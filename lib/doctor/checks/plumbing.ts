@@ -144,6 +144,10 @@ export function checkContainer(ctx: DoctorContext, c: Container): Finding[] {
     return findings;
   }
   const inside = (cmd: string) => `ip -n ${c.name} ${cmd}`;
+  // Taking an address away or a link down removes the routes through it: the default too.
+  const gw = ctx.bridge?.gateway?.address;
+  const restoreDefault = (dev: string) =>
+    gw ? [inside(`route replace default via ${formatAddress(gw)} dev ${dev}`)] : [];
   const eth = state.addresses.find((l) =>
     l.addresses.some((a) => a.address.family === 4 && a.scope === "global")
   );
@@ -162,7 +166,7 @@ export function checkContainer(ctx: DoctorContext, c: Container): Finding[] {
           }`
           : `${c.name}: no IPv4 address`,
       ],
-      fix: [inside(`addr add ${addr} dev eth0`)],
+      fix: [inside(`addr add ${addr} dev eth0`), ...restoreDefault("eth0")],
     });
   } else if (!own.link.up) {
     findings.push({
@@ -171,7 +175,7 @@ export function checkContainer(ctx: DoctorContext, c: Container): Finding[] {
       stage: "container",
       summary: `container ${c.name}'s ${own.link.ifname} is down`,
       evidence: [`${c.name}: ${own.link.ifname} flags without UP`],
-      fix: [inside(`link set ${own.link.ifname} up`)],
+      fix: [inside(`link set ${own.link.ifname} up`), ...restoreDefault(own.link.ifname)],
     });
   }
   if (ctx.subnet && !prefixContains(ctx.subnet, c.address)) {

@@ -402,6 +402,7 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
       fix: taken.length > 0 ? [routeDel(inner.r)] : [
         `# check which of the two is right: ip route get ADDRESS-IN-${formatPrefix(inner.r.dst)}`,
       ],
+      ...(taken.length > 0 ? {} : { proven: [routeDel(inner.r)] }),
     });
   }
   return findings;
