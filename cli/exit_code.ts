@@ -3,16 +3,19 @@
  *
  * 0: fine. 1: the job failed or the environment is not fit (HgError and anything unexpected).
  * 2: bad usage or input (InputError, unknown flags, missing arguments).
+ * 3: the answer could not be decided (UndecidedError: doctor without a probe, when something it
+ * cannot evaluate may stop traffic).
  *
  * @module
  */
 import { CommanderError } from "@commander-js/extra-typings";
-import { HgError, InputError } from "../lib/errors.ts";
+import { HgError, InputError, UndecidedError } from "../lib/errors.ts";
 
 /** Exit codes of hg. */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_UNDECIDED = 3;
 
 /** The exit code for `error` and the line to print (undefined: print nothing). */
 export function describeError(error: unknown): { code: number; message?: string } {
@@ -27,6 +30,9 @@ export function describeError(error: unknown): { code: number; message?: string 
     return { code: EXIT_USAGE, message: `hg: ${text} (see --help)` };
   }
   if (error instanceof InputError) return { code: EXIT_USAGE, message: `hg: ${error.message}` };
+  if (error instanceof UndecidedError) {
+    return { code: EXIT_UNDECIDED, message: `hg: ${error.message}` };
+  }
   if (error instanceof HgError) return { code: EXIT_FAILED, message: `hg: ${error.message}` };
   const text = error instanceof Error ? error.message : String(error);
   return { code: EXIT_FAILED, message: `hg: internal error: ${text.split("\n")[0]}` };

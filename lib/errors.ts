@@ -1,7 +1,8 @@
 /**
  * Typed errors shared by every part of hg. The CLI maps them to exit codes in one
  * place (`cli/exit_code.ts`): {@link InputError} is bad usage or input (exit 2),
- * everything else is a failure of the job or the environment (exit 1).
+ * {@link UndecidedError} an answer that could not be decided (exit 3), everything else is a
+ * failure of the job or the environment (exit 1).
  *
  * @module
  */
@@ -24,6 +25,17 @@ export class HgError extends Error {
  * ```
  */
 export class InputError extends HgError {}
+
+/**
+ * The answer could not be decided: doctor found no error, but something it cannot evaluate (a
+ * rule match it does not model, a registry it cannot read) may stop traffic. Exit 3.
+ *
+ * @example
+ * ```ts
+ * throw new UndecidedError("doctor: undecided: a rule doctor cannot evaluate decides");
+ * ```
+ */
+export class UndecidedError extends HgError {}
 
 /** The host is not in a state the command can work with (no bridge, no root, no `ip`). Exit 1. */
 export class EnvironmentError extends HgError {}

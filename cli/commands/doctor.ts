@@ -1,6 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { readFile } from "node:fs/promises";
-import { HgError, InputError } from "../../lib/errors.ts";
+import { HgError, InputError, UndecidedError } from "../../lib/errors.ts";
 import { takeSnapshot } from "../../lib/doctor/collect.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { diagnose, type Diagnosis } from "../../lib/doctor/diagnose.ts";
@@ -116,6 +116,9 @@ export function doctorCommand(output: () => Output) {
       }
       out.json({ schema: 1, ...diagnosis });
       out.line(renderDiagnosis(diagnosis).join("\n"));
+      if (diagnosis.status === "undecided") {
+        throw new UndecidedError(`doctor: ${diagnosis.verdict}`);
+      }
       if (!diagnosis.ok) throw new ProblemsFound(`doctor: ${diagnosis.verdict}`);
     });
 }

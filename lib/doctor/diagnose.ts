@@ -54,8 +54,13 @@ export interface PathStep {
 
 /** Doctor's answer. */
 export interface Diagnosis {
-  /** No finding of severity error. */
+  /** The verdict is OK: no error, and nothing undecided (or the probe's echoes were answered). */
   readonly ok: boolean;
+  /**
+   * `ok`; `problem`: an error (exit 1); `undecided`: no error, but a finding doctor could not
+   * decide, so it calls the host neither fine nor broken (exit 3).
+   */
+  readonly status: "ok" | "problem" | "undecided";
   /** One line: the first cause, or that nothing was found. */
   readonly verdict: string;
   readonly to?: string;
@@ -127,11 +132,16 @@ function withoutConsequences(findings: Finding[]): Finding[] {
 function conclude(findings: Finding[], ok: string, extra: Partial<Diagnosis> = {}): Diagnosis {
   const sorted = sortFindings(findings);
   const errors = sorted.filter((f) => f.severity === "error");
+  const undecided = sorted.find((f) => f.severity === "undecided");
+  const status = errors.length > 0 ? "problem" : undecided ? "undecided" : "ok";
   return {
-    ok: errors.length === 0,
-    verdict: errors.length === 0
-      ? ok
-      : `${errors[0].summary}${errors.length > 1 ? ` (and ${errors.length - 1} more errors)` : ""}`,
+    ok: status === "ok",
+    status,
+    verdict: errors.length > 0
+      ? `${errors[0].summary}${errors.length > 1 ? ` (and ${errors.length - 1} more errors)` : ""}`
+      : undecided
+      ? `undecided: ${undecided.summary}`
+      : ok,
     ...extra,
     findings: sorted,
   };

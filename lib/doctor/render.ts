@@ -15,7 +15,8 @@ import type { Diagnosis } from "./diagnose.ts";
  * ```
  */
 export function renderDiagnosis(d: Diagnosis): string[] {
-  const lines = [`${d.ok ? "OK  " : "FAIL"}  ${d.verdict}`];
+  const mark = d.status === "ok" ? "OK  " : d.status === "undecided" ? "????" : "FAIL";
+  const lines = [`${mark}  ${d.verdict}`];
   if (d.path) {
     lines.push("", `path${d.from ? ` from ${d.from}` : ""} to ${d.to}:`);
     for (const step of d.path) lines.push(`  ${step.ok ? "ok  " : "FAIL"}  ${step.text}`);

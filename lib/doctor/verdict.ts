@@ -143,6 +143,7 @@ export function probeVerdict(input: VerdictInput): Diagnosis {
     return {
       ...local,
       ok: true,
+      status: "ok",
       verdict:
         `the probe's echoes to ${input.dst} were answered (${result.small.answered} of ${result.small.sent})` +
         (result.large ? `, also one of ${result.large.size} bytes` : ""),
@@ -176,6 +177,7 @@ export function probeVerdict(input: VerdictInput): Diagnosis {
   return {
     ...local,
     ok: false,
+    status: "problem",
     verdict: cause ? `${cause.summary}${large}` : `the probe's echoes were not answered${large}`,
     findings,
     probe,

@@ -52,7 +52,7 @@ export async function labDoctor(
   const store = registry ? ["--store", registry.url] : [];
   const run = async (host: string, args: string[]) => {
     const r = await hg(host, ["doctor", "--json", "--node", host, ...store, ...args]);
-    if (r.code !== 0 && r.code !== 1) {
+    if (r.code !== 0 && r.code !== 1 && r.code !== 3) {
       throw new HgError(`hg doctor in ${host} failed: ${r.stderr.trim().split("\n")[0]}`);
     }
     const d = JSON.parse(r.stdout) as Diagnosis;

@@ -70,6 +70,26 @@ describe("hg doctor with its probe (e2e, root)", () => {
     }, "file");
   });
 
+  it("a FORWARD accept doctor cannot evaluate: undecided statically (exit 3), OK by the probe", async () => {
+    await withLab(2, (lab) => {
+      sh(
+        `${lab}-h1`,
+        "iptables -P FORWARD DROP && iptables -A FORWARD -m length --length 0:65535 -j ACCEPT",
+      );
+      assert.ok(pings(`${lab}-h1-c1`, containerIp(`${lab}-h2`)), "the odd firewall works");
+      const still = hgIn(`${lab}-h1`, [...doctorArgs(lab), "--no-probe"]);
+      assert.equal(still.code, 3, still.stderr);
+      const d = JSON.parse(still.stdout) as Diagnosis & { status: string };
+      assert.equal(d.status, "undecided");
+      assert.equal(d.ok, false, "undecided is not called OK");
+      assert.ok(d.findings.every((f) => f.severity !== "error"), "nor an error");
+      assert.match(still.stderr, /^hg: doctor: undecided: /);
+      const probed = doctor(lab);
+      assert.equal(probed.code, 0, probed.verdict);
+      assert.ok(probed.findings.every((f) => f.severity !== "error"));
+    }, "file");
+  });
+
   it("the peer host's FORWARD policy drops: the trace names it there, and its fix works", async () => {
     await withLab(2, (lab) => {
       const target = containerIp(`${lab}-h2`);

@@ -96,9 +96,9 @@ function doctor(l: Lab, host: string, to: boolean): Diagnosis & { code: number }
     host,
     ...(to ? ["--to", l.c2ip, "--from", l.c1] : []),
   ]);
-  assert.ok(r.code === 0 || r.code === 1, `doctor exit ${r.code}: ${r.stderr}`);
-  const d = JSON.parse(r.stdout) as Diagnosis;
-  assert.equal(r.code, d.ok ? 0 : 1, "exit 1 exactly when an error was found");
+  assert.ok([0, 1, 3].includes(r.code), `doctor exit ${r.code}: ${r.stderr}`);
+  const d = JSON.parse(r.stdout) as Diagnosis & { status: string };
+  assert.equal(r.code, { ok: 0, problem: 1, undecided: 3 }[d.status], "exit by the verdict");
   return { ...d, code: r.code };
 }
 
@@ -485,7 +485,9 @@ describe("hg doctor --no-probe: static checks on broken and odd-but-working labs
           doctor(l, l.h2, false),
         ];
         for (const d of runs) {
-          assert.equal(d.ok, true, `${d.verdict} (${ids(d)})`);
+          // Undecided (exit 3) is not an error: what doctor cannot evaluate, only a probe decides.
+          assert.ok(d.ok || setup.says?.severity === "undecided", `${d.verdict} (${ids(d)})`);
+          assert.ok(d.findings.every((f) => f.severity !== "error"), `${d.verdict} (${ids(d)})`);
           for (const f of d.findings) {
             for (const line of f.fix) {
               assert.ok(!REMOVING.test(line), `${f.id} (${f.severity}) prints "${line}"`);

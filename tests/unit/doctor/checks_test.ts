@@ -179,7 +179,9 @@ describe("the firewall", () => {
 
   it("a drop only unless an unmodeled rule accepts: undecided, never an error", () => {
     const d = diagnose(iptables("-A FORWARD -m set --match-set ok src -j ACCEPT\n"), toH2);
-    assert.equal(d.ok, true);
+    assert.equal(d.ok, false, "not called OK");
+    assert.equal(d.status, "undecided", "nor a problem");
+    assert.match(d.verdict, /^undecided: /);
     const f = d.findings.find((f) => f.id === "firewall-undecided");
     assert.equal(f?.severity, "undecided");
     assert.match(
