@@ -1,5 +1,9 @@
 /**
- * Doctor benchmark: `hg doctor` on a host with 10,000 peer routes (target: under 300 ms). A
+ * Doctor benchmark, two parts. The probe: `hg doctor --to` with its probe on a 2-host lab,
+ * healthy and with the peer's FORWARD dropping (target: under 1.5 s wall; the probe's wait is
+ * bounded by its 1 s ping deadline), medians of `HGBENCH_PROBE_REPS` (default 10), next to a
+ * floor of one answered `ping -c 1` between the containers. Then the static doctor
+ * (`--no-probe`) on a host with 10,000 peer routes (target: under 300 ms). A
  * scratch host `hgbench-d` (uplink eth0 10.0.12.11/22, peer end in `hgbench-e`) gets
  * `hg setup`, one container `hgbench-dc`, and the 10,000 routes of a file registry of 10,000
  * leases (the first /24s of 100.64.0.0/10, via 10.0.12.12-200). Timed as processes, medians of
@@ -52,8 +56,8 @@ const ways: [string, () => [string, string[]]][] = [
   ["floor: hg --version (start-up)", () => [hg.argv[0], [...hg.argv.slice(1), "--version"]]],
   ["hg doctor (whole host)", () => inHost(["doctor"])],
   [
-    `hg doctor --to ${TARGET} --from ${CONTAINER}`,
-    () => inHost(["doctor", "--to", TARGET, "--from", CONTAINER]),
+    `hg doctor --no-probe --to ${TARGET} --from ${CONTAINER}`,
+    () => inHost(["doctor", "--no-probe", "--to", TARGET, "--from", CONTAINER]),
   ],
   [
     `hg doctor --store FILE (${ROUTES.toLocaleString("en-US")} leases)`,
@@ -73,6 +77,81 @@ const ways: [string, () => [string, string[]]][] = [
     ]],
   ],
 ];
+
+const PROBE_REPS = Number(process.env.HGBENCH_PROBE_REPS ?? 10);
+const LAB = "hgbench-p";
+const labNamespaces = ["h1", "h1-c1", "h2", "h2-c1", "ul"].map((n) => `${LAB}-${n}`);
+
+/** `hg doctor --to` with the probe across a 2-host lab, healthy and with a drop on the peer. */
+async function probeBench(): Promise<string[][]> {
+  const rows: string[][] = [];
+  await withNamespaces(labNamespaces, () => {
+    const lab = (args: string[]) => must(hg.argv[0], [...hg.argv.slice(1), "lab", ...args]);
+    lab(["up", "--nodes", "2", "--name", LAB, "--store", "file"]);
+    try {
+      const address = (host: string) =>
+        (JSON.parse(
+          must(...inNetns(host, [...hg.argv, "status", "--json"])).stdout,
+        ) as { containers: { address: string }[] }).containers[0].address.split("/")[0];
+      const target = address(`${LAB}-h2`);
+      const doctor = inNetns(`${LAB}-h1`, [
+        ...hg.argv,
+        "doctor",
+        "--json",
+        "--store",
+        `/run/hg/lab-${LAB}/subnets.json`,
+        "--from",
+        `${LAB}-h1-c1`,
+        "--to",
+        target,
+        "--peer-netns",
+        `${LAB}-h2`,
+      ]);
+      const ping = inNetns(`${LAB}-h1-c1`, ["ping", "-n", "-c", "1", "-W", "1", target]);
+      const sample = (argv: [string, string[]], code: number) => {
+        timed(...argv); // warm-up
+        const ms: number[] = [];
+        for (let i = 0; i < PROBE_REPS; i++) {
+          const r = timed(...argv);
+          if (r.code !== code) throw new Error(`${argv.join(" ")} exited ${r.code}: ${r.stderr}`);
+          ms.push(r.ms);
+        }
+        return ms;
+      };
+      const row = (name: string, ms: number[], probeMs?: number[]) =>
+        rows.push([
+          name,
+          fmtMs(median(ms)),
+          fmtMs(Math.max(...ms)),
+          probeMs ? fmtMs(median(probeMs)) : "-",
+        ]);
+      row("floor: one answered ping -c 1 between the containers", sample(ping, 0));
+      const probeMs: number[] = [];
+      const healthy = sample(doctor, 0);
+      for (let i = 0; i < 3; i++) {
+        probeMs.push(JSON.parse(timed(...doctor).stdout).probe.elapsedMs);
+      }
+      row("hg doctor --to (probe), healthy: exit 0", healthy, probeMs);
+      must("nsenter", [`--net=/run/netns/${LAB}-h2`, "iptables", "-P", "FORWARD", "DROP"]);
+      const dropMs: number[] = [];
+      const dropping = sample(doctor, 1);
+      for (let i = 0; i < 3; i++) {
+        dropMs.push(JSON.parse(timed(...doctor).stdout).probe.elapsedMs);
+      }
+      row("hg doctor --to (probe), peer FORWARD drops: exit 1", dropping, dropMs);
+    } finally {
+      lab(["down", "--name", LAB]);
+    }
+  });
+  return rows;
+}
+
+const probeRows = await probeBench();
+console.log(`# hg doctor --to with its probe (2-host lab, 4 namespaces watched)\n`);
+console.log(machineLine());
+console.log(`hg: ${hg.what}; medians of ${PROBE_REPS} runs (probe ms: median of 3 more)\n`);
+console.log(markdownTable(["what", "median ms", "max ms", "probe ms (its own)"], probeRows));
+console.log("");
 
 const samples = new Map<string, number[]>(ways.map(([name]) => [name, []]));
 try {

@@ -177,7 +177,7 @@ function dropped(input: CauseInput, stop: Stop & { kind: "dropped" }): Finding {
     severity: "error",
     stage: "firewall",
     ...(stop.netns === undefined ? {} : { where: stop.netns }),
-    summary: `${what} in ${p.family} table ${p.table}${
+    summary: `${what} in table ${p.family} ${p.table}${
       p.hook ? ` (hook ${p.hook})` : ""
     } drops the probe's echo ${plural(stop.direction)} on ${place(stop)}`,
     explanation:

@@ -21,12 +21,13 @@ export interface PingOutcome {
 }
 
 /**
- * The argv of a probe ping: `count` echoes `intervalS` apart, waiting at most `deadlineS` in
- * all; with `noFragment`, the Don't Fragment bit is set (path MTU test).
+ * The argv of a probe ping: `count` echoes `intervalS` apart, then waiting at most `waitS` for
+ * answers still missing (`-W`; `-w` would send until its deadline); with `noFragment`, the
+ * Don't Fragment bit is set (path MTU test).
  *
  * @example
  * ```ts
- * pingArgv("1.1.2.2", { icmpId: 4242, count: 3, size: 56, intervalS: 0.1, deadlineS: 1 });
+ * pingArgv("1.1.2.2", { icmpId: 4242, count: 3, size: 56, intervalS: 0.1, waitS: 1 });
  * ```
  */
 export function pingArgv(
@@ -36,7 +37,7 @@ export function pingArgv(
     count: number;
     size: number;
     intervalS: number;
-    deadlineS: number;
+    waitS: number;
     noFragment?: boolean;
   },
 ): string[] {
@@ -47,8 +48,8 @@ export function pingArgv(
     String(o.count),
     "-i",
     String(o.intervalS),
-    "-w",
-    String(o.deadlineS),
+    "-W",
+    String(o.waitS),
     "-s",
     String(o.size),
     "-e",

@@ -168,6 +168,14 @@ async function withLab(body: (name: string) => Promise<void>): Promise<void> {
   }
 }
 
+/** The probe removed its trace tables from every namespace it watched. */
+async function assertNoProbeTables(lab: Lab): Promise<void> {
+  for (const ns of [lab.h1, lab.c1, lab.h2, lab.c2]) {
+    const r = await exec("nsenter", [`--net=/run/netns/${ns}`, "--", "nft", "list", "tables"]);
+    assert.doesNotMatch(r.stdout, /hgprobe_/, `the probe left its table in ${ns}`);
+  }
+}
+
 async function checkFault(f: Fault): Promise<void> {
   await withLab(async (name) => {
     const lab = openLab(name);
@@ -183,6 +191,7 @@ async function checkFault(f: Fault): Promise<void> {
     assert.equal(d.code, 1, `doctor exits 1 (${d.verdict})`);
     assert.ok(d.findings.length > 0, `doctor names a cause (${d.verdict})`);
     assert.equal(d.findings[0].id, f.id, `first finding (${d.verdict}): ${findingsText(d)}`);
+    await assertNoProbeTables(lab);
     await applyFix(lab, d.findings[0].fix);
     assert.ok(
       await pingsWithin(lab, f),
@@ -201,6 +210,7 @@ async function checkWorking(w: Case): Promise<void> {
     const d = await doctor(lab);
     assert.equal(d.code, 0, `doctor exits 0 (${d.verdict}): ${findingsText(d)}`);
     assert.equal(d.ok, true, d.verdict);
+    await assertNoProbeTables(lab);
     for (const finding of d.findings) {
       for (const line of finding.fix) {
         if (line.trim().startsWith("#")) continue;

@@ -241,7 +241,7 @@ describe("hg doctor (e2e, root)", () => {
   scenario("stale route of a host that left", "route-stale", (lab) => {
     // A departed host's narrower route still takes part of h2's subnet, and its gateway does
     // not answer: only then is removing it the fix (a route whose host still answers is a
-    // warning that removes nothing: see ok-lease-released in doctor_static_test.ts).
+    // warning that removes nothing: see ok-lease-released in tests/corpus/doctor_static_test.ts).
     const [a, b, c] = status(`${lab}-h2`).bridge.subnet.split(".");
     sh(`${lab}-h1`, `ip route add ${a}.${b}.${c}.0/25 via 10.0.12.19 dev eth0 proto 104`);
   });
