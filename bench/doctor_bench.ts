@@ -31,6 +31,7 @@ import {
   median,
   must,
   timed,
+  withCleanup,
   withNamespaces,
 } from "./bench_util.ts";
 import { expectedRoutes, writeSyncRegistryFile } from "./registry_sync.ts";
@@ -79,69 +80,67 @@ const ways: [string, () => [string, string[]]][] = [
 ];
 
 const PROBE_REPS = Number(process.env.HGBENCH_PROBE_REPS ?? 10);
-const LAB = "hgbench-p";
-const labNamespaces = ["h1", "h1-c1", "h2", "h2-c1", "ul"].map((n) => `${LAB}-${n}`);
+const LAB = "hgbenchp";
 
 /** `hg doctor --to` with the probe across a 2-host lab, healthy and with a drop on the peer. */
 async function probeBench(): Promise<string[][]> {
   const rows: string[][] = [];
-  await withNamespaces(labNamespaces, () => {
-    const lab = (args: string[]) => must(hg.argv[0], [...hg.argv.slice(1), "lab", ...args]);
+  const lab = (args: string[]) => must(hg.argv[0], [...hg.argv.slice(1), "lab", ...args]);
+  // hg lab down removes the lab's namespaces and files, also a lab left by a killed run.
+  const down = () => void timed(hg.argv[0], [...hg.argv.slice(1), "lab", "down", "--name", LAB]);
+  down();
+  await withCleanup(down, () => {
     lab(["up", "--nodes", "2", "--name", LAB, "--store", "file"]);
-    try {
-      const address = (host: string) =>
-        (JSON.parse(
-          must(...inNetns(host, [...hg.argv, "status", "--json"])).stdout,
-        ) as { containers: { address: string }[] }).containers[0].address.split("/")[0];
-      const target = address(`${LAB}-h2`);
-      const doctor = inNetns(`${LAB}-h1`, [
-        ...hg.argv,
-        "doctor",
-        "--json",
-        "--store",
-        `/run/hg/lab-${LAB}/subnets.json`,
-        "--from",
-        `${LAB}-h1-c1`,
-        "--to",
-        target,
-        "--peer-netns",
-        `${LAB}-h2`,
+    const address = (host: string) =>
+      (JSON.parse(
+        must(...inNetns(host, [...hg.argv, "status", "--json"])).stdout,
+      ) as { containers: { address: string }[] }).containers[0].address.split("/")[0];
+    const target = address(`${LAB}-h2`);
+    const doctor = inNetns(`${LAB}-h1`, [
+      ...hg.argv,
+      "doctor",
+      "--json",
+      "--store",
+      `/run/hg/lab-${LAB}/subnets.json`,
+      "--from",
+      `${LAB}-h1-c1`,
+      "--to",
+      target,
+      "--peer-netns",
+      `${LAB}-h2`,
+    ]);
+    const ping = inNetns(`${LAB}-h1-c1`, ["ping", "-n", "-c", "1", "-W", "1", target]);
+    const sample = (argv: [string, string[]], code: number) => {
+      timed(...argv); // warm-up
+      const ms: number[] = [];
+      for (let i = 0; i < PROBE_REPS; i++) {
+        const r = timed(...argv);
+        if (r.code !== code) throw new Error(`${argv.join(" ")} exited ${r.code}: ${r.stderr}`);
+        ms.push(r.ms);
+      }
+      return ms;
+    };
+    const row = (name: string, ms: number[], probeMs?: number[]) =>
+      rows.push([
+        name,
+        fmtMs(median(ms)),
+        fmtMs(Math.max(...ms)),
+        probeMs ? fmtMs(median(probeMs)) : "-",
       ]);
-      const ping = inNetns(`${LAB}-h1-c1`, ["ping", "-n", "-c", "1", "-W", "1", target]);
-      const sample = (argv: [string, string[]], code: number) => {
-        timed(...argv); // warm-up
-        const ms: number[] = [];
-        for (let i = 0; i < PROBE_REPS; i++) {
-          const r = timed(...argv);
-          if (r.code !== code) throw new Error(`${argv.join(" ")} exited ${r.code}: ${r.stderr}`);
-          ms.push(r.ms);
-        }
-        return ms;
-      };
-      const row = (name: string, ms: number[], probeMs?: number[]) =>
-        rows.push([
-          name,
-          fmtMs(median(ms)),
-          fmtMs(Math.max(...ms)),
-          probeMs ? fmtMs(median(probeMs)) : "-",
-        ]);
-      row("floor: one answered ping -c 1 between the containers", sample(ping, 0));
-      const probeMs: number[] = [];
-      const healthy = sample(doctor, 0);
-      for (let i = 0; i < 3; i++) {
-        probeMs.push(JSON.parse(timed(...doctor).stdout).probe.elapsedMs);
-      }
-      row("hg doctor --to (probe), healthy: exit 0", healthy, probeMs);
-      must("nsenter", [`--net=/run/netns/${LAB}-h2`, "iptables", "-P", "FORWARD", "DROP"]);
-      const dropMs: number[] = [];
-      const dropping = sample(doctor, 1);
-      for (let i = 0; i < 3; i++) {
-        dropMs.push(JSON.parse(timed(...doctor).stdout).probe.elapsedMs);
-      }
-      row("hg doctor --to (probe), peer FORWARD drops: exit 1", dropping, dropMs);
-    } finally {
-      lab(["down", "--name", LAB]);
+    row("floor: one answered ping -c 1 between the containers", sample(ping, 0));
+    const probeMs: number[] = [];
+    const healthy = sample(doctor, 0);
+    for (let i = 0; i < 3; i++) {
+      probeMs.push(JSON.parse(timed(...doctor).stdout).probe.elapsedMs);
     }
+    row("hg doctor --to (probe), healthy: exit 0", healthy, probeMs);
+    must("nsenter", [`--net=/run/netns/${LAB}-h2`, "iptables", "-P", "FORWARD", "DROP"]);
+    const dropMs: number[] = [];
+    const dropping = sample(doctor, 1);
+    for (let i = 0; i < 3; i++) {
+      dropMs.push(JSON.parse(timed(...doctor).stdout).probe.elapsedMs);
+    }
+    row("hg doctor --to (probe), peer FORWARD drops: exit 1", dropping, dropMs);
   });
   return rows;
 }

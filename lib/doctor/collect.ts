@@ -11,6 +11,7 @@ import { runWhere } from "../exec/netns.ts";
 import { netnsExists } from "../containers/observe.ts";
 import { parseContainerAlias } from "../host/marks.ts";
 import { parseLinks } from "../ip/link.ts";
+import { splitRouteTables } from "../ip/route.ts";
 import { IpSession } from "../ip/session.ts";
 import { readNetSysctls } from "../sysctl/sysctl.ts";
 import { formatNetworkConfig } from "../store/config.ts";
@@ -38,16 +39,18 @@ async function captureNamespace(netns: string | undefined, host: boolean) {
     const out = await session.read([
       ["link", "show"],
       ["addr", "show"],
-      ["route", "show", "table", "main"],
-      ...(host ? [["neigh", "show"], ["rule", "show"], ["route", "show", "table", "all"]] : []),
+      // A host's every table in one dump (table main and the others split from it below).
+      ["route", "show", "table", host ? "all" : "main"],
+      ...(host ? [["neigh", "show"], ["rule", "show"]] : []),
     ]);
+    const routes = host ? splitRouteTables(asList(out[2])) : { main: asList(out[2]), others: [] };
     return {
       link: asList(out[0]),
       addr: asList(out[1]),
-      route: asList(out[2]),
+      route: routes.main,
       neigh: host ? asList(out[3]) : [],
       rule: host ? asList(out[4]) : [],
-      routeTables: host ? asList(out[5]) : [],
+      routeTables: routes.others,
     };
   } finally {
     await session.close();

@@ -148,7 +148,13 @@ export function routingOf(obs: Observation): Routing {
   const cached = routingCache.get(obs);
   if (cached) return cached;
   const byTable = new Map<number, Route[]>();
-  for (const r of obs.routeTables ?? obs.host.routes) {
+  // routeTables holds the other tables (older snapshots: main too, then taken from there).
+  const all = obs.routeTables === undefined
+    ? obs.host.routes
+    : obs.routeTables.some((r) => r.table === TABLE_MAIN)
+    ? obs.routeTables
+    : [...obs.host.routes, ...obs.routeTables];
+  for (const r of all) {
     const table = r.table ?? TABLE_MAIN;
     const list = byTable.get(table);
     if (list) list.push(r);

@@ -68,8 +68,9 @@ export interface SnapshotDocument {
     /** `ip -N -j rule show` (IPv4 policy routing rules). */
     readonly rule?: readonly unknown[];
     /**
-     * `ip -N -d -j route show table all`: the tables policy rules can choose (both families;
-     * doctor reads the IPv4 routes).
+     * The IPv4 routes of every table but main (from `ip -N -d -j route show table all`; table
+     * main is `route`): the tables policy rules can choose. Older snapshots hold every table
+     * of both families here, main included.
      */
     readonly routeTables?: readonly unknown[];
   };

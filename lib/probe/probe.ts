@@ -82,8 +82,8 @@ export interface ProbeResult {
   readonly elapsedMs: number;
 }
 
-/** The echoes: 3 small ones 0.1 s apart, answers awaited 1 s at most after the last. */
-const SMALL = { count: 3, size: 56, intervalS: 0.1, waitS: 1 };
+/** The echoes: 3 small ones 0.1 s apart, answers awaited 0.8 s at most after the last. */
+const SMALL = { count: 3, size: 56, intervalS: 0.1, waitS: 0.8 };
 
 async function routeGet(netns: string | undefined, query: readonly string[]): Promise<RouteAnswer> {
   const text = `ip route get ${query.join(" ")}`;
