@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { hgIn, ipJson, run, withLab } from "../e2e/harness.ts";
+import { addUplink, hgIn, ipJson, run, withLab } from "../e2e/harness.ts";
 
 interface Finding {
   id: string;
@@ -395,22 +395,7 @@ const WORKING: readonly Working[] = [
     name: "ok-second-uplink",
     on: "h2",
     makeIt: (l) => {
-      run("ip", [
-        "-n",
-        l.h2,
-        "link",
-        "add",
-        "eth1",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "ul-h2b",
-        "netns",
-        `${l.lab}-ul`,
-      ]);
-      sh(l.h2, "ip addr add 10.0.12.112/22 dev eth1 && ip link set eth1 up");
-      run("ip", ["-n", `${l.lab}-ul`, "link", "set", "ul-h2b", "master", "ul0", "up"]);
+      addUplink(l.lab, l.h2, "10.0.12.112", "ul-h2b");
       sh(l.h2, "sysctl -qw net.ipv4.conf.all.arp_filter=1");
       flushNeighbours(l);
     },

@@ -18,7 +18,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { hgIn, ipJson, run } from "../e2e/harness.ts";
+import { addUplink, hgIn, ipJson, run } from "../e2e/harness.ts";
 
 /** Where the cause sits, seen from the ping's source. */
 export type Side = "sending host" | "receiving host" | "sending container" | "receiving container";
@@ -168,10 +168,7 @@ export function openLab(name: string): Lab {
 
 /** Gives `host` a second uplink `eth1` with `address` on the underlay bridge. */
 function secondUplink(lab: Lab, host: string, address: string): void {
-  const port = `${host === lab.h1 ? "ub1" : "ub2"}${lab.name}`.slice(0, 15);
-  lab.sh(host, `ip link add eth1 type veth peer name ${port} netns ${lab.ul}`);
-  lab.sh(lab.ul, `ip link set ${port} master ul0 up`);
-  lab.sh(host, `ip addr add ${address}/22 dev eth1 && ip link set eth1 up`);
+  addUplink(lab.name, host, address, `${host === lab.h1 ? "ub1" : "ub2"}${lab.name}`.slice(0, 15));
 }
 
 /** An nft script as a here-document for `sh -c`. */

@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
-import { hg, hgArgv, hgIn, ipJson, pings, run, withLab } from "./harness.ts";
+import { addUplink, hg, hgArgv, hgIn, ipJson, pings, run, withLab } from "./harness.ts";
 
 interface Finding {
   id: string;
@@ -256,22 +256,7 @@ describe("hg doctor (e2e, root)", () => {
     (lab) => {
       const h2 = `${lab}-h2`;
       // h2 gets a second uplink on the same segment and routes back to h1 through it.
-      run("ip", [
-        "-n",
-        h2,
-        "link",
-        "add",
-        "eth1",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "ul-h2b",
-        "netns",
-        `${lab}-ul`,
-      ]);
-      sh(h2, "ip addr add 10.0.12.112/22 dev eth1 && ip link set eth1 up");
-      run("ip", ["-n", `${lab}-ul`, "link", "set", "ul-h2b", "master", "ul0", "up"]);
+      addUplink(lab, h2, "10.0.12.112", "ul-h2b");
       sh(
         h2,
         `ip route replace ${status(`${lab}-h1`).bridge.subnet} via 10.0.12.11 dev eth1 proto 104`,

@@ -137,6 +137,23 @@ export function netState(netns: string): string {
   );
 }
 
+/**
+ * Gives a lab host a second uplink `eth1` with `address`/22 on the lab's underlay bridge (its
+ * port in the underlay named `port`).
+ */
+export function addUplink(lab: string, host: string, address: string, port: string): void {
+  for (
+    const [netns, line] of [
+      [host, `ip link add eth1 type veth peer name ${port} netns ${lab}-ul`],
+      [`${lab}-ul`, `ip link set ${port} master ul0 up`],
+      [host, `ip addr add ${address}/22 dev eth1 && ip link set eth1 up`],
+    ]
+  ) {
+    const r = run("nsenter", [`--net=/run/netns/${netns}`, "--", "sh", "-c", line]);
+    assert.equal(r.code, 0, `${netns}: ${line}: ${r.stderr}`);
+  }
+}
+
 /** A fresh lab name, so tests never collide with a user's lab or each other. */
 export function labName(): string {
   return "t" + Math.random().toString(36).slice(2, 8).replace(/[^a-z0-9]/g, "a");

@@ -129,7 +129,9 @@ function wrongContainerEntries(ctx: DoctorContext, containers: readonly Containe
         : [`# if it lasts, ask again: ip neigh show ${addr} dev ${bridge}`],
       // One port that is not hg's: when the probe shows the packets going there, take it off.
       ...(!owner && others.length === 1
-        ? { proven: [`ip link set ${others[0]} nomaster`, `ip neigh del ${addr} dev ${bridge}`] }
+        ? {
+          proven: [`ip link set ${others[0]} nomaster`, `ip neigh flush to ${addr} dev ${bridge}`],
+        }
         : {}),
     });
   }
