@@ -48,7 +48,9 @@ function unavailable(d: Diagnosis, why: string): Diagnosis {
  *
  * @example
  * ```ts
- * const d = await diagnoseLive({ bridge: "cni0", hgVersion: "0.1.0", to: parseAddress("1.1.2.2"), probe: true });
+ * import { parseAddress } from "../net/address.ts";
+ * const to = parseAddress("1.1.2.2");
+ * const d = await diagnoseLive({ bridge: "cni0", hgVersion: "0.1.0", to, probe: true });
  * ```
  */
 export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {

@@ -601,6 +601,9 @@ function notSent(input: CauseInput, stop: Stop & { kind: "not-sent" }): Finding 
  *
  * @example
  * ```ts
+ * import type { Stop } from "../probe/path.ts";
+ * import type { ProbeResult } from "../probe/probe.ts";
+ * declare const stop: Stop, result: ProbeResult, here: Side;
  * const cause = probeCause({ stop, result, here, src: "1.1.1.2", dst: "1.1.2.2" });
  * ```
  */

@@ -30,6 +30,9 @@ export function containerWith(ctx: DoctorContext, address: IpAddress): Container
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import type { Container, DoctorContext } from "./context.ts";
+ * declare const here: DoctorContext, peer: DoctorContext, from: Container;
  * const plan = probePlan(here, from, parseAddress("1.1.2.2"), { netns: "hglab-h2", ctx: peer });
  * ```
  */

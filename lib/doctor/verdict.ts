@@ -124,7 +124,13 @@ const same = (a: Finding, b: Finding) =>
  *
  * @example
  * ```ts
- * const d = probeVerdict({ local, here, result, view: pathView(result), src: "1.1.1.2", dst: "1.1.2.2" });
+ * import { pathView } from "../probe/path.ts";
+ * import type { ProbeResult } from "../probe/probe.ts";
+ * import type { Diagnosis } from "./diagnose.ts";
+ * import type { Side } from "./probe_cause.ts";
+ * declare const local: Diagnosis, here: Side, result: ProbeResult;
+ * const view = pathView(result);
+ * const d = probeVerdict({ local, here, result, view, src: "1.1.1.2", dst: "1.1.2.2" });
  * d.ok; d.findings[0];
  * ```
  */

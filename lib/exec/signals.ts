@@ -14,7 +14,9 @@ const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
  *
  * @example
  * ```ts
- * await withInterruptCleanup(() => removeTables(), () => runProbe());
+ * declare function removeTables(): Promise<void>;
+ * declare function runProbe(): Promise<number>;
+ * const answered = await withInterruptCleanup(removeTables, runProbe);
  * ```
  */
 export async function withInterruptCleanup<T>(

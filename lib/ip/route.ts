@@ -164,7 +164,9 @@ export function parseRouteTables(text: string | readonly unknown[]): Route[] {
  *
  * @example
  * ```ts
+ * declare const text: string;
  * const { main, others } = splitRouteTables(JSON.parse(text));
+ * console.log(main.length, others.length);
  * ```
  */
 export function splitRouteTables(

@@ -44,6 +44,8 @@ const FINAL = new Set(["accept", "drop", "queue", "stolen"]);
  *
  * @example
  * ```ts
+ * import type { TraceEvent } from "./trace_line.ts";
+ * declare const events: TraceEvent[];
  * const passes = tracePasses(events, new Map([["ip filter FORWARD", "forward"]]));
  * passes.find((p) => p.verdict === "drop")?.decidedBy;
  * ```
@@ -91,6 +93,7 @@ export function tracePasses(events: readonly TraceEvent[], hooks: ChainHooks): P
  *
  * @example
  * ```ts
+ * declare const pass: Pass;
  * markOf(pass); // 66 after "meta mark set 0x42"
  * ```
  */

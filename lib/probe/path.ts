@@ -250,6 +250,8 @@ function walk(
  *
  * @example
  * ```ts
+ * import { type ProbePlan, runProbe } from "./probe.ts";
+ * declare const plan: ProbePlan;
  * const view = pathView(await runProbe(plan));
  * if (!view.answered) view.stop; // where the packets stopped
  * ```

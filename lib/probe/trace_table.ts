@@ -100,7 +100,7 @@ export function traceTableScript(
  *
  * @example
  * ```ts
- * removeTablesScript(["hgprobe_4711_99"]); // "delete table inet hgprobe_4711_99\n..."
+ * removeTablesScript([{ family: "inet", name: "hgprobe_4711_99" }]); // "delete table inet hgprobe_4711_99\n"
  * ```
  */
 export function removeTablesScript(
