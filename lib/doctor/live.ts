@@ -5,17 +5,16 @@
  *
  * @module
  */
-import { formatAddress, type IpAddress } from "../net/address.ts";
-import { pathView } from "../probe/path.ts";
+import type { IpAddress } from "../net/address.ts";
 import { runProbe } from "../probe/probe.ts";
 import type { SubnetStore } from "../store/store.ts";
 import { type CaptureOptions, takeSnapshot } from "./collect.ts";
-import { doctorContext, leaseFor } from "./context.ts";
+import { doctorContext } from "./context.ts";
 import { diagnose, type Diagnosis } from "./diagnose.ts";
 import type { Finding } from "./finding.ts";
 import { probePlan } from "./probe_plan.ts";
 import { parseSnapshot } from "./snapshot.ts";
-import { probeVerdict } from "./verdict.ts";
+import { judgeProbe } from "./verdict.ts";
 
 /** What doctor is asked on a live host. */
 export interface LiveRequest {
@@ -100,34 +99,12 @@ export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {
     const why = result.namespaces.find((n) => n.error)!.error!;
     return unavailable(local, why);
   }
-  const src = formatAddress(from.address);
-  const peer = peerObs && peerCtx
-    ? {
-      netns: request.peerNetns!,
-      ctx: peerCtx,
-      findings: [
-        ...diagnose(peerObs).findings,
-        ...(peerCtx.containers.find((c) => c.address.value === request.to!.value)
-          ? diagnose(peerObs, {
-            to: from.address,
-            from: peerCtx.containers.find((c) => c.address.value === request.to!.value)!.name,
-          }).findings
-          : []),
-      ],
-    }
-    : undefined;
-  const lease = leaseFor(here, request.to);
-  const peerUplink = peerCtx?.obs.host.addresses.find((l) => l.ifname === peerCtx.uplink)
-    ?.addresses.find((a) => a.address.family === 4)?.address;
-  const peerAddress = lease?.attrs.publicIp ?? peerUplink;
-  return probeVerdict({
+  return judgeProbe({
     local,
-    here: { ctx: here, findings: local.findings },
-    ...(peer ? { peer } : {}),
+    obs,
+    ...(peerObs ? { peer: { netns: request.peerNetns!, obs: peerObs } } : {}),
+    from,
+    to: request.to,
     result,
-    view: pathView(result),
-    src,
-    dst: formatAddress(request.to),
-    ...(peerAddress ? { peerAddress: formatAddress(peerAddress) } : {}),
   });
 }

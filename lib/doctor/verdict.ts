@@ -10,7 +10,11 @@ import { type PathView, plural, type Stop } from "../probe/path.ts";
 import type { ProbeResult } from "../probe/probe.ts";
 import type { Diagnosis, ProbeSummary } from "./diagnose.ts";
 import type { Finding } from "./finding.ts";
-import { formatAddress } from "../net/address.ts";
+import { formatAddress, type IpAddress } from "../net/address.ts";
+import { pathView } from "../probe/path.ts";
+import { type Container, doctorContext, leaseFor } from "./context.ts";
+import { diagnose } from "./diagnose.ts";
+import type { Observation } from "./observation.ts";
 import { sortFindings } from "./finding.ts";
 import { fixFor, probeCause, type Side } from "./probe_cause.ts";
 
@@ -188,4 +192,59 @@ export function probeVerdict(input: VerdictInput): Diagnosis {
     findings,
     probe,
   };
+}
+
+/** What {@link judgeProbe} reads: the observations, the packet, and the probe's result. */
+export interface ProbeJudgement {
+  /** The static diagnosis of this host for the packet. */
+  readonly local: Diagnosis;
+  readonly obs: Observation;
+  /** The destination's host, when the probe watched it (its observation holds the registry). */
+  readonly peer?: { readonly netns: string; readonly obs: Observation };
+  readonly from: Container;
+  readonly to: IpAddress;
+  readonly result: ProbeResult;
+}
+
+/**
+ * The verdict on a probe's result, from the observations alone: the static findings of both
+ * hosts (the peer's whole host and its way back to the source), where the packets stopped, and
+ * the cause. Pure: `hg doctor` runs it after its probe, and tests replay captured probes.
+ *
+ * @example
+ * ```ts
+ * declare const input: ProbeJudgement;
+ * judgeProbe(input).findings[0];
+ * ```
+ */
+export function judgeProbe(input: ProbeJudgement): Diagnosis {
+  const { local, obs, from, to, result } = input;
+  const here = doctorContext(obs);
+  const peerCtx = input.peer ? doctorContext(input.peer.obs) : undefined;
+  const target = peerCtx?.containers.find((c) => c.address.value === to.value);
+  const peer = input.peer && peerCtx
+    ? {
+      netns: input.peer.netns,
+      ctx: peerCtx,
+      findings: [
+        ...diagnose(input.peer.obs).findings,
+        ...(target
+          ? diagnose(input.peer.obs, { to: from.address, from: target.name }).findings
+          : []),
+      ],
+    }
+    : undefined;
+  const peerUplink = peerCtx?.obs.host.addresses.find((l) => l.ifname === peerCtx.uplink)
+    ?.addresses.find((a) => a.address.family === 4)?.address;
+  const peerAddress = leaseFor(here, to)?.attrs.publicIp ?? peerUplink;
+  return probeVerdict({
+    local,
+    here: { ctx: here, findings: local.findings },
+    ...(peer ? { peer } : {}),
+    result,
+    view: pathView(result),
+    src: formatAddress(from.address),
+    dst: formatAddress(to),
+    ...(peerAddress ? { peerAddress: formatAddress(peerAddress) } : {}),
+  });
 }
