@@ -106,6 +106,32 @@ describe("hg doctor with its probe (e2e, root)", () => {
     }, "file");
   });
 
+  it("two containers on one host: the probe watches the destination container there too", async () => {
+    await withLab(2, (lab) => {
+      const h1 = `${lab}-h1`;
+      const added = hgIn(h1, ["netns", "add", `${lab}-h1-c3`]);
+      assert.equal(added.code, 0, added.stderr);
+      const c3 = (status(h1).containers as { name: string; address: string }[])
+        .find((c) => c.name === `${lab}-h1-c3`)!.address.split("/")[0];
+      const args = ["doctor", "--json", "--from", `${lab}-h1-c1`, "--to", c3];
+      const ok = JSON.parse(hgIn(h1, args).stdout) as Diagnosis;
+      assert.equal(ok.ok, true, ok.verdict);
+      assert.deepEqual(ok.probe?.watched.map((w) => w.role), [
+        "source",
+        "this host",
+        "destination",
+      ]);
+      sh(`${lab}-h1-c3`, "sysctl -qw net.ipv4.icmp_echo_ignore_all=1");
+      assert.ok(!pings(`${lab}-h1-c1`, c3), "ignored echoes stop the ping");
+      const r = hgIn(h1, args);
+      assert.equal(r.code, 1, r.stderr);
+      const d = JSON.parse(r.stdout) as Diagnosis;
+      assert.equal(d.findings[0].id, "echo-ignored", JSON.stringify(d.findings[0]));
+      for (const line of d.findings[0].fix.filter((l) => !l.startsWith("#"))) sh(h1, line);
+      assert.ok(pings(`${lab}-h1-c1`, c3), `the fix (${d.findings[0].fix}) makes it work`);
+    }, "file");
+  });
+
   it("a doctor killed mid-probe leaves its table; the next run removes it", async () => {
     await withLab(2, async (lab) => {
       // A drop makes the probe wait for its echoes: time to kill it while its tables stand.
