@@ -38,3 +38,7 @@ export { takeSnapshot } from "./lib/doctor/collect.ts";
 export { parseSnapshot, type SnapshotDocument } from "./lib/doctor/snapshot.ts";
 export { diagnose, type Diagnosis, type DoctorRequest } from "./lib/doctor/diagnose.ts";
 export type { Finding, FindingId, Severity } from "./lib/doctor/finding.ts";
+export { diagnoseLive, type LiveRequest } from "./lib/doctor/live.ts";
+export { judgeProbe } from "./lib/doctor/verdict.ts";
+export { type ProbePlan, type ProbeResult, runProbe } from "./lib/probe/probe.ts";
+export { type PathView, pathView, type Stop } from "./lib/probe/path.ts";
