@@ -1,4 +1,5 @@
 import { formatIpCommand } from "../ip/op.ts";
+import { sysctlCommand } from "../sysctl/sysctl.ts";
 import type { Plan, Step } from "./step.ts";
 
 /**
@@ -14,7 +15,7 @@ export function renderStep(step: Step): string {
     case "ip":
       return formatIpCommand(step);
     case "sysctl":
-      return `sysctl -w ${step.key}=${step.value}`;
+      return sysctlCommand(step.key, step.value);
     case "iptables":
       return ["iptables", ...step.args].join(" ");
   }

@@ -9,8 +9,41 @@ import { readFile, writeFile } from "node:fs/promises";
 import { EnvironmentError } from "../errors.ts";
 import { runWhere } from "../exec/netns.ts";
 
+/** A per-interface key, `net.ipv4.conf.IFNAME.SETTING`: the name between may hold dots. */
+const PER_INTERFACE = /^net\.(ipv4|ipv6)\.(conf|neigh)\.(.+)\.([^.]+)$/;
+
+/** The /proc/sys path of a key; an interface's name is taken whole (`eth0.100` is one name). */
 function pathOf(key: string): string {
+  const m = PER_INTERFACE.exec(key);
+  if (m) return `/proc/sys/net/${m[1]}/${m[2]}/${m[3]}/${m[4]}`;
   return "/proc/sys/" + key.replaceAll(".", "/");
+}
+
+/**
+ * A key as sysctl(8) takes it: with dots, or with slashes when an interface's name holds a dot
+ * (sysctl would read `net.ipv4.conf.eth0.100.rp_filter` as the interface `eth0/100`).
+ *
+ * @example
+ * ```ts
+ * sysctlName("net.ipv4.conf.eth0.100.rp_filter"); // "net/ipv4/conf/eth0.100/rp_filter"
+ * sysctlName("net.ipv4.conf.eth0.rp_filter"); // "net.ipv4.conf.eth0.rp_filter"
+ * ```
+ */
+export function sysctlName(key: string): string {
+  const m = PER_INTERFACE.exec(key);
+  return m && m[3].includes(".") ? `net/${m[1]}/${m[2]}/${m[3]}/${m[4]}` : key;
+}
+
+/**
+ * The command that sets a key, for fix lines and dry runs.
+ *
+ * @example
+ * ```ts
+ * sysctlCommand("net.ipv4.conf.eth0.100.rp_filter", "2"); // "sysctl -w net/ipv4/conf/eth0.100/rp_filter=2"
+ * ```
+ */
+export function sysctlCommand(key: string, value: string): string {
+  return `sysctl -w ${sysctlName(key)}=${value}`;
 }
 
 /**

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { sysctlCommand } from "../../sysctl/sysctl.ts";
 import type { AddressedLink } from "../../ip/addr.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../../net/address.ts";
 import { formatPrefix, prefixContains } from "../../net/prefix.ts";
@@ -83,8 +84,8 @@ function checkHost(ctx: DoctorContext): Finding[] {
         "where it is, and every packet for its containers (and every reply to them) is lost.",
       evidence: settingsEvidence(s, ignored.keys),
       fix: [
-        "sysctl -w net.ipv4.conf.all.arp_ignore=0",
-        `sysctl -w net.ipv4.conf.${uplink}.arp_ignore=0`,
+        sysctlCommand("net.ipv4.conf.all.arp_ignore", "0"),
+        sysctlCommand(`net.ipv4.conf.${uplink}.arp_ignore`, "0"),
       ],
     });
   }
@@ -115,8 +116,8 @@ function checkHost(ctx: DoctorContext): Finding[] {
           ),
         ],
         fix: [
-          "sysctl -w net.ipv4.conf.all.arp_filter=0",
-          `sysctl -w net.ipv4.conf.${uplink}.arp_filter=0`,
+          sysctlCommand("net.ipv4.conf.all.arp_filter", "0"),
+          sysctlCommand(`net.ipv4.conf.${uplink}.arp_filter`, "0"),
         ],
       });
     }
@@ -148,8 +149,8 @@ export function checkContainerArp(ctx: DoctorContext, c: Container): Finding[] {
       "gets there.",
     evidence: settingsEvidence(s, ignored.keys),
     fix: [
-      `ip netns exec ${c.name} sysctl -w net.ipv4.conf.all.arp_ignore=0`,
-      `ip netns exec ${c.name} sysctl -w net.ipv4.conf.${link.ifname}.arp_ignore=0`,
+      `ip netns exec ${c.name} ${sysctlCommand("net.ipv4.conf.all.arp_ignore", "0")}`,
+      `ip netns exec ${c.name} ${sysctlCommand(`net.ipv4.conf.${link.ifname}.arp_ignore`, "0")}`,
     ],
   }];
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { sysctlCommand } from "../../sysctl/sysctl.ts";
 import type { Container } from "../context.ts";
 import type { Finding } from "../finding.ts";
 
@@ -28,6 +29,6 @@ export function checkEcho(c: Container): Finding[] {
       "echo requests reach it and get no answer",
     explanation: "Other traffic to the container is not affected; only ICMP echo is dropped.",
     evidence: [`${c.name}: net.ipv4.icmp_echo_ignore_all = ${value}`],
-    fix: [`ip netns exec ${c.name} sysctl -w net.ipv4.icmp_echo_ignore_all=0`],
+    fix: [`ip netns exec ${c.name} ${sysctlCommand("net.ipv4.icmp_echo_ignore_all", "0")}`],
   }];
 }

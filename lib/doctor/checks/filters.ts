@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { sysctlCommand } from "../../sysctl/sysctl.ts";
 import { formatAddress } from "../../net/address.ts";
 import { formatPrefix, hostAt } from "../../net/prefix.ts";
 import { formatRoute } from "../../ip/route.ts";
@@ -175,8 +176,8 @@ export function checkRpFilter(ctx: DoctorContext): Finding[] {
         ...asymmetric.slice(0, 3).map(formatRoute),
       ],
       fix: [
-        "sysctl -w net.ipv4.conf.all.rp_filter=2",
-        `sysctl -w net.ipv4.conf.${link.ifname}.rp_filter=2`,
+        sysctlCommand("net.ipv4.conf.all.rp_filter", "2"),
+        sysctlCommand(`net.ipv4.conf.${link.ifname}.rp_filter`, "2"),
       ],
     });
   }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { sysctlCommand } from "../../sysctl/sysctl.ts";
 import type { DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
 import { forwardsFrom, interfaceSetting } from "../settings.ts";
@@ -49,7 +50,7 @@ export function checkForwarding(ctx: DoctorContext, inputs?: readonly string[]):
         "A network restart or a sysctl file can reset it.",
       evidence: [`net.ipv4.ip_forward = ${value("net.ipv4.ip_forward")}`, ...perInterface],
       fix: [
-        "sysctl -w net.ipv4.ip_forward=1",
+        sysctlCommand("net.ipv4.ip_forward", "1"),
         "# keep it across reboots:",
         "echo net.ipv4.ip_forward=1 > /etc/sysctl.d/90-hg.conf",
       ],
@@ -81,6 +82,6 @@ export function checkForwarding(ctx: DoctorContext, inputs?: readonly string[]):
         ? []
         : [`net.ipv4.conf.all.forwarding = ${value("net.ipv4.conf.all.forwarding")}`]),
     ],
-    fix: off.map((i) => `sysctl -w net.ipv4.conf.${i}.forwarding=1`),
+    fix: off.map((i) => sysctlCommand(`net.ipv4.conf.${i}.forwarding`, "1")),
   }];
 }

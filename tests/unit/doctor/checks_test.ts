@@ -267,3 +267,22 @@ describe("snapshots", () => {
     assert.ok(obs.routeTables!.every((r) => r.dst.address.family === 4));
   });
 });
+
+describe("an uplink whose name holds a dot (a VLAN)", () => {
+  it("strict rp_filter on eth0.100: read under its whole name, fixed in sysctl's slash form", () => {
+    // The rp-filter-strict lab (packets arrive on eth0, the way back leaves by eth1), its uplink
+    // renamed as a VLAN would be.
+    const text = JSON.stringify(fixtureDocument("rp-filter-strict"))
+      .replaceAll('"eth0"', '"eth0.100"')
+      .replaceAll("net.ipv4.conf.eth0.", "net.ipv4.conf.eth0.100.");
+    const d = diagnose(parseSnapshot(JSON.parse(text)));
+    const f = d.findings.find((x) => x.id === "rp-filter-strict");
+    assert.ok(f, d.findings.map((x) => x.id).join(" "));
+    assert.match(f.summary, /on eth0\.100 /);
+    assert.ok(f.evidence.includes("net.ipv4.conf.eth0.100.rp_filter = 0"), f.evidence.join("; "));
+    assert.ok(
+      f.fix.includes("sysctl -w net/ipv4/conf/eth0.100/rp_filter=2"),
+      `${f.fix.join("; ")}: sysctl would read net.ipv4.conf.eth0.100 as eth0/100`,
+    );
+  });
+});
