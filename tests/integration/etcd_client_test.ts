@@ -1,3 +1,4 @@
+import { skipUnlessInstalled } from "../support/tools.ts";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
@@ -315,9 +316,7 @@ describe("EtcdClient with auth", () => {
   });
 });
 
-const opensslMissing = spawnSync("openssl", ["version"]).error
-  ? "openssl is not installed: cannot make test certificates"
-  : false;
+const opensslMissing = skipUnlessInstalled("openssl", ["version"], "apt-get install openssl");
 
 describe("EtcdClient over TLS with client certificates", { skip: opensslMissing }, () => {
   let etcd: EtcdCluster | undefined;

@@ -1,3 +1,4 @@
+import { skipUnlessInstalled } from "../../support/tools.ts";
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -35,13 +36,9 @@ function sampleProgram(): Command {
   return program;
 }
 
-function installed(shell: string): boolean {
-  return spawnSync(shell, ["-c", "exit 0"], { stdio: "ignore" }).status === 0;
-}
-
-const skipBash = installed("bash") ? false : "bash is not installed";
-const skipZsh = installed("zsh") ? false : "zsh is not installed (apt-get install zsh)";
-const skipFish = installed("fish") ? false : "fish is not installed (apt-get install fish)";
+const skipBash = skipUnlessInstalled("bash", ["-c", "exit 0"], "apt-get install bash");
+const skipZsh = skipUnlessInstalled("zsh", ["-c", "exit 0"], "apt-get install zsh");
+const skipFish = skipUnlessInstalled("fish", ["-c", "exit 0"], "apt-get install fish");
 
 const dir = mkdtempSync(join(tmpdir(), "hg-completions-"));
 const scripts = new Map<Shell, string>();
