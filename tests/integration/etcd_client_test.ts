@@ -1,6 +1,5 @@
 import { skipUnlessInstalled } from "../support/tools.ts";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import {
