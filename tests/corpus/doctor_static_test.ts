@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { addUplink, hgIn, ipJson, run, withLab } from "../e2e/harness.ts";
+import { addUplink, hgIn, hostStatus, ipJson, run, sh, withLab } from "../e2e/harness.ts";
 
 interface Finding {
   id: string;
@@ -44,17 +44,12 @@ interface Lab {
 const REMOVING =
   /\b(ip (-n \S+ )?(route|rule|addr|address|neigh) (del|delete|flush|replace|change)|hg peer rm|hg netns del|nft (delete|flush)|iptables -D|iptables -F)\b|\bflush\b/;
 
-const sh = (netns: string, line: string) => {
-  const r = run("nsenter", [`--net=/run/netns/${netns}`, "--", "sh", "-c", line]);
-  assert.equal(r.code, 0, `${netns}: ${line}: ${r.stderr}`);
-};
-const status = (host: string) => JSON.parse(hgIn(host, ["status", "--json"]).stdout);
 const macOf = (netns: string, ifname: string) =>
   (ipJson(netns, ["link", "show", ifname]) as { address: string }[])[0].address;
 
 function labOf(lab: string): Lab {
   const [h1, h2] = [`${lab}-h1`, `${lab}-h2`];
-  const [s1, s2] = [status(h1), status(h2)];
+  const [s1, s2] = [hostStatus(h1), hostStatus(h2)];
   return {
     lab,
     h1,
@@ -403,7 +398,7 @@ const WORKING: readonly Working[] = [
   {
     name: "ok-mtu-pmtu",
     makeIt: (l) => {
-      const veth = status(l.h1).containers[0].hostVeth;
+      const veth = hostStatus(l.h1).containers[0].hostVeth;
       sh(l.c1, "ip link set eth0 mtu 9000");
       sh(l.h1, `ip link set ${veth} mtu 9000 && ip link set cni0 mtu 1500`);
     },

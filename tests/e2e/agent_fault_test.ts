@@ -11,16 +11,15 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { hg, hgArgv, hgIn, pingRun, within, withLab } from "./harness.ts";
+import { containerIp, hg, hgArgv, hgIn, hostStatus, pingRun, within, withLab } from "./harness.ts";
 
-const status = (host: string) => JSON.parse(hgIn(host, ["status", "--json"]).stdout);
 const labRegistry = (lab: string) =>
   JSON.parse(readFileSync(`/run/hg/lab-${lab}/registry.json`, "utf8")) as {
     url: string;
     etcdPids: number[];
   };
 const peerSubnets = (host: string) =>
-  (status(host).peers as { subnet: string }[]).map((p) => p.subnet);
+  (hostStatus(host).peers as { subnet: string }[]).map((p) => p.subnet);
 
 describe("agents during a registry outage (e2e, root)", () => {
   it("etcd stopped for 10 s: no ping lost, the agents catch up, a host started meanwhile is routed", async () => {
@@ -28,7 +27,7 @@ describe("agents during a registry outage (e2e, root)", () => {
       2,
       async (lab) => {
         const etcdPid = labRegistry(lab).etcdPids[0];
-        const target = status(`${lab}-h2`).containers[0].address.split("/")[0];
+        const target = containerIp(`${lab}-h2`);
         // 24 pings, one every 0.5 s: they run across the whole outage.
         const done = pingRun(`${lab}-h1-c1`, target, 24, "0.5");
         await new Promise((r) => setTimeout(r, 500));
@@ -46,7 +45,7 @@ describe("agents during a registry outage (e2e, root)", () => {
           );
           await new Promise((r) => setTimeout(r, 9000));
           assert.equal(
-            status(`${lab}-h1`).agent.storeReachable,
+            hostStatus(`${lab}-h1`).agent.storeReachable,
             false,
             "the agent noticed the outage",
           );
@@ -56,12 +55,12 @@ describe("agents during a registry outage (e2e, root)", () => {
         const out = await done;
         assert.match(out, / 0% packet loss/, out);
         assert.equal(await joined, 0, "the host that started during the outage came up after it");
-        const subnet3 = status(`${lab}-h3`).bridge.subnet;
+        const subnet3 = hostStatus(`${lab}-h3`).bridge.subnet;
         for (const h of [`${lab}-h1`, `${lab}-h2`]) {
           assert.ok(peerSubnets(h).includes(subnet3), `${h} routes to the new host`);
         }
         const deadline = Date.now() + 10_000;
-        while (!status(`${lab}-h1`).agent.storeReachable) {
+        while (!hostStatus(`${lab}-h1`).agent.storeReachable) {
           assert.ok(Date.now() < deadline, "the agent sees the registry again");
           await new Promise((r) => setTimeout(r, 200));
         }
@@ -82,7 +81,7 @@ describe("agents on a 3-member etcd (e2e, root)", () => {
         const { url, etcdPids } = labRegistry(lab);
         const endpoints = url.slice("etcd://".length).split(",");
         assert.equal(etcdPids.length, 3);
-        const target = status(hosts[1]).containers[0].address.split("/")[0];
+        const target = containerIp(hosts[1]);
         const done = pingRun(`${lab}-h1-c1`, target, 10, "0.3");
         await new Promise((r) => setTimeout(r, 500));
         // Every agent starts on the first endpoint: that member goes, for good.
@@ -117,13 +116,13 @@ describe("agents on a 3-member etcd (e2e, root)", () => {
         // A new host, whose agent also tries the dead member first, joins and is routed.
         const add = hg(["lab", "add-node", "--name", lab]);
         assert.equal(add.code, 0, add.stderr);
-        const subnet3 = status(`${lab}-h3`).bridge.subnet;
+        const subnet3 = hostStatus(`${lab}-h3`).bridge.subnet;
         for (const h of hosts) assert.ok(peerSubnets(h).includes(subnet3), `${h} routes to h3`);
 
         const out = await done;
         assert.match(out, / 0% packet loss/, out);
         for (const h of hosts) {
-          assert.equal(status(h).agent.storeReachable, true);
+          assert.equal(hostStatus(h).agent.storeReachable, true);
           const log = readFileSync(`/run/hg/lab-${lab}/${h}.agent.log`, "utf8");
           assert.match(log, /watch interrupted/, "the agent saw its watch break");
           assert.doesNotMatch(log, /registry unreachable/, "a failover is not an outage");

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
-import { hgArgv, hgIn, pings, run, withLab } from "./harness.ts";
+import { containerIp, hgArgv, hgIn, hostStatus, pings, run, sh, withLab } from "./harness.ts";
 
 interface Diagnosis {
   ok: boolean;
@@ -16,12 +16,6 @@ interface Diagnosis {
 }
 
 const store = (lab: string) => `/run/hg/lab-${lab}/subnets.json`;
-const status = (host: string) => JSON.parse(hgIn(host, ["status", "--json"]).stdout);
-const containerIp = (host: string) => status(host).containers[0].address.split("/")[0] as string;
-const sh = (netns: string, line: string) => {
-  const r = run("nsenter", [`--net=/run/netns/${netns}`, "--", "sh", "-c", line]);
-  assert.equal(r.code, 0, `${netns}: ${line}: ${r.stderr}`);
-};
 const probeTables = (netns: string) =>
   run("nsenter", [`--net=/run/netns/${netns}`, "--", "nft", "list", "tables"]).stdout
     .split("\n").filter((l) => /hgprobe_\d+_\d+/.test(l));
@@ -111,7 +105,7 @@ describe("hg doctor with its probe (e2e, root)", () => {
       const h1 = `${lab}-h1`;
       const added = hgIn(h1, ["netns", "add", `${lab}-h1-c3`]);
       assert.equal(added.code, 0, added.stderr);
-      const c3 = (status(h1).containers as { name: string; address: string }[])
+      const c3 = (hostStatus(h1).containers as { name: string; address: string }[])
         .find((c) => c.name === `${lab}-h1-c3`)!.address.split("/")[0];
       const args = ["doctor", "--json", "--from", `${lab}-h1-c1`, "--to", c3];
       const ok = JSON.parse(hgIn(h1, args).stdout) as Diagnosis;

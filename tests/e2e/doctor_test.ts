@@ -10,7 +10,19 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
-import { addUplink, hg, hgArgv, hgIn, ipJson, pings, run, withLab } from "./harness.ts";
+import {
+  addUplink,
+  containerIp,
+  hg,
+  hgArgv,
+  hgIn,
+  hostStatus,
+  ipJson,
+  pings,
+  run,
+  sh,
+  withLab,
+} from "./harness.ts";
 
 interface Finding {
   id: string;
@@ -26,12 +38,6 @@ interface Diagnosis {
 
 const store = (lab: string) => `/run/hg/lab-${lab}/subnets.json`;
 const snapshotFile = join(mkdtempSync(join(tmpdir(), "hg-doctor-")), "host.json");
-const sh = (netns: string, line: string) => {
-  const r = run("nsenter", [`--net=/run/netns/${netns}`, "--", "sh", "-c", line]);
-  assert.equal(r.code, 0, `${netns}: ${line}: ${r.stderr}`);
-};
-const status = (host: string) => JSON.parse(hgIn(host, ["status", "--json"]).stdout);
-const containerIp = (host: string) => status(host).containers[0].address.split("/")[0] as string;
 
 function doctor(lab: string, host: string, args: string[] = []): Diagnosis & { code: number } {
   const r = hgIn(host, [
@@ -197,7 +203,7 @@ describe("hg doctor (e2e, root)", () => {
   });
 
   scenario("peer route deleted", "peer-route-missing", (lab) => {
-    sh(`${lab}-h1`, `ip route del ${status(`${lab}-h2`).bridge.subnet}`);
+    sh(`${lab}-h1`, `ip route del ${hostStatus(`${lab}-h2`).bridge.subnet}`);
   });
 
   scenario("forwarding off", "forwarding-off", (lab) => {
@@ -221,7 +227,7 @@ describe("hg doctor (e2e, root)", () => {
   });
 
   scenario("veth detached from the bridge", "veth-detached", (lab) => {
-    const veth = status(`${lab}-h1`).containers[0].hostVeth;
+    const veth = hostStatus(`${lab}-h1`).containers[0].hostVeth;
     sh(`${lab}-h1`, `ip link set ${veth} nomaster`);
   });
 
@@ -234,7 +240,7 @@ describe("hg doctor (e2e, root)", () => {
   });
 
   scenario("route to the wrong host", "route-wrong-host", (lab) => {
-    const subnet = status(`${lab}-h2`).bridge.subnet;
+    const subnet = hostStatus(`${lab}-h2`).bridge.subnet;
     sh(`${lab}-h1`, `ip route replace ${subnet} via 10.0.12.19 dev eth0 proto 104`);
   });
 
@@ -242,7 +248,7 @@ describe("hg doctor (e2e, root)", () => {
     // A departed host's narrower route still takes part of h2's subnet, and its gateway does
     // not answer: only then is removing it the fix (a route whose host still answers is a
     // warning that removes nothing: see ok-lease-released in tests/corpus/doctor_static_test.ts).
-    const [a, b, c] = status(`${lab}-h2`).bridge.subnet.split(".");
+    const [a, b, c] = hostStatus(`${lab}-h2`).bridge.subnet.split(".");
     sh(`${lab}-h1`, `ip route add ${a}.${b}.${c}.0/25 via 10.0.12.19 dev eth0 proto 104`);
   });
 
@@ -259,7 +265,9 @@ describe("hg doctor (e2e, root)", () => {
       addUplink(lab, h2, "10.0.12.112", "ul-h2b");
       sh(
         h2,
-        `ip route replace ${status(`${lab}-h1`).bridge.subnet} via 10.0.12.11 dev eth1 proto 104`,
+        `ip route replace ${
+          hostStatus(`${lab}-h1`).bridge.subnet
+        } via 10.0.12.11 dev eth1 proto 104`,
       );
       sh(h2, "sysctl -qw net.ipv4.conf.all.rp_filter=1");
     },

@@ -142,17 +142,25 @@ export function netState(netns: string): string {
  * port in the underlay named `port`).
  */
 export function addUplink(lab: string, host: string, address: string, port: string): void {
-  for (
-    const [netns, line] of [
-      [host, `ip link add eth1 type veth peer name ${port} netns ${lab}-ul`],
-      [`${lab}-ul`, `ip link set ${port} master ul0 up`],
-      [host, `ip addr add ${address}/22 dev eth1 && ip link set eth1 up`],
-    ]
-  ) {
-    const r = run("nsenter", [`--net=/run/netns/${netns}`, "--", "sh", "-c", line]);
-    assert.equal(r.code, 0, `${netns}: ${line}: ${r.stderr}`);
-  }
+  sh(host, `ip link add eth1 type veth peer name ${port} netns ${lab}-ul`);
+  sh(`${lab}-ul`, `ip link set ${port} master ul0 up`);
+  sh(host, `ip addr add ${address}/22 dev eth1 && ip link set eth1 up`);
 }
+
+/** Runs a shell line in a namespace; it must succeed. */
+export function sh(netns: string, line: string): void {
+  const r = run("nsenter", [`--net=/run/netns/${netns}`, "--", "sh", "-c", line]);
+  assert.equal(r.code, 0, `${netns}: ${line}: ${r.stderr}`);
+}
+
+/** `hg status --json` of a lab host. */
+// deno-lint-ignore no-explicit-any
+export const hostStatus = (host: string): any =>
+  JSON.parse(hgIn(host, ["status", "--json"]).stdout);
+
+/** The address of a lab host's first container. */
+export const containerIp = (host: string): string =>
+  hostStatus(host).containers[0].address.split("/")[0];
 
 /** A fresh lab name, so tests never collide with a user's lab or each other. */
 export function labName(): string {
