@@ -101,8 +101,8 @@ export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {
   }
   return judgeProbe({
     local,
-    obs,
-    ...(peerObs ? { peer: { netns: request.peerNetns!, obs: peerObs } } : {}),
+    here,
+    ...(peerCtx ? { peer: { netns: request.peerNetns!, ctx: peerCtx } } : {}),
     from,
     to: request.to,
     result,

@@ -5,29 +5,15 @@
  *
  * @module
  */
-import { formatAddress } from "../net/address.ts";
-import { formatPrefix } from "../net/prefix.ts";
-import type { Pass } from "../probe/passes.ts";
-import { markOf, tracePasses } from "../probe/passes.ts";
+import { formatRoute } from "../ip/route.ts";
+import { formatAddress, parseAddress } from "../net/address.ts";
+import { formatPrefix, prefixContains } from "../net/prefix.ts";
+import { markOf, type Pass, tracePasses } from "../probe/passes.ts";
 import { plural, type Stop } from "../probe/path.ts";
 import type { ProbeResult } from "../probe/probe.ts";
 import { type DoctorContext, selfAddress } from "./context.ts";
 import type { Finding, FindingId } from "./finding.ts";
-import { formatRoute, type Route } from "../ip/route.ts";
-import { prefixContains } from "../net/prefix.ts";
-import { parseAddress } from "../net/address.ts";
-
-/** The most specific blackhole, unreachable or prohibit route of table main covering `dst`. */
-function rejectingRoute(side: Side, dst: string): Route | undefined {
-  const address = parseAddress(dst);
-  return side.ctx.obs.host.routes
-    .filter((r) => prefixContains(r.dst, address))
-    .sort((a, b) => b.dst.length - a.dst.length)
-    .find((r, i, all) =>
-      i === 0 && (r.type === "blackhole" || r.type === "unreachable" || r.type === "prohibit") &&
-      all.length > 0
-    );
-}
+import { lookupRoute } from "./lookup.ts";
 
 /** The static findings of one namespace on the path, and how to run a command there. */
 export interface Side {
@@ -52,9 +38,10 @@ export interface CauseInput {
 
 /** The side a role of the probe belongs to (containers belong to their host). */
 function sideOf(input: CauseInput, role: Stop["role"]): Side | undefined {
+  // Without a peer, the destination container is on this host (the probe watched it here).
   return role === "source" || role === "this host"
     ? input.here
-    : input.peer ?? (role === "destination" && !input.peer ? input.here : undefined);
+    : input.peer ?? (role === "destination" ? input.here : undefined);
 }
 
 /** A static finding in `side` with one of `ids` (first by the order of `ids`). */
@@ -272,8 +259,9 @@ function notRouted(input: CauseInput, stop: Stop & { kind: "not-routed" }): Find
     : [];
   const found = staticFinding(side, [...container, ...byCounter, ...byWords, ...ROUTING_IDS]);
   if (found && side) return promote(found, side, evidence);
-  const rejecting = side && rejectingRoute(side, input.dst);
-  if (rejecting) {
+  const lookup = side && lookupRoute(side.ctx.obs.host, parseAddress(input.dst));
+  const rejecting = lookup?.kind === "rejected" ? lookup.route : undefined;
+  if (side && rejecting) {
     return {
       id: "route-rejects",
       severity: "error",
@@ -343,7 +331,7 @@ function neighbourEvidence(result: ProbeResult): { failed: boolean; lines: strin
   if (!hop) return { failed: false, lines: [] };
   const ns = result.namespaces.find((n) => n.role === "this host");
   const after = ns?.trace?.after.neighbours.find((n) =>
-    n.dst.value !== undefined && formatAddress(n.dst) === hop.address && n.dev === hop.dev
+    formatAddress(n.dst) === hop.address && n.dev === hop.dev
   );
   const state = after?.state ?? [];
   const failed = state.some((s) => s === "FAILED" || s === "INCOMPLETE" || s === "PROBE");

@@ -9,6 +9,7 @@
 import { formatAddress, type IpAddress } from "../net/address.ts";
 import type { ProbePlan } from "../probe/probe.ts";
 import type { Container, DoctorContext } from "./context.ts";
+import { containerAt } from "./checks/plumbing.ts";
 import { lookupRoute } from "./lookup.ts";
 
 /** The interface of a container that holds its address, and that interface's MTU. */
@@ -18,11 +19,6 @@ function containerLink(c: Container): { ifname: string; mtu: number } | undefine
   );
   const mtu = c.observed?.state?.links.find((l) => l.ifname === link?.ifname)?.mtu;
   return link ? { ifname: link.ifname, mtu: mtu ?? 1500 } : undefined;
-}
-
-/** The container with `address` in `ctx`, if any. */
-export function containerWith(ctx: DoctorContext, address: IpAddress): Container | undefined {
-  return ctx.containers.find((c) => c.address.value === address.value);
 }
 
 /**
@@ -56,7 +52,7 @@ export function probePlan(
       routeQueries: [request(), reply(fromLink?.ifname)],
     },
   ];
-  const localTarget = containerWith(here, to);
+  const localTarget = containerAt(here, to);
   const found = lookupRoute(here.obs.host, to);
   const out = found.kind === "route" ? found.route.dev : here.uplink;
   namespaces.push({
@@ -66,8 +62,8 @@ export function probePlan(
   });
   const target = localTarget
     ? { c: localTarget, ctx: here }
-    : peer && containerWith(peer.ctx, to)
-    ? { c: containerWith(peer.ctx, to)!, ctx: peer.ctx }
+    : peer && containerAt(peer.ctx, to)
+    ? { c: containerAt(peer.ctx, to)!, ctx: peer.ctx }
     : undefined;
   if (peer && !localTarget) {
     const up = peer.ctx.uplink;

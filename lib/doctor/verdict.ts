@@ -12,9 +12,9 @@ import type { Diagnosis, ProbeSummary } from "./diagnose.ts";
 import type { Finding } from "./finding.ts";
 import { formatAddress, type IpAddress } from "../net/address.ts";
 import { pathView } from "../probe/path.ts";
-import { type Container, doctorContext, leaseFor } from "./context.ts";
+import { containerAt } from "./checks/plumbing.ts";
+import { type Container, type DoctorContext, leaseFor } from "./context.ts";
 import { diagnose } from "./diagnose.ts";
-import type { Observation } from "./observation.ts";
 import { sortFindings } from "./finding.ts";
 import { fixFor, probeCause, type Side } from "./probe_cause.ts";
 
@@ -198,9 +198,10 @@ export function probeVerdict(input: VerdictInput): Diagnosis {
 export interface ProbeJudgement {
   /** The static diagnosis of this host for the packet. */
   readonly local: Diagnosis;
-  readonly obs: Observation;
+  /** This host's facts (`doctorContext` of its observation). */
+  readonly here: DoctorContext;
   /** The destination's host, when the probe watched it (its observation holds the registry). */
-  readonly peer?: { readonly netns: string; readonly obs: Observation };
+  readonly peer?: { readonly netns: string; readonly ctx: DoctorContext };
   readonly from: Container;
   readonly to: IpAddress;
   readonly result: ProbeResult;
@@ -218,19 +219,16 @@ export interface ProbeJudgement {
  * ```
  */
 export function judgeProbe(input: ProbeJudgement): Diagnosis {
-  const { local, obs, from, to, result } = input;
-  const here = doctorContext(obs);
-  const peerCtx = input.peer ? doctorContext(input.peer.obs) : undefined;
-  const target = peerCtx?.containers.find((c) => c.address.value === to.value);
+  const { local, here, from, to, result } = input;
+  const peerCtx = input.peer?.ctx;
+  const target = peerCtx && containerAt(peerCtx, to);
   const peer = input.peer && peerCtx
     ? {
       netns: input.peer.netns,
       ctx: peerCtx,
       findings: [
-        ...diagnose(input.peer.obs).findings,
-        ...(target
-          ? diagnose(input.peer.obs, { to: from.address, from: target.name }).findings
-          : []),
+        ...diagnose(peerCtx.obs).findings,
+        ...(target ? diagnose(peerCtx.obs, { to: from.address, from: target.name }).findings : []),
       ],
     }
     : undefined;

@@ -148,10 +148,11 @@ export async function runProbe(plan: ProbePlan): Promise<ProbeResult> {
         errors.set(ns, (e as Error).message);
       }
     }));
-    let traces: Map<ProbeNamespace, NamespaceTrace>;
-    let outcome: [PingOutcome, PingOutcome | undefined, RouteAnswer[][], ProbeResult["nextHop"]];
+    const traces = new Map<ProbeNamespace, NamespaceTrace>();
+    let nextHop: ProbeResult["nextHop"];
+    let outcome: [PingOutcome, PingOutcome | undefined, RouteAnswer[][]];
     try {
-      const nextHop = plan.nextHop ? await revalidate(plan.nextHop) : undefined;
+      nextHop = plan.nextHop ? await revalidate(plan.nextHop) : undefined;
       outcome = await Promise.all([
         ping(plan.source, plan.to, { ...SMALL, icmpId: smallId }),
         plan.largeSize === undefined ? undefined : ping(plan.source, plan.to, {
@@ -166,10 +167,8 @@ export async function runProbe(plan: ProbePlan): Promise<ProbeResult> {
             Promise.all(ns.routeQueries.map((q) => routeGet(ns.netns, q)))
           ),
         ),
-        Promise.resolve(nextHop),
       ]);
     } finally {
-      traces = new Map();
       await Promise.all([...watches].map(async ([ns, w]) => {
         try {
           traces.set(ns, await w.finish());
@@ -178,7 +177,7 @@ export async function runProbe(plan: ProbePlan): Promise<ProbeResult> {
         }
       }));
     }
-    const [small, large, asked, nextHop] = outcome;
+    const [small, large, asked] = outcome;
     // A mark the firewall set on the probe's packets changes which rules match: ask again
     // with it, as the kernel routed them.
     const routes = await Promise.all(plan.namespaces.map(async (ns, i) => {

@@ -19,14 +19,15 @@ function replay(name: string) {
     readFileSync(new URL(`../../fixtures/probe/${name}.json`, import.meta.url), "utf8"),
   );
   const obs = parseSnapshot(f.here);
-  const from = doctorContext(obs).containers.find((c) => c.name === f.from)!;
+  const here = doctorContext(obs);
+  const from = here.containers.find((c) => c.name === f.from)!;
   const to = parseAddress(f.to);
   const local = diagnose(obs, { to, from: f.from });
   const view = pathView(f.result);
   const d = judgeProbe({
     local,
-    obs,
-    peer: { netns: f.peerNetns, obs: parseSnapshot(f.peer) },
+    here,
+    peer: { netns: f.peerNetns, ctx: doctorContext(parseSnapshot(f.peer)) },
     from,
     to,
     result: f.result,
