@@ -17,22 +17,30 @@ import { VERSION } from "../version.ts";
 /** Doctor found a problem of severity error: exit 1, the verdict on stderr. */
 class ProblemsFound extends HgError {}
 
-/** Snapshot of this host, with the registry when `--store` (or HG_STORE) names one. */
-async function snapshotOfThisHost(
+/** Runs `body` with the registry when `--store` (or HG_STORE) names one, and closes it. */
+async function withStoreFrom<T>(
+  opts: Parameters<typeof openStoreFrom>[0],
+  body: (store: SubnetStore | undefined) => Promise<T>,
+): Promise<T> {
+  const store = opts.store === undefined ? undefined : openStoreFrom(opts);
+  try {
+    return await body(store);
+  } finally {
+    await store?.close();
+  }
+}
+
+/** Snapshot of this host, with the registry when one is named. */
+function snapshotOfThisHost(
   opts: Parameters<typeof openStoreFrom>[0] & { bridge: string; node?: string },
 ): Promise<SnapshotDocument> {
-  let store: SubnetStore | undefined;
-  if (opts.store !== undefined) store = openStoreFrom(opts);
-  try {
-    return await takeSnapshot({
+  return withStoreFrom(opts, (store) =>
+    takeSnapshot({
       bridge: opts.bridge,
       node: opts.node ?? process.env.HG_NODE,
       hgVersion: VERSION,
       store,
-    });
-  } finally {
-    await store?.close();
-  }
+    }));
 }
 
 async function readSnapshotFile(path: string): Promise<unknown> {
@@ -97,10 +105,8 @@ export function doctorCommand(output: () => Output) {
         const document = await readSnapshotFile(opts.snapshot);
         diagnosis = diagnose(parseSnapshot(document), { to: opts.to, from: opts.from });
       } else {
-        let store: SubnetStore | undefined;
-        if (opts.store !== undefined) store = openStoreFrom(opts);
-        try {
-          diagnosis = await diagnoseLive({
+        diagnosis = await withStoreFrom(opts, (store) =>
+          diagnoseLive({
             bridge: opts.bridge,
             node: opts.node ?? process.env.HG_NODE,
             hgVersion: VERSION,
@@ -109,10 +115,7 @@ export function doctorCommand(output: () => Output) {
             from: opts.from,
             peerNetns: opts.peerNetns,
             probe: opts.probe,
-          });
-        } finally {
-          await store?.close();
-        }
+          }));
       }
       out.json({ schema: 1, ...diagnosis });
       out.line(renderDiagnosis(diagnosis).join("\n"));
