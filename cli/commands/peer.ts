@@ -2,7 +2,7 @@ import { Command } from "@commander-js/extra-typings";
 import { observeHost } from "../../lib/host/observe.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { formatPrefix } from "../../lib/net/prefix.ts";
-import { planPeerAdd, planPeerRemove } from "../../lib/peers/plan.ts";
+import { containerSpaces, planPeerAdd, planPeerRemove } from "../../lib/peers/plan.ts";
 import { planPeerSync } from "../../lib/peers/sync.ts";
 import { describeChanges } from "../../lib/peers/describe.ts";
 import { EnvironmentError } from "../../lib/errors.ts";
@@ -13,6 +13,13 @@ import { addressValue, interfaceValue, nodeValue, prefixValue } from "../flags.t
 import { mutate } from "../mutation.ts";
 import type { Output } from "../output.ts";
 import { table } from "../table.ts";
+
+const bridgeOption = [
+  "--bridge <name>",
+  "bridge name (its subnet is this host's own)",
+  interfaceValue,
+  "cni0",
+] as const;
 
 /** `hg peer add|rm|ls`: routes to other hosts' subnets via their addresses. */
 export function peerCommand(output: () => Output) {
@@ -34,9 +41,14 @@ export function peerCommand(output: () => Output) {
       "the interface facing the peer (default: the one whose network holds --via)",
       interfaceValue,
     )
+    .option(...bridgeOption)
     .action(async (subnet, opts) => {
       await mutate(output(), (host) => ({
-        plan: planPeerAdd(host, { subnet, via: opts.via, dev: opts.dev }),
+        plan: planPeerAdd(
+          host,
+          { subnet, via: opts.via, dev: opts.dev },
+          containerSpaces(host, opts.bridge),
+        ),
         summary: `peer ${formatPrefix(subnet)} via ${formatAddress(opts.via)}`,
         result: { subnet: formatPrefix(subnet), via: formatAddress(opts.via) },
       }));
@@ -54,12 +66,7 @@ export function peerCommand(output: () => Output) {
   storeOptions(peer.command("sync"))
     .description("make this host's hg routes equal to the registry's leases of the other hosts")
     .option("--node <name>", "this host's node name (default: HG_NODE or the host name)", nodeValue)
-    .option(
-      "--bridge <name>",
-      "bridge name (its subnet is this host's own)",
-      interfaceValue,
-      "cni0",
-    )
+    .option(...bridgeOption)
     .action(async (opts) => {
       const out = output();
       await withStore(opts, async (store) => {

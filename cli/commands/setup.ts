@@ -3,7 +3,8 @@ import { EnvironmentError, InputError } from "../../lib/errors.ts";
 import { listRules } from "../../lib/firewall/iptables.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { firstHost, formatPrefix, type Prefix, prefixCovers } from "../../lib/net/prefix.ts";
-import { uplinkMtu } from "../../lib/host/public_address.ts";
+import { specialPrefixError } from "../../lib/net/special.ts";
+import { uplinkOf } from "../../lib/host/public_address.ts";
 import {
   allocate,
   freeSubnets,
@@ -125,6 +126,8 @@ export function setupCommand(output: () => Output) {
           "--masquerade needs --network CIDR: the cluster network that is not masqueraded",
         );
       }
+      const network = opts.network && specialPrefixError("--network", opts.network);
+      if (network) throw network;
       if (opts.subnet && opts.network && !prefixCovers(opts.network, opts.subnet)) {
         throw new InputError(
           `--subnet ${formatPrefix(opts.subnet)} is not inside --network ${
@@ -151,12 +154,14 @@ export function setupCommand(output: () => Output) {
         let mtu = 1500;
         try {
           await mutate(out, async (host) => {
-            mtu = opts.mtu ?? uplinkMtu(host, attrs?.publicIp);
+            const uplink = uplinkOf(host, attrs?.publicIp);
+            mtu = opts.mtu ?? uplink?.mtu ?? 1500;
             const natRules = masqueradeNetwork ? await listRules("nat", "POSTROUTING") : [];
             const plan = planSetup(host, {
               subnet,
               bridge: opts.bridge,
               mtu: opts.mtu,
+              uplink,
               masqueradeNetwork,
             }, natRules);
             const gateway = `${formatAddress(firstHost(subnet))}/${subnet.length}`;

@@ -28,6 +28,8 @@ import { changeHostWhenNeeded } from "../plan/change.ts";
 import { renderStep } from "../plan/render.ts";
 import { ipStep, type Plan } from "../plan/step.ts";
 import { planSetup } from "../setup/plan.ts";
+import { bridgeMtuError } from "../setup/mtu.ts";
+import { uplinkOf } from "../host/public_address.ts";
 import { formatSubnetEnv, subnetOfEnv, writeSubnetEnv } from "../setup/subnet_env.ts";
 import { allocate, PreviousSubnetError } from "../store/allocate.ts";
 import { configEquals, type NetworkConfig } from "../store/config.ts";
@@ -165,6 +167,8 @@ export class Agent {
         }
         this.config = config;
         const host = await this.host.observe();
+        const badMtu = bridgeMtuError(this.options.mtu, uplinkOf(host, attrs.publicIp));
+        if (badMtu) throw badMtu;
         const previous = await previousSubnet(host, bridge, subnetFile);
         const containers = listContainers(host);
         const { lease, reused, previousUnavailable } = await allocate(store, {

@@ -1,6 +1,7 @@
 import { EnvironmentError } from "../errors.ts";
 import { addressEquals, type IpAddress, parseAddress } from "../net/address.ts";
 import type { AddressedLink } from "../ip/addr.ts";
+import { BRIDGE_ALIAS } from "./marks.ts";
 import type { HostState } from "./state.ts";
 
 /** The address and interface other hosts reach this host on. */
@@ -52,11 +53,39 @@ export function publicAddress(state: HostState, iface?: string): PublicAddress {
 }
 
 /**
- * The MTU flanneld reports for a host: its uplink's, the interface holding `address` (1500
- * when none does).
+ * The interface other hosts are reached through: the one holding `address` (the public
+ * address), else the default route's, else the only interface with a global IPv4 address
+ * (leaving out lo and hg's bridge: a host with no default route); undefined when none tells.
+ *
+ * @example
+ * ```ts
+ * uplinkOf(state, parseAddress("10.0.12.11")); // { ifname: "eth0", mtu: 1500 }
+ * ```
  */
+export function uplinkOf(
+  state: HostState,
+  address: IpAddress | undefined,
+): { readonly ifname: string; readonly mtu: number } | undefined {
+  const holder = address && interfaceWithAddress(state, address);
+  if (holder) return { ifname: holder.ifname, mtu: holder.mtu };
+  const dev = state.routes.find((r) => r.dst.length === 0 && r.dev !== undefined)?.dev;
+  const link = state.links.find((l) => l.ifname === dev);
+  if (link) return { ifname: link.ifname, mtu: link.mtu };
+  const hgBridges = new Set(
+    state.links.filter((l) => l.alias === BRIDGE_ALIAS).map((l) => l.ifname),
+  );
+  const addressed = state.addresses.filter((l) =>
+    l.ifname !== "lo" && !hgBridges.has(l.ifname) &&
+    l.addresses.some((a) => a.address.family === 4 && a.scope === "global")
+  );
+  return addressed.length === 1
+    ? { ifname: addressed[0].ifname, mtu: addressed[0].mtu }
+    : undefined;
+}
+
+/** The MTU flanneld reports for a host: its uplink's (1500 when it has none). */
 export function uplinkMtu(state: HostState, address: IpAddress | undefined): number {
-  return (address && interfaceWithAddress(state, address))?.mtu ?? 1500;
+  return uplinkOf(state, address)?.mtu ?? 1500;
 }
 
 /**

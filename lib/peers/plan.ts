@@ -5,18 +5,20 @@
  * @module
  */
 import { InputError } from "../errors.ts";
+import { findBridge } from "../host/bridge.ts";
 import type { HostState } from "../host/state.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { formatPrefix, type Prefix, prefixEquals } from "../net/prefix.ts";
 import { ipStep, type Plan } from "../plan/step.ts";
 import { hgRoutes } from "./list.ts";
-import { reconcilePeers } from "./reconcile.ts";
+import { type ContainerSpace, reconcilePeers } from "./reconcile.ts";
 import type { PeerRequest } from "./request.ts";
 
 /**
  * Plans the route to one peer's subnet: nothing when it is already there, a replace when hg's
- * route points elsewhere. Throws when the peer is refused (off-link or local gateway, a subnet
- * that collides with a local network, a route hg did not make).
+ * route points elsewhere. Throws when the peer is refused (a gateway that is off-link, local,
+ * not unicast or inside `containers`, a subnet that collides with a local network, a route hg
+ * did not make).
  *
  * @example
  * ```ts
@@ -24,8 +26,12 @@ import type { PeerRequest } from "./request.ts";
  * // [ip route replace 1.1.2.0/24 via 10.0.12.7 dev eth0 proto 104]
  * ```
  */
-export function planPeerAdd(state: HostState, request: PeerRequest): Plan {
-  const { plan, rejected } = reconcilePeers(state, [request], "add");
+export function planPeerAdd(
+  state: HostState,
+  request: PeerRequest,
+  containers: readonly ContainerSpace[] = [],
+): Plan {
+  const { plan, rejected } = reconcilePeers(state, [request], "add", containers);
   if (rejected.length > 0) throw rejected[0].error;
   return plan;
 }
@@ -43,4 +49,24 @@ export function planPeerRemove(state: HostState, subnet: Prefix): Plan {
     throw new InputError(`no hg route to ${formatPrefix(subnet)}: "hg peer ls" lists them`);
   }
   return [ipStep(["route", "del", formatPrefix(subnet), "proto", String(HG_ROUTE_PROTOCOL)])];
+}
+
+/**
+ * This host's container address space: its bridge's subnet, and the cluster network when known.
+ *
+ * @example
+ * ```ts
+ * containerSpaces(state, "cni0", parsePrefix("1.1.0.0/16")); // [1.1.1.0/24 (bridge cni0), 1.1.0.0/16]
+ * ```
+ */
+export function containerSpaces(
+  state: HostState,
+  bridge: string,
+  network?: Prefix,
+): ContainerSpace[] {
+  const own = findBridge(state, bridge)?.gateway?.prefix;
+  return [
+    ...(own ? [{ prefix: own, what: `the container subnet of bridge ${bridge}` }] : []),
+    ...(network ? [{ prefix: network, what: "the cluster network" }] : []),
+  ];
 }

@@ -11,7 +11,14 @@ import { HG_ROUTE_PROTOCOL, protocolName } from "../ip/protocol.ts";
 import type { Route } from "../ip/route.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import { overlappingPairs } from "../net/interval.ts";
-import { formatPrefix, type Prefix, prefixEquals } from "../net/prefix.ts";
+import {
+  formatPrefix,
+  isUsableHost,
+  type Prefix,
+  prefixContains,
+  prefixEquals,
+} from "../net/prefix.ts";
+import { specialAddressError, specialPrefixError } from "../net/special.ts";
 import { ipStep, type Step } from "../plan/step.ts";
 import { isLocalAddress, type OnLink, onLinkInterface } from "./onlink.ts";
 import { notOnLinkMessage, type PeerRequest, peerRouteArgs } from "./request.ts";
@@ -63,7 +70,44 @@ function subnetError(request: PeerRequest): HgError | undefined {
       `subnet ${formatPrefix(subnet)} is the whole address space: give a peer's subnet`,
     );
   }
-  return undefined;
+  return specialPrefixError("subnet", subnet);
+}
+
+/**
+ * Address space of this host's containers (its bridge's subnet, the cluster network): a gateway
+ * there is a container or a host's bridge, never a peer host on the shared segment.
+ */
+export interface ContainerSpace {
+  readonly prefix: Prefix;
+  /** What it is, after "inside": "the container subnet of bridge cni0". */
+  readonly what: string;
+}
+
+/**
+ * Why `address` can never carry a peer's subnet, whatever the host (undefined: it can): not a
+ * unicast address, or inside container address space. `role` names it ("gateway",
+ * "--public-ip"): `hg subnet alloc` refuses what `hg peer sync` would refuse.
+ *
+ * @example
+ * ```ts
+ * gatewayAddressError("--public-ip", parseAddress("1.1.1.5"), [{ prefix: parsePrefix("1.1.0.0/16"), what: "the cluster network" }]);
+ * // InputError: --public-ip 1.1.1.5 is inside the cluster network (1.1.0.0/16), where containers are, not hosts
+ * ```
+ */
+export function gatewayAddressError(
+  role: string,
+  address: IpAddress,
+  containers: readonly ContainerSpace[],
+): InputError | undefined {
+  const special = specialAddressError(role, address);
+  if (special) return special;
+  const inside = containers.find((c) => prefixContains(c.prefix, address));
+  if (!inside) return undefined;
+  return new InputError(
+    `${role} ${formatAddress(address)} is inside ${inside.what} (${
+      formatPrefix(inside.prefix)
+    }), where containers are, not hosts`,
+  );
 }
 
 /** Where a gateway is reachable from, or why it cannot be used. */
@@ -71,7 +115,10 @@ function checkGateway(
   state: HostState,
   via: IpAddress,
   dev: string | undefined,
+  containers: readonly ContainerSpace[],
 ): { onLink: OnLink } | { error: HgError } {
+  const unusable = gatewayAddressError("gateway", via, containers);
+  if (unusable) return { error: unusable };
   if (isLocalAddress(state, via)) {
     return {
       error: new InputError(
@@ -81,6 +128,15 @@ function checkGateway(
   }
   const onLink = onLinkInterface(state, via);
   if (!onLink) return { error: new InputError(notOnLinkMessage(via)) };
+  if (!isUsableHost(onLink.prefix, via)) {
+    return {
+      error: new InputError(
+        `gateway ${formatAddress(via)} is the network or broadcast address of ${
+          formatPrefix(onLink.prefix)
+        } on ${onLink.ifname}: give the peer host's address`,
+      ),
+    };
+  }
   if (dev !== undefined && dev !== onLink.ifname) {
     return {
       error: new InputError(
@@ -119,6 +175,7 @@ export function reconcilePeers(
   state: HostState,
   requests: readonly PeerRequest[],
   mode: ReconcileMode,
+  containers: readonly ContainerSpace[] = [],
 ): Reconciliation {
   const errors = new Map<number, HgError>();
   const onLinks = new Map<number, OnLink>();
@@ -132,7 +189,9 @@ export function reconcilePeers(
     }
     const gatewayKey = `${request.via.value}/${request.dev ?? ""}`;
     let result = gateways.get(gatewayKey);
-    if (!result) gateways.set(gatewayKey, result = checkGateway(state, request.via, request.dev));
+    if (!result) {
+      gateways.set(gatewayKey, result = checkGateway(state, request.via, request.dev, containers));
+    }
     if ("error" in result) errors.set(i, result.error);
     else onLinks.set(i, result.onLink);
   });

@@ -13,6 +13,7 @@ import { formatPrefix, prefixCovers, prefixEquals } from "../net/prefix.ts";
 import type { Step } from "../plan/step.ts";
 import type { NetworkConfig } from "../store/config.ts";
 import type { RegistryEntry } from "../store/store.ts";
+import { containerSpaces } from "./plan.ts";
 import { reconcilePeers } from "./reconcile.ts";
 import type { PeerRequest } from "./request.ts";
 
@@ -88,6 +89,7 @@ export function planPeerSync(
     state,
     candidates.map((c) => c.request),
     "sync",
+    containerSpaces(state, self.bridge, config.network),
   );
   const byRequest = new Map(candidates.map((c) => [c.request, c]));
   const bad = new Set(rejected.map((r) => r.request));

@@ -12,7 +12,9 @@ import { overlappingNetworks } from "../host/overlap.ts";
 import type { HostState } from "../host/state.ts";
 import { addressEquals, formatAddress } from "../net/address.ts";
 import { firstHost, formatPrefix } from "../net/prefix.ts";
+import { specialPrefixError } from "../net/special.ts";
 import { ipStep, type Plan, type Step } from "../plan/step.ts";
+import { bridgeMtuError } from "./mtu.ts";
 import { hgRules, masqueradeRule } from "./masquerade.ts";
 import type { SetupRequest } from "./request.ts";
 
@@ -35,6 +37,9 @@ export function planSetup(
   if (subnet.address.family !== 4) {
     throw new InputError(`subnet ${formatPrefix(subnet)} is IPv6: hg setup takes an IPv4 subnet`);
   }
+  const unusable = specialPrefixError("subnet", subnet) ??
+    bridgeMtuError(request.mtu, request.uplink);
+  if (unusable) throw unusable;
   if (subnet.length > 30) {
     throw new InputError(
       `subnet ${formatPrefix(subnet)} is too small: at most /30, to fit a gateway and a container`,

@@ -1,4 +1,5 @@
 import type { Prefix } from "../net/prefix.ts";
+import type { Uplink } from "./mtu.ts";
 
 /** What `hg setup` is asked to make true. */
 export interface SetupRequest {
@@ -6,6 +7,8 @@ export interface SetupRequest {
   readonly subnet: Prefix;
   readonly bridge: string;
   readonly mtu?: number;
+  /** The uplink, when `mtu` is to be checked against it (a bridge MTU above it is refused). */
+  readonly uplink?: Uplink;
   /** The cluster network, when traffic leaving it is to be masqueraded. */
   readonly masqueradeNetwork?: Prefix;
   /**

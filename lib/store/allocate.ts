@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { EnvironmentError, HgError } from "../errors.ts";
+import { EnvironmentError, HgError, InputError } from "../errors.ts";
+import { gatewayAddressError } from "../peers/reconcile.ts";
 import { addressEquals, formatAddress } from "../net/address.ts";
 import {
   formatPrefix,
@@ -151,6 +152,17 @@ export async function allocate(
       `${store.url} has no network config: write one with "hg subnet config --network CIDR"`,
     );
   }
+  // A lease every other host's `peer sync` would refuse is never written.
+  const { publicIp } = request.attrs;
+  if (publicIp.family !== 4) {
+    throw new InputError(
+      `public address ${formatAddress(publicIp)} is IPv6: hg leases carry an IPv4 address`,
+    );
+  }
+  const unusable = gatewayAddressError("public address", publicIp, [
+    { prefix: config.network, what: "the cluster network" },
+  ]);
+  if (unusable) throw unusable;
   const { previous } = request;
   let previousUnavailable: string | undefined;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {

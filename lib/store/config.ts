@@ -5,6 +5,7 @@
  * @module
  */
 import { InputError } from "../errors.ts";
+import { specialPrefixError } from "../net/special.ts";
 import { addressEquals, formatAddress, type IpAddress, parseAddressOf } from "../net/address.ts";
 import {
   formatPrefix,
@@ -52,6 +53,8 @@ export function makeNetworkConfig(
   if (network.address.family !== 4) {
     throw new InputError(`${where} is IPv6: hg registries take IPv4 networks`);
   }
+  const special = specialPrefixError("network", network);
+  if (special) throw special;
   if (!Number.isInteger(subnetLen) || subnetLen <= network.length || subnetLen > 30) {
     throw new InputError(
       `subnet length ${subnetLen} does not fit ${where}: expected ${network.length + 1}-30`,

@@ -1,0 +1,95 @@
+/**
+ * Address ranges that are never one host's unicast address (RFC 6890): they can be no gateway, no
+ * public address and no part of a container subnet. One message per range, for every place an
+ * address enters hg.
+ *
+ * @module
+ */
+import { InputError } from "../errors.ts";
+import { formatAddress, type IpAddress } from "./address.ts";
+import {
+  formatPrefix,
+  parsePrefix,
+  type Prefix,
+  prefixContains,
+  prefixCovers,
+  prefixesOverlap,
+} from "./prefix.ts";
+
+/** A range no host address or container subnet may come from, and what it is. */
+interface SpecialRange {
+  readonly prefix: Prefix;
+  /** What an address of the range is, after "is": "a multicast address". */
+  readonly address: string;
+  /** The range's name, after "the": "multicast range". */
+  readonly range: string;
+}
+
+const range = (cidr: string, address: string, name: string): SpecialRange => ({
+  prefix: parsePrefix(cidr),
+  address,
+  range: name,
+});
+
+// Most specific first: 255.255.255.255 is named before the rest of 240.0.0.0/4.
+const SPECIAL: readonly SpecialRange[] = [
+  range("0.0.0.0/8", 'an unspecified ("this network") address', '"this network" range'),
+  range("127.0.0.0/8", "a loopback address", "loopback range"),
+  range("224.0.0.0/4", "a multicast address", "multicast range"),
+  range("255.255.255.255/32", "the limited broadcast address", "limited broadcast address"),
+  range("240.0.0.0/4", "a reserved (class E) address", "reserved (class E) range"),
+  range("::/128", "the unspecified address", "unspecified address"),
+  range("::1/128", "the loopback address", "loopback address"),
+  range("ff00::/8", "a multicast address", "multicast range"),
+];
+
+/**
+ * Why `address` can never be a host's unicast address (undefined: it can).
+ *
+ * @example
+ * ```ts
+ * specialAddress(parseAddress("224.0.0.1")); // "a multicast address"
+ * specialAddress(parseAddress("10.0.12.7")); // undefined
+ * ```
+ */
+export function specialAddress(address: IpAddress): string | undefined {
+  return SPECIAL.find((r) => prefixContains(r.prefix, address))?.address;
+}
+
+/**
+ * The error for an address that can never be a host's (undefined: it can be one); `role` names
+ * where it came from ("gateway", "--public-ip").
+ *
+ * @example
+ * ```ts
+ * specialAddressError("gateway", parseAddress("127.0.0.1"))?.message;
+ * // "gateway 127.0.0.1 is a loopback address: give a host's unicast address"
+ * ```
+ */
+export function specialAddressError(role: string, address: IpAddress): InputError | undefined {
+  const what = specialAddress(address);
+  return what === undefined
+    ? undefined
+    : new InputError(`${role} ${formatAddress(address)} is ${what}: give a host's unicast address`);
+}
+
+/**
+ * The error for a prefix that takes addresses from a special range (undefined: none): no
+ * container, peer or cluster subnet can hold hosts there. `role` names it ("subnet", "--network").
+ *
+ * @example
+ * ```ts
+ * specialPrefixError("subnet", parsePrefix("224.1.0.0/24"))?.message;
+ * // "subnet 224.1.0.0/24 is in the multicast range 224.0.0.0/4: container subnets hold unicast host addresses"
+ * ```
+ */
+export function specialPrefixError(role: string, prefix: Prefix): InputError | undefined {
+  const hit = SPECIAL.find((r) => prefixesOverlap(r.prefix, prefix));
+  if (!hit) return undefined;
+  const where = prefixCovers(hit.prefix, prefix) ? "is in" : "overlaps";
+  return new InputError(
+    `${role} ${formatPrefix(prefix)} ${where} the ${hit.range} ${
+      formatPrefix(hit.prefix)
+    }: container subnets hold unicast host addresses`,
+  );
+}
