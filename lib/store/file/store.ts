@@ -5,7 +5,9 @@
  * the old or the new state, never half of one), and bumps the revision. A writer holding the lock
  * first removes the temp files of writers that were killed. A full, read-only or forbidden disk
  * is reported as such ({@link RegistryDiskError}), leaving the registry as it was and no file of
- * the writer behind.
+ * the writer behind. A registry path that is a symbolic link (say to a file on shared storage) is
+ * followed once, when the store is opened: the lock, the temp file and the rename are beside the
+ * real file, so the link stays a link and every host's changes reach the one file.
  *
  * @module
  */
@@ -24,6 +26,7 @@ import { type LeaseAttrs, leaseAttrsOf, leaseValue, subnetKey, subnetOfKey } fro
 import type { LeaseListing, RegistryEntry, RegistryRead, SubnetStore } from "../store.ts";
 import { RegistryDiskError } from "./disk_error.ts";
 import { emptyRegistry, parseRegistryFile, type RegistryFile, type StoredLease } from "./format.ts";
+import { registryTarget } from "./real_path.ts";
 import { removeOrphanTemps, tempPathFor } from "./temp_files.ts";
 import { testHold } from "./test_hold.ts";
 import { fileChanges } from "./watch.ts";
@@ -41,21 +44,32 @@ function configOf(file: RegistryFile): NetworkConfig | undefined {
 
 export class FileStore implements SubnetStore {
   readonly url: string;
+  /** The file itself, `path` followed through symbolic links: where reads, locks and renames go. */
+  readonly file: string;
+  /** The registry in messages: the path as given, and where it leads when that is elsewhere. */
+  private readonly shown: string;
 
-  /** @param now the clock, in ms since the epoch (tests move it). */
+  /**
+   * @param path the registry as given; a symbolic link is followed here, once.
+   * @param now the clock, in ms since the epoch (tests move it).
+   * @throws {RegistryPathError} when `path` is a symlink loop or leads into a missing directory.
+   */
   constructor(readonly path: string, private readonly now: () => number = Date.now) {
     this.url = `file://${path}`;
+    const { real, chain } = registryTarget(path);
+    this.file = real;
+    this.shown = chain.length > 1 ? `${path} (a symlink to ${real})` : path;
   }
 
   private async read(): Promise<RegistryFile> {
     let text: string;
     try {
-      text = await readFile(this.path, "utf8");
+      text = await readFile(this.file, "utf8");
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return emptyRegistry();
-      throw new RegistryDiskError(this.path, "read", e);
+      throw new RegistryDiskError(this.shown, "read", e);
     }
-    return parseRegistryFile(text, this.path);
+    return parseRegistryFile(text, this.shown);
   }
 
   /**
@@ -66,8 +80,8 @@ export class FileStore implements SubnetStore {
     change: (file: RegistryFile) => { next?: RegistryFile; result: T },
   ): Promise<T> {
     try {
-      return await withFileLock(`${this.path}.lock`, async (lock) => {
-        await removeOrphanTemps(this.path);
+      return await withFileLock(`${this.file}.lock`, async (lock) => {
+        await removeOrphanTemps(this.file);
         const file = await this.read();
         const { next, result } = change(this.withoutExpired(file));
         if (!next) return result;
@@ -76,7 +90,7 @@ export class FileStore implements SubnetStore {
       }, { timeoutMs: LOCK_TIMEOUT_MS, afterCreate: () => testHold("lock-created") });
     } catch (e) {
       if (e instanceof LockFileError) {
-        throw new RegistryDiskError(this.path, "lock", e.cause, e.path);
+        throw new RegistryDiskError(this.shown, "lock", e.cause, e.path);
       }
       throw e;
     }
@@ -88,7 +102,7 @@ export class FileStore implements SubnetStore {
    * registry is as it was.
    */
   private async replace(next: RegistryFile, stillHeld: () => Promise<boolean>): Promise<void> {
-    const temp = tempPathFor(this.path);
+    const temp = tempPathFor(this.file);
     const discard = () => unlink(temp).catch(() => {});
     try {
       const handle = await open(temp, "wx", 0o644);
@@ -100,19 +114,19 @@ export class FileStore implements SubnetStore {
       }
     } catch (e) {
       await discard();
-      throw new RegistryDiskError(this.path, "write", e);
+      throw new RegistryDiskError(this.shown, "write", e);
     }
     await testHold("before-rename");
     // A writer that lost its lock to a stale-lock takeover must not commit.
     if (!(await stillHeld())) {
       await discard();
-      throw new HgError(`lost the lock on ${this.path} while writing; nothing was changed`);
+      throw new HgError(`lost the lock on ${this.shown} while writing; nothing was changed`);
     }
     try {
-      await rename(temp, this.path);
+      await rename(temp, this.file);
     } catch (e) {
       await discard();
-      throw new RegistryDiskError(this.path, "replace", e);
+      throw new RegistryDiskError(this.shown, "replace", e);
     }
     await testHold("after-rename");
   }
@@ -221,7 +235,8 @@ export class FileStore implements SubnetStore {
 
   async *watchLeases(fromRevision: string, signal: AbortSignal): AsyncIterable<string> {
     let last = BigInt(fromRevision);
-    for await (const _ of fileChanges(this.path, signal)) {
+    // The rename happens in the real file's directory: that is the one to watch.
+    for await (const _ of fileChanges(this.file, signal)) {
       const revision = BigInt((await this.read()).revision);
       if (revision !== last) {
         last = revision;
