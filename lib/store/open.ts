@@ -12,6 +12,7 @@ import { EtcdClient } from "./etcd/client.ts";
 import { DEFAULT_ETCD_PREFIX, EtcdStore, parseEtcdUrl } from "./etcd/store.ts";
 import { FileStore } from "./file/store.ts";
 import type { SubnetStore } from "./store.ts";
+import { refuseUrlCredentials } from "./url_credentials.ts";
 
 /** How to reach and authenticate to the store. */
 export interface StoreOptions {
@@ -20,6 +21,7 @@ export interface StoreOptions {
   readonly ca?: string;
   readonly cert?: string;
   readonly key?: string;
+  /** etcd's user name; with {@link password}, or neither. */
   readonly user?: string;
   readonly password?: string;
 }
@@ -45,11 +47,18 @@ export function openStore(url: string, options: StoreOptions = {}): SubnetStore 
   if (url.trim() === "") {
     throw new InputError("the store URL is empty: give a path, file:///path or etcd://HOST:PORT");
   }
+  // Before anything quotes the URL: a password in it must never reach a message.
+  refuseUrlCredentials(url);
   if (/^etcds?:\/\//.test(url)) {
     const { endpoints, secure } = parseEtcdUrl(url);
     const prefix = options.etcdPrefix ?? DEFAULT_ETCD_PREFIX;
     if (options.user !== undefined && options.password === undefined) {
-      throw new InputError("--etcd-user needs a password: --etcd-password or HG_ETCD_PASSWORD");
+      throw new InputError(
+        "--etcd-user needs a password: --etcd-password-file, --etcd-password or HG_ETCD_PASSWORD",
+      );
+    }
+    if (options.user === undefined && options.password !== undefined) {
+      throw new InputError("an etcd password needs a user: give --etcd-user too");
     }
     const client = new EtcdClient({
       endpoints,

@@ -28,6 +28,7 @@ import {
   type EtcdKeyValue,
   EtcdUnavailableError,
 } from "./client.ts";
+import { redactStoreUrl } from "../url_credentials.ts";
 
 /** flannel's default `--etcd-prefix`. */
 export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
@@ -262,11 +263,16 @@ const IPV4 =
  * ```
  */
 export function parseEtcdUrl(url: string): { endpoints: string[]; secure: boolean } {
-  const bad = (why: string) => new InputError(`${JSON.stringify(url)} is not an etcd URL: ${why}`);
+  // The URL is quoted redacted: whatever stands before an "@" may be a password.
+  const bad = (why: string) =>
+    new InputError(`${JSON.stringify(redactStoreUrl(url))} is not an etcd URL: ${why}`);
   const match = /^(etcds?):\/\/(.*?)\/?$/.exec(url);
   if (!match) throw bad("expected etcd://host:port[,host:port...] or etcds://...");
   const secure = match[1] === "etcds";
   if (match[2] === "") throw bad("no host given");
+  if (match[2].includes("@")) {
+    throw bad("credentials are not taken from the URL: give --etcd-user and --etcd-password-file");
+  }
   if (match[2].includes("/")) throw bad("a path is not allowed (the prefix is a separate option)");
   const endpoints = match[2].split(",").map((member) => {
     const parts = /^(\[[^\]]*\]|[^:\[\]]*)(?::([^:]*))?$/.exec(member);
