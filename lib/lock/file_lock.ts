@@ -1,20 +1,25 @@
 /**
  * An exclusive lock held as a file created with O_EXCL, holding one line that names its owner
- * (PID, start time, scope and a random token: see `owner.ts`). A lock whose owner will never
- * release it (killed with SIGKILL; killed before it wrote its line; its PID since reused) is
- * stale and taken over (see `staleness.ts`); the holder can check it still owns the lock right
- * before it commits anything.
+ * (PID, start time, scope, host and a random token: see `owner.ts`). A lock whose owner will
+ * never release it (killed with SIGKILL; killed before it wrote its line; its PID since reused;
+ * on another host, no longer renewed) is stale and taken over (see `staleness.ts`); the holder
+ * can check it still owns the lock right before it commits anything.
+ *
+ * The holder renews the lock's mtime every {@link RENEW_MS} while it holds it: another host
+ * sharing the file cannot ask this host's kernel whether the holder lives, so it judges the lock
+ * by the time since the last renewal instead, and never takes over a lock that is kept fresh.
  *
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, stat, unlink } from "node:fs/promises";
+import { type FileHandle, mkdir, open, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { HgError } from "../errors.ts";
 import { diskFaultWords, errnoOf } from "./disk_fault.ts";
+import { lockHostName } from "./host.ts";
 import { formatLockOwner, parseLockOwner } from "./owner.ts";
 import { processState, thisProcess } from "../exec/process_state.ts";
-import { judgeLock, type LockVerdict } from "./staleness.ts";
+import { FOREIGN_STALE_MS, judgeLock, type LockVerdict, RENEW_MS } from "./staleness.ts";
 
 /** The lock could not be taken in time: another live process holds it. */
 export class LockBusyError extends HgError {}
@@ -60,6 +65,13 @@ export interface LockOptions {
    * to kill a locker at the worst moment).
    */
   readonly afterCreate?: () => Promise<void> | undefined;
+  /** How often the holder renews the lock's mtime, in ms (default {@link RENEW_MS}). */
+  readonly renewMs?: number;
+  /**
+   * How long another scope's lock must go unrenewed to be stale, in ms (default
+   * {@link FOREIGN_STALE_MS}; tests shorten it).
+   */
+  readonly foreignStaleMs?: number;
 }
 
 /** One look at a lock file: its content, and what identifies this version of it. */
@@ -131,21 +143,76 @@ async function createWith(
   return (await look(path).catch(() => undefined))?.content === content;
 }
 
+/** Versions a judge remembers; a waiter sees a new one per renewal, so the map is pruned. */
+const REMEMBERED_VERSIONS = 256;
+
 /**
  * Judges lock files, remembering when it first saw each version, so that a file server whose
- * clock runs ahead of this one (a future mtime) delays a takeover by the grace and no longer.
+ * clock runs ahead of this one (a future mtime) delays a takeover by the grace and no longer. A
+ * renewal changes the mtime, hence the version: a lock kept fresh never ages.
  */
 class Judge {
   private readonly firstSeen = new Map<string, number>();
-  constructor(private readonly scope: string | undefined) {}
+  constructor(private readonly here: Parameters<typeof judgeLock>[1]) {}
 
   verdict(seen: Sighting): LockVerdict {
     const now = Date.now();
-    const first = this.firstSeen.get(seen.version) ?? now;
-    this.firstSeen.set(seen.version, first);
+    let first = this.firstSeen.get(seen.version);
+    if (first === undefined) {
+      if (this.firstSeen.size >= REMEMBERED_VERSIONS) this.firstSeen.clear();
+      first = now;
+      this.firstSeen.set(seen.version, first);
+    }
     const ageMs = Math.max(now - seen.mtimeMs, now - first);
-    return judgeLock({ content: seen.content, ageMs }, { scope: this.scope }, processState);
+    return judgeLock({ content: seen.content, ageMs }, this.here, processState);
   }
+}
+
+/**
+ * Renews the lock `path` (sets its mtime to now) every `everyMs` while it still holds `content`;
+ * stops by itself once it does not (the lock was taken over: nothing of this holder's to renew).
+ * It renews through a handle on the file it checked was its own, so a lock another writer put
+ * in its place meanwhile is never touched. A renewal the file system refuses is tried again next
+ * time: missing a few costs nothing, the bound is many renewals long. Returns the stop function,
+ * which waits for a renewal under way.
+ */
+function keepRenewed(path: string, content: string, everyMs: number): () => Promise<void> {
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let mine: FileHandle | undefined;
+  const renew = async () => {
+    let seen;
+    try {
+      seen = await look(path);
+      if (seen?.content === content && !mine) {
+        const handle = await open(path, "r");
+        // The file opened is the one just read only if it still holds this holder's line.
+        if ((await handle.readFile("utf8")) === content) mine = handle;
+        else await handle.close();
+      }
+    } catch {
+      return; // unreadable just now (a file server's hiccup): try again next time
+    }
+    if (seen?.content !== content || !mine) {
+      stopped = true;
+      return;
+    }
+    const now = new Date();
+    await mine.utimes(now, now).catch(() => {});
+  };
+  const tick = () => {
+    running = renew().finally(() => {
+      if (!stopped) timer = setTimeout(tick, everyMs);
+    });
+  };
+  timer = setTimeout(tick, everyMs);
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+    await mine?.close().catch(() => {});
+  };
 }
 
 /** Removes the file `path` if it is still the version `seen` (best effort: unlink is by name). */
@@ -205,26 +272,33 @@ export async function withFileLock<T>(
   fn: (lock: HeldLock) => Promise<T>,
   options: LockOptions | number = {},
 ): Promise<T> {
-  const { timeoutMs = 10_000, afterCreate } = typeof options === "number"
-    ? { timeoutMs: options }
-    : options;
+  const {
+    timeoutMs = 10_000,
+    afterCreate,
+    renewMs = RENEW_MS,
+    foreignStaleMs = FOREIGN_STALE_MS,
+  } = typeof options === "number" ? { timeoutMs: options } : options;
   try {
     await mkdir(dirname(path), { recursive: true });
   } catch (e) {
     throw new LockFileError(path, "create the directory of", e);
   }
   const self = thisProcess();
-  const content = formatLockOwner({ ...self, token: randomBytes(8).toString("hex") });
-  const judge = new Judge(self.scope);
+  const host = lockHostName();
+  const content = formatLockOwner({ ...self, host, token: randomBytes(8).toString("hex") });
+  const judge = new Judge({ scope: self.scope, host, foreignStaleMs });
   const deadline = Date.now() + timeoutMs;
   let wait = 1;
   while (!(await createWith(path, content, afterCreate))) {
     const seen = await look(path);
     if (seen && judge.verdict(seen).stale) await removeStale(path, content, judge);
     if (Date.now() > deadline) {
-      const owner = seen && parseLockOwner(seen.content)?.pid;
+      const owner = seen && parseLockOwner(seen.content);
+      const where = owner?.host === undefined || owner.host === host ? "" : ` on ${owner.host}`;
       throw new LockBusyError(
-        `another process (pid ${owner ?? "?"}) holds ${path}; gave up after ${timeoutMs} ms`,
+        `another process (pid ${
+          owner?.pid ?? "?"
+        }${where}) holds ${path}; gave up after ${timeoutMs} ms`,
       );
     }
     // Jitter, so that many waiters do not retry in lockstep.
@@ -235,6 +309,7 @@ export async function withFileLock<T>(
     path,
     stillHeld: async () => (await look(path).catch(() => undefined))?.content === content,
   };
+  const stopRenewing = keepRenewed(path, content, renewMs);
   try {
     // A takeover guard left by a cleaner that died: nobody else would ever remove it.
     const guard = await look(`${path}.takeover`).catch(() => undefined);
@@ -243,6 +318,7 @@ export async function withFileLock<T>(
     }
     return await fn(held);
   } finally {
+    await stopRenewing();
     if (await held.stillHeld()) await unlink(path).catch(() => {});
   }
 }

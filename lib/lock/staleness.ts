@@ -7,8 +7,10 @@
  *   microseconds after creating the file, so such a file is stale once older than
  *   {@link UNPARSABLE_GRACE_MS}; younger, it is most likely being written right now.
  * - An owner from another scope (another machine sharing the file, another boot, another PID
- *   namespace): its PID means nothing here, so only age tells; a lock is held for milliseconds,
- *   so one older than {@link FOREIGN_STALE_MS} is stale.
+ *   namespace; or, where /proc gives no scope, another host name): its PID means nothing here,
+ *   so only the lock's age tells, and its holder renews it (its mtime) every {@link RENEW_MS}
+ *   for as long as it holds it, so the age is the time since the last renewal. One not renewed
+ *   for {@link FOREIGN_STALE_MS} is stale: its holder died, or stopped for that long.
  * - Otherwise: stale when its PID is gone or now belongs to a process started at another time.
  *
  * @module
@@ -19,10 +21,21 @@ import type { ProcessProbe } from "../exec/process_state.ts";
 /** How long an unparsable lock file may be young and still be one being written. */
 export const UNPARSABLE_GRACE_MS = 2_000;
 
-/** How old a lock written in another scope (machine, boot, PID namespace) must be to be stale. */
+/**
+ * How long a lock written in another scope (machine, boot, PID namespace) must have gone without
+ * a renewal to be stale.
+ */
 export const FOREIGN_STALE_MS = 20_000;
 
-/** A lock file as read: its content and how long ago it was last written. */
+/**
+ * How often a holder renews its lock. Well inside {@link FOREIGN_STALE_MS}, so that a slow file
+ * server or a busy holder misses many renewals before anyone takes the lock over, and inside
+ * {@link UNPARSABLE_GRACE_MS}, so that an older hg (which cannot read the host field and judges
+ * the line as unreadable) sees the lock change before its grace runs out.
+ */
+export const RENEW_MS = 1_000;
+
+/** A lock file as read: its content and how long ago it was last written or renewed. */
 export interface LockSighting {
   readonly content: string;
   readonly ageMs: number;
@@ -56,9 +69,27 @@ export function ownerGone(
   return undefined;
 }
 
+/** Who is judging: this process's PID scope and host name, and the foreign bound (tests shorten it). */
+export interface Judging {
+  readonly scope?: string;
+  readonly host?: string;
+  /** Default {@link FOREIGN_STALE_MS}. */
+  readonly foreignStaleMs?: number;
+}
+
 /**
- * Judges a lock file seen with `sighting.content`, `sighting.ageMs` old, by a process in
- * `here.scope` that looks PIDs up with `probe`.
+ * Whether `owner`'s PID means nothing here: it names another scope, or (where either side has no
+ * scope) another host.
+ */
+function foreign(owner: LockOwner, here: Judging): boolean {
+  if (owner.scope !== undefined && here.scope !== undefined) return owner.scope !== here.scope;
+  if (owner.host !== undefined && here.host !== undefined) return owner.host !== here.host;
+  return false;
+}
+
+/**
+ * Judges a lock file seen with `sighting.content`, `sighting.ageMs` old (since written or last
+ * renewed), by a process in `here.scope` on `here.host` that looks PIDs up with `probe`.
  *
  * @example
  * ```ts
@@ -70,7 +101,7 @@ export function ownerGone(
  */
 export function judgeLock(
   sighting: LockSighting,
-  here: { readonly scope?: string },
+  here: Judging,
   probe: ProcessProbe,
 ): LockVerdict {
   const age = Math.max(0, sighting.ageMs);
@@ -81,10 +112,18 @@ export function judgeLock(
       ? { stale: true, why: `${what} for ${Math.round(age)} ms: its writer died before writing it` }
       : { stale: false, why: `${what} but only ${Math.round(age)} ms old: being written` };
   }
-  if (owner.scope !== undefined && here.scope !== undefined && owner.scope !== here.scope) {
-    return age > FOREIGN_STALE_MS
-      ? { stale: true, why: `held from another machine or boot for ${Math.round(age)} ms` }
-      : { stale: false, why: `held from another machine or boot, ${Math.round(age)} ms old` };
+  if (foreign(owner, here)) {
+    const bound = here.foreignStaleMs ?? FOREIGN_STALE_MS;
+    const who = `pid ${owner.pid}${owner.host === undefined ? "" : ` on ${owner.host}`}`;
+    return age > bound
+      ? {
+        stale: true,
+        why: `held from another machine or boot (${who}), not renewed for ${Math.round(age)} ms`,
+      }
+      : {
+        stale: false,
+        why: `held from another machine or boot (${who}), renewed ${Math.round(age)} ms ago`,
+      };
   }
   const gone = ownerGone(owner, probe);
   return gone === undefined

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { lockHostName } from "../../../lib/lock/host.ts";
 import { formatLockOwner, parseLockOwner } from "../../../lib/lock/owner.ts";
 import {
   parseProcStat,
@@ -65,6 +66,90 @@ describe("lock owner line", () => {
     ) {
       assert.equal(parseLockOwner(text), undefined, JSON.stringify(text));
     }
+  });
+});
+
+describe("lock owner line with the owner's host", () => {
+  const owner = { pid: 4711, token: TOKEN, startTime: "123456", scope: HERE.scope, host: "node1" };
+
+  it("round-trips, the host last", () => {
+    assert.equal(formatLockOwner(owner), `4711 ${TOKEN} 123456 ${HERE.scope} node1\n`);
+    assert.deepEqual(parseLockOwner(formatLockOwner(owner)), owner);
+    assert.deepEqual(parseLockOwner(`7 ${TOKEN} - - n-2.example_x\n`), {
+      pid: 7,
+      token: TOKEN,
+      host: "n-2.example_x",
+    });
+  });
+
+  it("refuses a host with characters a host name line cannot hold, or a sixth field", () => {
+    for (const host of ["a b", "a/b", "x".repeat(65), "node1 extra"]) {
+      assert.equal(parseLockOwner(`7 ${TOKEN} - - ${host}\n`), undefined, host);
+    }
+  });
+
+  it("lockHostName keeps a host name readable and within the line's alphabet", () => {
+    assert.equal(lockHostName("node1.example.com"), "node1.example.com");
+    assert.equal(lockHostName("odd name\n"), "odd_name_");
+    assert.equal(lockHostName("x".repeat(80)), "x".repeat(64));
+    assert.equal(lockHostName(""), undefined);
+    assert.match(lockHostName() ?? "", /^[A-Za-z0-9._-]{1,64}$/);
+  });
+});
+
+describe("another host's lock: judged by the time since its holder last renewed it", () => {
+  const nobody = kernel({});
+  const otherBoot = "aaaaaaaa-0000-0000-0000-000000000000/4026531836";
+  const theirs = (scope: string | undefined, host: string | undefined) =>
+    formatLockOwner({ pid: 4711, token: TOKEN, startTime: "900", scope, host });
+
+  it("renewed within the bound: not stale however long it has been held, and says by whom", () => {
+    const v = judgeLock(
+      { content: theirs(otherBoot, "node-b"), ageMs: FOREIGN_STALE_MS - 1 },
+      { ...HERE, host: "node-a" },
+      nobody,
+    );
+    assert.deepEqual(v, {
+      stale: false,
+      why: `held from another machine or boot (pid 4711 on node-b), renewed ${
+        FOREIGN_STALE_MS - 1
+      } ms ago`,
+    });
+  });
+
+  it("not renewed for longer than the bound: stale, and the bound can be shortened", () => {
+    const content = theirs(otherBoot, "node-b");
+    const here = { ...HERE, host: "node-a" };
+    assert.equal(judgeLock({ content, ageMs: FOREIGN_STALE_MS + 1 }, here, nobody).stale, true);
+    assert.equal(
+      judgeLock({ content, ageMs: 301 }, { ...here, foreignStaleMs: 300 }, nobody).stale,
+      true,
+    );
+    assert.equal(
+      judgeLock({ content, ageMs: 299 }, { ...here, foreignStaleMs: 300 }, nobody).stale,
+      false,
+    );
+  });
+
+  it("where /proc gives no scope, another host name alone makes it foreign", () => {
+    for (const [ownerScope, hereScope] of [[undefined, HERE.scope], [otherBoot, undefined]]) {
+      const v = judgeLock(
+        { content: theirs(ownerScope, "node-b"), ageMs: 1000 },
+        { scope: hereScope, host: "node-a" },
+        nobody,
+      );
+      assert.equal(v.stale, false, `${ownerScope} / ${hereScope}: ${v.why}`);
+      assert.match(v.why, /on node-b/);
+    }
+  });
+
+  it("the same scope with another host name is this kernel (a UTS namespace): the PID decides", () => {
+    const v = judgeLock(
+      { content: theirs(HERE.scope, "container-1"), ageMs: 0 },
+      { ...HERE, host: "node-a" },
+      nobody,
+    );
+    assert.deepEqual(v, { stale: true, why: "pid 4711 is gone" });
   });
 });
 
