@@ -3,6 +3,7 @@
  * etcd's user/password auth.
  */
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type EtcdCluster, etcdctl, makeCertificates, startEtcd } from "../support/etcd.ts";
@@ -97,5 +98,32 @@ describe("hg on a secured etcd (real etcd)", () => {
     const wrong = hg(["subnet", "ls", ...store, "--etcd-user", "root", "--etcd-password", "nope"]);
     assert.equal(wrong.code, 1);
     assert.equal(wrong.stderr.trim().split("\n").length, 1, wrong.stderr);
+  });
+
+  it("--etcd-password-file: the password from a file (one trailing newline ignored)", () => {
+    const store = ["--store", `etcd://${hostPort(authed.endpoints[0])}`, "--etcd-user", "root"];
+    const good = join(tls!.dir, "etcd-password");
+    writeFileSync(good, "pw\n", { mode: 0o600 });
+    const ls = hg(["--json", "subnet", "ls", ...store, "--etcd-password-file", good]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.equal(JSON.parse(ls.stdout).config.Network, "1.1.0.0/16");
+    // A file and --etcd-password together: which one is meant? A usage error.
+    const both = hg([
+      "subnet",
+      "ls",
+      ...store,
+      "--etcd-password-file",
+      good,
+      "--etcd-password",
+      "pw",
+    ]);
+    assert.equal(both.code, 2, both.stderr);
+    assert.equal(both.stderr.trim().split("\n").length, 1, both.stderr);
+    const bad = join(tls!.dir, "etcd-password-wrong");
+    writeFileSync(bad, "n0t-the-Password\n", { mode: 0o600 });
+    const wrong = hg(["subnet", "ls", ...store, "--etcd-password-file", bad]);
+    assert.equal(wrong.code, 1, wrong.stderr);
+    assert.equal(wrong.stderr.trim().split("\n").length, 1, wrong.stderr);
+    assert.ok(!wrong.stderr.includes("n0t-the-Password"), wrong.stderr);
   });
 });
