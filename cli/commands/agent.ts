@@ -7,6 +7,7 @@ import { InputError } from "../../lib/errors.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import { uplinkMtu } from "../../lib/host/public_address.ts";
 import { formatAddress, type IpAddress } from "../../lib/net/address.ts";
+import { specialAddressError } from "../../lib/net/special.ts";
 import { DEFAULT_SUBNET_FILE } from "../../lib/setup/subnet_env.ts";
 import { parseEtcdUrl } from "../../lib/store/etcd/store.ts";
 import { refuseUrlCredentials } from "../../lib/store/url_credentials.ts";
@@ -76,6 +77,10 @@ export function agentUnit(
 ): AgentUnit {
   const opts = cmd.opts() as Record<string, unknown>;
   const source = etcdPasswordSource(opts as unknown as StoreFlags);
+  // What the agent would refuse at its start, a unit must not promise (it would restart forever).
+  const publicIp = opts.publicIp as IpAddress | undefined;
+  const special = publicIp && specialAddressError("--public-ip", publicIp);
+  if (special) throw special;
   const args: string[] = [];
   for (const option of cmd.options) {
     const key = option.attributeName();

@@ -198,6 +198,20 @@ describe("hg agent --print-systemd-unit", () => {
     assert.equal(inUrl.stdout, "");
   });
 
+  it("refuses a public address the agent would refuse at its start", async () => {
+    const r = await hg([
+      "agent",
+      "--store",
+      "etcd://10.0.0.5:2379",
+      "--public-ip",
+      "224.0.0.1",
+      "--print-systemd-unit",
+    ]);
+    assert.ok(r.error instanceof InputError, String(r.error));
+    assert.match((r.error as Error).message, /--public-ip 224\.0\.0\.1 is a multicast address/);
+    assert.equal(r.stdout, "");
+  });
+
   it("needs a store: a unit without one could never start", async () => {
     const r = await hg(["agent", "--print-systemd-unit"]);
     assert.ok(r.error instanceof InputError, String(r.error));
