@@ -27,14 +27,27 @@ export interface StateScope {
 /** A snapshot: section name → canonical text. Equal snapshots mean nothing changed. */
 export type NsState = Record<string, string>;
 
-/** The sysctls read under /proc/sys/net (all of `conf/*` for both families: settings only). */
+/**
+ * The sysctls read under /proc/sys/net: the global ones hg or doctor care about and, per
+ * interface (`all`, `default` and each link), the forwarding, filtering and ARP settings.
+ */
 const SYSCTLS = [
   "ipv4/ip_forward",
   "ipv4/icmp_echo_ignore_all",
   "ipv4/ip_nonlocal_bind",
-  "ipv4/conf",
-  "ipv6/conf",
-  "bridge",
+  ...[
+    "forwarding",
+    "rp_filter",
+    "proxy_arp",
+    "arp_ignore",
+    "arp_filter",
+    "arp_announce",
+    "accept_local",
+    "route_localnet",
+    "send_redirects",
+  ].map((key) => `ipv4/conf/*/${key}`),
+  ...["forwarding", "disable_ipv6", "mtu"].map((key) => `ipv6/conf/*/${key}`),
+  "bridge/*",
 ];
 
 function script(scope: StateScope): string {
@@ -46,16 +59,18 @@ function script(scope: StateScope): string {
     `sec route6; ip -j -6 route show table all`,
     `sec rule4; ip -j -4 rule show`,
     `sec rule6; ip -j -6 rule show`,
-    // stable_secret and a few others cannot be read: grep says so on stderr, ignored.
-    `sec sysctl; (cd /proc/sys/net && grep -rH . ${SYSCTLS.join(" ")} 2>/dev/null)`,
+    // A glob that matches nothing (no br_netfilter) stays as it is: grep's complaint is ignored.
+    `sec sysctl; (cd /proc/sys/net && grep -H . ${SYSCTLS.join(" ")} 2>/dev/null)`,
     `sec nft; nft list ruleset 2>&1`,
     `sec iptables; iptables-save 2>&1`,
   ];
+  // nsenter, not `ip -n`: that one also makes a mount namespace and remounts /sys, 10x slower.
   for (const ns of scope.others ?? []) {
+    const inNs = `nsenter --net=/run/netns/${ns} --`;
     lines.push(
-      `sec link@${ns}; ip -n ${ns} -j -d link show 2>&1`,
-      `sec addr@${ns}; ip -n ${ns} -j addr show 2>&1`,
-      `sec route4@${ns}; ip -n ${ns} -j -4 route show table all 2>&1`,
+      `sec link@${ns}; ${inNs} ip -j -d link show 2>&1`,
+      `sec addr@${ns}; ${inNs} ip -j addr show 2>&1`,
+      `sec route4@${ns}; ${inNs} ip -j -4 route show table all 2>&1`,
     );
   }
   return lines.join("\n");
@@ -198,7 +213,7 @@ export function nsState(scope: StateScope): NsState {
       : kind.startsWith("route")
       ? routes(text)
       : kind.startsWith("rule")
-      ? JSON.stringify(parse(text))
+      ? parse(text).map((rule: Json) => JSON.stringify(rule)).join("\n")
       : kind === "sysctl"
       ? text.split("\n").filter(Boolean).sort().join("\n")
       : firewall(text);
