@@ -6,8 +6,9 @@
  * run directory, a registry of the test's own, subnet.env targets) are captured
  * (`ns_state.ts`). Each row must exit with the README's code, print exactly one line on stderr
  * starting `hg: ` (naming the value when the row says which), print nothing on stdout (with
- * `--json`: one JSON document `{"error": {"exitCode": N, "message": LINE without "hg: "}}`), and
- * change nothing. Every row runs; the test then fails once, listing every row that did not hold.
+ * `--json`: one JSON document `{"schema": 1, "error": {"exitCode": N, "message": LINE without
+ * "hg: "}}`), and change nothing. Every row runs; the test then fails once, listing every row
+ * that did not hold.
  * `HG_BAD_INPUT_TIMES=1` prints how long each call and each snapshot took.
  *
  * @module
@@ -613,8 +614,8 @@ function judge(
     try {
       const doc = JSON.parse(got.stdout);
       const error = doc?.error;
-      if (typeof error !== "object" || error === null) {
-        problems.push(`--json: stdout has no "error" object: ${show(got.stdout)}`);
+      if (typeof error !== "object" || error === null || doc.schema !== 1) {
+        problems.push(`--json: stdout is not {"schema": 1, "error": {...}}: ${show(got.stdout)}`);
       } else {
         if (error.exitCode !== got.code) {
           problems.push(`--json: error.exitCode is ${error.exitCode}, exit was ${got.code}`);
