@@ -3,6 +3,7 @@
  * mistake an admin's link for its own: the link alias (`ip link set X alias ...`).
  *
  * - the bridge: `hg:bridge`
+ * - the gateway address hg adds to a bridge it did not create: the address label `BRIDGE:hg`
  * - a container's host-side veth: `hg:NAME@ADDRESS/LEN` (the container's name and address)
  *
  * @module
@@ -12,6 +13,21 @@ import { formatAddress } from "../net/address.ts";
 
 /** The alias of a bridge that hg created. */
 export const BRIDGE_ALIAS = "hg:bridge";
+
+/**
+ * The label of the gateway address hg adds to a bridge it did not create, so that teardown
+ * removes that address and nothing else of the bridge; undefined when `bridge:hg` would not fit
+ * the kernel's 15 characters (IFNAMSIZ), and the address then stays an admin's.
+ *
+ * @example
+ * ```ts
+ * addressLabel("br-lan"); // "br-lan:hg"
+ * ```
+ */
+export function addressLabel(bridge: string): string | undefined {
+  const label = `${bridge}:hg`;
+  return label.length <= 15 ? label : undefined;
+}
 
 /** What a container's host-side veth alias records. */
 export interface ContainerMark {

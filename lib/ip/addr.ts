@@ -13,6 +13,8 @@ export interface InterfaceAddress {
   readonly prefix: Prefix;
   /** `global`, `site`, `link`, `host` or `nowhere` (`ip -N` prints numbers; they are named here). */
   readonly scope: string;
+  /** The IPv4 address label (`cni0`, `cni0:hg`); IPv6 addresses have none. */
+  readonly label?: string;
 }
 
 /** An interface and its addresses. */
@@ -48,6 +50,7 @@ export function parseAddresses(text: string | readonly unknown[]): AddressedLink
         address,
         prefix: prefixOf(address, a.number("prefixlen")),
         scope: scopeName(a.optionalString("scope") ?? "global"),
+        ...(a.has("label") ? { label: a.string("label") } : {}),
       }];
     }),
   }));

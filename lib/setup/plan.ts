@@ -7,7 +7,7 @@
  */
 import { EnvironmentError, HgError, InputError } from "../errors.ts";
 import { findBridge } from "../host/bridge.ts";
-import { BRIDGE_ALIAS } from "../host/marks.ts";
+import { addressLabel, BRIDGE_ALIAS } from "../host/marks.ts";
 import { overlappingNetworks } from "../host/overlap.ts";
 import type { HostState } from "../host/state.ts";
 import { addressEquals, formatAddress } from "../net/address.ts";
@@ -75,18 +75,25 @@ export function planSetup(
     if (request.mtu !== undefined && found.link.mtu !== request.mtu) {
       steps.push(ipStep(["link", "set", bridge, "mtu", String(request.mtu)]));
     }
+    // On a bridge hg did not create, its address is marked for teardown to find.
+    const label = found.createdByHg ? undefined : addressLabel(bridge);
+    const addGateway = ipStep([
+      "addr",
+      "add",
+      gatewayText,
+      "dev",
+      bridge,
+      ...(label ? ["label", label] : []),
+    ]);
     if (!found.gateway) {
-      steps.push(ipStep(["addr", "add", gatewayText, "dev", bridge]));
+      steps.push(addGateway);
     } else if (
       !addressEquals(found.gateway.address, gateway) ||
       found.gateway.prefix.length !== subnet.length
     ) {
       if (request.renumber) {
         const old = `${formatAddress(found.gateway.address)}/${found.gateway.prefix.length}`;
-        steps.push(
-          ipStep(["addr", "del", old, "dev", bridge]),
-          ipStep(["addr", "add", gatewayText, "dev", bridge]),
-        );
+        steps.push(ipStep(["addr", "del", old, "dev", bridge]), addGateway);
       } else {
         throw new HgError(
           `bridge ${bridge} already has ${

@@ -161,6 +161,23 @@ describe("planTeardown", () => {
     ]);
     assert.deepEqual(planTeardown(bareHost(), new Set(), []), []);
   });
+
+  it("removes the address hg added (labelled BRIDGE:hg) from a bridge it found, nothing else", () => {
+    const host = capturedHost();
+    const labelled = {
+      ...host,
+      addresses: host.addresses.map((l) =>
+        l.ifname === "cni0"
+          ? { ...l, addresses: l.addresses.map((a) => ({ ...a, label: "cni0:hg" })) }
+          : l
+      ),
+    };
+    const plan = renderPlan(planTeardown(labelled, new Set(), []));
+    assert.ok(plan.includes("ip addr del 1.1.1.1/24 dev cni0"), plan.join("\n"));
+    assert.ok(!plan.some((c) => c.includes("link del cni0")));
+    // The same address without hg's label is the admin's: it stays.
+    assert.ok(!renderPlan(planTeardown(host, new Set(), [])).some((c) => c.includes("addr del")));
+  });
 });
 
 describe("container names and addresses", () => {

@@ -30,6 +30,23 @@ describe("planSetup", () => {
     assert.deepEqual(planSetup(capturedHost(), { subnet, bridge: "cni0" }), []);
   });
 
+  it("labels the address it adds to a bridge it did not create, not one it created", () => {
+    const host = capturedHost();
+    const bare = {
+      ...host,
+      addresses: host.addresses.map((l) => l.ifname === "cni0" ? { ...l, addresses: [] } : l),
+    };
+    assert.ok(
+      renderPlan(planSetup(bare, { subnet, bridge: "cni0" }))
+        .includes("ip addr add 1.1.1.1/24 dev cni0 label cni0:hg"),
+    );
+    const ours = { ...bare, links: bare.links.map((l) => ({ ...l, alias: "hg:bridge" })) };
+    assert.ok(
+      renderPlan(planSetup(ours, { subnet, bridge: "cni0" }))
+        .includes("ip addr add 1.1.1.1/24 dev cni0"),
+    );
+  });
+
   it("adds only the masquerade rule when it is missing, and nothing once it is there", () => {
     const network = parsePrefix("1.1.0.0/16");
     const plan = renderPlan(
