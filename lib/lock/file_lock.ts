@@ -148,7 +148,8 @@ const REMEMBERED_VERSIONS = 256;
 
 /**
  * Judges lock files, remembering when it first saw each version, so that a file server whose
- * clock runs ahead of this one (a future mtime) delays a takeover by the grace and no longer. A
+ * clock runs ahead of this one (a future mtime) delays a takeover by the grace and no longer, and
+ * a holder whose clock runs behind (an old mtime) is seen renewing before its lock is judged. A
  * renewal changes the mtime, hence the version: a lock kept fresh never ages.
  */
 class Judge {
@@ -164,7 +165,11 @@ class Judge {
       this.firstSeen.set(seen.version, first);
     }
     const ageMs = Math.max(now - seen.mtimeMs, now - first);
-    return judgeLock({ content: seen.content, ageMs }, this.here, processState);
+    return judgeLock(
+      { content: seen.content, ageMs, watchedMs: now - first },
+      this.here,
+      processState,
+    );
   }
 }
 

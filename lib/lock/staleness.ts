@@ -10,7 +10,9 @@
  *   namespace; or, where /proc gives no scope, another host name): its PID means nothing here,
  *   so only the lock's age tells, and its holder renews it (its mtime) every {@link RENEW_MS}
  *   for as long as it holds it, so the age is the time since the last renewal. One not renewed
- *   for {@link FOREIGN_STALE_MS} is stale: its holder died, or stopped for that long.
+ *   for {@link FOREIGN_STALE_MS} is stale: its holder died, or stopped for that long. The judge
+ *   must also have seen it unchanged for {@link FOREIGN_WATCH_MS}, so that a holder whose clock
+ *   runs behind (renewals that look old) is never taken for a dead one.
  * - Otherwise: stale when its PID is gone or now belongs to a process started at another time.
  *
  * @module
@@ -35,10 +37,20 @@ export const FOREIGN_STALE_MS = 20_000;
  */
 export const RENEW_MS = 1_000;
 
+/**
+ * However old its mtime says it is, a lock of another scope is taken over only once the judge
+ * has itself seen it unchanged this long (or for the whole bound, if shorter). A live holder
+ * renews it every {@link RENEW_MS}, so it is seen renewing first even when its clock runs far
+ * behind the judge's and its renewals look old.
+ */
+export const FOREIGN_WATCH_MS = 5_000;
+
 /** A lock file as read: its content and how long ago it was last written or renewed. */
 export interface LockSighting {
   readonly content: string;
   readonly ageMs: number;
+  /** How long the judge has seen this very version of the file unchanged (default: ageMs). */
+  readonly watchedMs?: number;
 }
 
 /** Whether a lock may be taken over, and why (for messages and tests). */
@@ -115,14 +127,23 @@ export function judgeLock(
   if (foreign(owner, here)) {
     const bound = here.foreignStaleMs ?? FOREIGN_STALE_MS;
     const who = `pid ${owner.pid}${owner.host === undefined ? "" : ` on ${owner.host}`}`;
-    return age > bound
+    const watched = Math.max(0, sighting.watchedMs ?? age);
+    if (age <= bound) {
+      return {
+        stale: false,
+        why: `held from another machine or boot (${who}), renewed ${Math.round(age)} ms ago`,
+      };
+    }
+    return watched >= Math.min(bound, FOREIGN_WATCH_MS)
       ? {
         stale: true,
         why: `held from another machine or boot (${who}), not renewed for ${Math.round(age)} ms`,
       }
       : {
         stale: false,
-        why: `held from another machine or boot (${who}), renewed ${Math.round(age)} ms ago`,
+        why: `held from another machine or boot (${who}), last renewed ${
+          Math.round(age)
+        } ms ago by its mtime, but seen unchanged for only ${Math.round(watched)} ms`,
       };
   }
   const gone = ownerGone(owner, probe);

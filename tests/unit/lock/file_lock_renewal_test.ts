@@ -47,12 +47,15 @@ const otherHost = () =>
     host: "node-b",
   });
 
-/** Plays the other host's holder: renews `path` every `everyMs` until stopped. */
-function renewer(path: string, everyMs: number): { stop(): number; last(): number } {
+/**
+ * Plays the other host's holder: renews `path` every `everyMs` until stopped, with a clock
+ * `behindMs` behind this one.
+ */
+function renewer(path: string, everyMs: number, behindMs = 0): { stop(): number; last(): number } {
   let last = Date.now();
   const timer = setInterval(() => {
     last = Date.now();
-    const now = new Date(last);
+    const now = new Date(last - behindMs);
     utimesSync(path, now, now);
   }, everyMs);
   return {
@@ -120,6 +123,30 @@ describe("lock renewal (shared storage)", () => {
       assert.ok(Date.now() - start >= BOUND * 6, "waited the whole time");
       assert.ok(error instanceof LockBusyError, String(error));
       assert.match(error.message, /another process \(pid \d+ on node-b\) holds/);
+      assert.equal(readFileSync(path, "utf8"), line, "the other host still holds it");
+    } finally {
+      holder.stop();
+    }
+  });
+
+  it("another host whose clock is a minute behind (renewals look old) is still seen renewing", async () => {
+    const path = freshPath();
+    const line = otherHost();
+    writeFileSync(path, line);
+    const behind = new Date(Date.now() - 60_000);
+    utimesSync(path, behind, behind);
+    const holder = renewer(path, 50, 60_000);
+    try {
+      let error: unknown;
+      try {
+        await withFileLock(path, () => Promise.resolve(), {
+          timeoutMs: BOUND * 6,
+          foreignStaleMs: BOUND,
+        });
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(error instanceof LockBusyError, String(error));
       assert.equal(readFileSync(path, "utf8"), line, "the other host still holds it");
     } finally {
       holder.stop();

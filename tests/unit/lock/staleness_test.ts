@@ -15,6 +15,7 @@ import {
 } from "../../../lib/exec/process_state.ts";
 import {
   FOREIGN_STALE_MS,
+  FOREIGN_WATCH_MS,
   judgeLock,
   ownerGone,
   UNPARSABLE_GRACE_MS,
@@ -129,6 +130,21 @@ describe("another host's lock: judged by the time since its holder last renewed 
       judgeLock({ content, ageMs: 299 }, { ...here, foreignStaleMs: 300 }, nobody).stale,
       false,
     );
+  });
+
+  it("an old mtime alone is not enough: the judge must have seen it unchanged for a while", () => {
+    const content = theirs(otherBoot, "node-b");
+    const here = { ...HERE, host: "node-a" };
+    // The holder's clock is a minute behind: its fresh renewal looks a minute old.
+    const justSeen = judgeLock({ content, ageMs: 60_000, watchedMs: 200 }, here, nobody);
+    assert.equal(justSeen.stale, false, justSeen.why);
+    assert.match(justSeen.why, /seen unchanged for only 200 ms/);
+    const watched = { content, ageMs: 60_000, watchedMs: FOREIGN_WATCH_MS };
+    assert.equal(judgeLock(watched, here, nobody).stale, true);
+    // With a bound shorter than the watch, the bound is the watch.
+    const short = { ...here, foreignStaleMs: 300 };
+    assert.equal(judgeLock({ content, ageMs: 60_000, watchedMs: 299 }, short, nobody).stale, false);
+    assert.equal(judgeLock({ content, ageMs: 60_000, watchedMs: 300 }, short, nobody).stale, true);
   });
 
   it("where /proc gives no scope, another host name alone makes it foreign", () => {
