@@ -17,7 +17,7 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_UNDECIDED = 3;
 
-/** The exit code for `error` and the line to print (undefined: print nothing). */
+/** The exit code for `error` and the one line to print (undefined: print nothing). */
 export function describeError(error: unknown): { code: number; message?: string } {
   if (error instanceof CommanderError) {
     if (
@@ -26,14 +26,38 @@ export function describeError(error: unknown): { code: number; message?: string 
     ) {
       return { code: EXIT_OK };
     }
-    const text = error.message.replace(/^error: /, "");
-    return { code: EXIT_USAGE, message: `hg: ${text} (see --help)` };
+    // commander puts its suggestion on a second line: "(Did you mean status?)".
+    const text = error.message.replace(/^error: /, "").replace(
+      /\n\(Did you mean (.*)\)$/,
+      " (did you mean $1)",
+    );
+    return { code: EXIT_USAGE, message: `hg: ${oneLine(text)} (see --help)` };
   }
-  if (error instanceof InputError) return { code: EXIT_USAGE, message: `hg: ${error.message}` };
+  if (error instanceof InputError) return { code: EXIT_USAGE, message: line(error.message) };
   if (error instanceof UndecidedError) {
-    return { code: EXIT_UNDECIDED, message: `hg: ${error.message}` };
+    return { code: EXIT_UNDECIDED, message: line(error.message) };
   }
-  if (error instanceof HgError) return { code: EXIT_FAILED, message: `hg: ${error.message}` };
+  if (error instanceof HgError) return { code: EXIT_FAILED, message: line(error.message) };
   const text = error instanceof Error ? error.message : String(error);
   return { code: EXIT_FAILED, message: `hg: internal error: ${text.split("\n")[0]}` };
+}
+
+/** `text` as one line: an error is always exactly one line on stderr, whatever it quotes. */
+function oneLine(text: string): string {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean).join("; ");
+}
+
+const line = (text: string) => `hg: ${oneLine(text)}`;
+
+/**
+ * The JSON document `--json` prints on stdout for an error (the line still goes to stderr):
+ * `{"schema": 1, "error": {"exitCode": 2, "message": "..."}}`, the message without "hg: ".
+ *
+ * @example
+ * ```ts
+ * errorDocument(2, 'hg: "1.1.1.0/33" is not a valid prefix');
+ * ```
+ */
+export function errorDocument(code: number, message: string): Record<string, unknown> {
+  return { schema: 1, error: { exitCode: code, message: message.replace(/^hg: /, "") } };
 }

@@ -4,21 +4,13 @@
  *
  * @module
  */
-import { describeError } from "./exit_code.ts";
-import { buildProgram } from "./program.ts";
+import { runProgram } from "./program.ts";
 
 // A reader that goes away (`hg status | head`) is not an error of hg's.
 process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
 });
 
-buildProgram()
-  .parseAsync(process.argv.slice(2), { from: "user" })
-  .then(() => 0, (error: unknown) => {
-    const { code, message } = describeError(error);
-    if (message) process.stderr.write(message + "\n");
-    return code;
-  })
-  .then((code) => {
-    process.exitCode = code;
-  });
+runProgram(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -14,6 +14,9 @@ export interface GlobalOptions {
 
 /** Writes a command's output according to the global flags. */
 export class Output {
+  /** Whether a JSON result went to stdout in this process (an error then prints no second one). */
+  static printedResult = false;
+
   constructor(readonly options: GlobalOptions) {}
 
   /** A line of the human result (not printed with --json). */
@@ -33,6 +36,8 @@ export class Output {
 
   /** The JSON result (only with --json). */
   json(value: unknown): void {
-    if (this.options.json) process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+    if (!this.options.json) return;
+    process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+    Output.printedResult = true;
   }
 }

@@ -15,6 +15,7 @@ import { statusCommand } from "./commands/status.ts";
 import { doctorCommand, snapshotCommand } from "./commands/doctor.ts";
 import { subnetCommand } from "./commands/subnet.ts";
 import { teardownCommand } from "./commands/teardown.ts";
+import { describeError, errorDocument } from "./exit_code.ts";
 import { Output } from "./output.ts";
 import { VERSION } from "./version.ts";
 
@@ -33,9 +34,11 @@ export function buildProgram(): CommandUnknownOpts {
     .showSuggestionAfterError()
     .configureOutput({ outputError: () => {} })
     .exitOverride();
+  // One Output per run, made once the flags are parsed: it knows whether a result was printed.
+  let shared: Output | undefined;
   const output = () => {
     const o = program.opts();
-    return new Output({
+    return shared ??= new Output({
       json: !!o.json,
       dryRun: !!o.dryRun,
       verbose: !!o.verbose,
@@ -65,4 +68,32 @@ export function buildProgram(): CommandUnknownOpts {
   };
   inherit(program);
   return program;
+}
+
+/**
+ * Runs hg with `args` (without the program name) and returns its exit code. Every error becomes
+ * one line on stderr; with `--json` also a JSON document on stdout, unless the command already
+ * printed its result there (doctor's diagnosis comes with exit 1 or 3).
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await runProgram(["status", "--json"]);
+ * ```
+ */
+export async function runProgram(args: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...args], { from: "user" });
+    return 0;
+  } catch (error) {
+    const { code, message } = describeError(error);
+    if (message === undefined) return code;
+    process.stderr.write(message + "\n");
+    const end = args.indexOf("--");
+    const json = (end < 0 ? args : args.slice(0, end)).includes("--json");
+    if (json && !Output.printedResult) {
+      process.stdout.write(JSON.stringify(errorDocument(code, message), null, 2) + "\n");
+    }
+    return code;
+  }
 }

@@ -11,8 +11,11 @@ import { parseSnapshot, type SnapshotDocument } from "../../lib/doctor/snapshot.
 import type { SubnetStore } from "../../lib/store/store.ts";
 import { addressValue, interfaceValue, nameValue, nodeValue } from "../flags.ts";
 import type { Output } from "../output.ts";
+import { requireRoot } from "../root.ts";
 import { openStoreFrom, storeOptions } from "../store_options.ts";
 import { VERSION } from "../version.ts";
+
+const ROOT_TO_READ = "to read the firewall and the containers' namespaces";
 
 /** Doctor found a problem of severity error: exit 1, the verdict on stderr. */
 class ProblemsFound extends HgError {}
@@ -100,6 +103,8 @@ export function doctorCommand(output: () => Output) {
       if (opts.peerNetns !== undefined && !opts.to) {
         throw new InputError("--peer-netns needs --to: it says where the probe's packets go");
       }
+      // A diagnosis blind to the firewall or the containers' namespaces would be wrong.
+      if (opts.snapshot === undefined) requireRoot(ROOT_TO_READ);
       let diagnosis: Diagnosis;
       if (opts.snapshot !== undefined) {
         const document = await readSnapshotFile(opts.snapshot);
@@ -133,6 +138,7 @@ export function snapshotCommand() {
     .option(...bridgeOption)
     .option(...nodeOption)
     .action(async (opts) => {
+      requireRoot(ROOT_TO_READ);
       process.stdout.write(JSON.stringify(await snapshotOfThisHost(opts), null, 1) + "\n");
     });
 }

@@ -1,11 +1,12 @@
 import { Command } from "@commander-js/extra-typings";
+import { noConfigError } from "../../lib/store/configure.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { formatPrefix } from "../../lib/net/prefix.ts";
 import { containerSpaces, planPeerAdd, planPeerRemove } from "../../lib/peers/plan.ts";
 import { planPeerSync } from "../../lib/peers/sync.ts";
 import { describeChanges } from "../../lib/peers/describe.ts";
-import { EnvironmentError } from "../../lib/errors.ts";
+
 import { nodeName, storeOptions } from "../store_options.ts";
 import { withStore } from "./subnet.ts";
 import { peerStatuses } from "../../lib/status/status.ts";
@@ -72,9 +73,7 @@ export function peerCommand(output: () => Output) {
       await withStore(opts, async (store) => {
         const { config, listing } = await store.readRegistry();
         if (!config) {
-          throw new EnvironmentError(
-            `${store.url} has no network config: write one with "hg subnet config"`,
-          );
+          throw noConfigError(store.url);
         }
         await mutate(out, (host) => {
           const sync = planPeerSync(host, config, listing.entries, {

@@ -1,17 +1,12 @@
 import { Command } from "@commander-js/extra-typings";
-import { EnvironmentError, InputError } from "../../lib/errors.ts";
+import { noConfigError } from "../../lib/store/configure.ts";
+import { InputError } from "../../lib/errors.ts";
 import { listRules } from "../../lib/firewall/iptables.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { firstHost, formatPrefix, type Prefix, prefixCovers } from "../../lib/net/prefix.ts";
 import { specialPrefixError } from "../../lib/net/special.ts";
 import { uplinkOf } from "../../lib/host/public_address.ts";
-import {
-  allocate,
-  freeSubnets,
-  ownLease,
-  takenKeys,
-  whyNotFree,
-} from "../../lib/store/allocate.ts";
+import { allocate, previewAllocation } from "../../lib/store/allocate.ts";
 import { findBridge } from "../../lib/host/bridge.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import type { LeaseAttrs } from "../../lib/store/lease.ts";
@@ -26,7 +21,7 @@ import { integerValue, interfaceValue, prefixValue } from "../flags.ts";
 import { mutate } from "../mutation.ts";
 import type { Output } from "../output.ts";
 import { hostIdentityOptions, storeOptions } from "../store_options.ts";
-import { hostAttrs, leaseJson, withStore } from "./subnet.ts";
+import { hostAttrs, leaseJson, newSubnetNote, previousNote, withStore } from "./subnet.ts";
 
 /** The subnet this host will serve, from --subnet or from the registry. */
 interface Assignment {
@@ -52,30 +47,20 @@ async function assignFromStore(
 ): Promise<Assignment> {
   const config = await store.getConfig();
   if (!config) {
-    throw new EnvironmentError(
-      `${store.url} has no network config: write one with "hg subnet config --network CIDR"`,
-    );
+    throw noConfigError(store.url);
   }
   if (dryRun) {
     const { entries } = await store.listLeases();
-    const mine = ownLease(entries, attrs);
-    if (mine) return { subnet: mine.subnet, network: config.network, lease: leaseJson(mine) };
-    if (previous && whyNotFree(config, previous, entries) === undefined) {
-      return {
-        subnet: previous,
-        network: config.network,
-        note: "dry run: the bridge's subnet would be leased again",
-      };
+    const request = { attrs, ttlSeconds, previous, keepPrevious: true };
+    const preview = previewAllocation(config, entries, request);
+    const { network } = config;
+    if (preview.kind === "renew") {
+      return { subnet: preview.lease.subnet, network, lease: leaseJson(preview.lease) };
     }
-    const [free] = freeSubnets(config, takenKeys(entries), 1);
-    if (!free) {
-      throw new EnvironmentError(`network ${formatPrefix(config.network)} in ${store.url} is full`);
+    if (preview.kind === "previous") {
+      return { subnet: preview.subnet, network, note: previousNote };
     }
-    return {
-      subnet: free,
-      network: config.network,
-      note: "dry run: a free subnet would be leased; shown with the first free one",
-    };
+    return { subnet: preview.first, network, note: newSubnetNote(preview.free, preview.first) };
   }
   const { lease, reused } = await allocate(store, {
     attrs,

@@ -4,16 +4,20 @@ import { observeHost } from "../../lib/host/observe.ts";
 import type { HostState } from "../../lib/host/state.ts";
 import { publicAddress } from "../../lib/host/public_address.ts";
 import { formatAddress, type IpAddress } from "../../lib/net/address.ts";
-import { formatPrefix } from "../../lib/net/prefix.ts";
-import { allocate, ownLease } from "../../lib/store/allocate.ts";
+import { formatPrefix, type Prefix } from "../../lib/net/prefix.ts";
+import { allocate, ownLease, previewAllocation } from "../../lib/store/allocate.ts";
 import { formatNetworkConfig, makeNetworkConfig } from "../../lib/store/config.ts";
-import { configureNetwork } from "../../lib/store/configure.ts";
+import { configureNetwork, noConfigError } from "../../lib/store/configure.ts";
 import type { LeaseAttrs } from "../../lib/store/lease.ts";
 import type { Lease, SubnetStore } from "../../lib/store/store.ts";
 import { addressValue, integerValue, nodeValue, prefixValue } from "../flags.ts";
 import type { Output } from "../output.ts";
+import { requireRoot } from "../root.ts";
 import { hostIdentityOptions, nodeName, openStoreFrom, storeOptions } from "../store_options.ts";
 import { table } from "../table.ts";
+
+/** The leases decide every host's routes: only root changes them. */
+const ROOT_TO_WRITE = "to change the subnet registry";
 
 /** Runs `fn` with the store the flags name, and closes it. */
 export async function withStore<T>(
@@ -39,6 +43,15 @@ export async function hostAttrs(
 ): Promise<LeaseAttrs> {
   const address = flags.publicIp ?? publicAddress(host ?? await observeHost(), flags.iface).address;
   return { publicIp: address, backendType, node: nodeName(flags.node) };
+}
+
+/** What a dry run says when the host's previous subnet would be leased again. */
+export const previousNote = "dry run: the bridge's subnet would be leased again";
+
+/** What a dry run says when a new subnet would be leased: the pick is random. */
+export function newSubnetNote(free: number, first: Prefix): string {
+  return `dry run: one of the ${free} free subnets would be leased at random; ` +
+    `shown with the first, ${formatPrefix(first)}`;
 }
 
 /** A lease as scripts see it. */
@@ -78,14 +91,17 @@ export function subnetCommand(output: () => Output) {
     )
     .action(async (opts) => {
       const out = output();
+      const { dryRun } = out.options;
       const config = makeNetworkConfig(opts.network, opts.subnetLen, {
         min: opts.subnetMin,
         max: opts.subnetMax,
       });
-      const outcome = await withStore(opts, (store) => configureNetwork(store, config));
-      out.json({ outcome, config: JSON.parse(formatNetworkConfig(config)) });
+      if (!dryRun) requireRoot(ROOT_TO_WRITE);
+      const outcome = await withStore(opts, (store) => configureNetwork(store, config, dryRun));
+      const changed = !dryRun && outcome !== "unchanged";
+      out.json({ changed, dryRun, outcome, config: JSON.parse(formatNetworkConfig(config)) });
       out.line(
-        `${outcome === "unchanged" ? "nothing to do: " : ""}network ${
+        `${outcome === "unchanged" ? "nothing to do: " : dryRun ? "would write: " : ""}network ${
           formatPrefix(config.network)
         }, /${config.subnetLen} subnets ${formatAddress(config.subnetMin)} to ${
           formatAddress(config.subnetMax)
@@ -98,11 +114,36 @@ export function subnetCommand(output: () => Output) {
     .action(async (opts) => {
       const out = output();
       const attrs = await hostAttrs(opts);
-      const { lease, reused } = await withStore(
-        opts,
-        (store) => allocate(store, { attrs, ttlSeconds: opts.ttl }),
-      );
-      out.json({ ...leaseJson(lease), reused, ttlSeconds: opts.ttl });
+      const request = { attrs, ttlSeconds: opts.ttl };
+      if (out.options.dryRun) {
+        await withStore(opts, async (store) => {
+          const { config, listing } = await store.readRegistry();
+          if (!config) throw noConfigError(store.url);
+          const preview = previewAllocation(config, listing.entries, request);
+          const lease = preview.kind === "renew" ? preview.lease : undefined;
+          const subnet = lease?.subnet ?? (preview.kind === "new" ? preview.first : undefined)!;
+          out.json({
+            changed: false,
+            dryRun: true,
+            subnet: formatPrefix(subnet),
+            reused: lease !== undefined,
+            ...(preview.kind === "new" ? { free: preview.free } : {}),
+            ttlSeconds: opts.ttl,
+          });
+          out.line(
+            lease
+              ? `would renew the lease of ${
+                formatPrefix(lease.subnet)
+              } for ${attrs.node} for ${opts.ttl} s`
+              : `would lease a subnet for ${attrs.node} via ${formatAddress(attrs.publicIp)}`,
+          );
+          if (preview.kind === "new") out.note(newSubnetNote(preview.free, preview.first));
+        });
+        return;
+      }
+      requireRoot(ROOT_TO_WRITE);
+      const { lease, reused } = await withStore(opts, (store) => allocate(store, request));
+      out.json({ changed: true, dryRun: false, ...leaseJson(lease), reused, ttlSeconds: opts.ttl });
       out.line(
         `${formatPrefix(lease.subnet)} for ${attrs.node} via ${formatAddress(attrs.publicIp)} (${
           reused ? "existing lease renewed" : "new lease"
@@ -114,20 +155,26 @@ export function subnetCommand(output: () => Output) {
     .description("extend this host's lease")
     .action(async (opts) => {
       const out = output();
+      const { dryRun } = out.options;
       const attrs = await hostAttrs(opts);
+      if (!dryRun) requireRoot(ROOT_TO_WRITE);
       const lease = await withStore(opts, async (store) => {
         const mine = ownLease((await store.listLeases()).entries, attrs);
-        if (!mine || !(await store.renew(mine.subnet, mine.attrs.publicIp, opts.ttl, attrs))) {
+        const renewed = mine &&
+          (dryRun || await store.renew(mine.subnet, mine.attrs.publicIp, opts.ttl, attrs));
+        if (!renewed) {
           throw new HgError(
             `${attrs.node} (${
               formatAddress(attrs.publicIp)
             }) holds no lease in ${store.url}: "hg subnet alloc" takes one`,
           );
         }
-        return mine;
+        return dryRun ? mine : { ...mine, expiresAt: Date.now() + opts.ttl * 1000 };
       });
-      out.json({ ...leaseJson(lease), ttlSeconds: opts.ttl });
-      out.line(`${formatPrefix(lease.subnet)} renewed for ${opts.ttl} s`);
+      out.json({ changed: !dryRun, dryRun, ...leaseJson(lease), ttlSeconds: opts.ttl });
+      out.line(
+        `${dryRun ? "would renew" : "renewed"} ${formatPrefix(lease.subnet)} for ${opts.ttl} s`,
+      );
     });
 
   storeOptions(subnet.command("release"))
@@ -136,7 +183,9 @@ export function subnetCommand(output: () => Output) {
     .option("--node <name>", "release the lease of this node", nodeValue)
     .action(async (target, opts) => {
       const out = output();
+      const { dryRun } = out.options;
       if (target && opts.node) throw new InputError("give a SUBNET or --node, not both");
+      if (!dryRun) requireRoot(ROOT_TO_WRITE);
       const released = await withStore(opts, async (store) => {
         let lease: Lease | undefined;
         const { entries } = await store.listLeases();
@@ -147,14 +196,14 @@ export function subnetCommand(output: () => Output) {
           lease = leases.find((l) => l.attrs.node === node);
         }
         const what = target ? formatPrefix(target) : `node ${nodeName(opts.node)}`;
-        if (!lease || !(await store.release(lease.subnet))) {
+        if (!lease || !(dryRun || await store.release(lease.subnet))) {
           throw new InputError(`no lease for ${what} in ${store.url}: "hg subnet ls" lists them`);
         }
         return lease;
       });
-      out.json(leaseJson(released));
+      out.json({ changed: !dryRun, dryRun, ...leaseJson(released) });
       out.line(
-        `released ${formatPrefix(released.subnet)} (${
+        `${dryRun ? "would release" : "released"} ${formatPrefix(released.subnet)} (${
           released.attrs.node ?? formatAddress(released.attrs.publicIp)
         })`,
       );

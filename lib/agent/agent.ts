@@ -11,8 +11,8 @@
  *
  * @module
  */
+import { noConfigError } from "../store/configure.ts";
 import { readFile } from "node:fs/promises";
-import { HgError } from "../errors.ts";
 import { listContainers } from "../containers/list.ts";
 import { listRules } from "../firewall/iptables.ts";
 import { findBridge } from "../host/bridge.ts";
@@ -161,9 +161,7 @@ export class Agent {
       try {
         const config = await store.getConfig();
         if (!config) {
-          throw new HgError(
-            `${store.url} has no network config: write one with "hg subnet config"`,
-          );
+          throw noConfigError(store.url);
         }
         this.config = config;
         const host = await this.host.observe();

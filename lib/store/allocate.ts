@@ -8,9 +8,10 @@
  *
  * @module
  */
-import { EnvironmentError, HgError, InputError } from "../errors.ts";
+import { noConfigError } from "./configure.ts";
+import { HgError, InputError } from "../errors.ts";
 import { gatewayAddressError } from "../peers/reconcile.ts";
-import { addressEquals, formatAddress } from "../net/address.ts";
+import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import {
   formatPrefix,
   nthSubnet,
@@ -63,11 +64,7 @@ export function whyNotFree(
   subnet: Prefix,
   entries: readonly RegistryEntry[],
 ): string | undefined {
-  const first = subnetIndex(config.network, {
-    address: config.subnetMin,
-    length: config.subnetLen,
-  });
-  const last = subnetIndex(config.network, { address: config.subnetMax, length: config.subnetLen });
+  const { first, last } = subnetRange(config);
   if (
     subnet.length !== config.subnetLen || !prefixCovers(config.network, subnet) ||
     subnetIndex(config.network, subnet) < first || subnetIndex(config.network, subnet) > last
@@ -81,6 +78,15 @@ export function whyNotFree(
   if (!("lease" in entry)) return `its registry key holds something else (${entry.problem})`;
   const { node, publicIp } = entry.lease.attrs;
   return `it is leased to ${node ?? "a host"} (${formatAddress(publicIp)})`;
+}
+
+/** The indexes of the first and last subnet handed out (SubnetMin, SubnetMax), and how many. */
+function subnetRange(config: NetworkConfig): { first: bigint; last: bigint; size: bigint } {
+  const index = (address: IpAddress) =>
+    subnetIndex(config.network, { address, length: config.subnetLen });
+  const first = index(config.subnetMin);
+  const last = index(config.subnetMax);
+  return { first, last, size: last - first + 1n };
 }
 
 /** The lease that belongs to this host: same node name, or same public address. */
@@ -109,11 +115,7 @@ export function freeSubnets(
   taken: ReadonlySet<string>,
   limit = 1000,
 ): Prefix[] {
-  const first = subnetIndex(config.network, {
-    address: config.subnetMin,
-    length: config.subnetLen,
-  });
-  const last = subnetIndex(config.network, { address: config.subnetMax, length: config.subnetLen });
+  const { first, last } = subnetRange(config);
   const free: Prefix[] = [];
   for (let i = first; i <= last && free.length < limit; i++) {
     const subnet = nthSubnet(config.network, config.subnetLen, i);
@@ -132,6 +134,70 @@ function expiry(request: AllocRequest): number {
   return Date.now() + request.ttlSeconds * 1000;
 }
 
+/** A lease every other host's `peer sync` would refuse is never written. */
+function refuseUnroutable(config: NetworkConfig, attrs: LeaseAttrs): void {
+  const { publicIp } = attrs;
+  if (publicIp.family !== 4) {
+    throw new InputError(
+      `public address ${formatAddress(publicIp)} is IPv6: hg leases carry an IPv4 address`,
+    );
+  }
+  const unusable = gatewayAddressError("public address", publicIp, [
+    { prefix: config.network, what: "the cluster network" },
+  ]);
+  if (unusable) throw unusable;
+}
+
+function networkFull(config: NetworkConfig): NetworkFullError {
+  return new NetworkFullError(
+    `network ${formatPrefix(config.network)} is full: every /${config.subnetLen} from ` +
+      `${formatAddress(config.subnetMin)} to ${formatAddress(config.subnetMax)} is leased`,
+  );
+}
+
+/** What {@link allocate} would do now, for a dry run: it writes nothing. */
+export type AllocationPreview =
+  | { readonly kind: "renew"; readonly lease: Lease }
+  | { readonly kind: "previous"; readonly subnet: Prefix }
+  | { readonly kind: "new"; readonly first: Prefix; readonly free: number };
+
+/**
+ * What {@link allocate} would do with `entries` (the listing read now), refusing what it would
+ * refuse. Which new subnet it takes is a random pick, so only the first free one and the number
+ * of free ones are told.
+ *
+ * @example
+ * ```ts
+ * previewAllocation(config, entries, { attrs, ttlSeconds: 86400 }); // { kind: "new", first: 1.1.1.0/24, free: 254 }
+ * ```
+ */
+export function previewAllocation(
+  config: NetworkConfig,
+  entries: readonly RegistryEntry[],
+  request: AllocRequest,
+): AllocationPreview {
+  refuseUnroutable(config, request.attrs);
+  const mine = ownLease(entries, request.attrs);
+  if (mine) return { kind: "renew", lease: mine };
+  const { previous } = request;
+  if (previous) {
+    const why = whyNotFree(config, previous, entries);
+    if (why === undefined) return { kind: "previous", subnet: previous };
+    if (request.keepPrevious) {
+      throw new PreviousSubnetError(
+        `this host uses ${formatPrefix(previous)}, which it cannot lease again: ${why}`,
+      );
+    }
+  }
+  const taken = takenKeys(entries);
+  const [first] = freeSubnets(config, taken, 1);
+  if (!first) throw networkFull(config);
+  const inRange = [...taken].filter((key) =>
+    whyNotFree(config, subnetOfKey(key)!, []) === undefined
+  );
+  return { kind: "new", first, free: Number(subnetRange(config).size) - inRange.length };
+}
+
 /**
  * Allocates (or gives back) this host's subnet.
  *
@@ -148,21 +214,9 @@ export async function allocate(
 ): Promise<Allocation> {
   const config = await store.getConfig();
   if (!config) {
-    throw new EnvironmentError(
-      `${store.url} has no network config: write one with "hg subnet config --network CIDR"`,
-    );
+    throw noConfigError(store.url);
   }
-  // A lease every other host's `peer sync` would refuse is never written.
-  const { publicIp } = request.attrs;
-  if (publicIp.family !== 4) {
-    throw new InputError(
-      `public address ${formatAddress(publicIp)} is IPv6: hg leases carry an IPv4 address`,
-    );
-  }
-  const unusable = gatewayAddressError("public address", publicIp, [
-    { prefix: config.network, what: "the cluster network" },
-  ]);
-  if (unusable) throw unusable;
+  refuseUnroutable(config, request.attrs);
   const { previous } = request;
   let previousUnavailable: string | undefined;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
@@ -204,12 +258,7 @@ export async function allocate(
       }
     }
     const free = freeSubnets(config, takenKeys(entries));
-    if (free.length === 0) {
-      throw new NetworkFullError(
-        `network ${formatPrefix(config.network)} is full: every /${config.subnetLen} from ` +
-          `${formatAddress(config.subnetMin)} to ${formatAddress(config.subnetMax)} is leased`,
-      );
-    }
+    if (free.length === 0) throw networkFull(config);
     const subnet = free[Math.floor(random() * free.length)];
     if (await store.claim(subnet, request.attrs, request.ttlSeconds)) {
       return {

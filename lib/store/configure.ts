@@ -1,11 +1,12 @@
-import { HgError } from "../errors.ts";
+import { EnvironmentError, HgError } from "../errors.ts";
 import { formatPrefix } from "../net/prefix.ts";
 import { configEquals, type NetworkConfig } from "./config.ts";
 import type { SubnetStore } from "./store.ts";
 
 /**
  * Writes the network config once. Writing the same config again changes nothing; a different
- * config is refused while any lease exists (it would strand every host's subnet).
+ * config is refused while any lease exists (it would strand every host's subnet). A dry run
+ * decides the same and writes nothing.
  *
  * @example
  * ```ts
@@ -15,6 +16,7 @@ import type { SubnetStore } from "./store.ts";
 export async function configureNetwork(
   store: SubnetStore,
   config: NetworkConfig,
+  dryRun = false,
 ): Promise<"created" | "unchanged" | "updated"> {
   const current = await store.getConfig();
   if (current && configEquals(current, config)) return "unchanged";
@@ -29,10 +31,24 @@ export async function configureNetwork(
       );
     }
   }
-  if (!(await store.putConfig(config, current))) {
+  if (!dryRun && !(await store.putConfig(config, current))) {
     throw new HgError(
       `the network config in ${store.url} changed while hg wrote it: run the command again`,
     );
   }
   return current ? "updated" : "created";
+}
+
+/**
+ * The error for a registry that has no network config yet (exit 1).
+ *
+ * @example
+ * ```ts
+ * if (!config) throw noConfigError(store.url);
+ * ```
+ */
+export function noConfigError(url: string): EnvironmentError {
+  return new EnvironmentError(
+    `${url} has no network config: write one with "hg subnet config --network CIDR"`,
+  );
 }
