@@ -7,9 +7,13 @@ import {
   labDown,
   labNamespaces,
   labRemoveNode,
+  type LabRunner,
   labStartAgent,
   labUp,
 } from "../../lib/lab/lab.ts";
+import type { LabPlan } from "../../lib/lab/plan.ts";
+import { labDir } from "../../lib/lab/registry.ts";
+import { renderLabPlan } from "../../lib/lab/render.ts";
 import { labDoctor } from "../../lib/lab/doctor.ts";
 import { runInNetns } from "../../lib/exec/netns.ts";
 import { HG_JOBS, inParallel } from "../../lib/lab/parallel.ts";
@@ -24,6 +28,34 @@ import { selfCommand } from "../self.ts";
 import { table } from "../table.ts";
 
 const hgInHost: HgInHost = (netns, args) => runInNetns(netns, [...selfCommand(), ...args]);
+
+/** How the lab runs hg: inside hosts, as the agents' argv, with progress notes on stderr. */
+const runner = (out: Output): LabRunner => ({
+  hg: hgInHost,
+  hgArgv: selfCommand(),
+  log: (line) => out.note(line),
+});
+
+/**
+ * Prints a lab plan for --dry-run: one line each on stdout (with --json, `changed`, `dryRun`,
+ * `commands` and `fields`), or "nothing to do: `nothing`" on stderr when it is empty.
+ */
+function printPlan(
+  out: Output,
+  plan: LabPlan,
+  fields: Record<string, unknown>,
+  nothing: string,
+): void {
+  const commands = renderLabPlan(plan);
+  out.json({ changed: false, dryRun: true, ...fields, commands });
+  for (const c of commands) out.line(c);
+  if (commands.length === 0) out.note(`nothing to do: ${nothing}`);
+  else if (plan.some((stage) => stage.kind === "hg")) {
+    // hg in a host plans its own changes from that host as it is then, which a dry run of the
+    // lab cannot see (the host may not exist yet): the lines name the commands, not their plans.
+    out.note("dry run: nothing changed; each hg command above plans its own changes in its host");
+  }
+}
 
 /** Reads every lab host's `hg status --json` and the containers to ping (`required`: fail when the lab is not up). */
 async function labState(
@@ -116,17 +148,25 @@ export function labCommand(output: () => Output) {
       if (opts.ttl !== undefined && !opts.agent) {
         throw new InputError(`--ttl ${opts.ttl} is the agents' lease TTL: it needs --agent`);
       }
-      await labUp(
+      const plan = await labUp(
         topology,
-        hgInHost,
-        (line) => out.note(line),
+        runner(out),
         kind && {
           kind,
           etcdMembers: opts.etcdMembers === "3" ? 3 : 1,
-          agentArgv: opts.agent ? selfCommand() : undefined,
+          agents: opts.agent === true,
           agentTtl: opts.ttl,
         },
+        out.options.dryRun,
       );
+      if (out.options.dryRun) {
+        return printPlan(
+          out,
+          plan,
+          { name: opts.name, nodes: opts.nodes },
+          `lab ${opts.name} is up`,
+        );
+      }
       const { endpoints } = await labState(opts.name);
       const results = await pingMatrix(endpoints);
       out.json({
@@ -170,7 +210,8 @@ export function labCommand(output: () => Output) {
     .action(async (opts) => {
       const out = output();
       requireRoot();
-      const host = await labAddNode(opts.name, hgInHost, (line) => out.note(line), selfCommand());
+      const { host, plan } = await labAddNode(opts.name, runner(out), out.options.dryRun);
+      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, host }, "");
       out.json({ name: opts.name, added: host });
       out.line(`added ${host}`);
     });
@@ -183,7 +224,8 @@ export function labCommand(output: () => Output) {
     .action(async (host, opts) => {
       const out = output();
       requireRoot();
-      await labRemoveNode(opts.name, host, hgInHost, (line) => out.note(line));
+      const plan = await labRemoveNode(opts.name, host, runner(out), out.options.dryRun);
+      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, host }, "");
       out.json({ name: opts.name, removed: host });
       out.line(`removed ${host}`);
     });
@@ -196,7 +238,13 @@ export function labCommand(output: () => Output) {
     .action(async (host, opts) => {
       const out = output();
       requireRoot();
-      const pid = await labStartAgent(opts.name, host, (line) => out.note(line), selfCommand());
+      const { pid, plan } = await labStartAgent(
+        opts.name,
+        host,
+        runner(out),
+        out.options.dryRun,
+      );
+      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, host }, "");
       out.json({ name: opts.name, host, pid });
       out.line(`started the agent of ${host} (pid ${pid})`);
     });
@@ -241,12 +289,15 @@ export function labCommand(output: () => Output) {
     .action(async (opts) => {
       const out = output();
       requireRoot();
-      const removed = await labDown(opts.name, hgInHost);
+      const { removed, plan } = await labDown(opts.name, runner(out), out.options.dryRun);
+      if (out.options.dryRun) {
+        return printPlan(out, plan, { name: opts.name }, `no lab named ${opts.name}`);
+      }
       out.json({ name: opts.name, removed });
       out.line(
-        removed.length === 0
+        plan.length === 0
           ? `nothing to do: no lab named ${opts.name}`
-          : `removed ${removed.join(" ")}`,
+          : `removed ${removed.length === 0 ? labDir(opts.name) : removed.join(" ")}`,
       );
     });
   return lab;

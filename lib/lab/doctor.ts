@@ -9,7 +9,7 @@
  */
 import { HgError } from "../errors.ts";
 import type { Diagnosis } from "../doctor/diagnose.ts";
-import type { HgInHost } from "./lab.ts";
+import type { HgInHost } from "./apply.ts";
 import { HG_JOBS, inParallel } from "./parallel.ts";
 import { checkedPairs } from "./reach.ts";
 import { readLabRegistry } from "./registry.ts";

@@ -31,7 +31,22 @@ export async function readHostNumbers(
   present: readonly number[],
 ): Promise<HostNumbers> {
   const text = await readFile(hostsFile(name), "utf8").catch(() => undefined);
-  const known = text === undefined ? undefined : parseHostNumbers(text);
+  return reconcileHostNumbers(text === undefined ? undefined : parseHostNumbers(text), present);
+}
+
+/**
+ * What the lab remembers (`known`, undefined when nothing) reconciled with the hosts it has now.
+ *
+ * @example
+ * ```ts
+ * reconcileHostNumbers(undefined, [1, 3]); // { highest: 3, removed: [] }
+ * reconcileHostNumbers({ highest: 4, removed: [2] }, [1, 3]); // { highest: 4, removed: [2] }
+ * ```
+ */
+export function reconcileHostNumbers(
+  known: HostNumbers | undefined,
+  present: readonly number[],
+): HostNumbers {
   return {
     highest: Math.max(known?.highest ?? 0, ...present),
     removed: known?.removed ?? [],
@@ -102,10 +117,18 @@ export function afterRemove(numbers: HostNumbers, index: number): HostNumbers {
   };
 }
 
-const hostsFile = (name: string) => `${labDir(name)}/hosts.json`;
+/** Where a lab remembers its host numbers. */
+export const hostsFile = (name: string): string => `${labDir(name)}/hosts.json`;
 
-/** A hosts.json written by hg; anything else counts as nothing remembered. */
-function parseHostNumbers(text: string): HostNumbers | undefined {
+/**
+ * A hosts.json written by hg; anything else counts as nothing remembered.
+ *
+ * @example
+ * ```ts
+ * parseHostNumbers('{"highest":3,"removed":[2]}'); // { highest: 3, removed: [2] }
+ * ```
+ */
+export function parseHostNumbers(text: string): HostNumbers | undefined {
   try {
     const value = JSON.parse(text) as Partial<HostNumbers>;
     const whole = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;

@@ -45,10 +45,54 @@ export function labDir(name: string): string {
   return `${runDir()}/lab-${name}`;
 }
 
+/** Where a lab records its registry (and its etcd members' PIDs). */
+export const registryFile = (name: string): string => `${labDir(name)}/registry.json`;
+
 /** Client ports of the members (etcd's own convention for a cluster on one machine). */
 const CLIENT_PORTS = [2379, 22379, 32379];
 
-async function etcdHealthy(topology: LabTopology, endpoints: readonly string[]): Promise<boolean> {
+/**
+ * The client URLs of the lab's etcd members, on the underlay namespace's address.
+ *
+ * @example
+ * ```ts
+ * import { labTopology } from "./topology.ts";
+ * etcdEndpoints(labTopology("hglab", 1), 3); // ["http://10.0.12.2:2379", "http://10.0.12.2:22379", "http://10.0.12.2:32379"]
+ * ```
+ */
+export function etcdEndpoints(topology: LabTopology, members: 1 | 3 = 1): string[] {
+  const address = formatAddress(topology.registryAddress);
+  return CLIENT_PORTS.slice(0, members).map((port) => `http://${address}:${port}`);
+}
+
+/**
+ * The store URL the lab's hosts use for a registry of `kind`.
+ *
+ * @example
+ * ```ts
+ * import { labTopology } from "./topology.ts";
+ * labRegistryUrl(labTopology("hglab", 1), "etcd", 1); // "etcd://10.0.12.2:2379"
+ * labRegistryUrl(labTopology("hglab", 1), "file"); // "/run/hg/lab-hglab/subnets.json"
+ * ```
+ */
+export function labRegistryUrl(
+  topology: LabTopology,
+  kind: LabStoreKind,
+  members: 1 | 3 = 1,
+): string {
+  return kind === "file"
+    ? `${labDir(topology.name)}/subnets.json`
+    : `etcd://${etcdEndpoints(topology, members).map((e) => e.slice("http://".length)).join(",")}`;
+}
+
+/**
+ * Whether the lab's etcd answers on every one of `endpoints` (asked from the underlay namespace:
+ * a read, it changes nothing).
+ */
+export async function etcdHealthy(
+  topology: LabTopology,
+  endpoints: readonly string[],
+): Promise<boolean> {
   const r = await runInNetns(topology.underlayNetns, [
     "etcdctl",
     `--endpoints=${endpoints.join(",")}`,
@@ -108,24 +152,21 @@ export async function startLabRegistry(
   await mkdir(dir, { recursive: true });
   let registry: LabRegistry;
   if (kind === "file") {
-    registry = { kind, url: `${dir}/subnets.json`, agents, agentTtl };
+    registry = { kind, url: labRegistryUrl(topology, kind), agents, agentTtl };
   } else {
-    const address = formatAddress(topology.registryAddress);
-    const endpoints = CLIENT_PORTS.slice(0, options.etcdMembers ?? 1).map((port) =>
-      `http://${address}:${port}`
-    );
+    const endpoints = etcdEndpoints(topology, options.etcdMembers);
     if (known?.etcdPids !== undefined && (await etcdHealthy(topology, endpoints))) return known;
     if ((await runProcess("etcd", ["--version"])).code !== 0) {
       throw new EnvironmentError("etcd does not run");
     }
     registry = {
       kind,
-      url: `etcd://${endpoints.map((e) => e.slice("http://".length)).join(",")}`,
+      url: labRegistryUrl(topology, kind, options.etcdMembers),
       etcdPids: startMembers(topology, dir, endpoints),
       agents,
       agentTtl,
     };
-    await writeFile(`${dir}/registry.json`, JSON.stringify(registry));
+    await writeFile(registryFile(topology.name), JSON.stringify(registry));
     const deadline = Date.now() + 10_000;
     while (!(await etcdHealthy(topology, endpoints))) {
       if (Date.now() > deadline) {
@@ -134,13 +175,13 @@ export async function startLabRegistry(
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  await writeFile(`${dir}/registry.json`, JSON.stringify(registry));
+  await writeFile(registryFile(topology.name), JSON.stringify(registry));
   return registry;
 }
 
 /** The registry of a running lab, if it has one. */
 export async function readLabRegistry(name: string): Promise<LabRegistry | undefined> {
-  const text = await readFile(`${labDir(name)}/registry.json`, "utf8").catch(() => undefined);
+  const text = await readFile(registryFile(name), "utf8").catch(() => undefined);
   return text === undefined ? undefined : JSON.parse(text) as LabRegistry;
 }
 
