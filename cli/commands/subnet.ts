@@ -2,7 +2,7 @@ import { Command } from "@commander-js/extra-typings";
 import { HgError, InputError } from "../../lib/errors.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import type { HostState } from "../../lib/host/state.ts";
-import { publicAddress } from "../../lib/host/public_address.ts";
+import { leaseAddress } from "../../lib/host/public_address.ts";
 import { formatAddress, type IpAddress } from "../../lib/net/address.ts";
 import { formatPrefix, type Prefix } from "../../lib/net/prefix.ts";
 import { allocate, ownLease, previewAllocation } from "../../lib/store/allocate.ts";
@@ -41,7 +41,7 @@ export async function hostAttrs(
   host?: HostState,
   backendType = "host-gw",
 ): Promise<LeaseAttrs> {
-  const address = flags.publicIp ?? publicAddress(host ?? await observeHost(), flags.iface).address;
+  const address = leaseAddress(host ?? await observeHost(), flags.publicIp, flags.iface);
   return { publicIp: address, backendType, node: nodeName(flags.node) };
 }
 

@@ -1,5 +1,7 @@
-import { EnvironmentError } from "../errors.ts";
-import { addressEquals, type IpAddress, parseAddress } from "../net/address.ts";
+import { EnvironmentError, InputError } from "../errors.ts";
+import { addressEquals, formatAddress, type IpAddress, parseAddress } from "../net/address.ts";
+import { formatPrefix, isUsableHost, prefixContains } from "../net/prefix.ts";
+import { specialAddressError } from "../net/special.ts";
 import type { AddressedLink } from "../ip/addr.ts";
 import { BRIDGE_ALIAS } from "./marks.ts";
 import type { HostState } from "./state.ts";
@@ -8,6 +10,45 @@ import type { HostState } from "./state.ts";
 export interface PublicAddress {
   readonly address: IpAddress;
   readonly ifname: string;
+}
+
+/**
+ * The address this host publishes in its lease: `given` (`--public-ip`) when it can be a host's
+ * address (unicast IPv4, not the network or broadcast address of a segment this host is on),
+ * else the one {@link publicAddress} finds on `iface` or the default route's interface.
+ *
+ * @example
+ * ```ts
+ * leaseAddress(state, undefined, "eth0"); // 10.0.12.11
+ * leaseAddress(state, parseAddress("10.0.12.0")); // throws: the network address of 10.0.12.0/22
+ * ```
+ */
+export function leaseAddress(
+  state: HostState,
+  given: IpAddress | undefined,
+  iface?: string,
+): IpAddress {
+  if (given === undefined) return publicAddress(state, iface).address;
+  if (iface !== undefined) throw new InputError("give --public-ip or --iface, not both");
+  if (given.family !== 4) {
+    throw new InputError(
+      `--public-ip ${formatAddress(given)} is IPv6: hg leases carry an IPv4 address`,
+    );
+  }
+  const special = specialAddressError("--public-ip", given);
+  if (special) throw special;
+  for (const link of state.addresses) {
+    for (const a of link.addresses) {
+      if (prefixContains(a.prefix, given) && !isUsableHost(a.prefix, given)) {
+        throw new InputError(
+          `--public-ip ${formatAddress(given)} is the network or broadcast address of ${
+            formatPrefix(a.prefix)
+          } on ${link.ifname}: give this host's address`,
+        );
+      }
+    }
+  }
+  return given;
 }
 
 /**
@@ -36,7 +77,7 @@ export function publicAddress(state: HostState, iface?: string): PublicAddress {
     ifname = byAddress
       ? interfaceWithAddress(state, byAddress)?.ifname
       : state.addresses.find((l) => l.ifname === iface)?.ifname;
-    if (!ifname) throw new EnvironmentError(`no interface ${iface} on this host`);
+    if (!ifname) throw new InputError(`--iface ${iface}: no such interface on this host`);
   } else {
     ifname = state.routes.find((r) => r.dst.length === 0 && r.dev !== undefined)?.dev;
     if (!ifname) {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { EnvironmentError, HgError, InputError } from "../errors.ts";
+import { EnvironmentError, InputError } from "../errors.ts";
 import { findBridge } from "../host/bridge.ts";
 import { addressLabel, BRIDGE_ALIAS } from "../host/marks.ts";
 import { overlappingNetworks } from "../host/overlap.ts";
@@ -95,7 +95,9 @@ export function planSetup(
         const old = `${formatAddress(found.gateway.address)}/${found.gateway.prefix.length}`;
         steps.push(ipStep(["addr", "del", old, "dev", bridge]), addGateway);
       } else {
-        throw new HgError(
+        // The host says another subnet than the one asked for: the request is refused, as
+        // an overlapping one is (exit 2), until the operator tears the old one down.
+        throw new InputError(
           `bridge ${bridge} already has ${
             formatAddress(found.gateway.address)
           }/${found.gateway.prefix.length}` +

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { EnvironmentError, HgError, InputError } from "../../../lib/errors.ts";
+import { EnvironmentError, InputError } from "../../../lib/errors.ts";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
 import { renderPlan } from "../../../lib/plan/render.ts";
 import { planSetup } from "../../../lib/setup/plan.ts";
@@ -92,7 +92,7 @@ describe("planSetup", () => {
     const host = capturedHost({ routes: capturedHost().routes.filter((r) => r.protocol !== 104) });
     assert.throws(
       () => planSetup(host, { subnet: parsePrefix("1.1.2.0/24"), bridge: "cni0" }),
-      (e) => e instanceof HgError && /already has 1\.1\.1\.1\/24/.test(e.message),
+      (e) => e instanceof InputError && /already has 1\.1\.1\.1\/24/.test(e.message),
     );
     assert.throws(() => planSetup(bareHost(), { subnet, bridge: "eth0" }), EnvironmentError);
   });
