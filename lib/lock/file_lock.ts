@@ -19,7 +19,13 @@ import { diskFaultWords, errnoOf } from "./disk_fault.ts";
 import { lockHostName } from "./host.ts";
 import { formatLockOwner, parseLockOwner } from "./owner.ts";
 import { processState, thisProcess } from "../exec/process_state.ts";
-import { FOREIGN_STALE_MS, judgeLock, type LockVerdict, RENEW_MS } from "./staleness.ts";
+import {
+  FOREIGN_STALE_MS,
+  judgeLock,
+  type Judging,
+  type LockVerdict,
+  RENEW_MS,
+} from "./staleness.ts";
 
 /** The lock could not be taken in time: another live process holds it. */
 export class LockBusyError extends HgError {}
@@ -154,7 +160,7 @@ const REMEMBERED_VERSIONS = 256;
  */
 class Judge {
   private readonly firstSeen = new Map<string, number>();
-  constructor(private readonly here: Parameters<typeof judgeLock>[1]) {}
+  constructor(private readonly here: Judging) {}
 
   verdict(seen: Sighting): LockVerdict {
     const now = Date.now();
