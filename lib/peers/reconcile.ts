@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { HgError, InputError } from "../errors.ts";
+import { EnvironmentError, HgError, InputError } from "../errors.ts";
 import type { HostState } from "../host/state.ts";
 import { HG_ROUTE_PROTOCOL, protocolName } from "../ip/protocol.ts";
 import type { Route } from "../ip/route.ts";
@@ -128,6 +128,15 @@ function checkGateway(
   }
   const onLink = onLinkInterface(state, via);
   if (!onLink) return { error: new InputError(notOnLinkMessage(via)) };
+  // The kernel says only "Nexthop has invalid gateway" for a gateway behind a link that is down.
+  if (state.addresses.find((l) => l.ifname === onLink.ifname)?.up === false) {
+    return {
+      error: new EnvironmentError(
+        `gateway ${formatAddress(via)} is on ${onLink.ifname}, which is down: ` +
+          `bring it up first (ip link set ${onLink.ifname} up)`,
+      ),
+    };
+  }
   if (!isUsableHost(onLink.prefix, via)) {
     return {
       error: new InputError(

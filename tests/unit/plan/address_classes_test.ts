@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { InputError } from "../../../lib/errors.ts";
+import { EnvironmentError, InputError } from "../../../lib/errors.ts";
 import type { HostState } from "../../../lib/host/state.ts";
 import type { AddressedLink } from "../../../lib/ip/addr.ts";
 import type { Link } from "../../../lib/ip/link.ts";
@@ -159,6 +159,16 @@ describe("peer gateways", () => {
     assert.deepEqual(add(br0, "1.1.4.0/24", "192.0.2.11"), [
       "ip route replace 1.1.4.0/24 via 192.0.2.11 dev br0 proto 104",
     ]);
+  });
+
+  it("names a gateway behind a link that is down instead of the kernel's invalid gateway", () => {
+    const host = hostWithUplink("eth0", "10.0.12.11/22");
+    const down = { ...host, addresses: host.addresses.map((l) => ({ ...l, up: false })) };
+    assert.throws(
+      () => add(down, "1.1.4.0/24", "10.0.12.12"),
+      (e) => e instanceof EnvironmentError && /on eth0, which is down/.test(e.message),
+    );
+    assert.equal(add(host, "1.1.4.0/24", "10.0.12.12").length, 1);
   });
 
   it("peer sync refuses a lease whose address is inside the cluster network or multicast", () => {
