@@ -38,18 +38,13 @@ const runner = (out: Output): LabRunner => ({
 
 /**
  * Prints a lab plan for --dry-run: one line each on stdout (with --json, `changed`, `dryRun`,
- * `commands` and `fields`), or "nothing to do: `nothing`" on stderr when it is empty.
+ * `commands` and `fields`), or "nothing to do" on stderr when it is empty.
  */
-function printPlan(
-  out: Output,
-  plan: LabPlan,
-  fields: Record<string, unknown>,
-  nothing: string,
-): void {
+function printPlan(out: Output, plan: LabPlan, fields: Record<string, unknown>): void {
   const commands = renderLabPlan(plan);
   out.json({ changed: false, dryRun: true, ...fields, commands });
   for (const c of commands) out.line(c);
-  if (commands.length === 0) out.note(`nothing to do: ${nothing}`);
+  if (commands.length === 0) out.note("nothing to do");
   else if (plan.some((stage) => stage.kind === "hg")) {
     // hg in a host plans its own changes from that host as it is then, which a dry run of the
     // lab cannot see (the host may not exist yet): the lines name the commands, not their plans.
@@ -64,7 +59,7 @@ async function labState(
 ): Promise<{ hosts: { netns: string; status: Status }[]; endpoints: Endpoint[] }> {
   const hostNames = (await labNamespaces(name)).filter((ns) => /-h\d+$/.test(ns));
   if (required && hostNames.length === 0) {
-    throw new HgError(`no lab named ${name} is up: "hg lab up" builds one`);
+    throw new InputError(`no lab named ${name}: "hg lab up --name ${name}" builds one`);
   }
   const hosts = await inParallel(hostNames, HG_JOBS, async (netns) => {
     const result = await hgInHost(netns, ["status", "--json"]);
@@ -159,14 +154,7 @@ export function labCommand(output: () => Output) {
         },
         out.options.dryRun,
       );
-      if (out.options.dryRun) {
-        return printPlan(
-          out,
-          plan,
-          { name: opts.name, nodes: opts.nodes },
-          `lab ${opts.name} is up`,
-        );
-      }
+      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, nodes: opts.nodes });
       const { endpoints } = await labState(opts.name);
       const results = await pingMatrix(endpoints);
       out.json({
@@ -211,7 +199,7 @@ export function labCommand(output: () => Output) {
       const out = output();
       requireRoot();
       const { host, plan } = await labAddNode(opts.name, runner(out), out.options.dryRun);
-      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, host }, "");
+      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, host });
       out.json({ name: opts.name, added: host });
       out.line(`added ${host}`);
     });
@@ -225,7 +213,7 @@ export function labCommand(output: () => Output) {
       const out = output();
       requireRoot();
       const plan = await labRemoveNode(opts.name, host, runner(out), out.options.dryRun);
-      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, host }, "");
+      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, host });
       out.json({ name: opts.name, removed: host });
       out.line(`removed ${host}`);
     });
@@ -244,7 +232,7 @@ export function labCommand(output: () => Output) {
         runner(out),
         out.options.dryRun,
       );
-      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, host }, "");
+      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, host });
       out.json({ name: opts.name, host, pid });
       out.line(`started the agent of ${host} (pid ${pid})`);
     });
@@ -290,15 +278,9 @@ export function labCommand(output: () => Output) {
       const out = output();
       requireRoot();
       const { removed, plan } = await labDown(opts.name, runner(out), out.options.dryRun);
-      if (out.options.dryRun) {
-        return printPlan(out, plan, { name: opts.name }, `no lab named ${opts.name}`);
-      }
+      if (out.options.dryRun) return printPlan(out, plan, { name: opts.name });
       out.json({ name: opts.name, removed });
-      out.line(
-        plan.length === 0
-          ? `nothing to do: no lab named ${opts.name}`
-          : `removed ${removed.length === 0 ? labDir(opts.name) : removed.join(" ")}`,
-      );
+      out.line(`removed ${removed.length === 0 ? labDir(opts.name) : removed.join(" ")}`);
     });
   return lab;
 }

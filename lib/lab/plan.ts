@@ -250,6 +250,7 @@ function registryHostStages(
     args: ["netns", "add", host.container],
   });
   if (ttl !== undefined) {
+    if (hosts.length === 0) return [];
     // A running agent is left alone: a second one would fight it.
     const start = hosts.filter((h) => !obs.agents.has(h.netns));
     const budgetMs = convergenceBudgetMs(lab.hosts.length);
@@ -261,13 +262,15 @@ function registryHostStages(
     ];
   }
   return [
-    {
-      kind: "hg",
-      commands: hosts.flatMap((host) => [
-        { netns: host.netns, args: ["setup", ...hostRegistryArgs(name, host, url)] },
-        container(host),
-      ]),
-    },
+    ...(hosts.length === 0 ? [] : [
+      {
+        kind: "hg",
+        commands: hosts.flatMap((host) => [
+          { netns: host.netns, args: ["setup", ...hostRegistryArgs(name, host, url)] },
+          container(host),
+        ]),
+      } as const,
+    ]),
     // Every host has its lease then: one sync each routes to all the others.
     {
       kind: "hg",
@@ -279,8 +282,27 @@ function registryHostStages(
   ];
 }
 
+/**
+ * Refuses a lab that is not there at all (no namespace, no directory): its name is bad input,
+ * like an unknown container's (exit 2).
+ *
+ * @example
+ * ```ts
+ * import { observeLab } from "./observe.ts";
+ * requireLab(await observeLab("nolab")); // throws: no lab named nolab: "hg lab up --name nolab" builds one
+ * ```
+ */
+export function requireLab(obs: LabObservation): void {
+  if (obs.namespaces.length === 0 && obs.dirEntries === undefined) {
+    throw new InputError(
+      `no lab named ${obs.name}: "hg lab up --name ${obs.name}" builds one`,
+    );
+  }
+}
+
 /** The registry of a lab, for a command that needs one. */
 function requireRegistry(obs: LabObservation, command: string): LabRegistry {
+  requireLab(obs);
   if (!obs.registry) {
     throw new HgError(
       `lab ${obs.name} has no registry: ${command} needs a lab made with --store or --agent`,
@@ -402,10 +424,8 @@ export function planRemoveNode(obs: LabObservation, hostNetns: string): LabPlan 
  */
 export function planStartAgent(obs: LabObservation, hostNetns: string): LabPlan {
   const { name } = obs;
+  requireLab(obs);
   const present = hostIndexes(name, obs.namespaces);
-  if (present.length === 0) {
-    throw new HgError(`no lab named ${name} is up: "hg lab up" builds one`);
-  }
   const index = requireHost(obs, hostNetns);
   const ttl = obs.registry && agentTtlOf(obs.registry);
   if (!obs.registry || ttl === undefined) {
@@ -431,8 +451,8 @@ export function planStartAgent(obs: LabObservation, hostNetns: string): LabPlan 
 
 /**
  * Plans `lab down`: every agent stopped, `hg teardown` in each host (so containers made there by
- * hand go too), then every namespace of the lab, then its etcd and directory. Empty when there is
- * no lab of that name.
+ * hand go too), then every namespace of the lab, then its etcd and directory. A lab that is not
+ * there at all is bad input (exit 2).
  *
  * @example
  * ```ts
@@ -441,6 +461,7 @@ export function planStartAgent(obs: LabObservation, hostNetns: string): LabPlan 
  * ```
  */
 export function planLabDown(obs: LabObservation): LabPlan {
+  requireLab(obs);
   const { name } = obs;
   const hosts = obs.namespaces.filter((ns) => /-h\d+$/.test(ns));
   const agents = [...obs.agents].map(([netns, pid]) => ({ netns, pid }));

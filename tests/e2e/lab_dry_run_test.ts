@@ -7,11 +7,18 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { hg, hgArgv, labName, netnsList, netState, run, withLab } from "./harness.ts";
 
 const labDir = (lab: string) => `/run/hg/lab-${lab}`;
@@ -38,6 +45,22 @@ function assertOneLine(r: { code: number; stderr: string }, code: number, what: 
   assert.match(r.stderr, /^hg: /);
   assert.match(r.stderr, what);
 }
+
+/**
+ * A directory holding an `etcd` that does not run (put first in PATH: lab up then fails once it
+ * has built the hosts). Made once, removed when the tests end.
+ */
+let noEtcd: string | undefined;
+function brokenEtcd(): string {
+  if (noEtcd) return noEtcd;
+  noEtcd = mkdtempSync(join(tmpdir(), "hg-no-etcd-"));
+  writeFileSync(join(noEtcd, "etcd"), "#!/bin/sh\nexit 1\n");
+  chmodSync(join(noEtcd, "etcd"), 0o755);
+  return noEtcd;
+}
+after(() => {
+  if (noEtcd) rmSync(noEtcd, { recursive: true, force: true });
+});
 
 /** Nothing of the lab is left: no namespace, no process, no directory. */
 function assertNothingLeft(lab: string) {
@@ -81,13 +104,8 @@ describe("lab --dry-run, failed lab up, rm-node (e2e, root)", () => {
       assert.equal(doc.commands.filter((c: string) => /start etcd member/.test(c)).length, 3);
       assertNothingLeft(lab);
 
-      // Down of a lab that is not there does nothing, dry or not.
-      const down = hg(["--dry-run", "lab", "down", "--name", lab]);
-      assert.equal(down.code, 0, down.stderr);
-      assert.match(down.stderr, new RegExp(`nothing to do: no lab named ${lab}`));
-      assert.equal(down.stdout, "");
-
-      // Bad input and a missing lab: the same line and exit code as without --dry-run.
+      // Bad input, and a lab that is not there (a name like an unknown container's): the same
+      // line and exit code as without --dry-run.
       for (
         const [args, code, what] of [
           [["lab", "up", "--name", "Bad!"], 2, /lab name "Bad!" is not valid/],
@@ -97,8 +115,10 @@ describe("lab --dry-run, failed lab up, rm-node (e2e, root)", () => {
             2,
             /--etcd-members needs the etcd registry/,
           ],
-          [["lab", "add-node", "--name", lab], 1, /lab \w+ has no registry/],
-          [["lab", "rm-node", `${lab}-h1`, "--name", lab], 1, /lab \w+ has no registry/],
+          [["lab", "add-node", "--name", lab], 2, new RegExp(`no lab named ${lab}`)],
+          [["lab", "rm-node", `${lab}-h1`, "--name", lab], 2, new RegExp(`no lab named ${lab}`)],
+          [["lab", "start-agent", `${lab}-h1`, "--name", lab], 2, /no lab named/],
+          [["lab", "down", "--name", lab], 2, new RegExp(`no lab named ${lab}: "hg lab up`)],
           [["lab", "down", "--name", "-x"], 2, /lab name "-x" is not valid/],
         ] as const
       ) {
@@ -168,20 +188,26 @@ describe("lab --dry-run, failed lab up, rm-node (e2e, root)", () => {
 
   it("a lab up that fails removes what it made (--etcd-members 3 alone means etcd)", () => {
     const lab = labName();
-    // An etcd that does not run: lab up fails once it has built the hosts.
-    const bin = mkdtempSync(join(tmpdir(), "hg-no-etcd-"));
-    writeFileSync(join(bin, "etcd"), "#!/bin/sh\nexit 1\n");
-    chmodSync(join(bin, "etcd"), 0o755);
     try {
       const up = hg(["lab", "up", "--nodes", "2", "--etcd-members", "3", "--name", lab], {
-        PATH: `${bin}:${process.env.PATH}`,
+        PATH: `${brokenEtcd()}:${process.env.PATH}`,
       });
       assertOneLine(up, 1, /^hg: etcd does not run/);
       assertNothingLeft(lab);
     } finally {
       hg(["lab", "down", "--name", lab]);
-      rmSync(bin, { recursive: true, force: true });
     }
+  });
+
+  it("a lab up that fails on a lab that is up takes back only what it added", async () => {
+    await withLab(2, (lab) => {
+      const before = labSnapshot(lab);
+      const up = hg(["lab", "up", "--nodes", "3", "--store", "etcd", "--name", lab], {
+        PATH: `${brokenEtcd()}:${process.env.PATH}`,
+      });
+      assertOneLine(up, 1, /^hg: etcd does not run/);
+      assert.equal(labSnapshot(lab), before, "the lab is as it was: no h3, no registry");
+    });
   });
 
   it("a lab up interrupted with SIGTERM removes its hosts, etcd, agents and files", async () => {

@@ -167,7 +167,7 @@ describe("lab host numbers and restarting agents (e2e, root)", () => {
     );
   });
 
-  it("bad --ttl, and start-agent where no agents run: one line, exit 2 or 1, nothing made", async () => {
+  it("bad --ttl, start-agent in no lab, and where no agents run: one line, exit 2 or 1, nothing made", async () => {
     const fresh = labName();
     for (
       const [args, code, what] of [
@@ -182,8 +182,8 @@ describe("lab host numbers and restarting agents (e2e, root)", () => {
     }
     assertOneLine(
       hg(["lab", "start-agent", `${fresh}-h1`, "--name", fresh]),
-      1,
-      new RegExp(`no lab named ${fresh} is up`),
+      2,
+      new RegExp(`no lab named ${fresh}: "hg lab up --name ${fresh}" builds one`),
     );
     assert.deepEqual(netnsList().filter((ns) => ns.startsWith(`${fresh}-`)), []);
     await withLab(1, (lab) => {

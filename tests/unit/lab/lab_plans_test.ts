@@ -178,7 +178,15 @@ describe("add-node, rm-node, start-agent and down plans", () => {
     assert.deepEqual(lines.filter((l) => l.startsWith("ip netns add")), ["ip netns add x-h4"]);
     assert.ok(lines.includes("x-h4: hg netns add x-h4-c1"));
     assert.ok(lines.includes(`x-h1: hg peer sync --store ${DIR}/subnets.json --node x-h1`));
-    assert.throws(() => planAddNode(observed()), /lab x has no registry: add-node needs/);
+    assert.throws(
+      () => planAddNode(observed()),
+      (e) => e instanceof InputError && /no lab named x/.test(e.message),
+    );
+    assert.throws(
+      () => planAddNode(upLab(1)),
+      (e) =>
+        e instanceof HgError && !(e instanceof InputError) && /has no registry/.test(e.message),
+    );
   });
 
   it("rm-node: recorded, lease released, torn down, removed, the others synced", () => {
@@ -218,8 +226,18 @@ describe("add-node, rm-node, start-agent and down plans", () => {
     );
   });
 
-  it("down: agents stopped, teardown, every namespace, etcd and the directory; nothing: empty", () => {
-    assert.deepEqual(planLabDown(observed()), []);
+  it("down: agents stopped, teardown, every namespace, etcd and the directory; no lab: exit 2", () => {
+    assert.throws(
+      () => planLabDown(observed()),
+      (e) =>
+        e instanceof InputError &&
+        /^no lab named x: "hg lab up --name x" builds one$/.test(e.message),
+    );
+    assert.deepEqual(
+      renderLabPlan(planLabDown(observed({ dirEntries: ["hosts.json"] }))),
+      [`rm -r ${DIR}`],
+      "a lab that is only its directory",
+    );
     const obs = upLab(2, {
       registry: { kind: "etcd", url: "etcd://10.0.12.2:2379", etcdPids: [7, 8], agents: true },
       agents: new Map([["x-h1", 42]]),
