@@ -185,10 +185,10 @@ export async function applyLabPlan(
 /**
  * Takes a `lab up` back: stops the agents it started, releases its new hosts' leases in a
  * registry that stays, removes the namespaces it made, and removes the lab's directory it made
- * (with its etcd) or puts the one that was there back as it was. With `keepLogs`, the logs of a
- * directory that goes are copied to a new directory under the system's temporary directory,
- * whose path it returns (undefined when there were none). Best effort: every part is tried; the
- * first failure is thrown at the end.
+ * (with its etcd) or puts the one that was there back as it was. With `keepLogs`, the logs the
+ * run wrote (etcd's, the agents') are first copied to a new directory under the system's
+ * temporary directory, whose path it returns (undefined when there were none). Best effort:
+ * every part is tried; the first failure is thrown at the end.
  */
 export async function undoLabUp(
   undo: LabUndo,
@@ -203,6 +203,8 @@ export async function undoLabUp(
       failures.push(error);
     }
   };
+  let kept: string | undefined;
+  if (keepLogs) await attempt(async () => kept = await keepLogFiles(undo.name));
   await Promise.all(undo.agents.map((host) => attempt(() => stopLabAgent(undo.name, host))));
   const there = new Set(await listNetns());
   // A host whose setup never ran holds no lease: the release may well find none.
@@ -215,9 +217,7 @@ export async function undoLabUp(
     )
   );
   const dir = labDir(undo.name);
-  let kept: string | undefined;
   if (undo.dir.remove) {
-    if (keepLogs) await attempt(async () => kept = await keepLogFiles(undo.name));
     await attempt(() => stopLabRegistry(undo.name));
   } else {
     const before = undo.dir;

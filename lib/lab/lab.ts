@@ -36,7 +36,7 @@ const SETTLE_MS = 3_000;
  * plans it; returns the plan. A run that fails, or is interrupted (SIGINT, SIGTERM, SIGHUP),
  * removes what it made before it reports: the namespaces, agents and etcd it started, and the
  * lab's directory when it made it (a directory that was there gets its records back). The error
- * then says where the logs of a removed directory were kept.
+ * then says where the logs were kept.
  *
  * @example
  * ```ts
@@ -61,15 +61,14 @@ export async function labUp(
   const run = new PlanRun();
   let undoing: Promise<string | undefined> | undefined;
   const undoOnce = (keepLogs: boolean) => undoing ??= undoLabUp(undo, runner, keepLogs);
-  // Logs of a directory the undo removes are kept elsewhere, and the error says where.
-  const hint = undo.dir.remove ? "" : logHint(name);
   await withInterruptCleanup(async () => {
     run.aborted = true;
     await run.settled(SETTLE_MS);
     await undoOnce(false);
   }, async () => {
     try {
-      await applyLabPlan(plan, runner, run, hint);
+      // No hint at the agents' logs: the undo keeps them elsewhere, and the error says where.
+      await applyLabPlan(plan, runner, run);
     } catch (error) {
       // Interrupted: the signal's handler takes the lab back and ends the process.
       if (run.aborted) return await new Promise<never>(() => {});

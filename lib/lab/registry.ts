@@ -170,7 +170,8 @@ export async function startLabRegistry(
     const deadline = Date.now() + 10_000;
     while (!(await etcdHealthy(topology, endpoints))) {
       if (Date.now() > deadline) {
-        throw new HgError(`the lab's etcd did not become healthy: see ${dir}/etcd*.log`);
+        // No path to its logs here: a failed lab up moves them (and says where) as it cleans up.
+        throw new HgError(`the lab's etcd did not become healthy within 10 s`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
