@@ -15,6 +15,7 @@ import { createInterface } from "node:readline";
 import { formatPrefix, parseAddress } from "../lib/net/mod.ts";
 import { freeSubnets, takenKeys } from "../lib/store/allocate.ts";
 import { openStore } from "../lib/store/open.ts";
+import { subnetKey } from "../lib/store/lease.ts";
 
 const [url, joinsText, ...hosts] = process.argv.slice(2);
 const joins = Number(joinsText);
@@ -118,7 +119,7 @@ for (const [i, subnet] of subnets.entries()) {
 }
 const left: Sample[] = [];
 for (const subnet of subnets) {
-  left.push(await measure(formatPrefix(subnet), "deleted", () => store.release(subnet)));
+  left.push(await measure(formatPrefix(subnet), "deleted", () => store.release(subnetKey(subnet))));
   await pause();
 }
 watching.abort();

@@ -16,7 +16,7 @@ import { parseAddress } from "../lib/net/address.ts";
 import { formatPrefix, type Prefix } from "../lib/net/prefix.ts";
 import { HgError } from "../lib/errors.ts";
 import { allocate } from "../lib/store/allocate.ts";
-import type { LeaseAttrs } from "../lib/store/lease.ts";
+import { type LeaseAttrs, subnetKey } from "../lib/store/lease.ts";
 import { openStore } from "../lib/store/open.ts";
 import type { SubnetStore } from "../lib/store/store.ts";
 
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
     for (const h of held) {
       const t0 = performance.now();
       try {
-        const gone = await store.release(h.subnet);
+        const gone = await store.release(subnetKey(h.subnet));
         released.push(performance.now() - t0);
         // Every lease this client holds must still be there: a missing one was lost.
         if (!gone) throw new Error(`release of ${formatPrefix(h.subnet)} found no lease`);

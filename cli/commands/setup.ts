@@ -9,7 +9,7 @@ import { uplinkOf } from "../../lib/host/public_address.ts";
 import { allocate, previewAllocation } from "../../lib/store/allocate.ts";
 import { findBridge } from "../../lib/host/bridge.ts";
 import { observeHost } from "../../lib/host/observe.ts";
-import type { LeaseAttrs } from "../../lib/store/lease.ts";
+import { type LeaseAttrs, subnetKey } from "../../lib/store/lease.ts";
 import type { SubnetStore } from "../../lib/store/store.ts";
 import { planSetup } from "../../lib/setup/plan.ts";
 import {
@@ -165,7 +165,7 @@ export function setupCommand(output: () => Output) {
           });
         } catch (e) {
           // A subnet leased for a host that cannot use it goes back to the pool.
-          if (store && assignment.claimed) await store.release(subnet).catch(() => {});
+          if (store && assignment.claimed) await store.release(subnetKey(subnet)).catch(() => {});
           throw e;
         }
         if (network && !out.options.dryRun) {

@@ -8,7 +8,7 @@ import { formatPrefix, type Prefix } from "../../lib/net/prefix.ts";
 import { allocate, ownLease, previewAllocation } from "../../lib/store/allocate.ts";
 import { formatNetworkConfig, makeNetworkConfig } from "../../lib/store/config.ts";
 import { configureNetwork, noConfigError } from "../../lib/store/configure.ts";
-import type { LeaseAttrs } from "../../lib/store/lease.ts";
+import { type LeaseAttrs, subnetKey } from "../../lib/store/lease.ts";
 import type { Lease, SubnetStore } from "../../lib/store/store.ts";
 import { addressValue, integerValue, nodeValue, prefixValue } from "../flags.ts";
 import type { Output } from "../output.ts";
@@ -178,35 +178,44 @@ export function subnetCommand(output: () => Output) {
     });
 
   storeOptions(subnet.command("release"))
-    .description("give a lease back: SUBNET, --node NAME, or this host's own")
-    .argument("[subnet]", "the subnet to release", prefixValue)
+    .description(
+      "give a lease back: SUBNET, --node NAME, or this host's own; KEY removes an entry that is " +
+        'not a valid lease (as "hg subnet ls" names it)',
+    )
+    .argument("[subnet-or-key]", "the subnet to release (1.1.5.0/24), or a registry key")
     .option("--node <name>", "release the lease of this node", nodeValue)
     .action(async (target, opts) => {
       const out = output();
       const { dryRun } = out.options;
       if (target && opts.node) throw new InputError("give a SUBNET or --node, not both");
+      // A subnet is parsed (and refused with its reason); anything else must be a listed key.
+      const key = target?.includes("/") ? subnetKey(prefixValue(target)) : target;
       if (!dryRun) requireRoot(ROOT_TO_WRITE);
       const released = await withStore(opts, async (store) => {
-        let lease: Lease | undefined;
         const { entries } = await store.listLeases();
-        const leases = entries.flatMap((e) => ("lease" in e ? [e.lease] : []));
-        if (target) lease = leases.find((l) => formatPrefix(l.subnet) === formatPrefix(target));
-        else {
-          const node = nodeName(opts.node);
-          lease = leases.find((l) => l.attrs.node === node);
-        }
-        const what = target ? formatPrefix(target) : `node ${nodeName(opts.node)}`;
-        if (!lease || !(dryRun || await store.release(lease.subnet))) {
+        const node = key === undefined ? nodeName(opts.node) : undefined;
+        const entry = entries.find((e) =>
+          key !== undefined ? e.key === key : "lease" in e && e.lease.attrs.node === node
+        );
+        if (!entry || !(dryRun || await store.release(entry.key))) {
+          const what = target ?? `node ${node}`;
           throw new InputError(`no lease for ${what} in ${store.url}: "hg subnet ls" lists them`);
         }
-        return lease;
+        return entry;
       });
-      out.json({ changed: !dryRun, dryRun, ...leaseJson(released) });
-      out.line(
-        `${dryRun ? "would release" : "released"} ${formatPrefix(released.subnet)} (${
-          released.attrs.node ?? formatAddress(released.attrs.publicIp)
-        })`,
-      );
+      const verb = dryRun ? "would release" : "released";
+      if ("lease" in released) {
+        const { lease } = released;
+        out.json({ changed: !dryRun, dryRun, key: released.key, ...leaseJson(lease) });
+        out.line(
+          `${verb} ${formatPrefix(lease.subnet)} (${
+            lease.attrs.node ?? formatAddress(lease.attrs.publicIp)
+          })`,
+        );
+      } else {
+        out.json({ changed: !dryRun, dryRun, key: released.key, problem: released.problem });
+        out.line(`${verb} bad entry ${released.key} (${released.problem})`);
+      }
     });
 
   storeOptions(subnet.command("ls"))
@@ -239,7 +248,9 @@ export function subnetCommand(output: () => Output) {
         ["SUBNET", "PUBLIC IP", "NODE", "EXPIRES"],
         leases.map(leaseJson).map((l) => [l.subnet, l.publicIp, l.node ?? "-", l.expiresAt ?? "-"]),
       ));
-      for (const p of problems) out.line(`bad entry ${p.key}: ${p.problem}`);
+      for (const p of problems) {
+        out.line(`bad entry ${p.key}: ${p.problem} ("hg subnet release ${p.key}" removes it)`);
+      }
     });
   return subnet;
 }

@@ -34,7 +34,7 @@ import { formatSubnetEnv, subnetOfEnv, writeSubnetEnv } from "../setup/subnet_en
 import { allocate, PreviousSubnetError } from "../store/allocate.ts";
 import { configEquals, type NetworkConfig } from "../store/config.ts";
 import { EtcdUnavailableError } from "../store/etcd/client.ts";
-import type { LeaseAttrs } from "../store/lease.ts";
+import { type LeaseAttrs, subnetKey } from "../store/lease.ts";
 import type { LeaseListing, SubnetStore } from "../store/store.ts";
 import { LeaseKeeper, type LeaseLostError } from "./lease_keeper.ts";
 import type { Logger } from "./log.ts";
@@ -511,7 +511,7 @@ export class Agent {
 
   /** `--release-on-exit`: give the lease back and remove hg's routes. */
   private async leave(): Promise<void> {
-    await this.options.store.release(this.subnet).then(
+    await this.options.store.release(subnetKey(this.subnet)).then(
       (released) => released && this.log("info", `released ${formatPrefix(this.subnet)}`),
       (e) =>
         this.log(

@@ -70,8 +70,11 @@ export interface SubnetStore {
     ttlSeconds: number,
     attrs?: LeaseAttrs,
   ): Promise<boolean>;
-  /** Deletes the lease of `subnet`; returns false when there was none. */
-  release(subnet: Prefix): Promise<boolean>;
+  /**
+   * Deletes the registry entry `key` (`subnetKey(subnet)` for a lease, or the key of an entry
+   * that is not a valid lease, as a listing names it); returns false when there was none.
+   */
+  release(key: string): Promise<boolean>;
   /**
    * Yields a revision each time the leases may have changed after `fromRevision`, until
    * `signal` aborts; throws when the store cannot be reached (the caller re-lists and watches

@@ -4,7 +4,7 @@ import { HgError, InputError } from "../../lib/errors.ts";
 import { parseAddress } from "../../lib/net/address.ts";
 import { formatPrefix, parsePrefix } from "../../lib/net/prefix.ts";
 import { makeNetworkConfig } from "../../lib/store/config.ts";
-import type { LeaseAttrs } from "../../lib/store/lease.ts";
+import { type LeaseAttrs, subnetKey } from "../../lib/store/lease.ts";
 import type { RegistryEntry } from "../../lib/store/store.ts";
 import { EtcdClient } from "../../lib/store/etcd/client.ts";
 import { EtcdStore, parseEtcdUrl } from "../../lib/store/etcd/store.ts";
@@ -173,9 +173,9 @@ describe("EtcdStore", () => {
     assert.deepEqual(entries[0].lease.attrs, moved);
 
     const [last] = (await client.range(key)).kvs;
-    assert.equal(await store.release(subnet), true);
+    assert.equal(await store.release(subnetKey(subnet)), true);
     assert.equal((await client.leaseTimeToLive(last.lease)).ttl, -1, "lease revoked");
-    assert.equal(await store.release(subnet), false);
+    assert.equal(await store.release(subnetKey(subnet)), false);
     assert.equal(await store.renew(subnet, parseAddress("10.0.12.21"), 60), false);
     assert.deepEqual((await store.listLeases()).entries, []);
     assert.equal(await store.claim(subnet, holder("10.0.12.12", "h2"), 60), true);

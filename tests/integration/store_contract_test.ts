@@ -12,7 +12,7 @@ import { formatPrefix, parsePrefix, prefixContains } from "../../lib/net/prefix.
 import { allocate, NetworkFullError } from "../../lib/store/allocate.ts";
 import { makeNetworkConfig } from "../../lib/store/config.ts";
 import { configureNetwork } from "../../lib/store/configure.ts";
-import type { LeaseAttrs } from "../../lib/store/lease.ts";
+import { type LeaseAttrs, subnetKey } from "../../lib/store/lease.ts";
 import { openStore } from "../../lib/store/open.ts";
 import type { SubnetStore } from "../../lib/store/store.ts";
 import { type EtcdCluster, startEtcd } from "../support/etcd.ts";
@@ -124,8 +124,8 @@ for (const kind of kinds) {
       );
       const other = await allocate(store, { attrs: host(12), ttlSeconds: 60 });
       assert.notEqual(formatPrefix(other.lease.subnet), formatPrefix(first.lease.subnet));
-      assert.equal(await store.release(first.lease.subnet), true);
-      assert.equal(await store.release(first.lease.subnet), false);
+      assert.equal(await store.release(subnetKey(first.lease.subnet)), true);
+      assert.equal(await store.release(subnetKey(first.lease.subnet)), false);
       assert.equal((await store.listLeases()).entries.length, 1);
       await store.close();
     });
@@ -174,7 +174,7 @@ for (const kind of kinds) {
         false,
         "not the holder",
       );
-      await store.release(lease.subnet);
+      await store.release(subnetKey(lease.subnet));
       assert.equal(await store.renew(lease.subnet, parseAddress("10.0.12.11"), 120), false, "gone");
       await store.close();
     });

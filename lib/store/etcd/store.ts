@@ -183,8 +183,8 @@ export class EtcdStore implements SubnetStore {
     return renewed;
   }
 
-  async release(subnet: Prefix): Promise<boolean> {
-    const key = this.#leaseKey(subnet);
+  async release(entry: string): Promise<boolean> {
+    const key = `${this.prefix}/subnets/${entry}`;
     const kv = await this.#get(key);
     if (!kv) return false;
     const deleted = await this.#client.deleteKey(key);

@@ -224,8 +224,7 @@ export class FileStore implements SubnetStore {
     });
   }
 
-  release(subnet: Prefix): Promise<boolean> {
-    const key = subnetKey(subnet);
+  release(key: string): Promise<boolean> {
     return this.update((file) => {
       if (!file.leases[key]) return { result: false };
       const { [key]: _gone, ...rest } = file.leases;

@@ -124,9 +124,9 @@ export class MemoryStore implements SubnetStore {
     return this.answer("renew", lease?.attrs.publicIp.value === holder.value);
   }
 
-  release(subnet: Prefix): Promise<boolean> {
+  release(key: string): Promise<boolean> {
     this.check("release");
-    const had = this.leases.delete(subnetKey(subnet));
+    const had = this.leases.delete(key);
     if (had) this.changed();
     return Promise.resolve(had);
   }
