@@ -79,7 +79,7 @@ export function doctorCommand(output: () => Output) {
       "the destination's host is this network namespace on this machine (a lab): watch it too",
       nameValue,
     )
-    .option("--no-probe", "do not send a probe: the static diagnosis only")
+    .option("--no-probe", "do not send a probe: the static diagnosis only (also with --dry-run)")
     .option(...bridgeOption)
     .option(...nodeOption)
     .action(async (opts, cmd) => {
@@ -119,7 +119,8 @@ export function doctorCommand(output: () => Output) {
             to: opts.to,
             from: opts.from,
             peerNetns: opts.peerNetns,
-            probe: opts.probe,
+            // The probe installs a trace table and re-probes a neighbour: a dry run sends none.
+            probe: opts.probe && !out.options.dryRun,
           }));
       }
       out.json({ schema: 1, ...diagnosis });

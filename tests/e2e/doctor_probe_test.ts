@@ -61,6 +61,10 @@ describe("hg doctor with its probe (e2e, root)", () => {
       const r = hgIn(`${lab}-h1`, [...doctorArgs(lab), "--no-probe"]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal((JSON.parse(r.stdout) as Diagnosis).probe, undefined);
+      // --dry-run changes nothing: no trace table, no neighbour re-probe, so no probe at all.
+      const dry = hgIn(`${lab}-h1`, ["--dry-run", ...doctorArgs(lab)]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.equal((JSON.parse(dry.stdout) as Diagnosis).probe, undefined);
     }, "file");
   });
 
