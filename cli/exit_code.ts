@@ -10,6 +10,7 @@
  */
 import { CommanderError } from "@commander-js/extra-typings";
 import { HgError, InputError, UndecidedError } from "../lib/errors.ts";
+import { redactStoreUrl } from "../lib/store/url_credentials.ts";
 
 /** Exit codes of hg. */
 export const EXIT_OK = 0;
@@ -42,9 +43,13 @@ export function describeError(error: unknown): { code: number; message?: string 
   return { code: EXIT_FAILED, message: `hg: internal error: ${text.split("\n")[0]}` };
 }
 
-/** `text` as one line: an error is always exactly one line on stderr, whatever it quotes. */
+/**
+ * `text` as one line: an error is always exactly one line on stderr, whatever it quotes; a URL
+ * it quotes (commander repeats a bad value) never shows its credentials.
+ */
 function oneLine(text: string): string {
-  return text.split("\n").map((l) => l.trim()).filter(Boolean).join("; ");
+  return text.split("\n").map((l) => l.trim()).filter(Boolean).join("; ")
+    .replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]*/gi, redactStoreUrl);
 }
 
 const line = (text: string) => `hg: ${oneLine(text)}`;
