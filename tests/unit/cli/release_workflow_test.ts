@@ -17,7 +17,7 @@ function jobs(text: string): Map<string, string[]> {
   const result = new Map<string, string[]>();
   let current: string[] | undefined;
   for (const line of text.slice(text.indexOf("\njobs:\n")).split("\n").slice(2)) {
-    const name = /^  ([A-Za-z0-9_-]+):\s*$/.exec(line);
+    const name = /^ {2}([A-Za-z0-9_-]+):\s*$/.exec(line);
     if (name) result.set(name[1], current = []);
     else current?.push(line);
   }
