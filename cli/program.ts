@@ -34,11 +34,9 @@ export function buildProgram(): CommandUnknownOpts {
     .showSuggestionAfterError()
     .configureOutput({ outputError: () => {} })
     .exitOverride();
-  // One Output per run, made once the flags are parsed: it knows whether a result was printed.
-  let shared: Output | undefined;
   const output = () => {
     const o = program.opts();
-    return shared ??= new Output({
+    return new Output({
       json: !!o.json,
       dryRun: !!o.dryRun,
       verbose: !!o.verbose,

@@ -1,7 +1,7 @@
 import { EnvironmentError, InputError } from "../errors.ts";
 import { addressEquals, formatAddress, type IpAddress, parseAddress } from "../net/address.ts";
 import { formatPrefix, isUsableHost, prefixContains } from "../net/prefix.ts";
-import { specialAddressError } from "../net/special.ts";
+import { leaseAddressError } from "../store/lease.ts";
 import type { AddressedLink } from "../ip/addr.ts";
 import { BRIDGE_ALIAS } from "./marks.ts";
 import type { HostState } from "./state.ts";
@@ -30,13 +30,8 @@ export function leaseAddress(
 ): IpAddress {
   if (given === undefined) return publicAddress(state, iface).address;
   if (iface !== undefined) throw new InputError("give --public-ip or --iface, not both");
-  if (given.family !== 4) {
-    throw new InputError(
-      `--public-ip ${formatAddress(given)} is IPv6: hg leases carry an IPv4 address`,
-    );
-  }
-  const special = specialAddressError("--public-ip", given);
-  if (special) throw special;
+  const unusable = leaseAddressError("--public-ip", given);
+  if (unusable) throw unusable;
   for (const link of state.addresses) {
     for (const a of link.addresses) {
       if (prefixContains(a.prefix, given) && !isUsableHost(a.prefix, given)) {

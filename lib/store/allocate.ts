@@ -9,7 +9,7 @@
  * @module
  */
 import { noConfigError } from "./configure.ts";
-import { HgError, InputError } from "../errors.ts";
+import { HgError } from "../errors.ts";
 import { gatewayAddressError } from "../peers/reconcile.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import {
@@ -21,7 +21,7 @@ import {
   subnetIndex,
 } from "../net/prefix.ts";
 import type { NetworkConfig } from "./config.ts";
-import { type LeaseAttrs, subnetKey, subnetOfKey } from "./lease.ts";
+import { leaseAddressError, type LeaseAttrs, subnetKey, subnetOfKey } from "./lease.ts";
 import type { Lease, RegistryEntry, SubnetStore } from "./store.ts";
 
 /** Every subnet of the network is taken. */
@@ -137,14 +137,10 @@ function expiry(request: AllocRequest): number {
 /** A lease every other host's `peer sync` would refuse is never written. */
 function refuseUnroutable(config: NetworkConfig, attrs: LeaseAttrs): void {
   const { publicIp } = attrs;
-  if (publicIp.family !== 4) {
-    throw new InputError(
-      `public address ${formatAddress(publicIp)} is IPv6: hg leases carry an IPv4 address`,
-    );
-  }
-  const unusable = gatewayAddressError("public address", publicIp, [
-    { prefix: config.network, what: "the cluster network" },
-  ]);
+  const unusable = leaseAddressError("public address", publicIp) ??
+    gatewayAddressError("public address", publicIp, [
+      { prefix: config.network, what: "the cluster network" },
+    ]);
   if (unusable) throw unusable;
 }
 

@@ -6,7 +6,9 @@
  *
  * @module
  */
+import { InputError } from "../errors.ts";
 import { type IpAddress, parseAddressOf } from "../net/address.ts";
+import { specialAddressError } from "../net/special.ts";
 import { formatAddress } from "../net/address.ts";
 import { formatPrefix, parsePrefix, type Prefix } from "../net/prefix.ts";
 
@@ -17,6 +19,24 @@ export interface LeaseAttrs {
   readonly backendType: string;
   /** The holder's node name, when hg wrote the lease. */
   readonly node?: string;
+}
+
+/**
+ * Why `address` cannot be the address a lease carries (undefined: it can): leases carry an IPv4
+ * unicast address. `role` names where it came from ("--public-ip", "public address").
+ *
+ * @example
+ * ```ts
+ * leaseAddressError("--public-ip", parseAddress("fd00::7"))?.message; // "--public-ip fd00::7 is IPv6: ..."
+ * ```
+ */
+export function leaseAddressError(role: string, address: IpAddress): InputError | undefined {
+  if (address.family !== 4) {
+    return new InputError(
+      `${role} ${formatAddress(address)} is IPv6: hg leases carry an IPv4 address`,
+    );
+  }
+  return specialAddressError(role, address);
 }
 
 /**
