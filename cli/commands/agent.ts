@@ -7,9 +7,9 @@ import { InputError } from "../../lib/errors.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import { uplinkMtu } from "../../lib/host/public_address.ts";
 import { formatAddress, type IpAddress } from "../../lib/net/address.ts";
-import { specialAddressError } from "../../lib/net/special.ts";
 import { DEFAULT_SUBNET_FILE } from "../../lib/setup/subnet_env.ts";
 import { parseEtcdUrl } from "../../lib/store/etcd/store.ts";
+import { leaseAddressError } from "../../lib/store/lease.ts";
 import { refuseUrlCredentials } from "../../lib/store/url_credentials.ts";
 import { integerValue, interfaceValue, nodeValue } from "../flags.ts";
 import type { Output } from "../output.ts";
@@ -79,8 +79,8 @@ export function agentUnit(
   const source = etcdPasswordSource(opts as unknown as StoreFlags);
   // What the agent would refuse at its start, a unit must not promise (it would restart forever).
   const publicIp = opts.publicIp as IpAddress | undefined;
-  const special = publicIp && specialAddressError("--public-ip", publicIp);
-  if (special) throw special;
+  const unusable = publicIp && leaseAddressError("--public-ip", publicIp);
+  if (unusable) throw unusable;
   const args: string[] = [];
   for (const option of cmd.options) {
     const key = option.attributeName();
