@@ -1,37 +1,47 @@
 /**
- * The file store used by a user who may not change it (uid 65534 through setpriv, against a
- * registry root owns): a directory it cannot create the lock in, a registry it cannot read, and
- * a sticky directory where it can write files but not replace root's registry. Each is one line
- * naming the registry and the cause, exit 1, and nothing changed or left behind.
+ * The file store used by a root that may not change it: root without CAP_DAC_OVERRIDE,
+ * CAP_DAC_READ_SEARCH and CAP_FOWNER (setpriv's bounding set), against a registry another uid
+ * (65534) owns, as root meets a registry on NFS with root_squash or from a confined container. A
+ * directory it cannot create the lock in, a registry it cannot read, and a sticky directory where
+ * it can write files but not replace the owner's registry: each is one line naming the registry and
+ * the cause, exit 1, and nothing changed or left behind. (Users who are not root are refused
+ * before the store: tests/e2e/non_root_test.ts.)
  */
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { hg, hgArgv, type Run, run } from "./harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "hg-access-"));
-chmodSync(dir, 0o755); // so that uid 65534 may reach the registries in it
+chmodSync(dir, 0o755); // so that a root without DAC override may reach the registries in it
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const NOBODY = 65534;
+const OWNER = 65534;
 
-/** Runs hg as uid/gid 65534 with no supplementary groups. */
-function hgAsNobody(args: readonly string[]): Run {
+/** Runs hg as root without the capabilities that override file permissions. */
+function hgConfined(args: readonly string[]): Run {
   return run("/usr/bin/setpriv", [
-    `--reuid=${NOBODY}`,
-    `--regid=${NOBODY}`,
-    "--clear-groups",
+    "--bounding-set",
+    "-dac_override,-dac_read_search,-fowner",
     ...hgArgv(),
     ...args,
-  ], { HOME: "/tmp", DENO_DIR: process.env.HG_TEST_DENO_DIR ?? "/tmp/hg-test-deno-dir" });
+  ]);
 }
 
-/** What hg said on stderr (from source, deno as nobody may first say it downloads its cache). */
-const said = (r: Run) => r.stderr.split("\n").filter((l) => l && !l.includes("Download"));
+/** What hg said on stderr. */
+const said = (r: Run) => r.stderr.split("\n").filter(Boolean);
 
-/** A registry made by root, with one lease, in `name/` with mode `dirMode`. */
+/** A registry with one lease, in `name/` with mode `dirMode`, owned (with its directory) by OWNER. */
 function rootRegistry(name: string, dirMode: number, fileMode = 0o644): string {
   const home = join(dir, name);
   mkdirSync(home);
@@ -41,11 +51,13 @@ function rootRegistry(name: string, dirMode: number, fileMode = 0o644): string {
   assert.equal(a.code, 0, a.stderr);
   chmodSync(home, dirMode);
   chmodSync(path, fileMode);
+  chownSync(home, OWNER, OWNER);
+  chownSync(path, OWNER, OWNER);
   return path;
 }
 
 const alloc = (path: string) =>
-  hgAsNobody(["subnet", "alloc", "--store", path, "--node", "b", "--public-ip", "10.0.12.12"]);
+  hgConfined(["subnet", "alloc", "--store", path, "--node", "b", "--public-ip", "10.0.12.12"]);
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -57,11 +69,11 @@ function assertRefused(r: Run, path: string, pattern: RegExp, before: Buffer): v
   assert.deepEqual(readdirSync(join(path, "..")), ["subnets.json"], "no lock or temp file left");
 }
 
-describe("file store for a user who may not change it (setpriv, uid 65534)", () => {
+describe("file store for a root that may not change it (no DAC override; owner uid 65534)", () => {
   it("a directory it cannot write: it reads the registry, but cannot lock it", () => {
     const path = rootRegistry("readonly-dir", 0o755);
     const before = readFileSync(path);
-    const ls = hgAsNobody(["--json", "subnet", "ls", "--store", path]);
+    const ls = hgConfined(["--json", "subnet", "ls", "--store", path]);
     assert.equal(ls.code, 0, ls.stderr);
     assert.equal(JSON.parse(ls.stdout).leases.length, 1);
     assertRefused(
@@ -70,7 +82,7 @@ describe("file store for a user who may not change it (setpriv, uid 65534)", () 
       new RegExp(
         `^hg: cannot lock the registry ${escape(path)} \\(lock file ${
           escape(path)
-        }\\.lock\\): permission denied \\(hg runs as uid ${NOBODY}\\); the registry is unchanged$`,
+        }\\.lock\\): permission denied \\(hg runs as uid 0\\); the registry is unchanged$`,
       ),
       before,
     );
@@ -82,13 +94,13 @@ describe("file store for a user who may not change it (setpriv, uid 65534)", () 
     const pattern = new RegExp(
       `^hg: cannot read the registry ${
         escape(path)
-      }: permission denied \\(hg runs as uid ${NOBODY}\\)$`,
+      }: permission denied \\(hg runs as uid 0\\)$`,
     );
     assertRefused(alloc(path), path, pattern, before);
-    assertRefused(hgAsNobody(["subnet", "ls", "--store", path]), path, pattern, before);
+    assertRefused(hgConfined(["subnet", "ls", "--store", path]), path, pattern, before);
   });
 
-  it("a sticky directory: it may write its own files there, but not replace root's registry", () => {
+  it("a sticky directory: it may write its own files there, but not replace the owner's registry", () => {
     const path = rootRegistry("sticky-dir", 0o1777);
     const before = readFileSync(path);
     assertRefused(
@@ -97,11 +109,11 @@ describe("file store for a user who may not change it (setpriv, uid 65534)", () 
       new RegExp(
         `^hg: cannot replace the registry ${
           escape(path)
-        }: permission denied \\(hg runs as uid ${NOBODY}\\); the registry is unchanged$`,
+        }: permission denied \\(hg runs as uid 0\\); the registry is unchanged$`,
       ),
       before,
     );
-    // Root still can, and the registry is as good as before.
+    // A whole root still can, and the registry is as good as before.
     const b = hg(["subnet", "alloc", "--store", path, "--node", "b", "--public-ip", "10.0.12.12"]);
     assert.equal(b.code, 0, b.stderr);
   });
