@@ -92,9 +92,7 @@ describe("file store for a root that may not change it (no DAC override; owner u
     const path = rootRegistry("private-file", 0o755, 0o600);
     const before = readFileSync(path);
     const pattern = new RegExp(
-      `^hg: cannot read the registry ${
-        escape(path)
-      }: permission denied \\(hg runs as uid 0\\)$`,
+      `^hg: cannot read the registry ${escape(path)}: permission denied \\(hg runs as uid 0\\)$`,
     );
     assertRefused(alloc(path), path, pattern, before);
     assertRefused(hgConfined(["subnet", "ls", "--store", path]), path, pattern, before);
