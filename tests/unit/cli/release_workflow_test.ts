@@ -57,14 +57,16 @@ describe("release workflow", () => {
     assert.match(readFileSync(new URL(".ci/run", root), "utf8"), /^deno task test$/m);
   });
 
-  it("deno task test compiles dist/hg and then runs the e2e and corpus tiers against it", () => {
+  it("deno task test compiles dist/hg, then runs the e2e, protocol and corpus tiers against it", () => {
     assert.match(tasks.compile, /--outfile dist\/hg$/);
     const steps = tasks.test.split("&&").map((s) => s.trim());
     const compile = steps.indexOf("deno task compile");
     const e2e = steps.indexOf("HG_BIN=dist/hg deno task test:e2e");
     assert.ok(compile >= 0 && e2e > compile, tasks.test);
-    assert.match(tasks["test:corpus"], /^HG_BIN=dist\/hg /);
-    assert.ok(steps.indexOf("deno task test:corpus") > compile);
+    for (const tier of ["test:protocol", "test:corpus"]) {
+      assert.match(tasks[tier], /^HG_BIN=dist\/hg /);
+      assert.ok(steps.indexOf(`deno task ${tier}`) > compile, tier);
+    }
   });
 
   it("builds and tests every architecture it ships on that architecture", () => {

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { hasOpen, hg, hgArgv } from "./harness.ts";
+import { hasOpen, hg, hgArgv } from "../e2e/harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "hg-storm-"));
 const registry = join(dir, "subnets.json");

@@ -27,7 +27,7 @@ import {
   scriptArgv,
   within,
   withLab,
-} from "./harness.ts";
+} from "../e2e/harness.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const REGISTRY = "etcd://10.0.12.2:2379";

@@ -23,7 +23,7 @@ import { after, describe, it } from "node:test";
 import { thisProcess } from "../../lib/exec/process_state.ts";
 import { parseLockOwner } from "../../lib/lock/owner.ts";
 import { FOREIGN_STALE_MS } from "../../lib/lock/staleness.ts";
-import { hg, hgArgv, type Run } from "./harness.ts";
+import { hg, hgArgv, type Run } from "../e2e/harness.ts";
 
 const root = mkdtempSync(join(tmpdir(), "hg-hosts-"));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type EtcdCluster, startEtcd } from "../support/etcd.ts";
-import { hg, hgArgv, type Run } from "./harness.ts";
+import { hg, hgArgv, type Run } from "../e2e/harness.ts";
 
 /** Runs `hg ARGS` asynchronously, so that many run at the same time. */
 function hgAsync(args: readonly string[]): Promise<Run> {
