@@ -11,7 +11,16 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { containerIp, hg, hgArgv, hgIn, hostStatus, pingRun, within, withLab } from "../e2e/harness.ts";
+import {
+  containerIp,
+  hg,
+  hgArgv,
+  hgIn,
+  hostStatus,
+  pingRun,
+  within,
+  withLab,
+} from "../e2e/harness.ts";
 
 const labRegistry = (lab: string) =>
   JSON.parse(readFileSync(`/run/hg/lab-${lab}/registry.json`, "utf8")) as {
