@@ -1,6 +1,6 @@
 import { EnvironmentError, InputError } from "../errors.ts";
-import { addressEquals, formatAddress, type IpAddress, parseAddress } from "../net/address.ts";
-import { formatPrefix, isUsableHost, prefixContains } from "../net/prefix.ts";
+import { addressEquals, type IpAddress, parseAddress } from "../net/address.ts";
+import { segmentEdgeError } from "../net/special.ts";
 import { leaseAddressError } from "../store/lease.ts";
 import type { AddressedLink } from "../ip/addr.ts";
 import { BRIDGE_ALIAS } from "./marks.ts";
@@ -34,13 +34,8 @@ export function leaseAddress(
   if (unusable) throw unusable;
   for (const link of state.addresses) {
     for (const a of link.addresses) {
-      if (prefixContains(a.prefix, given) && !isUsableHost(a.prefix, given)) {
-        throw new InputError(
-          `--public-ip ${formatAddress(given)} is the network or broadcast address of ${
-            formatPrefix(a.prefix)
-          } on ${link.ifname}: give this host's address`,
-        );
-      }
+      const edge = segmentEdgeError("--public-ip", given, a.prefix, link.ifname);
+      if (edge) throw edge;
     }
   }
   return given;

@@ -9,6 +9,7 @@ import { InputError } from "../errors.ts";
 import { formatAddress, type IpAddress } from "./address.ts";
 import {
   formatPrefix,
+  isUsableHost,
   parsePrefix,
   type Prefix,
   prefixContains,
@@ -91,5 +92,29 @@ export function specialPrefixError(role: string, prefix: Prefix): InputError | u
     `${role} ${formatPrefix(prefix)} ${where} the ${hit.range} ${
       formatPrefix(hit.prefix)
     }: container subnets hold unicast host addresses`,
+  );
+}
+
+/**
+ * The error for an address that is the network or broadcast address of `prefix`, the segment
+ * of interface `ifname` (undefined: it can be a host's there; /31 and /32 have no such address).
+ *
+ * @example
+ * ```ts
+ * segmentEdgeError("gateway", parseAddress("10.0.12.0"), parsePrefix("10.0.12.0/22"), "eth0")?.message;
+ * // "gateway 10.0.12.0 is the network or broadcast address of 10.0.12.0/22 on eth0: ..."
+ * ```
+ */
+export function segmentEdgeError(
+  role: string,
+  address: IpAddress,
+  prefix: Prefix,
+  ifname: string,
+): InputError | undefined {
+  if (!prefixContains(prefix, address) || isUsableHost(prefix, address)) return undefined;
+  return new InputError(
+    `${role} ${formatAddress(address)} is the network or broadcast address of ${
+      formatPrefix(prefix)
+    } on ${ifname}: give a host's own address`,
   );
 }

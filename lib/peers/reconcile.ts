@@ -11,14 +11,8 @@ import { HG_ROUTE_PROTOCOL, protocolName } from "../ip/protocol.ts";
 import type { Route } from "../ip/route.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import { overlappingPairs } from "../net/interval.ts";
-import {
-  formatPrefix,
-  isUsableHost,
-  type Prefix,
-  prefixContains,
-  prefixEquals,
-} from "../net/prefix.ts";
-import { specialAddressError, specialPrefixError } from "../net/special.ts";
+import { formatPrefix, type Prefix, prefixContains, prefixEquals } from "../net/prefix.ts";
+import { segmentEdgeError, specialAddressError, specialPrefixError } from "../net/special.ts";
 import { ipStep, type Step } from "../plan/step.ts";
 import { isLocalAddress, type OnLink, onLinkInterface } from "./onlink.ts";
 import { notOnLinkMessage, type PeerRequest, peerRouteArgs } from "./request.ts";
@@ -137,15 +131,8 @@ function checkGateway(
       ),
     };
   }
-  if (!isUsableHost(onLink.prefix, via)) {
-    return {
-      error: new InputError(
-        `gateway ${formatAddress(via)} is the network or broadcast address of ${
-          formatPrefix(onLink.prefix)
-        } on ${onLink.ifname}: give the peer host's address`,
-      ),
-    };
-  }
+  const edge = segmentEdgeError("gateway", via, onLink.prefix, onLink.ifname);
+  if (edge) return { error: edge };
   if (dev !== undefined && dev !== onLink.ifname) {
     return {
       error: new InputError(
