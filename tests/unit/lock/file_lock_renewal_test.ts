@@ -69,6 +69,19 @@ function renewer(path: string, everyMs: number, behindMs = 0): { stop(): number;
 
 const BOUND = 300;
 
+/** What waiting six bounds for `path`, with BOUND as the foreign staleness bound, threw. */
+async function waitForForeignLock(path: string): Promise<unknown> {
+  try {
+    await withFileLock(path, () => Promise.resolve(), {
+      timeoutMs: BOUND * 6,
+      foreignStaleMs: BOUND,
+    });
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
 describe("lock renewal (shared storage)", () => {
   it("a lock held long by this process is renewed: its mtime moves, its line does not", async () => {
     const path = freshPath();
@@ -111,15 +124,7 @@ describe("lock renewal (shared storage)", () => {
     const holder = renewer(path, 50);
     try {
       const start = Date.now();
-      let error: unknown;
-      try {
-        await withFileLock(path, () => Promise.resolve(), {
-          timeoutMs: BOUND * 6,
-          foreignStaleMs: BOUND,
-        });
-      } catch (e) {
-        error = e;
-      }
+      const error = await waitForForeignLock(path);
       assert.ok(Date.now() - start >= BOUND * 6, "waited the whole time");
       assert.ok(error instanceof LockBusyError, String(error));
       assert.match(error.message, /another process \(pid \d+ on node-b\) holds/);
@@ -137,15 +142,7 @@ describe("lock renewal (shared storage)", () => {
     utimesSync(path, behind, behind);
     const holder = renewer(path, 50, 60_000);
     try {
-      let error: unknown;
-      try {
-        await withFileLock(path, () => Promise.resolve(), {
-          timeoutMs: BOUND * 6,
-          foreignStaleMs: BOUND,
-        });
-      } catch (e) {
-        error = e;
-      }
+      const error = await waitForForeignLock(path);
       assert.ok(error instanceof LockBusyError, String(error));
       assert.equal(readFileSync(path, "utf8"), line, "the other host still holds it");
     } finally {
