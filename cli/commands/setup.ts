@@ -52,7 +52,7 @@ async function assignFromStore(
   if (dryRun) {
     const { entries } = await store.listLeases();
     const request = { attrs, ttlSeconds, previous, keepPrevious: true };
-    const preview = previewAllocation(config, entries, request);
+    const preview = previewAllocation(config, entries, request, store.url);
     const { network } = config;
     if (preview.kind === "renew") {
       return { subnet: preview.lease.subnet, network, lease: leaseJson(preview.lease) };

@@ -119,7 +119,7 @@ export function subnetCommand(output: () => Output) {
         await withStore(opts, async (store) => {
           const { config, listing } = await store.readRegistry();
           if (!config) throw noConfigError(store.url);
-          const preview = previewAllocation(config, listing.entries, request);
+          const preview = previewAllocation(config, listing.entries, request, store.url);
           const lease = preview.kind === "renew" ? preview.lease : undefined;
           const subnet = lease?.subnet ?? (preview.kind === "new" ? preview.first : undefined)!;
           out.json({

@@ -129,6 +129,16 @@ export function takenKeys(entries: readonly RegistryEntry[]): Set<string> {
   return new Set(entries.filter((e) => subnetOfKey(e.key) !== undefined).map((e) => e.key));
 }
 
+/** A free subnet picked at random (among the first 1000 free ones). */
+function randomFree(
+  config: NetworkConfig,
+  entries: readonly RegistryEntry[],
+  random: () => number,
+): Prefix {
+  const free = freeSubnets(config, takenKeys(entries));
+  return free[Math.floor(random() * free.length)];
+}
+
 /** When a lease taken or renewed now runs out (the store's clock may differ slightly). */
 function expiry(request: AllocRequest): number {
   return Date.now() + request.ttlSeconds * 1000;
@@ -151,37 +161,57 @@ function networkFull(config: NetworkConfig): NetworkFullError {
   );
 }
 
-/** What {@link allocate} would do now, for a dry run: it writes nothing. */
+/** What {@link allocate} does with a listing: the decision, before any write. */
 export type AllocationPreview =
   | { readonly kind: "renew"; readonly lease: Lease }
   | { readonly kind: "previous"; readonly subnet: Prefix }
-  | { readonly kind: "new"; readonly first: Prefix; readonly free: number };
+  | {
+    readonly kind: "new";
+    readonly first: Prefix;
+    readonly free: number;
+    /** Why the host's previous subnet could not be had. */
+    readonly previousUnavailable?: string;
+  };
 
 /**
  * What {@link allocate} would do with `entries` (the listing read now), refusing what it would
- * refuse. Which new subnet it takes is a random pick, so only the first free one and the number
- * of free ones are told.
+ * refuse; `allocate` acts on it, a dry run prints it. Which new subnet is taken is a random pick,
+ * so only the first free one and the number of free ones are told. `url` names the registry in
+ * messages.
  *
  * @example
  * ```ts
- * previewAllocation(config, entries, { attrs, ttlSeconds: 86400 }); // { kind: "new", first: 1.1.1.0/24, free: 254 }
+ * previewAllocation(config, entries, { attrs, ttlSeconds: 86400 }, store.url); // { kind: "new", first: 1.1.1.0/24, free: 254 }
  * ```
  */
 export function previewAllocation(
   config: NetworkConfig,
   entries: readonly RegistryEntry[],
   request: AllocRequest,
+  url: string,
 ): AllocationPreview {
   refuseUnroutable(config, request.attrs);
-  const mine = ownLease(entries, request.attrs);
-  if (mine) return { kind: "renew", lease: mine };
   const { previous } = request;
+  const mine = ownLease(entries, request.attrs);
+  if (mine) {
+    if (previous && !prefixEquals(previous, mine.subnet) && request.keepPrevious) {
+      throw new PreviousSubnetError(
+        `this host uses ${formatPrefix(previous)} but its lease in ${url} is for ${
+          formatPrefix(mine.subnet)
+        }`,
+      );
+    }
+    return { kind: "renew", lease: mine };
+  }
+  let previousUnavailable: string | undefined;
   if (previous) {
-    const why = whyNotFree(config, previous, entries);
-    if (why === undefined) return { kind: "previous", subnet: previous };
+    previousUnavailable = whyNotFree(config, previous, entries);
+    if (previousUnavailable === undefined) return { kind: "previous", subnet: previous };
     if (request.keepPrevious) {
       throw new PreviousSubnetError(
-        `this host uses ${formatPrefix(previous)}, which it cannot lease again: ${why}`,
+        `this host uses ${
+          formatPrefix(previous)
+        }, which it cannot lease again: ${previousUnavailable}`,
       );
     }
   }
@@ -191,7 +221,12 @@ export function previewAllocation(
   const inRange = [...taken].filter((key) =>
     whyNotFree(config, subnetOfKey(key)!, []) === undefined
   );
-  return { kind: "new", first, free: Number(subnetRange(config).size) - inRange.length };
+  return {
+    kind: "new",
+    first,
+    free: Number(subnetRange(config).size) - inRange.length,
+    ...(previousUnavailable === undefined ? {} : { previousUnavailable }),
+  };
 }
 
 /**
@@ -209,60 +244,32 @@ export async function allocate(
   maxAttempts = 1000,
 ): Promise<Allocation> {
   const config = await store.getConfig();
-  if (!config) {
-    throw noConfigError(store.url);
-  }
-  refuseUnroutable(config, request.attrs);
-  const { previous } = request;
-  let previousUnavailable: string | undefined;
+  if (!config) throw noConfigError(store.url);
+  const { attrs, ttlSeconds } = request;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const { entries } = await store.listLeases();
-    const mine = ownLease(entries, request.attrs);
-    if (mine) {
-      if (previous && !prefixEquals(previous, mine.subnet) && request.keepPrevious) {
-        throw new PreviousSubnetError(
-          `this host uses ${formatPrefix(previous)} but its lease in ${store.url} is for ${
-            formatPrefix(mine.subnet)
-          }`,
-        );
-      }
-      if (await store.renew(mine.subnet, mine.attrs.publicIp, request.ttlSeconds, request.attrs)) {
-        return {
-          lease: { ...mine, attrs: request.attrs, expiresAt: expiry(request) },
-          reused: true,
-        };
+    const preview = previewAllocation(config, entries, request, store.url);
+    if (preview.kind === "renew") {
+      const mine = preview.lease;
+      if (await store.renew(mine.subnet, mine.attrs.publicIp, ttlSeconds, attrs)) {
+        return { lease: { ...mine, attrs, expiresAt: expiry(request) }, reused: true };
       }
       continue; // it expired or was released in between: look again
     }
-    if (previous) {
-      previousUnavailable = whyNotFree(config, previous, entries);
-      if (previousUnavailable === undefined) {
-        if (await store.claim(previous, request.attrs, request.ttlSeconds)) {
-          return {
-            lease: { subnet: previous, attrs: request.attrs, expiresAt: expiry(request) },
-            reused: true,
-          };
-        }
-        continue; // another host was faster: look again
-      }
-      if (request.keepPrevious) {
-        throw new PreviousSubnetError(
-          `this host uses ${
-            formatPrefix(previous)
-          }, which it cannot lease again: ${previousUnavailable}`,
-        );
-      }
-    }
-    const free = freeSubnets(config, takenKeys(entries));
-    if (free.length === 0) throw networkFull(config);
-    const subnet = free[Math.floor(random() * free.length)];
-    if (await store.claim(subnet, request.attrs, request.ttlSeconds)) {
+    const subnet = preview.kind === "previous"
+      ? preview.subnet
+      : randomFree(config, entries, random);
+    if (await store.claim(subnet, attrs, ttlSeconds)) {
+      const lease = { subnet, attrs, expiresAt: expiry(request) };
+      if (preview.kind === "previous") return { lease, reused: true };
+      const { previousUnavailable } = preview;
       return {
-        lease: { subnet, attrs: request.attrs, expiresAt: expiry(request) },
+        lease,
         reused: false,
         ...(previousUnavailable === undefined ? {} : { previousUnavailable }),
       };
     }
+    // another host was faster: look again
   }
   throw new HgError(`gave up allocating a subnet in ${store.url} after ${maxAttempts} lost races`);
 }
