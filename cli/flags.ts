@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { interfaceNameError } from "../lib/host/interface_name.ts";
 import { validateName } from "../lib/containers/name.ts";
 import { InputError } from "../lib/errors.ts";
 import { type IpAddress, parseAddress } from "../lib/net/address.ts";
@@ -26,11 +27,8 @@ export function nameValue(text: string): string {
 
 /** An interface name: 1-15 characters, no "/", whitespace or quotes. */
 export function interfaceValue(text: string): string {
-  if (!/^[A-Za-z0-9_.@:+-]{1,15}$/.test(text) || text === "." || text === "..") {
-    throw new InputError(
-      `${JSON.stringify(text)} is not a valid interface name: 1-15 letters, digits or _.-@:+`,
-    );
-  }
+  const error = interfaceNameError(text);
+  if (error) throw new InputError(error);
   return text;
 }
 

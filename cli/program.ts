@@ -6,6 +6,7 @@
  */
 import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { agentCommand } from "./commands/agent.ts";
+import { cniCommand } from "./commands/cni.ts";
 import { completionsCommand } from "./commands/completions.ts";
 import { labCommand } from "./commands/lab.ts";
 import { netnsCommand } from "./commands/netns.ts";
@@ -54,6 +55,7 @@ export function buildProgram(): CommandUnknownOpts {
     snapshotCommand(),
     teardownCommand(output),
     labCommand(output),
+    cniCommand(output),
     completionsCommand(() => program),
   ];
   for (const command of commands) program.addCommand(command);

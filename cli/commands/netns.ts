@@ -1,11 +1,11 @@
 import { Command } from "@commander-js/extra-typings";
-import { listContainers } from "../../lib/containers/list.ts";
+import { listContainers, presentContainers } from "../../lib/containers/list.ts";
 import { netnsExists, observeContainer } from "../../lib/containers/observe.ts";
 import { planNetnsAdd } from "../../lib/containers/plan_add.ts";
 import { planNetnsDel } from "../../lib/containers/plan_del.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import { formatAddress } from "../../lib/net/address.ts";
-import { containerStatuses } from "../../lib/status/status.ts";
+import { type ContainerStatus, containerStatuses } from "../../lib/status/status.ts";
 import { addressValue, interfaceValue, nameValue } from "../flags.ts";
 import { mutate } from "../mutation.ts";
 import type { Output } from "../output.ts";
@@ -27,7 +27,7 @@ export function netnsCommand(output: () => Output) {
     .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
     .action(async (name, opts) => {
       await mutate(output(), async (host) => {
-        const exists = listContainers(host).some((c) => c.name === name);
+        const exists = listContainers(host).some((c) => c.kind === "netns" && c.name === name);
         const planned = planNetnsAdd({
           host,
           bridge: opts.bridge,
@@ -55,25 +55,32 @@ export function netnsCommand(output: () => Output) {
       }));
     });
   netns.command("ls")
-    .description("list this host's containers")
+    .description("list this host's containers (hg's own and runtime containers on hg's network)")
     .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
     .action(async (opts) => {
       const out = output();
       const host = await observeHost();
-      const present = new Set(listContainers(host).map((c) => c.name).filter(netnsExists));
-      const containers = containerStatuses(host, opts.bridge, present);
+      const containers = containerStatuses(
+        host,
+        opts.bridge,
+        presentContainers(listContainers(host)),
+      );
       out.json(containers);
-      out.line(table(
-        ["NAME", "ADDRESS", "VETH", "STATE"],
-        containers.map((c) => [c.name, c.address, c.hostVeth, containerState(c)]),
-      ));
+      out.line(
+        table(["NAME", "ADDRESS", "VETH", "STATE", "RUNTIME ID"], containers.map(containerRow)),
+      );
     });
   return netns;
 }
 
 /** A container's health in one word for tables. */
-export function containerState(c: { present: boolean; attached: boolean; up: boolean }): string {
+export function containerState(c: ContainerStatus): string {
   if (!c.present) return "namespace-missing";
   if (!c.attached) return "detached";
   return c.up ? "up" : "down";
+}
+
+/** A container's table row: name, address, veth, state, and the runtime's id (12 characters, as runtimes print it). */
+export function containerRow(c: ContainerStatus): string[] {
+  return [c.name, c.address, c.hostVeth, containerState(c), c.containerId?.slice(0, 12) ?? "-"];
 }

@@ -1,13 +1,12 @@
 import { Command } from "@commander-js/extra-typings";
-import { listContainers } from "../../lib/containers/list.ts";
-import { netnsExists } from "../../lib/containers/observe.ts";
+import { listContainers, presentContainers } from "../../lib/containers/list.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import { buildStatus } from "../../lib/status/status.ts";
 import { readReport } from "../../lib/agent/status_file.ts";
 import { interfaceValue } from "../flags.ts";
 import type { Output } from "../output.ts";
 import { table } from "../table.ts";
-import { containerState } from "./netns.ts";
+import { containerRow } from "./netns.ts";
 
 /** `hg status`: bridge, subnet, forwarding, containers and hg routes of this host. */
 export function statusCommand(output: () => Output) {
@@ -17,7 +16,7 @@ export function statusCommand(output: () => Output) {
     .action(async (opts) => {
       const out = output();
       const host = await observeHost();
-      const present = new Set(listContainers(host).map((c) => c.name).filter(netnsExists));
+      const present = presentContainers(listContainers(host));
       const agent = await readReport();
       const status = { ...buildStatus(host, opts.bridge, present), agent: agent ?? null };
       out.json(status);
@@ -43,8 +42,8 @@ export function statusCommand(output: () => Output) {
       out.line("");
       out.line(
         status.containers.length === 0 ? "containers: none" : table(
-          ["CONTAINER", "ADDRESS", "VETH", "STATE"],
-          status.containers.map((c) => [c.name, c.address, c.hostVeth, containerState(c)]),
+          ["CONTAINER", "ADDRESS", "VETH", "STATE", "RUNTIME ID"],
+          status.containers.map(containerRow),
         ),
       );
       out.line("");

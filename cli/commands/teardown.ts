@@ -1,6 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
-import { listContainers } from "../../lib/containers/list.ts";
-import { netnsExists } from "../../lib/containers/observe.ts";
+import { listContainers, presentContainers } from "../../lib/containers/list.ts";
 import { EnvironmentError } from "../../lib/errors.ts";
 import { listRules } from "../../lib/firewall/iptables.ts";
 import { planTeardown } from "../../lib/teardown/plan.ts";
@@ -13,16 +12,20 @@ export function teardownCommand(output: () => Output) {
     .description(
       "remove what hg created on this host (containers, routes, bridge, rules), nothing else",
     )
-    .action(async () => {
+    .option(
+      "--force",
+      "also cut off containers a runtime still runs on hg's network (deletes their veths)",
+    )
+    .action(async (opts) => {
       await mutate(output(), async (host) => {
         // Without iptables, hg cannot have added rules: nothing to remove there.
         const natRules = await listRules("nat", "POSTROUTING").catch((e) => {
           if (e instanceof EnvironmentError) return [];
           throw e;
         });
-        const present = new Set(listContainers(host).map((c) => c.name).filter(netnsExists));
+        const present = presentContainers(listContainers(host));
         return {
-          plan: planTeardown(host, present, natRules),
+          plan: planTeardown(host, present, natRules, opts.force === true),
           summary: "hg removed from this host",
         };
       });

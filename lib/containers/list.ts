@@ -1,9 +1,16 @@
+import { existsSync } from "node:fs";
 import type { HostState } from "../host/state.ts";
-import { parseContainerAlias } from "../host/marks.ts";
+import { parseAttachmentAlias, parseContainerAlias } from "../host/marks.ts";
 import type { IpAddress } from "../net/address.ts";
+import { CONTAINER_IFNAME } from "./name.ts";
 
-/** A container as the host sees it: its host-side veth and the mark hg left on it. */
+/**
+ * A container as the host sees it: its host-side veth and the mark hg left on it. `kind` says
+ * who made it: `hg netns add` ("netns") or a container runtime through hg's CNI plugin ("cni").
+ */
 export interface ContainerEntry {
+  readonly kind: "netns" | "cni";
+  /** The namespace's name (netns), or the runtime's name for the container, else its id (cni). */
   readonly name: string;
   readonly address: IpAddress;
   readonly prefixLength: number;
@@ -11,10 +18,19 @@ export interface ContainerEntry {
   /** The bridge the veth is attached to, if any. */
   readonly master?: string;
   readonly vethUp: boolean;
+  /** The container's network namespace as a path, when hg knows it. */
+  readonly netns?: string;
+  /** The interface inside the container. */
+  readonly ifname: string;
+  /** The runtime's container id (cni only). */
+  readonly containerId?: string;
+  /** The CNI network's name (cni only). */
+  readonly network?: string;
 }
 
 /**
- * The containers hg made on this host, found by the mark on their host-side veths.
+ * The containers on this host that hg connected, found by the mark on their host-side veths:
+ * the one address pool that `hg netns add` and the CNI plugin share.
  *
  * @example
  * ```ts
@@ -22,9 +38,45 @@ export interface ContainerEntry {
  * ```
  */
 export function listContainers(state: HostState): ContainerEntry[] {
-  return state.links.flatMap((link) => {
+  return state.links.flatMap((link): ContainerEntry[] => {
+    const veth = { hostVeth: link.ifname, master: link.master, vethUp: link.up };
     const mark = parseContainerAlias(link.alias);
-    if (!mark) return [];
-    return [{ ...mark, hostVeth: link.ifname, master: link.master, vethUp: link.up }];
-  }).sort((a, b) => a.name.localeCompare(b.name));
+    if (mark) {
+      return [{
+        kind: "netns",
+        ...mark,
+        ...veth,
+        netns: `/run/netns/${mark.name}`,
+        ifname: CONTAINER_IFNAME,
+      }];
+    }
+    const attachment = parseAttachmentAlias(link.alias);
+    if (!attachment) return [];
+    const { name, ...rest } = attachment;
+    return [{ kind: "cni", name: name ?? attachment.containerId, ...rest, ...veth }];
+  }).sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
+}
+
+/** The containers hg made with `hg netns add` (named namespaces). */
+export function netnsContainers(state: HostState): ContainerEntry[] {
+  return listContainers(state).filter((c) => c.kind === "netns");
+}
+
+/**
+ * The host-side veths of the containers whose network namespace exists. hg's own: its name under
+ * `/run/netns` (a namespace whose name was removed may live on, held by a process). A runtime's:
+ * always, since the kernel removes a veth pair with the namespace of either end, and its path
+ * may be visible only in the runtime's mount namespace.
+ *
+ * @example
+ * ```ts
+ * presentContainers(listContainers(state)).has("hgv1234abcd"); // true
+ * ```
+ */
+export function presentContainers(entries: readonly ContainerEntry[]): Set<string> {
+  return new Set(
+    entries.filter((c) => c.kind === "cni" || (c.netns !== undefined && existsSync(c.netns))).map((
+      c,
+    ) => c.hostVeth),
+  );
 }

@@ -49,12 +49,30 @@ export function validateName(name: string): string {
  * ```
  */
 export function hostVethName(name: string): string {
+  return "hgv" + fnv1a(name);
+}
+
+/**
+ * The host-side veth name for a runtime container's attachment: "hgc" and 8 hex digits of the
+ * hash of its network, container id and interface, so every CNI command finds it again.
+ *
+ * @example
+ * ```ts
+ * attachmentVethName("hg", "0123abcd", "eth0"); // "hgc" + 8 hex digits
+ * ```
+ */
+export function attachmentVethName(network: string, containerId: string, ifname: string): string {
+  return "hgc" + fnv1a(`${network}/${containerId}/${ifname}`);
+}
+
+/** FNV-1a (32 bits) of `text`, as 8 hex digits. */
+function fnv1a(text: string): string {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    hash ^= name.charCodeAt(i);
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return "hgv" + hash.toString(16).padStart(8, "0");
+  return hash.toString(16).padStart(8, "0");
 }
 
 /** The interface name a container sees. */

@@ -56,7 +56,7 @@ export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
   const gateway = found.gateway.address;
   const subnet = found.gateway.prefix;
   const containers = listContainers(host);
-  const existing = containers.find((c) => c.name === name);
+  const existing = containers.find((c) => c.kind === "netns" && c.name === name);
   if (existing) {
     if (input.requested && !addressEquals(input.requested, existing.address)) {
       throw new HgError(
@@ -83,6 +83,7 @@ export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
       `interface ${veth} (derived from the name ${name}) already exists: choose another name`,
     );
   }
+  // Runtime containers (CNI) draw from the same pool: every marked veth holds its address.
   const taken = [gateway, ...containers.map((c) => c.address)];
   const address = pickAddress(subnet, taken, input.requested);
   const cidr = `${formatAddress(address)}/${subnet.length}`;

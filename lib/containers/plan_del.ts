@@ -1,7 +1,7 @@
 import { InputError } from "../errors.ts";
 import type { HostState } from "../host/state.ts";
 import { ipStep, type Plan } from "../plan/step.ts";
-import { listContainers } from "./list.ts";
+import { netnsContainers } from "./list.ts";
 
 /**
  * Plans `hg netns del NAME`: the container's namespace goes, and with it both ends of its veth.
@@ -13,7 +13,7 @@ import { listContainers } from "./list.ts";
  * ```
  */
 export function planNetnsDel(host: HostState, name: string, netnsExists: boolean): Plan {
-  const entry = listContainers(host).find((c) => c.name === name);
+  const entry = netnsContainers(host).find((c) => c.name === name);
   if (!entry) {
     throw new InputError(
       `unknown container ${JSON.stringify(name)}: "hg netns ls" lists this host's containers`,

@@ -5,6 +5,8 @@
  * - the bridge: `hg:bridge`
  * - the gateway address hg adds to a bridge it did not create: the address label `BRIDGE:hg`
  * - a container's host-side veth: `hg:NAME@ADDRESS/LEN` (the container's name and address)
+ * - a runtime container's host-side veth (CNI): `hgc:ID/IFNAME@ADDRESS/LEN,net=NETWORK` and, when
+ *   they fit the alias's 255 bytes, `,ns=NETNS-PATH` and `,name=NAME`
  *
  * @module
  */
@@ -54,6 +56,79 @@ export function parseContainerAlias(alias: string | undefined): ContainerMark | 
   if (!match) return undefined;
   try {
     return { name: match[1], address: parseAddressOf(4, match[2]), prefixLength: Number(match[3]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the host-side veth of a runtime container's attachment (CNI ADD) records. */
+export interface AttachmentMark {
+  /** CNI_CONTAINERID. */
+  readonly containerId: string;
+  /** CNI_IFNAME: the interface inside the container. */
+  readonly ifname: string;
+  /** The CNI network's name (the config's `name`). */
+  readonly network: string;
+  readonly address: IpAddress;
+  readonly prefixLength: number;
+  /** CNI_NETNS, when it fits the alias and is safe there. */
+  readonly netns?: string;
+  /** The container's name as the runtime gave it (CNI_ARGS K8S_POD_NAME), when it fits. */
+  readonly name?: string;
+}
+
+// The kernel keeps at most 255 bytes of an alias (IFALIASZ - 1).
+const MAX_ALIAS = 255;
+// Optional values go in only when they cannot break the list (no ",") or a batch line.
+const OPTIONAL_VALUE = /^[A-Za-z0-9_.:\/@=+%-]+$/;
+
+/**
+ * The alias for a runtime container's host-side veth. The netns path and the name are left out
+ * (first the name, then the path) when the alias would pass 255 bytes or when they hold
+ * characters an alias of hg's cannot carry.
+ *
+ * @example
+ * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * attachmentAlias({ containerId: "abc", ifname: "eth0", network: "hg", address: parseAddress("1.1.1.5"), prefixLength: 24 });
+ * // "hgc:abc/eth0@1.1.1.5/24,net=hg"
+ * ```
+ */
+export function attachmentAlias(mark: AttachmentMark): string {
+  const base = `hgc:${mark.containerId}/${mark.ifname}@${
+    formatAddress(mark.address)
+  }/${mark.prefixLength},net=${mark.network}`;
+  const parts = [base];
+  for (const [key, value] of [["ns", mark.netns], ["name", mark.name]] as const) {
+    if (value === undefined || !OPTIONAL_VALUE.test(value)) continue;
+    const next = `${parts.join(",")},${key}=${value}`;
+    if (next.length <= MAX_ALIAS) parts.push(`${key}=${value}`);
+  }
+  return parts.join(",");
+}
+
+/** Reads an attachment mark back from an alias, or undefined when the alias is not one. */
+export function parseAttachmentAlias(alias: string | undefined): AttachmentMark | undefined {
+  const match = alias === undefined
+    ? null
+    : /^hgc:([A-Za-z0-9][A-Za-z0-9_.-]*)\/([A-Za-z0-9_.-]+)@([0-9.]+)\/(\d+),net=([A-Za-z0-9][A-Za-z0-9_.-]*)((?:,[a-z]+=[^,]*)*)$/
+      .exec(alias);
+  if (!match) return undefined;
+  const extra = new Map(
+    match[6].split(",").slice(1).map((
+      kv,
+    ) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  );
+  try {
+    return {
+      containerId: match[1],
+      ifname: match[2],
+      address: parseAddressOf(4, match[3]),
+      prefixLength: Number(match[4]),
+      network: match[5],
+      ...(extra.has("ns") ? { netns: extra.get("ns") } : {}),
+      ...(extra.has("name") ? { name: extra.get("name") } : {}),
+    };
   } catch {
     return undefined;
   }

@@ -6,7 +6,7 @@
  */
 import { HgError } from "../errors.ts";
 import { runProcess } from "../exec/run.ts";
-import { batchLine } from "./op.ts";
+import { batchLine, ipInvocation } from "./op.ts";
 
 /** An `ip` command exited non-zero. */
 export class IpCommandError extends HgError {
@@ -19,10 +19,6 @@ export class IpCommandError extends HgError {
   }
 }
 
-function namespaceArgs(netns: string | undefined): string[] {
-  return netns === undefined ? [] : ["-n", netns];
-}
-
 /**
  * Runs one read-only `ip` command and returns its standard output.
  *
@@ -32,11 +28,11 @@ function namespaceArgs(netns: string | undefined): string[] {
  * ```
  */
 export async function ipRead(args: readonly string[], netns?: string): Promise<string> {
-  const argv = [...namespaceArgs(netns), ...args];
-  const result = await runProcess("ip", argv);
+  const ip = ipInvocation(netns, args);
+  const result = await runProcess(ip.command, ip.args);
   if (result.code !== 0) {
     throw new IpCommandError(
-      `ip ${argv.join(" ")} failed: ${firstLine(result.stderr)}`,
+      `${ip.command} ${ip.args.join(" ")} failed: ${firstLine(result.stderr)}`,
       result.code,
       result.stderr,
     );
@@ -58,8 +54,9 @@ export async function ipBatch(
   netns?: string,
 ): Promise<void> {
   if (commands.length === 0) return;
-  const argv = [...namespaceArgs(netns), "-batch", "-"];
-  const result = await runProcess("ip", argv, { input: commands.map(batchLine).join("\n") + "\n" });
+  const ip = ipInvocation(netns, ["-batch", "-"]);
+  const input = commands.map(batchLine).join("\n") + "\n";
+  const result = await runProcess(ip.command, ip.args, { input });
   if (result.code !== 0) throw batchFailure(commands, 0, result.code, result.stderr, netns);
 }
 

@@ -6,10 +6,34 @@
  */
 import { HgError } from "../errors.ts";
 
-/** One `ip` command, in the root namespace or in the named one (`ip -n NETNS`). */
+/**
+ * One `ip` command, in this process's namespace, a named one (`ip -n NETNS`), or one given by a
+ * path (a container runtime's `CNI_NETNS`), which `ip -n` cannot take.
+ */
 export interface IpOp {
   readonly netns?: string;
   readonly args: readonly string[];
+}
+
+/**
+ * The program and arguments that run `ip ARGS` in `netns`: `ip -n NAME ...` for a name, and
+ * `nsenter --net=PATH -- ip ...` for a path (one that starts with "/").
+ *
+ * @example
+ * ```ts
+ * ipInvocation("c1", ["-batch", "-"]); // { command: "ip", args: ["-n", "c1", "-batch", "-"] }
+ * ipInvocation("/run/netns/netns-1f2e", ["-batch", "-"]); // { command: "nsenter", args: ["--net=/run/netns/netns-1f2e", "--", "ip", "-batch", "-"] }
+ * ```
+ */
+export function ipInvocation(
+  netns: string | undefined,
+  args: readonly string[],
+): { command: string; args: string[] } {
+  if (netns === undefined) return { command: "ip", args: [...args] };
+  if (netns.startsWith("/")) {
+    return { command: "nsenter", args: [`--net=${netns}`, "--", "ip", ...args] };
+  }
+  return { command: "ip", args: ["-n", netns, ...args] };
 }
 
 /** A value that would change the meaning of an `ip -batch` line (whitespace, quotes, newline). */
@@ -49,6 +73,6 @@ export function batchLine(args: readonly string[]): string {
  * ```
  */
 export function formatIpCommand(op: IpOp): string {
-  const ns = op.netns === undefined ? [] : ["-n", op.netns];
-  return ["ip", ...ns, batchLine(op.args)].join(" ");
+  const { command, args } = ipInvocation(op.netns, []);
+  return [command, ...args.map((a) => batchLine([a])), batchLine(op.args)].join(" ");
 }

@@ -7,7 +7,7 @@
  */
 import { type Child, readText, startProcess } from "../exec/spawn.ts";
 import { batchFailure } from "./exec.ts";
-import { batchLine } from "./op.ts";
+import { batchLine, ipInvocation } from "./op.ts";
 
 /** A running `ip -N -d -j -batch -` for one namespace. */
 export class IpSession {
@@ -21,8 +21,8 @@ export class IpSession {
   private ended = false;
 
   private constructor(readonly netns: string | undefined) {
-    const argv = [...(netns === undefined ? [] : ["-n", netns]), "-N", "-d", "-j", "-batch", "-"];
-    this.child = startProcess("ip", argv, { stdin: true });
+    const ip = ipInvocation(netns, ["-N", "-d", "-j", "-batch", "-"]);
+    this.child = startProcess(ip.command, ip.args, { stdin: true });
     this.reader = this.child.stdout.getReader();
     this.stderr = readText(this.child.stderr);
   }

@@ -22,14 +22,23 @@ export interface PeerStatus {
 
 /** One container, as scripts see it. */
 export interface ContainerStatus {
+  /** Who made it: `hg netns add` ("netns") or a container runtime through hg's CNI plugin ("cni"). */
+  readonly kind: "netns" | "cni";
+  /** The namespace's name (netns); the runtime's name for the container, else its id (cni). */
   readonly name: string;
+  /** The runtime's container id; null for hg's own namespaces. */
+  readonly containerId: string | null;
+  /** The container's network namespace path; null when hg does not know it. */
+  readonly netns: string | null;
+  /** The interface inside the container. */
+  readonly ifname: string;
   /** Address with prefix length, e.g. "1.1.1.2/24". */
   readonly address: string;
   readonly hostVeth: string;
   /** The veth is a port of the bridge. */
   readonly attached: boolean;
   readonly up: boolean;
-  /** The container's namespace exists. */
+  /** The container's namespace exists (seen from this mount namespace). */
   readonly present: boolean;
 }
 
@@ -56,13 +65,13 @@ export interface Status {
  *
  * @example
  * ```ts
- * buildStatus(state, "cni0", new Set(["web1"])).bridge.subnet; // "1.1.1.0/24"
+ * buildStatus(state, "cni0", new Set(["hgv1234abcd"])).bridge.subnet; // "1.1.1.0/24"
  * ```
  */
 export function buildStatus(
   state: HostState,
   bridgeName: string,
-  existingNetns: ReadonlySet<string>,
+  present: ReadonlySet<string>,
 ): Status {
   const bridge = findBridge(state, bridgeName);
   return {
@@ -79,24 +88,31 @@ export function buildStatus(
       createdByHg: bridge?.createdByHg ?? false,
     },
     forwarding: state.forwarding,
-    containers: containerStatuses(state, bridgeName, existingNetns),
+    containers: containerStatuses(state, bridgeName, present),
     peers: peerStatuses(state),
   };
 }
 
-/** This host's containers, as scripts see them. */
+/**
+ * This host's containers, as scripts see them; `present` holds the host-side veths of those
+ * whose namespace exists (`presentContainers`).
+ */
 export function containerStatuses(
   state: HostState,
   bridgeName: string,
-  existingNetns: ReadonlySet<string>,
+  present: ReadonlySet<string>,
 ): ContainerStatus[] {
   return listContainers(state).map((c) => ({
+    kind: c.kind,
     name: c.name,
+    containerId: c.containerId ?? null,
+    netns: c.netns ?? null,
+    ifname: c.ifname,
     address: `${formatAddress(c.address)}/${c.prefixLength}`,
     hostVeth: c.hostVeth,
     attached: c.master === bridgeName,
     up: c.vethUp,
-    present: existingNetns.has(c.name),
+    present: present.has(c.hostVeth),
   }));
 }
 

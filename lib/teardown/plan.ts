@@ -1,7 +1,9 @@
 /**
  * Plans `hg teardown`: removes what hg created on this host (its containers, its routes, its
- * bridge or the address it added to a bridge it found, its masquerade rules) and nothing else. Forwarding is left as it is: other software
- * may rely on it.
+ * bridge or the address it added to a bridge it found, its masquerade rules) and nothing else.
+ * Forwarding is left as it is: other software may rely on it. Runtime containers (CNI) are the
+ * runtime's: teardown refuses while they use the bridge, and with `force` cuts their veths (the
+ * runtime's later DEL finds nothing left and succeeds).
  *
  * @module
  */
@@ -10,26 +12,40 @@ import { addressLabel, BRIDGE_ALIAS } from "../host/marks.ts";
 import { formatAddress } from "../net/address.ts";
 import type { HostState } from "../host/state.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
+import { HgError } from "../errors.ts";
 import { hgRoutes } from "../peers/list.ts";
 import { ipStep, type Plan, type Step } from "../plan/step.ts";
 import { hgRules } from "../setup/masquerade.ts";
 
 /**
- * The steps that remove hg's footprint. `existingNetns` tells which container namespaces are
- * still there; `natRules` are `iptables -t nat -S POSTROUTING` lines.
+ * The steps that remove hg's footprint. `present` holds the host-side veths of the containers
+ * whose namespace is still there (`presentContainers`); `natRules` are
+ * `iptables -t nat -S POSTROUTING` lines.
  *
  * @example
  * ```ts
- * planTeardown(state, new Set(["web1"]), []); // [ip netns del web1, ip route flush proto 104, ip link del cni0]
+ * planTeardown(state, new Set(["hgv1234abcd"]), []); // [ip netns del web1, ip route flush proto 104, ip link del cni0]
  * ```
  */
 export function planTeardown(
   state: HostState,
-  existingNetns: ReadonlySet<string>,
+  present: ReadonlySet<string>,
   natRules: readonly string[],
+  force = false,
 ): Plan {
-  const steps: Step[] = listContainers(state).map((c) =>
-    existingNetns.has(c.name)
+  const containers = listContainers(state);
+  const runtime = containers.filter((c) => c.kind === "cni");
+  if (runtime.length > 0 && !force) {
+    throw new RuntimeContainersError(
+      `${runtime.length} runtime container${runtime.length === 1 ? "" : "s"} (${
+        runtime.slice(0, 3).map((c) => c.name).join(", ")
+      }${runtime.length > 3 ? ", ..." : ""}) still use hg's network: remove ${
+        runtime.length === 1 ? "it" : "them"
+      } with the runtime first, or "hg teardown --force" to cut them off`,
+    );
+  }
+  const steps: Step[] = containers.map((c) =>
+    c.kind === "netns" && present.has(c.hostVeth)
       ? ipStep(["netns", "del", c.name])
       : ipStep(["link", "del", c.hostVeth])
   );
@@ -54,3 +70,6 @@ export function planTeardown(
   }
   return steps;
 }
+
+/** Teardown would cut off containers a runtime still runs. Exit 1. */
+export class RuntimeContainersError extends HgError {}

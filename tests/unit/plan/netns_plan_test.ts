@@ -147,7 +147,7 @@ describe("planTeardown", () => {
       "-A POSTROUTING -s 1.1.1.0/24 ! -d 1.1.0.0/16 -m comment --comment hg -j MASQUERADE",
       "-A POSTROUTING -j ADMIN",
     ];
-    assert.deepEqual(renderPlan(planTeardown(marked, new Set(["c1"]), rules)), [
+    assert.deepEqual(renderPlan(planTeardown(marked, new Set(["hgv1"]), rules)), [
       "ip netns del c1",
       "ip route flush proto 104",
       "ip link del cni0",
