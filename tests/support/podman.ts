@@ -4,7 +4,8 @@
  *
  * Each host gets a holder process in a private mount namespace (`unshare --mount --propagation
  * private`) with its own `/run/netns` (a fresh tmpfs: podman's `netns-UUID` namespaces stay apart
- * from the lab's and other tests'), `/var/lib/cni` (libcni's cache, host-local's leases), `/run/runc`
+ * from other labs' and tests'; the lab host's own namespaces are bound into it, so hg there sees
+ * its `hg netns add` containers as on a real host), `/var/lib/cni` (libcni's cache, host-local's leases), `/run/runc`
  * (runc's state) and `/dev/shm` (podman's lock segment), plus its own podman configuration,
  * storage and a busybox root filesystem in a scratch directory. Podman and everything it starts
  * (conmon, the plugins) run there with `nsenter --mount=/proc/PID/ns/mnt --net=/run/netns/HOST`.
@@ -26,7 +27,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Run, run } from "../e2e/harness.ts";
+import { netnsList, type Run, run } from "../e2e/harness.ts";
 
 /** Where the CNI configuration and the extra plugins come from. */
 export interface PodmanHostOptions {
@@ -34,6 +35,11 @@ export interface PodmanHostOptions {
   readonly pluginDir: string;
   /** Holds the `.conflist` files; a network's name is its conflist's `name`. */
   readonly confDir: string;
+  /**
+   * Named network namespaces (of the root `/run/netns`) that stay visible in the podman host's
+   * `/run/netns`; by default the lab host and its containers (`HOST` and `HOST-*`).
+   */
+  readonly netns?: readonly string[];
 }
 
 /** What `podman inspect` says about one container, the parts the tests use. */
@@ -192,13 +198,22 @@ function writeConfig(scratch: string, opts: PodmanHostOptions): Record<string, s
 }
 
 /**
- * Run inside the new mount namespace before it is used; `$1` is the scratch cni dir. The lab's
- * netns mounts are dropped (this namespace must not keep them alive after `hg lab down`).
+ * Run inside the new mount namespace before it is used; `$1` is the scratch cni dir, `$2` an
+ * empty scratch dir, then the netns names to keep. The root `/run/netns` mounts are dropped (this
+ * namespace must not keep other labs' namespaces alive after their `hg lab down`), and a tmpfs
+ * holding binds of the kept ones (alive until close()) is moved into its place.
  */
 const HOLDER_SETUP = `set -e
+cni="$1" netns="$2"
+shift 2
+mount -t tmpfs -o mode=0755 hg-podman-netns "$netns"
+for n in "$@"; do
+  : > "$netns/$n"
+  mount --bind "/run/netns/$n" "$netns/$n"
+done
 umount -R /run/netns 2>/dev/null || true
-mount -t tmpfs -o mode=0755 hg-podman-netns /run/netns
-mount --bind "$1" /var/lib/cni
+mount --move "$netns" /run/netns
+mount --bind "$cni" /var/lib/cni
 mount -t tmpfs -o mode=0700 hg-podman-runc /run/runc
 mount -t tmpfs -o mode=1777 hg-podman-shm /dev/shm
 echo ready
@@ -235,6 +250,7 @@ export async function startPodmanHost(
     makeRootfs(rootfs);
     env = writeConfig(scratch, opts);
     mkdirSync(join(scratch, "cni"));
+    mkdirSync(join(scratch, "netns"));
   } catch (e) {
     rmSync(scratch, { recursive: true, force: true });
     throw e;
@@ -243,7 +259,18 @@ export async function startPodmanHost(
   // The holder waits on its stdin: it ends with close(), and also when this test process dies.
   const holder = spawn(
     "unshare",
-    ["--mount", "--propagation", "private", "sh", "-c", HOLDER_SETUP, "sh", join(scratch, "cni")],
+    [
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      HOLDER_SETUP,
+      "sh",
+      join(scratch, "cni"),
+      join(scratch, "netns"),
+      ...(opts.netns ?? netnsList().filter((n) => n === labHost || n.startsWith(`${labHost}-`))),
+    ],
     { stdio: ["pipe", "pipe", "pipe"] },
   );
   const exited = new Promise<void>((r) => holder.on("close", () => r()));
