@@ -67,3 +67,17 @@ export function nodeValue(text: string): string {
   }
   return text;
 }
+
+/**
+ * A container as `--from` names it: hg's container name, a runtime's name for its container
+ * (Kubernetes: NAMESPACE/POD), a container id or a prefix of one, or an address.
+ */
+export function containerRefValue(text: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.:\/-]{0,159}$/.test(text)) {
+    throw new InputError(
+      `${JSON.stringify(text)} is not a container name, id or address: ` +
+        "1-160 letters, digits or _.:/-",
+    );
+  }
+  return text;
+}

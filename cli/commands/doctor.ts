@@ -9,7 +9,7 @@ import { netnsExists } from "../../lib/containers/observe.ts";
 import { renderDiagnosis } from "../../lib/doctor/render.ts";
 import { parseSnapshot, type SnapshotDocument } from "../../lib/doctor/snapshot.ts";
 import type { SubnetStore } from "../../lib/store/store.ts";
-import { addressValue, interfaceValue, nameValue, nodeValue } from "../flags.ts";
+import { addressValue, containerRefValue, interfaceValue, nameValue, nodeValue } from "../flags.ts";
 import type { Output } from "../output.ts";
 import { requireRoot } from "../root.ts";
 import { openStoreFrom, storeOptions } from "../store_options.ts";
@@ -69,7 +69,12 @@ export function doctorCommand(output: () => Output) {
   return storeOptions(new Command("doctor"))
     .description("explain why traffic between containers fails, with the commands that fix it")
     .option("--to <ip>", "follow one packet to this address", addressValue)
-    .option("--from <netns>", "the container the packet starts in (default: the first)", nameValue)
+    .option(
+      "--from <container>",
+      "the container the packet starts in: name, runtime container id (or prefix) or address " +
+        "(default: the first)",
+      containerRefValue,
+    )
     .option(
       "--snapshot <file>",
       "diagnose a snapshot (hg snapshot) instead of this host; - for stdin",

@@ -37,7 +37,7 @@ export interface ContainerEntry {
  * listContainers(state).map((c) => c.name); // ["web1", "web2"]
  * ```
  */
-export function listContainers(state: HostState): ContainerEntry[] {
+export function listContainers(state: Pick<HostState, "links">): ContainerEntry[] {
   return state.links.flatMap((link): ContainerEntry[] => {
     const veth = { hostVeth: link.ifname, master: link.master, vethUp: link.up };
     const mark = parseContainerAlias(link.alias);

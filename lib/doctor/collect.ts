@@ -7,9 +7,10 @@
  *
  * @module
  */
-import { runWhere } from "../exec/netns.ts";
-import { netnsExists } from "../containers/observe.ts";
-import { parseContainerAlias } from "../host/marks.ts";
+import { existsSync } from "node:fs";
+import { listContainers } from "../containers/list.ts";
+import { containerNetns } from "../containers/where.ts";
+import { netnsPath, runWhere } from "../exec/netns.ts";
 import { parseLinks } from "../ip/link.ts";
 import { splitRouteTables } from "../ip/route.ts";
 import { IpSession } from "../ip/session.ts";
@@ -142,19 +143,32 @@ export async function takeSnapshot(options: CaptureOptions): Promise<SnapshotDoc
     captureFirewall(options.netns),
     options.store ? captureRegistry(options.store) : Promise.resolve(undefined),
   ]);
-  const names = parseLinks(host.link).flatMap((l) => parseContainerAlias(l.alias)?.name ?? []);
   const containers = await Promise.all(
-    [...new Set(names)].sort().map(async (name) => {
-      if (!netnsExists(name)) return { name, error: `namespace /run/netns/${name} does not exist` };
+    listContainers({ links: parseLinks(host.link) }).map(async (c) => {
+      const { name, hostVeth } = c;
+      const netns = containerNetns(c);
+      if (netns === undefined) {
+        return { name, hostVeth, error: "its network namespace's path was not recorded" };
+      }
+      if (!existsSync(netnsPath(netns))) {
+        return {
+          name,
+          hostVeth,
+          error: c.kind === "netns"
+            ? `namespace /run/netns/${name} does not exist`
+            : `namespace ${netns} is not visible here: run doctor where the runtime's ` +
+              `/run/netns is (its mount namespace)`,
+        };
+      }
       try {
         const [{ link, addr, route }, sysctl] = await Promise.all([
-          captureNamespace(name, false),
-          captureSysctls(name),
+          captureNamespace(netns, false),
+          captureSysctls(netns),
         ]);
         const capture: NamespaceCapture = { link, addr, route, sysctl };
-        return { name, capture };
+        return { name, hostVeth, capture };
       } catch (e) {
-        return { name, error: (e as Error).message };
+        return { name, hostVeth, error: (e as Error).message };
       }
     }),
   );

@@ -116,11 +116,10 @@ export function leaseFor(ctx: DoctorContext, address: IpAddress): Lease | undefi
 export function doctorContext(obs: Observation): DoctorContext {
   const bridge = findBridge(obs.host, obs.bridge);
   const gateway = bridge?.gateway?.address;
-  const observed = new Map(obs.containers.map((c) => [c.name, c]));
-  const containers = listContainers(obs.host).map((c) => ({
-    ...c,
-    observed: observed.get(c.name),
-  }));
+  const observed = (c: ContainerEntry) =>
+    obs.containers.find((o) => o.hostVeth === c.hostVeth) ??
+      obs.containers.find((o) => o.hostVeth === undefined && o.name === c.name);
+  const containers = listContainers(obs.host).map((c) => ({ ...c, observed: observed(c) }));
   const hgRoutes = obs.host.routes.filter((r) => r.protocol === HG_ROUTE_PROTOCOL);
   const registry = obs.registry && "config" in obs.registry ? obs.registry : undefined;
   const leases = (registry?.entries ?? []).flatMap((e) => "lease" in e ? [e.lease] : []);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { InputError } from "../errors.ts";
+import { findContainer } from "../containers/where.ts";
 import { formatRoute, type Route } from "../ip/route.ts";
 import { TABLE_MAIN } from "../ip/table.ts";
 import { formatAddress, type IpAddress } from "../net/address.ts";
@@ -167,12 +167,7 @@ export function diagnose(obs: Observation, request: DoctorRequest = {}): Diagnos
   }
   const from = request.from === undefined
     ? ctx.containers[0]
-    : ctx.containers.find((c) => c.name === request.from);
-  if (request.from !== undefined && !from) {
-    throw new InputError(
-      `no hg container named ${request.from} on this host ("hg netns ls" lists them)`,
-    );
-  }
+    : findContainer(ctx.containers, request.from);
   return tracePacket(ctx, request.to, from);
 }
 

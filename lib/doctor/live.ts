@@ -7,6 +7,7 @@
  */
 import type { IpAddress } from "../net/address.ts";
 import { runProbe } from "../probe/probe.ts";
+import { findContainer } from "../containers/where.ts";
 import type { SubnetStore } from "../store/store.ts";
 import { type CaptureOptions, takeSnapshot } from "./collect.ts";
 import { doctorContext } from "./context.ts";
@@ -73,8 +74,16 @@ export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {
   const here = doctorContext(obs);
   const from = request.from === undefined
     ? here.containers[0]
-    : here.containers.find((c) => c.name === request.from);
+    : findContainer(here.containers, request.from);
   if (!from) return unavailable(local, "this host has no hg container to send it from");
+  if (from.observed?.state === undefined) {
+    return unavailable(
+      local,
+      `container ${from.name}'s namespace could not be read${
+        from.observed?.error ? ` (${from.observed.error})` : ""
+      }`,
+    );
+  }
   // The peer reads the same registry: its leases tell it its own subnet and the others'.
   const peerObs = peerDocument
     ? parseSnapshot({

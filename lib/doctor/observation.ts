@@ -16,6 +16,8 @@ import type { NftRuleset } from "./nft.ts";
 /** One of hg's containers on the host, with its namespace's state when it could be read. */
 export interface ContainerObservation {
   readonly name: string;
+  /** Its host-side veth, which tells containers of one name apart (not in old snapshots). */
+  readonly hostVeth?: string;
   readonly state?: NetState;
   /** The namespace's IPv4 settings (see the snapshot's container `sysctl`), when read. */
   readonly sysctl?: ReadonlyMap<string, string>;

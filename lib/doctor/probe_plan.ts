@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { containerNetns } from "../containers/where.ts";
 import { formatAddress, type IpAddress } from "../net/address.ts";
 import type { ProbePlan } from "../probe/probe.ts";
 import type { Container, DoctorContext } from "./context.ts";
@@ -46,7 +47,7 @@ export function probePlan(
   const reply = (iif?: string) => [src, "from", dst, ...(iif ? ["iif", iif] : [])];
   const namespaces: ProbePlan["namespaces"][number][] = [
     {
-      netns: from.name,
+      netns: containerNetns(from) ?? from.name,
       role: "source",
       devices: fromLink ? [fromLink.ifname] : [],
       routeQueries: [request(), reply(fromLink?.ifname)],
@@ -77,7 +78,7 @@ export function probePlan(
   if (target) {
     const link = containerLink(target.c);
     namespaces.push({
-      netns: target.c.name,
+      netns: containerNetns(target.c) ?? target.c.name,
       role: "destination",
       devices: link ? [link.ifname] : [],
       routeQueries: [request(link?.ifname), reply()],
@@ -89,7 +90,7 @@ export function probePlan(
   const targetMtu = target ? containerLink(target.c)?.mtu : undefined;
   const largest = Math.max(fromLink?.mtu ?? 0, targetMtu ?? 0);
   return {
-    source: from.name,
+    source: containerNetns(from) ?? from.name,
     to: dst,
     namespaces,
     ...(gateway && out ? { nextHop: { address: formatAddress(gateway), dev: out } } : {}),

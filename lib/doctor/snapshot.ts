@@ -90,6 +90,8 @@ export interface SnapshotDocument {
   /** hg's containers (from the host-side veths' marks) and what their namespaces hold. */
   readonly containers: readonly {
     readonly name: string;
+    /** The container's host-side veth (snapshots before runtime containers lack it). */
+    readonly hostVeth?: string;
     readonly capture?: NamespaceCapture;
     readonly error?: string;
   }[];
@@ -190,12 +192,20 @@ export function parseSnapshot(value: unknown): Observation {
       containers: array(doc.containers, "containers").map((item, i) => {
         const c = record(item, `containers[${i}]`);
         const name = text(c.name, `containers[${i}].name`);
+        const hostVeth = c.hostVeth === undefined
+          ? {}
+          : { hostVeth: text(c.hostVeth, `containers[${i}].hostVeth`) };
         if (c.capture === undefined) {
-          return { name, error: c.error === undefined ? "not read" : text(c.error, "error") };
+          return {
+            name,
+            ...hostVeth,
+            error: c.error === undefined ? "not read" : text(c.error, "error"),
+          };
         }
         const capture = record(c.capture, `containers[${i}].capture`);
         return {
           name,
+          ...hostVeth,
           sysctl: sysctlMap(capture.sysctl ?? {}, `${name} sysctl`),
           state: {
             links: parseLinks(array(capture.link, `${name} link`)),

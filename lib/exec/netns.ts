@@ -9,7 +9,21 @@ import { type ProcessResult, type RunOptions, runProcess } from "./run.ts";
 import { type Child, startProcess } from "./spawn.ts";
 
 /**
- * Runs a program in a named network namespace.
+ * The path of a network namespace given by name (under `/run/netns`) or by path (starting with
+ * "/", as a container runtime gives it).
+ *
+ * @example
+ * ```ts
+ * netnsPath("hglab-h1"); // "/run/netns/hglab-h1"
+ * netnsPath("/proc/42/ns/net"); // "/proc/42/ns/net"
+ * ```
+ */
+export function netnsPath(netns: string): string {
+  return netns.startsWith("/") ? netns : `/run/netns/${netns}`;
+}
+
+/**
+ * Runs a program in a network namespace given by name or path.
  *
  * @example
  * ```ts
@@ -21,7 +35,7 @@ export function runInNetns(
   argv: readonly string[],
   options: RunOptions = {},
 ): Promise<ProcessResult> {
-  return runProcess("nsenter", [`--net=/run/netns/${netns}`, "--", ...argv], options);
+  return runProcess("nsenter", [`--net=${netnsPath(netns)}`, "--", ...argv], options);
 }
 
 /**
@@ -55,5 +69,5 @@ export function runWhere(
 export function startWhere(netns: string | undefined, argv: readonly string[]): Child {
   return netns === undefined
     ? startProcess(argv[0], argv.slice(1))
-    : startProcess("nsenter", [`--net=/run/netns/${netns}`, "--", ...argv]);
+    : startProcess("nsenter", [`--net=${netnsPath(netns)}`, "--", ...argv]);
 }

@@ -398,7 +398,7 @@ export function planRemoveNode(obs: LabObservation, hostNetns: string): LabPlan 
           args: ["subnet", "release", "--store", registry.url, "--node", hostNetns],
         }],
       },
-    { kind: "hg", commands: [{ netns: hostNetns, args: ["teardown"] }] },
+    { kind: "hg", commands: [{ netns: hostNetns, args: ["teardown", "--force"] }] },
     { kind: "remove-netns", namespaces: [hostNetns] },
     ...(registry.agents ? [] : [
       {
@@ -467,9 +467,12 @@ export function planLabDown(obs: LabObservation): LabPlan {
   const agents = [...obs.agents].map(([netns, pid]) => ({ netns, pid }));
   return [
     ...(agents.length === 0 ? [] : [{ kind: "stop-agents", name, agents } as const]),
-    ...(hosts.length === 0
-      ? []
-      : [{ kind: "hg", commands: hosts.map((netns) => ({ netns, args: ["teardown"] })) } as const]),
+    ...(hosts.length === 0 ? [] : [
+      {
+        kind: "hg",
+        commands: hosts.map((netns) => ({ netns, args: ["teardown", "--force"] })),
+      } as const,
+    ]),
     ...(obs.namespaces.length === 0
       ? []
       : [{ kind: "remove-netns", namespaces: obs.namespaces } as const]),

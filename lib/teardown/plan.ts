@@ -39,7 +39,9 @@ export function planTeardown(
     throw new RuntimeContainersError(
       `${runtime.length} runtime container${runtime.length === 1 ? "" : "s"} (${
         runtime.slice(0, 3).map((c) => c.name).join(", ")
-      }${runtime.length > 3 ? ", ..." : ""}) still use hg's network: remove ${
+      }${runtime.length > 3 ? ", ..." : ""}) still ${
+        runtime.length === 1 ? "uses" : "use"
+      } hg's network: remove ${
         runtime.length === 1 ? "it" : "them"
       } with the runtime first, or "hg teardown --force" to cut them off`,
     );

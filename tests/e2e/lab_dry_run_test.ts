@@ -149,11 +149,11 @@ describe("lab --dry-run, failed lab up, rm-node (e2e, root)", () => {
         );
         return r;
       };
-      dry(["down"], `${h1}: hg teardown`, `ip netns del ${h3}`, `ip netns del ${lab}-ul`);
+      dry(["down"], `${h1}: hg teardown --force`, `ip netns del ${h3}`, `ip netns del ${lab}-ul`);
       dry(
         ["rm-node", h2],
         `${h2}: hg subnet release --store ${labDir(lab)}/subnets.json --node ${h2}`,
-        `${h2}: hg teardown`,
+        `${h2}: hg teardown --force`,
         `ip netns del ${h2}`,
         `${h1}: hg peer sync --store ${labDir(lab)}/subnets.json --node ${h1}`,
       );

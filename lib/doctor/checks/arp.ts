@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { containerExecCommand } from "../../containers/where.ts";
 import { sysctlCommand } from "../../sysctl/sysctl.ts";
 import type { AddressedLink } from "../../ip/addr.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../../net/address.ts";
@@ -149,8 +150,8 @@ export function checkContainerArp(ctx: DoctorContext, c: Container): Finding[] {
       "gets there.",
     evidence: settingsEvidence(s, ignored.keys),
     fix: [
-      `ip netns exec ${c.name} ${sysctlCommand("net.ipv4.conf.all.arp_ignore", "0")}`,
-      `ip netns exec ${c.name} ${sysctlCommand(`net.ipv4.conf.${link.ifname}.arp_ignore`, "0")}`,
+      containerExecCommand(c, sysctlCommand("net.ipv4.conf.all.arp_ignore", "0")),
+      containerExecCommand(c, sysctlCommand(`net.ipv4.conf.${link.ifname}.arp_ignore`, "0")),
     ],
   }];
 }

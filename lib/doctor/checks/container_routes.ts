@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { containerIpCommand } from "../../containers/where.ts";
 import type { HostState } from "../../host/state.ts";
 import { parseContainerAlias } from "../../host/marks.ts";
 import { formatRoute, type Route } from "../../ip/route.ts";
@@ -135,18 +136,20 @@ function noDefault(ctx: DoctorContext, c: Container): Finding {
     summary: `container ${c.name} has no default route: it can reach only its own subnet`,
     evidence: [`${c.name}: no default route`],
     fix: [
-      `ip -n ${c.name} route replace default via ${
-        gateway ? formatAddress(gateway) : "GATEWAY"
-      } dev eth0`,
+      containerIpCommand(
+        c,
+        `route replace default via ${gateway ? formatAddress(gateway) : "GATEWAY"} dev ${c.ifname}`,
+      ),
     ],
   };
 }
 
 function badDefault(ctx: DoctorContext, c: Container, r: Route, j: Judgement): Finding {
   const gateway = ctx.bridge?.gateway?.address;
-  const replace = `ip -n ${c.name} route replace default via ${
-    gateway ? formatAddress(gateway) : "GATEWAY"
-  } dev eth0`;
+  const replace = containerIpCommand(
+    c,
+    `route replace default via ${gateway ? formatAddress(gateway) : "GATEWAY"} dev ${c.ifname}`,
+  );
   return {
     id: "container-no-default-route",
     severity: j.severity as Severity,
@@ -164,8 +167,8 @@ function badDefault(ctx: DoctorContext, c: Container, r: Route, j: Judgement): F
 }
 
 function bypass(ctx: DoctorContext, c: Container, r: Route, j: Judgement): Finding {
-  const inside = (cmd: string) => `ip -n ${c.name} ${cmd}`;
-  const dev = r.dev ?? "eth0";
+  const inside = (cmd: string) => containerIpCommand(c, cmd);
+  const dev = r.dev ?? c.ifname;
   const gateway = ctx.bridge?.gateway?.address;
   const addr = formatAddress(c.address);
   const fix = j.severity !== "error"

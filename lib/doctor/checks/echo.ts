@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { containerExecCommand } from "../../containers/where.ts";
 import { sysctlCommand } from "../../sysctl/sysctl.ts";
 import type { Container } from "../context.ts";
 import type { Finding } from "../finding.ts";
@@ -29,6 +30,6 @@ export function checkEcho(c: Container): Finding[] {
       "echo requests reach it and get no answer",
     explanation: "Other traffic to the container is not affected; only ICMP echo is dropped.",
     evidence: [`${c.name}: net.ipv4.icmp_echo_ignore_all = ${value}`],
-    fix: [`ip netns exec ${c.name} ${sysctlCommand("net.ipv4.icmp_echo_ignore_all", "0")}`],
+    fix: [containerExecCommand(c, sysctlCommand("net.ipv4.icmp_echo_ignore_all", "0"))],
   }];
 }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { containerIpCommand } from "../../containers/where.ts";
 import { addressEquals } from "../../net/address.ts";
 import type { Container, DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
@@ -30,7 +31,7 @@ export function checkMtu(ctx: DoctorContext): Finding[] {
     fix: [
       `ip link set ${uplink.ifname} mtu ${bridge.mtu}`,
       "# the containers remember the smaller path MTU for 10 minutes: forget it",
-      ...ctx.containers.map((c) => `ip -n ${c.name} route flush cache`),
+      ...ctx.containers.map((c) => containerIpCommand(c, `route flush cache`)),
       `# (if the segment really carries only ${uplink.mtu} bytes, every host's bridge, veths and containers ` +
       `must be lowered to it: "hg setup --mtu ${uplink.mtu}" on each)`,
     ],
@@ -56,7 +57,7 @@ export function checkContainerMtu(ctx: DoctorContext, c: Container): Finding[] {
   );
   const eth = holder && state.links.find((l) => l.ifname === holder.ifname);
   if (!eth) return [];
-  const inside = (cmd: string) => `ip -n ${c.name} ${cmd}`;
+  const inside = (cmd: string) => containerIpCommand(c, cmd);
   if (eth.mtu > veth.mtu) {
     return [{
       id: "mtu-container",

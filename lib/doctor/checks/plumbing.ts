@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { containerIpCommand } from "../../containers/where.ts";
 import { formatAddress, type IpAddress } from "../../net/address.ts";
 import { firstHost, formatPrefix, prefixContains, prefixOf } from "../../net/prefix.ts";
 import type { Container, DoctorContext } from "../context.ts";
@@ -130,6 +131,21 @@ export function checkContainer(ctx: DoctorContext, c: Container): Finding[] {
     });
   }
   const state = c.observed?.state;
+  if (!state && c.kind === "cni") {
+    // The kernel keeps a runtime container's veth only while its namespace lives: it is there,
+    // only not visible from this mount namespace (or its path was not recorded).
+    findings.push({
+      id: "container-missing",
+      severity: "warning",
+      stage: "container",
+      summary: `runtime container ${c.name}'s network namespace was not read: ${
+        c.observed?.error ?? "not in the snapshot"
+      }`,
+      evidence: [`${c.netns ?? "(path not recorded)"}: ${c.observed?.error ?? "not read"}`],
+      fix: [`# run hg doctor where the runtime's ${c.netns ?? "/run/netns"} is visible`],
+    });
+    return findings;
+  }
   if (!state) {
     findings.push({
       id: "container-missing",
@@ -143,7 +159,7 @@ export function checkContainer(ctx: DoctorContext, c: Container): Finding[] {
     });
     return findings;
   }
-  const inside = (cmd: string) => `ip -n ${c.name} ${cmd}`;
+  const inside = (cmd: string) => containerIpCommand(c, cmd);
   // Taking an address away or a link down removes the routes through it: the default too.
   const gw = ctx.bridge?.gateway?.address;
   const restoreDefault = (dev: string) =>
@@ -166,7 +182,7 @@ export function checkContainer(ctx: DoctorContext, c: Container): Finding[] {
           }`
           : `${c.name}: no IPv4 address`,
       ],
-      fix: [inside(`addr add ${addr} dev eth0`), ...restoreDefault("eth0")],
+      fix: [inside(`addr add ${addr} dev ${c.ifname}`), ...restoreDefault(c.ifname)],
     });
   } else if (!own.link.up) {
     findings.push({
@@ -189,7 +205,11 @@ export function checkContainer(ctx: DoctorContext, c: Container): Finding[] {
       explanation:
         "Other hosts route only this host's subnet here, and the container's gateway is the bridge's address in it.",
       evidence: [`${c.name}: ${addr}; ${ctx.obs.bridge}: ${formatPrefix(ctx.subnet)}`],
-      fix: [`hg netns del ${c.name}`, `hg netns add ${c.name}`],
+      fix: c.kind === "netns" ? [`hg netns del ${c.name}`, `hg netns add ${c.name}`] : [
+        `# remove the container and run it again with its runtime: hg gives it an address in ${
+          formatPrefix(ctx.subnet)
+        }`,
+      ],
     });
   }
   return findings;

@@ -283,7 +283,7 @@ describe("the fixes doctor prints for the captured faults", () => {
   it("an unknown --from is bad input", () => {
     assert.throws(
       () => diagnose(fixture("healthy"), { to: h2Container(fixture("healthy")), from: "nope" }),
-      /no hg container named nope/,
+      /no container nope on this host/,
     );
   });
 });

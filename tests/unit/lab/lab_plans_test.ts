@@ -194,7 +194,7 @@ describe("add-node, rm-node, start-agent and down plans", () => {
     assert.deepEqual(renderLabPlan(planRemoveNode(obs, "x-h2")), [
       `write ${DIR}/hosts.json {"highest":3,"removed":[2]}`,
       `x-h2: hg subnet release --store ${DIR}/subnets.json --node x-h2`,
-      "x-h2: hg teardown",
+      "x-h2: hg teardown --force",
       "ip netns del x-h2",
       `x-h1: hg peer sync --store ${DIR}/subnets.json --node x-h1`,
       `x-h3: hg peer sync --store ${DIR}/subnets.json --node x-h3`,
@@ -244,8 +244,8 @@ describe("add-node, rm-node, start-agent and down plans", () => {
     });
     assert.deepEqual(renderLabPlan(planLabDown(obs)), [
       "x-h1: stop its agent (pid 42) with SIGTERM: it releases its lease and removes its routes",
-      "x-h1: hg teardown",
-      "x-h2: hg teardown",
+      "x-h1: hg teardown --force",
+      "x-h2: hg teardown --force",
       "ip netns del x-h1-c1",
       "ip netns del x-h2-c1",
       "ip netns del x-h1",

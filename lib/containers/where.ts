@@ -1,0 +1,99 @@
+/**
+ * How to reach a container's network namespace: hg's own by name under `/run/netns` (`ip -n`),
+ * a runtime's by the path CNI_NETNS gave (`nsenter --net=PATH`), and the commands a person types
+ * for each.
+ *
+ * @module
+ */
+import { InputError } from "../errors.ts";
+import { addressEquals, parseAddress } from "../net/address.ts";
+import type { ContainerEntry } from "./list.ts";
+
+/**
+ * The namespace reference hg runs `ip` and other programs in for `c` (a name or a path), or
+ * undefined for a runtime container whose path hg could not record.
+ *
+ * @example
+ * ```ts
+ * declare const c: ContainerEntry;
+ * containerNetns(c); // "web1" or "/run/netns/netns-1f2e..."
+ * ```
+ */
+export function containerNetns(c: ContainerEntry): string | undefined {
+  return c.kind === "netns" ? c.name : c.netns;
+}
+
+/**
+ * The command line that runs `command` (an `ip` command without "ip") inside `c`.
+ *
+ * @example
+ * ```ts
+ * declare const c: ContainerEntry;
+ * containerIpCommand(c, "route flush cache"); // "ip -n web1 route flush cache"
+ * ```
+ */
+export function containerIpCommand(c: ContainerEntry, command: string): string {
+  return c.kind === "netns" ? `ip -n ${c.name} ${command}` : `${enter(c)} ip ${command}`;
+}
+
+/**
+ * The command line that runs any program inside `c`.
+ *
+ * @example
+ * ```ts
+ * declare const c: ContainerEntry;
+ * containerExecCommand(c, "sysctl -w net/ipv4/icmp_echo_ignore_all=0"); // "ip netns exec web1 sysctl ..."
+ * ```
+ */
+export function containerExecCommand(c: ContainerEntry, command: string): string {
+  return c.kind === "netns" ? `ip netns exec ${c.name} ${command}` : `${enter(c)} ${command}`;
+}
+
+function enter(c: ContainerEntry): string {
+  return `nsenter --net=${c.netns ?? `<netns of container ${c.containerId}>`}`;
+}
+
+/**
+ * The container `text` names: a name (hg's namespace, or the runtime's name for its
+ * container), a runtime's container id or a unique prefix of one (at least 4 characters), or an
+ * address.
+ *
+ * @example
+ * ```ts
+ * declare const containers: ContainerEntry[];
+ * findContainer(containers, "web1"); findContainer(containers, "3f2a9c"); findContainer(containers, "1.1.1.5");
+ * ```
+ */
+export function findContainer<C extends ContainerEntry>(
+  containers: readonly C[],
+  text: string,
+): C {
+  const byName = containers.filter((c) => c.name === text || c.containerId === text);
+  if (byName.length === 1) return byName[0];
+  if (byName.length > 1) {
+    throw new InputError(
+      `${text} names ${byName.length} containers (${
+        byName.map((c) => `${c.kind} ${c.hostVeth}`).join(", ")
+      }): give a container id or an address`,
+    );
+  }
+  const address = (() => {
+    try {
+      return parseAddress(text);
+    } catch {
+      return undefined;
+    }
+  })();
+  const byAddress = address ? containers.filter((c) => addressEquals(c.address, address)) : [];
+  if (byAddress.length === 1) return byAddress[0];
+  const byPrefix = text.length >= 4
+    ? containers.filter((c) => c.containerId?.startsWith(text))
+    : [];
+  if (byPrefix.length === 1) return byPrefix[0];
+  if (byPrefix.length > 1) {
+    throw new InputError(`container id prefix ${text} is not unique: give more of the id`);
+  }
+  throw new InputError(
+    `no container ${text} on this host (name, container id or address; "hg netns ls" lists them)`,
+  );
+}
