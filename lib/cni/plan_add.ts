@@ -3,6 +3,8 @@
  * container end goes straight into CNI_NETNS, the host end marked with the attachment and put
  * on the bridge, and inside the container the address, `lo` and the interface up and a default
  * route via the bridge. The address comes from the one pool every hg container draws from.
+ * A container's first attachment to hg carries its default route; a second one (another
+ * CNI_IFNAME) gets its address only, since the kernel keeps one default route per metric.
  *
  * @module
  */
@@ -64,6 +66,9 @@ export function planCniAdd(
   const key = { network: conf.name, containerId: container.id, ifname: container.ifname };
   const veth = attachmentVethName(key.network, key.containerId, key.ifname);
   const existing = findAttachment(host, key);
+  const others = listContainers(host).filter((c) =>
+    c.kind === "cni" && c.containerId === container.id && c.hostVeth !== veth
+  );
   const attachment = (address = existing?.address): Attachment => ({
     hostVeth: veth,
     ifname: container.ifname,
@@ -73,6 +78,7 @@ export function planCniAdd(
     address: address!,
     prefixLength: subnet.length,
     gateway,
+    defaultRoute: others.length === 0,
   });
   if (existing) return { plan: [], attachment: attachment() };
   if (host.links.some((l) => l.ifname === veth)) {
@@ -124,7 +130,9 @@ export function planCniAdd(
     ),
     ipStep(["link", "set", "lo", "up"], inside),
     ipStep(["link", "set", container.ifname, "up"], inside),
-    ipStep(["route", "add", "default", "via", gw, "dev", container.ifname], inside),
+    ...(made.defaultRoute
+      ? [ipStep(["route", "add", "default", "via", gw, "dev", container.ifname], inside)]
+      : []),
   ];
   if (conf.ipMasq) {
     // Like the reference bridge plugin: everything that leaves the host's subnet. One rule for

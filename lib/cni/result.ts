@@ -17,6 +17,8 @@ export interface Attachment {
   readonly address: IpAddress;
   readonly prefixLength: number;
   readonly gateway: IpAddress;
+  /** Whether this interface carries the container's default route (its first attachment). */
+  readonly defaultRoute: boolean;
 }
 
 /** A CNI result document. */
@@ -80,7 +82,10 @@ export function buildResult(
         interface: interfaces.length + 1,
       },
     ],
-    routes: [...list("routes"), { dst: "0.0.0.0/0", gw: gateway }],
+    routes: [
+      ...list("routes"),
+      ...(attachment.defaultRoute ? [{ dst: "0.0.0.0/0", gw: gateway }] : []),
+    ],
     dns: typeof prev?.dns === "object" && prev.dns !== null
       ? prev.dns as Record<string, unknown>
       : {},

@@ -55,8 +55,8 @@ function enter(c: ContainerEntry): string {
 
 /**
  * The container `text` names: a name (hg's namespace, or the runtime's name for its
- * container), a runtime's container id or a unique prefix of one (at least 4 characters), or an
- * address.
+ * container; a pod's name without its Kubernetes namespace), a runtime's container id or a
+ * unique prefix of one (at least 4 characters), or an address.
  *
  * @example
  * ```ts
@@ -68,15 +68,6 @@ export function findContainer<C extends ContainerEntry>(
   containers: readonly C[],
   text: string,
 ): C {
-  const byName = containers.filter((c) => c.name === text || c.containerId === text);
-  if (byName.length === 1) return byName[0];
-  if (byName.length > 1) {
-    throw new InputError(
-      `${text} names ${byName.length} containers (${
-        byName.map((c) => `${c.kind} ${c.hostVeth}`).join(", ")
-      }): give a container id or an address`,
-    );
-  }
   const address = (() => {
     try {
       return parseAddress(text);
@@ -84,16 +75,33 @@ export function findContainer<C extends ContainerEntry>(
       return undefined;
     }
   })();
-  const byAddress = address ? containers.filter((c) => addressEquals(c.address, address)) : [];
-  if (byAddress.length === 1) return byAddress[0];
-  const byPrefix = text.length >= 4
-    ? containers.filter((c) => c.containerId?.startsWith(text))
-    : [];
-  if (byPrefix.length === 1) return byPrefix[0];
-  if (byPrefix.length > 1) {
-    throw new InputError(`container id prefix ${text} is not unique: give more of the id`);
+  const exact = containers.filter((c) => c.name === text || c.containerId === text);
+  // Each way of naming, tried in turn: the first that names anything decides.
+  const ways: C[][] = [
+    exact,
+    // A Kubernetes pod is named NAMESPACE/POD; its pod name alone names it too.
+    text.includes("/") ? [] : containers.filter((c) => c.name.endsWith(`/${text}`)),
+    address ? containers.filter((c) => addressEquals(c.address, address)) : [],
+    text.length >= 4 ? containers.filter((c) => c.containerId?.startsWith(text)) : [],
+  ];
+  const named = ways.find((w) => w.length > 0);
+  if (!named) {
+    throw new InputError(
+      `no container ${text} on this host (name, container id or address; "hg netns ls" lists them)`,
+    );
+  }
+  if (named.length === 1) return named[0];
+  // One container with several interfaces on hg: its eth0, else its first.
+  if (
+    named[0].containerId !== undefined && named.every((c) => c.containerId === named[0].containerId)
+  ) {
+    return [...named].sort((a, b) =>
+      Number(b.ifname === "eth0") - Number(a.ifname === "eth0") || a.ifname.localeCompare(b.ifname)
+    )[0];
   }
   throw new InputError(
-    `no container ${text} on this host (name, container id or address; "hg netns ls" lists them)`,
+    `${text} names ${named.length} containers (${
+      named.map((c) => c.containerId ?? c.name).join(", ")
+    }): give more of a container id, or an address`,
   );
 }
