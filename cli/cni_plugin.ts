@@ -27,6 +27,9 @@ async function readStdin(): Promise<string> {
  * ```
  */
 export async function runCniPlugin(env: Record<string, string | undefined>): Promise<number> {
+  // A runtime's PATH may lack the sbin directories (kubelet's often does): hg still finds ip,
+  // nsenter and iptables where Debian and others put them.
+  process.env.PATH = withSystemPath(env.PATH);
   let stdin = "";
   try {
     stdin = await readStdin();
@@ -38,4 +41,19 @@ export async function runCniPlugin(env: Record<string, string | undefined>): Pro
     process.stdout.write(JSON.stringify(document) + "\n");
     return 1;
   }
+}
+
+const SYSTEM_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/**
+ * `path` with the system's program directories appended when missing.
+ *
+ * @example
+ * ```ts
+ * withSystemPath("/opt/cni/bin"); // "/opt/cni/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ * ```
+ */
+export function withSystemPath(path: string | undefined): string {
+  const dirs = (path ?? "").split(":").filter((d) => d !== "");
+  return [...dirs, ...SYSTEM_PATH.filter((d) => !dirs.includes(d))].join(":");
 }
