@@ -4,10 +4,12 @@
  *
  * @module
  */
+import { pickAddress, takenAddresses } from "../containers/address.ts";
 import { findBridge } from "../host/bridge.ts";
 import type { HostState } from "../host/state.ts";
 import type { NetState } from "../ip/read.ts";
 import { addressEquals, formatAddress } from "../net/address.ts";
+import { formatPrefix } from "../net/prefix.ts";
 import { findAttachment } from "./attachment.ts";
 import { CniError } from "./error.ts";
 import type { CniContainer, HgNetConf } from "./request.ts";
@@ -61,28 +63,44 @@ export function checkAttachment(
       problems.push(`${container.ifname} in the container lacks its address ${address}`);
     }
   }
+  const prev = conf.prevResult;
+  const list = (key: string) =>
+    Array.isArray(prev?.[key]) ? (prev[key] as Record<string, unknown>[]) : [];
+  // The result decides what the container should have: prevResult when given (the spec),
+  // else what hg recorded when it made the attachment.
+  const wantsDefault = prev
+    ? list("routes").some((r) => r.dst === "0.0.0.0/0")
+    : found.defaultRoute === true;
   const gateway = bridge?.gateway?.address;
   const hasDefault = inside.routes.some((r) =>
     r.dst.length === 0 && r.gateway !== undefined && gateway !== undefined &&
     addressEquals(r.gateway, gateway)
   );
-  if (gateway && !hasDefault) {
+  if (gateway && wantsDefault && !hasDefault) {
     problems.push(`the container has no default route via ${formatAddress(gateway)}`);
   }
-  const prevIps = conf.prevResult?.ips;
-  if (conf.prevResult !== undefined) {
-    const listed = Array.isArray(prevIps)
-      ? prevIps.map((ip) => (ip as { address?: unknown }).address)
-      : [];
-    if (!listed.includes(address)) {
+  if (prev !== undefined) {
+    if (!list("ips").some((ip) => ip.address === address)) {
       problems.push(`prevResult does not list ${address}, the address hg gave the container`);
+    }
+    const listed = list("interfaces").find((i) =>
+      i.name === container.ifname && (i.sandbox === undefined || i.sandbox === container.netns)
+    );
+    const mac = typeof listed?.mac === "string" ? listed.mac.toLowerCase() : undefined;
+    if (link && mac && link.mac?.toLowerCase() !== mac) {
+      problems.push(
+        `${container.ifname} in the container has MAC ${
+          link.mac ?? "none"
+        }, prevResult lists ${mac}`,
+      );
     }
   }
   return problems;
 }
 
 /**
- * STATUS: throws the spec's "not available" (50) unless the bridge is there, up and addressed.
+ * STATUS: throws the spec's "not available" (50) unless the bridge is there, up and addressed,
+ * and its subnet has an address left for another container.
  *
  * @example
  * ```ts
@@ -99,6 +117,14 @@ export function checkReady(host: HostState, conf: HgNetConf): void {
       `bridge ${conf.bridge} is ${
         !bridge ? "missing" : !bridge.gateway ? "without an IPv4 address" : "down"
       }: run "hg setup" (or start "hg agent") first`,
+    );
+  }
+  try {
+    pickAddress(bridge.gateway.prefix, takenAddresses(host, bridge.gateway.address));
+  } catch {
+    throw new CniError(
+      CNI_ERROR.notAvailable,
+      `subnet ${formatPrefix(bridge.gateway.prefix)} has no address left for another container`,
     );
   }
 }

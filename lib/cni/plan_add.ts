@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { pickAddress } from "../containers/address.ts";
+import { pickAddress, takenAddresses } from "../containers/address.ts";
 import { listContainers } from "../containers/list.ts";
 import { attachmentVethName } from "../containers/name.ts";
 import { EnvironmentError, InputError } from "../errors.ts";
@@ -16,6 +16,7 @@ import { findBridge } from "../host/bridge.ts";
 import { attachmentAlias } from "../host/marks.ts";
 import type { HostState } from "../host/state.ts";
 import { formatAddress } from "../net/address.ts";
+import { formatPrefix } from "../net/prefix.ts";
 import { ipStep, type Plan, type Step } from "../plan/step.ts";
 import { hgRules, masqueradeRule } from "../setup/masquerade.ts";
 import { findAttachment } from "./attachment.ts";
@@ -31,8 +32,9 @@ export interface CniAddPlan {
 }
 
 /**
- * Plans an ADD. An attachment that exists already (ADD repeated) plans nothing and gives the
- * same result. `natRules` (`iptables -t nat -S POSTROUTING`) matter only with `ipMasq`.
+ * Plans an ADD. An attachment that exists already (ADD repeated, or the same container id and
+ * interface in another namespace) is an error, as the spec says, and changes nothing.
+ * `natRules` (`iptables -t nat -S POSTROUTING`) matter only with `ipMasq`.
  *
  * @example
  * ```ts
@@ -66,21 +68,17 @@ export function planCniAdd(
   const key = { network: conf.name, containerId: container.id, ifname: container.ifname };
   const veth = attachmentVethName(key.network, key.containerId, key.ifname);
   const existing = findAttachment(host, key);
+  if (existing) {
+    throw new CniError(
+      CNI_ERROR.attachmentExists,
+      `container ${container.id} already has ${container.ifname} on network ${conf.name} (${
+        formatAddress(existing.address)
+      }/${existing.prefixLength}${existing.netns ? ` in ${existing.netns}` : ""}): DEL it first`,
+    );
+  }
   const others = listContainers(host).filter((c) =>
     c.kind === "cni" && c.containerId === container.id && c.hostVeth !== veth
   );
-  const attachment = (address = existing?.address): Attachment => ({
-    hostVeth: veth,
-    ifname: container.ifname,
-    mac: macFor(address!),
-    mtu,
-    netns: container.netns,
-    address: address!,
-    prefixLength: subnet.length,
-    gateway,
-    defaultRoute: others.length === 0,
-  });
-  if (existing) return { plan: [], attachment: attachment() };
   if (host.links.some((l) => l.ifname === veth)) {
     throw new CniError(
       CNI_ERROR.configureFailed,
@@ -88,15 +86,34 @@ export function planCniAdd(
         `already exists for something else: use another interface name`,
     );
   }
-  const taken = [gateway, ...listContainers(host).map((c) => c.address)];
-  const address = pickAddress(subnet, taken, container.requestedIp);
-  const made = attachment(address);
+  if (
+    container.requestedPrefixLength !== undefined &&
+    container.requestedPrefixLength !== subnet.length
+  ) {
+    throw new InputError(
+      `CNI_ARGS IP=${formatAddress(container.requestedIp!)}/${container.requestedPrefixLength}: ` +
+        `this host's subnet ${formatPrefix(subnet)} is a /${subnet.length}`,
+    );
+  }
+  const address = pickAddress(subnet, takenAddresses(host, gateway), container.requestedIp);
+  const made: Attachment = {
+    hostVeth: veth,
+    ifname: container.ifname,
+    mac: macFor(address),
+    mtu,
+    netns: container.netns,
+    address,
+    prefixLength: subnet.length,
+    gateway,
+    defaultRoute: others.length === 0,
+  };
   const mark = attachmentAlias({
     ...key,
     address,
     prefixLength: subnet.length,
     netns: container.netns,
     name: container.name,
+    defaultRoute: made.defaultRoute,
   });
   const inside = container.netns;
   const gw = formatAddress(gateway);
@@ -105,6 +122,8 @@ export function planCniAdd(
       "link",
       "add",
       veth,
+      "address",
+      macFor(address, "host"),
       "mtu",
       String(mtu),
       "type",

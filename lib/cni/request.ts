@@ -26,8 +26,10 @@ export interface CniContainer {
   readonly ifname: string;
   /** The runtime's name for the container (K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS). */
   readonly name?: string;
-  /** An address asked for with `IP=` in CNI_ARGS. */
+  /** An address asked for with `IP=ADDRESS[/PREFIX]` in CNI_ARGS. */
   readonly requestedIp?: IpAddress;
+  /** The prefix length `IP=` gave, if any: it must be the host subnet's. */
+  readonly requestedPrefixLength?: number;
 }
 
 /** An attachment named in GC's `cni.dev/valid-attachments`. */
@@ -128,7 +130,10 @@ function parseContainer(
     );
   }
   const ifname = env.CNI_IFNAME ?? "";
-  const badIfname = interfaceNameError(ifname);
+  // The kernel takes no "/", ":" or whitespace in a name it creates (dev_valid_name).
+  const badIfname = ifname.includes(":")
+    ? `${JSON.stringify(ifname)} is not a valid interface name: ":" is not allowed`
+    : interfaceNameError(ifname);
   if (badIfname) throw new CniError(CNI_ERROR.invalidEnvironment, `CNI_IFNAME: ${badIfname}`);
   const netns = env.CNI_NETNS || undefined;
   if (netns === undefined && command !== "DEL") {
@@ -148,12 +153,22 @@ function parseContainer(
   const podName = args.get("K8S_POD_NAME");
   const podNamespace = args.get("K8S_POD_NAMESPACE");
   const ip = args.get("IP");
-  let requestedIp: IpAddress | undefined;
+  let requested: { requestedIp: IpAddress; requestedPrefixLength?: number } | undefined;
   if (ip !== undefined) {
+    // The conventions' form: IP=ADDRESS[/PREFIX].
+    const [text, length, ...rest] = ip.split("/");
     try {
-      requestedIp = parseAddressOf(4, ip);
+      if (rest.length > 0 || (length !== undefined && !/^\d{1,2}$/.test(length))) throw 0;
+      if (length !== undefined && Number(length) > 32) throw 0;
+      requested = {
+        requestedIp: parseAddressOf(4, text),
+        ...(length === undefined ? {} : { requestedPrefixLength: Number(length) }),
+      };
     } catch {
-      throw new CniError(CNI_ERROR.invalidEnvironment, `CNI_ARGS IP=${ip} is not an IPv4 address`);
+      throw new CniError(
+        CNI_ERROR.invalidEnvironment,
+        `CNI_ARGS IP=${ip} is not an IPv4 address (ADDRESS or ADDRESS/PREFIX)`,
+      );
     }
   }
   const name = podName && podNamespace ? `${podNamespace}/${podName}` : podName || undefined;
@@ -162,7 +177,7 @@ function parseContainer(
     ifname,
     ...(netns ? { netns } : {}),
     ...(name ? { name } : {}),
-    ...(requestedIp ? { requestedIp } : {}),
+    ...requested,
   };
 }
 
@@ -198,11 +213,13 @@ export function parseCniArgs(text: string): Map<string, string> {
     args.set(pair.slice(0, eq), pair.slice(eq + 1));
   }
   const ignoreUnknown = ["1", "true"].includes((args.get("IgnoreUnknown") ?? "").toLowerCase());
-  const unknown = [...args.keys()].filter((k) => !KNOWN_ARGS.has(k));
+  const unknown = [...args].filter(([k]) => !KNOWN_ARGS.has(k));
   if (unknown.length > 0 && !ignoreUnknown) {
     throw new CniError(
       CNI_ERROR.unsupportedField,
-      `CNI_ARGS ${unknown.join(", ")} unknown to hg (set IgnoreUnknown=1 to pass it anyway)`,
+      `CNI_ARGS ${
+        unknown.map(([k, v]) => `${k}=${v}`).join(", ")
+      } unknown to hg (set IgnoreUnknown=1 to pass it anyway)`,
     );
   }
   return args;

@@ -39,11 +39,14 @@ export interface CniResult {
  * ```ts
  * import { parseAddress } from "../net/address.ts";
  * macFor(parseAddress("1.1.1.5")); // "0a:58:01:01:01:05"
+ * macFor(parseAddress("1.1.1.5"), "host"); // "0e:58:01:01:01:05"
  * ```
  */
-export function macFor(address: IpAddress): string {
+export function macFor(address: IpAddress, side: "container" | "host" = "container"): string {
   const bytes = [24, 16, 8, 0].map((s) => Number((address.value >> BigInt(s)) & 0xffn));
-  return ["0a", "58", ...bytes.map((b) => b.toString(16).padStart(2, "0"))].join(":");
+  // The host end differs in one locally administered bit (0e), so the pair never shares a MAC.
+  const first = side === "container" ? "0a" : "0e";
+  return [first, "58", ...bytes.map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
 
 /**
@@ -70,7 +73,7 @@ export function buildResult(
     cniVersion: version,
     interfaces: [
       ...interfaces,
-      { name: attachment.hostVeth, ...withMtu },
+      { name: attachment.hostVeth, mac: macFor(attachment.address, "host"), ...withMtu },
       { name: attachment.ifname, mac: attachment.mac, ...withMtu, sandbox: attachment.netns },
     ],
     ips: [

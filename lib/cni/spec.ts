@@ -30,6 +30,8 @@ export const CNI_ERROR = {
   configureFailed: 100,
   /** CHECK found the attachment different from what ADD made. */
   checkFailed: 101,
+  /** ADD for an attachment that exists already (the spec: an existing interface is an error). */
+  attachmentExists: 102,
 } as const;
 
 /** Whether `version` is one hg answers. */

@@ -4,6 +4,8 @@
  * @module
  */
 import { HgError, InputError } from "../errors.ts";
+import type { HostState } from "../host/state.ts";
+import { listContainers } from "./list.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import {
   formatPrefix,
@@ -66,4 +68,18 @@ export function pickAddress(
   throw new HgError(
     `subnet ${formatPrefix(subnet)} has no free address left for another container`,
   );
+}
+
+/**
+ * The addresses of the host's one container pool that are in use: the gateway, and every
+ * marked veth's (hg's own containers and runtime containers alike).
+ *
+ * @example
+ * ```ts
+ * declare const host: HostState;
+ * pickAddress(subnet, takenAddresses(host, gateway));
+ * ```
+ */
+export function takenAddresses(host: Pick<HostState, "links">, gateway: IpAddress): IpAddress[] {
+  return [gateway, ...listContainers(host).map((c) => c.address)];
 }

@@ -26,6 +26,8 @@ export interface ContainerEntry {
   readonly containerId?: string;
   /** The CNI network's name (cni only). */
   readonly network?: string;
+  /** The interface carries the container's default route (cni only). */
+  readonly defaultRoute?: boolean;
 }
 
 /**

@@ -11,7 +11,7 @@ import { containerAlias } from "../host/marks.ts";
 import type { HostState } from "../host/state.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import { ipStep, type Plan, type Step } from "../plan/step.ts";
-import { pickAddress } from "./address.ts";
+import { pickAddress, takenAddresses } from "./address.ts";
 import { type ContainerEntry, listContainers } from "./list.ts";
 import { CONTAINER_IFNAME, hostVethName } from "./name.ts";
 import type { ContainerState } from "./observe.ts";
@@ -84,8 +84,7 @@ export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
     );
   }
   // Runtime containers (CNI) draw from the same pool: every marked veth holds its address.
-  const taken = [gateway, ...containers.map((c) => c.address)];
-  const address = pickAddress(subnet, taken, input.requested);
+  const address = pickAddress(subnet, takenAddresses(host, gateway), input.requested);
   const cidr = `${formatAddress(address)}/${subnet.length}`;
   const mtu = String(found.link.mtu);
   const steps: Step[] = [

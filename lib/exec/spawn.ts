@@ -116,7 +116,9 @@ function fromBun(
     stdin: stdin ? "pipe" : "ignore",
     stdout: "pipe",
     stderr: "pipe",
-    env,
+    // Bun finds the program in the PATH it started with unless given the environment: pass it,
+    // so a PATH this process changed (plugin mode adds the sbin directories) counts.
+    env: env ?? process.env,
   });
   return {
     stdout: p.stdout,

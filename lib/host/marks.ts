@@ -5,8 +5,9 @@
  * - the bridge: `hg:bridge`
  * - the gateway address hg adds to a bridge it did not create: the address label `BRIDGE:hg`
  * - a container's host-side veth: `hg:NAME@ADDRESS/LEN` (the container's name and address)
- * - a runtime container's host-side veth (CNI): `hgc:ID/IFNAME@ADDRESS/LEN,net=NETWORK` and, when
- *   they fit the alias's 255 bytes, `,ns=NETNS-PATH` and `,name=NAME`
+ * - a runtime container's host-side veth (CNI): `hgc:ID/IFNAME@ADDRESS/LEN,net=NETWORK`, then
+ *   `,default=1` on the interface that carries the container's default route and, when they fit
+ *   the alias's 255 bytes, `,ns=NETNS-PATH` and `,name=NAME`
  *
  * @module
  */
@@ -75,6 +76,8 @@ export interface AttachmentMark {
   readonly netns?: string;
   /** The container's name as the runtime gave it (CNI_ARGS K8S_POD_NAME), when it fits. */
   readonly name?: string;
+  /** This interface carries the container's default route (its first attachment to hg). */
+  readonly defaultRoute?: boolean;
 }
 
 // The kernel keeps at most 255 bytes of an alias (IFALIASZ - 1).
@@ -97,7 +100,7 @@ const OPTIONAL_VALUE = /^[A-Za-z0-9_.:\/@=+%-]+$/;
 export function attachmentAlias(mark: AttachmentMark): string {
   const base = `hgc:${mark.containerId}/${mark.ifname}@${
     formatAddress(mark.address)
-  }/${mark.prefixLength},net=${mark.network}`;
+  }/${mark.prefixLength},net=${mark.network}${mark.defaultRoute ? ",default=1" : ""}`;
   const parts = [base];
   for (const [key, value] of [["ns", mark.netns], ["name", mark.name]] as const) {
     if (value === undefined || !OPTIONAL_VALUE.test(value)) continue;
@@ -128,6 +131,7 @@ export function parseAttachmentAlias(alias: string | undefined): AttachmentMark 
       network: match[5],
       ...(extra.has("ns") ? { netns: extra.get("ns") } : {}),
       ...(extra.has("name") ? { name: extra.get("name") } : {}),
+      ...(extra.get("default") === "1" ? { defaultRoute: true } : {}),
     };
   } catch {
     return undefined;

@@ -82,6 +82,8 @@ function host(attachments: readonly Marked[] = [], withC1 = true): HostState {
         address: parseAddress(a.address),
         prefixLength: 24,
         netns: NETNS,
+        // ADD gives the default route to a container's first interface on hg.
+        defaultRoute: ifname === "eth0",
       }),
       master: a.master === undefined ? "cni0" : a.master || undefined,
       up: a.up ?? true,
@@ -90,10 +92,15 @@ function host(attachments: readonly Marked[] = [], withC1 = true): HostState {
   return { ...base, links };
 }
 
-/** The captured container: eth0 up with 1.1.1.2/24, default route via 1.1.1.1. */
+/**
+ * The captured container: eth0 up with 1.1.1.2/24, default route via 1.1.1.1, and the MAC ADD
+ * gives it (0a:58 and the address; the captured one was made by hg netns add).
+ */
 function inside(): NetState {
   return {
-    links: parseLinks(fixture("link_container.json")),
+    links: parseLinks(fixture("link_container.json")).map((l) =>
+      l.ifname === "eth0" ? { ...l, mac: "0a:58:01:01:01:02" } : l
+    ),
     addresses: parseAddresses(fixture("addr_container.json")),
     routes: parseRoutes(fixture("route_container.json"), 4),
   };
