@@ -56,7 +56,8 @@ export function listContainers(state: Pick<HostState, "links">): ContainerEntry[
     if (!attachment) return [];
     const { name, ...rest } = attachment;
     return [{ kind: "cni", name: name ?? attachment.containerId, ...rest, ...veth }];
-  }).sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
+    // hg's own first (doctor's default source), then the runtime's, each by name.
+  }).sort((a, b) => b.kind.localeCompare(a.kind) || a.name.localeCompare(b.name));
 }
 
 /** The containers hg made with `hg netns add` (named namespaces). */

@@ -87,7 +87,9 @@ export function findContainer<C extends ContainerEntry>(
   const named = ways.find((w) => w.length > 0);
   if (!named) {
     throw new InputError(
-      `no container ${text} on this host (name, container id or address; "hg netns ls" lists them)`,
+      `no container ${text} on this host (name, container id or address; "hg netns ls" lists ` +
+        "them; a runtime's container whose veth was deleted is off hg's network: restart it " +
+        "with its runtime)",
     );
   }
   if (named.length === 1) return named[0];

@@ -36,14 +36,14 @@ export function planTeardown(
   const containers = listContainers(state);
   const runtime = containers.filter((c) => c.kind === "cni");
   if (runtime.length > 0 && !force) {
+    const one = runtime.length === 1;
+    const names = runtime.slice(0, 3).map((c) => c.name).join(", ") +
+      (runtime.length > 3 ? ", ..." : "");
     throw new RuntimeContainersError(
-      `${runtime.length} runtime container${runtime.length === 1 ? "" : "s"} (${
-        runtime.slice(0, 3).map((c) => c.name).join(", ")
-      }${runtime.length > 3 ? ", ..." : ""}) still ${
-        runtime.length === 1 ? "uses" : "use"
-      } hg's network: remove ${
-        runtime.length === 1 ? "it" : "them"
-      } with the runtime first, or "hg teardown --force" to cut them off`,
+      `${runtime.length} runtime container${one ? "" : "s"} (${names}) still use${
+        one ? "s" : ""
+      } hg's network: remove ${one ? "it" : "them"} with the runtime first, or ` +
+        `"hg teardown --force" to cut ${one ? "it" : "them"} off`,
     );
   }
   const steps: Step[] = containers.map((c) =>
