@@ -7,14 +7,15 @@
  * @module
  */
 
-// A reader that goes away (`hg status | head`) is not an error of hg's.
-process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-});
-
 const run = process.env.CNI_COMMAND
   ? import("./cni_plugin.ts").then((m) => m.runCniPlugin(process.env))
-  : import("./program.ts").then((m) => m.runProgram(process.argv.slice(2)));
+  : import("./program.ts").then((m) => {
+    // A reader that goes away (`hg status | head`) is not an error of hg's.
+    process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    });
+    return m.runProgram(process.argv.slice(2));
+  });
 run.then((code) => {
   process.exitCode = code;
 });

@@ -11,7 +11,8 @@ import { listRules } from "../firewall/iptables.ts";
 import { observeHost } from "../host/observe.ts";
 import { IpCommandError } from "../ip/exec.ts";
 import { readNetStateOnce } from "../ip/read.ts";
-import { changeHost } from "../plan/change.ts";
+import { changeHost, changeHostUnlocked } from "../plan/change.ts";
+import type { HostState } from "../host/state.ts";
 import { checkAttachment, checkReady } from "./check.ts";
 import { CniError } from "./error.ts";
 import { planCniAdd } from "./plan_add.ts";
@@ -35,7 +36,7 @@ export async function answerCni(request: CniRequest, version?: string): Promise<
     case "ADD":
       return await add(request.conf, request.container);
     case "DEL":
-      await changeHost((host) => ({ plan: planCniDel(host, request.conf, request.container) }));
+      await del(request.conf, request.container);
       return undefined;
     case "CHECK":
       await check(request.conf, request.container);
@@ -79,6 +80,20 @@ async function add(conf: HgNetConf, container: CniContainer) {
     // (An ADD repeated on a made attachment plans nothing, so it never gets here.)
     await changeHost((host) => ({ plan: planCniDel(host, conf, container) })).catch(() => {});
     throw e;
+  }
+}
+
+/**
+ * DEL without the host lock (see changeHostUnlocked). Whoever else removed the veth meanwhile
+ * (teardown, a DEL repeated at once) did DEL's job: its "Cannot find device" is success.
+ */
+async function del(conf: HgNetConf, container: CniContainer): Promise<void> {
+  const plan = (host: HostState) => ({ plan: planCniDel(host, conf, container) });
+  try {
+    await changeHostUnlocked(plan);
+  } catch (e) {
+    if (!(e instanceof IpCommandError)) throw e;
+    if (plan(await observeHost()).plan.length > 0) throw e;
   }
 }
 

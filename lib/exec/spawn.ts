@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
-import { Readable } from "node:stream";
+import type * as ChildProcess from "node:child_process";
+import type * as Stream from "node:stream";
 import { EnvironmentError } from "../errors.ts";
 
 /** A started process: its output streams, its input, and its exit code. */
@@ -163,12 +163,19 @@ function fromDeno(
   };
 }
 
+// Loaded only here: the modules cost milliseconds at every start (a CNI plugin's start is on
+// every container's path) and Bun and Deno never come this way.
+const builtin = <T>(name: string) =>
+  (process as unknown as { getBuiltinModule(name: string): T }).getBuiltinModule(name);
+
 function fromNode(
   command: string,
   args: readonly string[],
   stdin: boolean,
   env?: NodeJS.ProcessEnv,
 ): Child {
+  const { spawn } = builtin<typeof ChildProcess>("node:child_process");
+  const { Readable } = builtin<typeof Stream>("node:stream");
   const child = spawn(command, [...args], {
     stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"],
     env,

@@ -6,6 +6,7 @@
  */
 import { HgError } from "../errors.ts";
 import { runProcess } from "../exec/run.ts";
+import { readText, startProcess } from "../exec/spawn.ts";
 import { batchLine, ipInvocation } from "./op.ts";
 
 /** An `ip` command exited non-zero. */
@@ -54,10 +55,44 @@ export async function ipBatch(
   netns?: string,
 ): Promise<void> {
   if (commands.length === 0) return;
+  await startIpBatch(netns).run(commands);
+}
+
+/** An `ip -batch -` process started before its input is known. */
+export interface PendingBatch {
+  /** Writes `commands`, ends the input and waits; the first failing command rejects. */
+  run(commands: readonly (readonly string[])[]): Promise<void>;
+  /** Ends it with nothing done. */
+  cancel(): Promise<void>;
+}
+
+/**
+ * Starts `ip -batch -` for `netns` now, to be given its commands later: a plan whose second
+ * namespace exists already has that process started while the first one's batch runs.
+ *
+ * @example
+ * ```ts
+ * const inside = startIpBatch("/run/netns/netns-1f2e");
+ * await ipBatch([["link", "add", "hgc1", "type", "veth", "peer", "name", "eth0", "netns", "/run/netns/netns-1f2e"]]);
+ * await inside.run([["link", "set", "eth0", "up"]]);
+ * ```
+ */
+export function startIpBatch(netns?: string): PendingBatch {
   const ip = ipInvocation(netns, ["-batch", "-"]);
-  const input = commands.map(batchLine).join("\n") + "\n";
-  const result = await runProcess(ip.command, ip.args, { input });
-  if (result.code !== 0) throw batchFailure(commands, 0, result.code, result.stderr, netns);
+  const child = startProcess(ip.command, ip.args, { stdin: true });
+  const output = Promise.all([readText(child.stdout), readText(child.stderr)]);
+  return {
+    async run(commands) {
+      child.write(commands.map(batchLine).join("\n") + "\n");
+      child.end();
+      const [code, [, stderr]] = await Promise.all([child.exited, output]);
+      if (code !== 0) throw batchFailure(commands, 0, code, stderr, netns);
+    },
+    async cancel() {
+      child.end();
+      await Promise.all([child.exited, output]);
+    },
+  };
 }
 
 /**

@@ -6,7 +6,9 @@
  * @module
  */
 import { runIptables } from "../firewall/iptables.ts";
-import { ipBatch } from "../ip/exec.ts";
+import { existsSync } from "node:fs";
+import { netnsPath } from "../exec/netns.ts";
+import { ipBatch, type PendingBatch, startIpBatch } from "../ip/exec.ts";
 import type { IpSession } from "../ip/session.ts";
 import { writeSysctl } from "../sysctl/sysctl.ts";
 import type { Plan } from "./step.ts";
@@ -27,9 +29,22 @@ export async function applyPlan(plan: Plan, session?: IpSession): Promise<void> 
     lines.push(step.args);
     batches.set(step.netns, lines);
   }
-  for (const [netns, lines] of batches) {
-    if (session && netns === session.netns) await session.apply(lines);
-    else await ipBatch(lines, netns);
+  // The `ip` of a namespace that exists already starts now, while the ones before it apply.
+  const early = new Map<string, PendingBatch>();
+  for (const netns of batches.keys()) {
+    if (netns === undefined || netns === session?.netns) continue;
+    if (existsSync(netnsPath(netns))) early.set(netns, startIpBatch(netns));
+  }
+  try {
+    for (const [netns, lines] of batches) {
+      const pending = netns === undefined ? undefined : early.get(netns);
+      if (netns !== undefined) early.delete(netns);
+      if (session && netns === session.netns) await session.apply(lines);
+      else if (pending) await pending.run(lines);
+      else await ipBatch(lines, netns);
+    }
+  } finally {
+    for (const pending of early.values()) await pending.cancel();
   }
   // The session's namespace may have had nothing to change: end its process all the same.
   await session?.close();

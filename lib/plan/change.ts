@@ -12,12 +12,15 @@ import { IpSession } from "../ip/session.ts";
 import { applyPlan } from "./apply.ts";
 import type { Plan } from "./step.ts";
 
-/** One `ip` process observes the host, `planner` plans, and the same process applies the plan. */
+/**
+ * One `ip` process observes the host, `planner` plans, and the same process applies the plan.
+ * The process may have been started before (while the caller waited for the host lock).
+ */
 async function observePlanApply<T extends { readonly plan: Plan }>(
   planner: (host: HostState) => T | Promise<T>,
   dryRun: boolean,
+  session = IpSession.open(),
 ): Promise<T> {
-  const session = IpSession.open();
   try {
     const planned = await planner(await observeHost(session));
     if (!dryRun) await applyPlan(planned.plan, session);
@@ -40,7 +43,30 @@ export async function changeHost<T extends { readonly plan: Plan }>(
   dryRun = false,
 ): Promise<T> {
   if (dryRun) return await observePlanApply(planner, true);
-  return await withHostLock(() => observePlanApply(planner, false));
+  // `ip` starts while the lock is taken: the lock is held for the reads and writes only.
+  const session = IpSession.open();
+  try {
+    return await withHostLock(() => observePlanApply(planner, false, session));
+  } finally {
+    await session.close();
+  }
+}
+
+/**
+ * {@link changeHost} without the host lock, for a plan that only removes what belongs to one
+ * caller and frees what it held (a CNI DEL deletes one container's veth, and with it its
+ * address): nothing another command plans from can be handed out twice by it, and the kernel's
+ * slow part of a veth's deletion (about 16 ms) then holds up no other container's ADD.
+ *
+ * @example
+ * ```ts
+ * await changeHostUnlocked((host) => ({ plan: planCniDel(host, conf, container) }));
+ * ```
+ */
+export async function changeHostUnlocked<T extends { readonly plan: Plan }>(
+  planner: (host: HostState) => T | Promise<T>,
+): Promise<T> {
+  return await observePlanApply(planner, false);
 }
 
 /**
