@@ -1,7 +1,8 @@
 /**
  * Answers a parsed CNI request: each command observes this host (the runtime's network
  * namespace), plans with the pure planners, and applies the plan under hg's host lock, the
- * path every hg change takes. Returns the document to print (undefined: print nothing).
+ * path every hg change takes (DEL, which only frees, without it). Returns the document to print
+ * (undefined: print nothing).
  *
  * @module
  */

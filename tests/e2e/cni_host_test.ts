@@ -30,10 +30,17 @@ async function withHost(body: (host: string, dir: string) => void | Promise<void
 
 const env = (dir: string) => ({ HG_RUN_DIR: join(dir, "run") });
 
-/** Runs the installed plugin in `host` as a runtime would. */
-function plugin(host: string, dir: string, command: string, pod: string, name: string) {
+/** Runs the installed plugin in `host` as a runtime would (`more`: network config fields). */
+function plugin(
+  host: string,
+  dir: string,
+  command: string,
+  pod: string,
+  name: string,
+  more: Record<string, unknown> = {},
+) {
   return spawnSync("nsenter", [`--net=/run/netns/${host}`, join(dir, "bin", "hg")], {
-    input: JSON.stringify({ cniVersion: "1.0.0", name: "hg", type: "hg" }),
+    input: JSON.stringify({ cniVersion: "1.0.0", name: "hg", type: "hg", ...more }),
     encoding: "utf8",
     cwd: "/",
     env: {
@@ -144,6 +151,37 @@ describe("hg cni install and runtime containers on the host (e2e, root)", () => 
       // The runtime's DEL afterwards finds nothing and succeeds.
       const del = plugin(host, dir, "DEL", `${host}-p1`, "web");
       assert.equal(del.status, 0, del.stdout);
+    });
+  });
+
+  it("ipMasq adds hg's one masquerade rule for the subnet, hairpinMode sets the port's hairpin", async () => {
+    await withHost((host, dir) => {
+      assert.equal(
+        hg(["cni", "install", "--bin-dir", join(dir, "bin"), "--conf-dir", dir]).code,
+        0,
+      );
+      const nat = () =>
+        run("nsenter", [`--net=/run/netns/${host}`, "iptables", "-t", "nat", "-S", "POSTROUTING"])
+          .stdout.split("\n").filter((l) => l.includes("--comment hg"));
+      const more = { ipMasq: true, hairpinMode: true };
+      for (const [pod, name] of [[`${host}-p1`, "web"], [`${host}-p2`, "db"]]) {
+        const r = plugin(host, dir, "ADD", pod, name, more);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+      }
+      assert.deepEqual(nat(), [
+        "-A POSTROUTING -s 1.1.1.0/24 ! -d 1.1.1.0/24 -m comment --comment hg -j MASQUERADE",
+      ]);
+      const ports = JSON.parse(
+        run("ip", ["-n", host, "-d", "-j", "link", "show", "master", "cni0"])
+          .stdout,
+      ) as { ifname: string; linkinfo?: { info_slave_data?: { hairpin?: boolean } } }[];
+      assert.equal(ports.length, 2);
+      assert.ok(ports.every((p) => p.linkinfo?.info_slave_data?.hairpin === true), "hairpin on");
+      // DEL leaves the host's rule to the other containers; teardown removes it.
+      assert.equal(plugin(host, dir, "DEL", `${host}-p1`, "web").status, 0);
+      assert.equal(nat().length, 1);
+      assert.equal(hgIn(host, ["teardown", "--force"], env(dir)).code, 0);
+      assert.deepEqual(nat(), []);
     });
   });
 });
