@@ -8,6 +8,7 @@ import {
   pluginContent,
   readIfThere,
 } from "../../lib/cni/install.ts";
+import { networkNameError } from "../../lib/cni/request.ts";
 import { type CniVersion, SUPPORTED_VERSIONS } from "../../lib/cni/spec.ts";
 import { InputError } from "../../lib/errors.ts";
 import { interfaceValue } from "../flags.ts";
@@ -17,12 +18,8 @@ import { selfCommand } from "../self.ts";
 
 /** A CNI network name, as the conflist's `name`. */
 function networkName(text: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(text)) {
-    throw new InputError(
-      `network name ${JSON.stringify(text)} is not valid: 1-64 letters, digits, "_", "." or "-", ` +
-        "starting with a letter or digit",
-    );
-  }
+  const error = networkNameError(text);
+  if (error) throw new InputError(error);
   return text;
 }
 

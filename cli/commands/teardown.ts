@@ -1,7 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { listContainers, presentContainers } from "../../lib/containers/list.ts";
-import { EnvironmentError } from "../../lib/errors.ts";
-import { listRules } from "../../lib/firewall/iptables.ts";
+import { natPostroutingRules } from "../../lib/firewall/iptables.ts";
 import { planTeardown } from "../../lib/teardown/plan.ts";
 import { mutate } from "../mutation.ts";
 import type { Output } from "../output.ts";
@@ -18,11 +17,7 @@ export function teardownCommand(output: () => Output) {
     )
     .action(async (opts) => {
       await mutate(output(), async (host) => {
-        // Without iptables, hg cannot have added rules: nothing to remove there.
-        const natRules = await listRules("nat", "POSTROUTING").catch((e) => {
-          if (e instanceof EnvironmentError) return [];
-          throw e;
-        });
+        const natRules = await natPostroutingRules();
         const present = presentContainers(listContainers(host));
         return {
           plan: planTeardown(host, present, natRules, opts.force === true),

@@ -7,8 +7,7 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { EnvironmentError } from "../errors.ts";
-import { listRules } from "../firewall/iptables.ts";
+import { natPostroutingRules } from "../firewall/iptables.ts";
 import { observeHost } from "../host/observe.ts";
 import { IpCommandError } from "../ip/exec.ts";
 import { readNetStateOnce } from "../ip/read.ts";
@@ -63,13 +62,7 @@ function existingNetns(container: CniContainer): string {
 
 async function add(conf: HgNetConf, container: CniContainer) {
   const netns = existingNetns(container);
-  // Without iptables hg cannot have added a rule, and ipMasq then fails where it applies.
-  const natRules = conf.ipMasq
-    ? await listRules("nat", "POSTROUTING").catch((e) => {
-      if (e instanceof EnvironmentError) return [];
-      throw e;
-    })
-    : [];
+  const natRules = conf.ipMasq ? await natPostroutingRules() : [];
   try {
     const { attachment } = await changeHost((host) =>
       planCniAdd(host, conf, { ...container, netns }, natRules)

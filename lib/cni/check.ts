@@ -13,6 +13,7 @@ import { formatPrefix } from "../net/prefix.ts";
 import { findAttachment } from "./attachment.ts";
 import { CniError } from "./error.ts";
 import type { CniContainer, HgNetConf } from "./request.ts";
+import { resultList } from "./result.ts";
 import { CNI_ERROR } from "./spec.ts";
 
 /**
@@ -64,8 +65,7 @@ export function checkAttachment(
     }
   }
   const prev = conf.prevResult;
-  const list = (key: string) =>
-    Array.isArray(prev?.[key]) ? (prev[key] as Record<string, unknown>[]) : [];
+  const list = (key: string) => resultList(prev, key);
   // The result decides what the container should have: prevResult when given (the spec),
   // else what hg recorded when it made the attachment.
   const wantsDefault = prev

@@ -68,7 +68,22 @@ export type CniRequest =
 // CNI_CONTAINERID (spec: alphanumeric first, then alphanumerics, "_", "." or "-"). The length
 // bound keeps the mark on the veth within the kernel's 255-byte alias.
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Why `name` cannot be a CNI network's name, or undefined when it can: 1-64 characters (it goes
+ * into the veth's mark, within the kernel's 255-byte alias).
+ *
+ * @example
+ * ```ts
+ * networkNameError("hg"); // undefined
+ * ```
+ */
+export function networkNameError(name: unknown): string | undefined {
+  if (typeof name === "string" && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) return undefined;
+  return `network name ${
+    JSON.stringify(name)
+  } is not valid: 1-64 letters, digits, "_", "." or "-", starting with a letter or digit`;
+}
 // A path ip can take in a batch line (no whitespace, quotes or "#").
 const NETNS_PATH = /^\/[A-Za-z0-9_.:\/@,=+%-]*$/;
 
@@ -268,11 +283,9 @@ export function parseNetConf(stdin: string, command: CniCommand): HgNetConf {
       `${command} needs cniVersion 1.1.0, the config says ${version}`,
     );
   }
-  if (typeof o.name !== "string" || !NETWORK_NAME.test(o.name)) {
-    throw invalid(
-      `network name ${JSON.stringify(o.name)} is not valid: 1-64 letters, digits, "_", "." or "-"`,
-    );
-  }
+  const name = o.name;
+  const badName = networkNameError(name);
+  if (badName !== undefined || typeof name !== "string") throw invalid(badName ?? "");
   const bridge = o.bridge ?? "cni0";
   if (typeof bridge !== "string" || interfaceNameError(bridge)) {
     throw invalid(`"bridge": ${interfaceNameError(String(bridge)) ?? "expected a string"}`);
@@ -294,7 +307,7 @@ export function parseNetConf(stdin: string, command: CniCommand): HgNetConf {
   }
   return {
     cniVersion: version,
-    name: o.name,
+    name,
     bridge,
     ...(mtu === undefined ? {} : { mtu: mtu as number }),
     ipMasq: o.ipMasq === true,

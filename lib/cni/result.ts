@@ -64,8 +64,7 @@ export function buildResult(
   version: CniVersion,
   prev?: Record<string, unknown>,
 ): CniResult {
-  const list = (key: string) =>
-    Array.isArray(prev?.[key]) ? (prev[key] as Record<string, unknown>[]) : [];
+  const list = (key: string) => resultList(prev, key);
   const interfaces = list("interfaces");
   const withMtu = version === "1.1.0" ? { mtu: attachment.mtu } : {};
   const gateway = formatAddress(attachment.gateway);
@@ -93,4 +92,21 @@ export function buildResult(
       ? prev.dns as Record<string, unknown>
       : {},
   };
+}
+
+/**
+ * A list of a result from another plugin or run (`interfaces`, `ips`, `routes`), as objects;
+ * empty when it has none.
+ *
+ * @example
+ * ```ts
+ * resultList({ ips: [{ address: "1.1.1.5/24" }] }, "ips"); // [{ address: "1.1.1.5/24" }]
+ * ```
+ */
+export function resultList(
+  result: Record<string, unknown> | undefined,
+  key: string,
+): Record<string, unknown>[] {
+  const value = result?.[key];
+  return Array.isArray(value) ? value as Record<string, unknown>[] : [];
 }

@@ -40,6 +40,7 @@ export interface ContainerEntry {
  * ```
  */
 export function listContainers(state: Pick<HostState, "links">): ContainerEntry[] {
+  // hg's own first (doctor's default source), then the runtime's, each by name.
   return state.links.flatMap((link): ContainerEntry[] => {
     const veth = { hostVeth: link.ifname, master: link.master, vethUp: link.up };
     const mark = parseContainerAlias(link.alias);
@@ -56,7 +57,6 @@ export function listContainers(state: Pick<HostState, "links">): ContainerEntry[
     if (!attachment) return [];
     const { name, ...rest } = attachment;
     return [{ kind: "cni", name: name ?? attachment.containerId, ...rest, ...veth }];
-    // hg's own first (doctor's default source), then the runtime's, each by name.
   }).sort((a, b) => b.kind.localeCompare(a.kind) || a.name.localeCompare(b.name));
 }
 
@@ -77,9 +77,7 @@ export function netnsContainers(state: HostState): ContainerEntry[] {
  * ```
  */
 export function presentContainers(entries: readonly ContainerEntry[]): Set<string> {
-  return new Set(
-    entries.filter((c) => c.kind === "cni" || (c.netns !== undefined && existsSync(c.netns))).map((
-      c,
-    ) => c.hostVeth),
-  );
+  const present = (c: ContainerEntry) =>
+    c.kind === "cni" || (c.netns !== undefined && existsSync(c.netns));
+  return new Set(entries.filter(present).map((c) => c.hostVeth));
 }

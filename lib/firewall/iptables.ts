@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { HgError } from "../errors.ts";
+import { EnvironmentError, HgError } from "../errors.ts";
 import { runProcess } from "../exec/run.ts";
 
 /** Lists the rules of one chain as `iptables -S` prints them, one rule a line. */
@@ -13,6 +13,17 @@ export async function listRules(table: string, chain: string): Promise<string[]>
     throw new HgError(`iptables -t ${table} -S ${chain} failed: ${result.stderr.trim()}`);
   }
   return result.stdout.split("\n").filter((line) => line.startsWith("-A "));
+}
+
+/**
+ * The nat POSTROUTING rules, or none where iptables is not installed: hg cannot have added a rule
+ * there, and a change that needs one fails where it applies.
+ */
+export async function natPostroutingRules(): Promise<string[]> {
+  return await listRules("nat", "POSTROUTING").catch((e) => {
+    if (e instanceof EnvironmentError) return [];
+    throw e;
+  });
 }
 
 /** Runs one iptables change. */

@@ -373,6 +373,17 @@ function assertAttached(
 }
 
 /** Asserts that a DEL (or GC) left nothing of the attachment on the host or in the container. */
+/** One container with two interfaces on hg, eth0 then net1, each checked in the kernel. */
+function addEth0AndNet1(h: Host) {
+  const id = hex64();
+  const netns = h.container("c1");
+  const r0 = added(h.cni(podmanEnv("ADD", id, netns, "eth0"), conf("1.0.0")), "ADD eth0");
+  const a0 = assertAttached(h, r0, netns, "eth0");
+  const r1 = added(h.cni(podmanEnv("ADD", id, netns, "net1"), conf("1.0.0")), "ADD net1");
+  const a1 = assertAttached(h, r1, netns, "net1");
+  return { id, netns, r0, a0, r1, a1 };
+}
+
 function assertGone(h: Host, a: Attached, netns: string | undefined, ifname: string): void {
   assert.ok(
     !hostLinks(h).some((l) => l.ifname === a.hostVeth),
@@ -867,12 +878,7 @@ describe("CNI plugin contract (e2e, root, no runtime)", () => {
 
     it("two attachments in one container (eth0 and net1): both work, distinct addresses, DEL one keeps the other", async () => {
       await withHost((h) => {
-        const id = hex64();
-        const netns = h.container("c1");
-        const r0 = added(h.cni(podmanEnv("ADD", id, netns, "eth0"), conf("1.0.0")), "ADD eth0");
-        const a0 = assertAttached(h, r0, netns, "eth0");
-        const r1 = added(h.cni(podmanEnv("ADD", id, netns, "net1"), conf("1.0.0")), "ADD net1");
-        const a1 = assertAttached(h, r1, netns, "net1");
+        const { id, netns, r0, a0, r1, a1 } = addEth0AndNet1(h);
         assert.notEqual(a0.address, a1.address);
         assert.notEqual(a0.hostVeth, a1.hostVeth);
         quiet(
@@ -899,12 +905,7 @@ describe("CNI plugin contract (e2e, root, no runtime)", () => {
 
     it("two attachments, eth0 removed first: net1 still passes CHECK against its own prevResult", async () => {
       await withHost((h) => {
-        const id = hex64();
-        const netns = h.container("c1");
-        const r0 = added(h.cni(podmanEnv("ADD", id, netns, "eth0"), conf("1.0.0")), "ADD eth0");
-        const a0 = assertAttached(h, r0, netns, "eth0");
-        const r1 = added(h.cni(podmanEnv("ADD", id, netns, "net1"), conf("1.0.0")), "ADD net1");
-        const a1 = assertAttached(h, r1, netns, "net1");
+        const { id, netns, r0, a0, r1, a1 } = addEth0AndNet1(h);
         quiet(
           h.cni(podmanEnv("DEL", id, netns, "eth0"), conf("1.0.0", { prevResult: r0 })),
           "DEL eth0",
