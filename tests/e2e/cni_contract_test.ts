@@ -18,7 +18,7 @@ import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { hgArgv, ipJson, netnsList, netState, pings, type Run, run } from "./harness.ts";
+import { answers, hgArgv, ipJson, netnsList, netState, type Run, run } from "./harness.ts";
 
 // ---------------------------------------------------------------------------------------------
 // What the spec's documents look like (section 5).
@@ -363,7 +363,7 @@ function assertAttached(
     result.interfaces.some((i) => i.name === peer.ifname && !i.sandbox),
     `the result lists the host-side interface ${peer.ifname}: ${text}`,
   );
-  assert.ok(pings(h.name, address), `the host pings ${address}`);
+  assert.ok(answers(h.name, address), `the host pings ${address}`);
   return {
     address,
     prefixLength: Number(length),
@@ -708,9 +708,9 @@ describe("CNI plugin contract (e2e, root, no runtime)", () => {
         assertGone(h, got.b, paths.b, "eth0");
         for (const k of ["a", "c"]) {
           assert.ok(hostLinks(h).some((l) => l.ifname === got[k].hostVeth), `${k} stays`);
-          assert.ok(pings(h.name, got[k].address), `${k} still answers`);
+          assert.ok(answers(h.name, got[k].address), `${k} still answers`);
         }
-        assert.ok(pings(h.name, other.address), "the other network's attachment stays");
+        assert.ok(answers(h.name, other.address), "the other network's attachment stays");
         assert.ok(
           (ipJson(`${h.prefix}-n1`, ["-4", "addr", "show", "dev", "eth0"]) as KAddr[])[0]
             ?.addr_info.length === 1,
@@ -894,7 +894,7 @@ describe("CNI plugin contract (e2e, root, no runtime)", () => {
           "DEL net1",
         );
         assertGone(h, a1, netns, "net1");
-        assert.ok(pings(h.name, a0.address), "eth0 still answers");
+        assert.ok(answers(h.name, a0.address), "eth0 still answers");
         quiet(
           h.cni(podmanEnv("DEL", id, netns, "eth0"), conf("1.0.0", { prevResult: r0 })),
           "DEL eth0",
@@ -911,7 +911,7 @@ describe("CNI plugin contract (e2e, root, no runtime)", () => {
           "DEL eth0",
         );
         assertGone(h, a0, netns, "eth0");
-        assert.ok(pings(h.name, a1.address), "net1 still answers the host");
+        assert.ok(answers(h.name, a1.address), "net1 still answers the host");
         // net1's result lists no default route: CHECK compares with what ADD made for net1.
         const routes = (r1.routes ?? []).map((r) => r.dst);
         quiet(
@@ -1192,7 +1192,7 @@ describe("CNI plugin contract (e2e, root, no runtime)", () => {
 /** Whether the attachment `a` still has its address and answers (after a refused ADD). */
 function stillAnswers(h: Host, netns: string, a: Attached): boolean {
   const addrs = ipAt<KAddr[]>(netns, ["-4", "addr", "show", "dev", "eth0"])[0]?.addr_info ?? [];
-  return addrs.some((x) => x.local === a.address) && pings(h.name, a.address);
+  return addrs.some((x) => x.local === a.address) && answers(h.name, a.address);
 }
 
 /** Starts `sleep` in a network namespace of its own (killed with the host); its /proc path. */
