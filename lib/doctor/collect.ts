@@ -11,7 +11,9 @@ import { existsSync } from "node:fs";
 import { listContainers } from "../containers/list.ts";
 import { containerNetns } from "../containers/where.ts";
 import { netnsPath, runWhere } from "../exec/netns.ts";
+import { ipRead } from "../ip/exec.ts";
 import { parseLinks } from "../ip/link.ts";
+import { VXLAN_ALIAS } from "../host/marks.ts";
 import { splitRouteTables } from "../ip/route.ts";
 import { IpSession } from "../ip/session.ts";
 import { readNetSysctls } from "../sysctl/sysctl.ts";
@@ -45,17 +47,29 @@ async function captureNamespace(netns: string | undefined, host: boolean) {
       ...(host ? [["neigh", "show"], ["rule", "show"]] : []),
     ]);
     const routes = host ? splitRouteTables(asList(out[2])) : { main: asList(out[2]), others: [] };
+    const link = asList(out[0]);
     return {
-      link: asList(out[0]),
+      link,
       addr: asList(out[1]),
       route: routes.main,
       neigh: host ? asList(out[3]) : [],
       rule: host ? asList(out[4]) : [],
       routeTables: routes.others,
+      ...(host ? await captureFdb(netns, link) : {}),
     };
   } finally {
     await session.close();
   }
+}
+
+/** The fdb of hg's VXLAN device, when the host has one (`ip -batch` knows no fdb). */
+async function captureFdb(netns: string | undefined, link: unknown[]) {
+  const vxlan = parseLinks(link).find((l) => l.vxlan && l.alias === VXLAN_ALIAS);
+  if (!vxlan) return {};
+  const dev = vxlan.ifname;
+  return {
+    fdb: { dev, entries: asList(await ipRead(["-j", "fdb", "show", "dev", dev], netns, "bridge")) },
+  };
 }
 
 /** The namespace's IPv4 settings as a plain record, sorted by key. */

@@ -9,6 +9,7 @@
  */
 import { InputError } from "../errors.ts";
 import { parseAddresses } from "../ip/addr.ts";
+import { parseFdb } from "../ip/fdb.ts";
 import { parseLinks } from "../ip/link.ts";
 import { parseNeighbours } from "../ip/neigh.ts";
 import { IpOutputError } from "../ip/output_error.ts";
@@ -73,6 +74,8 @@ export interface SnapshotDocument {
      * of both families here, main included.
      */
     readonly routeTables?: readonly unknown[];
+    /** `bridge -j fdb show dev DEV` of hg's VXLAN device, when there is one. */
+    readonly fdb?: { readonly dev: string; readonly entries: readonly unknown[] };
   };
   /**
    * `net.ipv4.ip_forward`, `icmp_echo_ignore_all` and every interface's `forwarding`,
@@ -165,6 +168,8 @@ export function parseSnapshot(value: unknown): Observation {
   const sysctl = sysctlMap(doc.sysctl, "sysctl");
   const firewall = record(doc.firewall, "firewall");
   try {
+    const neighbours = parseNeighbours(array(host.neigh, "host.neigh"));
+    const fdb = host.fdb === undefined ? undefined : record(host.fdb, "host.fdb");
     return {
       takenAt: text(doc.takenAt, "takenAt"),
       bridge: text(doc.bridge, "bridge"),
@@ -173,10 +178,13 @@ export function parseSnapshot(value: unknown): Observation {
         links: parseLinks(array(host.link, "host.link")),
         addresses: parseAddresses(array(host.addr, "host.addr")),
         routes: parseRoutes(array(host.route, "host.route"), 4),
+        neighbours: neighbours.filter((n) => n.state.includes("PERMANENT")),
+        fdb: fdb
+          ? parseFdb(array(fdb.entries, "host.fdb.entries"), text(fdb.dev, "host.fdb.dev"))
+          : [],
         forwarding: sysctl.get("net.ipv4.ip_forward") === "1",
       },
-      neighbours: parseNeighbours(array(host.neigh, "host.neigh"))
-        .filter((n) => n.dst.family === 4),
+      neighbours: neighbours.filter((n) => n.dst.family === 4),
       ...(host.rule === undefined ? {} : { rules: parseRules(array(host.rule, "host.rule")) }),
       ...(host.routeTables === undefined
         ? {}
@@ -211,6 +219,8 @@ export function parseSnapshot(value: unknown): Observation {
             links: parseLinks(array(capture.link, `${name} link`)),
             addresses: parseAddresses(array(capture.addr, `${name} addr`)),
             routes: parseRoutes(array(capture.route, `${name} route`), 4),
+            // Doctor reads no container's configured neighbours.
+            neighbours: [],
           },
         };
       }),

@@ -3,6 +3,7 @@
  * mistake an admin's link for its own: the link alias (`ip link set X alias ...`).
  *
  * - the bridge: `hg:bridge`
+ * - the VXLAN device: `hg:vxlan`
  * - the gateway address hg adds to a bridge it did not create: the address label `BRIDGE:hg`
  * - a container's host-side veth: `hg:NAME@ADDRESS/LEN` (the container's name and address)
  * - a runtime container's host-side veth (CNI): `hgc:ID/IFNAME@ADDRESS/LEN,net=NETWORK`, then
@@ -16,6 +17,9 @@ import { formatAddress } from "../net/address.ts";
 
 /** The alias of a bridge that hg created. */
 export const BRIDGE_ALIAS = "hg:bridge";
+
+/** The alias of the VXLAN device hg created (`flannel.<VNI>`). */
+export const VXLAN_ALIAS = "hg:vxlan";
 
 /**
  * The label of the gateway address hg adds to a bridge it did not create, so that teardown

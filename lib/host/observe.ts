@@ -1,11 +1,13 @@
-import { readNetState, readNetStateOnce } from "../ip/read.ts";
+import { readFdb, readNetState, readNetStateOnce } from "../ip/read.ts";
+import { VXLAN_ALIAS } from "./marks.ts";
 import type { IpSession } from "../ip/session.ts";
 import { readSysctl } from "../sysctl/sysctl.ts";
 import type { HostState } from "./state.ts";
 
 /**
- * Reads the state of the host this process runs on: links, addresses and routes through one `ip`
- * process (`session`, when the caller will apply a plan through it too), and the forwarding sysctl.
+ * Reads the state of the host this process runs on: links, addresses, routes and permanent
+ * neighbours through one `ip` process (`session`, when the caller will apply a plan through it
+ * too), the fdb of hg's VXLAN device, and the forwarding sysctl.
  *
  * @example
  * ```ts
@@ -18,5 +20,8 @@ export async function observeHost(session?: IpSession): Promise<HostState> {
     session ? readNetState(session) : readNetStateOnce(),
     readSysctl("net.ipv4.ip_forward"),
   ]);
-  return { ...net, forwarding: forwarding === "1" };
+  // `ip -batch` knows no fdb: hg's VXLAN device's entries come from `bridge`, when it has one.
+  const vxlan = net.links.find((l) => l.vxlan && l.alias === VXLAN_ALIAS);
+  const fdb = vxlan ? await readFdb(vxlan.ifname, session?.netns) : [];
+  return { ...net, fdb, forwarding: forwarding === "1" };
 }

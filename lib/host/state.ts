@@ -4,13 +4,20 @@
  * @module
  */
 import type { AddressedLink } from "../ip/addr.ts";
+import type { FdbEntry } from "../ip/fdb.ts";
 import type { Link } from "../ip/link.ts";
+import type { Neighbour } from "../ip/neigh.ts";
 import type { Route } from "../ip/route.ts";
 
-/** A host's links, addresses, IPv4 routes of table main, and forwarding switch. */
+/**
+ * A host's links, addresses, IPv4 routes of table main, permanent neighbours, the fdb entries
+ * of hg's VXLAN device (none without one), and forwarding switch.
+ */
 export interface HostState {
   readonly links: readonly Link[];
   readonly addresses: readonly AddressedLink[];
   readonly routes: readonly Route[];
+  readonly neighbours: readonly Neighbour[];
+  readonly fdb: readonly FdbEntry[];
   readonly forwarding: boolean;
 }

@@ -1,13 +1,14 @@
 /**
- * Runs iproute2: `ip -j` reads and `ip -batch -` writes, in this process's network namespace or
- * in a named one (`ip -n NETNS`). The only module that starts `ip`.
+ * Runs iproute2: `ip -j` reads and `ip -batch -` writes (and `bridge` for fdb entries), in this
+ * process's network namespace or in a named one (`ip -n NETNS`). The only module that starts
+ * `ip` and `bridge`.
  *
  * @module
  */
 import { HgError } from "../errors.ts";
 import { runProcess } from "../exec/run.ts";
 import { readText, startProcess } from "../exec/spawn.ts";
-import { batchLine, ipInvocation } from "./op.ts";
+import { batchLine, ipInvocation, type IpProgram } from "./op.ts";
 
 /** An `ip` command exited non-zero. */
 export class IpCommandError extends HgError {
@@ -28,8 +29,12 @@ export class IpCommandError extends HgError {
  * const json = await ipRead(["-N", "-j", "route", "show", "table", "main"], "hglab-h1");
  * ```
  */
-export async function ipRead(args: readonly string[], netns?: string): Promise<string> {
-  const ip = ipInvocation(netns, args);
+export async function ipRead(
+  args: readonly string[],
+  netns?: string,
+  program: IpProgram = "ip",
+): Promise<string> {
+  const ip = ipInvocation(netns, args, program);
   const result = await runProcess(ip.command, ip.args);
   if (result.code !== 0) {
     throw new IpCommandError(
@@ -53,9 +58,10 @@ export async function ipRead(args: readonly string[], netns?: string): Promise<s
 export async function ipBatch(
   commands: readonly (readonly string[])[],
   netns?: string,
+  program: IpProgram = "ip",
 ): Promise<void> {
   if (commands.length === 0) return;
-  await startIpBatch(netns).run(commands);
+  await startIpBatch(netns, program).run(commands);
 }
 
 /** An `ip -batch -` process started before its input is known. */
@@ -77,8 +83,8 @@ export interface PendingBatch {
  * await inside.run([["link", "set", "eth0", "up"]]);
  * ```
  */
-export function startIpBatch(netns?: string): PendingBatch {
-  const ip = ipInvocation(netns, ["-batch", "-"]);
+export function startIpBatch(netns?: string, program: IpProgram = "ip"): PendingBatch {
+  const ip = ipInvocation(netns, ["-batch", "-"], program);
   const child = startProcess(ip.command, ip.args, { stdin: true });
   const output = Promise.all([readText(child.stdout), readText(child.stderr)]);
   return {
@@ -86,7 +92,7 @@ export function startIpBatch(netns?: string): PendingBatch {
       child.write(commands.map(batchLine).join("\n") + "\n");
       child.end();
       const [code, [, stderr]] = await Promise.all([child.exited, output]);
-      if (code !== 0) throw batchFailure(commands, 0, code, stderr, netns);
+      if (code !== 0) throw batchFailure(commands, 0, code, stderr, netns, program);
     },
     async cancel() {
       child.end();
@@ -105,6 +111,7 @@ export function batchFailure(
   code: number,
   stderr: string,
   netns?: string,
+  program: IpProgram = "ip",
 ): IpCommandError {
   const at = /Command failed -:(\d+)/.exec(stderr);
   const failed = at ? commands[Number(at[1]) - 1 - first] : undefined;
@@ -112,8 +119,8 @@ export function batchFailure(
   const reason = stderr.split("\n").filter((l) => l && !l.startsWith("Command failed"))[0] ?? "";
   return new IpCommandError(
     failed
-      ? `"ip ${batchLine(failed)}"${where} failed: ${reason}`
-      : `ip -batch${where} failed: ${reason}`,
+      ? `"${program} ${batchLine(failed)}"${where} failed: ${reason}`
+      : `${program} -batch${where} failed: ${reason}`,
     code,
     stderr,
   );

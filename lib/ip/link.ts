@@ -3,7 +3,21 @@
  *
  * @module
  */
+import { type IpAddress, parseAddress } from "../net/address.ts";
 import { JsonFields } from "./json_fields.ts";
+
+/** A VXLAN device's settings (`linkinfo.info_data` of `ip -d -j link`). */
+export interface VxlanInfo {
+  readonly vni: number;
+  /** The local address its packets leave from. */
+  readonly local?: IpAddress;
+  /** The device the encapsulated packets go out of (`dev` at creation). */
+  readonly dev?: string;
+  /** The destination UDP port. */
+  readonly port: number;
+  /** Whether the device learns remote MACs from received packets. */
+  readonly learning: boolean;
+}
 
 /** One network interface. */
 export interface Link {
@@ -26,6 +40,8 @@ export interface Link {
   /** For a veth whose peer lives in another namespace: that namespace's id as seen from here. */
   readonly linkNetnsId?: number;
   readonly mac?: string;
+  /** Set for a VXLAN device. */
+  readonly vxlan?: VxlanInfo;
 }
 
 /**
@@ -53,6 +69,20 @@ export function parseLinks(text: string | readonly unknown[]): Link[] {
       noArp: flags.includes("NOARP"),
       linkNetnsId: f.optionalNumber("link_netnsid"),
       mac: f.optionalString("address"),
+      ...(info?.optionalString("info_kind") === "vxlan" ? { vxlan: vxlanInfo(info) } : {}),
     };
   });
+}
+
+function vxlanInfo(info: JsonFields): VxlanInfo | undefined {
+  const data = info.object("info_data");
+  if (!data) return undefined;
+  const local = data.optionalString("local");
+  return {
+    vni: data.number("id"),
+    ...(local === undefined ? {} : { local: parseAddress(local) }),
+    ...(data.optionalString("link") === undefined ? {} : { dev: data.optionalString("link") }),
+    port: data.optionalNumber("port") ?? 8472,
+    learning: data.raw("learning") === true,
+  };
 }

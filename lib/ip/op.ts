@@ -15,6 +15,9 @@ export interface IpOp {
   readonly args: readonly string[];
 }
 
+/** The iproute2 programs hg runs: `ip`, and `bridge` for fdb entries (`ip` has no `fdb`). */
+export type IpProgram = "ip" | "bridge";
+
 /**
  * The program and arguments that run `ip ARGS` in `netns`: `ip -n NAME ...` for a name, and
  * `nsenter --net=PATH -- ip ...` for a path (one that starts with "/").
@@ -28,12 +31,13 @@ export interface IpOp {
 export function ipInvocation(
   netns: string | undefined,
   args: readonly string[],
+  program: IpProgram = "ip",
 ): { command: string; args: string[] } {
-  if (netns === undefined) return { command: "ip", args: [...args] };
+  if (netns === undefined) return { command: program, args: [...args] };
   if (netns.startsWith("/")) {
-    return { command: "nsenter", args: [`--net=${netns}`, "--", "ip", ...args] };
+    return { command: "nsenter", args: [`--net=${netns}`, "--", program, ...args] };
   }
-  return { command: "ip", args: ["-n", netns, ...args] };
+  return { command: program, args: ["-n", netns, ...args] };
 }
 
 /** A value that would change the meaning of an `ip -batch` line (whitespace, quotes, newline). */
@@ -72,7 +76,7 @@ export function batchLine(args: readonly string[]): string {
  * formatIpCommand({ netns: "c1", args: ["link", "set", "lo", "up"] }); // "ip -n c1 link set lo up"
  * ```
  */
-export function formatIpCommand(op: IpOp): string {
-  const { command, args } = ipInvocation(op.netns, []);
+export function formatIpCommand(op: IpOp, program: IpProgram = "ip"): string {
+  const { command, args } = ipInvocation(op.netns, [], program);
   return [command, ...args.map((a) => batchLine([a])), batchLine(op.args)].join(" ");
 }

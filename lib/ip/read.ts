@@ -6,6 +6,7 @@
 import type { Family } from "../net/address.ts";
 import { type AddressedLink, parseAddresses } from "./addr.ts";
 import { ipRead } from "./exec.ts";
+import { type FdbEntry, parseFdb } from "./fdb.ts";
 import { IpSession } from "./session.ts";
 import { type Link, parseLinks } from "./link.ts";
 import { type Neighbour, parseNeighbours } from "./neigh.ts";
@@ -19,11 +20,13 @@ export async function readRoutes(family: Family, netns?: string): Promise<Route[
   );
 }
 
-/** A namespace's links, addresses and IPv4 routes of table main. */
+/** A namespace's links, addresses, IPv4 routes of table main and permanent neighbours. */
 export interface NetState {
   readonly links: Link[];
   readonly addresses: AddressedLink[];
   readonly routes: Route[];
+  /** Permanent neighbour entries: the ones someone configured (hg's VXLAN peers among them). */
+  readonly neighbours: Neighbour[];
 }
 
 /**
@@ -36,13 +39,19 @@ export interface NetState {
  * ```
  */
 export async function readNetState(session: IpSession): Promise<NetState> {
-  const [links, addresses, routes] = await session.read(
-    [["link", "show"], ["addr", "show"], ["route", "show", "table", "main"]],
+  const [links, addresses, routes, neighbours] = await session.read(
+    [["link", "show"], ["addr", "show"], ["route", "show", "table", "main"], [
+      "neigh",
+      "show",
+      "nud",
+      "permanent",
+    ]],
   );
   return {
     links: parseLinks(links),
     addresses: parseAddresses(addresses),
     routes: parseRoutes(routes, 4),
+    neighbours: parseNeighbours(neighbours),
   };
 }
 
@@ -54,6 +63,18 @@ export async function readNetStateOnce(netns?: string): Promise<NetState> {
   } finally {
     await session.close();
   }
+}
+
+/**
+ * The fdb entries of a VXLAN device (`bridge -j fdb show dev DEV`).
+ *
+ * @example
+ * ```ts
+ * const entries = await readFdb("flannel.1", "hglab-h1");
+ * ```
+ */
+export async function readFdb(dev: string, netns?: string): Promise<FdbEntry[]> {
+  return parseFdb(await ipRead(["-j", "fdb", "show", "dev", dev], netns, "bridge"), dev);
 }
 
 /** The neighbour table (`ip -j neigh`). */

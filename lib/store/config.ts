@@ -1,10 +1,13 @@
 /**
  * The cluster network config in flannel's format (`<prefix>/config` in etcd):
  * `{"Network":"1.1.0.0/16","SubnetLen":24,"SubnetMin":"1.1.1.0","SubnetMax":"1.1.255.0","Backend":{"Type":"host-gw"}}`.
+ * The backend is host-gw (plain routes, peers on one segment) or vxlan with flannel's options
+ * (`VNI`, `Port`, `DirectRouting`: plain routes to on-link peers, VXLAN to the others).
  *
  * @module
  */
 import { InputError } from "../errors.ts";
+import { DEFAULT_VXLAN, portError, vniError } from "../vxlan/vtep.ts";
 import { specialPrefixError } from "../net/special.ts";
 import { addressEquals, formatAddress, type IpAddress, parseAddressOf } from "../net/address.ts";
 import {
@@ -18,6 +21,20 @@ import {
 } from "../net/prefix.ts";
 import { prefixOf } from "../net/prefix.ts";
 
+/** How hosts reach each other's subnets. */
+export type Backend =
+  | { readonly type: "host-gw" }
+  | {
+    readonly type: "vxlan";
+    readonly vni: number;
+    readonly port: number;
+    /** Plain routes to peers on a local network, VXLAN only to the others (flannel's name). */
+    readonly directRouting: boolean;
+  };
+
+/** The default backend: host-gw. */
+export const HOST_GW: Backend = { type: "host-gw" };
+
 /** The cluster network and how it is cut into host subnets. */
 export interface NetworkConfig {
   readonly network: Prefix;
@@ -26,7 +43,7 @@ export interface NetworkConfig {
   /** The first and last subnet that may be handed out (their network addresses). */
   readonly subnetMin: IpAddress;
   readonly subnetMax: IpAddress;
-  readonly backendType: string;
+  readonly backend: Backend;
 }
 
 /** flannel's default subnet length: /24 for networks of /22 or larger, else two bits more. */
@@ -47,7 +64,7 @@ export function makeNetworkConfig(
   network: Prefix,
   subnetLen = defaultSubnetLen(network),
   bounds: { min?: IpAddress; max?: IpAddress } = {},
-  backendType = "host-gw",
+  backend: Backend = HOST_GW,
 ): NetworkConfig {
   const where = `network ${formatPrefix(network)}`;
   if (network.address.family !== 4) {
@@ -77,7 +94,60 @@ export function makeNetworkConfig(
       `SubnetMin ${formatAddress(min)} is above SubnetMax ${formatAddress(max)}`,
     );
   }
-  return { network, subnetLen, subnetMin: min, subnetMax: max, backendType };
+  return { network, subnetLen, subnetMin: min, subnetMax: max, backend };
+}
+
+/** The backend as flannel's `Backend` object. */
+export function backendJson(backend: Backend): Record<string, unknown> {
+  if (backend.type === "host-gw") return { Type: "host-gw" };
+  return {
+    Type: "vxlan",
+    VNI: backend.vni,
+    Port: backend.port,
+    ...(backend.directRouting ? { DirectRouting: true } : {}),
+  };
+}
+
+/**
+ * Parses flannel's `Backend` object (absent: host-gw). Throws an InputError naming the field
+ * that is wrong; a backend hg does not speak (udp, wireguard, ipip...) is refused, since hg
+ * could not reach the hosts that use it.
+ *
+ * @example
+ * ```ts
+ * parseBackend({ Type: "vxlan", DirectRouting: true }); // { type: "vxlan", vni: 1, port: 8472, directRouting: true }
+ * ```
+ */
+export function parseBackend(value: unknown): Backend {
+  if (value === undefined || value === null) return HOST_GW;
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new InputError("the network config's Backend is not a JSON object");
+  }
+  const v = value as Record<string, unknown>;
+  const type = v.Type ?? "host-gw";
+  if (type === "host-gw") return HOST_GW;
+  if (type !== "vxlan") {
+    throw new InputError(
+      `the network config's Backend.Type ${
+        JSON.stringify(type)
+      } is not one hg speaks: host-gw or vxlan`,
+    );
+  }
+  const vni = v.VNI ?? DEFAULT_VXLAN.vni;
+  const port = v.Port ?? DEFAULT_VXLAN.port;
+  const bad = vniError("the network config's Backend.VNI", vni) ??
+    portError("the network config's Backend.Port", port);
+  if (bad) throw bad;
+  const directRouting = v.DirectRouting ?? false;
+  if (typeof directRouting !== "boolean") {
+    throw new InputError("the network config's Backend.DirectRouting is not true or false");
+  }
+  return { type: "vxlan", vni: vni as number, port: port as number, directRouting };
+}
+
+/** Whether two backends are the same. */
+export function backendEquals(a: Backend, b: Backend): boolean {
+  return JSON.stringify(backendJson(a)) === JSON.stringify(backendJson(b));
 }
 
 /** The config as flannel's JSON. */
@@ -87,7 +157,7 @@ export function formatNetworkConfig(config: NetworkConfig): string {
     SubnetLen: config.subnetLen,
     SubnetMin: formatAddress(config.subnetMin),
     SubnetMax: formatAddress(config.subnetMax),
-    Backend: { Type: config.backendType },
+    Backend: backendJson(config.backend),
   });
 }
 
@@ -118,13 +188,11 @@ export function parseNetworkConfig(text: string): NetworkConfig {
     }
     return parseAddressOf(4, value);
   };
-  const backend = v.Backend as { Type?: unknown } | undefined;
-  const backendType = typeof backend?.Type === "string" ? backend.Type : "host-gw";
   return makeNetworkConfig(
     network,
     (v.SubnetLen as number | undefined) ?? defaultSubnetLen(network),
     { min: address("SubnetMin", v.SubnetMin), max: address("SubnetMax", v.SubnetMax) },
-    backendType,
+    parseBackend(v.Backend),
   );
 }
 
@@ -132,5 +200,5 @@ export function parseNetworkConfig(text: string): NetworkConfig {
 export function configEquals(a: NetworkConfig, b: NetworkConfig): boolean {
   return prefixEquals(a.network, b.network) && a.subnetLen === b.subnetLen &&
     addressEquals(a.subnetMin, b.subnetMin) && addressEquals(a.subnetMax, b.subnetMax) &&
-    a.backendType === b.backendType;
+    backendEquals(a.backend, b.backend);
 }

@@ -2,6 +2,8 @@
  * Lease values in flannel's format, so that hg and flanneld read each other's leases:
  * `{"PublicIP":"10.0.12.11","PublicIPv6":null,"BackendType":"host-gw","BackendData":null}`,
  * plus `HgNode`, the node name hg matches a returning host by (flannel ignores unknown fields).
+ * A VXLAN host's lease carries its VTEP in `BackendData` as flannel's do:
+ * `"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:56:0a:00:0c:0b"}`.
  * Keys name the subnet with "-" for "/": `1.1.1.0-24`.
  *
  * @module
@@ -11,6 +13,8 @@ import { type IpAddress, parseAddressOf } from "../net/address.ts";
 import { specialAddressError } from "../net/special.ts";
 import { formatAddress } from "../net/address.ts";
 import { formatPrefix, parsePrefix, type Prefix } from "../net/prefix.ts";
+import { parseMac, vtepMac } from "../vxlan/vtep.ts";
+import type { Backend } from "./config.ts";
 
 /** What a lease says about its holder. */
 export interface LeaseAttrs {
@@ -19,6 +23,35 @@ export interface LeaseAttrs {
   readonly backendType: string;
   /** The holder's node name, when hg wrote the lease. */
   readonly node?: string;
+  /** A vxlan lease's VTEP: where other hosts send the subnet's encapsulated traffic. */
+  readonly vtep?: LeaseVtep;
+}
+
+/** What a vxlan lease's `BackendData` says. */
+export interface LeaseVtep {
+  readonly mac: string;
+  /** flannel writes its VNI too (older flanneld did not). */
+  readonly vni?: number;
+}
+
+/**
+ * This host's lease attributes on a network with `backend`: a vxlan network's lease names the
+ * backend and carries the host's VTEP MAC (see `vtepMac`), a host-gw network's neither.
+ *
+ * @example
+ * ```ts
+ * leaseAttrsFor({ publicIp: parseAddress("10.0.12.11"), backendType: "host-gw" }, { type: "vxlan", vni: 1, port: 8472, directRouting: true }).vtep;
+ * // { mac: "0e:56:0a:00:0c:0b", vni: 1 }
+ * ```
+ */
+export function leaseAttrsFor<T extends LeaseAttrs>(attrs: T, backend: Backend): T {
+  const { vtep: _, ...rest } = attrs;
+  if (backend.type === "host-gw") return { ...rest, backendType: "host-gw" } as T;
+  return {
+    ...rest,
+    backendType: "vxlan",
+    vtep: { mac: vtepMac(attrs.publicIp), vni: backend.vni },
+  } as T;
 }
 
 /**
@@ -81,7 +114,12 @@ export function leaseValue(attrs: LeaseAttrs): Record<string, unknown> {
     PublicIP: formatAddress(attrs.publicIp),
     PublicIPv6: null,
     BackendType: attrs.backendType,
-    BackendData: null,
+    BackendData: attrs.vtep
+      ? {
+        ...(attrs.vtep.vni === undefined ? {} : { VNI: attrs.vtep.vni }),
+        VtepMAC: attrs.vtep.mac,
+      }
+      : null,
     ...(attrs.node === undefined ? {} : { HgNode: attrs.node }),
   };
 }
@@ -113,5 +151,30 @@ export function leaseAttrsOf(data: unknown): LeaseAttrs {
   ) {
     throw new Error("HgNode is not a valid node name");
   }
-  return { publicIp, backendType, ...(typeof v.HgNode === "string" ? { node: v.HgNode } : {}) };
+  return {
+    publicIp,
+    backendType,
+    ...(typeof v.HgNode === "string" ? { node: v.HgNode } : {}),
+    ...(backendType === "vxlan" ? { vtep: vtepOf(v.BackendData) } : {}),
+  };
+}
+
+/** A vxlan lease's `BackendData`: an object with a unicast `VtepMAC` (and maybe `VNI`). */
+function vtepOf(data: unknown): LeaseVtep {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new Error("a vxlan lease has no BackendData object (with VtepMAC)");
+  }
+  const d = data as Record<string, unknown>;
+  if (typeof d.VtepMAC !== "string") throw new Error("BackendData.VtepMAC is missing");
+  let mac: string;
+  try {
+    mac = parseMac("BackendData.VtepMAC", d.VtepMAC);
+  } catch (e) {
+    throw new Error((e as Error).message);
+  }
+  if (d.VNI === undefined) return { mac };
+  if (typeof d.VNI !== "number" || !Number.isInteger(d.VNI) || d.VNI < 0 || d.VNI > 0xffffff) {
+    throw new Error("BackendData.VNI is not a VNI");
+  }
+  return { mac, vni: d.VNI };
 }

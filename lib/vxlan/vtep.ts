@@ -75,7 +75,9 @@ export function parseMac(role: string, text: string): string {
   const match = /^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$/.exec(text);
   if (!match) {
     throw new InputError(
-      `${role} ${JSON.stringify(text)} is not a MAC address: expected six hex pairs, 0e:56:0a:00:0c:0b`,
+      `${role} ${
+        JSON.stringify(text)
+      } is not a MAC address: expected six hex pairs, 0e:56:0a:00:0c:0b`,
     );
   }
   const mac = text.toLowerCase().replaceAll("-", ":");

@@ -66,6 +66,8 @@ export function memoryHost(
     ]),
     addresses: parseAddresses([addr(2, "eth0", "10.0.12.11", 22)]),
     routes: parseRoutes([kernelRoute("10.0.12.0/22", "eth0")], 4),
+    neighbours: [],
+    fdb: [],
     forwarding: true,
   };
   if (bridgeAddress !== null) bridgeAt(bridgeAddress);

@@ -103,6 +103,7 @@ function inside(): NetState {
     ),
     addresses: parseAddresses(fixture("addr_container.json")),
     routes: parseRoutes(fixture("route_container.json"), 4),
+    neighbours: [],
   };
 }
 
@@ -425,6 +426,7 @@ describe("checkAttachment", () => {
       links: c.links.map((l) => l.ifname === "eth0" ? { ...l, ifname: "net1" } : l),
       addresses: c.addresses.map((a) => a.ifname === "eth0" ? { ...a, ifname: "net1" } : a),
       routes: c.routes.filter((r) => r.dst.length !== 0).map((r) => ({ ...r, dev: "net1" })),
+      neighbours: [],
     };
     const net1Result = {
       ...result(),

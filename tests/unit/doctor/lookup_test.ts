@@ -33,6 +33,8 @@ function observed(rules: unknown[] = doc.rules, extra: Partial<Observation> = {}
       links: [],
       addresses: parseAddresses(doc.addr),
       routes: routeTables.filter((r) => r.table === 254),
+      neighbours: [],
+      fdb: [],
       forwarding: true,
     },
     neighbours: [],
@@ -160,6 +162,8 @@ describe("followRules, what doctor cannot know", () => {
 describe("lookupRoute (table main alone)", () => {
   const host = {
     links: [],
+    neighbours: [],
+    fdb: [],
     forwarding: true,
     addresses: parseAddresses(JSON.stringify([{
       ifindex: 2,

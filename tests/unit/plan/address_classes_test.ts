@@ -41,6 +41,8 @@ function hostWithUplink(ifname: string, cidr: string, extra: Partial<Link> = {})
     links: [...base.links.filter((l) => l.ifname === "lo"), link],
     addresses: [...base.addresses.filter((a) => a.ifname === "lo"), addressed],
     routes: [],
+    neighbours: [],
+    fdb: [],
     forwarding: true,
   };
 }

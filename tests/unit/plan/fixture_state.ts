@@ -16,6 +16,8 @@ export function capturedHost(overrides: Partial<HostState> = {}): HostState {
     links: parseLinks(fixture("link_host.json")),
     addresses: parseAddresses(fixture("addr_host.json")),
     routes: parseRoutes(fixture("route_host.json"), 4),
+    neighbours: [],
+    fdb: [],
     forwarding: true,
     ...overrides,
   };
@@ -29,6 +31,8 @@ export function bareHost(): HostState {
     links: host.links.filter((l) => keep(l.ifname)),
     addresses: host.addresses.filter((a) => keep(a.ifname)),
     routes: host.routes.filter((r) => r.dev === "eth0" && r.protocol === 2),
+    neighbours: [],
+    fdb: [],
     forwarding: false,
   };
 }
