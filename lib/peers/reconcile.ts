@@ -14,6 +14,14 @@ import { overlappingPairs } from "../net/interval.ts";
 import { formatPrefix, type Prefix, prefixContains, prefixEquals } from "../net/prefix.ts";
 import { segmentEdgeError, specialAddressError, specialPrefixError } from "../net/special.ts";
 import { ipStep, type Step } from "../plan/step.ts";
+import {
+  findVxlanDevice,
+  type LocalVtep,
+  planVxlanDevice,
+  planVxlanRemoval,
+} from "../vxlan/device.ts";
+import { planContainerMtu } from "../vxlan/mtu.ts";
+import { planVxlanEntries, type VxlanPeer, vxlanRouteArgs } from "../vxlan/peer.ts";
 import { isLocalAddress, type OnLink, onLinkInterface } from "./onlink.ts";
 import { notOnLinkMessage, type PeerRequest, peerRouteArgs } from "./request.ts";
 
@@ -23,12 +31,21 @@ export interface Rejection {
   readonly error: HgError;
 }
 
+/** A peer that is routed, which way, and why. */
+export interface RoutedPeer {
+  readonly request: PeerRequest;
+  readonly mode: PeerPath["mode"];
+  readonly reason: string;
+}
+
 /** What reconciling produced. */
 export interface Reconciliation {
   readonly plan: Step[];
   readonly rejected: Rejection[];
-  /** Peers whose route is already right. */
+  /** Peers whose route (and VXLAN entries) are already right. */
   readonly unchanged: number;
+  /** The peers routed after the plan, in request order. */
+  readonly routed: RoutedPeer[];
 }
 
 /**
@@ -104,13 +121,30 @@ export function gatewayAddressError(
   );
 }
 
-/** Where a gateway is reachable from, or why it cannot be used. */
-function checkGateway(
+/** How a peer is reached, and why, in words. */
+export type PeerPath =
+  | { readonly mode: "host-gw"; readonly onLink: OnLink; readonly reason: string }
+  | { readonly mode: "vxlan"; readonly reason: string };
+
+/** This host's VXLAN end and how it chooses, when the network uses VXLAN. */
+export interface VxlanContext {
+  readonly vtep: LocalVtep;
+  /** Plain routes to on-link peers (flannel's DirectRouting); else every VXLAN peer tunnels. */
+  readonly directRouting: boolean;
+  /** The bridge whose containers get the VXLAN MTU once a peer is reached over VXLAN. */
+  readonly bridge: string;
+  /** Host-side veths of the containers whose namespace exists (see `presentContainers`). */
+  readonly present: ReadonlySet<string>;
+}
+
+/** Which way a peer goes (host-gw or VXLAN), or why it cannot be reached. */
+function choosePath(
   state: HostState,
-  via: IpAddress,
-  dev: string | undefined,
+  request: PeerRequest,
   containers: readonly ContainerSpace[],
-): { onLink: OnLink } | { error: HgError } {
+  vxlan: VxlanContext | undefined,
+): PeerPath | { error: HgError } {
+  const { via, dev } = request;
   const unusable = gatewayAddressError("gateway", via, containers);
   if (unusable) return { error: unusable };
   if (isLocalAddress(state, via)) {
@@ -121,7 +155,23 @@ function checkGateway(
     };
   }
   const onLink = onLinkInterface(state, via);
-  if (!onLink) return { error: new InputError(notOnLinkMessage(via)) };
+  if (vxlan && request.vtepMac !== undefined && (!onLink || !vxlan.directRouting)) {
+    const device = vxlan.vtep.device;
+    return {
+      mode: "vxlan",
+      reason: onLink
+        ? `DirectRouting is off: through ${device}, although ${
+          formatAddress(via)
+        } is on ${onLink.ifname}`
+        : `${formatAddress(via)} is not on a local network: through ${device}`,
+    };
+  }
+  if (!onLink) {
+    const noVtep = vxlan
+      ? `; its lease carries no VTEP MAC (BackendType vxlan with BackendData.VtepMAC) to reach it over VXLAN`
+      : "";
+    return { error: new InputError(notOnLinkMessage(via) + noVtep) };
+  }
   // The kernel says only "Nexthop has invalid gateway" for a gateway behind a link that is down.
   if (state.addresses.find((l) => l.ifname === onLink.ifname)?.up === false) {
     return {
@@ -142,7 +192,11 @@ function checkGateway(
       ),
     };
   }
-  return { onLink };
+  return {
+    mode: "host-gw",
+    onLink,
+    reason: `${formatAddress(via)} is on ${onLink.ifname} (${formatPrefix(onLink.prefix)})`,
+  };
 }
 
 function foreignRouteError(subnet: Prefix, route: Route): HgError {
@@ -160,7 +214,10 @@ function foreignRouteError(subnet: Prefix, route: Route): HgError {
 }
 
 /**
- * Plans hg's routes for `requests` on a host in state `state`.
+ * Plans hg's routes for `requests` on a host in state `state`. With `vxlan`, hg's VXLAN device
+ * is made right and peers with a VTEP MAC that are off-link (or all of them, without
+ * DirectRouting) go through it; without it, a sync removes hg's VXLAN device unless
+ * `keepVxlanDevice` (the host's own VTEP could not be told this time).
  *
  * @example
  * ```ts
@@ -172,24 +229,26 @@ export function reconcilePeers(
   requests: readonly PeerRequest[],
   mode: ReconcileMode,
   containers: readonly ContainerSpace[] = [],
+  vxlan?: VxlanContext,
+  keepVxlanDevice = false,
 ): Reconciliation {
   const errors = new Map<number, HgError>();
-  const onLinks = new Map<number, OnLink>();
+  const paths = new Map<number, PeerPath>();
   // Thousands of peers share a handful of gateways: check each gateway once.
-  const gateways = new Map<string, ReturnType<typeof checkGateway>>();
+  const gateways = new Map<string, ReturnType<typeof choosePath>>();
   requests.forEach((request, i) => {
     const bad = subnetError(request);
     if (bad) {
       errors.set(i, bad);
       return;
     }
-    const gatewayKey = `${request.via.value}/${request.dev ?? ""}`;
+    const gatewayKey = `${request.via.value}/${request.dev ?? ""}/${request.vtepMac ? 1 : 0}`;
     let result = gateways.get(gatewayKey);
     if (!result) {
-      gateways.set(gatewayKey, result = checkGateway(state, request.via, request.dev, containers));
+      gateways.set(gatewayKey, result = choosePath(state, request, containers, vxlan));
     }
     if ("error" in result) errors.set(i, result.error);
-    else onLinks.set(i, result.onLink);
+    else paths.set(i, result);
   });
 
   const key = (p: Prefix) => formatPrefix(p);
@@ -204,7 +263,10 @@ export function reconcilePeers(
   // Everything a requested subnet must not overlap: local networks, other routes, other requests.
   // A route to exactly the requested subnet is not an overlap: hg's own is replaced, an admin's refused below.
   const occupants: Occupant[] = [];
+  // hg's VXLAN device holds this host's subnet's network address: its own, no peer's.
+  const ownDevice = findVxlanDevice(state)?.ifname;
   for (const link of state.addresses) {
+    if (link.ifname === ownDevice) continue;
     for (const a of link.addresses) {
       if (a.address.family === 4) {
         occupants.push({ kind: "address", prefix: a.prefix, where: `address on ${link.ifname}` });
@@ -254,9 +316,21 @@ export function reconcilePeers(
     }
   }
 
-  const plan: Step[] = [];
+  // The VXLAN device is planned first: routes and entries go on it. A sync without VXLAN
+  // removes hg's device, and with it everything on it.
+  const device = vxlan ? planVxlanDevice(state, vxlan.vtep) : undefined;
+  const removed = !vxlan && mode === "sync" && !keepVxlanDevice ? planVxlanRemoval(state) : [];
+  const tunnel = vxlan?.vtep.device;
+  const goneWithDevice = (route: Route) =>
+    (device?.fresh === true && route.dev === tunnel) ||
+    (removed.length > 0 && route.dev === findVxlanDevice(state)?.ifname);
+
+  const plan: Step[] = [...device?.steps ?? [], ...removed];
   const wanted = new Set<string>();
-  let unchanged = 0;
+  const vxlanPeers: VxlanPeer[] = [];
+  const macs = new Map<string, IpAddress>();
+  const routed: RoutedPeer[] = [];
+  const candidates: { i: number; routeRight: boolean; vxlan: boolean }[] = [];
   requests.forEach((request, i) => {
     if (errors.has(i)) return;
     const dst = keys[i];
@@ -266,22 +340,67 @@ export function reconcilePeers(
       return;
     }
     if (wanted.has(dst)) return;
+    const path = paths.get(i)!;
+    if (path.mode === "vxlan") {
+      const mac = request.vtepMac!;
+      const holder = macs.get(mac);
+      if (holder && !addressEquals(holder, request.via)) {
+        errors.set(
+          i,
+          new InputError(
+            `VTEP MAC ${mac} of ${formatAddress(request.via)} is also ${
+              formatAddress(holder)
+            }'s: ` +
+              `each host's VTEP needs its own MAC`,
+          ),
+        );
+        return;
+      }
+      macs.set(mac, request.via);
+    }
     wanted.add(dst);
-    const dev = onLinks.get(i)!.ifname;
-    const mine = hgByDst.get(dst);
-    if (mine?.gateway && addressEquals(mine.gateway, request.via) && mine.dev === dev) unchanged++;
-    else plan.push(ipStep(peerRouteArgs(request.subnet, request.via, dev)));
+    const found = hgByDst.get(dst);
+    const mine = found && !goneWithDevice(found) ? found : undefined;
+    let routeRight: boolean;
+    if (path.mode === "host-gw") {
+      const dev = path.onLink.ifname;
+      routeRight = mine?.gateway !== undefined && addressEquals(mine.gateway, request.via) &&
+        mine.dev === dev;
+      if (!routeRight) plan.push(ipStep(peerRouteArgs(request.subnet, request.via, dev)));
+    } else {
+      routeRight = mine?.gateway !== undefined &&
+        addressEquals(mine.gateway, request.subnet.address) && mine.dev === tunnel &&
+        mine.flags.includes("onlink");
+      if (!routeRight) plan.push(ipStep(vxlanRouteArgs(request.subnet, tunnel!)));
+      vxlanPeers.push({ subnet: request.subnet, publicIp: request.via, mac: request.vtepMac! });
+    }
+    candidates.push({ i, routeRight, vxlan: path.mode === "vxlan" });
+    routed.push({ request, mode: path.mode, reason: path.reason });
   });
   if (mode === "sync") {
-    for (const [dst] of hgByDst) {
-      if (!wanted.has(dst)) {
+    for (const [dst, route] of hgByDst) {
+      if (!wanted.has(dst) && !goneWithDevice(route)) {
         plan.push(ipStep(["route", "del", dst, "proto", String(HG_ROUTE_PROTOCOL)]));
       }
     }
   }
+  let entriesRight: ReadonlySet<string> = new Set();
+  if (vxlan && device) {
+    const entries = planVxlanEntries(state, tunnel!, vxlanPeers, {
+      fresh: device.fresh,
+      sync: mode === "sync",
+    });
+    plan.push(...entries.steps);
+    entriesRight = entries.right;
+    if (vxlanPeers.length > 0) {
+      plan.push(...planContainerMtu(state, vxlan.bridge, vxlan.vtep.mtu, vxlan.present));
+    }
+  }
+  const unchanged =
+    candidates.filter((c) => c.routeRight && (!c.vxlan || entriesRight.has(keys[c.i]))).length;
   const rejected = [...errors].sort(([a], [b]) => a - b).map(([i, error]) => ({
     request: requests[i],
     error,
   }));
-  return { plan, rejected, unchanged };
+  return { plan, rejected, unchanged, routed };
 }

@@ -7,6 +7,8 @@ export interface PeerRequest {
   readonly subnet: Prefix;
   readonly via: IpAddress;
   readonly dev?: string;
+  /** The peer's VTEP MAC (its lease's `BackendData.VtepMAC`): it can be reached over VXLAN. */
+  readonly vtepMac?: string;
 }
 
 /** The message for a gateway that is not on a directly connected network. */

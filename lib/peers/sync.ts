@@ -14,8 +14,10 @@ import type { Step } from "../plan/step.ts";
 import type { NetworkConfig } from "../store/config.ts";
 import type { RegistryEntry } from "../store/store.ts";
 import { containerSpaces } from "./plan.ts";
-import { reconcilePeers } from "./reconcile.ts";
+import { reconcilePeers, type RoutedPeer, type VxlanContext } from "./reconcile.ts";
 import type { PeerRequest } from "./request.ts";
+import { localVtep } from "../vxlan/device.ts";
+import type { Lease } from "../store/store.ts";
 
 /** A registry key that will not be routed, and why. */
 export interface RefusedLease {
@@ -29,14 +31,30 @@ export interface PeerSync {
   readonly refused: RefusedLease[];
   /** Leases whose route was already right. */
   readonly unchanged: number;
-  /** The leases routed after the sync (the other hosts). */
-  readonly peers: { readonly subnet: string; readonly via: string; readonly node?: string }[];
+  /** The leases routed after the sync (the other hosts), each with which way and why. */
+  readonly peers: SyncedPeer[];
+  /** Why this host has no VXLAN end on a VXLAN network (its peers then go host-gw or nowhere). */
+  readonly vxlanProblem?: string;
+}
+
+/** A routed lease, as the sync's result and `hg status` tell it. */
+export interface SyncedPeer {
+  readonly subnet: string;
+  readonly via: string;
+  readonly node?: string;
+  readonly mode: RoutedPeer["mode"];
+  readonly reason: string;
 }
 
 /** How this host knows its own lease: its node name, and the subnet on its bridge. */
 export interface SelfIdentity {
   readonly node?: string;
   readonly bridge: string;
+  /**
+   * Host-side veths of the containers whose namespace exists: on a VXLAN network they get the
+   * VXLAN MTU (none when not given).
+   */
+  readonly present?: ReadonlySet<string>;
 }
 
 /**
@@ -56,6 +74,7 @@ export function planPeerSync(
   const refused: RefusedLease[] = [];
   const ownSubnet = findBridge(state, self.bridge)?.gateway?.prefix;
   const candidates: { key: string; request: PeerRequest; node?: string }[] = [];
+  let own: Lease | undefined;
   for (const entry of entries) {
     if (!("lease" in entry)) {
       refused.push({ key: entry.key, reason: entry.problem });
@@ -66,7 +85,10 @@ export function planPeerSync(
     const isMine = self.node !== undefined && attrs.node !== undefined
       ? attrs.node === self.node
       : ownSubnet !== undefined && prefixEquals(subnet, ownSubnet);
-    if (isMine) continue;
+    if (isMine) {
+      own = entry.lease;
+      continue;
+    }
     if (!prefixCovers(config.network, subnet)) {
       refused.push({
         key: entry.key,
@@ -83,23 +105,57 @@ export function planPeerSync(
       });
       continue;
     }
-    candidates.push({ key: entry.key, request: { subnet, via: attrs.publicIp }, node: attrs.node });
+    const request = {
+      subnet,
+      via: attrs.publicIp,
+      ...(attrs.vtep ? { vtepMac: attrs.vtep.mac } : {}),
+    };
+    candidates.push({ key: entry.key, request, node: attrs.node });
   }
-  const { plan, rejected, unchanged } = reconcilePeers(
+  const { backend } = config;
+  let vxlan: VxlanContext | undefined;
+  let vxlanProblem: string | undefined;
+  if (backend.type === "vxlan") {
+    const vtep = own
+      ? localVtep(state, backend, own.attrs.publicIp, own.subnet)
+      : { error: "this host holds no lease: its VTEP is not known" };
+    if ("error" in vtep) vxlanProblem = vtep.error;
+    else {
+      vxlan = {
+        vtep,
+        directRouting: backend.directRouting,
+        bridge: self.bridge,
+        present: self.present ?? new Set(),
+      };
+    }
+  }
+  const { plan, rejected, unchanged, routed } = reconcilePeers(
     state,
     candidates.map((c) => c.request),
     "sync",
     containerSpaces(state, self.bridge, config.network),
+    vxlan,
+    vxlanProblem !== undefined,
   );
   const byRequest = new Map(candidates.map((c) => [c.request, c]));
-  const bad = new Set(rejected.map((r) => r.request));
   for (const r of rejected) {
     refused.push({ key: byRequest.get(r.request)!.key, reason: r.error.message });
   }
-  const peers = candidates.filter((c) => !bad.has(c.request)).map((c) => ({
-    subnet: formatPrefix(c.request.subnet),
-    via: formatAddress(c.request.via),
-    ...(c.node === undefined ? {} : { node: c.node }),
-  }));
-  return { plan, refused, unchanged, peers };
+  const peers = routed.map(({ request, mode, reason }) => {
+    const { node } = byRequest.get(request)!;
+    return {
+      subnet: formatPrefix(request.subnet),
+      via: formatAddress(request.via),
+      ...(node === undefined ? {} : { node }),
+      mode,
+      reason,
+    };
+  });
+  return {
+    plan,
+    refused,
+    unchanged,
+    peers,
+    ...(vxlanProblem === undefined ? {} : { vxlanProblem }),
+  };
 }

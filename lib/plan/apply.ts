@@ -1,6 +1,7 @@
 /**
  * Runs a plan: all `ip` steps of one namespace as one `ip -batch` process (namespaces in the
- * order they first appear, so a namespace is created before it is configured), then sysctls,
+ * order they first appear, so a namespace is created before it is configured), then the `bridge`
+ * steps of each namespace as one `bridge -batch` (fdb entries need their device), then sysctls,
  * then firewall changes. The steps of `session`'s namespace go through that open session.
  *
  * @module
@@ -48,6 +49,11 @@ export async function applyPlan(plan: Plan, session?: IpSession): Promise<void> 
   }
   // The session's namespace may have had nothing to change: end its process all the same.
   await session?.close();
+  const fdb = new Map<string | undefined, (readonly string[])[]>();
+  for (const step of plan) {
+    if (step.kind === "bridge") fdb.set(step.netns, [...fdb.get(step.netns) ?? [], step.args]);
+  }
+  for (const [netns, lines] of fdb) await ipBatch(lines, netns, "bridge");
   for (const step of plan) {
     if (step.kind === "sysctl") await writeSysctl(step.key, step.value);
   }

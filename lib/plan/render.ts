@@ -14,6 +14,8 @@ export function renderStep(step: Step): string {
   switch (step.kind) {
     case "ip":
       return formatIpCommand(step);
+    case "bridge":
+      return formatIpCommand(step, "bridge");
     case "sysctl":
       return sysctlCommand(step.key, step.value);
     case "iptables":

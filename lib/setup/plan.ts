@@ -14,6 +14,7 @@ import { addressEquals, formatAddress } from "../net/address.ts";
 import { firstHost, formatPrefix } from "../net/prefix.ts";
 import { specialPrefixError } from "../net/special.ts";
 import { ipStep, type Plan, type Step } from "../plan/step.ts";
+import { findVxlanDevice } from "../vxlan/device.ts";
 import { bridgeMtuError } from "./mtu.ts";
 import { hgRules, masqueradeRule } from "./masquerade.ts";
 import type { SetupRequest } from "./request.ts";
@@ -45,7 +46,9 @@ export function planSetup(
       `subnet ${formatPrefix(subnet)} is too small: at most /30, to fit a gateway and a container`,
     );
   }
-  const conflicts = overlappingNetworks(state, subnet, [bridge]);
+  // hg's VXLAN device holds the subnet's network address (as flannel's does): not a conflict.
+  const vxlan = findVxlanDevice(state)?.ifname;
+  const conflicts = overlappingNetworks(state, subnet, vxlan ? [bridge, vxlan] : [bridge]);
   if (conflicts.length > 0) {
     const c = conflicts[0];
     throw new InputError(

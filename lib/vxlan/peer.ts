@@ -1,0 +1,127 @@
+/**
+ * Plans what reaching one peer over VXLAN takes besides its route, as flannel lays it out: the
+ * route goes via the peer subnet's network address on the device (`onlink`), a permanent
+ * neighbour entry gives that address the peer's VTEP MAC, and a permanent fdb entry sends that
+ * MAC to the peer's public address. Pure.
+ *
+ * @module
+ */
+import type { HostState } from "../host/state.ts";
+import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
+import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
+import { formatPrefix, type Prefix } from "../net/prefix.ts";
+import { bridgeStep, ipStep, type Step } from "../plan/step.ts";
+
+/** A peer reached over VXLAN. */
+export interface VxlanPeer {
+  readonly subnet: Prefix;
+  readonly publicIp: IpAddress;
+  readonly mac: string;
+}
+
+/**
+ * The route to a VXLAN peer's subnet.
+ *
+ * @example
+ * ```ts
+ * vxlanRouteArgs(parsePrefix("1.1.2.0/24"), "flannel.1");
+ * // ["route", "replace", "1.1.2.0/24", "via", "1.1.2.0", "dev", "flannel.1", "onlink", "proto", "104"]
+ * ```
+ */
+export function vxlanRouteArgs(subnet: Prefix, device: string): string[] {
+  return [
+    "route",
+    "replace",
+    formatPrefix(subnet),
+    "via",
+    formatAddress(subnet.address),
+    "dev",
+    device,
+    "onlink",
+    "proto",
+    String(HG_ROUTE_PROTOCOL),
+  ];
+}
+
+/** The neighbour and fdb steps for VXLAN peers, and which peers had both right already. */
+export interface VxlanEntries {
+  readonly steps: Step[];
+  /** Subnets (formatted) whose neighbour and fdb entries were already right. */
+  readonly right: ReadonlySet<string>;
+}
+
+/**
+ * Plans the neighbour and fdb entries of `peers` on `device`. `fresh`: the device is being made
+ * (again), nothing on it now counts. `sync`: entries on the device that no peer wants go.
+ *
+ * @example
+ * ```ts
+ * planVxlanEntries(state, "flannel.1", [{ subnet: parsePrefix("1.1.2.0/24"), publicIp: parseAddress("10.0.20.12"), mac: "0e:56:0a:00:14:0c" }], { fresh: false, sync: true });
+ * // neigh replace 1.1.2.0 lladdr 0e:56:0a:00:14:0c dev flannel.1 nud permanent; bridge fdb replace ... dst 10.0.20.12 self permanent
+ * ```
+ */
+export function planVxlanEntries(
+  state: HostState,
+  device: string,
+  peers: readonly VxlanPeer[],
+  options: { readonly fresh: boolean; readonly sync: boolean },
+): VxlanEntries {
+  const neighbours = options.fresh ? [] : state.neighbours.filter((n) => n.dev === device);
+  const fdb = options.fresh ? [] : state.fdb.filter((f) => f.dev === device);
+  const neighbourOf = new Map(neighbours.map((n) => [formatAddress(n.dst), n]));
+  const fdbOf = new Map(fdb.map((f) => [f.mac, f]));
+  const steps: Step[] = [];
+  const right = new Set<string>();
+  const wantedNeighbours = new Set<string>();
+  const wantedMacs = new Set<string>();
+  for (const peer of peers) {
+    const gateway = formatAddress(peer.subnet.address);
+    wantedNeighbours.add(gateway);
+    wantedMacs.add(peer.mac);
+    const n = neighbourOf.get(gateway);
+    const f = fdbOf.get(peer.mac);
+    const neighbourRight = n?.lladdr?.toLowerCase() === peer.mac;
+    const fdbRight = f?.dst !== undefined && addressEquals(f.dst, peer.publicIp);
+    if (!neighbourRight) {
+      steps.push(
+        ipStep([
+          "neigh",
+          "replace",
+          gateway,
+          "lladdr",
+          peer.mac,
+          "dev",
+          device,
+          "nud",
+          "permanent",
+        ]),
+      );
+    }
+    if (!fdbRight) {
+      steps.push(bridgeStep([
+        "fdb",
+        "replace",
+        peer.mac,
+        "dev",
+        device,
+        "dst",
+        formatAddress(peer.publicIp),
+        "self",
+        "permanent",
+      ]));
+    }
+    if (neighbourRight && fdbRight) right.add(formatPrefix(peer.subnet));
+  }
+  if (options.sync) {
+    for (const n of neighbours) {
+      const dst = formatAddress(n.dst);
+      if (!wantedNeighbours.has(dst)) steps.push(ipStep(["neigh", "del", dst, "dev", device]));
+    }
+    for (const f of fdb) {
+      if (!wantedMacs.has(f.mac)) {
+        steps.push(bridgeStep(["fdb", "del", f.mac, "dev", device, "self"]));
+      }
+    }
+  }
+  return { steps, right };
+}
