@@ -5,7 +5,9 @@ import {
   type HgInHost,
   labAddNode,
   labDown,
-  labNamespaces,
+  type LabLayout,
+  labLayout,
+  labMoveNode,
   labRemoveNode,
   type LabRunner,
   labStartAgent,
@@ -18,7 +20,13 @@ import { labDoctor } from "../../lib/lab/doctor.ts";
 import { runInNetns } from "../../lib/exec/netns.ts";
 import { HG_JOBS, inParallel } from "../../lib/lab/parallel.ts";
 import { type Endpoint, pingMatrix, type PingResult } from "../../lib/lab/reach.ts";
-import { labTopology, MAX_LAB_NODES, validateLabName } from "../../lib/lab/topology.ts";
+import {
+  labTopology,
+  MAX_LAB_NODES,
+  MAX_LAB_SEGMENTS,
+  validateLabName,
+} from "../../lib/lab/topology.ts";
+import { formatAddress } from "../../lib/net/address.ts";
 import { parseInterfaceAddress } from "../../lib/net/prefix.ts";
 import type { Status } from "../../lib/status/status.ts";
 import { integerValue } from "../flags.ts";
@@ -52,12 +60,23 @@ function printPlan(out: Output, plan: LabPlan, fields: Record<string, unknown>):
   }
 }
 
-/** Reads every lab host's `hg status --json` and the containers to ping (`required`: fail when the lab is not up). */
+/** A lab host as `lab status` shows it: its segment and its `hg status --json`. */
+interface HostState {
+  readonly netns: string;
+  readonly segment: number;
+  readonly status: Status;
+}
+
+/**
+ * Reads every lab host's `hg status --json`, where the hosts are, and the containers to ping
+ * (`required`: fail when the lab is not up).
+ */
 async function labState(
   name: string,
   required = false,
-): Promise<{ hosts: { netns: string; status: Status }[]; endpoints: Endpoint[] }> {
-  const hostNames = (await labNamespaces(name)).filter((ns) => /-h\d+$/.test(ns));
+): Promise<{ hosts: HostState[]; endpoints: Endpoint[]; layout: LabLayout }> {
+  const layout = await labLayout(name);
+  const hostNames = [...layout.hosts.keys()];
   if (required && hostNames.length === 0) {
     throw new InputError(`no lab named ${name}: "hg lab up --name ${name}" builds one`);
   }
@@ -66,25 +85,44 @@ async function labState(
     if (result.code !== 0) {
       throw new HgError(`hg status in ${netns} failed: ${result.stderr.trim()}`);
     }
-    return { netns, status: JSON.parse(result.stdout) as Status };
+    return {
+      netns,
+      segment: layout.hosts.get(netns)!,
+      status: JSON.parse(result.stdout) as Status,
+    };
   });
   const endpoints = hosts.flatMap((h) =>
     h.status.containers.map((c) => ({
       container: c.name,
       address: parseInterfaceAddress(c.address).address,
+      segment: h.segment,
     }))
   );
-  return { hosts, endpoints };
+  return { hosts, endpoints, layout };
 }
 
 /** Every ordered pair of `n` containers (the pings of a small lab; a big one pings a sample). */
 const allPairs = (n: number) => n * (n - 1);
 
-/** Prints the ping matrix and fails when any pair cannot reach the other. */
+/** A ping's outcome in the table. */
+function pingText(r: PingResult): string {
+  if (r.ok) return `ok ${r.rttMs ?? "?"} ms`;
+  return r.offLink ? "no route (off-link: host-gw)" : "FAIL";
+}
+
+/**
+ * Prints the ping matrix and fails when any pair cannot reach the other, but for pairs the lab's
+ * backend leaves unrouted (host-gw across segments).
+ */
 function reportReachability(out: Output, results: readonly PingResult[], containers: number): void {
   out.line(table(
     ["FROM", "TO", "ADDRESS", "PING"],
-    results.map((r) => [r.from, r.to, r.address, r.ok ? `ok ${r.rttMs ?? "?"} ms` : "FAIL"]),
+    results.map((r) => [
+      r.from,
+      r.to,
+      r.address,
+      pingText(r),
+    ]),
   ));
   if (results.length < allPairs(containers)) {
     out.note(
@@ -93,7 +131,14 @@ function reportReachability(out: Output, results: readonly PingResult[], contain
       } pairs of ${containers} containers`,
     );
   }
-  const failed = results.filter((r) => !r.ok).length;
+  const unrouted = results.filter((r) => !r.ok && r.offLink).length;
+  if (unrouted > 0) {
+    out.note(
+      `${unrouted} pair${unrouted === 1 ? " is" : "s are"} on different segments: host-gw ` +
+        `refuses an off-link peer ("hg lab up --backend vxlan" reaches across segments)`,
+    );
+  }
+  const failed = results.filter((r) => !r.ok && !r.offLink).length;
   if (failed > 0) {
     throw new HgError(`${failed} of ${results.length} container pairs cannot reach each other`);
   }
@@ -106,9 +151,22 @@ export function labCommand(output: () => Output) {
   );
   lab.command("up")
     .description(
-      "create N hosts on one underlay segment, set each up with hg, and check reachability",
+      "create N hosts on one or more underlay segments, set each up with hg, and check reachability",
     )
     .option("--nodes <n>", "number of hosts", integerValue("--nodes", 1, MAX_LAB_NODES), 2)
+    .option(
+      "--segments <n>",
+      "underlay segments the hosts are spread over, routed by the underlay namespace " +
+        "(default: the lab's, or 1)",
+      integerValue("--segments", 1, MAX_LAB_SEGMENTS),
+    )
+    .addOption(
+      new Option(
+        "--backend <kind>",
+        "how hosts reach each other (default: the lab's; vxlan with DirectRouting for more " +
+          "than one segment, else host-gw)",
+      ).choices(["host-gw", "vxlan"] as const),
+    )
     .option(
       "--name <name>",
       "lab name, the prefix of every namespace it makes",
@@ -135,7 +193,7 @@ export function labCommand(output: () => Output) {
     .action(async (opts) => {
       const out = output();
       requireRoot();
-      const topology = labTopology(opts.name, opts.nodes);
+      labTopology(opts.name, opts.nodes, { segments: opts.segments }); // checks them all first
       const kind = opts.store ?? (opts.agent || opts.etcdMembers ? "etcd" : undefined);
       if (opts.etcdMembers && kind !== "etcd") {
         throw new InputError("--etcd-members needs the etcd registry, not --store file");
@@ -144,7 +202,7 @@ export function labCommand(output: () => Output) {
         throw new InputError(`--ttl ${opts.ttl} is the agents' lease TTL: it needs --agent`);
       }
       const plan = await labUp(
-        topology,
+        { name: opts.name, nodes: opts.nodes, segments: opts.segments, backend: opts.backend },
         runner(out),
         kind && {
           kind,
@@ -155,8 +213,8 @@ export function labCommand(output: () => Output) {
         out.options.dryRun,
       );
       if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, nodes: opts.nodes });
-      const { endpoints } = await labState(opts.name);
-      const results = await pingMatrix(endpoints);
+      const { endpoints, layout } = await labState(opts.name);
+      const results = await pingMatrix(endpoints, layout.backend);
       out.json({
         name: opts.name,
         nodes: opts.nodes,
@@ -171,18 +229,30 @@ export function labCommand(output: () => Output) {
     .action(async (opts) => {
       const out = output();
       requireRoot();
-      const { hosts, endpoints } = await labState(opts.name, true);
-      const results = await pingMatrix(endpoints);
+      const { hosts, endpoints, layout } = await labState(opts.name, true);
+      const results = await pingMatrix(endpoints, layout.backend);
       out.json({
         name: opts.name,
+        segments: layout.segments,
+        backend: layout.backend,
         hosts,
         pairs: allPairs(endpoints.length),
         reachability: results,
       });
+      // The segment column only where there is more than one (a one-segment lab shows as ever).
+      const segmented = layout.segments > 1;
       out.line(table(
-        ["HOST", "SUBNET", "CONTAINERS", "PEER ROUTES", "FORWARDING"],
-        hosts.map(({ netns, status }) => [
+        [
+          "HOST",
+          ...(segmented ? ["SEGMENT"] : []),
+          "SUBNET",
+          "CONTAINERS",
+          "PEER ROUTES",
+          "FORWARDING",
+        ],
+        hosts.map(({ netns, segment, status }) => [
           netns,
+          ...(segmented ? [String(segment)] : []),
           status.bridge.subnet ?? "-",
           status.containers.map((c) => `${c.name} ${c.address}`).join(", ") || "-",
           String(status.peers.length),
@@ -235,6 +305,44 @@ export function labCommand(output: () => Output) {
       if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, host });
       out.json({ name: opts.name, host, pid });
       out.line(`started the agent of ${host} (pid ${pid})`);
+    });
+  lab.command("move-node")
+    .description(
+      "move a host's uplink to another underlay segment (new address there), and tell the others",
+    )
+    .argument("<host>", "the host's number or namespace, e.g. 2 or hglab-h2")
+    .requiredOption(
+      "--segment <k>",
+      "the segment to move it to (0-based, like the bridges ul0..ul3)",
+      integerValue("--segment", 0, MAX_LAB_SEGMENTS - 1),
+    )
+    .option("--name <name>", "lab name", validateLabName, "hglab")
+    .action(async (host, opts) => {
+      const out = output();
+      requireRoot();
+      const moved = await labMoveNode(
+        opts.name,
+        host,
+        opts.segment,
+        runner(out),
+        out.options.dryRun,
+      );
+      const fields = {
+        name: opts.name,
+        host: moved.host.netns,
+        segment: moved.host.segment,
+        address: formatAddress(moved.host.address),
+      };
+      if (out.options.dryRun) return printPlan(out, moved.plan, fields);
+      out.json({ ...fields, changed: moved.plan.length > 0 });
+      if (moved.plan.length === 0) {
+        out.line(`nothing to do: ${moved.host.netns} is on segment ${opts.segment} already`);
+        return;
+      }
+      out.line(
+        `moved ${moved.host.netns} to segment ${moved.host.segment} (${fields.address})`,
+      );
+      if (moved.note) out.note(moved.note);
     });
   lab.command("doctor")
     .description(

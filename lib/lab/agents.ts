@@ -85,6 +85,30 @@ export async function labAgentPid(name: string, host: string): Promise<number | 
 }
 
 /**
+ * Kills the agent of a lab host with SIGKILL and waits (5 s at most) until it is gone: unlike
+ * SIGTERM, that leaves its lease in the registry and its routes in the host, as a crash would,
+ * for an agent started again to take the lease back as its own.
+ */
+export async function killLabAgent(name: string, host: string): Promise<void> {
+  const pid = await labAgentPid(name, host);
+  if (pid !== undefined) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone just now
+    }
+    const deadline = Date.now() + 5_000;
+    while (isRunning(pid)) {
+      if (Date.now() > deadline) {
+        throw new HgError(`the agent of ${host} (pid ${pid}) is still there 5 s after SIGKILL`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  await rm(pidFile(name, host), { force: true });
+}
+
+/**
  * Stops the agent of a lab host with SIGTERM (it releases its lease and removes its routes) and
  * waits for it to exit.
  */

@@ -8,17 +8,18 @@ import { cp, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { HgError } from "../errors.ts";
 import { stopDaemon } from "../exec/daemon.ts";
+import { runInNetns } from "../exec/netns.ts";
 import type { ProcessResult } from "../exec/run.ts";
 import { applyPlan } from "../plan/apply.ts";
 import { ipStep } from "../plan/step.ts";
-import { startLabAgent, stopLabAgent } from "./agents.ts";
+import { killLabAgent, startLabAgent, stopLabAgent } from "./agents.ts";
 import { waitForRoutes, waitForSync } from "./convergence.ts";
 import { writeHostNumbers } from "./host_numbers.ts";
 import { listNetns } from "./netns_dir.ts";
 import { HG_JOBS, inParallel } from "./parallel.ts";
 import type { HostCommand, LabPlan, LabStage } from "./plan.ts";
 import { labDir, readLabRegistry, startLabRegistry, stopLabRegistry } from "./registry.ts";
-import { agentLine } from "./render.ts";
+import { agentLine, FORWARDING_ARGV } from "./render.ts";
 import type { LabUndo } from "./undo.ts";
 
 /** Runs `hg ARGS...` inside a lab host's network namespace. */
@@ -59,9 +60,16 @@ export class PlanRun {
   }
 }
 
-/** Runs hg in a host and returns its last line of output; its first error line on failure. */
+/**
+ * Runs hg in a host and returns its last line of output; its first error line on failure. A
+ * command expected to be refused returns hg's refusal (exit 2) instead of failing on it.
+ */
 async function hgOrFail(hg: HgInHost, command: HostCommand): Promise<string> {
   const result = await hg(command.netns, command.args);
+  if (command.refused !== undefined && result.code === 2) {
+    const why = result.stderr.trim().split("\n")[0].replace(/^hg: /, "");
+    return `refused, as expected: ${why}`;
+  }
   if (result.code !== 0) {
     throw new HgError(
       `"hg ${command.args.join(" ")}" in ${command.netns} failed: ${
@@ -104,6 +112,16 @@ async function applyStage(
       return writeHostNumbers(stage.name, stage.numbers);
     case "ip":
       return applyPlan(stage.plan);
+    case "forwarding": {
+      // Inside the namespace, by a process there: /proc/sys/net is per network namespace.
+      const result = await runInNetns(stage.netns, FORWARDING_ARGV);
+      if (result.code !== 0) {
+        throw new HgError(
+          `turning forwarding on in ${stage.netns} failed: ${result.stderr.trim().split("\n")[0]}`,
+        );
+      }
+      return;
+    }
     case "registry": {
       const registry = await startLabRegistry(stage.topology, stage.options);
       if (registry.url !== stage.url) {
@@ -130,7 +148,11 @@ async function applyStage(
         hint,
       );
     case "wait-routes":
-      return waitForRoutes(stage.required, stage.others, stage.budgetMs, hint);
+      return waitForRoutes(stage.required, stage.others, stage.backend, stage.budgetMs, hint);
+    case "kill-agent":
+      await killLabAgent(stage.name, stage.netns);
+      runner.log(`${stage.netns}: agent killed (pid ${stage.pid}; its lease and routes stay)`);
+      return;
     case "stop-agents": {
       // Every agent is stopped (or killed) whatever else fails; the lab goes on coming down.
       const stopped = await Promise.allSettled(stage.agents.map(async (a) => {

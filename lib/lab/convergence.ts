@@ -16,7 +16,7 @@ import { formatAddress } from "../net/address.ts";
 import { formatPrefix } from "../net/prefix.ts";
 import { isRunning } from "../exec/daemon.ts";
 import { inParallel, LIGHT_JOBS } from "./parallel.ts";
-import type { LabHost } from "./topology.ts";
+import type { LabBackend, LabHost } from "./topology.ts";
 
 /** What one host shows of its place in the network. */
 export interface HostRouting {
@@ -27,6 +27,8 @@ export interface HostRouting {
   readonly subnet?: string;
   /** hg's routes in the host, as "DST via GATEWAY". */
   readonly routes: readonly string[];
+  /** The underlay segment the host is on (hosts without one share a segment). */
+  readonly segment?: number;
 }
 
 /**
@@ -67,8 +69,11 @@ export async function hgRoutesOf(netns: string): Promise<string[]> {
 }
 
 /**
- * The routes `host` lacks to reach every other of `hosts` (each other's subnet through that
- * host's address), one line each; a host without a lease lacks its lease.
+ * The routes `host` lacks to reach every other of `hosts` it can reach with `backend`, one line
+ * each; a host without a lease lacks its lease. A peer on the host's segment is routed through
+ * its address (host-gw, or VXLAN's DirectRouting); one on another segment only with VXLAN,
+ * through the peer's VTEP as flannel lays it out: via the subnet's network address (onlink on
+ * `flannel.1`). host-gw refuses a peer on another segment: it lacks nothing there.
  *
  * @example
  * ```ts
@@ -76,16 +81,23 @@ export async function hgRoutesOf(netns: string): Promise<string[]> {
  * const h2 = { netns: "h2", address: "10.0.12.12", subnet: "1.1.2.0/24", routes: ["1.1.1.0/24 via 10.0.12.11"] };
  * missingRoutes(h1, [h1, h2]); // ["h1 has no route 1.1.2.0/24 via 10.0.12.12 (to h2)"]
  * missingRoutes(h2, [h1, h2]); // []
+ * const h3 = { netns: "h3", address: "10.0.20.13", subnet: "1.1.3.0/24", routes: [], segment: 1 };
+ * missingRoutes({ ...h1, segment: 0 }, [h1, h3], "vxlan"); // ["h1 has no route 1.1.3.0/24 via 1.1.3.0 (to h3)"]
  * ```
  */
-export function missingRoutes(host: HostRouting, hosts: readonly HostRouting[]): string[] {
+export function missingRoutes(
+  host: HostRouting,
+  hosts: readonly HostRouting[],
+  backend: LabBackend = "host-gw",
+): string[] {
   if (host.subnet === undefined) return [`${host.netns} has no lease yet`];
   const routes = new Set(host.routes);
   return hosts.flatMap((peer) => {
-    const route = `${peer.subnet} via ${peer.address}`;
-    return peer.netns === host.netns || peer.subnet === undefined || routes.has(route)
-      ? []
-      : [`${host.netns} has no route ${route} (to ${peer.netns})`];
+    if (peer.netns === host.netns || peer.subnet === undefined) return [];
+    const across = (peer.segment ?? 0) !== (host.segment ?? 0);
+    if (across && backend === "host-gw") return [];
+    const route = `${peer.subnet} via ${across ? peer.subnet.split("/")[0] : peer.address}`;
+    return routes.has(route) ? [] : [`${host.netns} has no route ${route} (to ${peer.netns})`];
   });
 }
 
@@ -156,18 +168,20 @@ export async function waitForSync(
 
 /**
  * Waits until the hosts of `required` (whose agents must run) and those of `others` whose agents
- * run all route to each other. A host seen routing to everyone is not looked at again until a
- * last look at all of them together confirms it. Throws after `budgetMs`, naming missing routes.
+ * run all route to each other (the pairs `backend` can route, see {@link missingRoutes}). A
+ * host seen routing to everyone is not looked at again until a last look at all of them
+ * together confirms it. Throws after `budgetMs`, naming missing routes.
  *
  * @example
  * ```ts
  * import { labTopology } from "./topology.ts";
- * await waitForRoutes(labTopology("hglab", 3).hosts, [], 30_000);
+ * await waitForRoutes(labTopology("hglab", 3).hosts, [], "host-gw", 30_000);
  * ```
  */
 export async function waitForRoutes(
   required: readonly LabHost[],
   others: readonly LabHost[],
+  backend: LabBackend,
   budgetMs: number,
   hint = "",
 ): Promise<void> {
@@ -185,6 +199,7 @@ export async function waitForRoutes(
           address: formatAddress(host.address),
           subnet: reports[i].subnet,
           routes: [],
+          segment: host.segment,
         }]
         : []
     );
@@ -196,7 +211,7 @@ export async function waitForRoutes(
     const missing = [
       ...stopped.map((h) => `the agent of ${h.netns} is not running`),
       ...looked.flatMap((view) => {
-        const lines = missingRoutes(view, views);
+        const lines = missingRoutes(view, views, backend);
         if (lines.length === 0) complete.add(view.netns);
         return lines;
       }),

@@ -2,12 +2,14 @@
  * Which host numbers a lab has used: hosts are numbered after the highest number ever used, and
  * a host taken out with `lab rm-node` never comes back under its old number (its name, address
  * and subnet would otherwise be a different host's, in logs, leases and other hosts' routes).
- * Remembered in `<lab dir>/hosts.json`, which goes with the lab.
+ * Remembered in `<lab dir>/hosts.json`, which goes with the lab, together with the backend the
+ * lab was built with when it is not host-gw (its hosts' commands depend on it).
  *
  * @module
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { labDir } from "./registry.ts";
+import type { LabBackend } from "./topology.ts";
 
 /** A lab's used host numbers. */
 export interface HostNumbers {
@@ -15,6 +17,26 @@ export interface HostNumbers {
   readonly highest: number;
   /** Hosts removed for good: `lab up` does not build them again. */
   readonly removed: readonly number[];
+  /** The lab's backend when it is VXLAN (absent: host-gw, also in labs made by an older hg). */
+  readonly backend?: "vxlan";
+}
+
+/**
+ * Host numbers in the order hosts.json holds them, `backend` only when it is VXLAN (so a
+ * host-gw lab's file is what it always was, and equal records compare equal as text).
+ *
+ * @example
+ * ```ts
+ * hostNumbers(2, [], "host-gw"); // { highest: 2, removed: [] }
+ * hostNumbers(2, [], "vxlan"); // { highest: 2, removed: [], backend: "vxlan" }
+ * ```
+ */
+export function hostNumbers(
+  highest: number,
+  removed: readonly number[],
+  backend: LabBackend | undefined,
+): HostNumbers {
+  return backend === "vxlan" ? { highest, removed, backend } : { highest, removed };
 }
 
 /**
@@ -47,10 +69,11 @@ export function reconcileHostNumbers(
   known: HostNumbers | undefined,
   present: readonly number[],
 ): HostNumbers {
-  return {
-    highest: Math.max(known?.highest ?? 0, ...present),
-    removed: known?.removed ?? [],
-  };
+  return hostNumbers(
+    Math.max(known?.highest ?? 0, ...present),
+    known?.removed ?? [],
+    known?.backend,
+  );
 }
 
 /**
@@ -87,7 +110,7 @@ export function nextHostNumber(numbers: HostNumbers): number {
  * ```
  */
 export function afterUp(numbers: HostNumbers, nodes: number): HostNumbers {
-  return { highest: Math.max(numbers.highest, nodes), removed: numbers.removed };
+  return hostNumbers(Math.max(numbers.highest, nodes), numbers.removed, numbers.backend);
 }
 
 /**
@@ -111,10 +134,11 @@ export function hostsToBuild(numbers: HostNumbers, nodes: number): number[] {
  * ```
  */
 export function afterRemove(numbers: HostNumbers, index: number): HostNumbers {
-  return {
-    highest: Math.max(numbers.highest, index),
-    removed: [...new Set([...numbers.removed, index])].sort((a, b) => a - b),
-  };
+  return hostNumbers(
+    Math.max(numbers.highest, index),
+    [...new Set([...numbers.removed, index])].sort((a, b) => a - b),
+    numbers.backend,
+  );
 }
 
 /** Where a lab remembers its host numbers. */
@@ -126,16 +150,20 @@ export const hostsFile = (name: string): string => `${labDir(name)}/hosts.json`;
  * @example
  * ```ts
  * parseHostNumbers('{"highest":3,"removed":[2]}'); // { highest: 3, removed: [2] }
+ * parseHostNumbers('{"highest":3,"removed":[],"backend":"vxlan"}'); // { ..., backend: "vxlan" }
  * ```
  */
 export function parseHostNumbers(text: string): HostNumbers | undefined {
   try {
     const value = JSON.parse(text) as Partial<HostNumbers>;
     const whole = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
-    if (!whole(value.highest) || !Array.isArray(value.removed) || !value.removed.every(whole)) {
+    if (
+      !whole(value.highest) || !Array.isArray(value.removed) || !value.removed.every(whole) ||
+      (value.backend !== undefined && value.backend !== "vxlan")
+    ) {
       return undefined;
     }
-    return { highest: value.highest, removed: value.removed };
+    return hostNumbers(value.highest, value.removed, value.backend);
   } catch {
     return undefined;
   }

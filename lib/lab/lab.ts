@@ -8,19 +8,26 @@
 import { HgError } from "../errors.ts";
 import { withInterruptCleanup } from "../exec/signals.ts";
 import { applyLabPlan, type LabRunner, PlanRun, undoLabUp } from "./apply.ts";
-import { listNetns } from "./netns_dir.ts";
-import { observeLab, sortLabNamespaces } from "./observe.ts";
+import { labShape, observeLab } from "./observe.ts";
 import {
+  hostIndexes,
   type LabPlan,
   type LabUpRequest,
   planAddNode,
   planLabDown,
   planLabUp,
+  planMoveNode,
   planRemoveNode,
   planStartAgent,
 } from "./plan.ts";
 import { labDir } from "./registry.ts";
-import { belongsToLab, type LabTopology } from "./topology.ts";
+import {
+  type LabBackend,
+  type LabHost,
+  type LabShape,
+  labTopology,
+  withHosts,
+} from "./topology.ts";
 import { planUndo } from "./undo.ts";
 
 export type { HgInHost, LabRunner } from "./apply.ts";
@@ -31,9 +38,16 @@ const logHint = (name: string) => `; see ${labDir(name)}/*.agent.log`;
 /** How long an interrupt waits for the step in flight before taking the lab back. */
 const SETTLE_MS = 3_000;
 
+/** The lab `lab up` builds: its name, its hosts, and the shape asked for (else the lab's). */
+export interface LabUpSpec extends Partial<LabShape> {
+  readonly name: string;
+  readonly nodes: number;
+}
+
 /**
  * Builds the lab (only what is missing, so a second run changes nothing), or with `dryRun` only
- * plans it; returns the plan. A run that fails, or is interrupted (SIGINT, SIGTERM, SIGHUP),
+ * plans it; returns the plan. Segments and backend not given are the lab's when it is there
+ * (see `labShape`). A run that fails, or is interrupted (SIGINT, SIGTERM, SIGHUP),
  * removes what it made before it reports: the namespaces, agents and etcd it started, and the
  * lab's directory when it made it (a directory that was there gets its records back). The error
  * then says where the logs were kept.
@@ -41,20 +55,20 @@ const SETTLE_MS = 3_000;
  * @example
  * ```ts
  * import { runInNetns } from "../exec/netns.ts";
- * import { labTopology } from "./topology.ts";
  * const hg = (netns: string, args: readonly string[]) => runInNetns(netns, ["hg", ...args]);
- * await labUp(labTopology("hglab", 2), { hg, hgArgv: ["hg"], log: console.log }, { kind: "etcd" });
+ * await labUp({ name: "hglab", nodes: 4, segments: 2 }, { hg, hgArgv: ["hg"], log: console.log }, { kind: "etcd" });
  * ```
  */
 export async function labUp(
-  topology: LabTopology,
+  spec: LabUpSpec,
   runner: LabRunner,
   request?: LabUpRequest,
   dryRun = false,
 ): Promise<LabPlan> {
-  const { name } = topology;
+  const { name } = spec;
   const members = request?.kind === "etcd" ? request.etcdMembers ?? 1 : undefined;
   const obs = await observeLab(name, members);
+  const topology = labTopology(name, spec.nodes, labShape(obs, spec));
   const plan = planLabUp(obs, topology, request);
   if (dryRun) return plan;
   const undo = planUndo(obs, plan);
@@ -162,11 +176,54 @@ export async function labRemoveNode(
 }
 
 /**
- * The lab's namespaces that exist now: containers first, then hosts, then the underlay, the
- * order in which they are removed; by number within each (h2 before h10).
+ * Moves host `host` (its number or namespace) of the lab `name` to segment `segment`, and tells
+ * the other hosts the way the lab set it up (see `planMoveNode`); with `dryRun` only plans it.
+ * Returns the host as it is after the move and the plan (empty: it is on that segment already).
+ *
+ * @example
+ * ```ts
+ * import { runInNetns } from "../exec/netns.ts";
+ * const hg = (netns: string, args: readonly string[]) => runInNetns(netns, ["hg", ...args]);
+ * (await labMoveNode("hglab", "2", 0, { hg, hgArgv: ["hg"], log: console.log })).host.address; // 10.0.12.12
+ * ```
  */
-export async function labNamespaces(name: string): Promise<string[]> {
-  return sortLabNamespaces((await listNetns()).filter((ns) => belongsToLab(name, ns)));
+export async function labMoveNode(
+  name: string,
+  host: string,
+  segment: number,
+  runner: LabRunner,
+  dryRun = false,
+): Promise<{ host: LabHost; plan: LabPlan; note?: string }> {
+  const planned = planMoveNode(await observeLab(name), host, segment);
+  if (!dryRun) await applyLabPlan(planned.plan, runner, new PlanRun(), logHint(name));
+  return planned;
+}
+
+/** Where a lab's hosts are: their segments, how many there are, and the lab's backend. */
+export interface LabLayout {
+  readonly segments: number;
+  readonly backend: LabBackend;
+  /** Each host's segment, by its namespace. */
+  readonly hosts: ReadonlyMap<string, number>;
+}
+
+/**
+ * Where the hosts of the lab `name` are now (read without changing anything).
+ *
+ * @example
+ * ```ts
+ * (await labLayout("hglab")).hosts.get("hglab-h2"); // 1 in a lab of two segments
+ * ```
+ */
+export async function labLayout(name: string): Promise<LabLayout> {
+  const obs = await observeLab(name);
+  const shape = labShape(obs);
+  const lab = withHosts(
+    labTopology(name, 1, shape),
+    hostIndexes(name, obs.namespaces),
+    obs.placement,
+  );
+  return { ...shape, hosts: new Map(lab.hosts.map((h) => [h.netns, h.segment])) };
 }
 
 /**

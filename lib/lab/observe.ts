@@ -1,16 +1,25 @@
 /**
  * What a lab is now, read without changing anything: its namespaces, its directory's files, its
- * registry and which of its agents run. The lab's planners work from this alone, so that
- * `--dry-run` shows exactly the plan a real run would apply.
+ * registry, which of its agents run, and its segments (which bridges the underlay namespace has,
+ * and which of them each host's uplink is a port of). The lab's planners work from this alone,
+ * so that `--dry-run` shows exactly the plan a real run would apply.
  *
  * @module
  */
 import { readdir, readFile } from "node:fs/promises";
+import { ipRead } from "../ip/exec.ts";
+import { type Link, parseLinks } from "../ip/link.ts";
 import { labAgentPid } from "./agents.ts";
 import { hostsFile, parseHostNumbers } from "./host_numbers.ts";
 import { listNetns } from "./netns_dir.ts";
 import { etcdEndpoints, etcdHealthy, labDir, type LabRegistry, registryFile } from "./registry.ts";
-import { belongsToLab, labTopology } from "./topology.ts";
+import {
+  belongsToLab,
+  defaultBackend,
+  type LabBackend,
+  type LabShape,
+  labTopology,
+} from "./topology.ts";
 import type { HostNumbers } from "./host_numbers.ts";
 
 /** A lab as it is now. */
@@ -30,6 +39,58 @@ export interface LabObservation {
   readonly etcdAnswers: boolean;
   /** The PIDs of the agents that run, by host namespace. */
   readonly agents: ReadonlyMap<string, number>;
+  /** How many segments (bridges `ul{k}`) the underlay namespace has; undefined without one. */
+  readonly segments?: number;
+  /** The segment each host's uplink is on now (host number → segment), as the bridges say. */
+  readonly placement?: ReadonlyMap<number, number>;
+}
+
+/**
+ * The segments of a lab's underlay namespace from its links (`ip -j -d link`): how many bridges
+ * `ul{k}` it has, and which of them each host's port `ul-hN` is on.
+ *
+ * @example
+ * ```ts
+ * underlaySegments(parseLinks(json)); // { segments: 2, placement: Map { 1 => 0, 2 => 1 } }
+ * ```
+ */
+export function underlaySegments(
+  links: readonly Link[],
+): { segments: number; placement: Map<number, number> } {
+  const bridges = links.filter((l) => l.kind === "bridge" && /^ul\d+$/.test(l.ifname));
+  const placement = new Map<number, number>();
+  for (const link of links) {
+    const port = /^ul-h(\d+)$/.exec(link.ifname);
+    const bridge = /^ul(\d+)$/.exec(link.master ?? "");
+    if (port && bridge) placement.set(Number(port[1]), Number(bridge[1]));
+  }
+  return { segments: bridges.length, placement };
+}
+
+/**
+ * The backend the lab's records say it was built with; undefined when it has no records (a lab
+ * that is not there, or lost its directory).
+ */
+export function recordedBackend(obs: LabObservation): LabBackend | undefined {
+  return obs.numbers === undefined ? undefined : obs.numbers.backend ?? "host-gw";
+}
+
+/**
+ * The shape of the lab as `lab up` builds it: what is asked, else what the lab is (its bridges
+ * and records), else one segment, and host-gw on one segment or VXLAN across several.
+ *
+ * @example
+ * ```ts
+ * labShape(await observeLab("nolab"), { segments: 2 }); // { segments: 2, backend: "vxlan" }
+ * ```
+ */
+export function labShape(obs: LabObservation, wanted: Partial<LabShape> = {}): LabShape {
+  // An underlay without a single bridge (broken by hand) counts as a lab of one segment.
+  const segments = wanted.segments ?? (obs.segments || 1);
+  return {
+    segments,
+    backend: wanted.backend ?? recordedBackend(obs) ?? defaultBackend(segments),
+  };
 }
 
 /**
@@ -72,6 +133,9 @@ export async function observeLab(name: string, etcdMembers?: 1 | 3): Promise<Lab
     const pid = await labAgentPid(name, ns);
     if (pid !== undefined) agents.set(ns, pid);
   }
+  const underlay = namespaces.includes(`${name}-ul`)
+    ? underlaySegments(parseLinks(await ipRead(["-j", "-d", "link", "show"], `${name}-ul`)))
+    : undefined;
   return {
     name,
     namespaces,
@@ -82,5 +146,6 @@ export async function observeLab(name: string, etcdMembers?: 1 | 3): Promise<Lab
     registry,
     etcdAnswers,
     agents,
+    ...(underlay === undefined ? {} : underlay),
   };
 }

@@ -1,7 +1,7 @@
 /**
- * The lab's plans: what `lab up`, `add-node`, `rm-node`, `start-agent` and `down` do, worked
- * out from an observation of the lab alone (pure). A real run applies the plan stage by stage;
- * `--dry-run` prints it (see `render.ts`) and changes nothing.
+ * The lab's plans: what `lab up`, `add-node`, `rm-node`, `start-agent`, `move-node` and `down`
+ * do, worked out from an observation of the lab alone (pure). A real run applies the plan stage
+ * by stage; `--dry-run` prints it (see `render.ts`) and changes nothing.
  *
  * @module
  */
@@ -9,18 +9,20 @@ import { HgError, InputError } from "../errors.ts";
 import { formatAddress } from "../net/address.ts";
 import { formatPrefix } from "../net/prefix.ts";
 import type { Plan } from "../plan/step.ts";
+import { vtepMac } from "../vxlan/vtep.ts";
 import { DEFAULT_AGENT_TTL } from "./agents.ts";
 import { convergenceBudgetMs } from "./convergence.ts";
 import {
   afterRemove,
   afterUp,
   type HostNumbers,
+  hostNumbers,
   hostsToBuild,
   nextHostNumber,
   reconcileHostNumbers,
 } from "./host_numbers.ts";
-import type { LabObservation } from "./observe.ts";
-import { planPlumbing } from "./plumbing.ts";
+import { type LabObservation, labShape, recordedBackend } from "./observe.ts";
+import { planPlumbing, planUplinkMove } from "./plumbing.ts";
 import {
   hostRegistryArgs,
   type LabRegistry,
@@ -29,12 +31,13 @@ import {
 } from "./registry.ts";
 import {
   containerAddress,
+  type LabBackend,
   type LabHost,
-  labHost,
   type LabTopology,
   labTopology,
   MAX_HOST_INDEX,
   MAX_LAB_NODES,
+  routable,
   withHosts,
 } from "./topology.ts";
 
@@ -42,6 +45,11 @@ import {
 export interface HostCommand {
   readonly netns: string;
   readonly args: readonly string[];
+  /**
+   * Set when hg is expected to refuse the command as bad input (exit 2), and why: the lab shows
+   * the refusal (a host-gw route to a peer on another segment) instead of failing on it.
+   */
+  readonly refused?: string;
 }
 
 /**
@@ -51,8 +59,10 @@ export interface HostCommand {
 export type LabStage =
   /** Record the lab's used host numbers (hosts.json). */
   | { readonly kind: "numbers"; readonly name: string; readonly numbers: HostNumbers }
-  /** Namespaces, veths, the underlay bridge: one `ip -batch` per namespace. */
+  /** Namespaces, veths, the underlay bridges: one `ip -batch` per namespace. */
   | { readonly kind: "ip"; readonly plan: Plan }
+  /** IPv4 forwarding on inside `netns` (the underlay namespace routes between the segments). */
+  | { readonly kind: "forwarding"; readonly netns: string }
   /** Start the lab's registry (etcd members, or the file) and record it in registry.json. */
   | {
     readonly kind: "registry";
@@ -76,13 +86,24 @@ export type LabStage =
     readonly hosts: readonly LabHost[];
     readonly budgetMs: number;
   }
-  /** Wait until `required` (their agents running) and the running `others` route to each other. */
+  /**
+   * Wait until `required` (their agents running) and the running `others` route to each other
+   * (the pairs `backend` can route: across segments only VXLAN).
+   */
   | {
     readonly kind: "wait-routes";
     readonly name: string;
     readonly required: readonly LabHost[];
     readonly others: readonly LabHost[];
+    readonly backend: LabBackend;
     readonly budgetMs: number;
+  }
+  /** Kill an agent with SIGKILL: unlike SIGTERM, it keeps its lease (and its routes stay). */
+  | {
+    readonly kind: "kill-agent";
+    readonly name: string;
+    readonly netns: string;
+    readonly pid: number;
   }
   /** Stop agents with SIGTERM (they release their leases and remove their routes). */
   | {
@@ -127,6 +148,65 @@ function recordNumbers(obs: LabObservation, numbers: HostNumbers): LabStage[] {
 /** An ip stage, unless it has nothing to do. */
 const ipStage = (plan: Plan): LabStage[] => plan.length === 0 ? [] : [{ kind: "ip", plan }];
 
+/** The lab as it is: its shape, and exactly the hosts numbered `indexes` where they are now. */
+function labAsObserved(obs: LabObservation, indexes: readonly number[]): LabTopology {
+  return withHosts(labTopology(obs.name, 1, labShape(obs)), indexes, obs.placement);
+}
+
+/**
+ * `hg setup` of a host of a lab without a registry: its fixed subnet; with VXLAN also the
+ * backend and the public address its VTEP sends from (a lab host has no default route to find
+ * it by, and its VTEP's MAC, which the other hosts are told, derives from it).
+ */
+function staticSetupArgs(lab: LabTopology, host: LabHost): string[] {
+  return [
+    "setup",
+    "--subnet",
+    formatPrefix(host.subnet),
+    ...(lab.backend === "vxlan"
+      ? ["--backend", "vxlan", "--public-ip", formatAddress(host.address)]
+      : []),
+  ];
+}
+
+/**
+ * `hg peer add` on `host` for `peer`'s subnet through `peer`'s address, as an operator of a lab
+ * without a registry runs it: across segments with VXLAN also the peer's VTEP MAC (known in
+ * advance: it derives from the peer's address); across segments with host-gw it is expected
+ * to be refused (the peer's address is not on-link).
+ */
+function peerAddCommand(lab: LabTopology, host: LabHost, peer: LabHost): HostCommand {
+  const args = ["peer", "add", formatPrefix(peer.subnet), "--via", formatAddress(peer.address)];
+  if (host.segment === peer.segment) return { netns: host.netns, args };
+  if (lab.backend === "vxlan") {
+    return { netns: host.netns, args: [...args, "--vtep-mac", vtepMac(peer.address)] };
+  }
+  return {
+    netns: host.netns,
+    args,
+    refused: `${peer.netns} is on segment ${peer.segment}, not on-link: host-gw cannot reach it`,
+  };
+}
+
+/** Refuses a `lab up` whose segments or backend are not those of the lab that is there. */
+function requireSameShape(obs: LabObservation, topology: LabTopology): void {
+  const { name } = topology;
+  const segments = topology.segments.length;
+  if (obs.segments && obs.segments !== segments) {
+    throw new HgError(
+      `lab ${name} has ${obs.segments} segment${obs.segments === 1 ? "" : "s"}, not ${segments}: ` +
+        `"hg lab down --name ${name}" first to change it`,
+    );
+  }
+  const backend = recordedBackend(obs);
+  if (backend !== undefined && backend !== topology.backend) {
+    throw new HgError(
+      `lab ${name} uses the ${backend} backend, not ${topology.backend}: ` +
+        `"hg lab down --name ${name}" first to change it`,
+    );
+  }
+}
+
 /**
  * Plans `lab up`: only what is missing (a second run plans no namespace), then in each host the
  * hg commands an operator would run. Without a registry: `hg setup --subnet` with the host's
@@ -134,7 +214,10 @@ const ipStage = (plan: Plan): LabStage[] => plan.length === 0 ? [] : [{ kind: "i
  * config is written once, each host leases its subnet with `hg setup --store` and adds its
  * container, then routes to the others with `hg peer sync`; or with agents, each host runs
  * `hg agent` (those not running already) and the lab waits until every host routes to every
- * other. Hosts removed with `lab rm-node` are not built again.
+ * other. Hosts removed with `lab rm-node` are not built again. With more than one segment the
+ * underlay namespace routes between them (forwarding on inside it), and the topology's backend
+ * decides how hosts on different segments reach each other. A lab that is there keeps its
+ * segments and backend: another `topology` shape is refused.
  *
  * @example
  * ```ts
@@ -159,35 +242,37 @@ export function planLabUp(
       `lab ${name}'s agents run with --ttl ${knownTtl}: "hg lab down" first to change it`,
     );
   }
+  requireSameShape(obs, topology);
   const present = hostIndexes(name, obs.namespaces);
   const numbers = numbersOf(obs);
-  const lab = withHosts(topology, hostsToBuild(numbers, topology.hosts.length));
+  const lab = withHosts(topology, hostsToBuild(numbers, topology.hosts.length), obs.placement);
   if (lab.hosts.length === 0 && present.length === 0) {
     throw new HgError(
       `lab ${name} has no hosts left (rm-node removed them): "hg lab add-node" adds one, ` +
         `or "hg lab down" and up again`,
     );
   }
+  const upNumbers = afterUp(numbers, topology.hosts.length);
+  const existing = new Set(obs.namespaces);
   const stages: LabStage[] = [
-    ...recordNumbers(obs, afterUp(numbers, topology.hosts.length)),
-    ...ipStage(planPlumbing(lab, new Set(obs.namespaces))),
+    ...recordNumbers(obs, hostNumbers(upNumbers.highest, upNumbers.removed, topology.backend)),
+    ...ipStage(planPlumbing(lab, existing)),
+    // A new underlay namespace of more than one segment routes between them.
+    ...(existing.has(topology.underlayNetns) || topology.segments.length === 1
+      ? []
+      : [{ kind: "forwarding", netns: topology.underlayNetns } as const]),
   ];
   if (!request) {
     stages.push({
       kind: "hg",
-      commands: lab.hosts.flatMap((host) =>
-        [
-          ["setup", "--subnet", formatPrefix(host.subnet)],
-          ["netns", "add", host.container, "--ip", formatAddress(containerAddress(host))],
-          ...lab.hosts.filter((p) => p !== host).map((p) => [
-            "peer",
-            "add",
-            formatPrefix(p.subnet),
-            "--via",
-            formatAddress(p.address),
-          ]),
-        ].map((args) => ({ netns: host.netns, args }))
-      ),
+      commands: lab.hosts.flatMap((host) => [
+        { netns: host.netns, args: staticSetupArgs(lab, host) },
+        {
+          netns: host.netns,
+          args: ["netns", "add", host.container, "--ip", formatAddress(containerAddress(host))],
+        },
+        ...lab.hosts.filter((p) => p !== host).map((p) => peerAddCommand(lab, host, p)),
+      ]),
     });
     return stages;
   }
@@ -213,8 +298,9 @@ export function planLabUp(
   }
   // Any host of the lab can write the config (those built now may all have been removed).
   const hosts = withHosts(
-    labTopology(name, 1),
+    topology,
     [...new Set([...present, ...lab.hosts.map((h) => h.index)])].sort((a, b) => a - b),
+    obs.placement,
   );
   const config = [
     "subnet",
@@ -225,6 +311,8 @@ export function planLabUp(
     formatPrefix(topology.network),
     "--subnet-len",
     "24",
+    // Hosts on one segment still route to each other directly (flannel's DirectRouting).
+    ...(topology.backend === "vxlan" ? ["--backend", "vxlan", "--direct-routing"] : []),
   ];
   stages.push({ kind: "hg", commands: [{ netns: hosts.hosts[0].netns, args: config }] });
   stages.push(...registryHostStages(obs, hosts, lab.hosts, url, agents ? ttl : undefined));
@@ -258,7 +346,14 @@ function registryHostStages(
       ...(start.length === 0 ? [] : [{ kind: "agents", name, hosts: start, url, ttl } as const]),
       { kind: "wait-sync", name, hosts, budgetMs },
       { kind: "hg", commands: hosts.map(container) },
-      { kind: "wait-routes", name, required: hosts, others: lab.hosts, budgetMs },
+      {
+        kind: "wait-routes",
+        name,
+        required: hosts,
+        others: lab.hosts,
+        backend: lab.backend,
+        budgetMs,
+      },
     ];
   }
   return [
@@ -340,8 +435,8 @@ export function planAddNode(obs: LabObservation): { host: string; plan: LabPlan 
       `lab ${name} has used every host number up to ${MAX_HOST_INDEX}: "hg lab down" and up again`,
     );
   }
-  const host = labHost(name, index);
-  const lab = withHosts(labTopology(name, 1), [...present, index]);
+  const lab = labAsObserved(obs, [...present, index]);
+  const host = lab.hosts[lab.hosts.length - 1];
   return {
     host: host.netns,
     plan: [
@@ -435,7 +530,8 @@ export function planStartAgent(obs: LabObservation, hostNetns: string): LabPlan 
   if (running !== undefined) {
     throw new HgError(`the agent of ${hostNetns} already runs (pid ${running})`);
   }
-  const host = labHost(name, index);
+  const lab = labAsObserved(obs, present);
+  const host = lab.hosts.find((h) => h.index === index)!;
   return [
     { kind: "agents", name, hosts: [host], url: obs.registry.url, ttl },
     { kind: "wait-sync", name, hosts: [host], budgetMs: convergenceBudgetMs(1) },
@@ -443,10 +539,140 @@ export function planStartAgent(obs: LabObservation, hostNetns: string): LabPlan 
       kind: "wait-routes",
       name,
       required: [host],
-      others: withHosts(labTopology(name, 1), present).hosts,
+      others: lab.hosts,
+      backend: lab.backend,
       budgetMs: convergenceBudgetMs(present.length),
     },
   ];
+}
+
+/**
+ * Plans `lab move-node HOST --segment K`: the host's uplink goes to segment K (its port onto
+ * bridge `ul{K}`, its address host 10+N of that segment, its routes to the other segments
+ * through K's router), then the lab tells the others, the way it set the host up:
+ * - with agents: a running agent is killed (SIGKILL keeps its lease: SIGTERM would release it)
+ *   and started again with the new `--public-ip`; as a returning node it renews its own lease
+ *   with that address, and the lab waits until the hosts route to each other again. A host
+ *   whose agent is not running only moves (its next `lab start-agent` registers it);
+ * - with a registry and no agents: `hg setup --store` in the host (its lease gets the new
+ *   address), then `hg peer sync` in every host;
+ * - without a registry: with VXLAN `hg setup` again in the host (its VTEP sends from the new
+ *   address), then each `hg peer add` that involves the host again, on both sides; with host-gw
+ *   the hosts left behind on its old segment `hg peer rm` its subnet (now off-link), and hosts
+ *   on its new segment add it.
+ * An empty plan when the host is on K already. `host` is its number or its namespace; a host or
+ * segment the lab does not have is bad input (exit 2). Returns the host as it is after the move
+ * (and a note when its agent should run but does not).
+ *
+ * @example
+ * ```ts
+ * import { observeLab } from "./observe.ts";
+ * planMoveNode(await observeLab("hglab"), "2", 0).plan; // [ip, hg] for a lab without a registry
+ * ```
+ */
+export function planMoveNode(
+  obs: LabObservation,
+  host: string,
+  segment: number,
+): { host: LabHost; plan: LabPlan; note?: string } {
+  const { name } = obs;
+  requireLab(obs);
+  const index = requireHost(obs, /^\d+$/.test(host) ? `${name}-h${Number(host)}` : host);
+  const present = hostIndexes(name, obs.namespaces);
+  const before = labAsObserved(obs, present);
+  const count = before.segments.length;
+  if (!Number.isInteger(segment) || segment < 0 || segment >= count) {
+    throw new InputError(
+      `--segment ${segment} is not a segment of lab ${name}: expected ${
+        count === 1 ? "0 (it has one segment)" : `0-${count - 1}`
+      }`,
+    );
+  }
+  const from = before.hosts.find((h) => h.index === index)!;
+  if (from.segment === segment) return { host: from, plan: [] };
+  const after = withHosts(
+    before,
+    present,
+    new Map([...before.hosts.map((h) => [h.index, h.segment] as const), [index, segment]]),
+  );
+  const to = after.hosts.find((h) => h.index === index)!;
+  const stopped = obs.registry?.agents === true && !obs.agents.has(to.netns);
+  return {
+    host: to,
+    ...(stopped
+      ? {
+        note: `its agent does not run: "hg lab start-agent ${to.netns} --name ${name}" ` +
+          `registers its new address`,
+      }
+      : {}),
+    plan: [
+      { kind: "ip", plan: planUplinkMove(after, from, to) },
+      ...tellOthersOfMove(obs, before, after, from, to),
+    ],
+  };
+}
+
+/**
+ * The stages that tell the lab that `from` is now `to` (see {@link planMoveNode}): `before` and
+ * `after` are the lab without and with the move.
+ */
+function tellOthersOfMove(
+  obs: LabObservation,
+  before: LabTopology,
+  after: LabTopology,
+  from: LabHost,
+  to: LabHost,
+): LabStage[] {
+  const { name } = obs;
+  const registry = obs.registry;
+  if (registry?.agents) {
+    const pid = obs.agents.get(to.netns);
+    if (pid === undefined) return [];
+    return [
+      { kind: "kill-agent", name, netns: to.netns, pid },
+      { kind: "agents", name, hosts: [to], url: registry.url, ttl: agentTtlOf(registry)! },
+      { kind: "wait-sync", name, hosts: [to], budgetMs: convergenceBudgetMs(1) },
+      {
+        kind: "wait-routes",
+        name,
+        required: [to],
+        others: after.hosts,
+        backend: after.backend,
+        budgetMs: convergenceBudgetMs(after.hosts.length),
+      },
+    ];
+  }
+  if (registry) {
+    return [
+      {
+        kind: "hg",
+        commands: [{
+          netns: to.netns,
+          args: ["setup", ...hostRegistryArgs(name, to, registry.url)],
+        }],
+      },
+      {
+        kind: "hg",
+        commands: after.hosts.map((h) => ({
+          netns: h.netns,
+          args: ["peer", "sync", "--store", registry.url, "--node", h.netns],
+        })),
+      },
+    ];
+  }
+  const commands: HostCommand[] = after.backend === "vxlan"
+    ? [{ netns: to.netns, args: staticSetupArgs(after, to) }]
+    : [];
+  for (const peer of after.hosts.filter((h) => h !== to)) {
+    // The host's routes through its old segment went with its old address: only the peers it
+    // can route to now need one.
+    if (routable(after, to, peer)) commands.push(peerAddCommand(after, to, peer));
+    if (routable(after, peer, to)) commands.push(peerAddCommand(after, peer, to));
+    else if (routable(before, peer, from)) {
+      commands.push({ netns: peer.netns, args: ["peer", "rm", formatPrefix(to.subnet)] });
+    }
+  }
+  return commands.length === 0 ? [] : [{ kind: "hg", commands }];
 }
 
 /**

@@ -7,6 +7,7 @@
 import { formatAddress, type IpAddress } from "../net/address.ts";
 import { runInNetns } from "../exec/netns.ts";
 import { inParallel, LIGHT_JOBS } from "./parallel.ts";
+import type { LabBackend } from "./topology.ts";
 
 /** Up to this many containers every ordered pair is checked (132 pairs); beyond, a sample. */
 export const ALL_PAIRS_MAX = 12;
@@ -18,6 +19,8 @@ export const SAMPLE_PEERS = 4;
 export interface Endpoint {
   readonly container: string;
   readonly address: IpAddress;
+  /** The underlay segment of the container's host (containers without one share a segment). */
+  readonly segment?: number;
 }
 
 /** One ping's outcome. */
@@ -28,6 +31,26 @@ export interface PingResult {
   readonly ok: boolean;
   /** Round-trip time in milliseconds, when it worked. */
   readonly rttMs?: number;
+  /**
+   * Set when the two hosts are on different segments of a host-gw lab: no route is expected (the
+   * other host is off-link), so a failed ping is the lab working as built, not a fault.
+   */
+  readonly offLink?: true;
+}
+
+/**
+ * Whether `backend` leaves no route from `a`'s host to `b`'s: host-gw across segments.
+ *
+ * @example
+ * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * const a = { container: "a", address: parseAddress("1.1.1.2"), segment: 0 };
+ * offLink({ ...a, segment: 1 }, a, "host-gw"); // true
+ * offLink({ ...a, segment: 1 }, a, "vxlan"); // false
+ * ```
+ */
+export function offLink(a: Endpoint, b: Endpoint, backend: LabBackend): boolean {
+  return backend === "host-gw" && (a.segment ?? 0) !== (b.segment ?? 0);
 }
 
 /**
@@ -76,7 +99,8 @@ export function checkedPairs(n: number): [number, number][] {
 
 /**
  * Pings the pairs {@link checkedPairs} picks among `endpoints`, a bounded number at a time, and
- * returns the results in order.
+ * returns the results in order; a pair `backend` cannot route (see {@link offLink}) is pinged
+ * too, and marked.
  *
  * @example
  * ```ts
@@ -88,11 +112,15 @@ export function checkedPairs(n: number): [number, number][] {
  * (await pingMatrix(endpoints)).every((r) => r.ok);
  * ```
  */
-export function pingMatrix(endpoints: readonly Endpoint[]): Promise<PingResult[]> {
+export function pingMatrix(
+  endpoints: readonly Endpoint[],
+  backend: LabBackend = "host-gw",
+): Promise<PingResult[]> {
   return inParallel(checkedPairs(endpoints.length), LIGHT_JOBS, async ([a, b]) => ({
     from: endpoints[a].container,
     to: endpoints[b].container,
     address: formatAddress(endpoints[b].address),
     ...(await ping(endpoints[a].container, endpoints[b].address)),
+    ...(offLink(endpoints[a], endpoints[b], backend) ? { offLink: true as const } : {}),
   }));
 }

@@ -12,6 +12,9 @@ import { etcdEndpoints, labDir, registryFile } from "./registry.ts";
 import type { LabHost } from "./topology.ts";
 import { hostsFile } from "./host_numbers.ts";
 
+/** What turns IPv4 forwarding on, run inside the underlay namespace (the segments' router). */
+export const FORWARDING_ARGV: readonly string[] = ["sysctl", "-w", "net.ipv4.ip_forward=1"];
+
 /**
  * The line for starting the agent of `host` (also what a real run prints once it started it).
  *
@@ -50,6 +53,8 @@ export function renderLabStage(stage: LabStage): string[] {
       return [`write ${hostsFile(stage.name)} ${JSON.stringify(stage.numbers)}`];
     case "ip":
       return renderPlan(stage.plan);
+    case "forwarding":
+      return [`nsenter --net=/run/netns/${stage.netns} ${FORWARDING_ARGV.join(" ")}`];
     case "registry": {
       const { topology, options, url } = stage;
       const dir = labDir(topology.name);
@@ -66,7 +71,11 @@ export function renderLabStage(stage: LabStage): string[] {
       ];
     }
     case "hg":
-      return stage.commands.map((c) => `${c.netns}: hg ${c.args.join(" ")}`);
+      return stage.commands.map((c) =>
+        `${c.netns}: hg ${c.args.join(" ")}${
+          c.refused === undefined ? "" : `  # expected to be refused: ${c.refused}`
+        }`
+      );
     case "agents":
       return stage.hosts.map((h) => agentLine(stage.name, h, stage.url, stage.ttl));
     case "wait-sync":
@@ -80,6 +89,10 @@ export function renderLabStage(stage: LabStage): string[] {
         `wait until ${hostList(stage.required)} and every other host route to each other (${
           stage.budgetMs / 1000
         } s at most)`,
+      ];
+    case "kill-agent":
+      return [
+        `${stage.netns}: kill its agent (pid ${stage.pid}) with SIGKILL: its lease and routes stay`,
       ];
     case "stop-agents":
       return stage.agents.map((a) =>
