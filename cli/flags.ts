@@ -81,3 +81,9 @@ export function containerRefValue(text: string): string {
   }
   return text;
 }
+
+/** `--backend`: host-gw or vxlan. */
+export function backendValue(text: string): "host-gw" | "vxlan" {
+  if (text === "host-gw" || text === "vxlan") return text;
+  throw new InputError(`--backend ${JSON.stringify(text)} is not valid: expected host-gw or vxlan`);
+}

@@ -3,7 +3,14 @@ import { noConfigError } from "../../lib/store/configure.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { formatPrefix } from "../../lib/net/prefix.ts";
-import { containerSpaces, planPeerAdd, planPeerRemove } from "../../lib/peers/plan.ts";
+import {
+  containerSpaces,
+  handMadeVxlan,
+  planPeerAdd,
+  planPeerRemove,
+} from "../../lib/peers/plan.ts";
+import { listContainers, presentContainers } from "../../lib/containers/list.ts";
+import { parseMac } from "../../lib/vxlan/vtep.ts";
 import { planPeerSync } from "../../lib/peers/sync.ts";
 import { describeChanges } from "../../lib/peers/describe.ts";
 
@@ -29,12 +36,12 @@ export function peerCommand(output: () => Output) {
   );
   peer.command("add")
     .description(
-      "route a peer host's subnet via that host's address (it must be on this L2 segment)",
+      "route a peer host's subnet via that host's address (on this L2 segment, or over VXLAN with --vtep-mac)",
     )
     .argument("<subnet>", "the peer's container subnet, e.g. 1.1.2.0/24", prefixValue)
     .requiredOption(
       "--via <address>",
-      "the peer host's address on the shared segment",
+      "the peer host's address (on the shared segment, or its VXLAN endpoint's)",
       addressValue,
     )
     .option(
@@ -42,17 +49,37 @@ export function peerCommand(output: () => Output) {
       "the interface facing the peer (default: the one whose network holds --via)",
       interfaceValue,
     )
+    .option(
+      "--vtep-mac <mac>",
+      "the peer's VTEP MAC: reach it over this host's VXLAN device when --via is off-link",
+      (text: string) => parseMac("--vtep-mac", text),
+    )
     .option(...bridgeOption)
     .action(async (subnet, opts) => {
-      await mutate(output(), (host) => ({
-        plan: planPeerAdd(
+      await mutate(output(), (host) => {
+        const vxlan = opts.vtepMac === undefined
+          ? undefined
+          : handMadeVxlan(host, opts.bridge, presentContainers(listContainers(host)));
+        const { plan, routed } = planPeerAdd(
           host,
-          { subnet, via: opts.via, dev: opts.dev },
+          { subnet, via: opts.via, dev: opts.dev, vtepMac: opts.vtepMac },
           containerSpaces(host, opts.bridge),
-        ),
-        summary: `peer ${formatPrefix(subnet)} via ${formatAddress(opts.via)}`,
-        result: { subnet: formatPrefix(subnet), via: formatAddress(opts.via) },
-      }));
+          vxlan,
+        );
+        const way = routed[0];
+        return {
+          plan,
+          summary: `peer ${formatPrefix(subnet)} via ${
+            formatAddress(opts.via)
+          } (${way.mode}: ${way.reason})`,
+          result: {
+            subnet: formatPrefix(subnet),
+            via: formatAddress(opts.via),
+            mode: way.mode,
+            reason: way.reason,
+          },
+        };
+      });
     });
   peer.command("rm")
     .description("remove hg's route to a peer subnet")
@@ -79,6 +106,7 @@ export function peerCommand(output: () => Output) {
           const sync = planPeerSync(host, config, listing.entries, {
             node: nodeName(opts.node),
             bridge: opts.bridge,
+            present: presentContainers(listContainers(host)),
           });
           return {
             plan: sync.plan,
@@ -89,6 +117,7 @@ export function peerCommand(output: () => Output) {
             details: [
               ...describeChanges(sync.plan, sync.peers),
               ...sync.refused.map((r) => `refused ${r.key}: ${r.reason}`),
+              ...(sync.vxlanProblem ? [`no VXLAN on this host: ${sync.vxlanProblem}`] : []),
             ],
             result: {
               revision: listing.revision,
@@ -107,8 +136,15 @@ export function peerCommand(output: () => Output) {
       const peers = peerStatuses(await observeHost());
       out.json(peers);
       out.line(table(
-        ["SUBNET", "VIA", "DEV", "STATE"],
-        peers.map((p) => [p.subnet, p.via ?? "-", p.dev ?? "-", p.linkdown ? "linkdown" : "ok"]),
+        ["SUBNET", "PEER", "MODE", "DEV", "STATE", "WHY"],
+        peers.map((p) => [
+          p.subnet,
+          p.peer ?? "-",
+          p.mode,
+          p.dev ?? "-",
+          p.linkdown ? "linkdown" : "ok",
+          p.reason,
+        ]),
       ));
     });
   return peer;

@@ -1,11 +1,15 @@
 import { Command } from "@commander-js/extra-typings";
 import { noConfigError } from "../../lib/store/configure.ts";
-import { InputError } from "../../lib/errors.ts";
+import { EnvironmentError, InputError } from "../../lib/errors.ts";
+import { type Backend, HOST_GW } from "../../lib/store/config.ts";
+import { localVtep, planVxlanDevice } from "../../lib/vxlan/device.ts";
+import { DEFAULT_VXLAN } from "../../lib/vxlan/vtep.ts";
+import type { Plan } from "../../lib/plan/step.ts";
 import { listRules } from "../../lib/firewall/iptables.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { firstHost, formatPrefix, type Prefix, prefixCovers } from "../../lib/net/prefix.ts";
 import { specialPrefixError } from "../../lib/net/special.ts";
-import { uplinkOf } from "../../lib/host/public_address.ts";
+import { leaseAddress, uplinkOf } from "../../lib/host/public_address.ts";
 import { allocate, previewAllocation } from "../../lib/store/allocate.ts";
 import { findBridge } from "../../lib/host/bridge.ts";
 import { observeHost } from "../../lib/host/observe.ts";
@@ -17,7 +21,7 @@ import {
   formatSubnetEnv,
   writeSubnetEnv,
 } from "../../lib/setup/subnet_env.ts";
-import { integerValue, interfaceValue, prefixValue } from "../flags.ts";
+import { backendValue, integerValue, interfaceValue, prefixValue } from "../flags.ts";
 import { mutate } from "../mutation.ts";
 import type { Output } from "../output.ts";
 import { hostIdentityOptions, storeOptions } from "../store_options.ts";
@@ -31,6 +35,8 @@ interface Assignment {
   readonly claimed?: boolean;
   readonly lease?: ReturnType<typeof leaseJson>;
   readonly note?: string;
+  /** The registry's backend (with --store). */
+  readonly backend?: Backend;
 }
 
 /**
@@ -55,12 +61,22 @@ async function assignFromStore(
     const preview = previewAllocation(config, entries, request, store.url);
     const { network } = config;
     if (preview.kind === "renew") {
-      return { subnet: preview.lease.subnet, network, lease: leaseJson(preview.lease) };
+      return {
+        subnet: preview.lease.subnet,
+        network,
+        lease: leaseJson(preview.lease),
+        backend: config.backend,
+      };
     }
     if (preview.kind === "previous") {
-      return { subnet: preview.subnet, network, note: previousNote };
+      return { subnet: preview.subnet, network, note: previousNote, backend: config.backend };
     }
-    return { subnet: preview.first, network, note: newSubnetNote(preview.free, preview.first) };
+    return {
+      subnet: preview.first,
+      network,
+      note: newSubnetNote(preview.free, preview.first),
+      backend: config.backend,
+    };
   }
   const { lease, reused } = await allocate(store, {
     attrs,
@@ -73,6 +89,7 @@ async function assignFromStore(
     network: config.network,
     claimed: !reused,
     lease: leaseJson(lease),
+    backend: config.backend,
   };
 }
 
@@ -94,8 +111,32 @@ export function setupCommand(output: () => Output) {
       prefixValue,
     )
     .option("--subnet-file <path>", "where to write flannel's subnet.env", DEFAULT_SUBNET_FILE)
+    .option(
+      "--backend <type>",
+      "with --subnet: host-gw, or vxlan to make this host's VXLAN device (flannel.VNI) for " +
+        '"hg peer add --vtep-mac" (with --store the registry\'s config says)',
+      backendValue,
+    )
+    .option(
+      "--vni <n>",
+      "with --backend vxlan: the VNI (default 1)",
+      integerValue("--vni", 0, 16777215),
+    )
+    .option(
+      "--port <n>",
+      "with --backend vxlan: the UDP port (default 8472)",
+      integerValue("--port", 1, 65535),
+    )
     .action(async (opts) => {
       const out = output();
+      if (opts.store !== undefined && opts.backend !== undefined) {
+        throw new InputError(
+          "--backend comes from the registry's config with --store: leave it out",
+        );
+      }
+      if (opts.backend !== "vxlan" && (opts.vni !== undefined || opts.port !== undefined)) {
+        throw new InputError("--vni and --port go with --backend vxlan");
+      }
       if ((opts.subnet === undefined) === (opts.store === undefined)) {
         throw new InputError(
           "give either --subnet CIDR or --store URL (to lease a subnet from the registry)",
@@ -136,11 +177,31 @@ export function setupCommand(output: () => Output) {
         if (assignment.note) out.note(assignment.note);
         const { subnet, network } = assignment;
         const masqueradeNetwork = opts.masquerade ? network : undefined;
+        const backend: Backend = assignment.backend ?? (opts.backend === "vxlan"
+          ? {
+            type: "vxlan",
+            vni: opts.vni ?? DEFAULT_VXLAN.vni,
+            port: opts.port ?? DEFAULT_VXLAN.port,
+            directRouting: true,
+          }
+          : HOST_GW);
         let mtu = 1500;
         try {
           await mutate(out, async (host) => {
-            const uplink = uplinkOf(host, attrs?.publicIp);
+            const publicIp = attrs?.publicIp ??
+              (backend.type === "vxlan"
+                ? leaseAddress(host, opts.publicIp, opts.iface)
+                : undefined);
+            const uplink = uplinkOf(host, publicIp);
             mtu = opts.mtu ?? uplink?.mtu ?? 1500;
+            let device: Plan = [];
+            if (backend.type === "vxlan") {
+              const vtep = localVtep(host, backend, publicIp!, subnet);
+              if ("error" in vtep) throw new EnvironmentError(vtep.error);
+              device = planVxlanDevice(host, vtep).steps;
+              // Containers made from subnet.env (flannel's CNI plugin) fit the tunnel.
+              mtu = Math.min(mtu, vtep.mtu);
+            }
             const natRules = masqueradeNetwork ? await listRules("nat", "POSTROUTING") : [];
             const plan = planSetup(host, {
               subnet,
@@ -151,7 +212,7 @@ export function setupCommand(output: () => Output) {
             }, natRules);
             const gateway = `${formatAddress(firstHost(subnet))}/${subnet.length}`;
             return {
-              plan,
+              plan: [...plan, ...device],
               summary: `bridge ${opts.bridge} ${gateway} for subnet ${
                 formatPrefix(subnet)
               }, forwarding on`,

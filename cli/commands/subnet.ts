@@ -6,11 +6,18 @@ import { leaseAddress } from "../../lib/host/public_address.ts";
 import { formatAddress, type IpAddress } from "../../lib/net/address.ts";
 import { formatPrefix, type Prefix } from "../../lib/net/prefix.ts";
 import { allocate, ownLease, previewAllocation } from "../../lib/store/allocate.ts";
-import { formatNetworkConfig, makeNetworkConfig } from "../../lib/store/config.ts";
+import {
+  type Backend,
+  describeBackend,
+  formatNetworkConfig,
+  HOST_GW,
+  makeNetworkConfig,
+} from "../../lib/store/config.ts";
+import { DEFAULT_VXLAN } from "../../lib/vxlan/vtep.ts";
 import { configureNetwork, noConfigError } from "../../lib/store/configure.ts";
-import { type LeaseAttrs, subnetKey } from "../../lib/store/lease.ts";
+import { type LeaseAttrs, leaseAttrsFor, subnetKey } from "../../lib/store/lease.ts";
 import type { Lease, SubnetStore } from "../../lib/store/store.ts";
-import { addressValue, integerValue, nodeValue, prefixValue } from "../flags.ts";
+import { addressValue, backendValue, integerValue, nodeValue, prefixValue } from "../flags.ts";
 import type { Output } from "../output.ts";
 import { requireRoot } from "../root.ts";
 import { hostIdentityOptions, nodeName, openStoreFrom, storeOptions } from "../store_options.ts";
@@ -89,13 +96,34 @@ export function subnetCommand(output: () => Output) {
       "last subnet to hand out (default: the last subnet)",
       addressValue,
     )
+    .option("--backend <type>", "host-gw (default) or vxlan", backendValue, "host-gw" as const)
+    .option("--vni <n>", "vxlan: the VNI (default 1)", integerValue("--vni", 0, 16777215))
+    .option("--port <n>", "vxlan: the UDP port (default 8472)", integerValue("--port", 1, 65535))
+    .option(
+      "--direct-routing",
+      "vxlan: plain routes to peers on a local network, VXLAN only to the others",
+    )
     .action(async (opts) => {
       const out = output();
       const { dryRun } = out.options;
+      if (
+        opts.backend !== "vxlan" &&
+        (opts.vni !== undefined || opts.port !== undefined || opts.directRouting)
+      ) {
+        throw new InputError("--vni, --port and --direct-routing go with --backend vxlan");
+      }
+      const backend: Backend = opts.backend === "vxlan"
+        ? {
+          type: "vxlan",
+          vni: opts.vni ?? DEFAULT_VXLAN.vni,
+          port: opts.port ?? DEFAULT_VXLAN.port,
+          directRouting: opts.directRouting ?? false,
+        }
+        : HOST_GW;
       const config = makeNetworkConfig(opts.network, opts.subnetLen, {
         min: opts.subnetMin,
         max: opts.subnetMax,
-      });
+      }, backend);
       if (!dryRun) requireRoot(ROOT_TO_WRITE);
       const outcome = await withStore(opts, (store) => configureNetwork(store, config, dryRun));
       const changed = !dryRun && outcome !== "unchanged";
@@ -105,7 +133,7 @@ export function subnetCommand(output: () => Output) {
           formatPrefix(config.network)
         }, /${config.subnetLen} subnets ${formatAddress(config.subnetMin)} to ${
           formatAddress(config.subnetMax)
-        } (${outcome})`,
+        }, ${describeBackend(backend)} (${outcome})`,
       );
     });
 
@@ -159,9 +187,12 @@ export function subnetCommand(output: () => Output) {
       const attrs = await hostAttrs(opts);
       if (!dryRun) requireRoot(ROOT_TO_WRITE);
       const lease = await withStore(opts, async (store) => {
-        const mine = ownLease((await store.listLeases()).entries, attrs);
+        const { config, listing } = await store.readRegistry();
+        const mine = ownLease(listing.entries, attrs);
+        // The renewed lease says what the network's backend needs (a VXLAN host's VTEP MAC).
+        const renewal = config ? leaseAttrsFor(attrs, config.backend) : attrs;
         const renewed = mine &&
-          (dryRun || await store.renew(mine.subnet, mine.attrs.publicIp, opts.ttl, attrs));
+          (dryRun || await store.renew(mine.subnet, mine.attrs.publicIp, opts.ttl, renewal));
         if (!renewed) {
           throw new HgError(
             `${attrs.node} (${
@@ -169,7 +200,7 @@ export function subnetCommand(output: () => Output) {
             }) holds no lease in ${store.url}: "hg subnet alloc" takes one`,
           );
         }
-        return dryRun ? mine : { ...mine, expiresAt: Date.now() + opts.ttl * 1000 };
+        return dryRun ? mine : { ...mine, attrs: renewal, expiresAt: Date.now() + opts.ttl * 1000 };
       });
       out.json({ changed: !dryRun, dryRun, ...leaseJson(lease), ttlSeconds: opts.ttl });
       out.line(

@@ -13,7 +13,7 @@
  */
 import { noConfigError } from "../store/configure.ts";
 import { readFile } from "node:fs/promises";
-import { listContainers } from "../containers/list.ts";
+import { type ContainerEntry, listContainers, presentContainers } from "../containers/list.ts";
 import { listRules } from "../firewall/iptables.ts";
 import { findBridge } from "../host/bridge.ts";
 import { observeHost } from "../host/observe.ts";
@@ -81,9 +81,12 @@ export interface AgentHost {
   readonly changes: (signal: AbortSignal) => AsyncIterable<void>;
   /** hg's masquerade rules are checked against these (`iptables -t nat -S POSTROUTING`). */
   readonly natRules: () => Promise<string[]>;
+  /** Host-side veths of the containers whose namespace exists (see `presentContainers`). */
+  readonly present: (containers: readonly ContainerEntry[]) => ReadonlySet<string>;
 }
 
 const THIS_HOST: AgentHost = {
+  present: presentContainers,
   observe: () => observeHost(),
   change: changeHostWhenNeeded,
   changes: (signal) => netChanges(signal),
@@ -185,7 +188,8 @@ export class Agent {
         });
         this.keeper = new LeaseKeeper({
           store,
-          attrs,
+          // As leased: with what the network's backend needs (a VXLAN host's VTEP MAC).
+          attrs: lease.attrs,
           ttlSeconds,
           subnet: lease.subnet,
           log: this.log,
@@ -450,18 +454,21 @@ export class Agent {
     try {
       const natRules = masquerade ? await this.host.natRules() : [];
       const result = await this.host.change((host) => {
-        const setup = planSetup(host, {
-          subnet: this.subnet,
-          bridge,
-          mtu,
-          masqueradeNetwork: masquerade ? this.config.network : undefined,
-          // A host without containers follows its lease; one with containers is never moved.
-          renumber: listContainers(host).length === 0,
-        }, natRules);
+        const containers = listContainers(host);
         const peers = planPeerSync(host, this.config, listing.entries, {
           node: this.options.attrs.node,
           bridge,
+          present: this.host.present(containers),
         });
+        const setup = planSetup(host, {
+          subnet: this.subnet,
+          bridge,
+          // Once a peer tunnels, the sync holds the bridge at the VXLAN MTU: not set back here.
+          mtu: peers.tunnelMtu !== undefined && (mtu ?? 0) > peers.tunnelMtu ? undefined : mtu,
+          masqueradeNetwork: masquerade ? this.config.network : undefined,
+          // A host without containers follows its lease; one with containers is never moved.
+          renumber: containers.length === 0,
+        }, natRules);
         return { plan: [...setup, ...peers.plan], setup, peers };
       });
       // The lock taken is what counts (a plan may turn out empty once observed under it).

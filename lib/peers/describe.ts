@@ -1,8 +1,18 @@
 import type { Step } from "../plan/step.ts";
 
+/** What {@link describeChanges} knows of each routed peer. */
+interface DescribedPeer {
+  readonly subnet: string;
+  readonly via: string;
+  readonly node?: string;
+  readonly mode?: "host-gw" | "vxlan";
+}
+
 /**
  * One line per route change, in words: `route add 1.1.3.0/24 via 10.0.12.13 (node3)`,
- * `route del 1.1.4.0/24`. `peers` names the node behind each subnet.
+ * `route add 1.1.5.0/24 over vxlan to 10.0.20.12 (node5)`, `route del 1.1.4.0/24`, and the
+ * VXLAN entries: `vxlan neighbour 1.1.5.0 -> 0e:56:0a:00:14:0c`, `vxlan fdb 0e:56:0a:00:14:0c ->
+ * 10.0.20.12`. `peers` names the node behind each subnet.
  *
  * @example
  * ```ts
@@ -12,14 +22,26 @@ import type { Step } from "../plan/step.ts";
  */
 export function describeChanges(
   plan: readonly Step[],
-  peers: readonly { readonly subnet: string; readonly node?: string }[],
+  peers: readonly DescribedPeer[],
 ): string[] {
-  const nodes = new Map(peers.map((p) => [p.subnet, p.node]));
+  const bySubnet = new Map(peers.map((p) => [p.subnet, p]));
   return plan.flatMap((step) => {
-    if (step.kind !== "ip" || step.args[0] !== "route") return [];
-    const [, verb, dst, , via] = step.args;
-    if (verb === "del") return [`route del ${dst}`];
-    const node = nodes.get(dst);
-    return [`route add ${dst} via ${via}${node ? ` (${node})` : ""}`];
+    if (step.kind !== "ip" && step.kind !== "bridge") return [];
+    const [object, verb, first, , second] = step.args;
+    if (step.kind === "bridge" && object === "fdb") {
+      return [verb === "del" ? `vxlan fdb del ${first}` : `vxlan fdb ${first} -> ${step.args[6]}`];
+    }
+    if (step.kind !== "ip") return [];
+    if (object === "neigh" && step.args.includes("permanent")) {
+      return [`vxlan neighbour ${first} -> ${second}`];
+    }
+    if (object === "neigh" && verb === "del") return [`vxlan neighbour del ${first}`];
+    if (object !== "route") return [];
+    if (verb === "del") return [`route del ${first}`];
+    const peer = bySubnet.get(first);
+    const node = peer?.node ? ` (${peer.node})` : "";
+    return peer?.mode === "vxlan"
+      ? [`route add ${first} over vxlan to ${peer.via}${node}`]
+      : [`route add ${first} via ${second}${node}`];
   });
 }

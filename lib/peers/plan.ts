@@ -4,14 +4,20 @@
  *
  * @module
  */
-import { InputError } from "../errors.ts";
+import { EnvironmentError, InputError } from "../errors.ts";
+import { existingVtep } from "../vxlan/device.ts";
 import { findBridge } from "../host/bridge.ts";
 import type { HostState } from "../host/state.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { formatPrefix, type Prefix, prefixEquals } from "../net/prefix.ts";
 import { ipStep, type Plan } from "../plan/step.ts";
 import { hgRoutes } from "./list.ts";
-import { type ContainerSpace, reconcilePeers } from "./reconcile.ts";
+import {
+  type ContainerSpace,
+  reconcilePeers,
+  type Reconciliation,
+  type VxlanContext,
+} from "./reconcile.ts";
 import type { PeerRequest } from "./request.ts";
 
 /**
@@ -22,7 +28,7 @@ import type { PeerRequest } from "./request.ts";
  *
  * @example
  * ```ts
- * planPeerAdd(state, { subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") });
+ * planPeerAdd(state, { subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") }).plan;
  * // [ip route replace 1.1.2.0/24 via 10.0.12.7 dev eth0 proto 104]
  * ```
  */
@@ -30,10 +36,25 @@ export function planPeerAdd(
   state: HostState,
   request: PeerRequest,
   containers: readonly ContainerSpace[] = [],
-): Plan {
-  const { plan, rejected } = reconcilePeers(state, [request], "add", containers);
-  if (rejected.length > 0) throw rejected[0].error;
-  return plan;
+  vxlan?: VxlanContext,
+): Reconciliation {
+  const planned = reconcilePeers(state, [request], "add", containers, vxlan);
+  if (planned.rejected.length > 0) throw planned.rejected[0].error;
+  return planned;
+}
+
+/**
+ * What `hg peer add --vtep-mac` tunnels through: hg's VXLAN device as it is, plain routes to
+ * on-link peers (DirectRouting). Throws when the host has no such device.
+ */
+export function handMadeVxlan(
+  state: HostState,
+  bridge: string,
+  present: ReadonlySet<string>,
+): VxlanContext {
+  const vtep = existingVtep(state, bridge);
+  if ("error" in vtep) throw new EnvironmentError(vtep.error);
+  return { vtep, directRouting: true, bridge, present };
 }
 
 /**

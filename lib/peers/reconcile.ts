@@ -23,6 +23,7 @@ import {
 import { planContainerMtu } from "../vxlan/mtu.ts";
 import { planVxlanEntries, type VxlanPeer, vxlanRouteArgs } from "../vxlan/peer.ts";
 import { isLocalAddress, type OnLink, onLinkInterface } from "./onlink.ts";
+import { onLinkReason, type PeerMode, vxlanReason } from "./path.ts";
 import { notOnLinkMessage, type PeerRequest, peerRouteArgs } from "./request.ts";
 
 /** A peer that will not be routed, and why. */
@@ -34,7 +35,7 @@ export interface Rejection {
 /** A peer that is routed, which way, and why. */
 export interface RoutedPeer {
   readonly request: PeerRequest;
-  readonly mode: PeerPath["mode"];
+  readonly mode: PeerMode;
   readonly reason: string;
 }
 
@@ -122,7 +123,7 @@ export function gatewayAddressError(
 }
 
 /** How a peer is reached, and why, in words. */
-export type PeerPath =
+type PeerPath =
   | { readonly mode: "host-gw"; readonly onLink: OnLink; readonly reason: string }
   | { readonly mode: "vxlan"; readonly reason: string };
 
@@ -156,15 +157,7 @@ function choosePath(
   }
   const onLink = onLinkInterface(state, via);
   if (vxlan && request.vtepMac !== undefined && (!onLink || !vxlan.directRouting)) {
-    const device = vxlan.vtep.device;
-    return {
-      mode: "vxlan",
-      reason: onLink
-        ? `DirectRouting is off: through ${device}, although ${
-          formatAddress(via)
-        } is on ${onLink.ifname}`
-        : `${formatAddress(via)} is not on a local network: through ${device}`,
-    };
+    return { mode: "vxlan", reason: vxlanReason(via, vxlan.vtep.device, onLink) };
   }
   if (!onLink) {
     const noVtep = vxlan
@@ -192,11 +185,7 @@ function choosePath(
       ),
     };
   }
-  return {
-    mode: "host-gw",
-    onLink,
-    reason: `${formatAddress(via)} is on ${onLink.ifname} (${formatPrefix(onLink.prefix)})`,
-  };
+  return { mode: "host-gw", onLink, reason: onLinkReason(via, onLink) };
 }
 
 function foreignRouteError(subnet: Prefix, route: Route): HgError {

@@ -14,7 +14,8 @@ import type { Step } from "../plan/step.ts";
 import type { NetworkConfig } from "../store/config.ts";
 import type { RegistryEntry } from "../store/store.ts";
 import { containerSpaces } from "./plan.ts";
-import { reconcilePeers, type RoutedPeer, type VxlanContext } from "./reconcile.ts";
+import type { PeerMode } from "./path.ts";
+import { reconcilePeers, type VxlanContext } from "./reconcile.ts";
 import type { PeerRequest } from "./request.ts";
 import { localVtep } from "../vxlan/device.ts";
 import type { Lease } from "../store/store.ts";
@@ -35,6 +36,8 @@ export interface PeerSync {
   readonly peers: SyncedPeer[];
   /** Why this host has no VXLAN end on a VXLAN network (its peers then go host-gw or nowhere). */
   readonly vxlanProblem?: string;
+  /** The VXLAN device's MTU, when a peer goes over VXLAN: the bridge and containers get it. */
+  readonly tunnelMtu?: number;
 }
 
 /** A routed lease, as the sync's result and `hg status` tell it. */
@@ -42,7 +45,7 @@ export interface SyncedPeer {
   readonly subnet: string;
   readonly via: string;
   readonly node?: string;
-  readonly mode: RoutedPeer["mode"];
+  readonly mode: PeerMode;
   readonly reason: string;
 }
 
@@ -151,11 +154,13 @@ export function planPeerSync(
       reason,
     };
   });
+  const tunnels = vxlan !== undefined && routed.some((r) => r.mode === "vxlan");
   return {
     plan,
     refused,
     unchanged,
     peers,
+    ...(tunnels ? { tunnelMtu: vxlan!.vtep.mtu } : {}),
     ...(vxlanProblem === undefined ? {} : { vxlanProblem }),
   };
 }

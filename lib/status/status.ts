@@ -9,16 +9,14 @@ import { findBridge } from "../host/bridge.ts";
 import type { HostState } from "../host/state.ts";
 import { formatAddress } from "../net/address.ts";
 import { formatPrefix } from "../net/prefix.ts";
-import { hgRoutes } from "../peers/list.ts";
+import { type ObservedPeer, observedPeers } from "../peers/path.ts";
 
-/** One of hg's peer routes, as scripts see it. */
-export interface PeerStatus {
-  readonly subnet: string;
-  readonly via: string | null;
-  readonly dev: string | null;
-  /** The kernel marks the route `linkdown`: its device has no carrier. */
-  readonly linkdown: boolean;
-}
+/**
+ * One of hg's peer routes, as scripts see it: `subnet`, `via` (the route's gateway), `dev`,
+ * `linkdown` (the kernel marks the route so: its device has no carrier), `mode` (host-gw or
+ * vxlan), `peer` (the peer host's address), `vtepMac` (VXLAN), `reason` (why this way).
+ */
+export type PeerStatus = ObservedPeer;
 
 /** One container, as scripts see it. */
 export interface ContainerStatus {
@@ -118,10 +116,5 @@ export function containerStatuses(
 
 /** hg's peer routes, as scripts see them. */
 export function peerStatuses(state: HostState): PeerStatus[] {
-  return hgRoutes(state).map((r) => ({
-    subnet: formatPrefix(r.dst),
-    via: r.gateway ? formatAddress(r.gateway) : null,
-    dev: r.dev ?? null,
-    linkdown: r.flags.includes("linkdown"),
-  }));
+  return observedPeers(state);
 }

@@ -21,7 +21,13 @@ import {
   subnetIndex,
 } from "../net/prefix.ts";
 import type { NetworkConfig } from "./config.ts";
-import { leaseAddressError, type LeaseAttrs, subnetKey, subnetOfKey } from "./lease.ts";
+import {
+  leaseAddressError,
+  type LeaseAttrs,
+  leaseAttrsFor,
+  subnetKey,
+  subnetOfKey,
+} from "./lease.ts";
 import type { Lease, RegistryEntry, SubnetStore } from "./store.ts";
 
 /** Every subnet of the network is taken. */
@@ -230,7 +236,8 @@ export function previewAllocation(
 }
 
 /**
- * Allocates (or gives back) this host's subnet.
+ * Allocates (or gives back) this host's subnet; the lease's backend attributes follow the
+ * network config (see `leaseAttrsFor`).
  *
  * @example
  * ```ts
@@ -245,7 +252,9 @@ export async function allocate(
 ): Promise<Allocation> {
   const config = await store.getConfig();
   if (!config) throw noConfigError(store.url);
-  const { attrs, ttlSeconds } = request;
+  const { ttlSeconds } = request;
+  // The lease says what the network's backend needs of this host (a VXLAN host's VTEP MAC).
+  const attrs = leaseAttrsFor(request.attrs, config.backend);
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const { entries } = await store.listLeases();
     const preview = previewAllocation(config, entries, request, store.url);

@@ -145,6 +145,21 @@ export function parseBackend(value: unknown): Backend {
   return { type: "vxlan", vni: vni as number, port: port as number, directRouting };
 }
 
+/**
+ * The backend in words.
+ *
+ * @example
+ * ```ts
+ * describeBackend({ type: "vxlan", vni: 1, port: 8472, directRouting: true }); // "vxlan (VNI 1, port 8472, DirectRouting)"
+ * ```
+ */
+export function describeBackend(backend: Backend): string {
+  if (backend.type === "host-gw") return "host-gw";
+  return `vxlan (VNI ${backend.vni}, port ${backend.port}${
+    backend.directRouting ? ", DirectRouting" : ""
+  })`;
+}
+
 /** Whether two backends are the same. */
 export function backendEquals(a: Backend, b: Backend): boolean {
   return JSON.stringify(backendJson(a)) === JSON.stringify(backendJson(b));

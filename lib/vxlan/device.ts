@@ -14,6 +14,7 @@ import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts"
 import type { Prefix } from "../net/prefix.ts";
 import { ipStep, type Step } from "../plan/step.ts";
 import { interfaceWithAddress } from "../host/public_address.ts";
+import { findBridge } from "../host/bridge.ts";
 import { vtepMac, vxlanDeviceName, vxlanMtu, type VxlanOptions } from "./vtep.ts";
 
 /** This host's end of the VXLAN network. */
@@ -63,6 +64,41 @@ export function localVtep(
     uplink: uplink.ifname,
     mac: vtepMac(publicIp),
     mtu: vxlanMtu(uplink.mtu),
+    subnet,
+  };
+}
+
+/**
+ * The VTEP hg's VXLAN device already is (made by `hg setup --backend vxlan` or the agent), for
+ * a hand-made `hg peer add --vtep-mac`; or why there is none to use.
+ *
+ * @example
+ * ```ts
+ * existingVtep(state, "cni0"); // { device: "flannel.1", vni: 1, ... } or { error: "..." }
+ * ```
+ */
+export function existingVtep(
+  state: HostState,
+  bridge: string,
+): LocalVtep | { readonly error: string } {
+  const link = findVxlanDevice(state);
+  const subnet = findBridge(state, bridge)?.gateway?.prefix;
+  if (!link || !link.vxlan?.local || !link.vxlan.dev || !link.mac) {
+    return {
+      error: "this host has no VXLAN device of hg's: make it with " +
+        `"hg setup --subnet CIDR --backend vxlan" first (or run hg on a vxlan registry)`,
+    };
+  }
+  if (!subnet) return { error: `bridge ${bridge} has no subnet: run "hg setup" first` };
+  const { vni, port, local, dev } = link.vxlan;
+  return {
+    device: link.ifname,
+    vni,
+    port,
+    local,
+    uplink: dev,
+    mac: link.mac,
+    mtu: link.mtu,
     subnet,
   };
 }

@@ -74,6 +74,10 @@ describe("two-host lab (e2e, root)", () => {
         via: "10.0.12.12",
         dev: "eth0",
         linkdown: false,
+        mode: "host-gw",
+        peer: "10.0.12.12",
+        vtepMac: null,
+        reason: "10.0.12.12 is on eth0 (10.0.12.0/22)",
       }]);
 
       // teardown removes exactly hg's things, and a second teardown plans nothing.

@@ -75,6 +75,7 @@ export function memoryHost(
   const events = changeEvents();
   const host: AgentHost = {
     natRules: () => Promise.resolve([]),
+    present: (containers) => new Set(containers.map((c) => c.hostVeth)),
     observe: () => Promise.resolve(state),
     changes: (signal) => events.changes(signal),
     change: async (planner) => {

@@ -108,7 +108,7 @@ describe("peer gateways", () => {
         host,
         { subnet: parsePrefix(subnet), via: parseAddress(via) },
         containerSpaces(host, "cni0"),
-      ),
+      ).plan,
     );
 
   it("refuses the network and broadcast address of the shared segment", () => {

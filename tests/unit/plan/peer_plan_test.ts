@@ -9,7 +9,7 @@ import { capturedHost } from "./fixture_state.ts";
 
 const add = (subnet: string, via: string, dev?: string) =>
   renderPlan(
-    planPeerAdd(capturedHost(), { subnet: parsePrefix(subnet), via: parseAddress(via), dev }),
+    planPeerAdd(capturedHost(), { subnet: parsePrefix(subnet), via: parseAddress(via), dev }).plan,
   );
 
 describe("planPeerAdd", () => {
