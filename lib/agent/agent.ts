@@ -23,6 +23,7 @@ import { netChanges } from "../ip/monitor.ts";
 import { formatAddress } from "../net/address.ts";
 import { firstHost, formatPrefix, type Prefix, prefixEquals } from "../net/prefix.ts";
 import { describeChanges } from "../peers/describe.ts";
+import { planVxlanRemoval } from "../vxlan/device.ts";
 import { planPeerSync, type RefusedLease } from "../peers/sync.ts";
 import { changeHostWhenNeeded } from "../plan/change.ts";
 import { renderStep } from "../plan/render.ts";
@@ -527,10 +528,14 @@ export class Agent {
         ),
     );
     await this.host.change((host) => ({
-      plan: host.routes.some((r) => r.protocol === HG_ROUTE_PROTOCOL)
-        ? [ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)])]
-        : [],
+      plan: [
+        ...host.routes.some((r) => r.protocol === HG_ROUTE_PROTOCOL)
+          ? [ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)])]
+          : [],
+        // The VXLAN device, with its neighbour and fdb entries: peers can no longer use it.
+        ...planVxlanRemoval(host),
+      ],
     }));
-    this.log("info", "removed hg's routes");
+    this.log("info", "removed hg's routes and VXLAN device");
   }
 }

@@ -1,9 +1,12 @@
 /**
- * Change events of this host's network state: `ip monitor link address route`, one long-lived
- * process, so that the agent repairs the host when something changes instead of reading the
- * whole host every second. The lines are not parsed: an event only says "look again", and the
- * reader observes the host to see what changed (`ip monitor` prints plain text whatever `-j`
- * says, and a link that goes down drops its routes without a route event of their own).
+ * Change events of this host's network state: `ip monitor link address route neigh`, one
+ * long-lived process, so that the agent repairs the host when something changes instead of
+ * reading the whole host every second. The lines are not parsed: an event only says "look
+ * again", and the reader observes the host to see what changed (`ip monitor` prints plain text
+ * whatever `-j` says, and a link that goes down drops its routes without a route event of their
+ * own). Of the neighbour events only those of VXLAN devices (`flannel.N`, whose fdb entries are
+ * reported as neighbours too) count: ARP's own comings and goings would wake the reader for
+ * nothing.
  *
  * @module
  */
@@ -24,9 +27,11 @@ export async function* netChanges(signal: AbortSignal, netns?: string): AsyncIte
   const argv = [
     ...(netns === undefined ? [] : ["-n", netns]),
     "monitor",
+    "label",
     "link",
     "address",
     "route",
+    "neigh",
   ];
   const child = startProcess("ip", argv);
   const stderr = readText(child.stderr);
@@ -34,7 +39,12 @@ export async function* netChanges(signal: AbortSignal, netns?: string): AsyncIte
   const stop = () => child.kill();
   signal.addEventListener("abort", stop, { once: true });
   try {
-    while (!(await reader.read()).done) yield;
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (relevant(decoder.decode(value, { stream: true }))) yield;
+    }
     if (!signal.aborted) {
       const code = await child.exited;
       throw new HgError(`ip monitor ended (exit ${code}): ${(await stderr).trim().split("\n")[0]}`);
@@ -43,4 +53,11 @@ export async function* netChanges(signal: AbortSignal, netns?: string): AsyncIte
     signal.removeEventListener("abort", stop);
     child.kill();
   }
+}
+
+/** Whether a chunk of `ip monitor label` output holds anything but other devices' ARP news. */
+function relevant(chunk: string): boolean {
+  return chunk.split("\n").some((line) =>
+    line !== "" && (!line.startsWith("[NEIGH]") || line.includes(" dev flannel."))
+  );
 }

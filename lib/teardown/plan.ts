@@ -8,7 +8,7 @@
  * @module
  */
 import { listContainers } from "../containers/list.ts";
-import { addressLabel, BRIDGE_ALIAS } from "../host/marks.ts";
+import { addressLabel, BRIDGE_ALIAS, VXLAN_ALIAS } from "../host/marks.ts";
 import { formatAddress } from "../net/address.ts";
 import type { HostState } from "../host/state.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
@@ -55,7 +55,8 @@ export function planTeardown(
     steps.push(ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)]));
   }
   for (const link of state.links) {
-    if (link.alias === BRIDGE_ALIAS) {
+    // hg's VXLAN device goes with its neighbour and fdb entries (its routes went just before).
+    if (link.alias === BRIDGE_ALIAS || (link.vxlan && link.alias === VXLAN_ALIAS)) {
       steps.push(ipStep(["link", "del", link.ifname]));
       continue;
     }
