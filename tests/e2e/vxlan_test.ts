@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { answers, hgIn, ipJson, labName, netnsList, pings, run, sh } from "./harness.ts";
+import { answers, hgIn, ipJson, labName, netnsList, netState, pings, run, sh } from "./harness.ts";
 
 interface Net {
   readonly p: string;
@@ -135,6 +135,25 @@ function tunnelled(net: Net, h: string): number {
 describe("VXLAN across two segments (e2e, root)", () => {
   it("host-gw on the segment, VXLAN across it: every container reaches every other, each peer says which way and why", async () => {
     await withSegments((net) => {
+      // --dry-run prints the ip and bridge commands and changes nothing.
+      const h1 = `${net.p}-h1`;
+      const untouched = netState(h1);
+      const dry = hgIn(h1, ["--dry-run", "peer", "sync", "--store", net.store, "--node", "h1"]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(
+        dry.stdout,
+        /^ip route replace 1\.1\.\d+\.0\/24 via 1\.1\.\d+\.0 dev flannel\.1 onlink proto 104$/m,
+      );
+      assert.match(
+        dry.stdout,
+        /^ip neigh replace 1\.1\.\d+\.0 lladdr 0e:56:0a:00:14:0d dev flannel\.1 nud permanent$/m,
+      );
+      assert.match(
+        dry.stdout,
+        /^bridge fdb replace 0e:56:0a:00:14:0d dev flannel\.1 dst 10\.0\.20\.13 self permanent$/m,
+      );
+      assert.equal(netState(h1), untouched, "a dry run changes nothing");
+
       for (const h of ["h1", "h2", "h3"]) sync(net, h);
       assertAllReach(net, ["h1", "h2", "h3"]);
 
