@@ -11,6 +11,7 @@ import {
 } from "../../lib/peers/plan.ts";
 import { listContainers, presentContainers } from "../../lib/containers/list.ts";
 import { parseMac } from "../../lib/vxlan/vtep.ts";
+import { findVxlanDevice } from "../../lib/vxlan/device.ts";
 import { planPeerSync } from "../../lib/peers/sync.ts";
 import { describeChanges } from "../../lib/peers/describe.ts";
 
@@ -57,7 +58,8 @@ export function peerCommand(output: () => Output) {
     .option(...bridgeOption)
     .action(async (subnet, opts) => {
       await mutate(output(), (host) => {
-        const vxlan = opts.vtepMac === undefined
+        // hg's VXLAN device, when there is one, is a way too (it must be, for --vtep-mac).
+        const vxlan = opts.vtepMac === undefined && !findVxlanDevice(host)
           ? undefined
           : handMadeVxlan(host, opts.bridge, presentContainers(listContainers(host)));
         const { plan, routed } = planPeerAdd(

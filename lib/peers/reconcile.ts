@@ -161,7 +161,8 @@ function choosePath(
   }
   if (!onLink) {
     const noVtep = vxlan
-      ? `; its lease carries no VTEP MAC (BackendType vxlan with BackendData.VtepMAC) to reach it over VXLAN`
+      ? `; nor over ${vxlan.vtep.device} without its VTEP MAC (a vxlan lease's ` +
+        `BackendData.VtepMAC, or --vtep-mac)`
       : "";
     return { error: new InputError(notOnLinkMessage(via) + noVtep) };
   }

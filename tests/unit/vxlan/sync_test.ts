@@ -237,7 +237,10 @@ describe("planPeerSync on a VXLAN network", () => {
       lease("1.1.5.0-24", "10.0.20.12", "h5", false),
     ], self);
     assert.equal(sync.refused.length, 1);
-    assert.match(sync.refused[0].reason, /not on a directly connected network.*no VTEP MAC/);
+    assert.match(
+      sync.refused[0].reason,
+      /not on a directly connected network.*nor over flannel\.1 without its VTEP MAC/,
+    );
     assert.ok(!renderPlan(sync.plan).some((l) => l.includes("1.1.5.0")));
   });
 
