@@ -20,12 +20,7 @@ import { labDoctor } from "../../lib/lab/doctor.ts";
 import { runInNetns } from "../../lib/exec/netns.ts";
 import { HG_JOBS, inParallel } from "../../lib/lab/parallel.ts";
 import { type Endpoint, pingMatrix, type PingResult } from "../../lib/lab/reach.ts";
-import {
-  labTopology,
-  MAX_LAB_NODES,
-  MAX_LAB_SEGMENTS,
-  validateLabName,
-} from "../../lib/lab/topology.ts";
+import { MAX_LAB_NODES, MAX_LAB_SEGMENTS, validateLabName } from "../../lib/lab/topology.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { parseInterfaceAddress } from "../../lib/net/prefix.ts";
 import type { Status } from "../../lib/status/status.ts";
@@ -193,7 +188,6 @@ export function labCommand(output: () => Output) {
     .action(async (opts) => {
       const out = output();
       requireRoot();
-      labTopology(opts.name, opts.nodes, { segments: opts.segments }); // checks them all first
       const kind = opts.store ?? (opts.agent || opts.etcdMembers ? "etcd" : undefined);
       if (opts.etcdMembers && kind !== "etcd") {
         throw new InputError("--etcd-members needs the etcd registry, not --store file");

@@ -16,7 +16,7 @@ import { formatAddress } from "../net/address.ts";
 import { formatPrefix } from "../net/prefix.ts";
 import { isRunning } from "../exec/daemon.ts";
 import { inParallel, LIGHT_JOBS } from "./parallel.ts";
-import type { LabBackend, LabHost } from "./topology.ts";
+import { type LabBackend, type LabHost, reaches } from "./topology.ts";
 
 /** What one host shows of its place in the network. */
 export interface HostRouting {
@@ -94,8 +94,8 @@ export function missingRoutes(
   const routes = new Set(host.routes);
   return hosts.flatMap((peer) => {
     if (peer.netns === host.netns || peer.subnet === undefined) return [];
+    if (!reaches(backend, host.segment, peer.segment)) return [];
     const across = (peer.segment ?? 0) !== (host.segment ?? 0);
-    if (across && backend === "host-gw") return [];
     const route = `${peer.subnet} via ${across ? peer.subnet.split("/")[0] : peer.address}`;
     return routes.has(route) ? [] : [`${host.netns} has no route ${route} (to ${peer.netns})`];
   });

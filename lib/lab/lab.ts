@@ -11,6 +11,7 @@ import { applyLabPlan, type LabRunner, PlanRun, undoLabUp } from "./apply.ts";
 import { labShape, observeLab } from "./observe.ts";
 import {
   hostIndexes,
+  labAsObserved,
   type LabPlan,
   type LabUpRequest,
   planAddNode,
@@ -21,13 +22,7 @@ import {
   planStartAgent,
 } from "./plan.ts";
 import { labDir } from "./registry.ts";
-import {
-  type LabBackend,
-  type LabHost,
-  type LabShape,
-  labTopology,
-  withHosts,
-} from "./topology.ts";
+import { type LabBackend, type LabHost, type LabShape, labTopology } from "./topology.ts";
 import { planUndo } from "./undo.ts";
 
 export type { HgInHost, LabRunner } from "./apply.ts";
@@ -217,13 +212,12 @@ export interface LabLayout {
  */
 export async function labLayout(name: string): Promise<LabLayout> {
   const obs = await observeLab(name);
-  const shape = labShape(obs);
-  const lab = withHosts(
-    labTopology(name, 1, shape),
-    hostIndexes(name, obs.namespaces),
-    obs.placement,
-  );
-  return { ...shape, hosts: new Map(lab.hosts.map((h) => [h.netns, h.segment])) };
+  const lab = labAsObserved(obs, hostIndexes(name, obs.namespaces));
+  return {
+    segments: lab.segments.length,
+    backend: lab.backend,
+    hosts: new Map(lab.hosts.map((h) => [h.netns, h.segment])),
+  };
 }
 
 /**

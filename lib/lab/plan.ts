@@ -149,7 +149,7 @@ function recordNumbers(obs: LabObservation, numbers: HostNumbers): LabStage[] {
 const ipStage = (plan: Plan): LabStage[] => plan.length === 0 ? [] : [{ kind: "ip", plan }];
 
 /** The lab as it is: its shape, and exactly the hosts numbered `indexes` where they are now. */
-function labAsObserved(obs: LabObservation, indexes: readonly number[]): LabTopology {
+export function labAsObserved(obs: LabObservation, indexes: readonly number[]): LabTopology {
   return withHosts(labTopology(obs.name, 1, labShape(obs)), indexes, obs.placement);
 }
 

@@ -7,7 +7,7 @@
 import { formatAddress, type IpAddress } from "../net/address.ts";
 import { runInNetns } from "../exec/netns.ts";
 import { inParallel, LIGHT_JOBS } from "./parallel.ts";
-import type { LabBackend } from "./topology.ts";
+import { type LabBackend, reaches } from "./topology.ts";
 
 /** Up to this many containers every ordered pair is checked (132 pairs); beyond, a sample. */
 export const ALL_PAIRS_MAX = 12;
@@ -50,7 +50,7 @@ export interface PingResult {
  * ```
  */
 export function offLink(a: Endpoint, b: Endpoint, backend: LabBackend): boolean {
-  return backend === "host-gw" && (a.segment ?? 0) !== (b.segment ?? 0);
+  return !reaches(backend, a.segment, b.segment);
 }
 
 /**

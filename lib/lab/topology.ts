@@ -233,8 +233,26 @@ export function withHosts(
 }
 
 /**
- * Whether `host` has a route to `peer`'s subnet in this lab: always on one segment; across
- * segments only with VXLAN (host-gw needs the peer's address on-link, and refuses it).
+ * Whether `backend` routes between hosts on segments `a` and `b` (undefined: segment 0): always
+ * on one segment; across segments only VXLAN (host-gw needs the peer's address on-link, and
+ * refuses it).
+ *
+ * @example
+ * ```ts
+ * reaches("host-gw", 0, 1); // false
+ * reaches("vxlan", 0, 1); // true
+ * ```
+ */
+export function reaches(
+  backend: LabBackend,
+  a: number | undefined,
+  b: number | undefined,
+): boolean {
+  return (a ?? 0) === (b ?? 0) || backend === "vxlan";
+}
+
+/**
+ * Whether `host` has a route to `peer`'s subnet in this lab (see {@link reaches}).
  *
  * @example
  * ```ts
@@ -243,7 +261,7 @@ export function withHosts(
  * ```
  */
 export function routable(topology: LabTopology, host: LabHost, peer: LabHost): boolean {
-  return host.segment === peer.segment || topology.backend === "vxlan";
+  return reaches(topology.backend, host.segment, peer.segment);
 }
 
 /** The address a host's container gets: the second host address of its subnet. */
