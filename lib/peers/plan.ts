@@ -6,6 +6,7 @@
  */
 import { EnvironmentError, InputError } from "../errors.ts";
 import { existingVtep } from "../vxlan/device.ts";
+import { planVxlanEntryRemoval } from "../vxlan/peer.ts";
 import { findBridge } from "../host/bridge.ts";
 import type { HostState } from "../host/state.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
@@ -64,12 +65,21 @@ export function handMadeVxlan(
  * ```ts
  * planPeerRemove(state, parsePrefix("1.1.2.0/24")); // [ip route del 1.1.2.0/24 proto 104]
  * ```
+ * A VXLAN peer's neighbour and fdb entries go too.
+ *
+ * ```ts
+ * planPeerRemove(state, parsePrefix("1.1.5.0/24")); // [ip route del ..., ip neigh del 1.1.5.0 dev flannel.1, bridge fdb del ...]
+ * ```
  */
 export function planPeerRemove(state: HostState, subnet: Prefix): Plan {
   if (!hgRoutes(state).some((r) => prefixEquals(r.dst, subnet))) {
     throw new InputError(`no hg route to ${formatPrefix(subnet)}: "hg peer ls" lists them`);
   }
-  return [ipStep(["route", "del", formatPrefix(subnet), "proto", String(HG_ROUTE_PROTOCOL)])];
+  return [
+    ipStep(["route", "del", formatPrefix(subnet), "proto", String(HG_ROUTE_PROTOCOL)]),
+    // A VXLAN peer's neighbour and fdb entries go with its route.
+    ...planVxlanEntryRemoval(state, [subnet]),
+  ];
 }
 
 /**

@@ -21,7 +21,12 @@ import {
   planVxlanRemoval,
 } from "../vxlan/device.ts";
 import { planContainerMtu } from "../vxlan/mtu.ts";
-import { planVxlanEntries, type VxlanPeer, vxlanRouteArgs } from "../vxlan/peer.ts";
+import {
+  planVxlanEntries,
+  planVxlanEntryRemoval,
+  type VxlanPeer,
+  vxlanRouteArgs,
+} from "../vxlan/peer.ts";
 import { isLocalAddress, type OnLink, onLinkInterface } from "./onlink.ts";
 import { onLinkReason, type PeerMode, vxlanReason } from "./path.ts";
 import { notOnLinkMessage, type PeerRequest, peerRouteArgs } from "./request.ts";
@@ -373,6 +378,11 @@ export function reconcilePeers(
         plan.push(ipStep(["route", "del", dst, "proto", String(HG_ROUTE_PROTOCOL)]));
       }
     }
+  }
+  if (mode === "add") {
+    // A peer now reached host-gw leaves no VXLAN entries behind (sync removes every unwanted one).
+    const direct = routed.filter((r) => r.mode === "host-gw").map((r) => r.request.subnet);
+    plan.push(...planVxlanEntryRemoval(state, direct));
   }
   let entriesRight: ReadonlySet<string> = new Set();
   if (vxlan && device) {

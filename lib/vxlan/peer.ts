@@ -11,6 +11,7 @@ import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import { formatPrefix, type Prefix } from "../net/prefix.ts";
 import { bridgeStep, ipStep, type Step } from "../plan/step.ts";
+import { findVxlanDevice } from "./device.ts";
 
 /** A peer reached over VXLAN. */
 export interface VxlanPeer {
@@ -124,4 +125,38 @@ export function planVxlanEntries(
     }
   }
   return { steps, right };
+}
+
+/**
+ * The steps that take VXLAN peers' entries off hg's device for `subnets` (a peer removed, or
+ * now reached host-gw): each subnet's neighbour entry, and the fdb entry of its MAC unless a
+ * neighbour that stays still uses that MAC. Nothing when there is no such device or entry.
+ *
+ * @example
+ * ```ts
+ * planVxlanEntryRemoval(state, [parsePrefix("1.1.5.0/24")]);
+ * // ip neigh del 1.1.5.0 dev flannel.1, bridge fdb del 0e:56:0a:00:14:0c dev flannel.1 self
+ * ```
+ */
+export function planVxlanEntryRemoval(state: HostState, subnets: readonly Prefix[]): Step[] {
+  const device = findVxlanDevice(state)?.ifname;
+  if (device === undefined) return [];
+  const onDevice = state.neighbours.filter((n) => n.dev === device);
+  const gone = new Set(subnets.map((s) => formatAddress(s.address)));
+  const leaving = onDevice.filter((n) => gone.has(formatAddress(n.dst)));
+  const kept = new Set(
+    onDevice.filter((n) => !gone.has(formatAddress(n.dst))).map((n) => n.lladdr?.toLowerCase()),
+  );
+  const steps: Step[] = leaving.map((n) =>
+    ipStep(["neigh", "del", formatAddress(n.dst), "dev", device])
+  );
+  const macs = new Set(
+    leaving.map((n) => n.lladdr?.toLowerCase()).filter((m) => m && !kept.has(m)),
+  );
+  for (const f of state.fdb) {
+    if (f.dev === device && macs.has(f.mac)) {
+      steps.push(bridgeStep(["fdb", "del", f.mac, "dev", device, "self"]));
+    }
+  }
+  return steps;
 }

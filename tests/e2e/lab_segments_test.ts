@@ -8,10 +8,7 @@
  * the hosts of both segments route accordingly. Bad input to move-node is one line, exit 2,
  * nothing changed; `--dry-run` changes nothing. Kernel state is read with `ip -j` and pings.
  *
- * {@link vxlanAcrossSegments} is the same lab with the VXLAN backend, where every container
- * reaches every other and a moved host switches between host-gw and VXLAN per peer: it needs
- * `hg subnet config --backend vxlan --direct-routing` and the agents' VXLAN, and is called by
- * no test yet.
+ * The same lab with the VXLAN backend is tests/e2e/vxlan_agent_test.ts.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -243,60 +240,3 @@ describe("lab on two segments (e2e, root)", () => {
     );
   });
 });
-
-/**
- * The same lab with the VXLAN backend (`lab up --segments 2`, agents on etcd): every container
- * reaches every other, a host routes peers on its segment directly (DirectRouting) and the
- * others through `flannel.1` via their subnet's .0; after `lab move-node 1 --segment 1` its way
- * to each peer switches (h3 from host-gw to VXLAN, h2 and h4 from VXLAN to host-gw) and every
- * container still reaches every other. Needs hg's VXLAN backend; call it from a test once that
- * is in: `it("vxlan across segments", vxlanAcrossSegments)`.
- */
-export async function vxlanAcrossSegments(): Promise<void> {
-  await withLab(
-    4,
-    async (lab) => {
-      const hosts = [1, 2, 3, 4].map((i) => `${lab}-h${i}`);
-      const [h1, h2, h3, h4] = hosts;
-      const subnet = Object.fromEntries(hosts.map((h) => [h, subnetOf(h)]));
-      const c = (h: string) => addressOf(`${h}-c1`);
-      const direct = (h: string, address: string) => `${subnet[h]} via ${address} dev eth0`;
-      const tunnel = (h: string) => `${subnet[h]} via ${subnet[h].split("/")[0]} dev flannel.1`;
-      const everyoneReachesEveryone = () => {
-        for (const from of hosts) {
-          for (const to of hosts.filter((h) => h !== from)) {
-            assert.ok(answers(`${from}-c1`, c(to)), `${from}'s container reaches ${to}'s`);
-          }
-        }
-      };
-
-      everyoneReachesEveryone();
-      assert.deepEqual(hgRoutes(h1), [direct(h3, "10.0.12.13"), tunnel(h2), tunnel(h4)].sort());
-      assert.deepEqual(hgRoutes(h2), [direct(h4, "10.0.20.14"), tunnel(h1), tunnel(h3)].sort());
-      const status = JSON.parse(hg(["lab", "status", "--name", lab, "--json"]).stdout);
-      assert.equal(status.backend, "vxlan");
-      assert.ok(status.reachability.every((r: { ok: boolean }) => r.ok));
-
-      const move = hg(["lab", "move-node", "1", "--segment", "1", "--name", lab]);
-      assert.equal(move.code, 0, move.stderr);
-      assert.deepEqual(leases(h3)[h1], [subnet[h1], "10.0.20.11"]);
-      await within(
-        10_000,
-        () =>
-          JSON.stringify(hgRoutes(h1)) ===
-            JSON.stringify([direct(h2, "10.0.20.12"), direct(h4, "10.0.20.14"), tunnel(h3)].sort()),
-        "h1 routes segment 1 directly and h3 through VXLAN",
-      );
-      await within(10_000, () => hgRoutes(h3).includes(tunnel(h1)), "h3 tunnels to h1");
-      await within(
-        10_000,
-        () => hgRoutes(h2).includes(direct(h1, "10.0.20.11")),
-        "h2 direct to h1",
-      );
-      everyoneReachesEveryone();
-    },
-    "etcd",
-    true,
-    ["--segments", "2"],
-  );
-}

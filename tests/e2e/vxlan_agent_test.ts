@@ -45,6 +45,8 @@ describe("the agent on a VXLAN network (e2e, root, real etcd)", () => {
             }
           }
         }
+        const labStatus = JSON.parse(hg(["lab", "status", "--name", lab, "--json"]).stdout);
+        assert.deepEqual([labStatus.segments, labStatus.backend], [2, "vxlan"]);
         assert.deepEqual(
           peers(h(1)).map((p) => [p.peer, p.mode]).sort(),
           [["10.0.12.13", "host-gw"], ["10.0.20.12", "vxlan"], ["10.0.20.14", "vxlan"]],

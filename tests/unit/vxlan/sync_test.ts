@@ -14,6 +14,7 @@ import { parseRoutes } from "../../../lib/ip/route.ts";
 import { parseAddress } from "../../../lib/net/address.ts";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
 import { planPeerSync } from "../../../lib/peers/sync.ts";
+import { handMadeVxlan, planPeerAdd, planPeerRemove } from "../../../lib/peers/plan.ts";
 import { renderPlan } from "../../../lib/plan/render.ts";
 import { type Backend, makeNetworkConfig } from "../../../lib/store/config.ts";
 import { subnetOfKey } from "../../../lib/store/lease.ts";
@@ -337,5 +338,54 @@ describe("planPeerSync on a VXLAN network", () => {
     assert.match(sync.vxlanProblem ?? "", /holds no lease/);
     assert.ok(!renderPlan(sync.plan).includes("ip link del flannel.1"));
     assert.equal(sync.refused.length, 1);
+  });
+});
+
+describe("hand-made VXLAN peers (peer add, peer rm)", () => {
+  it("peer rm of a VXLAN peer takes its neighbour and fdb entry with the route", () => {
+    const state = withDevice(h5Right);
+    assert.deepEqual(renderPlan(planPeerRemove(state, parsePrefix("1.1.5.0/24"))), [
+      "ip route del 1.1.5.0/24 proto 104",
+      "ip neigh del 1.1.5.0 dev flannel.1",
+      "bridge fdb del 0e:56:0a:00:14:0c dev flannel.1 self",
+    ]);
+  });
+
+  it("peer add of a peer that came on-link routes it host-gw and drops its VXLAN entries", () => {
+    const state = withDevice({ ...h5Right, cniMtu: 1450 });
+    const vxlanCtx = handMadeVxlan(state, "cni0", new Set());
+    const { plan, routed } = planPeerAdd(
+      state,
+      { subnet: parsePrefix("1.1.5.0/24"), via: parseAddress("10.0.12.15") },
+      [],
+      vxlanCtx,
+    );
+    assert.equal(routed[0].mode, "host-gw");
+    assert.deepEqual(renderPlan(plan), [
+      "ip route replace 1.1.5.0/24 via 10.0.12.15 dev eth0 proto 104",
+      "ip neigh del 1.1.5.0 dev flannel.1",
+      "bridge fdb del 0e:56:0a:00:14:0c dev flannel.1 self",
+    ]);
+  });
+
+  it("keeps an fdb entry that another peer's neighbour still uses", () => {
+    const state = withDevice({
+      ...h5Right,
+      neigh: [
+        ...h5Right.neigh,
+        { dst: "1.1.6.0", dev: "flannel.1", lladdr: "0e:56:0a:00:14:0c", state: ["PERMANENT"] },
+      ],
+    });
+    assert.deepEqual(renderPlan(planPeerRemove(state, parsePrefix("1.1.5.0/24"))), [
+      "ip route del 1.1.5.0/24 proto 104",
+      "ip neigh del 1.1.5.0 dev flannel.1",
+    ]);
+  });
+
+  it("without hg's VXLAN device --vtep-mac has nothing to tunnel through", () => {
+    assert.throws(
+      () => handMadeVxlan(capturedHost(), "cni0", new Set()),
+      /no VXLAN device of hg's/,
+    );
   });
 });
