@@ -27,7 +27,7 @@ export interface Planned {
  *
  * @example
  * ```ts
- * await mutate(out, async (host) => ({ plan: planPeerAdd(host, req), summary: "peer 1.1.2.0/24 via 10.0.12.7" }));
+ * await mutate(out, async (host) => ({ plan: planPeerAdd(host, req).plan, summary: "peer 1.1.2.0/24 via 10.0.12.7" }));
  * ```
  */
 export async function mutate(
@@ -37,18 +37,22 @@ export async function mutate(
   const { dryRun } = out.options;
   if (!dryRun) requireRoot();
   const planned = await changeHost(planner, dryRun);
-  const commands = renderPlan(planned.plan);
-  out.json({ changed: !dryRun && commands.length > 0, dryRun, commands, ...planned.result });
+  const changes = planned.plan.length;
+  // The commands are rendered only to be shown: a big plan is otherwise rendered for nothing.
+  const { json, verbose } = out.options;
+  const commands = dryRun || json || verbose ? renderPlan(planned.plan) : [];
+  out.json({ changed: !dryRun && changes > 0, dryRun, commands, ...planned.result });
   if (dryRun) {
-    for (const c of commands) out.line(c);
-    if (commands.length === 0) out.note(`nothing to do: ${planned.summary}`);
+    // One write each: thousands of lines written one by one cost more than planning them.
+    if (changes > 0) out.line(commands.join("\n"));
+    else out.note(`nothing to do: ${planned.summary}`);
     return;
   }
-  for (const c of commands) out.detail(`+ ${c}`);
-  for (const line of planned.details ?? []) out.line(line);
+  if (changes > 0) out.detail(commands.map((c) => `+ ${c}`).join("\n"));
+  if (planned.details?.length) out.line(planned.details.join("\n"));
   out.line(
-    commands.length === 0
+    changes === 0
       ? `nothing to do: ${planned.summary}`
-      : `${planned.summary} (${commands.length} change${commands.length === 1 ? "" : "s"})`,
+      : `${planned.summary} (${changes} change${changes === 1 ? "" : "s"})`,
   );
 }

@@ -51,7 +51,10 @@ export async function applyPlan(plan: Plan, session?: IpSession): Promise<void> 
   await session?.close();
   const fdb = new Map<string | undefined, (readonly string[])[]>();
   for (const step of plan) {
-    if (step.kind === "bridge") fdb.set(step.netns, [...fdb.get(step.netns) ?? [], step.args]);
+    if (step.kind !== "bridge") continue;
+    const lines = fdb.get(step.netns) ?? [];
+    lines.push(step.args);
+    fdb.set(step.netns, lines);
   }
   for (const [netns, lines] of fdb) await ipBatch(lines, netns, "bridge");
   for (const step of plan) {
