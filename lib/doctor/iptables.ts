@@ -1,7 +1,8 @@
 /**
- * The iptables filter table as `iptables-save -t filter` prints it, and the walk of a forwarded
- * packet through its FORWARD chain (following jumps into user chains). Matches doctor does not
- * model make a rule "skipped" (said in the verdict), never a guess.
+ * The iptables filter table as `iptables-save -t filter` prints it, and the walk of a packet
+ * through one of its built-in chains (following jumps into user chains): a forwarded container
+ * packet through FORWARD, VXLAN's UDP through INPUT and OUTPUT. Matches doctor does not model
+ * make a rule "skipped" (said in the verdict), never a guess.
  *
  * @module
  */
@@ -11,6 +12,10 @@ import {
   type FirewallVerdict,
   type ForwardedPacket,
   interfaceMatches,
+  type Packet,
+  portMatches,
+  type PortSet,
+  protocolNames,
   type SkippedRule,
 } from "./packet.ts";
 
@@ -24,6 +29,10 @@ export interface IptablesRule {
   readonly oif?: { readonly name: string; readonly negated: boolean };
   /** Protocol match (`-p icmp`), if any. */
   readonly protocol?: { readonly name: string; readonly negated: boolean };
+  /** Destination port match (`--dport 8472`, `-m multiport --dports 8472,4789`). */
+  readonly dport?: { readonly ports: PortSet; readonly negated: boolean };
+  /** Source port match. */
+  readonly sport?: { readonly ports: PortSet; readonly negated: boolean };
   /** Conntrack states matched (`-m conntrack --ctstate` or `-m state --state`). */
   readonly states?: readonly string[];
   /** A match doctor does not model: the rule is skipped. */
@@ -50,6 +59,18 @@ function words(line: string): string[] {
 function prefixArg(text: string): Prefix {
   return text.includes("/") ? parsePrefix(text) : prefixOf(parseAddress(text), 32);
 }
+
+/** `8472`, `1000:2000`, `8472,4789,5000:5010` as port ranges; undefined when it is none. */
+function portsArg(text: string): PortSet | undefined {
+  const ranges = text.split(",").map((part) => {
+    const [low, high = low] = part.split(":");
+    return [Number(low === "" ? 0 : low), Number(high === "" ? 65535 : high)] as const;
+  });
+  return ranges.every(([a, b]) => Number.isInteger(a) && Number.isInteger(b)) ? ranges : undefined;
+}
+
+const DPORT = new Set(["--dport", "--destination-port", "--dports", "--destination-ports"]);
+const SPORT = new Set(["--sport", "--source-port", "--sports", "--source-ports"]);
 
 function parseRule(text: string): { chain: string; rule: IptablesRule } {
   const w = words(text);
@@ -96,13 +117,19 @@ function parseRule(text: string): { chain: string; rule: IptablesRule } {
             i++;
             rule.states = arg().split(",");
           }
-        } else if (module !== "icmp" && module !== "physdev") {
+        } else if (!KNOWN_MODULES.has(module)) {
           rule.unknown ??= `-m ${module}`;
         }
         break;
       }
       default:
-        if (word.startsWith("-") && rule.target === undefined) rule.unknown ??= word;
+        if ((DPORT.has(word) || SPORT.has(word)) && rule.target === undefined) {
+          const text = arg();
+          const ports = portsArg(text);
+          if (!ports) rule.unknown ??= `${word} ${text}`;
+          else if (DPORT.has(word)) rule.dport = { ports, negated };
+          else rule.sport = { ports, negated };
+        } else if (word.startsWith("-") && rule.target === undefined) rule.unknown ??= word;
     }
     negated = false;
   }
@@ -135,18 +162,34 @@ export function parseIptablesSave(text: string): IptablesFilter {
   return { chains };
 }
 
-function matches(rule: IptablesRule, p: ForwardedPacket): boolean {
+/** Modules whose matches doctor models (the ports of udp, tcp and multiport; icmp's type is not). */
+const KNOWN_MODULES = new Set(["icmp", "physdev", "udp", "tcp", "multiport"]);
+
+/** Whether the rule's protocol match (if any) lets a packet of `p`'s protocol through. */
+function protocolHolds(rule: IptablesRule, p: Packet): boolean {
+  if (!rule.protocol) return true;
+  return protocolNames(p.protocol).includes(rule.protocol.name) !== rule.protocol.negated;
+}
+
+/** Whether the rule matches `p`; undefined when a match needs what is not known of `p`. */
+function matches(rule: IptablesRule, p: Packet): boolean | undefined {
   const xor = (v: boolean, negated: boolean) => v !== negated;
   if (rule.src && !xor(prefixContains(rule.src.prefix, p.src), rule.src.negated)) return false;
   if (rule.dst && !xor(prefixContains(rule.dst.prefix, p.dst), rule.dst.negated)) return false;
   if (rule.iif && !xor(interfaceMatches(rule.iif.name, p.iif), rule.iif.negated)) return false;
   if (rule.oif && !xor(interfaceMatches(rule.oif.name, p.oif), rule.oif.negated)) return false;
-  if (rule.protocol) {
-    const icmp = ["icmp", "1", "all"].includes(rule.protocol.name);
-    if (!xor(icmp, rule.protocol.negated)) return false;
-  }
+  if (!protocolHolds(rule, p)) return false;
   if (rule.states && !rule.states.includes("NEW")) return false;
-  return true;
+  let known = true;
+  for (const [match, port] of [[rule.dport, p.dport], [rule.sport, p.sport]] as const) {
+    if (!match) continue;
+    // Only TCP and UDP have ports.
+    if (p.protocol !== "udp") return false;
+    const v = portMatches(match.ports, port);
+    if (v === undefined) known = false;
+    else if (!xor(v, match.negated)) return false;
+  }
+  return known ? true : undefined;
 }
 
 /** Targets that do not end a packet's walk through the chain (they log, mark or count). */
@@ -189,16 +232,37 @@ function effect(target: string | undefined): SkippedRule["could"] | undefined {
  * ```
  */
 export function forwardVerdict(filter: IptablesFilter, packet: ForwardedPacket): FirewallVerdict {
+  return chainVerdict(filter, "FORWARD", packet);
+}
+
+/**
+ * What a built-in chain (`INPUT`, `FORWARD`, `OUTPUT`) does with `packet`: the first ACCEPT,
+ * DROP or REJECT it reaches (through jumps), else the chain's policy. A rule for another
+ * protocol never matches, whatever else it asks.
+ *
+ * @example
+ * ```ts
+ * chainVerdict(filter, "INPUT", { src, dst, iif: "eth0", protocol: "udp", dport: 8472 }).accepted;
+ * ```
+ */
+export function chainVerdict(
+  filter: IptablesFilter,
+  chain: "INPUT" | "FORWARD" | "OUTPUT",
+  packet: Packet,
+): FirewallVerdict {
   const skipped: SkippedRule[] = [];
-  const walk = (chain: string, depth: number): FirewallVerdict | undefined => {
-    const rules = filter.chains.get(chain)?.rules ?? [];
+  const walk = (name: string, depth: number): FirewallVerdict | undefined => {
+    const rules = filter.chains.get(name)?.rules ?? [];
     for (const rule of rules) {
       const could = effect(rule.target);
-      if (rule.unknown) {
+      // A match that fails ends the rule, whatever the matches doctor does not model say.
+      const modeled = matches(rule, packet);
+      if (modeled === false) continue;
+      const matched = rule.unknown ? undefined : modeled;
+      if (matched === undefined) {
         if (could) skipped.push({ text: rule.text, could });
         continue;
       }
-      if (!matches(rule, packet)) continue;
       const target = rule.target;
       if (could === "either" && !filter.chains.has(target ?? "") && target !== "RETURN") {
         // A target doctor does not know that ends the packet's walk (NFQUEUE, ...).
@@ -218,12 +282,12 @@ export function forwardVerdict(filter: IptablesFilter, packet: ForwardedPacket):
     }
     return undefined;
   };
-  const decided = walk("FORWARD", 0);
+  const decided = walk(chain, 0);
   if (decided) return decided;
-  const policy = filter.chains.get("FORWARD")?.policy ?? "ACCEPT";
+  const policy = filter.chains.get(chain)?.policy ?? "ACCEPT";
   return {
     accepted: policy !== "DROP",
-    decidedBy: `:FORWARD ${policy} (the chain's policy)`,
+    decidedBy: `:${chain} ${policy} (the chain's policy)`,
     skipped,
   };
 }

@@ -1,8 +1,9 @@
 /**
- * The nftables ruleset as `nft -j list ruleset` prints it, reduced to what decides a forwarded
- * packet: the base chains on the forward hook (by priority) and the chains they jump to. A
- * packet is dropped when any base chain drops it; an accept only ends its own chain. Rules with
- * expressions doctor does not model are skipped and said so.
+ * The nftables ruleset as `nft -j list ruleset` prints it, reduced to what decides a packet: the
+ * base chains on the hooks it passes (the forward hook for a forwarded container packet;
+ * prerouting and input, or output and postrouting, for VXLAN's UDP), by priority, and the chains
+ * they jump to. A packet is dropped when any base chain drops it; an accept only ends its own
+ * chain. Rules with expressions doctor does not model are skipped and said so.
  *
  * @module
  */
@@ -13,6 +14,10 @@ import {
   type FirewallVerdict,
   type ForwardedPacket,
   interfaceMatches,
+  type Packet,
+  portMatches,
+  type PortSet,
+  protocolNames,
   type SkippedRule,
 } from "./packet.ts";
 
@@ -29,6 +34,13 @@ type Condition =
     readonly negated: boolean;
   }
   | { readonly field: "protocol"; readonly names: readonly string[]; readonly negated: boolean }
+  | {
+    readonly field: "dport" | "sport";
+    /** `udp`, `tcp`, or `th` (any transport header with ports). */
+    readonly protocol: string;
+    readonly ports: PortSet;
+    readonly negated: boolean;
+  }
   | { readonly field: "ctstate"; readonly names: readonly string[]; readonly negated: boolean }
   | { readonly field: "family"; readonly names: readonly string[]; readonly negated: boolean };
 
@@ -82,6 +94,15 @@ function toPrefix(v: unknown): Prefix | undefined {
   return undefined;
 }
 
+/** A port value, a range (`{"range": [a, b]}`), as a range; undefined when it is neither. */
+function toPortRange(v: unknown): readonly [number, number] | undefined {
+  if (typeof v === "number" && Number.isInteger(v)) return [v, v];
+  if (isRecord(v) && Array.isArray(v.range) && v.range.every((x) => typeof x === "number")) {
+    return [v.range[0] as number, v.range[1] as number];
+  }
+  return undefined;
+}
+
 function condition(match: Json): Condition | string {
   const left = match.left;
   const negated = match.op === "!=";
@@ -95,6 +116,21 @@ function condition(match: Json): Condition | string {
       return { field, prefixes: prefixes as Prefix[], negated };
     }
     if (field === "protocol") return { field: "protocol", names: vals.map(String), negated };
+  }
+  if (
+    isRecord(left) && isRecord(left.payload) &&
+    (left.payload.field === "dport" || left.payload.field === "sport") &&
+    ["udp", "tcp", "th"].includes(String(left.payload.protocol)) &&
+    (match.op === "==" || match.op === "!=" || match.op === "in")
+  ) {
+    const ports = vals.map(toPortRange);
+    if (ports.some((p) => p === undefined)) return JSON.stringify(match);
+    return {
+      field: left.payload.field,
+      protocol: String(left.payload.protocol),
+      ports: ports as [number, number][],
+      negated,
+    };
   }
   if (isRecord(left) && isRecord(left.meta)) {
     const key = left.meta.key;
@@ -129,6 +165,11 @@ function describe(c: Condition): string {
       return `ct state ${not}${list(c.names)}`;
     case "family":
       return `meta nfproto ${not}${list(c.names)}`;
+    case "dport":
+    case "sport":
+      return `${c.protocol} ${c.field} ${not}${
+        list(c.ports.map(([a, b]) => a === b ? String(a) : `${a}-${b}`))
+      }`;
     default:
       return `${c.field} ${not}${list(c.names.map((n) => `"${n}"`))}`;
   }
@@ -205,7 +246,8 @@ export function parseNftRuleset(document: unknown): NftRuleset {
   return { chains: [...chains.values()] };
 }
 
-function conditionHolds(c: Condition, p: ForwardedPacket): boolean {
+/** Whether a condition holds for `p`; undefined when it needs what is not known of `p`. */
+function conditionHolds(c: Condition, p: Packet): boolean | undefined {
   let v: boolean;
   switch (c.field) {
     case "saddr":
@@ -221,7 +263,7 @@ function conditionHolds(c: Condition, p: ForwardedPacket): boolean {
       v = c.names.some((n) => interfaceMatches(n, p.oif));
       break;
     case "protocol":
-      v = c.names.some((n) => n === "icmp" || n === "1");
+      v = c.names.some((n) => protocolNames(p.protocol).includes(n));
       break;
     case "ctstate":
       v = c.names.includes("new");
@@ -229,6 +271,16 @@ function conditionHolds(c: Condition, p: ForwardedPacket): boolean {
     case "family":
       v = c.names.includes("ipv4");
       break;
+    case "dport":
+    case "sport": {
+      // `udp dport` also asks for UDP, `th dport` for a transport with ports: an ICMP packet
+      // matches neither, nor its negation.
+      if (p.protocol !== "udp" || c.protocol === "tcp") return false;
+      const held = portMatches(c.ports, c.field === "dport" ? p.dport : p.sport);
+      if (held === undefined) return undefined;
+      v = held;
+      break;
+    }
   }
   return v !== c.negated;
 }
@@ -247,6 +299,24 @@ export function nftForwardVerdict(
   packet: ForwardedPacket,
   skipTables: ReadonlySet<string> = new Set(),
 ): FirewallVerdict {
+  return nftHookVerdict(ruleset, packet, ["forward"], skipTables);
+}
+
+/**
+ * What the base chains of `hooks` (in the order the packet meets them, each by priority) do
+ * with `packet`: dropped when any of them drops it.
+ *
+ * @example
+ * ```ts
+ * nftHookVerdict(ruleset, { src, dst, iif: "eth0", protocol: "udp", dport: 8472 }, ["prerouting", "input"]).accepted;
+ * ```
+ */
+export function nftHookVerdict(
+  ruleset: NftRuleset,
+  packet: Packet,
+  hooks: readonly string[],
+  skipTables: ReadonlySet<string> = new Set(),
+): FirewallVerdict {
   const skipped: SkippedRule[] = [];
   const byName = new Map(ruleset.chains.map((c) => [`${c.family} ${c.table} ${c.name}`, c]));
   const walk = (
@@ -254,7 +324,10 @@ export function nftForwardVerdict(
     depth: number,
   ): "accept" | "drop" | undefined | { rule: string; v: "accept" | "drop" } => {
     for (const rule of chain.rules) {
-      if (rule.unknown) {
+      const held = rule.conditions.map((c) => conditionHolds(c, packet));
+      // A condition that fails ends the rule, whatever the expressions doctor does not model say.
+      if (held.includes(false)) continue;
+      if (rule.unknown || held.includes(undefined)) {
         const v = rule.verdict;
         const could = v === "accept"
           ? "accept"
@@ -266,7 +339,6 @@ export function nftForwardVerdict(
         if (could) skipped.push({ text: rule.text, could });
         continue;
       }
-      if (!rule.conditions.every((c) => conditionHolds(c, packet))) continue;
       const v = rule.verdict;
       if (v === "accept") return { rule: rule.text, v: "accept" };
       if (v === "drop" || v === "reject") return { rule: rule.text, v: "drop" };
@@ -282,10 +354,13 @@ export function nftForwardVerdict(
   };
   const bases = ruleset.chains
     .filter((c) =>
-      c.hook === "forward" && (c.family === "ip" || c.family === "inet") &&
+      c.hook !== undefined && hooks.includes(c.hook) &&
+      (c.family === "ip" || c.family === "inet") &&
       !skipTables.has(`${c.family} ${c.table}`)
     )
-    .sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
+    .sort((a, b) =>
+      hooks.indexOf(a.hook!) - hooks.indexOf(b.hook!) || (a.priority ?? 0) - (b.priority ?? 0)
+    );
   let accepted: string | undefined;
   for (const base of bases) {
     const r = walk(base, 0);
@@ -297,7 +372,7 @@ export function nftForwardVerdict(
     if (base.policy === "drop") {
       return {
         accepted: false,
-        decidedBy: `${base.family} ${base.table} ${base.name}: policy drop (hook forward)`,
+        decidedBy: `${base.family} ${base.table} ${base.name}: policy drop (hook ${base.hook})`,
         skipped,
       };
     }

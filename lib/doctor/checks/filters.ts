@@ -11,11 +11,12 @@ import { formatRoute } from "../../ip/route.ts";
 import { onLinkInterface } from "../../peers/onlink.ts";
 import type { DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
-import { forwardVerdict } from "../iptables.ts";
-import { nftForwardVerdict } from "../nft.ts";
+import { chainVerdict } from "../iptables.ts";
+import { nftHookVerdict } from "../nft.ts";
 import {
   type FirewallVerdict,
   type ForwardedPacket,
+  type Packet,
   type SkippedRule,
   verdictDoubts,
 } from "../packet.ts";
@@ -23,20 +24,42 @@ import {
 /** The nft tables iptables-nft manages: read through iptables-save, not twice. */
 const IPTABLES_NFT_TABLES = new Set(["ip filter"]);
 
+/** Which way a packet goes through a host: forwarded, taken in, or sent by the host itself. */
+export type FirewallPath = "forward" | "input" | "output";
+
+const CHAIN = { forward: "FORWARD", input: "INPUT", output: "OUTPUT" } as const;
+const HOOKS = {
+  forward: ["forward"],
+  input: ["prerouting", "input"],
+  output: ["output", "postrouting"],
+} as const;
+
 /** Both firewalls' verdict on `packet`: the first that drops it, else accepted. */
 export function firewallVerdict(
   ctx: DoctorContext,
   packet: ForwardedPacket,
 ): FirewallVerdict & { layer?: string } {
+  return pathVerdict(ctx, packet, "forward");
+}
+
+/**
+ * Both firewalls' verdict on `packet` on its `path` through this host (iptables' chain, and
+ * nftables' base chains of the hooks it passes): the first that drops it, else accepted.
+ */
+export function pathVerdict(
+  ctx: DoctorContext,
+  packet: Packet,
+  path: FirewallPath,
+): FirewallVerdict & { layer?: string } {
   const { iptables, nft } = ctx.obs.firewall;
   const skipped: SkippedRule[] = [];
   if (iptables) {
-    const v = forwardVerdict(iptables, packet);
+    const v = chainVerdict(iptables, CHAIN[path], packet);
     skipped.push(...v.skipped);
     if (!v.accepted) return { ...v, layer: "iptables" };
   }
   if (nft) {
-    const v = nftForwardVerdict(nft, packet, iptables ? IPTABLES_NFT_TABLES : new Set());
+    const v = nftHookVerdict(nft, packet, HOOKS[path], iptables ? IPTABLES_NFT_TABLES : new Set());
     skipped.push(...v.skipped);
     if (!v.accepted) return { ...v, skipped, layer: "nft" };
   }
