@@ -10,7 +10,9 @@ import { interfaceWithAddress } from "../host/public_address.ts";
 import { type ContainerEntry, listContainers } from "../containers/list.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { onLinkInterface } from "../peers/onlink.ts";
+import { findVxlanDevice } from "../vxlan/device.ts";
 import type { Route } from "../ip/route.ts";
+import type { HostState } from "../host/state.ts";
 import type { IpAddress } from "../net/address.ts";
 import {
   formatPrefix,
@@ -171,7 +173,8 @@ function subnetOf(
 
 /**
  * The interface of this host's public address (unless that is a loopback address, as for an
- * address on lo), else the one the most peers are on-link on, else the one most hg routes use,
+ * address on lo), else the one the most peers are on-link on, else the one most hg routes use
+ * (those through hg's VXLAN device count for the device's uplink),
  * else the default route's.
  */
 function uplinkOf(
@@ -194,8 +197,44 @@ function uplinkOf(
   }
   const facing = [...peers].sort((a, b) => b[1] - a[1])[0]?.[0];
   if (facing) return facing;
+  // Routes through hg's VXLAN device leave by the device's own uplink.
+  const tunnel = findVxlanDevice(obs.host);
   const counts = new Map<string, number>();
-  for (const r of hgRoutes) if (r.dev) counts.set(r.dev, (counts.get(r.dev) ?? 0) + 1);
+  for (const r of hgRoutes) {
+    const dev = r.dev !== undefined && r.dev === tunnel?.ifname ? tunnel.vxlan?.dev : r.dev;
+    if (dev) counts.set(dev, (counts.get(dev) ?? 0) + 1);
+  }
   const busiest = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
   return busiest ?? obs.host.routes.find((r) => r.dst.length === 0 && r.dev)?.dev;
+}
+
+/**
+ * The host as hg's sync sees it, with the bridge's address narrowed to this host's subnet: a
+ * bridge with a wider mask than its subnet makes the sync refuse every lease inside that mask,
+ * which doctor reports once (bridge-mask-wide), not per lease.
+ */
+export function syncView(ctx: DoctorContext): HostState {
+  const host = ctx.obs.host;
+  const subnet = ctx.subnet;
+  if (!subnet || !ctx.bridge?.gateway || ctx.bridge.gateway.prefix.length >= subnet.length) {
+    return host;
+  }
+  const wide = ctx.bridge.gateway.prefix;
+  return {
+    ...host,
+    // The kernel's route for the bridge's network, narrowed like its address.
+    routes: host.routes.map((r) =>
+      r.dev === ctx.obs.bridge && r.gateway === undefined && prefixEquals(r.dst, wide)
+        ? { ...r, dst: subnet }
+        : r
+    ),
+    addresses: host.addresses.map((l) =>
+      l.ifname !== ctx.obs.bridge ? l : {
+        ...l,
+        addresses: l.addresses.map((a) =>
+          prefixContains(subnet, a.address) ? { ...a, prefix: subnet } : a
+        ),
+      }
+    ),
+  };
 }

@@ -26,6 +26,14 @@ import { checkRegistry } from "./checks/registry.ts";
 import { checkRegistryRoutes, checkRouteTable, checkRouteUse } from "./checks/routes.ts";
 import { checkUplink } from "./checks/uplink.ts";
 import {
+  checkVxlan,
+  checkVxlanDevice,
+  checkVxlanEntries,
+  checkVxlanFirewall,
+  checkVxlanMtu,
+  tunnelled,
+} from "./checks/vxlan.ts";
+import {
   type Container,
   type DoctorContext,
   doctorContext,
@@ -36,6 +44,7 @@ import {
 import { type Finding, sortFindings, type Stage } from "./finding.ts";
 import { describeLookup, sameOutcome } from "./lookup.ts";
 import type { Observation } from "./observation.ts";
+import { vxlanFacts } from "./vxlan_facts.ts";
 
 /** What doctor is asked. */
 export interface DoctorRequest {
@@ -110,6 +119,7 @@ function hostChecks(ctx: DoctorContext): Finding[] {
     ...checkFirewall(ctx),
     ...checkRpFilter(ctx),
     ...checkMtu(ctx),
+    ...checkVxlan(ctx),
     ...checkRegistry(ctx),
   ]);
 }
@@ -255,6 +265,8 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
     ...checkRegistryRoutes(ctx, to),
     ...checkRouteTable(ctx, to),
     ...checkRouteUse(ctx, to),
+    // hg's VXLAN device, when the destination goes (or should go) through it.
+    ...checkVxlanDevice(ctx, to),
   ];
   if (found.kind === "local") {
     step("route", routeProblems, `${target} is an address of this host`);
@@ -278,7 +290,10 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
   } else if (!picked || !isPeerRoute(ctx, picked)) {
     if (
       !byPolicy &&
-      !routeProblems.some((f) => f.id === "peer-route-missing" || f.id === "gateway-off-link")
+      !routeProblems.some((f) =>
+        f.id === "peer-route-missing" || f.id === "gateway-off-link" ||
+        f.id === "vxlan-device-missing" || f.id === "vxlan-device-down"
+      )
     ) {
       routeProblems.push(missingRoute(ctx, to, picked));
     }
@@ -300,15 +315,21 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
   if (src && out) {
     const packet = { src, dst: to, iif: bridge, oif: out };
     const v = firewallVerdict(ctx, packet);
-    const problems = checkFirewall(ctx, [packet]);
+    // Over VXLAN, also the UDP that carries it out, and the peer's answers in.
+    const problems = [
+      ...checkFirewall(ctx, [packet]),
+      ...(tunnelled(ctx, picked) ? checkVxlanFirewall(ctx, to) : []),
+    ];
     step(
       "firewall",
       problems,
       problems.some((f) => f.severity === "undecided")
         ? "firewall: undecided (rules doctor cannot evaluate)"
-        : v.accepted
-        ? "firewall forwards it"
-        : `firewall drops it: ${v.decidedBy}`,
+        : !v.accepted
+        ? `firewall drops it: ${v.decidedBy}`
+        : problems.some((f) => f.id === "vxlan-udp-dropped")
+        ? "firewall forwards it, but drops the VXLAN packets that carry it"
+        : "firewall forwards it",
     );
   }
   const uplink = ctx.obs.host.addresses.find((l) => l.ifname === ctx.uplink);
@@ -325,14 +346,33 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
   if (picked && isPeerRoute(ctx, picked)) {
     const gateway = picked.gateway;
     const neighbour = ctx.obs.neighbours.find((n) => n.dst.value === gateway?.value);
+    const tunnel = tunnelled(ctx, picked);
+    const vtep = tunnel && neighbour?.lladdr
+      ? ctx.obs.host.fdb.find((f) => f.dev === picked.dev && f.mac === neighbour.lladdr)
+      : undefined;
     step(
       "gateway",
-      [...checkGateways(ctx, to, picked), ...neighbours.filter((f) => f.stage === "gateway")],
+      [
+        ...checkGateways(ctx, to, picked),
+        ...neighbours.filter((f) => f.stage === "gateway"),
+        ...(tunnel ? checkVxlanEntries(ctx, to) : []),
+      ],
       `gateway ${gateway ? formatAddress(gateway) : "-"} on ${picked.dev}` +
-        (neighbour ? `, neighbour ${neighbour.state.join(",")}` : ", no neighbour entry yet"),
+        (neighbour
+          ? `, neighbour ${neighbour.state.join(",")}${
+            tunnel && neighbour.lladdr
+              ? ` ${neighbour.lladdr}${vtep?.dst ? ` (VTEP at ${formatAddress(vtep.dst)})` : ""}`
+              : ""
+          }`
+          : ", no neighbour entry yet"),
     );
   }
-  findings.push(...checkRpFilter(ctx), ...checkMtu(ctx), ...checkRegistry(ctx, to));
+  findings.push(
+    ...checkRpFilter(ctx),
+    ...checkMtu(ctx),
+    ...checkVxlanMtu(ctx),
+    ...checkRegistry(ctx, to),
+  );
   if (src && replyDev) {
     const inPolicy = policyFinding(
       ctx,
@@ -346,7 +386,7 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
       path.push({ stage: "return", ok: inPolicy.severity !== "error", text: inPolicy.summary });
     }
   }
-  const back = returnPath(ctx, lease ?? picked?.gateway);
+  const back = returnPath(ctx, lease ?? picked?.gateway, tunnelled(ctx, picked));
   if (back) {
     findings.push(back);
     path.push({ stage: "return", ok: back.severity !== "error", text: back.summary });
@@ -395,14 +435,24 @@ function missingRoute(ctx: DoctorContext, to: IpAddress, fallback?: Route): Find
 }
 
 /** The route the destination's host needs back to this host's subnet. */
-function returnPath(ctx: DoctorContext, peer: Lease | IpAddress | undefined): Finding | undefined {
+function returnPath(
+  ctx: DoctorContext,
+  peer: Lease | IpAddress | undefined,
+  tunnel = false,
+): Finding | undefined {
   if (!ctx.subnet || peer === undefined) return undefined;
   const ours = formatPrefix(ctx.subnet);
   const self = selfAddress(ctx);
   const there = "subnet" in peer
     ? `${peer.attrs.node ?? "the host"} (${formatAddress(peer.attrs.publicIp)})`
     : formatAddress(peer);
-  const line = `hg peer add ${ours} --via ${self ? formatAddress(self) : "THIS-HOST'S-ADDRESS"}`;
+  // Over VXLAN the other host needs this host's VTEP MAC too.
+  const mac = tunnel
+    ? ctx.ownLease?.attrs.vtep?.mac ?? vxlanFacts(ctx).device?.mac ?? "THIS-HOST'S-VTEP-MAC"
+    : undefined;
+  const line = `hg peer add ${ours} --via ${self ? formatAddress(self) : "THIS-HOST'S-ADDRESS"}${
+    mac ? ` --vtep-mac ${mac}` : ""
+  }`;
   if (ctx.registry && !ctx.ownLease) {
     // (lease-expired says that this host's lease is gone; this says what it means here)
     return {

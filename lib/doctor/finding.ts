@@ -80,7 +80,18 @@ export type FindingId =
   | "lease-conflict"
   | "lease-expired"
   | "probe-lost"
-  | "probe-unavailable";
+  | "probe-unavailable"
+  // The VXLAN path.
+  | "vxlan-device-missing"
+  | "vxlan-device-down"
+  | "vxlan-device-mismatch"
+  | "vxlan-neighbour-missing"
+  | "vxlan-neighbour-wrong"
+  | "vxlan-fdb-missing"
+  | "vxlan-fdb-wrong"
+  | "vxlan-udp-dropped"
+  | "vxlan-mtu"
+  | "peer-mode-stale";
 
 /** One thing doctor found. */
 export interface Finding {

@@ -14,6 +14,7 @@ import type { ProbeResult } from "../probe/probe.ts";
 import { type DoctorContext, selfAddress } from "./context.ts";
 import type { Finding, FindingId } from "./finding.ts";
 import { lookupRoute } from "./lookup.ts";
+import { vxlanFacts } from "./vxlan_facts.ts";
 
 /** The static findings of one namespace on the path, and how to run a command there. */
 export interface Side {
@@ -156,6 +157,7 @@ function acceptFix(input: CauseInput, side: Side | undefined, p: Pass): string[]
 function dropped(input: CauseInput, stop: Stop & { kind: "dropped" }): Finding {
   const p = stop.pass;
   const side = sideOf(input, stop.role);
+  if (p.encapsulated) return droppedTunnel(stop, side);
   const what = p.decidedBy?.rule.startsWith("policy")
     ? `the ${p.decidedBy.rule} of chain ${p.chain}`
     : `rule "${p.decidedBy?.rule}" of chain ${p.decidedBy?.chain ?? p.chain}`;
@@ -172,6 +174,59 @@ function dropped(input: CauseInput, stop: Stop & { kind: "dropped" }): Finding {
       "packet that any base chain drops.",
     evidence: [traceLine(p)],
     fix: fixFor(stop.netns, acceptFix(input, side, p)),
+  };
+}
+
+/**
+ * A rule dropped the VXLAN packets that carry the probe's echoes: the static finding of that
+ * side (it says which peers and has the fix), else the trace's own rule with an accept for
+ * VXLAN's UDP where it dropped them.
+ */
+function droppedTunnel(
+  stop: Stop & { kind: "dropped" },
+  side: Side | undefined,
+): Finding {
+  const p = stop.pass;
+  const port = p.packet.dport;
+  const evidence = [
+    traceLine(p),
+    `trace: the echo ${plural(stop.direction)} travel in VXLAN there: ${p.packet.saddr ?? "?"} -> ${
+      p.packet.daddr ?? "?"
+    } udp dport ${port ?? "?"}`,
+  ];
+  const found = staticFinding(side, ["vxlan-udp-dropped"]);
+  if (found && side) return promote(found, side, evidence);
+  const chain = p.decidedBy?.chain ?? p.chain;
+  const out = p.hook === "output" || p.hook === "postrouting";
+  const dport = port === undefined ? "" : ` --dport ${port}`;
+  return {
+    id: "vxlan-udp-dropped",
+    severity: "error",
+    stage: "firewall",
+    ...(stop.netns === undefined ? {} : { where: stop.netns }),
+    summary:
+      `${
+        p.decidedBy?.rule.startsWith("policy")
+          ? `the ${p.decidedBy.rule} of chain ${p.chain}`
+          : `rule "${p.decidedBy?.rule}" of chain ${chain}`
+      } in table ${p.family} ${p.table}${
+        p.hook ? ` (hook ${p.hook})` : ""
+      } drops the VXLAN packets ` +
+      `that carry the probe's echo ${plural(stop.direction)}, on ${place(stop)}`,
+    explanation:
+      "VXLAN carries the containers' packets between hosts as UDP: the sending host must let it out and " +
+      "the receiving host let it in.",
+    evidence,
+    fix: fixFor(
+      stop.netns,
+      p.family === "ip" && IPTABLES_TABLES.has(p.table) && /^[A-Z-]+$/.test(chain)
+        ? [`iptables -t ${p.table} -I ${chain} 1 -p udp${dport} -j ACCEPT`]
+        : [
+          `nft insert rule ${p.family} ${p.table} ${chain} ${out ? "oifname" : "iifname"} ${
+            out ? p.packet.oif ?? "UPLINK" : p.packet.iif ?? "UPLINK"
+          } udp dport ${port ?? 8472} accept`,
+        ],
+    ),
   };
 }
 
@@ -204,6 +259,8 @@ const NOT_ROUTED: readonly [RegExp, readonly FindingId[]][] = [
   [/no route to host/i, ["forwarding-off", "route-rejects", "policy-route"]],
   [/network is unreachable/i, [
     "uplink-down",
+    "vxlan-device-down",
+    "vxlan-device-missing",
     "peer-route-missing",
     "policy-route",
     "route-rejects",
@@ -219,6 +276,9 @@ const ROUTING_IDS: readonly FindingId[] = [
   "forwarding-off",
   "rp-filter-strict",
   "uplink-down",
+  "vxlan-device-down",
+  "vxlan-device-missing",
+  "peer-mode-stale",
   "policy-route",
   "route-rejects",
   "peer-route-missing",
@@ -233,6 +293,7 @@ const ROUTING_IDS: readonly FindingId[] = [
   "bridge-no-address",
   "mtu-container",
   "mtu-bridge-over-uplink",
+  "vxlan-mtu",
 ];
 
 function notRouted(input: CauseInput, stop: Stop & { kind: "not-routed" }): Finding {
@@ -250,7 +311,7 @@ function notRouted(input: CauseInput, stop: Stop & { kind: "not-routed" }): Find
     ...(counters.has("IpInAddrErrors") ? ["forwarding-off" as const] : []),
     ...(counters.has("TcpExtIPReversePathFilter") ? ["rp-filter-strict" as const] : []),
     ...(counters.has("IpFragFails")
-      ? ["mtu-container" as const, "mtu-bridge-over-uplink" as const]
+      ? ["vxlan-mtu" as const, "mtu-container" as const, "mtu-bridge-over-uplink" as const]
       : []),
   ];
   const byWords = NOT_ROUTED.find(([re]) => said !== undefined && re.test(said))?.[1] ?? [];
@@ -291,6 +352,26 @@ function notRouted(input: CauseInput, stop: Stop & { kind: "not-routed" }): Find
   };
 }
 
+/**
+ * Static ids that explain packets that left a host through its VXLAN device and never arrived:
+ * the sender's first, then the receiver's.
+ */
+const TUNNEL_SENDER_IDS: readonly FindingId[] = [
+  "vxlan-device-mismatch",
+  "vxlan-neighbour-missing",
+  "vxlan-neighbour-wrong",
+  "vxlan-fdb-missing",
+  "vxlan-fdb-wrong",
+  "vxlan-udp-dropped",
+  "peer-mode-stale",
+];
+const TUNNEL_RECEIVER_IDS: readonly FindingId[] = [
+  "vxlan-udp-dropped",
+  "vxlan-device-missing",
+  "vxlan-device-down",
+  "vxlan-device-mismatch",
+];
+
 /** Static ids on the sending side of a link that explain frames that never arrive. */
 const SENDER_LINK_IDS: readonly FindingId[] = [
   "route-overlap",
@@ -316,6 +397,19 @@ const RECEIVER_LINK_IDS: readonly FindingId[] = [
   "neighbour-wrong",
   "mtu-container",
 ];
+
+/**
+ * Whether the packets left `sender` through its VXLAN device: they left by it (or were seen in
+ * VXLAN there), or hg's route for their destination goes through it.
+ */
+function throughTunnel(input: CauseInput, stop: Stop, sender: Side): boolean {
+  const facts = vxlanFacts(sender.ctx);
+  const device = facts.device?.ifname;
+  if (device === undefined) return false;
+  const target = parseAddress(stop.direction === "request" ? input.dst : input.src);
+  const oif = "oif" in stop ? stop.oif : undefined;
+  return oif === device || facts.routes.some((r) => prefixContains(r.dst, target));
+}
 
 /** ARP dropped by a rule in a namespace during the probe. */
 function arpDrop(result: ProbeResult, netns: string | undefined): Pass | undefined {
@@ -367,6 +461,14 @@ function notDelivered(input: CauseInput, stop: Stop & { kind: "not-delivered" })
       pass: arp,
     });
   }
+  // Through a VXLAN device: the tunnel's own faults first.
+  const tunnel = sender !== undefined && throughTunnel(input, stop, sender);
+  const viaTunnel = tunnel
+    ? staticFinding(sender, TUNNEL_SENDER_IDS) ?? staticFinding(receiver, TUNNEL_RECEIVER_IDS)
+    : undefined;
+  if (viaTunnel) {
+    return promote(viaTunnel, sender!.findings.includes(viaTunnel) ? sender! : receiver!, evidence);
+  }
   const wrong = wrongNextHop(input, stop, sender, evidence);
   if (wrong) return wrong;
   const arpOff = stop.role === "this host" ? peerArpOff(input, evidence) : undefined;
@@ -405,13 +507,22 @@ function wrongNextHop(
     return self ? formatAddress(self) : undefined;
   })();
   if (typeof gateway !== "string" || !expected || gateway === expected) return undefined;
+  // hg's VXLAN routes go via the peer subnet's network address on the device: as expected.
+  const target = stop.direction === "request" ? input.dst : input.src;
+  const tunnel = vxlanFacts(sender.ctx);
+  if (
+    tunnel.device !== undefined && answer!.route!.dev === tunnel.device.ifname &&
+    tunnel.routes.some((r) =>
+      r.gateway !== undefined && formatAddress(r.gateway) === gateway &&
+      prefixContains(r.dst, parseAddress(target))
+    )
+  ) return undefined;
   const more = [...evidence, `${answer!.query}: via ${gateway}, not ${expected}`];
   const mark = markedRule(input, sender, ns!.netns, stop.role);
   const found = mark
     ? undefined
     : staticFinding(sender, ["route-overlap", "route-wrong-host", "policy-route"]);
   if (found) return promote(found, sender, more);
-  const target = stop.direction === "request" ? input.dst : input.src;
   const table = answer!.route!.table;
   if ((table !== undefined && table !== "main") || mark) {
     return {
@@ -496,8 +607,10 @@ function wrongStaticMac(
   evidence: readonly string[],
 ): Finding | undefined {
   if (!sender || !receiver) return undefined;
+  // The VXLAN device's entries name VTEP MACs; checks/vxlan.ts judges them.
+  const tunnel = vxlanFacts(sender.ctx).device?.ifname;
   for (const n of sender.ctx.obs.neighbours) {
-    if (!n.state.includes("PERMANENT") || !n.lladdr) continue;
+    if (!n.state.includes("PERMANENT") || !n.lladdr || n.dev === tunnel) continue;
     const address = formatAddress(n.dst);
     const holder = receiver.ctx.obs.host.addresses.find((l) =>
       l.addresses.some((a) => formatAddress(a.address) === address)
@@ -567,7 +680,10 @@ function notAnswered(input: CauseInput, stop: Stop & { kind: "not-answered" }): 
 
 function notSent(input: CauseInput, stop: Stop & { kind: "not-sent" }): Finding {
   const evidence = [`ping in the source container: ${stop.reason}`];
+  // "message too long": the container learned a smaller path MTU from an earlier packet.
+  const tooLong = /message too long/i.test(stop.reason);
   const found = staticFinding(input.here, [
+    ...(tooLong ? ["vxlan-mtu", "mtu-container", "mtu-bridge-over-uplink"] as const : []),
     "container-route-bypass",
     "container-no-default-route",
     "container-no-address",
@@ -619,6 +735,7 @@ export function probeCause(input: CauseInput): Finding {
         ...neighbour.lines,
       ];
       const found = staticFinding(input.here, [
+        ...(throughTunnel(input, stop, input.here) ? TUNNEL_SENDER_IDS : []),
         "neighbour-wrong",
         "route-overlap",
         "route-wrong-host",

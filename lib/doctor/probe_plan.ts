@@ -12,6 +12,7 @@ import type { ProbePlan } from "../probe/probe.ts";
 import type { Container, DoctorContext } from "./context.ts";
 import { containerAt } from "./checks/plumbing.ts";
 import { lookupRoute } from "./lookup.ts";
+import { vxlanFacts } from "./vxlan_facts.ts";
 
 /** The interface of a container that holds its address, and that interface's MTU. */
 function containerLink(c: Container): { ifname: string; mtu: number } | undefined {
@@ -89,10 +90,14 @@ export function probePlan(
   // above its veth's loses its large replies. Don't Fragment only when the source's MTU holds it.
   const targetMtu = target ? containerLink(target.c)?.mtu : undefined;
   const largest = Math.max(fromLink?.mtu ?? 0, targetMtu ?? 0);
+  // Over VXLAN the echoes travel inside UDP between the hosts: trace those packets too.
+  const tunnel = vxlanFacts(here);
+  const vxlanPort = tunnel.device?.vxlan?.port ?? tunnel.backend?.port;
   return {
     source: containerNetns(from) ?? from.name,
     to: dst,
     namespaces,
+    ...(vxlanPort === undefined ? {} : { vxlanPort }),
     ...(gateway && out ? { nextHop: { address: formatAddress(gateway), dev: out } } : {}),
     ...(largest > 0
       ? { largeSize: largest - 28, largeDontFragment: largest <= (fromLink?.mtu ?? 0) }

@@ -34,7 +34,9 @@ function stopText(stop: Stop): string {
   const where = stop.netns === undefined ? stop.role : `${stop.role} ${stop.netns}`;
   switch (stop.kind) {
     case "dropped":
-      return `${where}: dropped by ${stop.pass.family} ${stop.pass.table} ${stop.pass.chain}`;
+      return `${where}: dropped by ${stop.pass.family} ${stop.pass.table} ${stop.pass.chain}${
+        stop.pass.encapsulated ? " (the VXLAN packets that carry them)" : ""
+      }`;
     case "rewritten":
       return `${where}: ${stop.rewrite.field} rewritten from ${stop.rewrite.from} to ${stop.rewrite.to}`;
     case "not-routed":

@@ -7,7 +7,7 @@
  * @module
  */
 import type { TracedPacket, TraceEvent } from "./trace_line.ts";
-import { probeTableOwner } from "./trace_table.ts";
+import { encapsulatedEcho, probeTableOwner } from "./trace_table.ts";
 
 /** One packet through one base chain. */
 export interface Pass {
@@ -28,6 +28,11 @@ export interface Pass {
   readonly verdict?: string;
   /** The rule or policy that decided the verdict (`policy drop` for a chain's policy). */
   readonly decidedBy?: { chain: string; rule: string; handle?: number };
+  /**
+   * The packet is a VXLAN packet that carries one of the probe's echoes between hosts (its
+   * `packet` then has the inner echo's type and id beside the outer headers).
+   */
+  readonly encapsulated?: boolean;
 }
 
 /** A base chain's hook, by `family table chain`. */
@@ -53,6 +58,11 @@ const FINAL = new Set(["accept", "drop", "queue", "stolen"]);
 export function tracePasses(events: readonly TraceEvent[], hooks: ChainHooks): Pass[] {
   const passes: (Pass & { rules: Pass["rules"][number][] })[] = [];
   const open = new Map<string, (typeof passes)[number]>();
+  const keys: string[] = [];
+  // The echo that VXLAN packets carry, by trace id and IP id (the kernel's trace ids come back
+  // for other packets): the probe's own rule that traced them says.
+  const carried = new Map<string, { icmpType: string; icmpId: number }>();
+  const key = (traceId: string, packet: TracedPacket) => `${traceId} ${packet.ipId ?? ""}`;
   for (const e of events) {
     if (e.kind === "packet") {
       const pass = {
@@ -65,12 +75,17 @@ export function tracePasses(events: readonly TraceEvent[], hooks: ChainHooks): P
         rules: [],
       };
       passes.push(pass);
+      keys.push(key(e.traceId, e.packet));
       open.set(e.traceId, pass);
       continue;
     }
     const pass = open.get(e.traceId);
     if (!pass || pass.verdict !== undefined) continue;
     const mutable = pass as { -readonly [K in keyof Pass]: Pass[K] };
+    if (e.kind === "rule" && pass.probe && pass.packet.icmpType === undefined) {
+      const echo = encapsulatedEcho(e.rule);
+      if (echo) carried.set(key(e.traceId, pass.packet), echo);
+    }
     if (e.kind === "rule") {
       pass.rules.push({ chain: e.chain, rule: e.rule, handle: e.handle, verdict: e.verdict });
       if (FINAL.has(e.verdict)) {
@@ -84,7 +99,10 @@ export function tracePasses(events: readonly TraceEvent[], hooks: ChainHooks): P
       mutable.verdict = e.verdict;
     }
   }
-  return passes;
+  return passes.map((pass, i) => {
+    const echo = pass.packet.icmpType === undefined ? carried.get(keys[i]) : undefined;
+    return echo ? { ...pass, packet: { ...pass.packet, ...echo }, encapsulated: true } : pass;
+  });
 }
 
 /**

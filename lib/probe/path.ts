@@ -283,6 +283,11 @@ function largeStopOf(result: ProbeResult, order: readonly NamespaceProbe[]): Sto
   const ids = new Set([result.large!.icmpId]);
   const request = walk("request", ids, order);
   if (request.stop) return request.stop;
+  // Never sent (the source knew a smaller path MTU already): not a missing answer.
+  const failure = result.large!.failure;
+  if (failure && (request.views[0]?.hooks.length ?? 0) === 0) {
+    return { direction: "request", role: "source", kind: "not-sent", reason: failure };
+  }
   const reply = walk("reply", ids, [...order].reverse());
   return reply.stop ??
     (result.large!.failure

@@ -46,6 +46,8 @@ export interface ProbePlan {
   readonly largeSize?: number;
   /** Send it with Don't Fragment (when the source's own MTU holds it). */
   readonly largeDontFragment?: boolean;
+  /** The UDP port of VXLAN between the hosts: the packets that carry the echoes are traced too. */
+  readonly vxlanPort?: number;
 }
 
 /** The kernel's answer to one `ip route get`. */
@@ -143,7 +145,10 @@ export async function runProbe(plan: ProbePlan): Promise<ProbeResult> {
   return await withInterruptCleanup(removeAll, async () => {
     await Promise.all(plan.namespaces.map(async (ns) => {
       try {
-        watches.set(ns, await NamespaceWatch.start(ns.netns, table, ids, ns.devices));
+        watches.set(
+          ns,
+          await NamespaceWatch.start(ns.netns, table, ids, ns.devices, plan.vxlanPort),
+        );
       } catch (e) {
         errors.set(ns, (e as Error).message);
       }

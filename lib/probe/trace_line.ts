@@ -20,6 +20,9 @@ export interface TracedPacket {
   readonly icmpType?: string;
   readonly icmpId?: number;
   readonly icmpSequence?: number;
+  /** UDP's ports (the VXLAN packets that carry the probe's echoes between hosts). */
+  readonly sport?: number;
+  readonly dport?: number;
   readonly mark?: number;
   /** `request` or `reply` for ARP. */
   readonly arpOperation?: string;
@@ -63,6 +66,8 @@ const NUMBER_FIELDS: ReadonlyMap<string, keyof TracedPacket> = new Map([
   ["ip length", "length"],
   ["icmp id", "icmpId"],
   ["icmp sequence", "icmpSequence"],
+  ["udp sport", "sport"],
+  ["udp dport", "dport"],
 ]);
 const TEXT_FIELDS: ReadonlyMap<string, keyof TracedPacket> = new Map([
   ["iif", "iif"],

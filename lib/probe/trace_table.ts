@@ -54,33 +54,91 @@ function quoted(ifname: string): string {
 }
 
 /**
- * The `nft -f` script that creates the probe's table: the probe's ICMP echoes (requests and
- * replies with one of `icmpIds`) and all ARP are traced from the first hook that sees them.
+ * Where a VXLAN packet holds the inner ICMP echo's type and id, in bits from the start of its UDP
+ * header: UDP 8 bytes, VXLAN 8, the inner Ethernet header 14, the inner IPv4 header 20 (the
+ * probe's echoes carry no IP options), then the echo's type (1 byte) and, 4 bytes on, its id.
+ */
+const INNER_TYPE_BITS = (8 + 8 + 14 + 20) * 8;
+const INNER_ID_BITS = INNER_TYPE_BITS + 4 * 8;
+/** The ICMP types of an echo request and reply. */
+const ECHO_TYPES = { "echo-request": 8, "echo-reply": 0 } as const;
+
+/**
+ * The rules that trace the probe's echoes inside VXLAN (UDP to `port`), one per echo type and
+ * id: the rule that set the trace tells which echo a traced UDP packet carries (see
+ * {@link encapsulatedEcho}).
  *
  * @example
  * ```ts
- * const script = traceTableScript("hgprobe_4711_99", [4242], ["eth0", "cni0"]);
+ * vxlanTraceRules(8472, [4242])[0];
+ * // "udp dport 8472 @th,400,8 8 @th,432,16 4242 meta nftrace set 1"
+ * ```
+ */
+export function vxlanTraceRules(port: number, icmpIds: readonly number[]): string[] {
+  return Object.values(ECHO_TYPES).flatMap((type) =>
+    icmpIds.map((id) =>
+      `udp dport ${port} @th,${INNER_TYPE_BITS},8 ${type} @th,${INNER_ID_BITS},16 ${id} ` +
+      "meta nftrace set 1"
+    )
+  );
+}
+
+/**
+ * The echo a VXLAN packet carries, read back from the probe's rule that traced it as the trace
+ * prints it (`udp dport 8472 @th,400,8 0x8 @th,432,16 0x1092 meta nftrace set 1`); undefined
+ * for any other rule.
+ *
+ * @example
+ * ```ts
+ * encapsulatedEcho("udp dport 8472 @th,400,8 0x8 @th,432,16 0x1092 meta nftrace set 1");
+ * // { icmpType: "echo-request", icmpId: 4242 }
+ * ```
+ */
+export function encapsulatedEcho(
+  rule: string,
+): { icmpType: string; icmpId: number } | undefined {
+  const m = new RegExp(
+    `@th,${INNER_TYPE_BITS},8 (0x[0-9a-f]+|\\d+) @th,${INNER_ID_BITS},16 (0x[0-9a-f]+|\\d+) ` +
+      "meta nftrace set 1",
+  ).exec(rule);
+  if (!m) return undefined;
+  const type = Number(m[1]);
+  const icmpType = Object.entries(ECHO_TYPES).find(([, t]) => t === type)?.[0];
+  return icmpType ? { icmpType, icmpId: Number(m[2]) } : undefined;
+}
+
+/**
+ * The `nft -f` script that creates the probe's table: the probe's ICMP echoes (requests and
+ * replies with one of `icmpIds`) and all ARP are traced from the first hook that sees them;
+ * with `vxlanPort`, also the VXLAN packets (UDP to that port) that carry them between hosts.
+ *
+ * @example
+ * ```ts
+ * const script = traceTableScript("hgprobe_4711_99", [4242], ["eth0", "cni0"], 8472);
  * ```
  */
 export function traceTableScript(
   name: string,
   icmpIds: readonly number[],
   devices: readonly string[],
+  vxlanPort?: number,
 ): string {
   const ids = icmpIds.length === 1 ? String(icmpIds[0]) : `{ ${icmpIds.join(", ")} }`;
   const trace = `icmp id ${ids} meta nftrace set 1`;
-  const chain = (chainName: string, hook: string, rule: string) => [
+  const chain = (chainName: string, hook: string, ...rules: string[]) => [
     `  chain ${chainName} {`,
     `    type filter hook ${hook} priority -1000`,
-    `    ${rule}`,
+    ...rules.map((rule) => `    ${rule}`),
     "  }",
   ];
-  const hooks = (names: readonly string[], rule: string) =>
-    names.flatMap((hook) => chain(`trace_${hook}`, hook, rule));
+  const hooks = (names: readonly string[], ...rules: string[]) =>
+    names.flatMap((hook) => chain(`trace_${hook}`, hook, ...rules));
   const ipHooks = ["prerouting", "input", "forward", "output", "postrouting"];
+  // A host's own VXLAN packets pass output and postrouting; a peer's, prerouting and input.
+  const tunnel = vxlanPort === undefined ? [] : vxlanTraceRules(vxlanPort, icmpIds);
   return [
     `table inet ${name} {`,
-    ...hooks(ipHooks, trace),
+    ...hooks(ipHooks, trace, ...tunnel),
     "}",
     `table bridge ${name} {`,
     ...hooks(ipHooks, trace),

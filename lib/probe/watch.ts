@@ -170,8 +170,9 @@ export class NamespaceWatch {
   ) {}
 
   /**
-   * Removes stale probe tables, starts the monitor, installs the trace table for `icmpIds` on
-   * `devices` (their netdev ingress), and reads the counters.
+   * Removes stale probe tables, installs the trace table for `icmpIds` on `devices` (their
+   * netdev ingress) and, with `vxlanPort`, for the VXLAN packets that carry them, starts the
+   * monitor, and reads the counters.
    *
    * @example
    * ```ts
@@ -184,24 +185,33 @@ export class NamespaceWatch {
     table: string,
     icmpIds: readonly number[],
     devices: readonly string[],
+    vxlanPort?: number,
   ): Promise<NamespaceWatch> {
     const stale = await staleTables(netns);
-    const monitor = new Monitor(netns);
+    // The table goes in before the monitor starts: the monitor prints a traced rule only when
+    // its cache, read as it starts, holds that rule, and the probe's own rules say which echo a
+    // traced VXLAN packet carries.
+    await load(
+      netns,
+      removeTablesScript(stale) + traceTableScript(table, icmpIds, devices, vxlanPort),
+    );
+    let monitor: Monitor | undefined;
     try {
-      const ours = (text: string) => text.startsWith(`add table arp ${table}`);
-      const script = traceTableScript(table, icmpIds, devices);
+      monitor = new Monitor(netns);
       let listening = false;
       for (const [i, ms] of LISTEN_WAIT_MS.entries()) {
-        // A monitor that was not listening yet missed the table: install it again.
-        const again = i === 0 ? removeTablesScript(stale) : removeOurs(table);
-        await load(netns, again + script);
+        // A chain of its own in the probe's table, made until the monitor prints it: then it
+        // listens.
+        const marker = `listening_${i}`;
+        await load(netns, `add chain arp ${table} ${marker}\n`);
+        const ours = (text: string) => text.startsWith(`add chain arp ${table} ${marker}`);
         if ((listening = await monitor.seen(ours, ms))) break;
       }
       if (!listening) throw new WatchError(`nft monitor did not start${where(netns)}`);
       const before = await readNamespace(netns);
       return new NamespaceWatch(netns, table, monitor, before, stale.map((t) => t.name));
     } catch (e) {
-      await monitor.stop();
+      await monitor?.stop();
       await load(netns, removeOurs(table)).catch(() => {});
       throw e;
     }

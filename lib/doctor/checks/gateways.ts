@@ -14,6 +14,7 @@ import { isLocalAddress, onLinkInterface } from "../../peers/onlink.ts";
 import { type DoctorContext, leaseFor, selfAddress } from "../context.ts";
 import type { Finding } from "../finding.ts";
 import { capped } from "./evidence.ts";
+import { vxlanFacts } from "../vxlan_facts.ts";
 
 const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${via}`;
 
@@ -77,9 +78,12 @@ const concerns = (r: Route, only?: IpAddress) => only === undefined || prefixCon
 function pathRoutes(ctx: DoctorContext, only?: IpAddress, picked?: Route): Route[] {
   const cluster = ctx.clusterNetwork;
   // hg's routes to subnets no lease holds, or to another host than their lease's, are the
-  // registry checks' to judge (route-stale, route-wrong-host).
+  // registry checks' to judge (route-stale, route-wrong-host, peer-mode-stale).
+  // hg's routes to peers that hg would route the other way now are peer-mode-stale's.
+  const planned = vxlanFacts(ctx).planned;
   const stale = (r: Route) => {
     if (ctx.registry === undefined || r.protocol !== HG_ROUTE_PROTOCOL) return false;
+    if (planned.get(formatPrefix(r.dst))?.mode === "vxlan") return true;
     const lease = ctx.leaseBySubnet.get(formatPrefix(r.dst));
     return !lease || (r.gateway !== undefined && !addressEquals(lease.attrs.publicIp, r.gateway) &&
       !isLocalAddress(ctx.obs.host, r.gateway));

@@ -12,6 +12,7 @@ import { prefixContains } from "../../net/prefix.ts";
 import { parseContainerAlias } from "../../host/marks.ts";
 import type { Container, DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
+import { vxlanFacts } from "../vxlan_facts.ts";
 
 const neighLine = (n: Neighbour) =>
   `ip neigh: ${formatAddress(n.dst)} dev ${n.dev}${n.lladdr ? ` lladdr ${n.lladdr}` : ""} ${
@@ -145,8 +146,10 @@ function wrongGatewayEntries(ctx: DoctorContext, only?: IpAddress): Finding[] {
       l.mac && l.mac !== "00:00:00:00:00:00" ? [l.mac.toLowerCase()] : []
     ),
   );
+  // The entries of hg's VXLAN device are checked with it (checks/vxlan.ts).
+  const tunnel = vxlanFacts(ctx).device?.ifname;
   const gateways = ctx.hgRoutes.filter((r) =>
-    r.gateway && (only === undefined || prefixContains(r.dst, only))
+    r.gateway && r.dev !== tunnel && (only === undefined || prefixContains(r.dst, only))
   );
   const findings: Finding[] = [];
   const done = new Set<string>();

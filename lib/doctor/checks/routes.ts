@@ -25,12 +25,14 @@ import { planPeerSync } from "../../peers/sync.ts";
 import { subnetOfKey } from "../../store/lease.ts";
 import type { RegistryEntry } from "../../store/store.ts";
 import type { HostState } from "../../host/state.ts";
-import type { DoctorContext } from "../context.ts";
+import { type DoctorContext, syncView } from "../context.ts";
 import type { Finding } from "../finding.ts";
 import { followRules } from "../lookup.ts";
 import { capped, MAX_EVIDENCE } from "./evidence.ts";
 import { gatewayFailed, offLinkFinding } from "./gateways.ts";
 import { overlappingLeaseKeys } from "./registry.ts";
+import { vxlanFacts, vxlanLease } from "../vxlan_facts.ts";
+import { modeStaleFinding } from "./vxlan.ts";
 
 const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${via}`;
 
@@ -42,6 +44,7 @@ const concerns = (p: Prefix, only?: IpAddress) => only === undefined || prefixCo
  * overlaps them (an overlap is a reason to refuse one). Whole-host checks take them all.
  */
 function relevantEntries(
+  ctx: DoctorContext,
   entries: readonly RegistryEntry[],
   only: IpAddress | undefined,
 ): readonly RegistryEntry[] {
@@ -51,41 +54,11 @@ function relevantEntries(
   );
   return entries.filter((e) =>
     "lease" in e
-      ? holding.some((h) => prefixesOverlap(h, e.lease.subnet))
+      // This host's own lease says where its VXLAN end is.
+      ? e.lease === ctx.ownLease || holding.some((h) => prefixesOverlap(h, e.lease.subnet))
       : subnetOfKey(e.key) === undefined ||
         holding.some((h) => prefixesOverlap(h, subnetOfKey(e.key)!))
   );
-}
-
-/**
- * The host as hg's sync sees it, with the bridge's address narrowed to this host's subnet: a
- * bridge with a wider mask than its subnet makes the sync refuse every lease inside that mask,
- * which doctor reports once (bridge-mask-wide), not per lease.
- */
-function withSubnetMask(ctx: DoctorContext): HostState {
-  const host = ctx.obs.host;
-  const subnet = ctx.subnet;
-  if (!subnet || !ctx.bridge?.gateway || ctx.bridge.gateway.prefix.length >= subnet.length) {
-    return host;
-  }
-  const wide = ctx.bridge.gateway.prefix;
-  return {
-    ...host,
-    // The kernel's route for the bridge's network, narrowed like its address.
-    routes: host.routes.map((r) =>
-      r.dev === ctx.obs.bridge && r.gateway === undefined && prefixEquals(r.dst, wide)
-        ? { ...r, dst: subnet }
-        : r
-    ),
-    addresses: host.addresses.map((l) =>
-      l.ifname !== ctx.obs.bridge ? l : {
-        ...l,
-        addresses: l.addresses.map((a) =>
-          prefixContains(subnet, a.address) ? { ...a, prefix: subnet } : a
-        ),
-      }
-    ),
-  };
 }
 
 /** The route the kernel uses among those to exactly `dst` in table main (lowest metric). */
@@ -127,20 +100,32 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
   if (!registry) return [];
   const host = ctx.obs.host;
   const sync = planPeerSync(
-    withSubnetMask(ctx),
+    syncView(ctx),
     registry.config,
-    relevantEntries(registry.entries, only),
+    relevantEntries(ctx, registry.entries, only),
     { node: ctx.obs.node, bridge: ctx.obs.bridge },
   );
   const findings: Finding[] = [];
   const byDst = routesByDestination(host);
-  const missing: { subnet: string; via: string; node?: string }[] = [];
+  const missing: { subnet: string; via: string; node?: string; mac?: string }[] = [];
+  const tunnel = vxlanFacts(ctx);
+  // A VXLAN device that is missing or down explains its peers' missing routes (it is said once).
+  const noTunnel = tunnel.backend !== undefined && !tunnel.device?.up;
   for (const peer of sync.peers) {
     if (only && !prefixContains(parsePrefix(peer.subnet), only)) continue;
     const route = byDst.get(peer.subnet);
     const owner = `${peer.node ? `${peer.node} at ` : ""}${peer.via}`;
+    const stale = route && modeStaleFinding(ctx, peer, route);
     if (!route) {
-      if (!reachedByPolicy(ctx, parsePrefix(peer.subnet), peer.via)) missing.push(peer);
+      if (peer.mode === "vxlan" && noTunnel) continue;
+      const mac = peer.mode === "vxlan" ? vxlanLease(ctx, peer.subnet)?.mac : undefined;
+      if (!reachedByPolicy(ctx, parsePrefix(peer.subnet), peer.via)) {
+        missing.push({ ...peer, ...(mac ? { mac } : {}) });
+      }
+    } else if (stale) {
+      findings.push(stale);
+    } else if (peer.mode === "vxlan") {
+      // Through the VXLAN device: its entries are checked with the device (checks/vxlan.ts).
     } else if (
       route.gateway && formatAddress(route.gateway) !== peer.via &&
       // A gateway that is this host itself is gateway-self's to say (with the same fix).
@@ -176,7 +161,9 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
       ),
       fix: missing.length > MAX_EVIDENCE
         ? [`hg peer sync --store ${registry.url}`]
-        : missing.map((m) => peerAdd(m.subnet, m.via)),
+        : missing.map((m) =>
+          `${peerAdd(m.subnet, m.via)}${m.mac === undefined ? "" : ` --vtep-mac ${m.mac}`}`
+        ),
     });
   }
   findings.push(...staleRoutes(ctx, only));
