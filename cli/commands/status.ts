@@ -49,10 +49,10 @@ export function statusCommand(output: () => Output) {
       out.line("");
       out.line(
         status.peers.length === 0 ? "peer routes: none" : table(
-          ["PEER SUBNET", "VIA", "DEV", "STATE"],
+          ["PEER SUBNET", "PEER", "MODE", "DEV", "STATE"],
           status.peers.map((
             p,
-          ) => [p.subnet, p.via ?? "-", p.dev ?? "-", p.linkdown ? "linkdown" : "ok"]),
+          ) => [p.subnet, p.peer ?? "-", p.mode, p.dev ?? "-", p.linkdown ? "linkdown" : "ok"]),
         ),
       );
     });
