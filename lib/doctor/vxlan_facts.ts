@@ -10,16 +10,13 @@ import { formatAddress } from "../net/address.ts";
 import type { Link } from "../ip/link.ts";
 import type { Route } from "../ip/route.ts";
 import { planPeerSync, type SyncedPeer } from "../peers/sync.ts";
+import type { Backend } from "../store/config.ts";
 import type { Lease } from "../store/store.ts";
 import { findVxlanDevice, type LocalVtep, localVtep } from "../vxlan/device.ts";
 import { type DoctorContext, syncView } from "./context.ts";
 
 /** The VXLAN backend's settings (flannel's `Backend` of type vxlan). */
-export interface VxlanBackend {
-  readonly vni: number;
-  readonly port: number;
-  readonly directRouting: boolean;
-}
+export type VxlanBackend = Extract<Backend, { readonly type: "vxlan" }>;
 
 /** A peer reached (or, by the registry, to be reached) over VXLAN, as the registry says it. */
 export interface VxlanLease {
