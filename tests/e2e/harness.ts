@@ -157,6 +157,15 @@ export function addUplink(lab: string, host: string, address: string, port: stri
   sh(host, `ip addr add ${address}/22 dev eth1 && ip link set eth1 up`);
 }
 
+/** A failed command: one line on stderr starting "hg: ", the exit code, nothing on stdout. */
+export function assertOneLine(r: Run, code: number, what: RegExp): void {
+  assert.equal(r.code, code, `exit ${r.code}: ${r.stderr}`);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /^hg: /);
+  assert.match(r.stderr, what);
+  assert.equal(r.stdout, "");
+}
+
 /** Runs a shell line in a namespace; it must succeed. */
 export function sh(netns: string, line: string): void {
   const r = run("nsenter", [`--net=/run/netns/${netns}`, "--", "sh", "-c", line]);

@@ -9,7 +9,17 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { hg, hgIn, ipJson, labName, netnsList, pings, run, withLab } from "./harness.ts";
+import {
+  assertOneLine,
+  hg,
+  hgIn,
+  ipJson,
+  labName,
+  netnsList,
+  pings,
+  run,
+  withLab,
+} from "./harness.ts";
 
 const hgRoutes = (host: string) =>
   (ipJson(host, ["route", "show", "proto", "104"]) as { dst: string; gateway: string }[])
@@ -59,19 +69,6 @@ function assertFullyRouted(lab: string): void {
       .map((p) => `${subnets.get(p)} via 10.0.12.${10 + Number(p.split("-h")[1])}`).sort();
     assert.deepEqual(hgRoutes(h), want, `${h} routes to every other host`);
   }
-}
-
-/** A failed command: one line on stderr, the expected exit code, nothing on stdout. */
-function assertOneLine(
-  r: { code: number; stdout: string; stderr: string },
-  code: number,
-  what: RegExp,
-) {
-  assert.equal(r.code, code, `exit ${r.code}: ${r.stderr}`);
-  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
-  assert.match(r.stderr, /^hg: /);
-  assert.match(r.stderr, what);
-  assert.equal(r.stdout, "");
 }
 
 describe("lab host numbers and restarting agents (e2e, root)", () => {

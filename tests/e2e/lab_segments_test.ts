@@ -13,7 +13,18 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { answers, hg, hgIn, ipJson, netState, pings, run, within, withLab } from "./harness.ts";
+import {
+  answers,
+  assertOneLine,
+  hg,
+  hgIn,
+  ipJson,
+  netState,
+  pings,
+  run,
+  within,
+  withLab,
+} from "./harness.ts";
 
 type Link = { ifname: string; address: string; master?: string; linkinfo?: { info_kind: string } };
 type Addr = { ifname: string; addr_info: { family: string; local: string; prefixlen: number }[] };
@@ -65,19 +76,6 @@ function leases(host: string): Record<string, [string, string]> {
 const agentPid = (lab: string, host: string) =>
   Number(readFileSync(`/run/hg/lab-${lab}/${host}.agent.pid`, "utf8"));
 const argvOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-
-/** One line on stderr starting "hg: ", the exit code, nothing on stdout. */
-function assertOneLine(
-  r: { code: number; stdout: string; stderr: string },
-  code: number,
-  what: RegExp,
-) {
-  assert.equal(r.code, code, `exit ${r.code}: ${r.stderr}`);
-  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
-  assert.match(r.stderr, /^hg: /);
-  assert.match(r.stderr, what);
-  assert.equal(r.stdout, "");
-}
 
 describe("lab on two segments (e2e, root)", () => {
   it("host-gw: the router joins the underlays, routes stay within a segment; move-node moves a host", async () => {
