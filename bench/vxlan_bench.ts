@@ -26,6 +26,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { addSegmentHost, buildRouter, type Segment } from "../tests/support/segments.ts";
 import {
   checkpoint,
   fmtMs,
@@ -78,11 +79,7 @@ const host = (h: HostName) => `${NETNS_PREFIX}v${h}`;
 const container = (h: HostName) => `${host(h)}-c1`;
 const VETH_A = `${NETNS_PREFIX}va`;
 const VETH_B = `${NETNS_PREFIX}vb`;
-const SEGMENTS = {
-  a: { prefix: "10.0.12.0/22", router: "10.0.12.2" },
-  b: { prefix: "10.0.20.0/22", router: "10.0.20.2" },
-} as const;
-const HOST_SEGMENT: Record<HostName, { seg: "a" | "b"; address: string }> = {
+const HOST_SEGMENT: Record<HostName, { seg: Segment; address: string }> = {
   h1: { seg: "a", address: "10.0.12.11" },
   h2: { seg: "a", address: "10.0.12.12" },
   h3: { seg: "b", address: "10.0.20.13" },
@@ -155,25 +152,10 @@ function hgIn(hg: string[], ns: string, args: readonly string[], env: Record<str
 function buildLab(hg: string[], dir: string): Lab {
   const env = { HG_RUN_DIR: join(dir, "run") };
   const store = join(dir, "subnets.json");
-  must("ip", ["netns", "add", UL]);
-  sh(
-    UL,
-    `ip link add ula type bridge && ip link add ulb type bridge && ` +
-      `ip addr add ${SEGMENTS.a.router}/22 dev ula && ip addr add ${SEGMENTS.b.router}/22 dev ulb && ` +
-      `ip link set ula up && ip link set ulb up && ip link set lo up && ` +
-      `sysctl -qw net.ipv4.ip_forward=1`,
-  );
+  buildRouter(UL);
   for (const h of HOSTS) {
     const { seg, address } = HOST_SEGMENT[h];
-    const other = seg === "a" ? SEGMENTS.b.prefix : SEGMENTS.a.prefix;
-    must("ip", ["netns", "add", host(h)]);
-    sh(UL, `ip link add ul-${h} type veth peer name eth0 netns ${host(h)}`);
-    sh(UL, `ip link set ul-${h} master ul${seg} up`);
-    sh(
-      host(h),
-      `ip addr add ${address}/22 dev eth0 && ip link set eth0 up && ip link set lo up && ` +
-        `ip route add ${other} via ${SEGMENTS[seg].router}`,
-    );
+    addSegmentHost(UL, host(h), `ul-${h}`, seg, address);
   }
   hgIn(hg, host("h1"), [
     "subnet",

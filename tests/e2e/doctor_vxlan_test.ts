@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { describe, it } from "node:test";
+import { addSegmentHost, buildRouter, type Segment, SEGMENTS } from "../support/segments.ts";
 import { answers, hgIn, ipJson, labName, netnsList, pings, run, sh } from "./harness.ts";
 
 interface Finding {
@@ -24,11 +25,6 @@ interface Diagnosis {
   readonly verdict: string;
   readonly findings: Finding[];
 }
-
-const SEGMENTS = {
-  a: { prefix: "10.0.12.0/22", router: "10.0.12.2" },
-  b: { prefix: "10.0.20.0/22", router: "10.0.20.2" },
-} as const;
 
 class Net {
   readonly dir: string;
@@ -54,31 +50,13 @@ function must(r: { code: number; stdout: string; stderr: string }): string {
   return r.stdout;
 }
 
-function addHost(net: Net, name: string, seg: "a" | "b", address: string): void {
-  const host = net.host(name);
-  run("ip", ["netns", "add", host]);
-  sh(`${net.p}-ul`, `ip link add ul-${name} type veth peer name eth0 netns ${host}`);
-  sh(`${net.p}-ul`, `ip link set ul-${name} master ul${seg} up`);
-  const other = seg === "a" ? SEGMENTS.b.prefix : SEGMENTS.a.prefix;
-  sh(
-    host,
-    `ip addr add ${address}/22 dev eth0 && ip link set eth0 up && ip link set lo up && ` +
-      `ip route add ${other} via ${SEGMENTS[seg].router}`,
-  );
+function addHost(net: Net, name: string, seg: Segment, address: string): void {
+  addSegmentHost(`${net.p}-ul`, net.host(name), `ul-${name}`, seg, address);
 }
 
 function build(net: Net): void {
   run("mkdir", ["-p", net.dir]);
-  run("ip", ["netns", "add", `${net.p}-ul`]);
-  sh(
-    `${net.p}-ul`,
-    "ip link add ula type bridge && ip link add ulb type bridge && " +
-      `ip addr add ${SEGMENTS.a.router}/22 dev ula && ip addr add ${SEGMENTS.b.router}/22 dev ulb && ` +
-      // MACs of their own: a bridge without one takes its ports' lowest, and changes it when a
-      // port moves to the other segment, while the hosts' neighbour entries still name the old.
-      "ip link set ula address 02:00:0a:00:0c:02 && ip link set ulb address 02:00:0a:00:14:02 && " +
-      "ip link set ula up && ip link set ulb up && ip link set lo up && sysctl -qw net.ipv4.ip_forward=1",
-  );
+  buildRouter(`${net.p}-ul`);
   addHost(net, "h1", "a", "10.0.12.11");
   addHost(net, "h2", "a", "10.0.12.12");
   addHost(net, "h3", "b", "10.0.20.13");

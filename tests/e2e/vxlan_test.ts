@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import { addSegmentHost, buildRouter, type Segment } from "../support/segments.ts";
 import { answers, hgIn, ipJson, labName, netnsList, netState, pings, run, sh } from "./harness.ts";
 
 interface Net {
@@ -17,23 +18,10 @@ interface Net {
   readonly dir: string;
 }
 
-const SEGMENTS = {
-  a: { prefix: "10.0.12.0/22", router: "10.0.12.2" },
-  b: { prefix: "10.0.20.0/22", router: "10.0.20.2" },
-};
-
 /** Adds host `name` on segment `seg` at `address`, with a route to the other segment. */
-function addHost(net: Net, name: string, seg: "a" | "b", address: string): string {
+function addHost(net: Net, name: string, seg: Segment, address: string): string {
   const host = `${net.p}-${name}`;
-  run("ip", ["netns", "add", host]);
-  sh(`${net.p}-ul`, `ip link add ul-${name} type veth peer name eth0 netns ${host}`);
-  sh(`${net.p}-ul`, `ip link set ul-${name} master ul${seg} up`);
-  const other = seg === "a" ? SEGMENTS.b.prefix : SEGMENTS.a.prefix;
-  sh(
-    host,
-    `ip addr add ${address}/22 dev eth0 && ip link set eth0 up && ip link set lo up && ` +
-      `ip route add ${other} via ${SEGMENTS[seg].router}`,
-  );
+  addSegmentHost(`${net.p}-ul`, host, `ul-${name}`, seg, address);
   return host;
 }
 
@@ -45,13 +33,7 @@ async function withSegments(body: (net: Net) => void | Promise<void>): Promise<v
   let failure: unknown;
   try {
     run("mkdir", ["-p", dir]);
-    run("ip", ["netns", "add", `${p}-ul`]);
-    sh(
-      `${p}-ul`,
-      "ip link add ula type bridge && ip link add ulb type bridge && " +
-        `ip addr add ${SEGMENTS.a.router}/22 dev ula && ip addr add ${SEGMENTS.b.router}/22 dev ulb && ` +
-        "ip link set ula up && ip link set ulb up && ip link set lo up && sysctl -qw net.ipv4.ip_forward=1",
-    );
+    buildRouter(`${p}-ul`);
     addHost(net, "h1", "a", "10.0.12.11");
     addHost(net, "h2", "a", "10.0.12.12");
     addHost(net, "h3", "b", "10.0.20.13");

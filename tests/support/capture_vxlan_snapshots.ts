@@ -26,6 +26,7 @@ import { parseAddress } from "../../lib/net/address.ts";
 import { runProbe } from "../../lib/probe/probe.ts";
 import { openStore } from "../../lib/store/open.ts";
 import { mapsAsEntries, type ProbeFixture } from "./probe_fixture.ts";
+import { addSegmentHost, buildRouter, type Segment, SEGMENTS } from "./segments.ts";
 
 /** The network's name: in no snapshot otherwise, so it can be replaced by "lab". */
 const P = "vxq";
@@ -33,10 +34,6 @@ const DIR = `/tmp/${P}`;
 const STORE = `${DIR}/subnets.json`;
 const OUT = "tests/fixtures/doctor";
 
-const SEGMENTS = {
-  a: { prefix: "10.0.12.0/22", router: "10.0.12.2" },
-  b: { prefix: "10.0.20.0/22", router: "10.0.20.2" },
-} as const;
 const HOSTS = [
   { name: "h1", seg: "a", address: "10.0.12.11", subnet: "1.1.1.0-24" },
   { name: "h2", seg: "a", address: "10.0.12.12", subnet: "1.1.2.0-24" },
@@ -66,32 +63,15 @@ const hg = (netns: string, args: string[]) =>
 const host = (h: string) => `${P}-${h}`;
 const sync = (h: string) => hg(host(h), ["peer", "sync", "--store", STORE, "--node", host(h)]);
 
-function addHost(name: string, seg: "a" | "b", address: string): void {
-  const ns = host(name);
-  run(["ip", "netns", "add", ns]);
-  sh(`${P}-ul`, `ip link add ul-${name} type veth peer name eth0 netns ${ns}`);
-  sh(`${P}-ul`, `ip link set ul-${name} master ul${seg} up`);
-  const other = seg === "a" ? SEGMENTS.b.prefix : SEGMENTS.a.prefix;
-  sh(
-    ns,
-    `ip addr add ${address}/22 dev eth0 && ip link set eth0 up && ip link set lo up && ` +
-      `ip route add ${other} via ${SEGMENTS[seg].router}`,
-  );
+function addHost(name: string, seg: Segment, address: string): void {
+  addSegmentHost(`${P}-ul`, host(name), `ul-${name}`, seg, address);
 }
 
 /** Builds the network: router, three hosts, the registry and its leases, hg on each host. */
 function build(directRouting = true): void {
   down();
   mkdirSync(DIR, { recursive: true });
-  run(["ip", "netns", "add", `${P}-ul`]);
-  sh(
-    `${P}-ul`,
-    "ip link add ula type bridge && ip link add ulb type bridge && " +
-      `ip addr add ${SEGMENTS.a.router}/22 dev ula && ip addr add ${SEGMENTS.b.router}/22 dev ulb && ` +
-      // MACs of their own: a bridge without one changes its MAC when a port moves away.
-      "ip link set ula address 02:00:0a:00:0c:02 && ip link set ulb address 02:00:0a:00:14:02 && " +
-      "ip link set ula up && ip link set ulb up && ip link set lo up && sysctl -qw net.ipv4.ip_forward=1",
-  );
+  buildRouter(`${P}-ul`);
   for (const h of HOSTS) addHost(h.name, h.seg, h.address);
   hg(host("h1"), [
     "subnet",
