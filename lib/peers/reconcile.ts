@@ -316,9 +316,12 @@ export function reconcilePeers(
   const device = vxlan ? planVxlanDevice(state, vxlan.vtep) : undefined;
   const removed = !vxlan && mode === "sync" && !keepVxlanDevice ? planVxlanRemoval(state) : [];
   const tunnel = vxlan?.vtep.device;
-  const goneWithDevice = (route: Route) =>
-    (device?.fresh === true && route.dev === tunnel) ||
-    (removed.length > 0 && route.dev === findVxlanDevice(state)?.ifname);
+  // Routes on a device the plan deletes go with it: never deleted again after it.
+  const deletedDevices = new Set([
+    ...device?.deleted ?? [],
+    ...(removed.length > 0 ? [findVxlanDevice(state)!.ifname] : []),
+  ]);
+  const goneWithDevice = (route: Route) => route.dev !== undefined && deletedDevices.has(route.dev);
 
   const plan: Step[] = [...device?.steps ?? [], ...removed];
   const wanted = new Set<string>();

@@ -108,6 +108,8 @@ export interface DevicePlan {
   readonly steps: Step[];
   /** The device is made (again) by the plan: nothing on it now survives. */
   readonly fresh: boolean;
+  /** hg's VXLAN devices the plan deletes (its own made again, or another VNI's), by name. */
+  readonly deleted: readonly string[];
 }
 
 /** hg's VXLAN device on the host, if any (whatever its VNI). */
@@ -152,11 +154,13 @@ export function planVxlanDevice(state: HostState, vtep: LocalVtep): DevicePlan {
       }): remove it ("ip link del ${device}") for hg to make its own`,
     );
   }
+  const deleted: string[] = [];
   const own = findVxlanDevice(state);
-  if (own && own.ifname !== device) steps.push(ipStep(["link", "del", own.ifname]));
+  if (own && own.ifname !== device) deleted.push(own.ifname);
   const address = `${formatAddress(vtep.subnet.address)}/32`;
   const current = named && !mismatch(named, vtep) ? named : undefined;
-  if (named && !current) steps.push(ipStep(["link", "del", device]));
+  if (named && !current) deleted.push(device);
+  for (const name of deleted) steps.push(ipStep(["link", "del", name]));
   if (!current) {
     steps.push(
       ipStep([
@@ -183,7 +187,7 @@ export function planVxlanDevice(state: HostState, vtep: LocalVtep): DevicePlan {
       ipStep(["addr", "add", address, "dev", device]),
       ipStep(["link", "set", device, "up"]),
     );
-    return { steps, fresh: true };
+    return { steps, fresh: true, deleted };
   }
   if (current.mtu !== vtep.mtu) {
     steps.push(ipStep(["link", "set", device, "mtu", String(vtep.mtu)]));
@@ -201,7 +205,7 @@ export function planVxlanDevice(state: HostState, vtep: LocalVtep): DevicePlan {
   }
   if (!has) steps.push(ipStep(["addr", "add", address, "dev", device]));
   if (!current.up) steps.push(ipStep(["link", "set", device, "up"]));
-  return { steps, fresh: false };
+  return { steps, fresh: false, deleted };
 }
 
 /**

@@ -62,12 +62,13 @@ function withDevice(
     fdb?: unknown[];
     alias?: string;
     cniMtu?: number;
+    name?: string;
   } = {},
 ): HostState {
   const base = capturedHost();
   const device = {
     ifindex: 9,
-    ifname: "flannel.1",
+    ifname: extra.name ?? "flannel.1",
     flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
     mtu: 1450,
     operstate: "UNKNOWN",
@@ -94,7 +95,7 @@ function withDevice(
       ...base.addresses,
       ...parseAddresses([{
         ifindex: 9,
-        ifname: "flannel.1",
+        ifname: extra.name ?? "flannel.1",
         flags: ["UP"],
         mtu: 1450,
         addr_info: [{ family: "inet", local: "1.1.1.0", prefixlen: 32, scope: "global" }],
@@ -283,6 +284,21 @@ describe("planPeerSync on a VXLAN network", () => {
       "ip route del 1.1.2.0/24 proto 104",
       "ip neigh replace 1.1.5.0 lladdr 0e:56:0a:00:14:0c dev flannel.1 nud permanent",
       "bridge fdb replace 0e:56:0a:00:14:0c dev flannel.1 dst 10.0.20.12 self permanent",
+    ]);
+  });
+
+  it("a device of another VNI goes, and the routes on it are not deleted after it", () => {
+    const onOld = { ...h5Right.routes[0], dev: "flannel.7" };
+    const sync = planPeerSync(
+      withDevice({ name: "flannel.7", vni: 7, routes: [onOld], cniMtu: 1450 }),
+      config(vxlan()),
+      [me],
+      self,
+    );
+    assert.deepEqual(renderPlan(sync.plan), [
+      "ip link del flannel.7",
+      ...DEVICE,
+      "ip route del 1.1.2.0/24 proto 104",
     ]);
   });
 
