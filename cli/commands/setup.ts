@@ -59,23 +59,18 @@ async function assignFromStore(
     const { entries } = await store.listLeases();
     const request = { attrs, ttlSeconds, previous, keepPrevious: true };
     const preview = previewAllocation(config, entries, request, store.url);
-    const { network } = config;
+    const { network, backend } = config;
     if (preview.kind === "renew") {
-      return {
-        subnet: preview.lease.subnet,
-        network,
-        lease: leaseJson(preview.lease),
-        backend: config.backend,
-      };
+      return { subnet: preview.lease.subnet, network, backend, lease: leaseJson(preview.lease) };
     }
     if (preview.kind === "previous") {
-      return { subnet: preview.subnet, network, note: previousNote, backend: config.backend };
+      return { subnet: preview.subnet, network, backend, note: previousNote };
     }
     return {
       subnet: preview.first,
       network,
+      backend,
       note: newSubnetNote(preview.free, preview.first),
-      backend: config.backend,
     };
   }
   const { lease, reused } = await allocate(store, {
