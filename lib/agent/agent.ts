@@ -533,7 +533,7 @@ export class Agent {
           ? [ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)])]
           : [],
         // The VXLAN device, with its neighbour and fdb entries: peers can no longer use it.
-        ...planVxlanRemoval(host),
+        ...planVxlanRemoval(host).steps,
       ],
     }));
     this.log("info", "removed hg's routes and VXLAN device");

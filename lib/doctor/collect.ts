@@ -13,7 +13,7 @@ import { containerNetns } from "../containers/where.ts";
 import { netnsPath, runWhere } from "../exec/netns.ts";
 import { ipRead } from "../ip/exec.ts";
 import { parseLinks } from "../ip/link.ts";
-import { VXLAN_ALIAS } from "../host/marks.ts";
+import { findVxlanDevice } from "../vxlan/device.ts";
 import { splitRouteTables } from "../ip/route.ts";
 import { IpSession } from "../ip/session.ts";
 import { readNetSysctls } from "../sysctl/sysctl.ts";
@@ -64,7 +64,7 @@ async function captureNamespace(netns: string | undefined, host: boolean) {
 
 /** The fdb of hg's VXLAN device, when the host has one (`ip -batch` knows no fdb). */
 async function captureFdb(netns: string | undefined, link: unknown[]) {
-  const vxlan = parseLinks(link).find((l) => l.vxlan && l.alias === VXLAN_ALIAS);
+  const vxlan = findVxlanDevice({ links: parseLinks(link) });
   if (!vxlan) return {};
   const dev = vxlan.ifname;
   return {

@@ -1,5 +1,5 @@
 import { readFdb, readNetState, readNetStateOnce } from "../ip/read.ts";
-import { VXLAN_ALIAS } from "./marks.ts";
+import { findVxlanDevice } from "../vxlan/device.ts";
 import type { IpSession } from "../ip/session.ts";
 import { readSysctl } from "../sysctl/sysctl.ts";
 import type { HostState } from "./state.ts";
@@ -21,7 +21,7 @@ export async function observeHost(session?: IpSession): Promise<HostState> {
     readSysctl("net.ipv4.ip_forward"),
   ]);
   // `ip -batch` knows no fdb: hg's VXLAN device's entries come from `bridge`, when it has one.
-  const vxlan = net.links.find((l) => l.vxlan && l.alias === VXLAN_ALIAS);
+  const vxlan = findVxlanDevice(net);
   const fdb = vxlan ? await readFdb(vxlan.ifname, session?.netns) : [];
   return { ...net, fdb, forwarding: forwarding === "1" };
 }

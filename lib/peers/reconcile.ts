@@ -313,17 +313,17 @@ export function reconcilePeers(
 
   // The VXLAN device is planned first: routes and entries go on it. A sync without VXLAN
   // removes hg's device, and with it everything on it.
-  const device = vxlan ? planVxlanDevice(state, vxlan.vtep) : undefined;
-  const removed = !vxlan && mode === "sync" && !keepVxlanDevice ? planVxlanRemoval(state) : [];
+  const device = vxlan
+    ? planVxlanDevice(state, vxlan.vtep)
+    : mode === "sync" && !keepVxlanDevice
+    ? planVxlanRemoval(state)
+    : undefined;
   const tunnel = vxlan?.vtep.device;
   // Routes on a device the plan deletes go with it: never deleted again after it.
-  const deletedDevices = new Set([
-    ...device?.deleted ?? [],
-    ...(removed.length > 0 ? [findVxlanDevice(state)!.ifname] : []),
-  ]);
+  const deletedDevices = new Set(device?.deleted ?? []);
   const goneWithDevice = (route: Route) => route.dev !== undefined && deletedDevices.has(route.dev);
 
-  const plan: Step[] = [...device?.steps ?? [], ...removed];
+  const plan: Step[] = [...device?.steps ?? []];
   const wanted = new Set<string>();
   const vxlanPeers: VxlanPeer[] = [];
   const macs = new Map<string, IpAddress>();
@@ -388,9 +388,9 @@ export function reconcilePeers(
     plan.push(...planVxlanEntryRemoval(state, direct));
   }
   let entriesRight: ReadonlySet<string> = new Set();
-  if (vxlan && device) {
+  if (vxlan) {
     const entries = planVxlanEntries(state, tunnel!, vxlanPeers, {
-      fresh: device.fresh,
+      fresh: device!.fresh,
       sync: mode === "sync",
     });
     plan.push(...entries.steps);

@@ -23,13 +23,7 @@ import type { Plan } from "./step.ts";
  * ```
  */
 export async function applyPlan(plan: Plan, session?: IpSession): Promise<void> {
-  const batches = new Map<string | undefined, (readonly string[])[]>();
-  for (const step of plan) {
-    if (step.kind !== "ip") continue;
-    const lines = batches.get(step.netns) ?? [];
-    lines.push(step.args);
-    batches.set(step.netns, lines);
-  }
+  const batches = linesByNamespace(plan, "ip");
   // The `ip` of a namespace that exists already starts now, while the ones before it apply.
   const early = new Map<string, PendingBatch>();
   for (const netns of batches.keys()) {
@@ -49,18 +43,28 @@ export async function applyPlan(plan: Plan, session?: IpSession): Promise<void> 
   }
   // The session's namespace may have had nothing to change: end its process all the same.
   await session?.close();
-  const fdb = new Map<string | undefined, (readonly string[])[]>();
-  for (const step of plan) {
-    if (step.kind !== "bridge") continue;
-    const lines = fdb.get(step.netns) ?? [];
-    lines.push(step.args);
-    fdb.set(step.netns, lines);
+  for (const [netns, lines] of linesByNamespace(plan, "bridge")) {
+    await ipBatch(lines, netns, "bridge");
   }
-  for (const [netns, lines] of fdb) await ipBatch(lines, netns, "bridge");
   for (const step of plan) {
     if (step.kind === "sysctl") await writeSysctl(step.key, step.value);
   }
   for (const step of plan) {
     if (step.kind === "iptables") await runIptables(step.args);
   }
+}
+
+/** The `kind` steps' lines by namespace, namespaces in the order they first appear. */
+function linesByNamespace(
+  plan: Plan,
+  kind: "ip" | "bridge",
+): Map<string | undefined, (readonly string[])[]> {
+  const batches = new Map<string | undefined, (readonly string[])[]>();
+  for (const step of plan) {
+    if (step.kind !== kind) continue;
+    const lines = batches.get(step.netns) ?? [];
+    lines.push(step.args);
+    batches.set(step.netns, lines);
+  }
+  return batches;
 }

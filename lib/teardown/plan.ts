@@ -8,7 +8,8 @@
  * @module
  */
 import { listContainers } from "../containers/list.ts";
-import { addressLabel, BRIDGE_ALIAS, VXLAN_ALIAS } from "../host/marks.ts";
+import { addressLabel, BRIDGE_ALIAS } from "../host/marks.ts";
+import { isVxlanDevice } from "../vxlan/device.ts";
 import { formatAddress } from "../net/address.ts";
 import type { HostState } from "../host/state.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
@@ -56,7 +57,7 @@ export function planTeardown(
   }
   for (const link of state.links) {
     // hg's VXLAN device goes with its neighbour and fdb entries (its routes went just before).
-    if (link.alias === BRIDGE_ALIAS || (link.vxlan && link.alias === VXLAN_ALIAS)) {
+    if (link.alias === BRIDGE_ALIAS || isVxlanDevice(link)) {
       steps.push(ipStep(["link", "del", link.ifname]));
       continue;
     }

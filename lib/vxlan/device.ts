@@ -112,23 +112,22 @@ export interface DevicePlan {
   readonly deleted: readonly string[];
 }
 
-/** hg's VXLAN device on the host, if any (whatever its VNI). */
-export function findVxlanDevice(state: HostState): Link | undefined {
-  return state.links.find((l) => l.vxlan !== undefined && l.alias === VXLAN_ALIAS);
+/** Whether `link` is hg's VXLAN device (whatever its VNI). */
+export function isVxlanDevice(link: Link): boolean {
+  return link.vxlan !== undefined && link.alias === VXLAN_ALIAS;
 }
 
-/** Why an existing device does not match `vtep` (undefined: it does). */
-function mismatch(link: Link, vtep: LocalVtep): string | undefined {
+/** hg's VXLAN device on the host, if any. */
+export function findVxlanDevice(state: Pick<HostState, "links">): Link | undefined {
+  return state.links.find(isVxlanDevice);
+}
+
+/** Whether an existing device is made as `vtep` says (what cannot be changed in place). */
+function madeAs(link: Link, vtep: LocalVtep): boolean {
   const v = link.vxlan!;
-  if (v.vni !== vtep.vni) return `VNI ${v.vni}, not ${vtep.vni}`;
-  if (v.port !== vtep.port) return `port ${v.port}, not ${vtep.port}`;
-  if (!v.local || !addressEquals(v.local, vtep.local)) {
-    return `local ${v.local ? formatAddress(v.local) : "none"}, not ${formatAddress(vtep.local)}`;
-  }
-  if (v.dev !== vtep.uplink) return `on ${v.dev ?? "no device"}, not ${vtep.uplink}`;
-  if (link.mac !== vtep.mac) return `MAC ${link.mac}, not ${vtep.mac}`;
-  if (v.learning) return "learning on";
-  return undefined;
+  return v.vni === vtep.vni && v.port === vtep.port && v.local !== undefined &&
+    addressEquals(v.local, vtep.local) && v.dev === vtep.uplink && link.mac === vtep.mac &&
+    !v.learning;
 }
 
 /**
@@ -145,7 +144,7 @@ export function planVxlanDevice(state: HostState, vtep: LocalVtep): DevicePlan {
   const steps: Step[] = [];
   const { device } = vtep;
   const named = state.links.find((l) => l.ifname === device);
-  if (named && (named.vxlan === undefined || named.alias !== VXLAN_ALIAS)) {
+  if (named && !isVxlanDevice(named)) {
     throw new EnvironmentError(
       `${device} exists and hg did not make it (${
         named.vxlan
@@ -158,7 +157,7 @@ export function planVxlanDevice(state: HostState, vtep: LocalVtep): DevicePlan {
   const own = findVxlanDevice(state);
   if (own && own.ifname !== device) deleted.push(own.ifname);
   const address = `${formatAddress(vtep.subnet.address)}/32`;
-  const current = named && !mismatch(named, vtep) ? named : undefined;
+  const current = named && madeAs(named, vtep) ? named : undefined;
   if (named && !current) deleted.push(device);
   for (const name of deleted) steps.push(ipStep(["link", "del", name]));
   if (!current) {
@@ -209,10 +208,13 @@ export function planVxlanDevice(state: HostState, vtep: LocalVtep): DevicePlan {
 }
 
 /**
- * The step that removes hg's VXLAN device (with its routes, neighbours and fdb entries), when
- * there is one.
+ * Removes hg's VXLAN device (with its routes, neighbours and fdb entries), when there is one.
  */
-export function planVxlanRemoval(state: HostState): Step[] {
+export function planVxlanRemoval(state: HostState): DevicePlan {
   const own = findVxlanDevice(state);
-  return own ? [ipStep(["link", "del", own.ifname])] : [];
+  return {
+    steps: own ? [ipStep(["link", "del", own.ifname])] : [],
+    fresh: false,
+    deleted: own ? [own.ifname] : [],
+  };
 }

@@ -44,6 +44,38 @@ export function vxlanRouteArgs(subnet: Prefix, device: string): string[] {
   ];
 }
 
+/**
+ * The permanent neighbour entry that gives a VXLAN peer's gateway (its subnet's network
+ * address) the peer's VTEP MAC. Strings, so that a fix may name a value it does not know.
+ *
+ * @example
+ * ```ts
+ * neighbourArgs("1.1.2.0", "0e:56:0a:00:14:0c", "flannel.1");
+ * // ["neigh", "replace", "1.1.2.0", "lladdr", "0e:56:0a:00:14:0c", "dev", "flannel.1", "nud", "permanent"]
+ * ```
+ */
+export function neighbourArgs(gateway: string, mac: string, device: string): string[] {
+  return ["neigh", "replace", gateway, "lladdr", mac, "dev", device, "nud", "permanent"];
+}
+
+/**
+ * The permanent fdb entry (a `bridge` command) that sends a VTEP MAC's frames to the peer
+ * host's address.
+ *
+ * @example
+ * ```ts
+ * fdbArgs("0e:56:0a:00:14:0c", "flannel.1", "10.0.20.12");
+ * // ["fdb", "replace", "0e:56:0a:00:14:0c", "dev", "flannel.1", "dst", "10.0.20.12", "self", "permanent"]
+ * ```
+ */
+export function fdbArgs(mac: string, device: string, dst: string): string[] {
+  return ["fdb", "replace", mac, "dev", device, "dst", dst, "self", "permanent"];
+}
+
+const neighbourDel = (dst: string, device: string) => ipStep(["neigh", "del", dst, "dev", device]);
+const fdbDel = (mac: string, device: string) =>
+  bridgeStep(["fdb", "del", mac, "dev", device, "self"]);
+
 /** The neighbour and fdb steps for VXLAN peers, and which peers had both right already. */
 export interface VxlanEntries {
   readonly steps: Step[];
@@ -83,45 +115,19 @@ export function planVxlanEntries(
     const f = fdbOf.get(peer.mac);
     const neighbourRight = n?.lladdr?.toLowerCase() === peer.mac;
     const fdbRight = f?.dst !== undefined && addressEquals(f.dst, peer.publicIp);
-    if (!neighbourRight) {
-      steps.push(
-        ipStep([
-          "neigh",
-          "replace",
-          gateway,
-          "lladdr",
-          peer.mac,
-          "dev",
-          device,
-          "nud",
-          "permanent",
-        ]),
-      );
-    }
+    if (!neighbourRight) steps.push(ipStep(neighbourArgs(gateway, peer.mac, device)));
     if (!fdbRight) {
-      steps.push(bridgeStep([
-        "fdb",
-        "replace",
-        peer.mac,
-        "dev",
-        device,
-        "dst",
-        formatAddress(peer.publicIp),
-        "self",
-        "permanent",
-      ]));
+      steps.push(bridgeStep(fdbArgs(peer.mac, device, formatAddress(peer.publicIp))));
     }
     if (neighbourRight && fdbRight) right.add(formatPrefix(peer.subnet));
   }
   if (options.sync) {
     for (const n of neighbours) {
       const dst = formatAddress(n.dst);
-      if (!wantedNeighbours.has(dst)) steps.push(ipStep(["neigh", "del", dst, "dev", device]));
+      if (!wantedNeighbours.has(dst)) steps.push(neighbourDel(dst, device));
     }
     for (const f of fdb) {
-      if (!wantedMacs.has(f.mac)) {
-        steps.push(bridgeStep(["fdb", "del", f.mac, "dev", device, "self"]));
-      }
+      if (!wantedMacs.has(f.mac)) steps.push(fdbDel(f.mac, device));
     }
   }
   return { steps, right };
@@ -147,16 +153,12 @@ export function planVxlanEntryRemoval(state: HostState, subnets: readonly Prefix
   const kept = new Set(
     onDevice.filter((n) => !gone.has(formatAddress(n.dst))).map((n) => n.lladdr?.toLowerCase()),
   );
-  const steps: Step[] = leaving.map((n) =>
-    ipStep(["neigh", "del", formatAddress(n.dst), "dev", device])
-  );
+  const steps: Step[] = leaving.map((n) => neighbourDel(formatAddress(n.dst), device));
   const macs = new Set(
     leaving.map((n) => n.lladdr?.toLowerCase()).filter((m) => m && !kept.has(m)),
   );
   for (const f of state.fdb) {
-    if (f.dev === device && macs.has(f.mac)) {
-      steps.push(bridgeStep(["fdb", "del", f.mac, "dev", device, "self"]));
-    }
+    if (f.dev === device && macs.has(f.mac)) steps.push(fdbDel(f.mac, device));
   }
   return steps;
 }

@@ -10,11 +10,13 @@
  */
 import { containerIpCommand } from "../../containers/where.ts";
 import type { Link } from "../../ip/link.ts";
+import { formatIpCommand } from "../../ip/op.ts";
 import { formatRoute, type Route } from "../../ip/route.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../../net/address.ts";
 import { formatPrefix, parsePrefix, prefixContains } from "../../net/prefix.ts";
 import { onLinkInterface } from "../../peers/onlink.ts";
 import type { SyncedPeer } from "../../peers/sync.ts";
+import { fdbArgs, neighbourArgs } from "../../vxlan/peer.ts";
 import { vxlanMtu } from "../../vxlan/vtep.ts";
 import { type DoctorContext, selfAddress } from "../context.ts";
 import type { Finding, FindingId } from "../finding.ts";
@@ -279,12 +281,13 @@ function impossibleMac(ctx: DoctorContext, mac: string): boolean {
     (parseInt(mac.slice(0, 2), 16) & 1) === 1;
 }
 
+// The fixes are the commands hg's own sync would run (lib/vxlan/peer.ts).
 const neighbourCommand = (gateway: IpAddress, mac: string, dev: string) =>
-  `ip neigh replace ${formatAddress(gateway)} lladdr ${mac} dev ${dev} nud permanent`;
+  formatIpCommand({ args: neighbourArgs(formatAddress(gateway), mac, dev) });
 const fdbCommand = (mac: string, dev: string, address: IpAddress | string) =>
-  `bridge fdb replace ${mac} dev ${dev} dst ${
-    typeof address === "string" ? address : formatAddress(address)
-  } self permanent`;
+  formatIpCommand({
+    args: fdbArgs(mac, dev, typeof address === "string" ? address : formatAddress(address)),
+  }, "bridge");
 
 /** One finding for the peers with the same fault, with one fix line each (or a sync). */
 function grouped(
