@@ -26,7 +26,13 @@ import { parseAddress } from "../../lib/net/address.ts";
 import { runProbe } from "../../lib/probe/probe.ts";
 import { openStore } from "../../lib/store/open.ts";
 import { mapsAsEntries, type ProbeFixture } from "./probe_fixture.ts";
-import { addSegmentHost, buildRouter, type Segment, SEGMENTS } from "./segments.ts";
+import {
+  addFlanneldHost,
+  addSegmentHost,
+  buildRouter,
+  type Segment,
+  SEGMENTS,
+} from "./segments.ts";
 
 /** The network's name: in no snapshot otherwise, so it can be replaced by "lab". */
 const P = "vxq";
@@ -163,26 +169,7 @@ function moveH2(): void {
 
 /** A host built the way flanneld builds its VXLAN host, with its lease in flannel's format. */
 function flanneldHost(): void {
-  addHost("fl", "b", "10.0.20.50");
-  const fl = host("fl");
-  const mac = "6a:1b:2c:3d:4e:5f";
-  sh(
-    fl,
-    `ip link add flannel.1 address ${mac} type vxlan id 1 local 10.0.20.50 dev eth0 nolearning dstport 8472 && ` +
-      "ip addr add 1.1.250.0/32 dev flannel.1 && ip link set flannel.1 up && sysctl -qw net.ipv4.ip_forward=1",
-  );
-  const doc = JSON.parse(readFileSync(STORE, "utf8"));
-  doc.leases["1.1.250.0-24"] = {
-    attrs: {
-      PublicIP: "10.0.20.50",
-      PublicIPv6: null,
-      BackendType: "vxlan",
-      BackendData: { VNI: 1, VtepMAC: mac },
-    },
-    expiration: new Date(Date.now() + 3600_000).toISOString(),
-  };
-  doc.revision += 1;
-  writeFileSync(STORE, JSON.stringify(doc));
+  addFlanneldHost(`${P}-ul`, host("fl"), "ul-fl", STORE);
   sync("h1");
 }
 

@@ -8,6 +8,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 
 /** The two segments. The bridges have MACs of their own: a bridge without one takes its ports'
  * lowest and changes it when a port moves, while the hosts' neighbour entries name the old one. */
@@ -62,4 +63,39 @@ export function addSegmentHost(
     `ip addr add ${address}/22 dev eth0 && ip link set eth0 up && ip link set lo up && ` +
       `ip route add ${other} via ${SEGMENTS[seg].router}`,
   );
+}
+
+/** The flanneld-style host of {@link addFlanneldHost}. */
+export const FLANNELD = {
+  address: "10.0.20.50",
+  mac: "6a:1b:2c:3d:4e:5f",
+  subnet: "1.1.250.0/24",
+} as const;
+
+/**
+ * Adds host `host` on segment b built the way flanneld builds its VXLAN host (its own
+ * `flannel.1` with a random MAC, the subnet's network address on it, forwarding on), and writes
+ * its lease in flannel's format (no node name) into the registry file `store`.
+ */
+export function addFlanneldHost(router: string, host: string, port: string, store: string): void {
+  addSegmentHost(router, host, port, "b", FLANNELD.address);
+  const [network] = FLANNELD.subnet.split("/");
+  shIn(
+    host,
+    `ip link add flannel.1 address ${FLANNELD.mac} type vxlan id 1 local ${FLANNELD.address} ` +
+      `dev eth0 nolearning dstport 8472 && ip addr add ${network}/32 dev flannel.1 && ` +
+      "ip link set flannel.1 up && sysctl -qw net.ipv4.ip_forward=1",
+  );
+  const doc = JSON.parse(readFileSync(store, "utf8"));
+  doc.leases[FLANNELD.subnet.replace("/", "-")] = {
+    attrs: {
+      PublicIP: FLANNELD.address,
+      PublicIPv6: null,
+      BackendType: "vxlan",
+      BackendData: { VNI: 1, VtepMAC: FLANNELD.mac },
+    },
+    expiration: new Date(Date.now() + 3600_000).toISOString(),
+  };
+  doc.revision += 1;
+  writeFileSync(store, JSON.stringify(doc));
 }
