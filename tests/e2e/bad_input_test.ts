@@ -74,6 +74,12 @@ const r = (code: number, args: string[], says?: string | RegExp, never?: string)
   never,
 });
 
+/**
+ * A subnet no lab host can hold: the lab's leases are random among 1.1.1.0/24-1.1.255.0/24 (the
+ * network's first subnet is never handed out), so any other fixed one is some run's lease.
+ */
+const UNUSED_SUBNET = "1.1.0.0/24";
+
 const SET = "{out}/setup.env";
 const AG = "{out}/agent.env";
 
@@ -231,7 +237,7 @@ export const ROWS: readonly Row[] = [
     ["peer", "add", "1.1.90.0/24", "--via", "10.0.20.99", "--vtep-mac", "0e:56:0a:00:14:63"],
     "no VXLAN device of hg's",
   ),
-  r(2, ["peer", "rm", "1.1.7.0/24"], "1.1.7.0/24"),
+  r(2, ["peer", "rm", UNUSED_SUBNET], UNUSED_SUBNET),
   r(2, ["peer", "rm", "1.1.7.5/24"], /did you mean 1\.1\.7\.0\/24/),
   r(2, ["peer", "rm", "{sub1}"], "{sub1}"),
   r(2, ["peer", "ls", "extra"]),
@@ -240,7 +246,7 @@ export const ROWS: readonly Row[] = [
   r(2, ["peer", "sync", "--store", "{reg}", "--node", "{h1}", "--bridge", "a b"], "a b"),
   r(2, ["peer", "sync", "--store", "ftp://10.0.12.2/x"], "ftp://10.0.12.2/x"),
   r(2, ["--dry-run", "peer", "add", "1.1.90.0/24", "--via", "255.255.255.255"], "255.255.255.255"),
-  r(2, ["--dry-run", "peer", "rm", "1.1.7.0/24"], "1.1.7.0/24"),
+  r(2, ["--dry-run", "peer", "rm", UNUSED_SUBNET], UNUSED_SUBNET),
   r(2, ["--json", "peer", "add", "1.1.90.0/24", "--via", "224.0.0.1"], "224.0.0.1"),
 
   // --- hg subnet: config values, lease addresses, durations, names, releases
@@ -384,7 +390,7 @@ export const ROWS: readonly Row[] = [
     ["subnet", "renew", "--store", "{myreg}", "--node", "{h1}", "--public-ip", "224.0.0.1"],
     "224.0.0.1",
   ),
-  r(2, ["subnet", "release", "--store", "{myreg}", "1.1.7.0/24"], "1.1.7.0/24"),
+  r(2, ["subnet", "release", "--store", "{myreg}", UNUSED_SUBNET], UNUSED_SUBNET),
   r(2, ["subnet", "release", "--store", "{myreg}", "1.1.7.5/24"], /did you mean 1\.1\.7\.0\/24/),
   r(2, ["subnet", "release", "--store", "{myreg}", "{sub1}", "--node", "{h1}"]),
   r(2, ["subnet", "release", "--store", "{myreg}", "--node", "bad node"], "bad node"),
@@ -408,7 +414,7 @@ export const ROWS: readonly Row[] = [
     "--public-ip",
     "224.0.0.1",
   ], "224.0.0.1"),
-  r(2, ["--dry-run", "subnet", "release", "--store", "{myreg}", "1.1.7.0/24"], "1.1.7.0/24"),
+  r(2, ["--dry-run", "subnet", "release", "--store", "{myreg}", UNUSED_SUBNET], UNUSED_SUBNET),
   r(2, [
     "--json",
     "subnet",
