@@ -15,7 +15,24 @@ export interface InterfaceAddress {
   readonly scope: string;
   /** The IPv4 address label (`cni0`, `cni0:hg`); IPv6 addresses have none. */
   readonly label?: string;
+  /**
+   * IPv6 duplicate address detection's flags, as `ip -j addr` prints them: `tentative` (DAD
+   * still runs: the kernel does not use the address yet), `dadfailed` (another node has it:
+   * never used), `optimistic`, `nodad`, `deprecated`. Absent when there are none.
+   */
+  readonly flags?: readonly AddressFlag[];
 }
+
+/** The address flags hg reads (see {@link InterfaceAddress.flags}). */
+export type AddressFlag = "tentative" | "dadfailed" | "optimistic" | "nodad" | "deprecated";
+
+const ADDRESS_FLAGS: readonly AddressFlag[] = [
+  "tentative",
+  "dadfailed",
+  "optimistic",
+  "nodad",
+  "deprecated",
+];
 
 /** An interface and its addresses. */
 export interface AddressedLink {
@@ -46,11 +63,14 @@ export function parseAddresses(text: string | readonly unknown[]): AddressedLink
       // Entries without "local" (e.g. a lifetime-only update) carry no address.
       if (!a.has("local")) return [];
       const address = parseAddress(a.string("local"));
+      // ip prints each flag as a key set to true.
+      const flags = ADDRESS_FLAGS.filter((flag) => a.raw(flag) === true);
       return [{
         address,
         prefix: prefixOf(address, a.number("prefixlen")),
         scope: scopeName(a.optionalString("scope") ?? "global"),
         ...(a.has("label") ? { label: a.string("label") } : {}),
+        ...(flags.length > 0 ? { flags } : {}),
       }];
     }),
   }));
