@@ -17,6 +17,7 @@ import { findVxlanDevice } from "../vxlan/device.ts";
 import { splitRouteTables } from "../ip/route.ts";
 import { IpSession } from "../ip/session.ts";
 import { readNetSysctls } from "../sysctl/sysctl.ts";
+import { readIpv6Sysctls } from "./ipv6_sysctls.ts";
 import { formatNetworkConfig } from "../store/config.ts";
 import { leaseValue } from "../store/lease.ts";
 import type { SubnetStore } from "../store/store.ts";
@@ -42,24 +43,40 @@ async function captureNamespace(netns: string | undefined, host: boolean) {
     const out = await session.read([
       ["link", "show"],
       ["addr", "show"],
-      // A host's every table in one dump (table main and the others split from it below).
-      ["route", "show", "table", host ? "all" : "main"],
+      // Every table of both families in one dump (IPv4 main, IPv6 main and the IPv4 others
+      // split from it below).
+      ["route", "show", "table", "all"],
       ...(host ? [["neigh", "show"], ["rule", "show"]] : []),
     ]);
-    const routes = host ? splitRouteTables(asList(out[2])) : { main: asList(out[2]), others: [] };
+    const all = asList(out[2]);
+    const routes = splitRouteTables(all);
     const link = asList(out[0]);
     return {
       link,
       addr: asList(out[1]),
       route: routes.main,
+      route6: ipv6MainRoutes(all),
       neigh: host ? asList(out[3]) : [],
       rule: host ? asList(out[4]) : [],
-      routeTables: routes.others,
+      routeTables: host ? routes.others : [],
       ...(host ? await captureFdb(netns, link) : {}),
     };
   } finally {
     await session.close();
   }
+}
+
+/**
+ * The IPv6 routes of table main in a `route show table all` dump: ip prints IPv6 routes with
+ * `pref` or an IPv6 destination, and no table for main.
+ */
+function ipv6MainRoutes(entries: readonly unknown[]): unknown[] {
+  const v6 = (value: unknown) => typeof value === "string" && value.includes(":");
+  return entries.filter((e) => {
+    const r = e as Record<string, unknown>;
+    const main = r.table === undefined || r.table === "main" || r.table === "254";
+    return main && ("pref" in r || v6(r.dst) || v6(r.gateway));
+  });
 }
 
 /** The fdb of hg's VXLAN device, when the host has one (`ip -batch` knows no fdb). */
@@ -72,10 +89,12 @@ async function captureFdb(netns: string | undefined, link: unknown[]) {
   };
 }
 
-/** The namespace's IPv4 settings as a plain record, sorted by key. */
+/** The namespace's IPv4 and IPv6 settings as a plain record, sorted by key. */
 async function captureSysctls(netns: string | undefined): Promise<Record<string, string>> {
-  const values = await readNetSysctls(netns);
-  return Object.fromEntries([...values].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
+  const [values, v6] = await Promise.all([readNetSysctls(netns), readIpv6Sysctls(netns)]);
+  return Object.fromEntries(
+    [...values, ...v6].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
+  );
 }
 
 /** Runs a reader of the firewall; a missing program or a failure is a note, not an error. */
@@ -97,12 +116,14 @@ async function tryRun(netns: string | undefined, argv: readonly string[], notes:
 
 async function captureFirewall(netns: string | undefined): Promise<SnapshotDocument["firewall"]> {
   const notes: string[] = [];
-  const [iptablesSave, nft] = await Promise.all([
+  const [iptablesSave, ip6tablesSave, nft] = await Promise.all([
     tryRun(netns, ["iptables-save", "-t", "filter"], notes),
+    tryRun(netns, ["ip6tables-save", "-t", "filter"], notes),
     tryRun(netns, ["nft", "-j", "list", "ruleset"], notes),
   ]);
   return {
     ...(iptablesSave === undefined ? {} : { iptablesSave }),
+    ...(ip6tablesSave === undefined ? {} : { ip6tablesSave }),
     ...(nft === undefined ? {} : { nft: JSON.parse(nft) }),
     notes,
   };
@@ -175,11 +196,11 @@ export async function takeSnapshot(options: CaptureOptions): Promise<SnapshotDoc
         };
       }
       try {
-        const [{ link, addr, route }, sysctl] = await Promise.all([
+        const [{ link, addr, route, route6 }, sysctl] = await Promise.all([
           captureNamespace(netns, false),
           captureSysctls(netns),
         ]);
-        const capture: NamespaceCapture = { link, addr, route, sysctl };
+        const capture: NamespaceCapture = { link, addr, route, route6, sysctl };
         return { name, hostVeth, capture };
       } catch (e) {
         return { name, hostVeth, error: (e as Error).message };

@@ -11,9 +11,10 @@ import { type ContainerEntry, listContainers } from "../containers/list.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { onLinkInterface } from "../peers/onlink.ts";
 import { findVxlanDevice } from "../vxlan/device.ts";
+import type { InterfaceAddress } from "../ip/addr.ts";
 import type { Route } from "../ip/route.ts";
 import type { HostState } from "../host/state.ts";
-import type { IpAddress } from "../net/address.ts";
+import type { Family, IpAddress } from "../net/address.ts";
 import {
   formatPrefix,
   type Prefix,
@@ -34,6 +35,11 @@ export interface Container extends ContainerEntry {
 
 /** What the checks share. */
 export interface DoctorContext {
+  /**
+   * The address family these facts are of: 4, or 6 for the IPv6 view (ipv6_view.ts), whose
+   * routes, neighbours, bridge address, containers' addresses and leases are IPv6.
+   */
+  readonly family: Family;
   readonly obs: Observation;
   readonly bridge?: BridgeState;
   /**
@@ -64,7 +70,7 @@ export interface DoctorContext {
   readonly routing: Routing;
 }
 
-/** The smallest prefix that covers all of `prefixes` (IPv4). */
+/** The smallest prefix that covers all of `prefixes` (of one family). */
 function coveringPrefix(prefixes: readonly Prefix[]): Prefix | undefined {
   if (prefixes.length === 0) return undefined;
   let length = Math.min(...prefixes.map((p) => p.length));
@@ -79,7 +85,7 @@ function coveringPrefix(prefixes: readonly Prefix[]): Prefix | undefined {
 export function selfAddress(ctx: DoctorContext): IpAddress | undefined {
   return ctx.ownLease?.attrs.publicIp ??
     ctx.obs.host.addresses.find((l) => l.ifname === ctx.uplink)?.addresses
-      .find((a) => a.address.family === 4)?.address;
+      .find((a) => a.address.family === ctx.family && a.scope === "global")?.address;
 }
 
 /**
@@ -115,13 +121,22 @@ export function leaseFor(ctx: DoctorContext, address: IpAddress): Lease | undefi
  * ctx.subnet; // 1.1.1.0/24
  * ```
  */
-export function doctorContext(obs: Observation): DoctorContext {
-  const bridge = findBridge(obs.host, obs.bridge);
+export function doctorContext(obs: Observation, family: Family = 4): DoctorContext {
+  const found = findBridge(obs.host, obs.bridge);
+  // The IPv6 view's bridge address is its global IPv6 one (the containers' IPv6 gateway).
+  const bridge = found && family === 6
+    ? { ...found, gateway: globalAddress(obs.host.addresses, obs.bridge, 6) }
+    : found;
   const gateway = bridge?.gateway?.address;
   const observed = (c: ContainerEntry) =>
     obs.containers.find((o) => o.hostVeth === c.hostVeth) ??
       obs.containers.find((o) => o.hostVeth === undefined && o.name === c.name);
-  const containers = listContainers(obs.host).map((c) => ({ ...c, observed: observed(c) }));
+  const marked = listContainers(obs.host).map((c) => ({ ...c, observed: observed(c) }));
+  // hg's mark holds a container's IPv4 address; its IPv6 one is on its interface.
+  const containers = family === 4 ? marked : marked.flatMap((c) => {
+    const own = globalAddress(c.observed?.state?.addresses ?? [], c.ifname, 6);
+    return own ? [{ ...c, address: own.address, prefixLength: own.prefix.length }] : [];
+  });
   const hgRoutes = obs.host.routes.filter((r) => r.protocol === HG_ROUTE_PROTOCOL);
   const registry = obs.registry && "config" in obs.registry ? obs.registry : undefined;
   const leases = (registry?.entries ?? []).flatMap((e) => "lease" in e ? [e.lease] : []);
@@ -135,6 +150,7 @@ export function doctorContext(obs: Observation): DoctorContext {
     coveringPrefix([...(subnet ? [subnet] : []), ...hgRoutes.map((r) => r.dst)]);
   const uplink = uplinkOf(obs, ownLease, leases, hgRoutes);
   return {
+    family,
     obs,
     bridge,
     subnet,
@@ -148,6 +164,17 @@ export function doctorContext(obs: Observation): DoctorContext {
     uplink,
     routing: routingOf(obs),
   };
+}
+
+/** The first global address of `family` on `ifname`. */
+function globalAddress(
+  links: HostState["addresses"],
+  ifname: string,
+  family: Family,
+): InterfaceAddress | undefined {
+  return links.find((l) => l.ifname === ifname)?.addresses.find((a) =>
+    a.address.family === family && a.scope === "global"
+  );
 }
 
 /**

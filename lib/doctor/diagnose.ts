@@ -16,7 +16,9 @@ import { checkArp, checkContainerArp } from "./checks/arp.ts";
 import { checkContainerRoutes } from "./checks/container_routes.ts";
 import { checkEcho } from "./checks/echo.ts";
 import { checkFirewall, checkRpFilter, firewallVerdict } from "./checks/filters.ts";
+import { checkDad } from "./checks/dad.ts";
 import { checkForwarding } from "./checks/forwarding.ts";
+import { checkNdpFilter } from "./checks/ndp.ts";
 import { checkGateways } from "./checks/gateways.ts";
 import { checkContainerMtu, checkMtu } from "./checks/mtu.ts";
 import { checkNeighbours } from "./checks/neighbours.ts";
@@ -45,6 +47,7 @@ import { type Finding, sortFindings, type Stage } from "./finding.ts";
 import { describeLookup, sameOutcome } from "./lookup.ts";
 import type { Observation } from "./observation.ts";
 import { vxlanFacts } from "./vxlan_facts.ts";
+import { carriesIpv6, ipv6Context, withoutDadFailed } from "./ipv6_view.ts";
 
 /** What doctor is asked. */
 export interface DoctorRequest {
@@ -124,6 +127,37 @@ function hostChecks(ctx: DoctorContext): Finding[] {
   ]);
 }
 
+/**
+ * The IPv6 view's checks, on a host that carries IPv6: forwarding, DAD, neighbour discovery
+ * through the firewall, and the checks IPv4 has of routes, gateways, neighbour entries and the
+ * forwarded ping, on IPv6's routes, neighbours and leases. Whatever the family, a finding says
+ * the same thing once: the uplink's and registry's checks run in the IPv4 view only.
+ */
+function ipv6Checks(ctx6: DoctorContext): Finding[] {
+  if (!carriesIpv6(ctx6)) return [];
+  return [
+    ...checkForwarding(ctx6),
+    ...checkDad(ctx6),
+    ...checkNdpFilter(ctx6),
+    ...checkNeighbours(withoutDadFailed(ctx6)),
+    ...checkRegistryRoutes(ctx6),
+    ...checkGateways(ctx6),
+    ...checkRouteTable(ctx6),
+    ...checkRouteUse(ctx6),
+    ...checkFirewall(ctx6),
+  ];
+}
+
+/**
+ * Whether this host carries IPv4 for its containers: its bridge has an IPv4 address, it has
+ * hg's containers (their marks hold IPv4 addresses) or hg's IPv4 routes, or the registry's
+ * network is IPv4. An IPv6-only host is not judged on IPv4.
+ */
+function carriesIpv4(ctx: DoctorContext): boolean {
+  return ctx.bridge?.gateway !== undefined || ctx.containers.length > 0 ||
+    ctx.hgRoutes.length > 0 || ctx.registry?.config.network.address.family === 4;
+}
+
 /** What an uplink that is down (or without its address) explains: they are not said again. */
 const UPLINK_CONSEQUENCES = new Set<Finding["id"]>([
   "peer-route-missing",
@@ -170,11 +204,16 @@ function conclude(findings: Finding[], ok: string, extra: Partial<Diagnosis> = {
  * ```
  */
 export function diagnose(obs: Observation, request: DoctorRequest = {}): Diagnosis {
-  const ctx = doctorContext(obs);
   if (!request.to) {
-    const findings = hostChecks(ctx);
+    const [ctx4, ctx6] = [doctorContext(obs), ipv6Context(obs)];
+    const findings = withoutConsequences([
+      ...(carriesIpv6(ctx6) && !carriesIpv4(ctx4) ? [] : hostChecks(ctx4)),
+      ...ipv6Checks(ctx6),
+    ]);
     return conclude(findings, "nothing wrong found on this host");
   }
+  // An IPv6 destination is followed through the IPv6 view.
+  const ctx = request.to.family === 6 ? ipv6Context(obs) : doctorContext(obs);
   const from = request.from === undefined
     ? ctx.containers[0]
     : findContainer(ctx.containers, request.from);
@@ -195,7 +234,7 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
       ...checkContainer(ctx, from),
       ...checkContainerRoutes(ctx, from, to),
       ...checkContainerMtu(ctx, from),
-      ...checkContainerArp(ctx, from),
+      ...(ctx.family === 4 ? checkContainerArp(ctx, from) : []),
     ];
     const addr = `${formatAddress(from.address)}/${from.prefixLength}`;
     step("container", own.filter((f) => f.stage === "container"), `container ${from.name} ${addr}`);
@@ -206,7 +245,7 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
     );
     findings.push(...own.filter((f) => f.stage !== "container" && f.stage !== "veth"));
   }
-  const neighbours = checkNeighbours(ctx, to, from);
+  const neighbours = checkNeighbours(withoutDadFailed(ctx), to, from);
   step(
     "bridge",
     [
@@ -226,7 +265,11 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
     // Same host: container to container across the bridge, nothing is routed or forwarded.
     const dst = containerAt(ctx, to);
     const problems = dst
-      ? [...checkContainer(ctx, dst), ...checkEcho(dst), ...checkContainerArp(ctx, dst)]
+      ? [
+        ...checkContainer(ctx, dst),
+        ...checkEcho(dst),
+        ...(ctx.family === 4 ? checkContainerArp(ctx, dst) : []),
+      ]
       : [{
         id: "container-missing" as const,
         severity: "error" as const,
@@ -319,6 +362,8 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
     const problems = [
       ...checkFirewall(ctx, [packet]),
       ...(tunnelled(ctx, picked) ? checkVxlanFirewall(ctx, to) : []),
+      // IPv6 finds the next hop by neighbour discovery, which this host's firewall may drop.
+      ...(ctx.family === 6 ? checkNdpFilter(ctx) : []),
     ];
     step(
       "firewall",
@@ -329,16 +374,21 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
         ? `firewall drops it: ${v.decidedBy}`
         : problems.some((f) => f.id === "vxlan-udp-dropped")
         ? "firewall forwards it, but drops the VXLAN packets that carry it"
+        : problems.some((f) => f.id === "ndp-filtered" && f.severity === "error")
+        ? "firewall forwards it, but drops neighbour discovery"
         : "firewall forwards it",
     );
   }
   const uplink = ctx.obs.host.addresses.find((l) => l.ifname === ctx.uplink);
   step(
     "uplink",
-    [...checkUplink(ctx), ...checkArp(ctx, [])],
+    [
+      ...checkUplink(ctx),
+      ...(ctx.family === 4 ? checkArp(ctx, []) : checkDad(ctx).filter((f) => f.stage === "uplink")),
+    ],
     uplink
       ? `uplink ${uplink.ifname} ${
-        uplink.addresses.filter((a) => a.address.family === 4)
+        uplink.addresses.filter((a) => a.address.family === ctx.family && a.scope === "global")
           .map((a) => `${formatAddress(a.address)}/${a.prefix.length}`).join(", ")
       }`
       : "uplink: none found",
@@ -368,7 +418,11 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
     );
   }
   findings.push(
-    ...checkRpFilter(ctx),
+    // IPv6: DAD of the bridge and of the containers on the way (the uplink's is said there).
+    ...(ctx.family === 4 ? checkRpFilter(ctx) : checkDad(ctx, [
+      ...(from ? [from] : []),
+      ...ctx.containers.filter((c) => c !== from && c.address.value === to.value),
+    ]).filter((f) => f.stage !== "uplink")),
     ...checkMtu(ctx),
     ...checkVxlanMtu(ctx),
     ...checkRegistry(ctx, to),
@@ -402,7 +456,8 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
 
 function missingRoute(ctx: DoctorContext, to: IpAddress, fallback?: Route): Finding {
   const target = formatAddress(to);
-  const length = ctx.registry?.config.subnetLen ?? ctx.subnet?.length ?? 24;
+  const length = ctx.registry?.config.subnetLen ?? ctx.subnet?.length ??
+    (to.family === 6 ? 64 : 24);
   const subnet = formatPrefix(prefixOf(to, length));
   const via = fallback ? ` (packets to it leave by ${formatRoute(fallback)})` : "";
   if (ctx.registry && prefixCovers(ctx.registry.config.network, prefixOf(to, length))) {

@@ -91,7 +91,11 @@ export type FindingId =
   | "vxlan-fdb-wrong"
   | "vxlan-udp-dropped"
   | "vxlan-mtu"
-  | "peer-mode-stale";
+  | "peer-mode-stale"
+  // IPv6 only.
+  | "address-dad-failed"
+  | "address-tentative"
+  | "ndp-filtered";
 
 /** One thing doctor found. */
 export interface Finding {

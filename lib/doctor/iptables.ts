@@ -11,8 +11,11 @@ import { parsePrefix, type Prefix, prefixContains, prefixOf } from "../net/prefi
 import {
   type FirewallVerdict,
   type ForwardedPacket,
+  ICMPV6_TYPES,
   interfaceMatches,
   type Packet,
+  packetIcmpType,
+  packetProtocol,
   portMatches,
   type PortSet,
   protocolNames,
@@ -33,6 +36,8 @@ export interface IptablesRule {
   readonly dport?: { readonly ports: PortSet; readonly negated: boolean };
   /** Source port match. */
   readonly sport?: { readonly ports: PortSet; readonly negated: boolean };
+  /** ICMPv6 type match (`-m icmp6 --icmpv6-type 135`). */
+  readonly icmpv6Type?: { readonly type: number; readonly negated: boolean };
   /** Conntrack states matched (`-m conntrack --ctstate` or `-m state --state`). */
   readonly states?: readonly string[];
   /** A match doctor does not model: the rule is skipped. */
@@ -57,7 +62,9 @@ function words(line: string): string[] {
 }
 
 function prefixArg(text: string): Prefix {
-  return text.includes("/") ? parsePrefix(text) : prefixOf(parseAddress(text), 32);
+  if (text.includes("/")) return parsePrefix(text);
+  const address = parseAddress(text);
+  return prefixOf(address, address.family === 4 ? 32 : 128);
 }
 
 /** `8472`, `1000:2000`, `8472,4789,5000:5010` as port ranges; undefined when it is none. */
@@ -122,6 +129,14 @@ function parseRule(text: string): { chain: string; rule: IptablesRule } {
         }
         break;
       }
+      case "--icmpv6-type": {
+        // ip6tables-save prints the type's number; a code (`135/0`) is not modeled.
+        const value = arg();
+        const type = /^\d+$/.test(value) ? Number(value) : ICMPV6_TYPES[value];
+        if (type === undefined) rule.unknown ??= `--icmpv6-type ${value}`;
+        else rule.icmpv6Type = { type, negated };
+        break;
+      }
       default:
         if ((DPORT.has(word) || SPORT.has(word)) && rule.target === undefined) {
           const text = arg();
@@ -162,13 +177,16 @@ export function parseIptablesSave(text: string): IptablesFilter {
   return { chains };
 }
 
-/** Modules whose matches doctor models (the ports of udp, tcp and multiport; icmp's type is not). */
-const KNOWN_MODULES = new Set(["icmp", "physdev", "udp", "tcp", "multiport"]);
+/**
+ * Modules whose matches doctor models (the ports of udp, tcp and multiport, icmp6's type;
+ * icmp's type is not).
+ */
+const KNOWN_MODULES = new Set(["icmp", "icmp6", "physdev", "udp", "tcp", "multiport"]);
 
 /** Whether the rule's protocol match (if any) lets a packet of `p`'s protocol through. */
 function protocolHolds(rule: IptablesRule, p: Packet): boolean {
   if (!rule.protocol) return true;
-  return protocolNames(p.protocol).includes(rule.protocol.name) !== rule.protocol.negated;
+  return protocolNames(p).includes(rule.protocol.name) !== rule.protocol.negated;
 }
 
 /** Whether the rule matches `p`; undefined when a match needs what is not known of `p`. */
@@ -180,6 +198,12 @@ function matches(rule: IptablesRule, p: Packet): boolean | undefined {
   if (rule.oif && !xor(interfaceMatches(rule.oif.name, p.oif), rule.oif.negated)) return false;
   if (!protocolHolds(rule, p)) return false;
   if (rule.states && !rule.states.includes("NEW")) return false;
+  if (rule.icmpv6Type) {
+    if (packetProtocol(p) !== "icmpv6") return false;
+    const type = packetIcmpType(p);
+    if (type === undefined) return undefined;
+    if (!xor(type === rule.icmpv6Type.type, rule.icmpv6Type.negated)) return false;
+  }
   let known = true;
   for (const [match, port] of [[rule.dport, p.dport], [rule.sport, p.sport]] as const) {
     if (!match) continue;

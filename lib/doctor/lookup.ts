@@ -74,13 +74,13 @@ export interface Routing {
   readonly marksSet: boolean;
 }
 
+// Keys of both families share a map: a route of the other family is never a candidate.
 const networkKey = (address: IpAddress, length: number) =>
-  length === 0 ? 0n : address.value >> BigInt(32 - length);
+  length === 0 ? 0n : address.value >> BigInt((address.family === 4 ? 32 : 128) - length);
 
 function indexTable(routes: readonly Route[]): TableIndex {
   const byLength = new Map<number, Map<bigint, Route[]>>();
   for (const r of routes) {
-    if (r.dst.address.family !== 4) continue;
     let map = byLength.get(r.dst.length);
     if (!map) byLength.set(r.dst.length, map = new Map());
     const key = networkKey(r.dst.address, r.dst.length);
@@ -103,6 +103,7 @@ function lookupIn(index: TableIndex, dst: IpAddress): Route | undefined {
     if (!candidates) continue;
     let best: Route | undefined;
     for (const r of candidates) {
+      if (r.dst.address.family !== dst.family) continue;
       if (usable(r) && (!best || r.metric < best.metric)) best = r;
     }
     if (best) return best;

@@ -13,8 +13,11 @@ import { formatPrefix, type Prefix, prefixContains, prefixOf } from "../net/pref
 import {
   type FirewallVerdict,
   type ForwardedPacket,
+  ICMPV6_TYPES,
   interfaceMatches,
   type Packet,
+  packetIcmpType,
+  packetProtocol,
   portMatches,
   type PortSet,
   protocolNames,
@@ -42,6 +45,7 @@ type Condition =
     readonly negated: boolean;
   }
   | { readonly field: "ctstate"; readonly names: readonly string[]; readonly negated: boolean }
+  | { readonly field: "icmpv6Type"; readonly types: readonly number[]; readonly negated: boolean }
   | { readonly field: "family"; readonly names: readonly string[]; readonly negated: boolean };
 
 /** One rule: its conditions and verdict, or why it cannot be evaluated. */
@@ -84,12 +88,15 @@ function values(right: unknown): unknown[] | undefined {
 
 function toPrefix(v: unknown): Prefix | undefined {
   try {
-    if (typeof v === "string") return prefixOf(parseAddress(v), 32);
+    if (typeof v === "string") {
+      const address = parseAddress(v);
+      return prefixOf(address, address.family === 4 ? 32 : 128);
+    }
     if (isRecord(v) && isRecord(v.prefix)) {
       return prefixOf(parseAddress(String(v.prefix.addr)), Number(v.prefix.len));
     }
   } catch {
-    // not an IPv4 value
+    // not an address
   }
   return undefined;
 }
@@ -108,14 +115,27 @@ function condition(match: Json): Condition | string {
   const negated = match.op === "!=";
   const vals = values(match.right);
   if (!vals) return JSON.stringify(match);
-  if (isRecord(left) && isRecord(left.payload) && left.payload.protocol === "ip") {
+  if (
+    isRecord(left) && isRecord(left.payload) &&
+    (left.payload.protocol === "ip" || left.payload.protocol === "ip6")
+  ) {
     const field = left.payload.field;
     if (field === "saddr" || field === "daddr") {
       const prefixes = vals.map(toPrefix);
       if (prefixes.some((p) => p === undefined)) return JSON.stringify(match);
       return { field, prefixes: prefixes as Prefix[], negated };
     }
-    if (field === "protocol") return { field: "protocol", names: vals.map(String), negated };
+    if (field === "protocol" || field === "nexthdr") {
+      return { field: "protocol", names: vals.map(String), negated };
+    }
+  }
+  if (
+    isRecord(left) && isRecord(left.payload) && left.payload.protocol === "icmpv6" &&
+    left.payload.field === "type" && (match.op === "==" || match.op === "!=" || match.op === "in")
+  ) {
+    const types = vals.map((v) => typeof v === "number" ? v : ICMPV6_TYPES[String(v)]);
+    if (types.some((t) => t === undefined)) return JSON.stringify(match);
+    return { field: "icmpv6Type", types: types as number[], negated };
   }
   if (
     isRecord(left) && isRecord(left.payload) &&
@@ -155,10 +175,15 @@ function describe(c: Condition): string {
   const list = (xs: readonly string[]) => xs.length === 1 ? xs[0] : `{ ${xs.join(", ")} }`;
   switch (c.field) {
     case "saddr":
-    case "daddr":
-      return `ip ${c.field} ${not}${
-        list(c.prefixes.map((p) => p.length === 32 ? formatAddress(p.address) : formatPrefix(p)))
+    case "daddr": {
+      const v6 = c.prefixes[0]?.address.family === 6;
+      const host = v6 ? 128 : 32;
+      return `${v6 ? "ip6" : "ip"} ${c.field} ${not}${
+        list(c.prefixes.map((p) => p.length === host ? formatAddress(p.address) : formatPrefix(p)))
       }`;
+    }
+    case "icmpv6Type":
+      return `icmpv6 type ${not}${list(c.types.map((t) => ICMPV6_NAMES.get(t) ?? String(t)))}`;
     case "protocol":
       return `ip protocol ${not}${list(c.names)}`;
     case "ctstate":
@@ -176,6 +201,13 @@ function describe(c: Condition): string {
 }
 
 const VERDICTS = ["accept", "drop", "reject", "return"] as const;
+
+/** nft's names of the ICMPv6 types, for the rule text. */
+const ICMPV6_NAMES = new Map(
+  Object.entries(ICMPV6_TYPES).filter(([name]) =>
+    name.startsWith("nd-") || !/(neighbou?r|router|^redirect$|reduction)/.test(name)
+  ).map(([name, type]) => [type, name]),
+);
 
 function parseRule(json: Json): NftRule {
   const conditions: Condition[] = [];
@@ -263,13 +295,21 @@ function conditionHolds(c: Condition, p: Packet): boolean | undefined {
       v = c.names.some((n) => interfaceMatches(n, p.oif));
       break;
     case "protocol":
-      v = c.names.some((n) => protocolNames(p.protocol).includes(n));
+      v = c.names.some((n) => protocolNames(p).includes(n));
       break;
+    case "icmpv6Type": {
+      // `icmpv6 type` asks for ICMPv6 too: any other packet matches neither it nor its negation.
+      if (packetProtocol(p) !== "icmpv6") return false;
+      const type = packetIcmpType(p);
+      if (type === undefined) return undefined;
+      v = c.types.includes(type);
+      break;
+    }
     case "ctstate":
       v = c.names.includes("new");
       break;
     case "family":
-      v = c.names.includes("ipv4");
+      v = c.names.includes(p.src.family === 6 ? "ipv6" : "ipv4");
       break;
     case "dport":
     case "sport": {
@@ -355,7 +395,7 @@ export function nftHookVerdict(
   const bases = ruleset.chains
     .filter((c) =>
       c.hook !== undefined && hooks.includes(c.hook) &&
-      (c.family === "ip" || c.family === "inet") &&
+      (c.family === "inet" || c.family === (packet.src.family === 6 ? "ip6" : "ip")) &&
       !skipTables.has(`${c.family} ${c.table}`)
     )
     .sort((a, b) =>

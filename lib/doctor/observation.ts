@@ -19,6 +19,8 @@ export interface ContainerObservation {
   /** Its host-side veth, which tells containers of one name apart (not in old snapshots). */
   readonly hostVeth?: string;
   readonly state?: NetState;
+  /** Its IPv6 routes of table main (not in snapshots from before IPv6). */
+  readonly routes6?: readonly Route[];
   /** The namespace's IPv4 settings (see the snapshot's container `sysctl`), when read. */
   readonly sysctl?: ReadonlyMap<string, string>;
   /** Why the namespace could not be read (it is gone, say). */
@@ -43,6 +45,10 @@ export interface Observation {
   readonly host: HostState;
   /** IPv4 neighbour entries. */
   readonly neighbours: readonly Neighbour[];
+  /** IPv6 neighbour entries (NDP's cache; every snapshot holds them). */
+  readonly neighbours6?: readonly Neighbour[];
+  /** The host's IPv6 routes of table main; undefined in snapshots from before IPv6. */
+  readonly routes6?: readonly Route[];
   /**
    * The policy routing rules (IPv4) in the order the kernel tries them; undefined when the
    * snapshot did not hold them (the three default rules are then assumed).
@@ -53,10 +59,15 @@ export interface Observation {
    * hold them (table main, from `host.routes`, and this host's addresses are then all there is).
    */
   readonly routeTables?: readonly Route[];
-  /** sysctl values by key (`net.ipv4.conf.eth0.rp_filter`). */
+  /**
+   * sysctl values by key (`net.ipv4.conf.eth0.rp_filter`, and since IPv6
+   * `net.ipv6.conf.eth0.forwarding`).
+   */
   readonly sysctl: ReadonlyMap<string, string>;
   readonly firewall: {
     readonly iptables?: IptablesFilter;
+    /** `ip6tables-save -t filter`, parsed (not in snapshots from before IPv6). */
+    readonly ip6tables?: IptablesFilter;
     readonly nft?: NftRuleset;
     readonly notes: readonly string[];
   };

@@ -63,3 +63,21 @@ export function forwardsFrom(s: Sysctls, ifname: string): boolean {
   if (own !== undefined) return own !== 0;
   return s.get("net.ipv4.ip_forward") === "1";
 }
+
+/**
+ * Whether the kernel forwards IPv6 packets that arrive on `ifname`: `net.ipv6.conf.all.forwarding`
+ * decides, or the interface's own `force_forwarding` (Linux 6.17 on); the interface's own
+ * `forwarding` does not (measured on 6.18: `all` on with the bridge's and the uplink's off
+ * forwards; `all` off with theirs on does not). Undefined when the snapshot holds no IPv6
+ * settings (one from before IPv6).
+ *
+ * @example
+ * ```ts
+ * forwards6From(new Map([["net.ipv6.conf.all.forwarding", "1"], ["net.ipv6.conf.cni0.forwarding", "0"]]), "cni0"); // true
+ * ```
+ */
+export function forwards6From(s: Sysctls, ifname: string): boolean | undefined {
+  const all = s.get("net.ipv6.conf.all.forwarding");
+  if (all === undefined) return undefined;
+  return all.trim() === "1" || s.get(`net.ipv6.conf.${ifname}.force_forwarding`)?.trim() === "1";
+}

@@ -33,10 +33,13 @@ export interface NamespaceCapture {
   readonly addr: readonly unknown[];
   /** `ip -N -j route show table main` (IPv4) */
   readonly route: readonly unknown[];
+  /** `ip -N -j -6 route show table main` (absent in snapshots from before IPv6). */
+  readonly route6?: readonly unknown[];
   /**
    * The namespace's IPv4 settings that doctor reads (forwarding, rp_filter, arp_ignore,
-   * arp_filter per interface; ip_forward, icmp_echo_ignore_all), for containers; the host's are
-   * in {@link SnapshotDocument.sysctl}.
+   * arp_filter per interface; ip_forward, icmp_echo_ignore_all) and IPv6 settings (see
+   * {@link SnapshotDocument.sysctl}), for containers; the host's are in
+   * {@link SnapshotDocument.sysctl}.
    */
   readonly sysctl?: Readonly<Record<string, string>>;
 }
@@ -79,12 +82,16 @@ export interface SnapshotDocument {
   };
   /**
    * `net.ipv4.ip_forward`, `icmp_echo_ignore_all` and every interface's `forwarding`,
-   * `rp_filter`, `arp_ignore` and `arp_filter`, as read.
+   * `rp_filter`, `arp_ignore` and `arp_filter`, as read; since IPv6 also every interface's
+   * `net.ipv6.conf.IF.forwarding`, `force_forwarding`, `disable_ipv6` and `accept_dad` (`all`
+   * and `default` among them).
    */
   readonly sysctl: Readonly<Record<string, string>>;
   readonly firewall: {
     /** `iptables-save -t filter`, when iptables is installed. */
     readonly iptablesSave?: string;
+    /** `ip6tables-save -t filter`, when ip6tables is installed (not before IPv6). */
+    readonly ip6tablesSave?: string;
     /** `nft -j list ruleset`, when nft is installed. */
     readonly nft?: unknown;
     /** Why a part could not be read. */
@@ -183,8 +190,14 @@ export function parseSnapshot(value: unknown): Observation {
           ? parseFdb(array(fdb.entries, "host.fdb.entries"), text(fdb.dev, "host.fdb.dev"))
           : [],
         forwarding: sysctl.get("net.ipv4.ip_forward") === "1",
+        // (spread: the dual-stack host model adds forwarding6 to HostState)
+        ...{ forwarding6: sysctl.get("net.ipv6.conf.all.forwarding") === "1" },
       },
       neighbours: neighbours.filter((n) => n.dst.family === 4),
+      neighbours6: neighbours.filter((n) => n.dst.family === 6),
+      ...(host.route6 === undefined
+        ? {}
+        : { routes6: parseRoutes(array(host.route6, "host.route6"), 6) }),
       ...(host.rule === undefined ? {} : { rules: parseRules(array(host.rule, "host.rule")) }),
       ...(host.routeTables === undefined
         ? {}
@@ -194,6 +207,9 @@ export function parseSnapshot(value: unknown): Observation {
         iptables: firewall.iptablesSave === undefined
           ? undefined
           : parseIptablesSave(text(firewall.iptablesSave, "firewall.iptablesSave")),
+        ...(firewall.ip6tablesSave === undefined ? {} : {
+          ip6tables: parseIptablesSave(text(firewall.ip6tablesSave, "firewall.ip6tablesSave")),
+        }),
         nft: firewall.nft === undefined ? undefined : parseNftRuleset(firewall.nft),
         notes: array(firewall.notes, "firewall.notes").map((n) => text(n, "firewall note")),
       },
@@ -222,6 +238,9 @@ export function parseSnapshot(value: unknown): Observation {
             // Doctor reads no container's configured neighbours.
             neighbours: [],
           },
+          ...(capture.route6 === undefined
+            ? {}
+            : { routes6: parseRoutes(array(capture.route6, `${name} route6`), 6) }),
         };
       }),
       registry: doc.registry === undefined ? undefined : parseRegistry(doc.registry),

@@ -21,8 +21,11 @@ import {
   verdictDoubts,
 } from "../packet.ts";
 
-/** The nft tables iptables-nft manages: read through iptables-save, not twice. */
-const IPTABLES_NFT_TABLES = new Set(["ip filter"]);
+/**
+ * The nft tables iptables-nft and ip6tables-nft manage: read through iptables-save (the IPv6
+ * view's `iptables` is ip6tables-save's), not twice.
+ */
+const IPTABLES_NFT_TABLES = new Set(["ip filter", "ip6 filter"]);
 
 /** Which way a packet goes through a host: forwarded, taken in, or sent by the host itself. */
 export type FirewallPath = "forward" | "input" | "output";
@@ -83,16 +86,19 @@ function samplePackets(ctx: DoctorContext): ForwardedPacket[] {
 
 function firewallFix(ctx: DoctorContext, v: FirewallVerdict & { layer?: string }): string[] {
   const net = ctx.clusterNetwork ? formatPrefix(ctx.clusterNetwork) : "CLUSTER-NETWORK";
+  const v6 = ctx.family === 6;
   if (v.layer === "iptables") {
+    const iptables = v6 ? "ip6tables" : "iptables";
     return [
-      `iptables -I FORWARD 1 -s ${net} -j ACCEPT`,
-      `iptables -I FORWARD 1 -d ${net} -j ACCEPT`,
+      `${iptables} -I FORWARD 1 -s ${net} -j ACCEPT`,
+      `${iptables} -I FORWARD 1 -d ${net} -j ACCEPT`,
     ];
   }
   const [family, table, chain] = (v.decidedBy ?? "").split(/[ :]+/);
+  const ip = v6 ? "ip6" : "ip";
   return [
-    `nft insert rule ${family} ${table} ${chain} ip saddr ${net} accept`,
-    `nft insert rule ${family} ${table} ${chain} ip daddr ${net} accept`,
+    `nft insert rule ${family} ${table} ${chain} ${ip} saddr ${net} accept`,
+    `nft insert rule ${family} ${table} ${chain} ${ip} daddr ${net} accept`,
   ];
 }
 
@@ -157,7 +163,10 @@ function dropFinding(
       ? "The FORWARD chain drops it (Docker sets its policy to DROP, and rules appended after a DROP never run)."
       : "An nftables chain on the forward hook drops it; an accept in another chain does not save a packet " +
         "that any base chain drops.",
-    evidence: [`${v.layer}: ${v.decidedBy}`, ...v.skipped.map((r) => `not evaluated: ${r.text}`)],
+    evidence: [
+      `${v.layer === "iptables" && ctx.family === 6 ? "ip6tables" : v.layer}: ${v.decidedBy}`,
+      ...v.skipped.map((r) => `not evaluated: ${r.text}`),
+    ],
     fix: firewallFix(ctx, v),
   };
 }

@@ -9,7 +9,7 @@
 import { sysctlCommand } from "../../sysctl/sysctl.ts";
 import type { DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
-import { forwardsFrom, interfaceSetting } from "../settings.ts";
+import { forwards6From, forwardsFrom, interfaceSetting } from "../settings.ts";
 
 /** The interfaces packets are forwarded from: the bridge and the uplink (or `inputs`). */
 function forwardingInputs(ctx: DoctorContext, inputs?: readonly string[]): string[] {
@@ -29,6 +29,7 @@ function forwardingInputs(ctx: DoctorContext, inputs?: readonly string[]): strin
  * ```
  */
 export function checkForwarding(ctx: DoctorContext, inputs?: readonly string[]): Finding[] {
+  if (ctx.family === 6) return checkIpv6Forwarding(ctx, inputs);
   const s = ctx.obs.sysctl;
   const all = forwardingInputs(ctx, inputs);
   const off = all.filter((i) => !forwardsFrom(s, i));
@@ -83,5 +84,40 @@ export function checkForwarding(ctx: DoctorContext, inputs?: readonly string[]):
         : [`net.ipv4.conf.all.forwarding = ${value("net.ipv4.conf.all.forwarding")}`]),
     ],
     fix: off.map((i) => sysctlCommand(`net.ipv4.conf.${i}.forwarding`, "1")),
+  }];
+}
+
+/**
+ * IPv6 forwarding off where the containers' IPv6 packets arrive: `all.forwarding` is the switch
+ * (an interface's own `forwarding` off changes nothing for forwarding, so it is not named).
+ */
+function checkIpv6Forwarding(ctx: DoctorContext, inputs?: readonly string[]): Finding[] {
+  const s = ctx.obs.sysctl;
+  const all = forwardingInputs(ctx, inputs);
+  const off = all.filter((i) => forwards6From(s, i) === false);
+  if (off.length === 0) return [];
+  const key = "net.ipv6.conf.all.forwarding";
+  return [{
+    id: "forwarding-off",
+    severity: "error",
+    stage: "forwarding",
+    summary: "IPv6 forwarding is off: this host drops every IPv6 packet between its containers " +
+      "and other hosts",
+    explanation:
+      "net.ipv6.conf.all.forwarding=0 makes the kernel deliver only IPv6 packets addressed to the host itself; " +
+      "the interfaces' own forwarding switches do not turn it on again. Writing it also makes the host a router " +
+      "on every interface (it then ignores router advertisements: static routes are fine).",
+    evidence: [
+      `${key} = ${s.get(key)}`,
+      ...off.flatMap((i) => {
+        const force = s.get(`net.ipv6.conf.${i}.force_forwarding`);
+        return force === undefined ? [] : [`net.ipv6.conf.${i}.force_forwarding = ${force}`];
+      }),
+    ],
+    fix: [
+      sysctlCommand(key, "1"),
+      "# keep it across reboots:",
+      `echo ${key}=1 > /etc/sysctl.d/90-hg-ipv6.conf`,
+    ],
   }];
 }

@@ -166,8 +166,9 @@ function unreachableFinding(
     id: "gateway-unreachable",
     severity: "error",
     stage: "gateway",
-    summary: `${gw} (the gateway to ${subnets}) does not answer ARP on ${dev}: its neighbour ` +
-      `entry is ${state}`,
+    summary: `${gw} (the gateway to ${subnets}) does not answer ${
+      ctx.family === 6 ? "neighbour solicitations" : "ARP"
+    } on ${dev}: its neighbour entry is ${state}`,
     explanation:
       "The address is inside this host's network but no machine on the segment answers for it: the host is down, " +
       "has another address now, or sits behind a router on another segment (host-gw needs one L2 segment).",

@@ -52,8 +52,9 @@ export function checkBridge(ctx: DoctorContext): Finding[] {
       id: "bridge-no-address",
       severity: "error",
       stage: "bridge",
-      summary: `the bridge ${name} has no IPv4 address: the containers' default gateway is gone`,
-      evidence: [`ip addr show ${name}: no inet address`],
+      summary: `the bridge ${name} has no IPv${ctx.family} address: the containers' default ` +
+        "gateway is gone",
+      evidence: [`ip addr show ${name}: no ${ctx.family === 4 ? "inet" : "global inet6"} address`],
       fix: [`ip addr add ${gw} dev ${name}`],
     });
   }
@@ -165,7 +166,7 @@ export function checkContainer(ctx: DoctorContext, c: Container): Finding[] {
   const restoreDefault = (dev: string) =>
     gw ? [inside(`route replace default via ${formatAddress(gw)} dev ${dev}`)] : [];
   const eth = state.addresses.find((l) =>
-    l.addresses.some((a) => a.address.family === 4 && a.scope === "global")
+    l.addresses.some((a) => a.address.family === ctx.family && a.scope === "global")
   );
   const own = state.addresses.flatMap((l) => l.addresses.map((a) => ({ link: l, a })))
     .find(({ a }) => a.address.value === c.address.value);
@@ -180,7 +181,7 @@ export function checkContainer(ctx: DoctorContext, c: Container): Finding[] {
           ? `${c.name}: ${eth.ifname} has ${
             eth.addresses.map((a) => `${formatAddress(a.address)}/${a.prefix.length}`).join(", ")
           }`
-          : `${c.name}: no IPv4 address`,
+          : `${c.name}: no IPv${ctx.family} address`,
       ],
       fix: [inside(`addr add ${addr} dev ${c.ifname}`), ...restoreDefault(c.ifname)],
     });

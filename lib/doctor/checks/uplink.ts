@@ -77,13 +77,14 @@ export function checkUplink(ctx: DoctorContext): Finding[] {
     }];
   }
   const addressed = host.addresses.find((l) => l.ifname === name);
-  if (!addressed?.addresses.some((a) => a.address.family === 4)) {
+  if (!addressed?.addresses.some((a) => a.address.family === ctx.family)) {
     return [{
       id: "uplink-down",
       severity: "error",
       stage: "uplink",
-      summary: `the uplink ${name} has no IPv4 address: no other host can reach this one`,
-      evidence: [`ip -4 addr show ${name}: no address`],
+      summary: `the uplink ${name} has no IPv${ctx.family} address: no other host can reach ` +
+        "this one",
+      evidence: [`ip -${ctx.family} addr show ${name}: no address`],
       fix: [`# give ${name} this host's address: ip addr add ADDRESS/PREFIX-LENGTH dev ${name}`],
     }];
   }

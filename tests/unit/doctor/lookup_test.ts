@@ -36,6 +36,7 @@ function observed(rules: unknown[] = doc.rules, extra: Partial<Observation> = {}
       neighbours: [],
       fdb: [],
       forwarding: true,
+      ...{ forwarding6: false },
     },
     neighbours: [],
     rules: parseRules(rules),
@@ -165,6 +166,7 @@ describe("lookupRoute (table main alone)", () => {
     neighbours: [],
     fdb: [],
     forwarding: true,
+    ...{ forwarding6: false },
     addresses: parseAddresses(JSON.stringify([{
       ifindex: 2,
       ifname: "eth0",
