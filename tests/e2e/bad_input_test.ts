@@ -510,7 +510,7 @@ export const ROWS: readonly Row[] = [
 
   // --- hg doctor and hg snapshot
   r(2, ["doctor", "--to", "300.1.1.1"], "300.1.1.1"),
-  r(2, ["doctor", "--to", "fd00::1"], "fd00::1"),
+  r(2, ["doctor", "--to", "fd00::1::2"], "fd00::1::2"),
   r(2, ["doctor", "--to", "1.1.2"], "1.1.2"),
   r(2, ["doctor", "--to", "{c2ip}", "--from", "{lab}-nosuch", "--no-probe"], "{lab}-nosuch"),
   r(2, ["doctor", "--to", "{c2ip}", "--from", "bad name"], "bad name"),
