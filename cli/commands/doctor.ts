@@ -2,7 +2,6 @@ import { Command } from "@commander-js/extra-typings";
 import { readFile } from "node:fs/promises";
 import { HgError, InputError, UndecidedError } from "../../lib/errors.ts";
 import { takeSnapshot } from "../../lib/doctor/collect.ts";
-import { formatAddress } from "../../lib/net/address.ts";
 import { diagnose, type Diagnosis } from "../../lib/doctor/diagnose.ts";
 import { diagnoseLive } from "../../lib/doctor/live.ts";
 import { netnsExists } from "../../lib/containers/observe.ts";
@@ -89,9 +88,6 @@ export function doctorCommand(output: () => Output) {
     .option(...nodeOption)
     .action(async (opts, cmd) => {
       const out = output();
-      if (opts.to && opts.to.family !== 4) {
-        throw new InputError(`--to ${formatAddress(opts.to)} is IPv6: hg routes IPv4`);
-      }
       if (opts.snapshot !== undefined && cmd.getOptionValueSource("store") === "cli") {
         throw new InputError(
           "--snapshot and --store do not go together: the snapshot holds the registry it saw",
