@@ -1,0 +1,145 @@
+/**
+ * `hg doctor` on a small dual-stack host-gw network in namespaces (tests/support/ipv6_lab.ts:
+ * two hosts on one segment, fd00:12::11/64 and fd00:12::12/64, bridges fd00:1:N::1/64, one
+ * container each; accept_dad=0 before the links are made). One scenario per IPv6 fault: the
+ * network is broken in exactly that way, an IPv6 ping from h1's container to h2's fails (IPv4
+ * still works), doctor names the fault first, and running the fix doctor printed, inside the
+ * namespace, makes the ping work again and doctor clean.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { hgIn, netnsList, sh } from "./harness.ts";
+import { buildIpv6Lab, IPV6_LAB, pingsIn, removeIpv6Lab } from "../support/ipv6_lab.ts";
+
+interface Finding {
+  id: string;
+  severity: string;
+  summary: string;
+  fix: string[];
+}
+interface Diagnosis {
+  ok: boolean;
+  status: string;
+  verdict: string;
+  findings: Finding[];
+  probe?: { sent: number; answered: number; stoppedAt?: string };
+}
+
+/** hg doctor --json in `host` (exit 0 exactly when fine, 1 on an error). */
+function doctor(host: string, args: readonly string[] = []): Diagnosis {
+  const r = hgIn(host, ["doctor", "--json", "--node", host, ...args]);
+  assert.ok(r.code === 0 || r.code === 1, `doctor exit ${r.code}: ${r.stderr}`);
+  const d = JSON.parse(r.stdout) as Diagnosis;
+  assert.equal(r.code, d.ok ? 0 : 1, "exit 1 exactly when an error was found");
+  return d;
+}
+
+/** Runs the fix lines doctor printed (comments skipped) inside `host`. */
+function applyFix(host: string, fix: readonly string[]): void {
+  const lines = fix.filter((l) => !l.startsWith("#"));
+  assert.ok(lines.length > 0, `a fix to run: ${fix.join("; ")}`);
+  for (const line of lines) {
+    if (line.startsWith("hg ")) {
+      const r = hgIn(host, line.slice(3).split(" "));
+      assert.equal(r.code, 0, `${host}: ${line}: ${r.stderr}`);
+    } else sh(host, line);
+  }
+}
+
+/** Builds a fresh lab, runs `body`, and always removes it, asserting nothing is left. */
+async function withLab(body: (p: string) => void | Promise<void>): Promise<void> {
+  const p = `hgd6e${Math.random().toString(36).slice(2, 6).replace(/[^a-z0-9]/g, "a")}`;
+  try {
+    buildIpv6Lab(p);
+    await body(p);
+  } finally {
+    removeIpv6Lab(p);
+    assert.deepEqual(netnsList().filter((n) => n.startsWith(`${p}-`)), [], "nothing left");
+  }
+}
+
+const TO = IPV6_LAB.container6(2);
+
+/**
+ * The scenario: `breakIt`, the IPv6 ping fails (IPv4's still works), doctor in `where` (h1:
+ * following the packet from h1's container; h2: the whole host) names `id` first, its fix works.
+ */
+function scenario(
+  name: string,
+  id: string,
+  where: 1 | 2,
+  breakIt: (p: string) => void,
+  args: (p: string) => string[] = () => [],
+) {
+  it(`${name}: doctor names ${id} first, and its fix makes the ping work`, async () => {
+    await withLab((p) => {
+      const [from, host] = [`${p}-h1-c1`, `${p}-h${where}`];
+      assert.ok(pingsIn(from, TO), "the lab works before the break");
+      breakIt(p);
+      // What the check's ping taught the hosts is forgotten: neighbours are found anew.
+      for (const n of [1, 2]) sh(`${p}-h${n}`, "ip -6 neigh flush dev eth0");
+      assert.ok(!pingsIn(from, TO), "the break stops the IPv6 ping");
+      assert.ok(pingsIn(from, IPV6_LAB.container4(2)), "IPv4 still works");
+      const d = doctor(host, args(p));
+      assert.equal(d.ok, false, d.verdict);
+      assert.equal(d.findings[0].id, id, JSON.stringify(d.findings.map((f) => f.id)));
+      assert.equal(d.findings[0].severity, "error");
+      applyFix(host, d.findings[0].fix);
+      assert.ok(pingsIn(from, TO), `the fix (${d.findings[0].fix.join("; ")}) makes the ping work`);
+      const after = doctor(host, args(p));
+      assert.equal(after.ok, true, `doctor is clean after the fix: ${after.verdict}`);
+    });
+  });
+}
+
+const follow = (p: string) => ["--no-probe", "--to", TO, "--from", `${p}-h1-c1`];
+
+describe("hg doctor on IPv6 (e2e, root)", () => {
+  it("the healthy dual-stack lab: fine, whole host and along an IPv6 packet's way", async () => {
+    await withLab((p) => {
+      assert.ok(pingsIn(`${p}-h1-c1`, TO));
+      for (const host of [`${p}-h1`, `${p}-h2`]) {
+        const d = doctor(host);
+        assert.deepEqual(d.findings, [], `${host}: ${d.verdict}`);
+      }
+      const d = doctor(`${p}-h1`, follow(p));
+      assert.equal(d.ok, true, d.verdict);
+      assert.match(d.verdict, /nothing on this host stops packets to fd00:1:2::2/);
+    });
+  });
+
+  scenario(
+    "IPv6 forwarding off on the sending host",
+    "forwarding-off",
+    1,
+    (p) => sh(`${p}-h1`, "sysctl -qw net.ipv6.conf.all.forwarding=0"),
+    follow,
+  );
+
+  scenario(
+    "neighbour solicitations dropped by an nft rule on the receiving host",
+    "ndp-filtered",
+    2,
+    (p) =>
+      sh(
+        `${p}-h2`,
+        "printf 'table inet filter {\\n chain input {\\n  type filter hook input priority 0\\n" +
+          "  icmpv6 type nd-neighbor-solicit drop\\n }\\n}\\n' | nft -f -",
+      ),
+  );
+
+  scenario(
+    "all ICMPv6 dropped by ip6tables' INPUT on the receiving host",
+    "ndp-filtered",
+    2,
+    (p) => sh(`${p}-h2`, "ip6tables -A INPUT -p ipv6-icmp -j DROP"),
+  );
+
+  scenario(
+    "IPv6 forwarding dropped by ip6tables' FORWARD policy on the sending host",
+    "firewall-forward-drop",
+    1,
+    (p) => sh(`${p}-h1`, "ip6tables -P FORWARD DROP"),
+    follow,
+  );
+});
