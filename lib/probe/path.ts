@@ -100,6 +100,17 @@ const DROP_COUNTERS = [
   "IcmpOutErrors",
   "IcmpInEchos",
   "IcmpOutEchoReps",
+  "Ip6InNoRoutes",
+  "Ip6OutNoRoutes",
+  "Ip6InAddrErrors",
+  "Ip6InHdrErrors",
+  "Ip6InDiscards",
+  "Ip6OutDiscards",
+  "Ip6FragFails",
+  "Icmp6OutDestUnreachs",
+  "Icmp6OutErrors",
+  "Icmp6InEchos",
+  "Icmp6OutEchoReplies",
 ];
 
 function deltas(ns: NamespaceProbe): [string, number][] {

@@ -109,6 +109,13 @@ async function revalidate(hop: { address: string; dev: string }) {
   if (probed) {
     await ipBatch([["neigh", "change", hop.address, "dev", hop.dev, "nud", "probe"]]);
   }
+  // An IPv6 next hop whose resolution is under way or failed is forgotten: the probe's own
+  // packets then start neighbour discovery afresh, while the trace watches its solicitations.
+  const unresolved = before?.state.some((s) => s === "INCOMPLETE" || s === "FAILED") ?? false;
+  if (unresolved && hop.address.includes(":")) {
+    await ipBatch([["neigh", "del", hop.address, "dev", hop.dev]]);
+    return { ...hop, ...(before ? { before } : {}), probed: true };
+  }
   return { ...hop, ...(before ? { before } : {}), probed };
 }
 

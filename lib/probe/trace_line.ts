@@ -64,6 +64,8 @@ const NUMBER_FIELDS: ReadonlyMap<string, keyof TracedPacket> = new Map([
   ["ip id", "ipId"],
   ["ip ttl", "ttl"],
   ["ip length", "length"],
+  ["ip6 hoplimit", "ttl"],
+  ["ip6 length", "length"],
   ["icmp id", "icmpId"],
   ["icmp sequence", "icmpSequence"],
   ["udp sport", "sport"],
@@ -74,7 +76,10 @@ const TEXT_FIELDS: ReadonlyMap<string, keyof TracedPacket> = new Map([
   ["oif", "oif"],
   ["ip saddr", "saddr"],
   ["ip daddr", "daddr"],
+  ["ip6 saddr", "saddr"],
+  ["ip6 daddr", "daddr"],
   ["icmp type", "icmpType"],
+  ["icmpv6 type", "icmpType"],
   ["arp operation", "arpOperation"],
 ]);
 
@@ -94,12 +99,29 @@ function parsePacket(text: string): TracedPacket {
       i += name === two ? 2 : 1;
       break;
     }
+    // nft prints an ICMPv6 echo's id and sequence as the one 32-bit word after the checksum,
+    // under the name of that word in a parameter problem message.
+    if (two === "icmpv6 parameter-problem" && /^\d+$/.test(words[i + 2] ?? "")) {
+      const word = Number(words[i + 2]);
+      packet.icmpv6Word = word;
+      i += 2;
+      continue;
+    }
     if (single === "meta" && words[i + 1] === "mark" && words[i + 2] !== undefined) {
       packet.mark = Number(words[i + 2]);
       i += 2;
     }
   }
-  return { ...rawHeaders(text), ...packet } as TracedPacket;
+  const { icmpv6Word, ...fields } = packet;
+  // An echo's word is its id and sequence (the word of other ICMPv6 types is something else).
+  if (
+    typeof icmpv6Word === "number" &&
+    (fields.icmpType === "echo-request" || fields.icmpType === "echo-reply")
+  ) {
+    fields.icmpId = Math.floor(icmpv6Word / 65536);
+    fields.icmpSequence = icmpv6Word % 65536;
+  }
+  return { ...rawHeaders(text), ...fields } as TracedPacket;
 }
 
 const ICMP_TYPES: Readonly<Record<number, string>> = { 0: "echo-reply", 8: "echo-request" };

@@ -108,8 +108,9 @@ export function encapsulatedEcho(
 }
 
 /**
- * The `nft -f` script that creates the probe's table: the probe's ICMP echoes (requests and
- * replies with one of `icmpIds`) and all ARP are traced from the first hook that sees them;
+ * The `nft -f` script that creates the probe's table: the probe's ICMP and ICMPv6 echoes
+ * (requests and replies with one of `icmpIds`), all ARP and IPv6's neighbour solicitations and
+ * advertisements (IPv6's ARP) are traced from the first hook that sees them;
  * with `vxlanPort`, also the VXLAN packets (UDP to that port) that carry them between hosts.
  *
  * @example
@@ -125,6 +126,8 @@ export function traceTableScript(
 ): string {
   const ids = icmpIds.length === 1 ? String(icmpIds[0]) : `{ ${icmpIds.join(", ")} }`;
   const trace = `icmp id ${ids} meta nftrace set 1`;
+  const trace6 = `icmpv6 id ${ids} meta nftrace set 1`;
+  const ndp = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } meta nftrace set 1";
   const chain = (chainName: string, hook: string, ...rules: string[]) => [
     `  chain ${chainName} {`,
     `    type filter hook ${hook} priority -1000`,
@@ -138,13 +141,15 @@ export function traceTableScript(
   const tunnel = vxlanPort === undefined ? [] : vxlanTraceRules(vxlanPort, icmpIds);
   return [
     `table inet ${name} {`,
-    ...hooks(ipHooks, trace, ...tunnel),
+    ...hooks(ipHooks, trace, trace6, ndp, ...tunnel),
     "}",
     `table bridge ${name} {`,
-    ...hooks(ipHooks, trace),
+    ...hooks(ipHooks, trace, trace6),
     "}",
     `table netdev ${name} {`,
-    ...devices.flatMap((d, i) => chain(`trace_in${i}`, `ingress device ${quoted(d)}`, trace)),
+    ...devices.flatMap((d, i) =>
+      chain(`trace_in${i}`, `ingress device ${quoted(d)}`, trace, trace6)
+    ),
     "}",
     `table arp ${name} {`,
     ...hooks(["input", "output"], "meta nftrace set 1"),
