@@ -11,6 +11,7 @@ import { findContainer } from "../containers/where.ts";
 import type { SubnetStore } from "../store/store.ts";
 import { type CaptureOptions, takeSnapshot } from "./collect.ts";
 import { doctorContext } from "./context.ts";
+import { ipv6Context } from "./ipv6_view.ts";
 import { diagnose, type Diagnosis } from "./diagnose.ts";
 import type { Finding } from "./finding.ts";
 import { probePlan } from "./probe_plan.ts";
@@ -71,7 +72,9 @@ export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {
   const obs = parseSnapshot(document);
   const local = diagnose(obs, { to: request.to, from: request.from });
   if (!request.to || !request.probe) return local;
-  const here = doctorContext(obs);
+  // An IPv6 destination: the IPv6 view of both hosts (the containers' IPv6 addresses, IPv6 routes).
+  const view = request.to.family === 6 ? ipv6Context : doctorContext;
+  const here = view(obs);
   const from = request.from === undefined
     ? here.containers[0]
     : findContainer(here.containers, request.from);
@@ -91,7 +94,7 @@ export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {
       ...(document.registry ? { registry: document.registry } : {}),
     })
     : undefined;
-  const peerCtx = peerObs ? doctorContext(peerObs) : undefined;
+  const peerCtx = peerObs ? view(peerObs) : undefined;
   const plan = probePlan(
     here,
     from,
@@ -111,7 +114,9 @@ export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {
   return judgeProbe({
     local,
     here,
-    ...(peerCtx ? { peer: { netns: request.peerNetns!, ctx: peerCtx } } : {}),
+    ...(peerCtx && peerObs
+      ? { peer: { netns: request.peerNetns!, ctx: peerCtx, obs: peerObs } }
+      : {}),
     from,
     to: request.to,
     result,

@@ -140,18 +140,33 @@ function acceptFix(input: CauseInput, side: Side | undefined, p: Pass): string[]
     ];
     return [`nft insert rule arp ${p.table} ${chain} arp saddr ip { ${hosts.join(", ")} } accept`];
   }
+  const v6 = input.src.includes(":");
+  if (NDP_TYPES.has(p.packet.icmpType ?? "")) {
+    // IPv6's ARP: accept neighbour discovery where it was dropped.
+    return p.family === "ip6" && IPTABLES_TABLES.has(p.table) && /^[A-Z-]+$/.test(chain)
+      ? [135, 136].map((t) =>
+        `ip6tables -t ${p.table} -I ${chain} 1 -p ipv6-icmp --icmpv6-type ${t} -j ACCEPT`
+      )
+      : [
+        `nft insert rule ${p.family} ${p.table} ${chain} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept`,
+      ];
+  }
+  const host = v6 ? 128 : 32;
   const [s, d] = net
     ? [formatPrefix(net), formatPrefix(net)]
-    : [`${input.src}/32`, `${input.dst}/32`];
-  if (p.family === "ip" && IPTABLES_TABLES.has(p.table) && /^[A-Z-]+$/.test(p.chain)) {
+    : [`${input.src}/${host}`, `${input.dst}/${host}`];
+  const [ip, iptables] = v6 ? ["ip6", "ip6tables"] : ["ip", "iptables"];
+  if (p.family === ip && IPTABLES_TABLES.has(p.table) && /^[A-Z-]+$/.test(p.chain)) {
     return [
       ...new Set([
-        `iptables -t ${p.table} -I ${chain} 1 -s ${s} -d ${d} -j ACCEPT`,
-        `iptables -t ${p.table} -I ${chain} 1 -s ${d} -d ${s} -j ACCEPT`,
+        `${iptables} -t ${p.table} -I ${chain} 1 -s ${s} -d ${d} -j ACCEPT`,
+        `${iptables} -t ${p.table} -I ${chain} 1 -s ${d} -d ${s} -j ACCEPT`,
       ]),
     ];
   }
-  return [`nft insert rule ${p.family} ${p.table} ${chain} ip saddr ${s} ip daddr ${d} accept`];
+  return [
+    `nft insert rule ${p.family} ${p.table} ${chain} ${ip} saddr ${s} ${ip} daddr ${d} accept`,
+  ];
 }
 
 function dropped(input: CauseInput, stop: Stop & { kind: "dropped" }): Finding {
@@ -411,12 +426,16 @@ function throughTunnel(input: CauseInput, stop: Stop, sender: Side): boolean {
   return oif === device || facts.routes.some((r) => prefixContains(r.dst, target));
 }
 
-/** ARP dropped by a rule in a namespace during the probe. */
+/** Neighbour discovery's packets: IPv6's neighbour solicitations and advertisements. */
+const NDP_TYPES = new Set(["nd-neighbor-solicit", "nd-neighbor-advert"]);
+
+/** ARP, or IPv6's neighbour discovery, dropped by a rule in a namespace during the probe. */
 function arpDrop(result: ProbeResult, netns: string | undefined): Pass | undefined {
   const ns = result.namespaces.find((n) => n.netns === netns && n.trace);
   if (!ns?.trace) return undefined;
   return tracePasses(ns.trace.events, ns.trace.hooks).find((p) =>
-    p.family === "arp" && !p.probe && p.verdict === "drop"
+    (p.family === "arp" || NDP_TYPES.has(p.packet.icmpType ?? "")) && !p.probe &&
+    p.verdict === "drop"
   );
 }
 
@@ -452,6 +471,9 @@ function notDelivered(input: CauseInput, stop: Stop & { kind: "not-delivered" })
     ...(neighbour?.lines ?? []),
   ];
   const arp = arpDrop(input.result, stop.nextNetns);
+  // IPv6's neighbour discovery dropped there: the static finding says which rule and what.
+  const ndp = arp && arp.family !== "arp" ? staticFinding(receiver, ["ndp-filtered"]) : undefined;
+  if (arp && ndp && receiver) return promote(ndp, receiver, [traceLine(arp), ...evidence]);
   if (arp) {
     return dropped(input, {
       direction: stop.direction,
@@ -638,7 +660,9 @@ function gatewaySilent(input: CauseInput, evidence: readonly string[]): Finding 
     id: "gateway-unreachable",
     severity: "error",
     stage: "gateway",
-    summary: `${hop.address}, the next hop to ${input.dst}, does not answer ARP on ${hop.dev}`,
+    summary: `${hop.address}, the next hop to ${input.dst}, does not answer ${
+      hop.address.includes(":") ? "neighbour solicitations" : "ARP"
+    } on ${hop.dev}`,
     explanation:
       "The neighbour entry was made to probe again and no answer came: the host is down, has another address, " +
       "or is not on this segment.",

@@ -88,6 +88,8 @@ export function probePlan(
   const gateway = found.kind === "route" ? found.route.gateway : undefined;
   // The large echo fills the larger of the two containers' MTUs: a destination whose MTU is
   // above its veth's loses its large replies. Don't Fragment only when the source's MTU holds it.
+  // Headers: IPv4's 20 bytes and ICMP's 8, or IPv6's 40 and ICMPv6's 8.
+  const headers = to.family === 6 ? 48 : 28;
   const targetMtu = target ? containerLink(target.c)?.mtu : undefined;
   const largest = Math.max(fromLink?.mtu ?? 0, targetMtu ?? 0);
   // Over VXLAN the echoes travel inside UDP between the hosts: trace those packets too.
@@ -100,7 +102,7 @@ export function probePlan(
     ...(vxlanPort === undefined ? {} : { vxlanPort }),
     ...(gateway && out ? { nextHop: { address: formatAddress(gateway), dev: out } } : {}),
     ...(largest > 0
-      ? { largeSize: largest - 28, largeDontFragment: largest <= (fromLink?.mtu ?? 0) }
+      ? { largeSize: largest - headers, largeDontFragment: largest <= (fromLink?.mtu ?? 0) }
       : {}),
   };
 }

@@ -10,6 +10,7 @@ import { type PathView, plural, type Stop } from "../probe/path.ts";
 import type { ProbeResult } from "../probe/probe.ts";
 import type { Diagnosis, ProbeSummary } from "./diagnose.ts";
 import type { Finding } from "./finding.ts";
+import type { Observation } from "./observation.ts";
 import { formatAddress, type IpAddress } from "../net/address.ts";
 import { pathView } from "../probe/path.ts";
 import { containerAt } from "./checks/plumbing.ts";
@@ -202,8 +203,16 @@ export interface ProbeJudgement {
   readonly local: Diagnosis;
   /** This host's facts (`doctorContext` of its observation). */
   readonly here: DoctorContext;
-  /** The destination's host, when the probe watched it (its observation holds the registry). */
-  readonly peer?: { readonly netns: string; readonly ctx: DoctorContext };
+  /**
+   * The destination's host, when the probe watched it (its observation holds the registry):
+   * its facts in the family of the probe, and its observation as read (`ctx.obs` is a view of
+   * it for IPv6; without `obs` it is that).
+   */
+  readonly peer?: {
+    readonly netns: string;
+    readonly ctx: DoctorContext;
+    readonly obs?: Observation;
+  };
   readonly from: Container;
   readonly to: IpAddress;
   readonly result: ProbeResult;
@@ -223,19 +232,20 @@ export interface ProbeJudgement {
 export function judgeProbe(input: ProbeJudgement): Diagnosis {
   const { local, here, from, to, result } = input;
   const peerCtx = input.peer?.ctx;
+  const peerObs = input.peer?.obs ?? peerCtx?.obs;
   const target = peerCtx && containerAt(peerCtx, to);
   const peer = input.peer && peerCtx
     ? {
       netns: input.peer.netns,
       ctx: peerCtx,
       findings: [
-        ...diagnose(peerCtx.obs).findings,
-        ...(target ? diagnose(peerCtx.obs, { to: from.address, from: target.name }).findings : []),
+        ...diagnose(peerObs!).findings,
+        ...(target ? diagnose(peerObs!, { to: from.address, from: target.name }).findings : []),
       ],
     }
     : undefined;
   const peerUplink = peerCtx?.obs.host.addresses.find((l) => l.ifname === peerCtx.uplink)
-    ?.addresses.find((a) => a.address.family === 4)?.address;
+    ?.addresses.find((a) => a.address.family === to.family && a.scope === "global")?.address;
   const peerAddress = leaseFor(here, to)?.attrs.publicIp ?? peerUplink;
   return probeVerdict({
     local,

@@ -15,6 +15,7 @@ interface Finding {
   id: string;
   severity: string;
   summary: string;
+  evidence: string[];
   fix: string[];
 }
 interface Diagnosis {
@@ -134,6 +135,47 @@ describe("hg doctor on IPv6 (e2e, root)", () => {
     2,
     (p) => sh(`${p}-h2`, "ip6tables -A INPUT -p ipv6-icmp -j DROP"),
   );
+
+  it("the probe (--to IPv6, the peer watched): answered when healthy; neighbour solicitations dropped on the peer named there, and its fix works", async () => {
+    await withLab((p) => {
+      const probe = [
+        "--to",
+        TO,
+        "--from",
+        `${p}-h1-c1`,
+        "--peer-netns",
+        `${p}-h2`,
+      ];
+      const ok = doctor(`${p}-h1`, probe);
+      assert.equal(ok.ok, true, ok.verdict);
+      assert.equal(ok.probe?.answered, ok.probe?.sent);
+      assert.ok((ok.probe?.answered ?? 0) > 0);
+      sh(
+        `${p}-h2`,
+        "printf 'table inet filter {\\n chain input {\\n  type filter hook input priority 0\\n" +
+          "  icmpv6 type nd-neighbor-solicit drop\\n }\\n}\\n' | nft -f -",
+      );
+      for (const n of [1, 2]) sh(`${p}-h${n}`, "ip -6 neigh flush dev eth0");
+      assert.ok(!pingsIn(`${p}-h1-c1`, TO), "the drop stops the ping");
+      const d = doctor(`${p}-h1`, probe);
+      assert.equal(d.ok, false);
+      assert.equal(d.probe?.answered, 0);
+      assert.equal(d.findings[0].id, "ndp-filtered", JSON.stringify(d.findings[0]));
+      assert.match(d.probe?.stoppedAt ?? "", /never reached the peer host/);
+      // The kernel's own trace of the dropped solicitation on the peer is the evidence.
+      assert.ok(
+        d.findings[0].evidence.some((l) =>
+          /^trace: inet filter input .*icmpv6 type nd-neighbor-solicit drop/.test(l)
+        ),
+        d.findings[0].evidence.join("\n"),
+      );
+      // The fix names the peer's namespace itself (ip netns exec NAME ...).
+      assert.match(d.findings[0].fix[0], new RegExp(`^ip netns exec ${p}-h2 nft insert rule`));
+      applyFix(`${p}-h1`, d.findings[0].fix);
+      assert.ok(pingsIn(`${p}-h1-c1`, TO), `the fix (${d.findings[0].fix}) makes it work`);
+      assert.equal(doctor(`${p}-h1`, probe).ok, true);
+    });
+  });
 
   scenario(
     "IPv6 forwarding dropped by ip6tables' FORWARD policy on the sending host",
