@@ -8,7 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { hgIn, netnsList, sh } from "./harness.ts";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hg, hgIn, netnsList, sh } from "./harness.ts";
 import { buildIpv6Lab, IPV6_LAB, pingsIn, removeIpv6Lab } from "../support/ipv6_lab.ts";
 
 interface Finding {
@@ -60,6 +63,7 @@ async function withLab(body: (p: string) => void | Promise<void>): Promise<void>
 }
 
 const TO = IPV6_LAB.container6(2);
+const snapshotFile = join(mkdtempSync(join(tmpdir(), "hg-doctor6-")), "host.json");
 
 /**
  * The scenario: `breakIt`, the IPv6 ping fails (IPv4's still works), doctor in `where` (h1:
@@ -85,6 +89,16 @@ function scenario(
       assert.equal(d.ok, false, d.verdict);
       assert.equal(d.findings[0].id, id, JSON.stringify(d.findings.map((f) => f.id)));
       assert.equal(d.findings[0].severity, "error");
+      // The host's snapshot, diagnosed elsewhere (the root namespace, no live reads), agrees.
+      const snap = hgIn(host, ["snapshot", "--node", host]);
+      assert.equal(snap.code, 0, snap.stderr);
+      writeFileSync(snapshotFile, snap.stdout);
+      const offline = hg(["doctor", "--json", "--snapshot", snapshotFile, ...args(p)]);
+      assert.equal(offline.code, 1, offline.stderr);
+      assert.deepEqual(
+        (JSON.parse(offline.stdout) as Diagnosis).findings.map((f) => f.id),
+        d.findings.map((f) => f.id),
+      );
       applyFix(host, d.findings[0].fix);
       assert.ok(pingsIn(from, TO), `the fix (${d.findings[0].fix.join("; ")}) makes the ping work`);
       const after = doctor(host, args(p));
