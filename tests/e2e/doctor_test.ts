@@ -146,7 +146,7 @@ describe("hg doctor (e2e, root)", () => {
     for (
       const [args, message] of [
         [["--to", "1.1.999.1"], /1\.1\.999\.1/],
-        [["--to", "fd00::1"], /IPv6/],
+        [["--to", "fd00::1::2"], /fd00::1::2/],
         [["--snapshot", "/nonexistent/host.json"], /cannot read the snapshot/],
         [["--snapshot", "/etc/hostname"], /is not JSON/],
         [["--snapshot", "/dev/null", "--store", "/tmp/x.json"], /do not go together/],
