@@ -26,6 +26,7 @@ import {
 import type { NetworkConfig } from "../store/config.ts";
 import type { Lease, RegistryEntry } from "../store/store.ts";
 import { type Routing, routingOf } from "./lookup.ts";
+import { registryOfFamily } from "./registry_family.ts";
 import type { ContainerObservation, Observation } from "./observation.ts";
 
 /** An hg container: its mark on the host-side veth, and its namespace as observed. */
@@ -138,7 +139,9 @@ export function doctorContext(obs: Observation, family: Family = 4): DoctorConte
     return own ? [{ ...c, address: own.address, prefixLength: own.prefix.length }] : [];
   });
   const hgRoutes = obs.host.routes.filter((r) => r.protocol === HG_ROUTE_PROTOCOL);
-  const registry = obs.registry && "config" in obs.registry ? obs.registry : undefined;
+  // IPv4's context sees the registry's IPv4 side (the IPv6 view's observation holds its own).
+  const ofFamily = family === 4 ? registryOfFamily(obs.registry, 4) : obs.registry;
+  const registry = ofFamily && "config" in ofFamily ? ofFamily : undefined;
   const leases = (registry?.entries ?? []).flatMap((e) => "lease" in e ? [e.lease] : []);
   const ownLease = leases.find((l) =>
     obs.node !== undefined && l.attrs.node !== undefined

@@ -7,57 +7,9 @@
  *
  * @module
  */
-import type { IpAddress } from "../net/address.ts";
-import type { Prefix } from "../net/prefix.ts";
-import type { NetworkConfig } from "../store/config.ts";
-import type { Lease, RegistryEntry } from "../store/store.ts";
 import { type DoctorContext, doctorContext } from "./context.ts";
-import type { Observation, RegistryObservation } from "./observation.ts";
-
-/** A lease's IPv6 side as the dual-stack registry model carries it. */
-interface DualStackLease {
-  readonly ipv6Subnet?: Prefix;
-  readonly attrs: { readonly publicIpv6?: IpAddress };
-}
-
-/**
- * A lease as IPv6 sees it: a dual-stack lease's IPv6 subnet and address, an IPv6-only lease as
- * it is; none for a lease without IPv6.
- */
-function ipv6Lease(lease: Lease): Lease | undefined {
-  if (lease.subnet.address.family === 6) return lease;
-  const dual = lease as Lease & DualStackLease;
-  if (!dual.ipv6Subnet || !dual.attrs.publicIpv6) return undefined;
-  return {
-    ...lease,
-    subnet: dual.ipv6Subnet,
-    attrs: { ...lease.attrs, publicIp: dual.attrs.publicIpv6 },
-  };
-}
-
-/** A dual-stack config's IPv6 range, as the registry model carries it. */
-interface DualStackConfig {
-  readonly ipv6?: Pick<NetworkConfig, "network" | "subnetLen" | "subnetMin" | "subnetMax">;
-}
-
-/** The network config of IPv6: a dual-stack config's IPv6 range, an IPv6-only config itself. */
-function ipv6Config(config: NetworkConfig): NetworkConfig | undefined {
-  if (config.network.address.family === 6) return config;
-  const { ipv6, ...rest } = config as NetworkConfig & DualStackConfig;
-  return ipv6 ? { ...rest, ...ipv6 } : undefined;
-}
-
-function ipv6Registry(registry: RegistryObservation | undefined): RegistryObservation | undefined {
-  if (!registry || !("config" in registry)) return registry;
-  const config = ipv6Config(registry.config);
-  if (!config) return undefined;
-  const entries = registry.entries.flatMap((e): RegistryEntry[] => {
-    if (!("lease" in e)) return [e];
-    const lease = ipv6Lease(e.lease);
-    return lease ? [{ key: e.key, lease }] : [];
-  });
-  return { ...registry, config, entries };
-}
+import type { Observation } from "./observation.ts";
+import { registryOfFamily } from "./registry_family.ts";
 
 /**
  * The observation with IPv6 where the checks read routes, neighbours, the ip(6)tables filter
@@ -72,7 +24,7 @@ function ipv6Registry(registry: RegistryObservation | undefined): RegistryObserv
  */
 export function ipv6Observation(obs: Observation): Observation {
   const neighbours = obs.neighbours6 ?? [];
-  const registry = ipv6Registry(obs.registry);
+  const registry = registryOfFamily(obs.registry, 6);
   const { rules: _rules, routeTables: _tables, registry: _registry, ...rest } = obs;
   return {
     ...rest,

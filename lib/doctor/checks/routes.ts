@@ -103,7 +103,8 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
     syncView(ctx),
     registry.config,
     relevantEntries(ctx, registry.entries, only),
-    { node: ctx.obs.node, bridge: ctx.obs.bridge },
+    // This host's own lease by its node name, else the one its bridge's address lies in.
+    { node: ctx.obs.node ?? ctx.ownLease?.attrs.node, bridge: ctx.obs.bridge },
   );
   const findings: Finding[] = [];
   const byDst = routesByDestination(host);
