@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { formatPrefix, parseAddress } from "../lib/net/mod.ts";
-import { freeSubnets, takenKeys } from "../lib/store/allocate.ts";
+import { freeSubnets, takenSubnets } from "../lib/store/allocate.ts";
 import { openStore } from "../lib/store/open.ts";
 import { subnetKey } from "../lib/store/lease.ts";
 
@@ -101,10 +101,10 @@ async function measure(
 // Give the monitors a moment to subscribe before the first write.
 await new Promise((r) => setTimeout(r, 300));
 const config = (await store.getConfig())!;
-const subnets = freeSubnets(config, takenKeys(listing.entries)).slice(0, joins);
+const subnets = freeSubnets(config, takenSubnets(listing.entries)).slice(0, joins);
 const pause = () => new Promise((r) => setTimeout(r, 100 + Math.random() * 100));
 const joined: Sample[] = [];
-for (const [i, subnet] of subnets.entries()) {
+for (const [i, { subnet }] of subnets.entries()) {
   const attrs = {
     publicIp: parseAddress(`10.0.13.${i + 1}`),
     backendType: "host-gw",
@@ -112,13 +112,15 @@ for (const [i, subnet] of subnets.entries()) {
   };
   joined.push(
     await measure(formatPrefix(subnet), "added", async () => {
-      if (!(await store.claim(subnet, attrs, 600))) throw new Error(`lost ${formatPrefix(subnet)}`);
+      if (!(await store.claim({ subnet }, attrs, 600))) {
+        throw new Error(`lost ${formatPrefix(subnet)}`);
+      }
     }),
   );
   await pause();
 }
 const left: Sample[] = [];
-for (const subnet of subnets) {
+for (const { subnet } of subnets) {
   left.push(await measure(formatPrefix(subnet), "deleted", () => store.release(subnetKey(subnet))));
   await pause();
 }

@@ -167,8 +167,8 @@ export function nodeName(flag: string | undefined): string {
 export const DEFAULT_TTL_SECONDS = 24 * 3600;
 
 /**
- * Adds the flags that say who this host is in the registry: `--node`, `--public-ip`, `--iface`
- * and the lease time `--ttl`.
+ * Adds the flags that say who this host is in the registry: `--node`, `--public-ip`,
+ * `--public-ipv6`, `--iface` and the lease time `--ttl`.
  */
 export function hostIdentityOptions<Args extends unknown[], Opts extends OptionValues>(
   cmd: Command<Args, Opts>,
@@ -177,7 +177,12 @@ export function hostIdentityOptions<Args extends unknown[], Opts extends OptionV
     .option("--node <name>", "this host's node name (default: HG_NODE or the host name)", nodeValue)
     .option(
       "--public-ip <address>",
-      "the address other hosts route through (default: on --iface)",
+      "the address other hosts route through, IPv4 (IPv6 on an IPv6-only network) (default: on --iface)",
+      addressValue,
+    )
+    .option(
+      "--public-ipv6 <address>",
+      "dual-stack: the IPv6 address other hosts route through (default: on --iface)",
       addressValue,
     )
     .option(

@@ -79,7 +79,9 @@ export function agentUnit(
   const source = etcdPasswordSource(opts as unknown as StoreFlags);
   // What the agent would refuse at its start, a unit must not promise (it would restart forever).
   const publicIp = opts.publicIp as IpAddress | undefined;
-  const unusable = publicIp && leaseAddressError("--public-ip", publicIp);
+  const publicIpv6 = opts.publicIpv6 as IpAddress | undefined;
+  const unusable = (publicIp && leaseAddressError("--public-ip", publicIp, publicIp.family)) ||
+    (publicIpv6 && leaseAddressError("--public-ipv6", publicIpv6, 6));
   if (unusable) throw unusable;
   const args: string[] = [];
   for (const option of cmd.options) {

@@ -37,10 +37,20 @@ export function netnsCommand(output: () => Output) {
           container: exists ? await observeContainer(name) : undefined,
         });
         const address = `${formatAddress(planned.address)}/${planned.prefixLength}`;
+        const { ipv6 } = planned;
+        const ipv6Address = ipv6 && `${formatAddress(ipv6.address)}/${ipv6.prefixLength}`;
         return {
           plan: planned.plan,
-          summary: `container ${name} ${address} via ${formatAddress(planned.gateway)}`,
-          result: { name, address, gateway: formatAddress(planned.gateway) },
+          summary: `container ${name} ${address} via ${formatAddress(planned.gateway)}${
+            ipv6 ? `, ${ipv6Address} via ${formatAddress(ipv6.gateway)}` : ""
+          }`,
+          result: {
+            name,
+            address,
+            gateway: formatAddress(planned.gateway),
+            ipv6Address: ipv6Address ?? null,
+            ipv6Gateway: ipv6 ? formatAddress(ipv6.gateway) : null,
+          },
         };
       });
     });
@@ -82,5 +92,6 @@ export function containerState(c: ContainerStatus): string {
 
 /** A container's table row: name, address, veth, state, and the runtime's id (12 characters, as runtimes print it). */
 export function containerRow(c: ContainerStatus): string[] {
-  return [c.name, c.address, c.hostVeth, containerState(c), c.containerId?.slice(0, 12) ?? "-"];
+  const address = c.ipv6Address ? `${c.address} ${c.ipv6Address}` : c.address;
+  return [c.name, address, c.hostVeth, containerState(c), c.containerId?.slice(0, 12) ?? "-"];
 }

@@ -9,11 +9,16 @@ import { listRules } from "../../lib/firewall/iptables.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { firstHost, formatPrefix, type Prefix, prefixCovers } from "../../lib/net/prefix.ts";
 import { specialPrefixError } from "../../lib/net/special.ts";
-import { leaseAddress, uplinkOf } from "../../lib/host/public_address.ts";
+import { leaseAddresses, uplinkOf } from "../../lib/host/public_address.ts";
 import { allocate, previewAllocation } from "../../lib/store/allocate.ts";
 import { findBridge } from "../../lib/host/bridge.ts";
 import { observeHost } from "../../lib/host/observe.ts";
-import { type LeaseAttrs, subnetKey } from "../../lib/store/lease.ts";
+import {
+  type LeaseAttrs,
+  leaseKey,
+  type LeaseSubnets,
+  leaseSubnets,
+} from "../../lib/store/lease.ts";
 import type { SubnetStore } from "../../lib/store/store.ts";
 import { planSetup } from "../../lib/setup/plan.ts";
 import {
@@ -27,10 +32,12 @@ import type { Output } from "../output.ts";
 import { hostIdentityOptions, storeOptions } from "../store_options.ts";
 import { hostAttrs, leaseJson, newSubnetNote, previousNote, withStore } from "./subnet.ts";
 
-/** The subnet this host will serve, from --subnet or from the registry. */
+/** The subnets this host will serve, from --subnet (and --ipv6-subnet) or from the registry. */
 interface Assignment {
-  readonly subnet: Prefix;
+  readonly subnets: LeaseSubnets;
+  /** The cluster network of the primary subnet, and of a dual-stack host's IPv6 one. */
   readonly network?: Prefix;
+  readonly ipv6Network?: Prefix;
   /** A lease this run claimed, to give back if the setup fails. */
   readonly claimed?: boolean;
   readonly lease?: ReturnType<typeof leaseJson>;
@@ -59,16 +66,17 @@ async function assignFromStore(
     const { entries } = await store.listLeases();
     const request = { attrs, ttlSeconds, previous, keepPrevious: true };
     const preview = previewAllocation(config, entries, request, store.url);
-    const { network, backend } = config;
+    const networks = { network: config.network, ipv6Network: config.ipv6?.network };
+    const { backend } = config;
     if (preview.kind === "renew") {
-      return { subnet: preview.lease.subnet, network, backend, lease: leaseJson(preview.lease) };
+      return { subnets: preview.lease, ...networks, backend, lease: leaseJson(preview.lease) };
     }
     if (preview.kind === "previous") {
-      return { subnet: preview.subnet, network, backend, note: previousNote };
+      return { subnets: preview.subnets, ...networks, backend, note: previousNote };
     }
     return {
-      subnet: preview.first,
-      network,
+      subnets: preview.first,
+      ...networks,
       backend,
       note: newSubnetNote(preview.free, preview.first),
     };
@@ -80,8 +88,9 @@ async function assignFromStore(
     keepPrevious: true,
   });
   return {
-    subnet: lease.subnet,
+    subnets: lease,
     network: config.network,
+    ipv6Network: config.ipv6?.network,
     claimed: !reused,
     lease: leaseJson(lease),
     backend: config.backend,
@@ -94,7 +103,12 @@ export function setupCommand(output: () => Output) {
     .description("create the container bridge with this host's subnet and turn forwarding on")
     .option(
       "--subnet <cidr>",
-      "this host's container subnet, e.g. 1.1.1.0/24 (or lease one with --store)",
+      "this host's container subnet, e.g. 1.1.1.0/24 or fd00:1:1::/64 (or lease one with --store)",
+      prefixValue,
+    )
+    .option(
+      "--ipv6-subnet <cidr>",
+      "dual-stack, with an IPv4 --subnet: this host's IPv6 subnet, e.g. fd00:1:1::/64",
       prefixValue,
     )
     .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
@@ -103,6 +117,11 @@ export function setupCommand(output: () => Output) {
     .option(
       "--network <cidr>",
       "the cluster network (with --subnet; needed by --masquerade)",
+      prefixValue,
+    )
+    .option(
+      "--ipv6-network <cidr>",
+      "the cluster's IPv6 network (with --ipv6-subnet), for subnet.env",
       prefixValue,
     )
     .option("--subnet-file <path>", "where to write flannel's subnet.env", DEFAULT_SUBNET_FILE)
@@ -137,10 +156,25 @@ export function setupCommand(output: () => Output) {
           "give either --subnet CIDR or --store URL (to lease a subnet from the registry)",
         );
       }
-      if (opts.store !== undefined && opts.network !== undefined) {
+      if (opts.store !== undefined) {
+        const fromConfig = [
+          ["--network", opts.network],
+          ["--ipv6-subnet", opts.ipv6Subnet],
+          ["--ipv6-network", opts.ipv6Network],
+        ].find(([, v]) => v !== undefined);
+        if (fromConfig) {
+          throw new InputError(
+            `${fromConfig[0]} comes from the registry's config with --store: leave it out`,
+          );
+        }
+      }
+      if (opts.ipv6Subnet && opts.subnet?.address.family !== 4) {
         throw new InputError(
-          "--network comes from the registry's config with --store: leave it out",
+          "--ipv6-subnet goes with an IPv4 --subnet (an IPv6-only host gives its IPv6 --subnet)",
         );
+      }
+      if (opts.ipv6Network && !opts.ipv6Subnet) {
+        throw new InputError("--ipv6-network goes with --ipv6-subnet");
       }
       if (opts.subnet && opts.masquerade && !opts.network) {
         throw new InputError(
@@ -149,12 +183,17 @@ export function setupCommand(output: () => Output) {
       }
       const network = opts.network && specialPrefixError("--network", opts.network);
       if (network) throw network;
-      if (opts.subnet && opts.network && !prefixCovers(opts.network, opts.subnet)) {
-        throw new InputError(
-          `--subnet ${formatPrefix(opts.subnet)} is not inside --network ${
-            formatPrefix(opts.network)
-          }`,
-        );
+      for (
+        const [flag, subnet, networkFlag, within] of [
+          ["--subnet", opts.subnet, "--network", opts.network],
+          ["--ipv6-subnet", opts.ipv6Subnet, "--ipv6-network", opts.ipv6Network],
+        ] as const
+      ) {
+        if (subnet && within && !prefixCovers(within, subnet)) {
+          throw new InputError(
+            `${flag} ${formatPrefix(subnet)} is not inside ${networkFlag} ${formatPrefix(within)}`,
+          );
+        }
       }
       // With a registry, the host is read first: who it is, and the subnet its bridge has.
       const host = opts.store === undefined ? undefined : await observeHost();
@@ -168,9 +207,17 @@ export function setupCommand(output: () => Output) {
             out.options.dryRun,
             host && findBridge(host, opts.bridge)?.gateway?.prefix,
           )
-          : { subnet: opts.subnet!, network: opts.network };
+          : {
+            subnets: {
+              subnet: opts.subnet!,
+              ...(opts.ipv6Subnet ? { ipv6Subnet: opts.ipv6Subnet } : {}),
+            },
+            network: opts.network,
+            ipv6Network: opts.ipv6Network,
+          };
         if (assignment.note) out.note(assignment.note);
-        const { subnet, network } = assignment;
+        const { subnets, network } = assignment;
+        const { subnet } = subnets;
         const masqueradeNetwork = opts.masquerade ? network : undefined;
         const backend: Backend = assignment.backend ?? (opts.backend === "vxlan"
           ? {
@@ -185,7 +232,7 @@ export function setupCommand(output: () => Output) {
           await mutate(out, async (host) => {
             const publicIp = attrs?.publicIp ??
               (backend.type === "vxlan"
-                ? leaseAddress(host, opts.publicIp, opts.iface)
+                ? leaseAddresses(host, opts, opts.iface).publicIp
                 : undefined);
             const uplink = uplinkOf(host, publicIp);
             mtu = opts.mtu ?? uplink?.mtu ?? 1500;
@@ -199,33 +246,45 @@ export function setupCommand(output: () => Output) {
             }
             const natRules = masqueradeNetwork ? await listRules("nat", "POSTROUTING") : [];
             const plan = planSetup(host, {
-              subnet,
+              ...subnets,
               bridge: opts.bridge,
               mtu: opts.mtu,
               uplink,
               masqueradeNetwork,
             }, natRules);
-            const gateway = `${formatAddress(firstHost(subnet))}/${subnet.length}`;
+            const gatewayOf = (s: Prefix) => `${formatAddress(firstHost(s))}/${s.length}`;
+            const { ipv6Subnet } = subnets;
             return {
               plan: [...plan, ...device],
-              summary: `bridge ${opts.bridge} ${gateway} for subnet ${
-                formatPrefix(subnet)
-              }, forwarding on`,
+              summary: `bridge ${opts.bridge} ${
+                leaseSubnets(subnets).map(gatewayOf).join(" ")
+              } for subnet ${leaseSubnets(subnets).map(formatPrefix).join(" + ")}, forwarding on`,
               result: {
                 bridge: opts.bridge,
                 subnet: formatPrefix(subnet),
-                gateway,
+                gateway: gatewayOf(subnet),
+                ipv6Subnet: ipv6Subnet ? formatPrefix(ipv6Subnet) : null,
+                ipv6Gateway: ipv6Subnet ? gatewayOf(ipv6Subnet) : null,
                 lease: assignment.lease ?? null,
               },
             };
           });
         } catch (e) {
           // A subnet leased for a host that cannot use it goes back to the pool.
-          if (store && assignment.claimed) await store.release(subnetKey(subnet)).catch(() => {});
+          if (store && assignment.claimed) await store.release(leaseKey(subnets)).catch(() => {});
           throw e;
         }
         if (network && !out.options.dryRun) {
-          const text = formatSubnetEnv({ network, subnet, mtu, ipMasq: opts.masquerade ?? false });
+          const { ipv6Network } = assignment;
+          const text = formatSubnetEnv({
+            network,
+            subnet,
+            ...(ipv6Network && subnets.ipv6Subnet
+              ? { ipv6: { network: ipv6Network, subnet: subnets.ipv6Subnet } }
+              : {}),
+            mtu,
+            ipMasq: opts.masquerade ?? false,
+          });
           if (await writeSubnetEnv(opts.subnetFile, text)) out.detail(`wrote ${opts.subnetFile}`);
         }
       });

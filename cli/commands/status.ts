@@ -24,12 +24,25 @@ export function statusCommand(output: () => Output) {
       out.line(
         `bridge:     ${b.name} ${
           b.present
-            ? `${b.up ? "up" : "DOWN"} ${b.address ?? "(no address)"} mtu ${b.mtu}`
+            ? `${b.up ? "up" : "DOWN"} ${b.address ?? "(no address)"}${
+              b.ipv6Address ? ` ${b.ipv6Address}` : ""
+            } mtu ${b.mtu}`
             : "missing"
         }`,
       );
-      out.line(`subnet:     ${b.subnet ?? "-"}`);
-      out.line(`forwarding: ${status.forwarding ? "on" : "OFF"}`);
+      out.line(`subnet:     ${b.subnet ?? "-"}${b.ipv6Subnet ? ` ${b.ipv6Subnet}` : ""}`);
+      // Each family the bridge serves; an IPv4 host's line stays as it was.
+      const v6Only = b.subnet?.includes(":") ?? false;
+      const onOff = (on: boolean) => (on ? "on" : "OFF");
+      out.line(
+        `forwarding: ${
+          v6Only
+            ? `IPv6 ${onOff(status.forwarding6)}`
+            : b.ipv6Subnet
+            ? `IPv4 ${onOff(status.forwarding)}, IPv6 ${onOff(status.forwarding6)}`
+            : onOff(status.forwarding)
+        }`,
+      );
       out.line(
         agent
           ? `agent:      pid ${agent.pid}, ${agent.store}, last sync ${

@@ -2,20 +2,29 @@ import { Command } from "@commander-js/extra-typings";
 import { HgError, InputError } from "../../lib/errors.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import type { HostState } from "../../lib/host/state.ts";
-import { leaseAddress } from "../../lib/host/public_address.ts";
+import { leaseAddresses } from "../../lib/host/public_address.ts";
 import { formatAddress, type IpAddress } from "../../lib/net/address.ts";
-import { formatPrefix, type Prefix } from "../../lib/net/prefix.ts";
+import { formatPrefix, prefixEquals } from "../../lib/net/prefix.ts";
 import { allocate, ownLease, previewAllocation } from "../../lib/store/allocate.ts";
 import {
   type Backend,
+  configRanges,
   describeBackend,
+  describeNetworks,
   formatNetworkConfig,
   HOST_GW,
   makeNetworkConfig,
+  makeSubnetRange,
 } from "../../lib/store/config.ts";
 import { DEFAULT_VXLAN } from "../../lib/vxlan/vtep.ts";
 import { configureNetwork, noConfigError } from "../../lib/store/configure.ts";
-import { type LeaseAttrs, leaseAttrsFor, subnetKey } from "../../lib/store/lease.ts";
+import {
+  type LeaseAttrs,
+  leaseAttrsFor,
+  type LeaseSubnets,
+  leaseSubnets,
+  subnetsOfKey,
+} from "../../lib/store/lease.ts";
 import type { Lease, SubnetStore } from "../../lib/store/store.ts";
 import { addressValue, backendValue, integerValue, nodeValue, prefixValue } from "../flags.ts";
 import type { Output } from "../output.ts";
@@ -44,28 +53,31 @@ export async function withStore<T>(
  * observed now unless the caller already has its state).
  */
 export async function hostAttrs(
-  flags: { node?: string; publicIp?: IpAddress; iface?: string },
+  flags: { node?: string; publicIp?: IpAddress; publicIpv6?: IpAddress; iface?: string },
   host?: HostState,
   backendType = "host-gw",
 ): Promise<LeaseAttrs> {
-  const address = leaseAddress(host ?? await observeHost(), flags.publicIp, flags.iface);
-  return { publicIp: address, backendType, node: nodeName(flags.node) };
+  const addresses = leaseAddresses(host ?? await observeHost(), flags, flags.iface);
+  return { ...addresses, backendType, node: nodeName(flags.node) };
 }
 
 /** What a dry run says when the host's previous subnet would be leased again. */
 export const previousNote = "dry run: the bridge's subnet would be leased again";
 
 /** What a dry run says when a new subnet would be leased: the pick is random. */
-export function newSubnetNote(free: number, first: Prefix): string {
+export function newSubnetNote(free: number, first: LeaseSubnets): string {
   return `dry run: one of the ${free} free subnets would be leased at random; ` +
-    `shown with the first, ${formatPrefix(first)}`;
+    `shown with the first, ${leaseSubnets(first).map(formatPrefix).join(" + ")}`;
 }
 
 /** A lease as scripts see it. */
 export function leaseJson(lease: Lease) {
+  const { publicIpv6 } = lease.attrs;
   return {
     subnet: formatPrefix(lease.subnet),
+    ipv6Subnet: lease.ipv6Subnet ? formatPrefix(lease.ipv6Subnet) : null,
     publicIp: formatAddress(lease.attrs.publicIp),
+    publicIpv6: publicIpv6 ? formatAddress(publicIpv6) : null,
     node: lease.attrs.node ?? null,
     backendType: lease.attrs.backendType,
     expiresAt: lease.expiresAt === undefined ? null : new Date(lease.expiresAt).toISOString(),
@@ -80,11 +92,15 @@ export function subnetCommand(output: () => Output) {
 
   storeOptions(subnet.command("config"))
     .description("write the cluster network config (once; refused while leases exist)")
-    .requiredOption("--network <cidr>", "the cluster network, e.g. 1.1.0.0/16", prefixValue)
+    .requiredOption(
+      "--network <cidr>",
+      "the cluster network, e.g. 1.1.0.0/16 (an IPv6 one, e.g. fd00:1::/48, makes an IPv6-only network)",
+      prefixValue,
+    )
     .option(
       "--subnet-len <n>",
-      "prefix length of each host's subnet (default: 24, or 2 more than the network's)",
-      integerValue("--subnet-len", 1, 30),
+      "prefix length of each host's subnet (default: 24, or 2 more than the network's; IPv6: 64)",
+      integerValue("--subnet-len", 1, 126),
     )
     .option(
       "--subnet-min <address>",
@@ -96,6 +112,22 @@ export function subnetCommand(output: () => Output) {
       "last subnet to hand out (default: the last subnet)",
       addressValue,
     )
+    .option(
+      "--ipv6-network <cidr>",
+      "dual-stack: the cluster's IPv6 network beside the IPv4 --network, e.g. fd00:1::/48",
+      prefixValue,
+    )
+    .option(
+      "--ipv6-subnet-len <n>",
+      "dual-stack: prefix length of each host's IPv6 subnet (default: 64, or 2 more than the network's)",
+      integerValue("--ipv6-subnet-len", 1, 126),
+    )
+    .option(
+      "--ipv6-subnet-min <address>",
+      "dual-stack: first IPv6 subnet to hand out",
+      addressValue,
+    )
+    .option("--ipv6-subnet-max <address>", "dual-stack: last IPv6 subnet to hand out", addressValue)
     .option("--backend <type>", "host-gw (default) or vxlan", backendValue, "host-gw" as const)
     .option("--vni <n>", "vxlan: the VNI (default 1)", integerValue("--vni", 0, 16777215))
     .option("--port <n>", "vxlan: the UDP port (default 8472)", integerValue("--port", 1, 65535))
@@ -120,19 +152,36 @@ export function subnetCommand(output: () => Output) {
           directRouting: opts.directRouting ?? false,
         }
         : HOST_GW;
-      const config = makeNetworkConfig(opts.network, opts.subnetLen, {
-        min: opts.subnetMin,
-        max: opts.subnetMax,
-      }, backend);
+      const ipv6Flags = opts.ipv6SubnetLen ?? opts.ipv6SubnetMin ?? opts.ipv6SubnetMax;
+      if (opts.ipv6Network === undefined && ipv6Flags !== undefined) {
+        throw new InputError("--ipv6-subnet-len, -min and -max go with --ipv6-network");
+      }
+      const ipv6 = opts.ipv6Network &&
+        makeSubnetRange(opts.ipv6Network, opts.ipv6SubnetLen, {
+          min: opts.ipv6SubnetMin,
+          max: opts.ipv6SubnetMax,
+        });
+      const config = makeNetworkConfig(
+        opts.network,
+        opts.subnetLen,
+        {
+          min: opts.subnetMin,
+          max: opts.subnetMax,
+        },
+        backend,
+        ipv6,
+      );
       if (!dryRun) requireRoot(ROOT_TO_WRITE);
       const outcome = await withStore(opts, (store) => configureNetwork(store, config, dryRun));
       const changed = !dryRun && outcome !== "unchanged";
       out.json({ changed, dryRun, outcome, config: JSON.parse(formatNetworkConfig(config)) });
       out.line(
         `${outcome === "unchanged" ? "nothing to do: " : dryRun ? "would write: " : ""}network ${
-          formatPrefix(config.network)
-        }, /${config.subnetLen} subnets ${formatAddress(config.subnetMin)} to ${
-          formatAddress(config.subnetMax)
+          configRanges(config).map((r) =>
+            `${formatPrefix(r.network)}, /${r.subnetLen} subnets ${formatAddress(r.subnetMin)} to ${
+              formatAddress(r.subnetMax)
+            }`
+          ).join(" + ")
         }, ${describeBackend(backend)} (${outcome})`,
       );
     });
@@ -149,11 +198,12 @@ export function subnetCommand(output: () => Output) {
           if (!config) throw noConfigError(store.url);
           const preview = previewAllocation(config, listing.entries, request, store.url);
           const lease = preview.kind === "renew" ? preview.lease : undefined;
-          const subnet = lease?.subnet ?? (preview.kind === "new" ? preview.first : undefined)!;
+          const subnets = lease ?? (preview.kind === "new" ? preview.first : undefined)!;
           out.json({
             changed: false,
             dryRun: true,
-            subnet: formatPrefix(subnet),
+            subnet: formatPrefix(subnets.subnet),
+            ipv6Subnet: subnets.ipv6Subnet ? formatPrefix(subnets.ipv6Subnet) : null,
             reused: lease !== undefined,
             ...(preview.kind === "new" ? { free: preview.free } : {}),
             ttlSeconds: opts.ttl,
@@ -190,9 +240,9 @@ export function subnetCommand(output: () => Output) {
         const { config, listing } = await store.readRegistry();
         const mine = ownLease(listing.entries, attrs);
         // The renewed lease says what the network's backend needs (a VXLAN host's VTEP MAC).
-        const renewal = config ? leaseAttrsFor(attrs, config.backend) : attrs;
+        const renewal = config ? leaseAttrsFor(attrs, config) : attrs;
         const renewed = mine &&
-          (dryRun || await store.renew(mine.subnet, mine.attrs.publicIp, opts.ttl, renewal));
+          (dryRun || await store.renew(mine, mine.attrs.publicIp, opts.ttl, renewal));
         if (!renewed) {
           throw new HgError(
             `${attrs.node} (${
@@ -219,15 +269,21 @@ export function subnetCommand(output: () => Output) {
       const out = output();
       const { dryRun } = out.options;
       if (target && opts.node) throw new InputError("give a SUBNET or --node, not both");
-      // A subnet is parsed (and refused with its reason); anything else must be a listed key.
-      const key = target?.includes("/") ? subnetKey(prefixValue(target)) : target;
+      // A subnet is parsed (and refused with its reason): the lease holding it goes (both
+      // subnets of a dual-stack one); anything else must be a listed key.
+      const subnet = target?.includes("/") ? prefixValue(target) : undefined;
+      const key = subnet ? undefined : target;
       if (!dryRun) requireRoot(ROOT_TO_WRITE);
       const released = await withStore(opts, async (store) => {
         const { entries } = await store.listLeases();
-        const node = key === undefined ? nodeName(opts.node) : undefined;
-        const entry = entries.find((e) =>
-          key !== undefined ? e.key === key : "lease" in e && e.lease.attrs.node === node
-        );
+        const node = target === undefined ? nodeName(opts.node) : undefined;
+        const entry = entries.find((e) => {
+          if (subnet) {
+            const held = subnetsOfKey(e.key);
+            return held !== undefined && leaseSubnets(held).some((p) => prefixEquals(p, subnet));
+          }
+          return key !== undefined ? e.key === key : "lease" in e && e.lease.attrs.node === node;
+        });
         if (!entry || !(dryRun || await store.release(entry.key))) {
           const what = target ?? `node ${node}`;
           throw new InputError(`no lease for ${what} in ${store.url}: "hg subnet ls" lists them`);
@@ -239,7 +295,7 @@ export function subnetCommand(output: () => Output) {
         const { lease } = released;
         out.json({ changed: !dryRun, dryRun, key: released.key, ...leaseJson(lease) });
         out.line(
-          `${verb} ${formatPrefix(lease.subnet)} (${
+          `${verb} ${leaseSubnets(lease).map(formatPrefix).join(" + ")} (${
             lease.attrs.node ?? formatAddress(lease.attrs.publicIp)
           })`,
         );
@@ -270,14 +326,27 @@ export function subnetCommand(output: () => Output) {
       });
       out.line(
         config
-          ? `network ${
-            formatPrefix(config.network)
-          }, /${config.subnetLen} subnets, revision ${listing.revision}`
+          ? `network ${describeNetworks(config)} subnets, revision ${listing.revision}`
           : "no network config",
       );
+      const dual = leases.some((l) => l.ipv6Subnet);
       out.line(table(
-        ["SUBNET", "PUBLIC IP", "NODE", "EXPIRES"],
-        leases.map(leaseJson).map((l) => [l.subnet, l.publicIp, l.node ?? "-", l.expiresAt ?? "-"]),
+        [
+          "SUBNET",
+          ...(dual ? ["IPV6 SUBNET"] : []),
+          "PUBLIC IP",
+          ...(dual ? ["PUBLIC IPV6"] : []),
+          "NODE",
+          "EXPIRES",
+        ],
+        leases.map(leaseJson).map((l) => [
+          l.subnet,
+          ...(dual ? [l.ipv6Subnet ?? "-"] : []),
+          l.publicIp,
+          ...(dual ? [l.publicIpv6 ?? "-"] : []),
+          l.node ?? "-",
+          l.expiresAt ?? "-",
+        ]),
       ));
       for (const p of problems) {
         out.line(`bad entry ${p.key}: ${p.problem} ("hg subnet release ${p.key}" removes it)`);

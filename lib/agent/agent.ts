@@ -35,7 +35,7 @@ import { formatSubnetEnv, subnetOfEnv, writeSubnetEnv } from "../setup/subnet_en
 import { allocate, PreviousSubnetError } from "../store/allocate.ts";
 import { configEquals, type NetworkConfig } from "../store/config.ts";
 import { EtcdUnavailableError } from "../store/etcd/client.ts";
-import { type LeaseAttrs, subnetKey } from "../store/lease.ts";
+import { type LeaseAttrs, leaseKey, leaseSubnets } from "../store/lease.ts";
 import type { LeaseListing, SubnetStore } from "../store/store.ts";
 import { LeaseKeeper, type LeaseLostError } from "./lease_keeper.ts";
 import type { Logger } from "./log.ts";
@@ -192,7 +192,7 @@ export class Agent {
           // As leased: with what the network's backend needs (a VXLAN host's VTEP MAC).
           attrs: lease.attrs,
           ttlSeconds,
-          subnet: lease.subnet,
+          subnets: lease,
           log: this.log,
           // A renewal is a question to the registry too: its answer says whether it is there.
           onAnswer: (error) => error ? this.unreachable(error) : this.reached("(lease renewed)"),
@@ -226,9 +226,13 @@ export class Agent {
         backoff = Math.min(backoff * 2, 5000);
       }
     }
+    const { ipv6Subnet } = this.keeper.subnets;
     const text = formatSubnetEnv({
       network: this.config.network,
       subnet: this.subnet,
+      ...(this.config.ipv6 && ipv6Subnet
+        ? { ipv6: { network: this.config.ipv6.network, subnet: ipv6Subnet } }
+        : {}),
       mtu: this.options.mtu ?? this.options.uplinkMtu,
       ipMasq: this.options.masquerade,
     });
@@ -405,13 +409,17 @@ export class Agent {
         `(bridge ${this.options.bridge} address removed) and the agent exits`,
       { subnet },
     );
-    const gateway = `${formatAddress(firstHost(this.subnet))}/${this.subnet.length}`;
+    const gateways = leaseSubnets(this.keeper.subnets).map((s) =>
+      `${formatAddress(firstHost(s))}/${s.length}`
+    );
     await this.host.change(() => ({
-      plan: [ipStep(["addr", "del", gateway, "dev", this.options.bridge])],
+      plan: gateways.map((g) => ipStep(["addr", "del", g, "dev", this.options.bridge])),
     })).catch((e) =>
       this.log(
         "error",
-        `could not remove ${gateway} from ${this.options.bridge}: ${(e as Error).message}`,
+        `could not remove ${gateways.join(" and ")} from ${this.options.bridge}: ${
+          (e as Error).message
+        }`,
       )
     );
     this.stop.abort();
@@ -461,12 +469,17 @@ export class Agent {
           bridge,
           present: this.host.present(containers),
         });
+        const { subnet, ipv6Subnet } = this.keeper.subnets;
         const setup = planSetup(host, {
-          subnet: this.subnet,
+          subnet,
+          ...(ipv6Subnet ? { ipv6Subnet } : {}),
           bridge,
           // Once a peer tunnels, the sync holds the bridge at the VXLAN MTU: not set back here.
           mtu: peers.tunnelMtu !== undefined && (mtu ?? 0) > peers.tunnelMtu ? undefined : mtu,
-          masqueradeNetwork: masquerade ? this.config.network : undefined,
+          // Masquerading covers IPv4 (an IPv6-only network has none to cover).
+          masqueradeNetwork: masquerade && this.config.network.address.family === 4
+            ? this.config.network
+            : undefined,
           // A host without containers follows its lease; one with containers is never moved.
           renumber: containers.length === 0,
         }, natRules);
@@ -519,7 +532,7 @@ export class Agent {
 
   /** `--release-on-exit`: give the lease back and remove hg's routes. */
   private async leave(): Promise<void> {
-    await this.options.store.release(subnetKey(this.subnet)).then(
+    await this.options.store.release(leaseKey(this.keeper.subnets)).then(
       (released) => released && this.log("info", `released ${formatPrefix(this.subnet)}`),
       (e) =>
         this.log(

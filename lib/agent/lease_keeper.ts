@@ -13,7 +13,7 @@
 import { HgError } from "../errors.ts";
 import { addressEquals, formatAddress } from "../net/address.ts";
 import { formatPrefix, type Prefix } from "../net/prefix.ts";
-import { type LeaseAttrs, subnetKey } from "../store/lease.ts";
+import { type LeaseAttrs, leaseKey, type LeaseSubnets } from "../store/lease.ts";
 import type { LeaseListing, SubnetStore } from "../store/store.ts";
 import type { Logger } from "./log.ts";
 import { Wakeup } from "./wakeup.ts";
@@ -31,7 +31,8 @@ export interface LeaseKeeperOptions {
   readonly store: SubnetStore;
   readonly attrs: LeaseAttrs;
   readonly ttlSeconds: number;
-  readonly subnet: Prefix;
+  /** The lease's subnets (a dual-stack lease has two, under one key). */
+  readonly subnets: LeaseSubnets;
   readonly log: Logger;
   /** Told after each renewal: undefined when the registry answered, else the error. */
   readonly onAnswer?: (error: Error | undefined) => void;
@@ -45,12 +46,12 @@ const RETRY_MAX_MS = 5000;
  *
  * @example
  * ```ts
- * const keeper = new LeaseKeeper({ store, attrs, ttlSeconds: 60, subnet, log });
+ * const keeper = new LeaseKeeper({ store, attrs, ttlSeconds: 60, subnets: lease, log });
  * const lost = await keeper.run(signal); // a LeaseLostError, or undefined once signal aborts
  * ```
  */
 export class LeaseKeeper {
-  readonly subnet: Prefix;
+  readonly subnets: LeaseSubnets;
   /** When the lease was last renewed or claimed (ISO time), for `hg status`. */
   renewedAt: string | null = new Date().toISOString();
   readonly #options: LeaseKeeperOptions;
@@ -58,7 +59,12 @@ export class LeaseKeeper {
 
   constructor(options: LeaseKeeperOptions) {
     this.#options = options;
-    this.subnet = options.subnet;
+    this.subnets = options.subnets;
+  }
+
+  /** The lease's primary subnet. */
+  get subnet(): Prefix {
+    return this.subnets.subnet;
   }
 
   /**
@@ -66,7 +72,7 @@ export class LeaseKeeper {
    * subnet, the keeper checks now instead of at its next renewal.
    */
   check(listing: LeaseListing): void {
-    const entry = listing.entries.find((e) => e.key === subnetKey(this.subnet));
+    const entry = listing.entries.find((e) => e.key === leaseKey(this.subnets));
     const mine = entry !== undefined && "lease" in entry &&
       addressEquals(entry.lease.attrs.publicIp, this.#options.attrs.publicIp);
     if (!mine) this.#wakeup.poke();
@@ -114,14 +120,14 @@ export class LeaseKeeper {
     const { store, attrs, ttlSeconds, log } = this.#options;
     const subnet = formatPrefix(this.subnet);
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (await store.renew(this.subnet, attrs.publicIp, ttlSeconds, attrs)) {
+      if (await store.renew(this.subnets, attrs.publicIp, ttlSeconds, attrs)) {
         this.renewedAt = new Date().toISOString();
         return;
       }
       const { entries } = await store.listLeases();
-      const entry = entries.find((e) => e.key === subnetKey(this.subnet));
+      const entry = entries.find((e) => e.key === leaseKey(this.subnets));
       if (!entry) {
-        if (await store.claim(this.subnet, attrs, ttlSeconds)) {
+        if (await store.claim(this.subnets, attrs, ttlSeconds)) {
           this.renewedAt = new Date().toISOString();
           log("warn", `lease of ${subnet} had run out: claimed it again`, { subnet });
           return;

@@ -81,5 +81,8 @@ export function pickAddress(
  * ```
  */
 export function takenAddresses(host: Pick<HostState, "links">, gateway: IpAddress): IpAddress[] {
-  return [gateway, ...listContainers(host).map((c) => c.address)];
+  return [
+    gateway,
+    ...listContainers(host).flatMap((c) => c.ipv6 ? [c.address, c.ipv6.address] : [c.address]),
+  ];
 }

@@ -12,8 +12,11 @@ export interface ContainerEntry {
   readonly kind: "netns" | "cni";
   /** The namespace's name (netns), or the runtime's name for the container, else its id (cni). */
   readonly name: string;
+  /** Its address on the primary subnet (IPv4, or IPv6 on an IPv6-only host). */
   readonly address: IpAddress;
   readonly prefixLength: number;
+  /** A dual-stack container's IPv6 address. */
+  readonly ipv6?: { readonly address: IpAddress; readonly prefixLength: number };
   readonly hostVeth: string;
   /** The bridge the veth is attached to, if any. */
   readonly master?: string;

@@ -15,7 +15,7 @@ export function netnsExists(name: string): boolean {
 }
 
 /**
- * Reads a container's interfaces and IPv4 routes, or undefined when its namespace is gone.
+ * Reads a container's interfaces and routes (both families), or undefined when its namespace is gone.
  *
  * @example
  * ```ts

@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { EnvironmentError, HgError } from "../errors.ts";
+import { EnvironmentError, HgError, InputError } from "../errors.ts";
+import type { InterfaceAddress } from "../ip/addr.ts";
+import { formatPrefix } from "../net/prefix.ts";
 import { findBridge } from "../host/bridge.ts";
 import { containerAlias } from "../host/marks.ts";
 import type { HostState } from "../host/state.ts";
@@ -31,9 +33,16 @@ export interface NetnsAddInput {
 /** The plan and the address the container has or will have. */
 export interface NetnsAddPlan {
   readonly plan: Plan;
+  /** Its address on the primary subnet (IPv4, or IPv6 on an IPv6-only host), and gateway. */
   readonly address: IpAddress;
   readonly prefixLength: number;
   readonly gateway: IpAddress;
+  /** A dual-stack container's IPv6 address and gateway. */
+  readonly ipv6?: {
+    readonly address: IpAddress;
+    readonly prefixLength: number;
+    readonly gateway: IpAddress;
+  };
   readonly created: boolean;
 }
 
@@ -50,25 +59,41 @@ export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
   const found = findBridge(host, bridge);
   if (!found?.gateway) {
     throw new EnvironmentError(
-      `no bridge ${bridge} with an IPv4 address on this host: run "hg setup" first`,
+      `no bridge ${bridge} with an address on this host: run "hg setup" first`,
     );
   }
-  const gateway = found.gateway.address;
-  const subnet = found.gateway.prefix;
+  // One address per family the bridge serves; a requested one is of its own family.
+  const [primary, second] = found.gateways;
+  if (
+    input.requested && !found.gateways.some((g) => g.address.family === input.requested!.family)
+  ) {
+    throw new InputError(
+      `address ${
+        formatAddress(input.requested)
+      } is IPv${input.requested.family}: bridge ${bridge} serves ${
+        found.gateways.map((g) => formatPrefix(g.prefix)).join(" and ")
+      }`,
+    );
+  }
+  const gateway = primary.address;
+  const subnet = primary.prefix;
   const containers = listContainers(host);
   const existing = containers.find((c) => c.kind === "netns" && c.name === name);
   if (existing) {
-    if (input.requested && !addressEquals(input.requested, existing.address)) {
+    const has = [existing.address, ...(existing.ipv6 ? [existing.ipv6.address] : [])];
+    if (input.requested && !has.some((a) => addressEquals(a, input.requested!))) {
       throw new HgError(
-        `container ${name} exists with address ${formatAddress(existing.address)}: ` +
-          `"hg netns del ${name}" first to give it ${formatAddress(input.requested)}`,
+        `container ${name} exists with address ${
+          has.map(formatAddress).join(" and ")
+        }: "hg netns del ${name}" first to give it ${formatAddress(input.requested)}`,
       );
     }
     return {
-      plan: completeExisting(existing, input, gateway),
+      plan: completeExisting(existing, input, gateway, second?.address),
       address: existing.address,
       prefixLength: existing.prefixLength,
       gateway,
+      ...(existing.ipv6 && second ? { ipv6: { ...existing.ipv6, gateway: second.address } } : {}),
       created: false,
     };
   }
@@ -84,8 +109,18 @@ export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
     );
   }
   // Runtime containers (CNI) draw from the same pool: every marked veth holds its address.
-  const address = pickAddress(subnet, takenAddresses(host, gateway), input.requested);
-  const cidr = `${formatAddress(address)}/${subnet.length}`;
+  const pick = (g: InterfaceAddress) => ({
+    address: pickAddress(
+      g.prefix,
+      takenAddresses(host, g.address),
+      input.requested?.family === g.address.family ? input.requested : undefined,
+    ),
+    prefixLength: g.prefix.length,
+    gateway: g.address,
+  });
+  const mine = pick(primary);
+  const ipv6 = second && pick(second);
+  const { address } = mine;
   const mtu = String(found.link.mtu);
   const steps: Step[] = [
     ipStep(["netns", "add", name]),
@@ -110,26 +145,50 @@ export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
       "set",
       veth,
       "alias",
-      containerAlias({ name, address, prefixLength: subnet.length }),
+      containerAlias({
+        name,
+        address,
+        prefixLength: subnet.length,
+        ...(ipv6 ? { ipv6: { address: ipv6.address, prefixLength: ipv6.prefixLength } } : {}),
+      }),
     ]),
     ipStep(["link", "set", veth, "master", bridge, "up"]),
-    ipStep(["addr", "add", cidr, "dev", CONTAINER_IFNAME], name),
+    ...[mine, ...(ipv6 ? [ipv6] : [])].map((a) => addressStep(name, a.address, a.prefixLength)),
     ipStep(["link", "set", "lo", "up"], name),
     ipStep(["link", "set", CONTAINER_IFNAME, "up"], name),
-    ipStep(
-      ["route", "add", "default", "via", formatAddress(gateway), "dev", CONTAINER_IFNAME],
-      name,
+    ...[gateway, ...(ipv6 ? [ipv6.gateway] : [])].map((g) =>
+      ipStep(["route", "add", "default", "via", formatAddress(g), "dev", CONTAINER_IFNAME], name)
     ),
   ];
-  return { plan: steps, address, prefixLength: subnet.length, gateway, created: true };
+  return {
+    plan: steps,
+    address,
+    prefixLength: subnet.length,
+    gateway,
+    ...(ipv6 ? { ipv6 } : {}),
+    created: true,
+  };
+}
+
+/**
+ * The container's address on its interface; an IPv6 one without DAD (hg picked it from the
+ * host's pool: a tentative address would hold the first packets back for a second or two).
+ */
+function addressStep(name: string, address: IpAddress, prefixLength: number): Step {
+  const noDad = address.family === 6 ? ["nodad"] : [];
+  return ipStep(
+    ["addr", "add", `${formatAddress(address)}/${prefixLength}`, "dev", CONTAINER_IFNAME, ...noDad],
+    name,
+  );
 }
 
 function completeExisting(
   existing: ContainerEntry,
   input: NetnsAddInput,
   gateway: IpAddress,
+  gateway6: IpAddress | undefined,
 ): Step[] {
-  const { name, address, prefixLength, hostVeth: veth } = existing;
+  const { name, hostVeth: veth } = existing;
   const steps: Step[] = [];
   if (existing.master !== input.bridge) {
     steps.push(ipStep(["link", "set", veth, "master", input.bridge]));
@@ -147,33 +206,31 @@ function completeExisting(
       `container ${name} has no ${CONTAINER_IFNAME}: run "hg netns del ${name}" and add it again`,
     );
   }
-  if (!eth0.addresses.some((a) => addressEquals(a.address, address))) {
-    steps.push(
-      ipStep(
-        ["addr", "add", `${formatAddress(address)}/${prefixLength}`, "dev", CONTAINER_IFNAME],
-        name,
-      ),
-    );
+  const families = [
+    { address: existing.address, prefixLength: existing.prefixLength, gateway },
+    ...(existing.ipv6 && gateway6 ? [{ ...existing.ipv6, gateway: gateway6 }] : []),
+  ];
+  for (const { address, prefixLength } of families) {
+    if (!eth0.addresses.some((a) => addressEquals(a.address, address))) {
+      steps.push(addressStep(name, address, prefixLength));
+    }
   }
   if (!inside.addresses.find((l) => l.ifname === "lo")?.up) {
     steps.push(ipStep(["link", "set", "lo", "up"], name));
   }
   if (!eth0.up) steps.push(ipStep(["link", "set", CONTAINER_IFNAME, "up"], name));
-  const hasDefault = inside.routes.some((r) =>
-    r.dst.length === 0 && r.gateway !== undefined && addressEquals(r.gateway, gateway)
-  );
-  if (!hasDefault) {
-    steps.push(
-      ipStep([
-        "route",
-        "replace",
-        "default",
-        "via",
-        formatAddress(gateway),
-        "dev",
-        CONTAINER_IFNAME,
-      ], name),
+  for (const { gateway: via } of families) {
+    const hasDefault = inside.routes.some((r) =>
+      r.dst.length === 0 && r.gateway !== undefined && addressEquals(r.gateway, via)
     );
+    if (!hasDefault) {
+      steps.push(
+        ipStep(
+          ["route", "replace", "default", "via", formatAddress(via), "dev", CONTAINER_IFNAME],
+          name,
+        ),
+      );
+    }
   }
   return steps;
 }

@@ -6,8 +6,13 @@ import type { HostState } from "./state.ts";
 /** A host's container bridge as found in its state. */
 export interface BridgeState {
   readonly link: Link;
-  /** The bridge's IPv4 address: the containers' gateway, inside the host's subnet. */
+  /**
+   * The bridge's primary address: the containers' gateway, inside the host's subnet (the IPv4
+   * one, or the IPv6 one on a bridge with no IPv4 address: an IPv6-only host).
+   */
   readonly gateway?: InterfaceAddress;
+  /** Its first global address of each family, IPv4 first (dual-stack: the two gateways). */
+  readonly gateways: readonly InterfaceAddress[];
   readonly createdByHg: boolean;
 }
 
@@ -22,8 +27,12 @@ export interface BridgeState {
 export function findBridge(state: HostState, name: string): BridgeState | undefined {
   const link = state.links.find((l) => l.ifname === name);
   if (!link) return undefined;
-  const gateway = state.addresses.find((a) => a.ifname === name)?.addresses.find((a) =>
-    a.address.family === 4 && a.scope === "global"
-  );
-  return { link, gateway, createdByHg: link.alias === BRIDGE_ALIAS };
+  const global =
+    state.addresses.find((a) => a.ifname === name)?.addresses.filter((a) => a.scope === "global") ??
+      [];
+  const gateways = ([4, 6] as const).flatMap((family) => {
+    const found = global.find((a) => a.address.family === family);
+    return found ? [found] : [];
+  });
+  return { link, gateway: gateways[0], gateways, createdByHg: link.alias === BRIDGE_ALIAS };
 }

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { type IpAddress, parseAddressOf } from "../net/address.ts";
+import { type IpAddress, parseAddress, parseAddressOf } from "../net/address.ts";
 import { formatAddress } from "../net/address.ts";
 
 /** The alias of a bridge that hg created. */
@@ -39,8 +39,11 @@ export function addressLabel(bridge: string): string | undefined {
 /** What a container's host-side veth alias records. */
 export interface ContainerMark {
   readonly name: string;
+  /** Its address on the primary subnet (IPv4, or IPv6 on an IPv6-only host). */
   readonly address: IpAddress;
   readonly prefixLength: number;
+  /** A dual-stack container's IPv6 address. */
+  readonly ipv6?: { readonly address: IpAddress; readonly prefixLength: number };
 }
 
 /**
@@ -49,18 +52,33 @@ export interface ContainerMark {
  * @example
  * ```ts
  * containerAlias({ name: "web1", address: parseAddress("1.1.1.2"), prefixLength: 24 }); // "hg:web1@1.1.1.2/24"
+ * // dual-stack: "hg:web1@1.1.1.2/24,fd00:1:1::2/64"
  * ```
  */
 export function containerAlias(mark: ContainerMark): string {
-  return `hg:${mark.name}@${formatAddress(mark.address)}/${mark.prefixLength}`;
+  const v6 = mark.ipv6 ? `,${formatAddress(mark.ipv6.address)}/${mark.ipv6.prefixLength}` : "";
+  return `hg:${mark.name}@${formatAddress(mark.address)}/${mark.prefixLength}${v6}`;
 }
 
 /** Reads a container mark back from an alias, or undefined when the alias is not one. */
 export function parseContainerAlias(alias: string | undefined): ContainerMark | undefined {
-  const match = alias === undefined ? null : /^hg:([A-Za-z0-9_.-]+)@([0-9.]+)\/(\d+)$/.exec(alias);
+  const match = alias === undefined
+    ? null
+    : /^hg:([A-Za-z0-9_.-]+)@([0-9a-f.:]+)\/(\d+)(?:,([0-9a-f:]+)\/(\d+))?$/.exec(alias);
   if (!match) return undefined;
   try {
-    return { name: match[1], address: parseAddressOf(4, match[2]), prefixLength: Number(match[3]) };
+    const address = parseAddress(match[2]);
+    const ipv6 = match[4] === undefined ? undefined : {
+      address: parseAddressOf(6, match[4]),
+      prefixLength: Number(match[5]),
+    };
+    if (ipv6 && address.family !== 4) return undefined;
+    return {
+      name: match[1],
+      address,
+      prefixLength: Number(match[3]),
+      ...(ipv6 ? { ipv6 } : {}),
+    };
   } catch {
     return undefined;
   }

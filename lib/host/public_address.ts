@@ -12,38 +12,79 @@ export interface PublicAddress {
   readonly ifname: string;
 }
 
-/**
- * The address this host publishes in its lease: `given` (`--public-ip`) when it can be a host's
- * address (unicast IPv4, not the network or broadcast address of a segment this host is on),
- * else the one {@link publicAddress} finds on `iface` or the default route's interface.
- *
- * @example
- * ```ts
- * leaseAddress(state, undefined, "eth0"); // 10.0.12.11
- * leaseAddress(state, parseAddress("10.0.12.0")); // throws: the network address of 10.0.12.0/22
- * ```
- */
-export function leaseAddress(
-  state: HostState,
-  given: IpAddress | undefined,
-  iface?: string,
-): IpAddress {
-  if (given === undefined) return publicAddress(state, iface).address;
-  if (iface !== undefined) throw new InputError("give --public-ip or --iface, not both");
-  const unusable = leaseAddressError("--public-ip", given);
-  if (unusable) throw unusable;
-  for (const link of state.addresses) {
-    for (const a of link.addresses) {
-      const edge = segmentEdgeError("--public-ip", given, a.prefix, link.ifname);
-      if (edge) throw edge;
-    }
-  }
-  return given;
+/** The addresses this host publishes in its lease (see `LeaseAttrs`). */
+export interface LeaseAddresses {
+  /** Its IPv4 address, or its IPv6 address when it has no IPv4 one (an IPv6-only host). */
+  readonly publicIp: IpAddress;
+  /** Its IPv6 address beside an IPv4 one, for dual-stack networks. */
+  readonly publicIpv6?: IpAddress;
 }
 
 /**
- * The host's public address, as flanneld picks it: on `iface` (a name or one of its addresses)
- * when given, else on the interface of the default route; the first global IPv4 address there.
+ * The addresses this host publishes in its lease: the given ones (`--public-ip`, IPv4 or IPv6;
+ * `--public-ipv6`) when they can be a host's (unicast, not the network or broadcast address of
+ * a segment this host is on), else the ones {@link publicAddress} finds: a global address of
+ * each family on `iface`, on the interface of a given address, or on the default route's. The
+ * lease keeps what its network's families need (see `leaseAttrsFor`).
+ *
+ * @example
+ * ```ts
+ * leaseAddresses(state, {}, "eth0"); // { publicIp: 10.0.12.11, publicIpv6: fd00:12::11 }
+ * leaseAddresses(state, { publicIp: parseAddress("10.0.12.0") }); // throws: the network address of 10.0.12.0/22
+ * ```
+ */
+export function leaseAddresses(
+  state: HostState,
+  given: { readonly publicIp?: IpAddress; readonly publicIpv6?: IpAddress },
+  iface?: string,
+): LeaseAddresses {
+  if (given.publicIp !== undefined && iface !== undefined) {
+    throw new InputError("give --public-ip or --iface, not both");
+  }
+  for (
+    const [role, address] of [["--public-ip", given.publicIp], [
+      "--public-ipv6",
+      given.publicIpv6,
+    ]] as const
+  ) {
+    if (address === undefined) continue;
+    const unusable = leaseAddressError(
+      role,
+      address,
+      role === "--public-ipv6" ? 6 : address.family,
+    );
+    if (unusable) throw unusable;
+    for (const link of state.addresses) {
+      for (const a of link.addresses) {
+        const edge = segmentEdgeError(role, address, a.prefix, link.ifname);
+        if (edge) throw edge;
+      }
+    }
+  }
+  const givenOf = (family: 4 | 6) =>
+    [given.publicIp, given.publicIpv6].find((a) => a?.family === family);
+  // The other family is looked for where the given address is, else on iface or the default
+  // route's interface; only a host with neither address is an error (IPv4's, as before).
+  const where = given.publicIp ? interfaceWithAddress(state, given.publicIp)?.ifname : iface;
+  const find = (family: 4 | 6) => {
+    try {
+      return publicAddress(state, where, family).address;
+    } catch (e) {
+      if (e instanceof EnvironmentError) return undefined;
+      throw e;
+    }
+  };
+  const v4 = givenOf(4) ?? find(4);
+  const v6 = givenOf(6) ?? find(6);
+  if (!v4 && !v6) publicAddress(state, where, 4);
+  if (v4) return v6 ? { publicIp: v4, publicIpv6: v6 } : { publicIp: v4 };
+  return { publicIp: v6! };
+}
+
+/**
+ * The host's public address of `family`, as flanneld picks it: on `iface` (a name or one of its
+ * addresses) when given, else on the interface of the default route (of that family, else of
+ * the other); the first global address there (IPv6: not tentative, deprecated or dadfailed).
  *
  * @example
  * ```ts
@@ -51,10 +92,11 @@ export function leaseAddress(
  * publicAddress(state, "10.0.12.11"); // the same, found by address
  * ```
  */
-export function publicAddress(state: HostState, iface?: string): PublicAddress {
-  const global4 = (ifname: string) =>
+export function publicAddress(state: HostState, iface?: string, family: 4 | 6 = 4): PublicAddress {
+  const global = (ifname: string) =>
     state.addresses.find((l) => l.ifname === ifname)?.addresses.find((a) =>
-      a.address.family === 4 && a.scope === "global"
+      a.address.family === family && a.scope === "global" &&
+      !a.flags?.some((f) => f === "tentative" || f === "dadfailed" || f === "deprecated")
     );
   let ifname: string | undefined;
   if (iface !== undefined) {
@@ -69,16 +111,21 @@ export function publicAddress(state: HostState, iface?: string): PublicAddress {
       : state.addresses.find((l) => l.ifname === iface)?.ifname;
     if (!ifname) throw new InputError(`--iface ${iface}: no such interface on this host`);
   } else {
-    ifname = state.routes.find((r) => r.dst.length === 0 && r.dev !== undefined)?.dev;
+    const defaults = state.routes.filter((r) => r.dst.length === 0 && r.dev !== undefined);
+    ifname = (defaults.find((r) => r.dst.address.family === family) ?? defaults[0])?.dev;
     if (!ifname) {
       throw new EnvironmentError(
         "cannot tell this host's public address: there is no default route; give --public-ip or --iface",
       );
     }
   }
-  const found = global4(ifname);
+  const found = global(ifname);
   if (!found) {
-    throw new EnvironmentError(`interface ${ifname} has no global IPv4 address; give --public-ip`);
+    throw new EnvironmentError(
+      `interface ${ifname} has no global IPv${family} address; give --public-ip${
+        family === 6 ? "v6" : ""
+      }`,
+    );
   }
   return { address: found.address, ifname };
 }

@@ -20,18 +20,20 @@ export async function readRoutes(family: Family, netns?: string): Promise<Route[
   );
 }
 
-/** A namespace's links, addresses, IPv4 routes of table main and permanent neighbours. */
+/** A namespace's links, addresses, routes of table main (both families) and permanent neighbours. */
 export interface NetState {
   readonly links: Link[];
   readonly addresses: AddressedLink[];
+  /** IPv4 routes, then IPv6 ones (each route's family is its `dst`'s). */
   readonly routes: Route[];
   /** Permanent neighbour entries: the ones someone configured (hg's VXLAN peers among them). */
   readonly neighbours: Neighbour[];
 }
 
 /**
- * Links, addresses and IPv4 routes read through an open {@link IpSession}: the state every
- * planner starts from, read by the process that will then apply the plan.
+ * Links, addresses and routes read through an open {@link IpSession}: the state every planner
+ * starts from, read by the process that will then apply the plan. `ip -batch` reads one family's
+ * routes (a batch line takes no `-6`): the IPv6 ones come from one `ip -6` process beside it.
  *
  * @example
  * ```ts
@@ -39,18 +41,21 @@ export interface NetState {
  * ```
  */
 export async function readNetState(session: IpSession): Promise<NetState> {
-  const [links, addresses, routes, neighbours] = await session.read(
-    [["link", "show"], ["addr", "show"], ["route", "show", "table", "main"], [
-      "neigh",
-      "show",
-      "nud",
-      "permanent",
-    ]],
-  );
+  const [[links, addresses, routes, neighbours], routes6] = await Promise.all([
+    session.read(
+      [["link", "show"], ["addr", "show"], ["route", "show", "table", "main"], [
+        "neigh",
+        "show",
+        "nud",
+        "permanent",
+      ]],
+    ),
+    readRoutes(6, session.netns),
+  ]);
   return {
     links: parseLinks(links),
     addresses: parseAddresses(addresses),
-    routes: parseRoutes(routes, 4),
+    routes: [...parseRoutes(routes, 4), ...routes6],
     neighbours: parseNeighbours(neighbours),
   };
 }

@@ -42,6 +42,9 @@ const SPECIAL: readonly SpecialRange[] = [
   range("::/128", "the unspecified address", "unspecified address"),
   range("::1/128", "the loopback address", "loopback address"),
   range("ff00::/8", "a multicast address", "multicast range"),
+  // A link-local address is only meaningful with its interface: no route goes via one alone,
+  // and no container subnet lives there.
+  range("fe80::/10", "a link-local address", "link-local range"),
 ];
 
 /**

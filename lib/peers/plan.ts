@@ -87,17 +87,17 @@ export function planPeerRemove(state: HostState, subnet: Prefix): Plan {
  *
  * @example
  * ```ts
- * containerSpaces(state, "cni0", parsePrefix("1.1.0.0/16")); // [1.1.1.0/24 (bridge cni0), 1.1.0.0/16]
+ * containerSpaces(state, "cni0", [parsePrefix("1.1.0.0/16")]); // [1.1.1.0/24 (bridge cni0), 1.1.0.0/16]
  * ```
  */
 export function containerSpaces(
   state: HostState,
   bridge: string,
-  network?: Prefix,
+  networks: readonly Prefix[] = [],
 ): ContainerSpace[] {
-  const own = findBridge(state, bridge)?.gateway?.prefix;
+  const own = findBridge(state, bridge)?.gateways.map((g) => g.prefix) ?? [];
   return [
-    ...(own ? [{ prefix: own, what: `the container subnet of bridge ${bridge}` }] : []),
-    ...(network ? [{ prefix: network, what: "the cluster network" }] : []),
+    ...own.map((prefix) => ({ prefix, what: `the container subnet of bridge ${bridge}` })),
+    ...networks.map((prefix) => ({ prefix, what: "the cluster network" })),
   ];
 }

@@ -11,7 +11,14 @@ import { HG_ROUTE_PROTOCOL, protocolName } from "../ip/protocol.ts";
 import type { Route } from "../ip/route.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import { overlappingPairs } from "../net/interval.ts";
-import { formatPrefix, type Prefix, prefixContains, prefixEquals } from "../net/prefix.ts";
+import {
+  formatPrefix,
+  parsePrefix,
+  type Prefix,
+  prefixContains,
+  prefixCovers,
+  prefixEquals,
+} from "../net/prefix.ts";
 import { segmentEdgeError, specialAddressError, specialPrefixError } from "../net/special.ts";
 import { ipStep, type Step } from "../plan/step.ts";
 import {
@@ -72,14 +79,16 @@ interface Occupant {
 /** Checks of the subnet and of how it pairs with its gateway. */
 function subnetError(request: PeerRequest): HgError | undefined {
   const { subnet, via } = request;
-  if (subnet.address.family !== 4) {
-    return new InputError(`subnet ${formatPrefix(subnet)} is IPv6: hg peer takes IPv4 subnets`);
-  }
-  if (via.family !== 4) {
+  if (via.family !== subnet.address.family) {
     return new InputError(
       `gateway ${formatAddress(via)} is IPv${via.family} but subnet ${
         formatPrefix(subnet)
-      } is IPv4`,
+      } is IPv${subnet.address.family}: an IPv${subnet.address.family} subnet goes via the peer's IPv${subnet.address.family} address`,
+    );
+  }
+  if (subnet.address.family === 6 && request.vtepMac !== undefined) {
+    return new InputError(
+      `subnet ${formatPrefix(subnet)} is IPv6: hg's VXLAN carries IPv4 only (leave out --vtep-mac)`,
     );
   }
   if (subnet.length === 0) {
@@ -251,7 +260,6 @@ export function reconcilePeers(
   const hgByDst = new Map<string, Route>();
   const foreignByDst = new Map<string, Route>();
   for (const route of state.routes) {
-    if (route.dst.address.family !== 4) continue;
     (route.protocol === HG_ROUTE_PROTOCOL ? hgByDst : foreignByDst).set(key(route.dst), route);
   }
 
@@ -263,13 +271,13 @@ export function reconcilePeers(
   for (const link of state.addresses) {
     if (link.ifname === ownDevice) continue;
     for (const a of link.addresses) {
-      if (a.address.family === 4) {
-        occupants.push({ kind: "address", prefix: a.prefix, where: `address on ${link.ifname}` });
-      }
+      // Link-local addresses are on every IPv6 link and no peer's subnet may be there anyway.
+      if (a.scope === "link" && a.address.family === 6) continue;
+      occupants.push({ kind: "address", prefix: a.prefix, where: `address on ${link.ifname}` });
     }
   }
   for (const route of state.routes) {
-    if (route.dst.length === 0 || route.dst.address.family !== 4) continue;
+    if (route.dst.length === 0 || isLinkLocalRoute(route)) continue;
     if (route.protocol === HG_ROUTE_PROTOCOL && mode === "sync") continue;
     const owner = route.protocol === HG_ROUTE_PROTOCOL ? "hg peer route" : "route";
     occupants.push({
@@ -407,3 +415,10 @@ export function reconcilePeers(
   }));
   return { plan, rejected, unchanged, routed };
 }
+
+/** The kernel's `fe80::/64` route on every IPv6 link: no peer's subnet can be there. */
+function isLinkLocalRoute(route: Route): boolean {
+  return route.dst.address.family === 6 && prefixCovers(LINK_LOCAL, route.dst);
+}
+
+const LINK_LOCAL = parsePrefix("fe80::/10");

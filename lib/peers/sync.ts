@@ -9,9 +9,10 @@
 import type { HostState } from "../host/state.ts";
 import { findBridge } from "../host/bridge.ts";
 import { formatAddress } from "../net/address.ts";
-import { formatPrefix, prefixCovers, prefixEquals } from "../net/prefix.ts";
+import { formatPrefix, type Prefix, prefixCovers, prefixEquals } from "../net/prefix.ts";
 import type { Step } from "../plan/step.ts";
-import type { NetworkConfig } from "../store/config.ts";
+import { configRanges, describeNetworks, type NetworkConfig, rangeOf } from "../store/config.ts";
+import { leaseRoutes } from "../store/lease.ts";
 import type { RegistryEntry } from "../store/store.ts";
 import { containerSpaces } from "./plan.ts";
 import type { PeerMode } from "./path.ts";
@@ -92,28 +93,21 @@ export function planPeerSync(
       own = entry.lease;
       continue;
     }
-    if (!prefixCovers(config.network, subnet)) {
-      refused.push({
-        key: entry.key,
-        reason: `${formatPrefix(subnet)} is outside the cluster network ${
-          formatPrefix(config.network)
-        }`,
-      });
-      continue;
+    // Each family's subnet goes via the holder's address of that family (a dual-stack lease
+    // gives two routes).
+    for (const route of leaseRoutes(entry.lease)) {
+      const outside = outsideReason(config, route.subnet);
+      if (outside) {
+        refused.push({ key: entry.key, reason: outside });
+        continue;
+      }
+      const request = {
+        subnet: route.subnet,
+        via: route.via,
+        ...(attrs.vtep && route.subnet.address.family === 4 ? { vtepMac: attrs.vtep.mac } : {}),
+      };
+      candidates.push({ key: entry.key, request, node: attrs.node });
     }
-    if (subnet.length !== config.subnetLen) {
-      refused.push({
-        key: entry.key,
-        reason: `${formatPrefix(subnet)} is not a /${config.subnetLen} as the network config says`,
-      });
-      continue;
-    }
-    const request = {
-      subnet,
-      via: attrs.publicIp,
-      ...(attrs.vtep ? { vtepMac: attrs.vtep.mac } : {}),
-    };
-    candidates.push({ key: entry.key, request, node: attrs.node });
   }
   const { backend } = config;
   let vxlan: VxlanContext | undefined;
@@ -136,7 +130,7 @@ export function planPeerSync(
     state,
     candidates.map((c) => c.request),
     "sync",
-    containerSpaces(state, self.bridge, config.network),
+    containerSpaces(state, self.bridge, configRanges(config).map((r) => r.network)),
     vxlan,
     vxlanProblem !== undefined,
   );
@@ -163,4 +157,16 @@ export function planPeerSync(
     ...(tunnels ? { tunnelMtu: vxlan!.vtep.mtu } : {}),
     ...(vxlanProblem === undefined ? {} : { vxlanProblem }),
   };
+}
+
+/** Why a lease's subnet is not one of the network's (undefined: it is). */
+function outsideReason(config: NetworkConfig, subnet: Prefix): string | undefined {
+  const range = rangeOf(config, subnet.address.family);
+  if (!range || !prefixCovers(range.network, subnet)) {
+    return `${formatPrefix(subnet)} is outside the cluster network ${describeNetworks(config)}`;
+  }
+  if (subnet.length !== range.subnetLen) {
+    return `${formatPrefix(subnet)} is not a /${range.subnetLen} as the network config says`;
+  }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 /**
- * Plans `hg setup`: a bridge holding the subnet's first host address, up; forwarding on; an
- * optional masquerade rule. Pure: the same state and request always give the same plan, and a
+ * Plans `hg setup`: a bridge holding the first host address of each of the host's subnets (IPv4,
+ * IPv6, or both), up; forwarding on for each family; an optional masquerade rule (IPv4). Pure: the same state and request always give the same plan, and a
  * host that already matches gives an empty one.
  *
  * @module
@@ -11,7 +11,8 @@ import { addressLabel, BRIDGE_ALIAS } from "../host/marks.ts";
 import { overlappingNetworks } from "../host/overlap.ts";
 import type { HostState } from "../host/state.ts";
 import { addressEquals, formatAddress } from "../net/address.ts";
-import { firstHost, formatPrefix } from "../net/prefix.ts";
+import { firstHost, formatPrefix, type Prefix } from "../net/prefix.ts";
+import { leaseSubnets } from "../store/lease.ts";
 import { specialPrefixError } from "../net/special.ts";
 import { ipStep, type Plan, type Step } from "../plan/step.ts";
 import { findVxlanDevice } from "../vxlan/device.ts";
@@ -20,7 +21,9 @@ import { hgRules, masqueradeRule } from "./masquerade.ts";
 import type { SetupRequest } from "./request.ts";
 
 /**
- * The steps that make the host match `request`.
+ * The steps that make the host match `request`: the bridge, a gateway address for each of its
+ * subnets (IPv6 ones without DAD: the gateway is this host's own, and a tentative address would
+ * hold the containers' first packets back), forwarding of each family the host serves.
  *
  * @param natRules `iptables -t nat -S POSTROUTING` lines; only read when masquerading.
  * @example
@@ -35,30 +38,44 @@ export function planSetup(
   natRules: readonly string[] = [],
 ): Plan {
   const { subnet, bridge } = request;
-  if (subnet.address.family !== 4) {
-    throw new InputError(`subnet ${formatPrefix(subnet)} is IPv6: hg setup takes an IPv4 subnet`);
-  }
-  const unusable = specialPrefixError("subnet", subnet) ??
-    bridgeMtuError(request.mtu, request.uplink);
-  if (unusable) throw unusable;
-  if (subnet.length > 30) {
+  const subnets = leaseSubnets(request);
+  if (
+    request.ipv6Subnet && (subnet.address.family !== 4 || request.ipv6Subnet.address.family !== 6)
+  ) {
     throw new InputError(
-      `subnet ${formatPrefix(subnet)} is too small: at most /30, to fit a gateway and a container`,
+      `a dual-stack host has an IPv4 and an IPv6 subnet, not ${
+        subnets.map(formatPrefix).join(" and ")
+      }`,
     );
   }
+  const mtuError = bridgeMtuError(request.mtu, request.uplink);
+  if (mtuError) throw mtuError;
   // hg's VXLAN device holds the subnet's network address (as flannel's does): not a conflict.
   const vxlan = findVxlanDevice(state)?.ifname;
-  const conflicts = overlappingNetworks(state, subnet, vxlan ? [bridge, vxlan] : [bridge]);
-  if (conflicts.length > 0) {
-    const c = conflicts[0];
-    throw new InputError(
-      `subnet ${formatPrefix(subnet)} overlaps ${
-        formatPrefix(c.prefix)
-      } (${c.where}) already on this host`,
-    );
+  for (const s of subnets) {
+    const unusable = specialPrefixError("subnet", s);
+    if (unusable) throw unusable;
+    const longest = s.address.family === 4 ? 30 : 126;
+    if (s.length > longest) {
+      throw new InputError(
+        `subnet ${
+          formatPrefix(s)
+        } is too small: at most /${longest}, to fit a gateway and a container`,
+      );
+    }
+    const conflicts = overlappingNetworks(state, s, vxlan ? [bridge, vxlan] : [bridge]);
+    if (conflicts.length > 0) {
+      const c = conflicts[0];
+      throw new InputError(
+        `subnet ${formatPrefix(s)} overlaps ${
+          formatPrefix(c.prefix)
+        } (${c.where}) already on this host`,
+      );
+    }
   }
-  const gateway = firstHost(subnet);
-  const gatewayText = `${formatAddress(gateway)}/${subnet.length}`;
+  const gatewayText = (s: Prefix) => `${formatAddress(firstHost(s))}/${s.length}`;
+  // An IPv6 gateway is usable at once: DAD would leave it tentative for a second or two.
+  const noDad = (s: Prefix) => (s.address.family === 6 ? ["nodad"] : []);
   const steps: Step[] = [];
   const found = findBridge(state, bridge);
   if (!found) {
@@ -66,7 +83,7 @@ export function planSetup(
     steps.push(
       ipStep(["link", "add", bridge, ...mtu, "type", "bridge"]),
       ipStep(["link", "set", bridge, "alias", BRIDGE_ALIAS]),
-      ipStep(["addr", "add", gatewayText, "dev", bridge]),
+      ...subnets.map((s) => ipStep(["addr", "add", gatewayText(s), "dev", bridge, ...noDad(s)])),
       ipStep(["link", "set", bridge, "up"]),
     );
   } else {
@@ -78,42 +95,58 @@ export function planSetup(
     if (request.mtu !== undefined && found.link.mtu !== request.mtu) {
       steps.push(ipStep(["link", "set", bridge, "mtu", String(request.mtu)]));
     }
-    // On a bridge hg did not create, its address is marked for teardown to find.
+    // On a bridge hg did not create, its address is marked for teardown to find (IPv6 addresses
+    // take no label: teardown finds them by the subnet).
     const label = found.createdByHg ? undefined : addressLabel(bridge);
-    const addGateway = ipStep([
-      "addr",
-      "add",
-      gatewayText,
-      "dev",
-      bridge,
-      ...(label ? ["label", label] : []),
-    ]);
-    if (!found.gateway) {
-      steps.push(addGateway);
-    } else if (
-      !addressEquals(found.gateway.address, gateway) ||
-      found.gateway.prefix.length !== subnet.length
-    ) {
-      if (request.renumber) {
-        const old = `${formatAddress(found.gateway.address)}/${found.gateway.prefix.length}`;
-        steps.push(ipStep(["addr", "del", old, "dev", bridge]), addGateway);
-      } else {
-        // The host says another subnet than the one asked for: the request is refused, as
-        // an overlapping one is (exit 2), until the operator tears the old one down.
-        throw new InputError(
-          `bridge ${bridge} already has ${
-            formatAddress(found.gateway.address)
-          }/${found.gateway.prefix.length}` +
-            ` (subnet ${
-              formatPrefix(found.gateway.prefix)
-            }): run "hg teardown" first to change the subnet`,
-        );
+    for (const s of subnets) {
+      const gateway = firstHost(s);
+      const addGateway = ipStep([
+        "addr",
+        "add",
+        gatewayText(s),
+        "dev",
+        bridge,
+        ...(label && s.address.family === 4 ? ["label", label] : []),
+        ...noDad(s),
+      ]);
+      const present = found.gateways.find((g) => g.address.family === s.address.family);
+      if (!present) {
+        steps.push(addGateway);
+      } else if (
+        !addressEquals(present.address, gateway) || present.prefix.length !== s.length
+      ) {
+        if (request.renumber) {
+          const old = `${formatAddress(present.address)}/${present.prefix.length}`;
+          steps.push(ipStep(["addr", "del", old, "dev", bridge]), addGateway);
+        } else {
+          // The host says another subnet than the one asked for: the request is refused, as
+          // an overlapping one is (exit 2), until the operator tears the old one down.
+          throw new InputError(
+            `bridge ${bridge} already has ${
+              formatAddress(present.address)
+            }/${present.prefix.length}` +
+              ` (subnet ${
+                formatPrefix(present.prefix)
+              }): run "hg teardown" first to change the subnet`,
+          );
+        }
       }
     }
     if (!found.link.up) steps.push(ipStep(["link", "set", bridge, "up"]));
   }
-  if (!state.forwarding) steps.push({ kind: "sysctl", key: "net.ipv4.ip_forward", value: "1" });
+  const families = new Set(subnets.map((s) => s.address.family));
+  if (families.has(4) && !state.forwarding) {
+    steps.push({ kind: "sysctl", key: "net.ipv4.ip_forward", value: "1" });
+  }
+  if (families.has(6) && !state.forwarding6) {
+    steps.push({ kind: "sysctl", key: "net.ipv6.conf.all.forwarding", value: "1" });
+  }
   if (request.masqueradeNetwork) {
+    if (subnet.address.family !== 4) {
+      throw new InputError(
+        "--masquerade covers IPv4 only: an IPv6-only host has nothing to masquerade",
+      );
+    }
     const rule = masqueradeRule(subnet, request.masqueradeNetwork);
     const present = hgRules(natRules).some((r) => r.join(" ") === rule.join(" "));
     if (!present) {

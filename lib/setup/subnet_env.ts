@@ -15,15 +15,18 @@ export const DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env";
 
 /** What subnet.env says. */
 export interface SubnetEnv {
+  /** The cluster network and this host's subnet in it (IPv4, or IPv6 on an IPv6-only host). */
   readonly network: Prefix;
   readonly subnet: Prefix;
+  /** A dual-stack host's IPv6 network and subnet. */
+  readonly ipv6?: { readonly network: Prefix; readonly subnet: Prefix };
   readonly mtu: number;
   readonly ipMasq: boolean;
 }
 
 /**
  * The file's text, as flanneld writes it (FLANNEL_SUBNET is the gateway address with the
- * subnet's length).
+ * subnet's length; an IPv6 network and subnet are FLANNEL_IPV6_NETWORK and FLANNEL_IPV6_SUBNET).
  *
  * @example
  * ```ts
@@ -32,9 +35,15 @@ export interface SubnetEnv {
  * ```
  */
 export function formatSubnetEnv(env: SubnetEnv): string {
+  const families = [{ network: env.network, subnet: env.subnet }, ...(env.ipv6 ? [env.ipv6] : [])];
   return [
-    `FLANNEL_NETWORK=${formatPrefix(env.network)}`,
-    `FLANNEL_SUBNET=${formatAddress(firstHost(env.subnet))}/${env.subnet.length}`,
+    ...families.flatMap(({ network, subnet }) => {
+      const name = subnet.address.family === 4 ? "FLANNEL" : "FLANNEL_IPV6";
+      return [
+        `${name}_NETWORK=${formatPrefix(network)}`,
+        `${name}_SUBNET=${formatAddress(firstHost(subnet))}/${subnet.length}`,
+      ];
+    }),
     `FLANNEL_MTU=${env.mtu}`,
     `FLANNEL_IPMASQ=${env.ipMasq}`,
     "",
@@ -52,8 +61,9 @@ export async function writeSubnetEnv(path: string, text: string): Promise<boolea
 }
 
 /**
- * The subnet a subnet.env names (FLANNEL_SUBNET), or undefined when the text has none or an
- * invalid one: the file is a hint of what this host used before, never trusted further.
+ * The subnet a subnet.env names (FLANNEL_SUBNET, else FLANNEL_IPV6_SUBNET: an IPv6-only host's),
+ * or undefined when the text has none or an invalid one: the file is a hint of what this host
+ * used before, never trusted further.
  *
  * @example
  * ```ts
@@ -61,7 +71,8 @@ export async function writeSubnetEnv(path: string, text: string): Promise<boolea
  * ```
  */
 export function subnetOfEnv(text: string): Prefix | undefined {
-  const value = /^FLANNEL_SUBNET=(\S+)\s*$/m.exec(text)?.[1];
+  const value = (/^FLANNEL_SUBNET=(\S+)\s*$/m.exec(text) ??
+    /^FLANNEL_IPV6_SUBNET=(\S+)\s*$/m.exec(text))?.[1];
   if (value === undefined) return undefined;
   try {
     return parseInterfaceAddress(value).prefix;

@@ -30,8 +30,10 @@ export interface ContainerStatus {
   readonly netns: string | null;
   /** The interface inside the container. */
   readonly ifname: string;
-  /** Address with prefix length, e.g. "1.1.1.2/24". */
+  /** Address with prefix length, e.g. "1.1.1.2/24" (IPv6 on an IPv6-only host). */
   readonly address: string;
+  /** A dual-stack container's IPv6 address with prefix length; null otherwise. */
+  readonly ipv6Address: string | null;
   readonly hostVeth: string;
   /** The veth is a port of the bridge. */
   readonly attached: boolean;
@@ -50,10 +52,16 @@ export interface Status {
     /** Gateway address with prefix length, e.g. "1.1.1.1/24"; null when it has none. */
     readonly address: string | null;
     readonly subnet: string | null;
+    /** A dual-stack bridge's IPv6 gateway address and subnet; null otherwise. */
+    readonly ipv6Address: string | null;
+    readonly ipv6Subnet: string | null;
     readonly mtu: number | null;
     readonly createdByHg: boolean;
   };
+  /** IPv4 forwarding (`net.ipv4.ip_forward`). */
   readonly forwarding: boolean;
+  /** IPv6 forwarding (`net.ipv6.conf.all.forwarding`). */
+  readonly forwarding6: boolean;
   readonly containers: readonly ContainerStatus[];
   readonly peers: readonly PeerStatus[];
 }
@@ -72,6 +80,7 @@ export function buildStatus(
   present: ReadonlySet<string>,
 ): Status {
   const bridge = findBridge(state, bridgeName);
+  const second = bridge?.gateways[1];
   return {
     schema: 1,
     bridge: {
@@ -82,10 +91,13 @@ export function buildStatus(
         ? `${formatAddress(bridge.gateway.address)}/${bridge.gateway.prefix.length}`
         : null,
       subnet: bridge?.gateway ? formatPrefix(bridge.gateway.prefix) : null,
+      ipv6Address: second ? `${formatAddress(second.address)}/${second.prefix.length}` : null,
+      ipv6Subnet: second ? formatPrefix(second.prefix) : null,
       mtu: bridge?.link.mtu ?? null,
       createdByHg: bridge?.createdByHg ?? false,
     },
     forwarding: state.forwarding,
+    forwarding6: state.forwarding6,
     containers: containerStatuses(state, bridgeName, present),
     peers: peerStatuses(state),
   };
@@ -107,6 +119,7 @@ export function containerStatuses(
     netns: c.netns ?? null,
     ifname: c.ifname,
     address: `${formatAddress(c.address)}/${c.prefixLength}`,
+    ipv6Address: c.ipv6 ? `${formatAddress(c.ipv6.address)}/${c.ipv6.prefixLength}` : null,
     hostVeth: c.hostVeth,
     attached: c.master === bridgeName,
     up: c.vethUp,

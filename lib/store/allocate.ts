@@ -4,12 +4,12 @@
  * bridge still has it) claims that one again when it is free, as flanneld does with its previous
  * subnet; otherwise a free subnet is picked at random and claimed, and a claim lost to another
  * host is retried with a new pick (flanneld exits there instead). Pure choice of candidates,
- * I/O only through the store.
+ * I/O only through the store. A dual-stack lease holds an IPv4 and an IPv6 subnet under one key.
  *
  * @module
  */
 import { noConfigError } from "./configure.ts";
-import { HgError } from "../errors.ts";
+import { HgError, InputError } from "../errors.ts";
 import { gatewayAddressError } from "../peers/reconcile.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import {
@@ -20,13 +20,14 @@ import {
   prefixEquals,
   subnetIndex,
 } from "../net/prefix.ts";
-import type { NetworkConfig } from "./config.ts";
+import { configRanges, describeNetworks, type NetworkConfig, type SubnetRange } from "./config.ts";
 import {
   leaseAddressError,
   type LeaseAttrs,
   leaseAttrsFor,
-  subnetKey,
-  subnetOfKey,
+  type LeaseSubnets,
+  leaseSubnets,
+  subnetsOfKey,
 } from "./lease.ts";
 import type { Lease, RegistryEntry, SubnetStore } from "./store.ts";
 
@@ -58,41 +59,88 @@ export interface Allocation {
 }
 
 /**
- * Why `subnet` cannot be leased by this host now, or undefined when it is free and valid.
+ * Why `subnets` cannot be leased by this host now, or undefined when they are free and valid.
+ * A dual-stack lease's IPv6 subnet must be its IPv4 subnet's pair (see {@link subnetsAt}).
  *
  * @example
  * ```ts
- * whyNotFree(config, parsePrefix("1.1.3.0/24"), entries); // "it is leased to h3 (10.0.12.13)"
+ * whyNotFree(config, { subnet: parsePrefix("1.1.3.0/24") }, entries); // "it is leased to h3 (10.0.12.13)"
  * ```
  */
 export function whyNotFree(
   config: NetworkConfig,
-  subnet: Prefix,
+  subnets: LeaseSubnets,
   entries: readonly RegistryEntry[],
 ): string | undefined {
-  const { first, last } = subnetRange(config);
-  if (
-    subnet.length !== config.subnetLen || !prefixCovers(config.network, subnet) ||
-    subnetIndex(config.network, subnet) < first || subnetIndex(config.network, subnet) > last
-  ) {
-    return `it is not one of the network's subnets (/${config.subnetLen} of ${
-      formatPrefix(config.network)
-    } from ${formatAddress(config.subnetMin)} to ${formatAddress(config.subnetMax)})`;
+  const index = candidateIndex(config, subnets.subnet);
+  if (index === undefined) return notInRange(config, config);
+  const pair = subnetsAt(config, index);
+  if (config.ipv6 && subnets.ipv6Subnet && !prefixEquals(subnets.ipv6Subnet, pair.ipv6Subnet!)) {
+    return `${formatPrefix(subnets.ipv6Subnet)} is not the IPv6 pair of ${
+      formatPrefix(subnets.subnet)
+    } (${formatPrefix(pair.ipv6Subnet!)})`;
   }
-  const entry = entries.find((e) => e.key === subnetKey(subnet));
-  if (!entry) return undefined;
-  if (!("lease" in entry)) return `its registry key holds something else (${entry.problem})`;
-  const { node, publicIp } = entry.lease.attrs;
-  return `it is leased to ${node ?? "a host"} (${formatAddress(publicIp)})`;
+  const mine = new Set(leaseSubnets(pair).map(formatPrefix));
+  for (const entry of entries) {
+    const held = subnetsOfKey(entry.key);
+    if (!held || !leaseSubnets(held).some((p) => mine.has(formatPrefix(p)))) continue;
+    if (!("lease" in entry)) return `its registry key holds something else (${entry.problem})`;
+    const { node, publicIp } = entry.lease.attrs;
+    return `it is leased to ${node ?? "a host"} (${formatAddress(publicIp)})`;
+  }
+  return undefined;
+}
+
+/** Why a subnet is not one of `range`'s. */
+function notInRange(config: NetworkConfig, range: SubnetRange): string {
+  return `it is not one of the network's subnets (/${range.subnetLen} of ${
+    formatPrefix(range.network)
+  } from ${formatAddress(range.subnetMin)} to ${formatAddress(range.subnetMax)}${
+    config.ipv6 && range === config ? `, paired with ${describeNetworks(config)}` : ""
+  })`;
 }
 
 /** The indexes of the first and last subnet handed out (SubnetMin, SubnetMax), and how many. */
-function subnetRange(config: NetworkConfig): { first: bigint; last: bigint; size: bigint } {
+function subnetRange(range: SubnetRange): { first: bigint; last: bigint; size: bigint } {
   const index = (address: IpAddress) =>
-    subnetIndex(config.network, { address, length: config.subnetLen });
-  const first = index(config.subnetMin);
-  const last = index(config.subnetMax);
+    subnetIndex(range.network, { address, length: range.subnetLen });
+  const first = index(range.subnetMin);
+  const last = index(range.subnetMax);
   return { first, last, size: last - first + 1n };
+}
+
+/**
+ * How many leases the network holds: the primary range's size, or a dual-stack network's
+ * smaller range's (the n-th IPv4 subnet pairs with the n-th IPv6 one).
+ */
+function candidateCount(config: NetworkConfig): bigint {
+  const sizes = configRanges(config).map((r) => subnetRange(r).size);
+  return sizes.reduce((a, b) => (a < b ? a : b));
+}
+
+/**
+ * The subnets of the `n`-th lease of the network, counting from SubnetMin. Dual-stack, the n-th
+ * IPv4 subnet pairs with the n-th IPv6 subnet, so one key claims both: two hosts can never hold
+ * the same subnet of either family, on any store, because they would race for the same key.
+ *
+ * @example
+ * ```ts
+ * subnetsAt(dualStack, 0n); // { subnet: 1.1.1.0/24, ipv6Subnet: fd00:1:1::/64 }
+ * ```
+ */
+export function subnetsAt(config: NetworkConfig, n: bigint): LeaseSubnets {
+  const at = (range: SubnetRange) =>
+    nthSubnet(range.network, range.subnetLen, subnetRange(range).first + n);
+  return config.ipv6 ? { subnet: at(config), ipv6Subnet: at(config.ipv6) } : { subnet: at(config) };
+}
+
+/** Which lease of the network (see {@link subnetsAt}) has primary subnet `subnet`, if any. */
+function candidateIndex(config: NetworkConfig, subnet: Prefix): bigint | undefined {
+  if (
+    subnet.length !== config.subnetLen || !prefixCovers(config.network, subnet)
+  ) return undefined;
+  const n = subnetIndex(config.network, subnet) - subnetRange(config).first;
+  return n < 0n || n >= candidateCount(config) ? undefined : n;
 }
 
 /** The lease that belongs to this host: same node name, or same public address. */
@@ -107,41 +155,47 @@ export function ownLease(entries: readonly RegistryEntry[], attrs: LeaseAttrs): 
 }
 
 /**
- * The free subnets between SubnetMin and SubnetMax (at most `limit`), in order. Keys that name a
- * subnet count as taken even when their value is broken: claiming over them would fail anyway.
+ * The free leases between SubnetMin and SubnetMax (at most `limit`), in order. A lease is free
+ * when no key names any of its subnets; keys count even when their value is broken: claiming
+ * over them would fail anyway.
  *
  * @example
  * ```ts
- * freeSubnets(makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24), new Set(["1.1.1.0-24"]), 2);
- * // [1.1.2.0/24, 1.1.3.0/24]
+ * freeSubnets(makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24), takenSubnets(entries), 2);
+ * // [{ subnet: 1.1.2.0/24 }, { subnet: 1.1.3.0/24 }]
  * ```
  */
 export function freeSubnets(
   config: NetworkConfig,
   taken: ReadonlySet<string>,
   limit = 1000,
-): Prefix[] {
-  const { first, last } = subnetRange(config);
-  const free: Prefix[] = [];
-  for (let i = first; i <= last && free.length < limit; i++) {
-    const subnet = nthSubnet(config.network, config.subnetLen, i);
-    if (!taken.has(subnetKey(subnet))) free.push(subnet);
+): LeaseSubnets[] {
+  const count = candidateCount(config);
+  const free: LeaseSubnets[] = [];
+  for (let i = 0n; i < count && free.length < limit; i++) {
+    const subnets = subnetsAt(config, i);
+    if (!leaseSubnets(subnets).some((p) => taken.has(formatPrefix(p)))) free.push(subnets);
   }
   return free;
 }
 
-/** The keys of every subnet a listing holds, valid lease or not. */
-export function takenKeys(entries: readonly RegistryEntry[]): Set<string> {
-  return new Set(entries.filter((e) => subnetOfKey(e.key) !== undefined).map((e) => e.key));
+/** Every subnet (as `formatPrefix` writes it) a key of the listing names, valid lease or not. */
+export function takenSubnets(entries: readonly RegistryEntry[]): Set<string> {
+  const taken = new Set<string>();
+  for (const entry of entries) {
+    const subnets = subnetsOfKey(entry.key);
+    if (subnets) { for (const p of leaseSubnets(subnets)) taken.add(formatPrefix(p)); }
+  }
+  return taken;
 }
 
-/** A free subnet picked at random (among the first 1000 free ones). */
+/** A free lease picked at random (among the first 1000 free ones). */
 function randomFree(
   config: NetworkConfig,
   entries: readonly RegistryEntry[],
   random: () => number,
-): Prefix {
-  const free = freeSubnets(config, takenKeys(entries));
+): LeaseSubnets {
+  const free = freeSubnets(config, takenSubnets(entries));
   return free[Math.floor(random() * free.length)];
 }
 
@@ -150,30 +204,48 @@ function expiry(request: AllocRequest): number {
   return Date.now() + request.ttlSeconds * 1000;
 }
 
-/** A lease every other host's `peer sync` would refuse is never written. */
+/**
+ * A lease every other host's `peer sync` would refuse is never written: each family's subnets are
+ * routed through the holder's address of that family, outside the cluster network.
+ */
 function refuseUnroutable(config: NetworkConfig, attrs: LeaseAttrs): void {
-  const { publicIp } = attrs;
-  const unusable = leaseAddressError("public address", publicIp) ??
-    gatewayAddressError("public address", publicIp, [
-      { prefix: config.network, what: "the cluster network" },
-    ]);
+  const containers = configRanges(config).map((r) => ({
+    prefix: r.network,
+    what: "the cluster network",
+  }));
+  const family = config.network.address.family;
+  const unusable = leaseAddressError("public address", attrs.publicIp, family) ??
+    gatewayAddressError("public address", attrs.publicIp, containers);
   if (unusable) throw unusable;
+  if (!config.ipv6) return;
+  if (!attrs.publicIpv6) {
+    throw new InputError(
+      `the network is dual-stack (${
+        describeNetworks(config)
+      }): this host needs a public IPv6 address as well (--public-ipv6, or a global IPv6 address on its interface)`,
+    );
+  }
+  const unusable6 = leaseAddressError("public IPv6 address", attrs.publicIpv6, 6) ??
+    gatewayAddressError("public IPv6 address", attrs.publicIpv6, containers);
+  if (unusable6) throw unusable6;
 }
 
 function networkFull(config: NetworkConfig): NetworkFullError {
+  const ranges = configRanges(config).map((r) =>
+    `/${r.subnetLen} from ${formatAddress(r.subnetMin)} to ${formatAddress(r.subnetMax)}`
+  ).join(" paired with ");
   return new NetworkFullError(
-    `network ${formatPrefix(config.network)} is full: every /${config.subnetLen} from ` +
-      `${formatAddress(config.subnetMin)} to ${formatAddress(config.subnetMax)} is leased`,
+    `network ${describeNetworks(config)} is full: every ${ranges} is leased`,
   );
 }
 
 /** What {@link allocate} does with a listing: the decision, before any write. */
 export type AllocationPreview =
   | { readonly kind: "renew"; readonly lease: Lease }
-  | { readonly kind: "previous"; readonly subnet: Prefix }
+  | { readonly kind: "previous"; readonly subnets: LeaseSubnets }
   | {
     readonly kind: "new";
-    readonly first: Prefix;
+    readonly first: LeaseSubnets;
     readonly free: number;
     /** Why the host's previous subnet could not be had. */
     readonly previousUnavailable?: string;
@@ -196,9 +268,10 @@ export function previewAllocation(
   request: AllocRequest,
   url: string,
 ): AllocationPreview {
-  refuseUnroutable(config, request.attrs);
+  const attrs = leaseAttrsFor(request.attrs, config);
+  refuseUnroutable(config, attrs);
   const { previous } = request;
-  const mine = ownLease(entries, request.attrs);
+  const mine = ownLease(entries, attrs);
   if (mine) {
     if (previous && !prefixEquals(previous, mine.subnet) && request.keepPrevious) {
       throw new PreviousSubnetError(
@@ -211,8 +284,11 @@ export function previewAllocation(
   }
   let previousUnavailable: string | undefined;
   if (previous) {
-    previousUnavailable = whyNotFree(config, previous, entries);
-    if (previousUnavailable === undefined) return { kind: "previous", subnet: previous };
+    // A dual-stack host claims its IPv4 subnet's pair with it.
+    const index = candidateIndex(config, previous);
+    const subnets = index === undefined ? { subnet: previous } : subnetsAt(config, index);
+    previousUnavailable = whyNotFree(config, subnets, entries);
+    if (previousUnavailable === undefined) return { kind: "previous", subnets };
     if (request.keepPrevious) {
       throw new PreviousSubnetError(
         `this host uses ${
@@ -221,16 +297,18 @@ export function previewAllocation(
       );
     }
   }
-  const taken = takenKeys(entries);
+  const taken = takenSubnets(entries);
   const [first] = freeSubnets(config, taken, 1);
   if (!first) throw networkFull(config);
-  const inRange = [...taken].filter((key) =>
-    whyNotFree(config, subnetOfKey(key)!, []) === undefined
-  );
+  // Held leases whose primary subnet is one of the network's (the rest take no room).
+  const held = entries.filter((e) => {
+    const subnets = subnetsOfKey(e.key);
+    return subnets !== undefined && candidateIndex(config, subnets.subnet) !== undefined;
+  }).length;
   return {
     kind: "new",
     first,
-    free: Number(subnetRange(config).size) - inRange.length,
+    free: Number(candidateCount(config)) - held,
     ...(previousUnavailable === undefined ? {} : { previousUnavailable }),
   };
 }
@@ -254,22 +332,22 @@ export async function allocate(
   if (!config) throw noConfigError(store.url);
   const { ttlSeconds } = request;
   // The lease says what the network's backend needs of this host (a VXLAN host's VTEP MAC).
-  const attrs = leaseAttrsFor(request.attrs, config.backend);
+  const attrs = leaseAttrsFor(request.attrs, config);
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const { entries } = await store.listLeases();
     const preview = previewAllocation(config, entries, request, store.url);
     if (preview.kind === "renew") {
       const mine = preview.lease;
-      if (await store.renew(mine.subnet, mine.attrs.publicIp, ttlSeconds, attrs)) {
+      if (await store.renew(mine, mine.attrs.publicIp, ttlSeconds, attrs)) {
         return { lease: { ...mine, attrs, expiresAt: expiry(request) }, reused: true };
       }
       continue; // it expired or was released in between: look again
     }
-    const subnet = preview.kind === "previous"
-      ? preview.subnet
+    const subnets = preview.kind === "previous"
+      ? preview.subnets
       : randomFree(config, entries, random);
-    if (await store.claim(subnet, attrs, ttlSeconds)) {
-      const lease = { subnet, attrs, expiresAt: expiry(request) };
+    if (await store.claim(subnets, attrs, ttlSeconds)) {
+      const lease = { ...subnets, attrs, expiresAt: expiry(request) };
       if (preview.kind === "previous") return { lease, reused: true };
       const { previousUnavailable } = preview;
       return {

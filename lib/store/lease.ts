@@ -6,6 +6,12 @@
  * `"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:56:0a:00:0c:0b"}`.
  * Keys name the subnet with "-" for "/": `1.1.1.0-24`.
  *
+ * Dual-stack leases are flannel's too: the key names both subnets, `10.5.52.0-24&fc00::-64`, and
+ * the value carries `PublicIPv6`. An IPv6-only lease (flannel's etcd registry has none: it always
+ * leases IPv4) is keyed by its IPv6 subnet alone, `fc00::-64`, with `"PublicIP":null`. In a
+ * {@link Lease}, `subnet` and `attrs.publicIp` are the primary family's (IPv4, or IPv6 on an
+ * IPv6-only network); `ipv6Subnet` and `attrs.publicIpv6` are a dual-stack lease's IPv6 side.
+ *
  * @module
  */
 import { InputError } from "../errors.ts";
@@ -13,13 +19,20 @@ import { type IpAddress, parseAddressOf } from "../net/address.ts";
 import { specialAddressError } from "../net/special.ts";
 import { formatAddress } from "../net/address.ts";
 import { formatPrefix, parsePrefix, type Prefix } from "../net/prefix.ts";
+import type { Family } from "../net/address.ts";
 import { parseMac, vtepMac } from "../vxlan/vtep.ts";
 import type { Backend } from "./config.ts";
+import type { Lease } from "./store.ts";
 
 /** What a lease says about its holder. */
 export interface LeaseAttrs {
-  /** The address other hosts route the subnet through. */
+  /**
+   * The address other hosts route the subnet through: IPv4, or IPv6 on an IPv6-only network
+   * (always the family of the lease's `subnet`).
+   */
   readonly publicIp: IpAddress;
+  /** A dual-stack host's IPv6 address: what other hosts route its IPv6 subnet through. */
+  readonly publicIpv6?: IpAddress;
   readonly backendType: string;
   /** The holder's node name, when hg wrote the lease. */
   readonly node?: string;
@@ -35,64 +48,183 @@ export interface LeaseVtep {
 }
 
 /**
- * This host's lease attributes on a network with `backend`: a vxlan network's lease names the
- * backend and carries the host's VTEP MAC (see `vtepMac`), a host-gw network's neither.
+ * This host's lease attributes on a network (its families and `backend`): the addresses of the
+ * families the network has (an IPv6-only network's `publicIp` is the host's IPv6 address; an
+ * IPv4 network keeps no `publicIpv6`), and for a vxlan network the backend and the host's VTEP
+ * MAC (see `vtepMac`); a host-gw lease has neither.
  *
  * @example
  * ```ts
- * leaseAttrsFor({ publicIp: parseAddress("10.0.12.11"), backendType: "host-gw" }, { type: "vxlan", vni: 1, port: 8472, directRouting: true }).vtep;
+ * leaseAttrsFor({ publicIp: parseAddress("10.0.12.11"), backendType: "host-gw" }, vxlanConfig).vtep;
  * // { mac: "0e:56:0a:00:0c:0b", vni: 1 }
  * ```
  */
-export function leaseAttrsFor<T extends LeaseAttrs>(attrs: T, backend: Backend): T {
-  const { vtep: _, ...rest } = attrs;
-  if (backend.type === "host-gw") return { ...rest, backendType: "host-gw" } as T;
+export function leaseAttrsFor<T extends LeaseAttrs>(
+  attrs: T,
+  network: { readonly network: Prefix; readonly ipv6?: unknown; readonly backend: Backend },
+): T {
+  const { vtep: _, publicIpv6, ...rest } = attrs;
+  const families = network.network.address.family === 6
+    // The host's IPv6 address: given as --public-ip, or found beside its IPv4 one.
+    ? { publicIp: attrs.publicIp.family === 6 ? attrs.publicIp : publicIpv6 ?? attrs.publicIp }
+    : network.ipv6 && publicIpv6
+    ? { publicIpv6 }
+    : {};
+  const fitted = { ...rest, ...families };
+  const { backend } = network;
+  if (backend.type === "host-gw") return { ...fitted, backendType: "host-gw" } as T;
   return {
-    ...rest,
+    ...fitted,
     backendType: "vxlan",
     vtep: { mac: vtepMac(attrs.publicIp), vni: backend.vni },
   } as T;
 }
 
 /**
- * Why `address` cannot be the address a lease carries (undefined: it can): leases carry an IPv4
- * unicast address. `role` names where it came from ("--public-ip", "public address").
+ * Why `address` cannot be the address a lease carries (undefined: it can): a unicast address of
+ * `family` (the network's family for that side of the lease). `role` names where it came from
+ * ("--public-ip", "public address").
  *
  * @example
  * ```ts
- * leaseAddressError("--public-ip", parseAddress("fd00::7"))?.message; // "--public-ip fd00::7 is IPv6: ..."
+ * leaseAddressError("--public-ip", parseAddress("fd00::7"), 4)?.message; // "--public-ip fd00::7 is IPv6: ..."
  * ```
  */
-export function leaseAddressError(role: string, address: IpAddress): InputError | undefined {
-  if (address.family !== 4) {
+export function leaseAddressError(
+  role: string,
+  address: IpAddress,
+  family: Family = 4,
+): InputError | undefined {
+  if (address.family !== family) {
     return new InputError(
-      `${role} ${formatAddress(address)} is IPv6: hg leases carry an IPv4 address`,
+      `${role} ${formatAddress(address)} is IPv${address.family}: the network's ${
+        family === 4
+          ? "IPv4 subnets are routed through an IPv4"
+          : "IPv6 subnets are routed through an IPv6"
+      } address`,
     );
   }
   return specialAddressError(role, address);
 }
 
+/** The subnets a lease holds: its primary one and, dual-stack, its IPv6 one. */
+export interface LeaseSubnets {
+  /** The primary subnet: IPv4, or IPv6 on an IPv6-only network. */
+  readonly subnet: Prefix;
+  /** A dual-stack lease's IPv6 subnet. */
+  readonly ipv6Subnet?: Prefix;
+}
+
 /**
- * The registry key of a subnet: `1.1.1.0-24`.
+ * Every subnet of a lease, the primary one first.
+ *
+ * @example
+ * ```ts
+ * leaseSubnets({ subnet: parsePrefix("1.1.1.0/24"), ipv6Subnet: parsePrefix("fd00:1:1::/64") }).length; // 2
+ * ```
+ */
+export function leaseSubnets(lease: LeaseSubnets): Prefix[] {
+  return lease.ipv6Subnet ? [lease.subnet, lease.ipv6Subnet] : [lease.subnet];
+}
+
+/** One family of a lease: its subnet and the address other hosts route it through. */
+export interface LeaseRoute {
+  readonly subnet: Prefix;
+  readonly via: IpAddress;
+}
+
+/**
+ * What other hosts route for a lease: each of its subnets via the holder's address of that
+ * family. A dual-stack lease without `publicIpv6` is refused when it is read, so both are there.
+ *
+ * @example
+ * ```ts
+ * leaseRoutes(lease).map((r) => formatPrefix(r.subnet)); // ["1.1.1.0/24", "fd00:1:1::/64"]
+ * ```
+ */
+export function leaseRoutes(lease: LeaseSubnets & { readonly attrs: LeaseAttrs }): LeaseRoute[] {
+  const routes = [{ subnet: lease.subnet, via: lease.attrs.publicIp }];
+  if (lease.ipv6Subnet && lease.attrs.publicIpv6) {
+    routes.push({ subnet: lease.ipv6Subnet, via: lease.attrs.publicIpv6 });
+  }
+  return routes;
+}
+
+/**
+ * The registry key of a lease's subnets: `1.1.1.0-24`, `1.1.1.0-24&fd00:1:1::-64` (dual-stack),
+ * `fd00:1:1::-64` (IPv6-only).
  *
  * @example
  * ```ts
  * subnetKey(parsePrefix("1.1.1.0/24")); // "1.1.1.0-24"
  * ```
  */
-export function subnetKey(subnet: Prefix): string {
-  return formatPrefix(subnet).replace("/", "-");
+export function subnetKey(subnet: Prefix, ipv6Subnet?: Prefix): string {
+  const key = (p: Prefix) => formatPrefix(p).replace("/", "-");
+  return ipv6Subnet ? `${key(subnet)}&${key(ipv6Subnet)}` : key(subnet);
 }
 
-/** The subnet a registry key names, or undefined when the key is not one. */
-export function subnetOfKey(key: string): Prefix | undefined {
-  const match = /^(\d+\.\d+\.\d+\.\d+)-(\d+)$/.exec(key);
+/** The registry key of a lease (see {@link subnetKey}). */
+export function leaseKey(lease: LeaseSubnets): string {
+  return subnetKey(lease.subnet, lease.ipv6Subnet);
+}
+
+const V4_KEY = String.raw`(\d+\.\d+\.\d+\.\d+)-(\d+)`;
+const V6_KEY = String.raw`([0-9a-f:]+)-(\d+)`;
+const KEY = new RegExp(`^(?:${V4_KEY}(?:&${V6_KEY})?|${V6_KEY})$`);
+
+/**
+ * The subnets a registry key names, or undefined when the key is not a lease's (a key must be
+ * written as hg and flannel write it: the canonical form of each prefix).
+ *
+ * @example
+ * ```ts
+ * subnetsOfKey("10.5.52.0-24&fc00::-64")?.ipv6Subnet; // fc00::/64
+ * ```
+ */
+export function subnetsOfKey(key: string): LeaseSubnets | undefined {
+  const match = KEY.exec(key);
   if (!match) return undefined;
+  const [, v4, v4len, v6, v6len, only6, only6len] = match;
   try {
-    return parsePrefix(`${match[1]}/${match[2]}`);
+    const subnets = v4 === undefined ? { subnet: parsePrefix(`${only6}/${only6len}`) } : {
+      subnet: parsePrefix(`${v4}/${v4len}`),
+      ...(v6 === undefined ? {} : { ipv6Subnet: parsePrefix(`${v6}/${v6len}`) }),
+    };
+    if (subnets.subnet.address.family !== (v4 === undefined ? 6 : 4)) return undefined;
+    if ("ipv6Subnet" in subnets && subnets.ipv6Subnet!.address.family !== 6) return undefined;
+    // One name per lease: "fc00:0::-64" would be a second key for fc00::-64.
+    return leaseKey(subnets) === key ? subnets : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The primary subnet a registry key names (see {@link subnetsOfKey}). */
+export function subnetOfKey(key: string): Prefix | undefined {
+  return subnetsOfKey(key)?.subnet;
+}
+
+/**
+ * Puts a lease's key and value together, or throws an Error saying why they do not fit: each
+ * subnet needs the holder's address of its family.
+ *
+ * @example
+ * ```ts
+ * leaseOf(subnetsOfKey("1.1.1.0-24")!, parseLeaseValue('{"PublicIP":"10.0.12.11"}')).subnet; // 1.1.1.0/24
+ * ```
+ */
+export function leaseOf(subnets: LeaseSubnets, attrs: LeaseAttrs): Lease {
+  const v6Only = subnets.subnet.address.family === 6;
+  // A value written for a dual-stack network names its IPv4 address as PublicIP.
+  const publicIp = v6Only && attrs.publicIp.family === 4 ? attrs.publicIpv6 : attrs.publicIp;
+  if (!publicIp) throw new Error("an IPv6 lease has no PublicIPv6");
+  if (subnets.ipv6Subnet && !attrs.publicIpv6) {
+    throw new Error("a dual-stack lease has no PublicIPv6");
+  }
+  const { publicIpv6: _, ...single } = attrs;
+  const fitted: LeaseAttrs = subnets.ipv6Subnet ? attrs : { ...single, publicIp };
+  return { ...subnets, attrs: fitted };
 }
 
 /**
@@ -110,9 +242,11 @@ export function formatLeaseValue(attrs: LeaseAttrs): string {
 
 /** The lease value as a JSON object (what {@link formatLeaseValue} writes). */
 export function leaseValue(attrs: LeaseAttrs): Record<string, unknown> {
+  const v6Only = attrs.publicIp.family === 6;
+  const v6 = v6Only ? attrs.publicIp : attrs.publicIpv6;
   return {
-    PublicIP: formatAddress(attrs.publicIp),
-    PublicIPv6: null,
+    PublicIP: v6Only ? null : formatAddress(attrs.publicIp),
+    PublicIPv6: v6 ? formatAddress(v6) : null,
     BackendType: attrs.backendType,
     BackendData: attrs.vtep
       ? {
@@ -141,8 +275,15 @@ export function leaseAttrsOf(data: unknown): LeaseAttrs {
     throw new Error("value is not a JSON object");
   }
   const v = data as Record<string, unknown>;
-  if (typeof v.PublicIP !== "string") throw new Error(`PublicIP is missing or not a string`);
-  const publicIp = parseAddressOf(4, v.PublicIP);
+  if (v.PublicIPv6 !== undefined && v.PublicIPv6 !== null && typeof v.PublicIPv6 !== "string") {
+    throw new Error("PublicIPv6 is not a string");
+  }
+  const publicIpv6 = typeof v.PublicIPv6 === "string" ? parseAddressOf(6, v.PublicIPv6) : undefined;
+  // An IPv6-only lease says "PublicIP": null.
+  if (typeof v.PublicIP !== "string" && !(v.PublicIP == null && publicIpv6)) {
+    throw new Error(`PublicIP is missing or not a string`);
+  }
+  const publicIp = typeof v.PublicIP === "string" ? parseAddressOf(4, v.PublicIP) : publicIpv6!;
   const backendType = v.BackendType ?? "";
   if (typeof backendType !== "string") throw new Error("BackendType is not a string");
   if (
@@ -153,6 +294,7 @@ export function leaseAttrsOf(data: unknown): LeaseAttrs {
   }
   return {
     publicIp,
+    ...(publicIpv6 && publicIp.family === 4 ? { publicIpv6 } : {}),
     backendType,
     ...(typeof v.HgNode === "string" ? { node: v.HgNode } : {}),
     ...(backendType === "vxlan" ? { vtep: vtepOf(v.BackendData) } : {}),

@@ -6,13 +6,11 @@
  * @module
  */
 import type { IpAddress } from "../net/address.ts";
-import type { Prefix } from "../net/prefix.ts";
 import type { NetworkConfig } from "./config.ts";
-import type { LeaseAttrs } from "./lease.ts";
+import type { LeaseAttrs, LeaseSubnets } from "./lease.ts";
 
-/** A lease as read from a store. */
-export interface Lease {
-  readonly subnet: Prefix;
+/** A lease as read from a store: its subnets (see `LeaseSubnets`) and what its holder wrote. */
+export interface Lease extends LeaseSubnets {
   readonly attrs: LeaseAttrs;
   /** When the lease runs out (ms since the epoch), where the store tells. */
   readonly expiresAt?: number;
@@ -55,23 +53,23 @@ export interface SubnetStore {
    */
   readRegistry(): Promise<RegistryRead>;
   /**
-   * Creates the lease for `subnet` only if no live lease holds it (compare-and-swap).
+   * Creates the lease for `subnets` only if no live lease holds its key (compare-and-swap).
    * Returns false when another holder won.
    */
-  claim(subnet: Prefix, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean>;
+  claim(subnets: LeaseSubnets, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean>;
   /**
-   * Extends the lease of `subnet` by `ttlSeconds` if it is still held by `holder` (same public
+   * Extends the lease of `subnets` by `ttlSeconds` if it is still held by `holder` (same public
    * address), rewriting its attributes to `attrs` when given (a host that moved); returns false
    * when the lease is gone or held by someone else.
    */
   renew(
-    subnet: Prefix,
+    subnets: LeaseSubnets,
     holder: IpAddress,
     ttlSeconds: number,
     attrs?: LeaseAttrs,
   ): Promise<boolean>;
   /**
-   * Deletes the registry entry `key` (`subnetKey(subnet)` for a lease, or the key of an entry
+   * Deletes the registry entry `key` (`leaseKey(lease)` for a lease, or the key of an entry
    * that is not a valid lease, as a listing names it); returns false when there was none.
    */
   release(key: string): Promise<boolean>;

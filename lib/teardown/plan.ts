@@ -10,7 +10,9 @@
 import { listContainers } from "../containers/list.ts";
 import { addressLabel, BRIDGE_ALIAS } from "../host/marks.ts";
 import { isVxlanDevice } from "../vxlan/device.ts";
-import { formatAddress } from "../net/address.ts";
+import { addressEquals, formatAddress } from "../net/address.ts";
+import { firstHost, formatPrefix } from "../net/prefix.ts";
+import type { InterfaceAddress } from "../ip/addr.ts";
 import type { HostState } from "../host/state.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { HgError } from "../errors.ts";
@@ -52,8 +54,15 @@ export function planTeardown(
       ? ipStep(["netns", "del", c.name])
       : ipStep(["link", "del", c.hostVeth])
   );
-  if (hgRoutes(state).length > 0) {
+  // `route flush` serves one family (IPv4 in a batch): hg's IPv6 routes go one by one.
+  const routes = hgRoutes(state);
+  if (routes.some((r) => r.dst.address.family === 4)) {
     steps.push(ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)]));
+  }
+  for (const r of routes.filter((r) => r.dst.address.family === 6)) {
+    steps.push(
+      ipStep(["route", "del", formatPrefix(r.dst), "proto", String(HG_ROUTE_PROTOCOL)]),
+    );
   }
   for (const link of state.links) {
     // hg's VXLAN device goes with its neighbour and fdb entries (its routes went just before).
@@ -61,10 +70,17 @@ export function planTeardown(
       steps.push(ipStep(["link", "del", link.ifname]));
       continue;
     }
-    // A bridge hg found: only the address hg added to it goes.
+    // A bridge hg found: only the addresses hg added to it go. IPv4 ones carry hg's label; IPv6
+    // addresses take no label: beside hg's IPv4 one, hg's is its subnet's first host, added
+    // without DAD. (An IPv6-only bridge hg did not make keeps its address: nothing marks it.)
     const label = addressLabel(link.ifname);
     const addresses = state.addresses.find((a) => a.ifname === link.ifname)?.addresses ?? [];
-    for (const a of addresses.filter((a) => label !== undefined && a.label === label)) {
+    const labelled = (a: InterfaceAddress) => label !== undefined && a.label === label;
+    const marked = addresses.some(labelled);
+    const added = (a: InterfaceAddress) =>
+      a.address.family === 4 ? labelled(a) : marked && a.scope === "global" &&
+        a.flags?.includes("nodad") === true && addressEquals(firstHost(a.prefix), a.address);
+    for (const a of addresses.filter(added)) {
       const text = `${formatAddress(a.address)}/${a.prefix.length}`;
       steps.push(ipStep(["addr", "del", text, "dev", link.ifname]));
     }

@@ -51,12 +51,12 @@ describe("etcd store: answers that come after the timeout (real etcd, delaying p
   it("a renewal that changes nothing is a keepalive: same lease, no write", async () => {
     const store = fresh();
     const subnet = parsePrefix("1.1.3.0/24");
-    assert.equal(await store.claim(subnet, holder("10.0.12.11", "h1"), 30), true);
+    assert.equal(await store.claim({ subnet }, holder("10.0.12.11", "h1"), 30), true);
     const [claimed] = (await direct.range(keyOf(store, "1.1.3.0/24"))).kvs;
     await sleep(1100);
     assert.ok((await direct.leaseTimeToLive(claimed.lease)).ttl < 30);
     assert.equal(
-      await store.renew(subnet, parseAddress("10.0.12.11"), 30, holder("10.0.12.11", "h1")),
+      await store.renew({ subnet }, parseAddress("10.0.12.11"), 30, holder("10.0.12.11", "h1")),
       true,
     );
     const [renewed] = (await direct.range(keyOf(store, "1.1.3.0/24"))).kvs;
@@ -71,7 +71,7 @@ describe("etcd store: answers that come after the timeout (real etcd, delaying p
     proxy.delay(["/v3/kv/txn"], 1000);
     const before = proxy.delayed;
     try {
-      assert.equal(await store.claim(subnet, holder("10.0.12.11", "h1"), 30), true);
+      assert.equal(await store.claim({ subnet }, holder("10.0.12.11", "h1"), 30), true);
     } finally {
       proxy.delay([], 0);
     }
@@ -85,12 +85,12 @@ describe("etcd store: answers that come after the timeout (real etcd, delaying p
   it("a renewal that moves the key to a new lease, answered late: the key survives", async () => {
     const store = fresh();
     const subnet = parsePrefix("1.1.5.0/24");
-    assert.equal(await store.claim(subnet, holder("10.0.12.11", "h1"), 30), true);
+    assert.equal(await store.claim({ subnet }, holder("10.0.12.11", "h1"), 30), true);
     const [claimed] = (await direct.range(keyOf(store, "1.1.5.0/24"))).kvs;
     proxy.delay(["/v3/kv/txn"], 1000);
     try {
       // A new TTL makes it a write (a keepalive would keep the old TTL).
-      assert.equal(await store.renew(subnet, parseAddress("10.0.12.11"), 40), true);
+      assert.equal(await store.renew({ subnet }, parseAddress("10.0.12.11"), 40), true);
     } finally {
       proxy.delay([], 0);
     }
@@ -105,13 +105,13 @@ describe("etcd store: answers that come after the timeout (real etcd, delaying p
   it("a keepalive answered late: the renewal says it does not know, the lease was renewed", async () => {
     const store = fresh();
     const subnet = parsePrefix("1.1.6.0/24");
-    assert.equal(await store.claim(subnet, holder("10.0.12.11", "h1"), 30), true);
+    assert.equal(await store.claim({ subnet }, holder("10.0.12.11", "h1"), 30), true);
     const [kv] = (await direct.range(keyOf(store, "1.1.6.0/24"))).kvs;
     await sleep(1100);
     proxy.delay(["/v3/lease/keepalive"], 1000);
     try {
       await assert.rejects(
-        store.renew(subnet, parseAddress("10.0.12.11"), 30, holder("10.0.12.11", "h1")),
+        store.renew({ subnet }, parseAddress("10.0.12.11"), 30, holder("10.0.12.11", "h1")),
         EtcdUnavailableError,
       );
     } finally {
@@ -124,9 +124,9 @@ describe("etcd store: answers that come after the timeout (real etcd, delaying p
   it("a claim answered 'taken' at once revokes the lease it granted", async () => {
     const store = fresh();
     const subnet = parsePrefix("1.1.7.0/24");
-    assert.equal(await store.claim(subnet, holder("10.0.12.11", "h1"), 30), true);
+    assert.equal(await store.claim({ subnet }, holder("10.0.12.11", "h1"), 30), true);
     const leases = await leaseCount();
-    assert.equal(await store.claim(subnet, holder("10.0.12.12", "h2"), 30), false);
+    assert.equal(await store.claim({ subnet }, holder("10.0.12.12", "h2"), 30), false);
     assert.equal(await leaseCount(), leases, "no lease left behind");
   });
 });

@@ -146,14 +146,14 @@ describe("EtcdStore", () => {
     const store = fresh();
     const subnet = parsePrefix("1.1.5.0/24");
     const key = `${store.prefix}/subnets/1.1.5.0-24`;
-    assert.equal(await store.claim(subnet, holder("10.0.12.11", "h1"), 60), true);
-    assert.equal(await store.claim(subnet, holder("10.0.12.12", "h2"), 60), false);
+    assert.equal(await store.claim({ subnet }, holder("10.0.12.11", "h1"), 60), true);
+    assert.equal(await store.claim({ subnet }, holder("10.0.12.12", "h2"), 60), false);
     const [claimed] = (await client.range(key)).kvs;
     assert.notEqual(claimed.lease, "0");
     assert.deepEqual(await client.leaseTimeToLive(claimed.lease).then((t) => t.granted), 60);
 
-    assert.equal(await store.renew(subnet, parseAddress("10.0.12.12"), 60), false);
-    assert.equal(await store.renew(subnet, parseAddress("10.0.12.11"), 120), true);
+    assert.equal(await store.renew({ subnet }, parseAddress("10.0.12.12"), 60), false);
+    assert.equal(await store.renew({ subnet }, parseAddress("10.0.12.11"), 120), true);
     const [renewed] = (await client.range(key)).kvs;
     assert.equal(renewed.value, claimed.value, "renew keeps the value");
     assert.notEqual(renewed.lease, claimed.lease);
@@ -163,9 +163,9 @@ describe("EtcdStore", () => {
     assert.equal((await client.leaseTimeToLive(claimed.lease)).ttl, -1, "old lease revoked");
     // A holder that moved rewrites its lease as it renews it.
     const moved = holder("10.0.12.21", "h1");
-    assert.equal(await store.renew(subnet, parseAddress("10.0.12.11"), 120, moved), true);
-    assert.equal(await store.renew(subnet, parseAddress("10.0.12.11"), 120), false, "moved away");
-    assert.equal(await store.renew(subnet, parseAddress("10.0.12.21"), 120), true);
+    assert.equal(await store.renew({ subnet }, parseAddress("10.0.12.11"), 120, moved), true);
+    assert.equal(await store.renew({ subnet }, parseAddress("10.0.12.11"), 120), false, "moved away");
+    assert.equal(await store.renew({ subnet }, parseAddress("10.0.12.21"), 120), true);
 
     const { entries } = await store.listLeases();
     assert.equal(entries.length, 1);
@@ -176,9 +176,9 @@ describe("EtcdStore", () => {
     assert.equal(await store.release(subnetKey(subnet)), true);
     assert.equal((await client.leaseTimeToLive(last.lease)).ttl, -1, "lease revoked");
     assert.equal(await store.release(subnetKey(subnet)), false);
-    assert.equal(await store.renew(subnet, parseAddress("10.0.12.21"), 60), false);
+    assert.equal(await store.renew({ subnet }, parseAddress("10.0.12.21"), 60), false);
     assert.deepEqual((await store.listLeases()).entries, []);
-    assert.equal(await store.claim(subnet, holder("10.0.12.12", "h2"), 60), true);
+    assert.equal(await store.claim({ subnet }, holder("10.0.12.12", "h2"), 60), true);
     await store.close();
   });
 
@@ -187,7 +187,7 @@ describe("EtcdStore", () => {
     const key = `${store.prefix}/subnets/1.1.6.0-24`;
     await client.put(key, "garbage");
     assert.equal(
-      await store.renew(parsePrefix("1.1.6.0/24"), parseAddress("10.0.12.11"), 60),
+      await store.renew({ subnet: parsePrefix("1.1.6.0/24") }, parseAddress("10.0.12.11"), 60),
       false,
     );
   });
@@ -195,13 +195,13 @@ describe("EtcdStore", () => {
   it("frees a subnet whose lease ran out", async () => {
     const store = fresh();
     const subnet = parsePrefix("1.1.7.0/24");
-    assert.equal(await store.claim(subnet, holder("10.0.12.11"), 1), true);
+    assert.equal(await store.claim({ subnet }, holder("10.0.12.11"), 1), true);
     const deadline = Date.now() + 3500;
     while ((await store.listLeases()).entries.length > 0) {
       assert.ok(Date.now() < deadline, "the lease outlived its 1 s TTL by 2.5 s");
       await sleep(100);
     }
-    assert.equal(await store.claim(subnet, holder("10.0.12.12"), 60), true);
+    assert.equal(await store.claim({ subnet }, holder("10.0.12.12"), 60), true);
   });
 
   it("lets exactly one of 50 concurrent claims win, and leaks no lease", async () => {
@@ -211,7 +211,7 @@ describe("EtcdStore", () => {
     const results = await Promise.all(
       Array.from(
         { length: 50 },
-        (_, i) => store.claim(subnet, holder(`10.0.13.${i + 1}`, `h${i}`), 60),
+        (_, i) => store.claim({ subnet }, holder(`10.0.13.${i + 1}`, `h${i}`), 60),
       ),
     );
     assert.equal(results.filter(Boolean).length, 1);

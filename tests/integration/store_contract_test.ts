@@ -168,14 +168,14 @@ for (const kind of kinds) {
       const store = kind.make();
       await configureNetwork(store, makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24));
       const { lease } = await allocate(store, { attrs: host(11), ttlSeconds: 60 });
-      assert.equal(await store.renew(lease.subnet, parseAddress("10.0.12.11"), 120), true);
+      assert.equal(await store.renew(lease, parseAddress("10.0.12.11"), 120), true);
       assert.equal(
-        await store.renew(lease.subnet, parseAddress("10.0.12.12"), 120),
+        await store.renew(lease, parseAddress("10.0.12.12"), 120),
         false,
         "not the holder",
       );
       await store.release(subnetKey(lease.subnet));
-      assert.equal(await store.renew(lease.subnet, parseAddress("10.0.12.11"), 120), false, "gone");
+      assert.equal(await store.renew(lease, parseAddress("10.0.12.11"), 120), false, "gone");
       await store.close();
     });
   });

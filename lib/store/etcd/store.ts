@@ -7,7 +7,6 @@
  */
 import { HgError, InputError } from "../../errors.ts";
 import { addressEquals, type IpAddress, parseAddressOf } from "../../net/address.ts";
-import type { Prefix } from "../../net/prefix.ts";
 import {
   configEquals,
   formatNetworkConfig,
@@ -17,9 +16,11 @@ import {
 import {
   formatLeaseValue,
   type LeaseAttrs,
+  leaseKey,
+  leaseOf,
+  type LeaseSubnets,
   parseLeaseValue,
-  subnetKey,
-  subnetOfKey,
+  subnetsOfKey,
 } from "../lease.ts";
 import type { LeaseListing, RegistryEntry, RegistryRead, SubnetStore } from "../store.ts";
 import {
@@ -39,7 +40,7 @@ export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
  * @example
  * ```ts
  * const store = new EtcdStore(new EtcdClient({ endpoints: ["http://127.0.0.1:2379"] }));
- * await store.claim(parsePrefix("1.1.3.0/24"), attrs, 24 * 3600); // true
+ * await store.claim({ subnet: parsePrefix("1.1.3.0/24") }, attrs, 24 * 3600); // true
  * ```
  */
 export class EtcdStore implements SubnetStore {
@@ -68,8 +69,8 @@ export class EtcdStore implements SubnetStore {
     return `${this.prefix}/config`;
   }
 
-  #leaseKey(subnet: Prefix): string {
-    return `${this.prefix}/subnets/${subnetKey(subnet)}`;
+  #leaseKey(subnets: LeaseSubnets): string {
+    return `${this.prefix}/subnets/${leaseKey(subnets)}`;
   }
 
   async getConfig(): Promise<NetworkConfig | undefined> {
@@ -108,17 +109,17 @@ export class EtcdStore implements SubnetStore {
     // Entries are named by the subnet key (`1.1.3.0-24`), as every store names them.
     const entries = kvs.map((kv): RegistryEntry => {
       const key = kv.key.slice(dir.length);
-      const subnet = subnetOfKey(key);
-      if (!subnet) {
+      const subnets = subnetsOfKey(key);
+      if (!subnets) {
         return {
           key,
           problem: `key ${
             JSON.stringify(kv.key)
-          } does not name a subnet (expected like 1.1.3.0-24)`,
+          } does not name a subnet (expected like 1.1.3.0-24 or 1.1.3.0-24&fd00:1:3::-64)`,
         };
       }
       try {
-        return { key, lease: { subnet, attrs: parseLeaseValue(kv.value) } };
+        return { key, lease: leaseOf(subnets, parseLeaseValue(kv.value)) };
       } catch (e) {
         return { key, problem: (e as Error).message };
       }
@@ -145,8 +146,8 @@ export class EtcdStore implements SubnetStore {
     }
   }
 
-  async claim(subnet: Prefix, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean> {
-    const key = this.#leaseKey(subnet);
+  async claim(subnets: LeaseSubnets, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean> {
+    const key = this.#leaseKey(subnets);
     const lease = await this.#client.leaseGrant(ttlSeconds);
     return await this.#attach(
       key,
@@ -156,12 +157,12 @@ export class EtcdStore implements SubnetStore {
   }
 
   async renew(
-    subnet: Prefix,
+    subnets: LeaseSubnets,
     holder: IpAddress,
     ttlSeconds: number,
     attrs?: LeaseAttrs,
   ): Promise<boolean> {
-    const key = this.#leaseKey(subnet);
+    const key = this.#leaseKey(subnets);
     const kv = await this.#get(key);
     if (!kv || !heldBy(kv, holder)) return false;
     const value = attrs ? formatLeaseValue(attrs) : kv.value;

@@ -15,14 +15,23 @@ import { open, readFile, rename, unlink } from "node:fs/promises";
 import { HgError } from "../../errors.ts";
 import { LockFileError, withFileLock } from "../../lock/file_lock.ts";
 import { addressEquals, type IpAddress } from "../../net/address.ts";
-import type { Prefix } from "../../net/prefix.ts";
+import { prefixEquals } from "../../net/prefix.ts";
 import {
   configEquals,
   formatNetworkConfig,
   type NetworkConfig,
   parseNetworkConfig,
 } from "../config.ts";
-import { type LeaseAttrs, leaseAttrsOf, leaseValue, subnetKey, subnetOfKey } from "../lease.ts";
+import {
+  type LeaseAttrs,
+  leaseAttrsOf,
+  leaseKey,
+  leaseOf,
+  type LeaseSubnets,
+  leaseSubnets,
+  leaseValue,
+  subnetsOfKey,
+} from "../lease.ts";
 import type { LeaseListing, RegistryEntry, RegistryRead, SubnetStore } from "../store.ts";
 import { RegistryDiskError } from "./disk_error.ts";
 import { emptyRegistry, parseRegistryFile, type RegistryFile, type StoredLease } from "./format.ts";
@@ -173,17 +182,11 @@ export class FileStore implements SubnetStore {
   private listingOf(read: RegistryFile): LeaseListing {
     const file = this.withoutExpired(read);
     const entries = Object.entries(file.leases).map(([key, stored]): RegistryEntry => {
-      const subnet = subnetOfKey(key);
-      if (!subnet) return { key, problem: `key ${JSON.stringify(key)} does not name a subnet` };
+      const subnets = subnetsOfKey(key);
+      if (!subnets) return { key, problem: `key ${JSON.stringify(key)} does not name a subnet` };
       try {
-        return {
-          key,
-          lease: {
-            subnet,
-            attrs: leaseAttrsOf(stored.attrs),
-            expiresAt: Date.parse(stored.expiration),
-          },
-        };
+        const lease = leaseOf(subnets, leaseAttrsOf(stored.attrs));
+        return { key, lease: { ...lease, expiresAt: Date.parse(stored.expiration) } };
       } catch (e) {
         return { key, problem: (e as Error).message };
       }
@@ -191,10 +194,17 @@ export class FileStore implements SubnetStore {
     return { entries, revision: String(file.revision) };
   }
 
-  claim(subnet: Prefix, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean> {
-    const key = subnetKey(subnet);
+  claim(subnets: LeaseSubnets, attrs: LeaseAttrs, ttlSeconds: number): Promise<boolean> {
+    const key = leaseKey(subnets);
     return this.update((file) => {
-      if (file.leases[key]) return { result: false };
+      // Under the lock a dual-stack claim can see more than its key: no subnet of either family
+      // is held twice, even beside a lease whose pair differs (one flanneld wrote).
+      const taken = file.leases[key] !== undefined ||
+        (subnets.ipv6Subnet !== undefined &&
+          Object.keys(file.leases).some((k) => sharesSubnet(k, subnets)));
+      if (taken) {
+        return { result: false };
+      }
       return {
         next: { ...file, leases: { ...file.leases, [key]: this.stored(attrs, ttlSeconds) } },
         result: true,
@@ -203,12 +213,12 @@ export class FileStore implements SubnetStore {
   }
 
   renew(
-    subnet: Prefix,
+    subnets: LeaseSubnets,
     holder: IpAddress,
     ttlSeconds: number,
     attrs?: LeaseAttrs,
   ): Promise<boolean> {
-    const key = subnetKey(subnet);
+    const key = leaseKey(subnets);
     return this.update((file) => {
       const current = file.leases[key];
       if (!current) return { result: false };
@@ -247,4 +257,12 @@ export class FileStore implements SubnetStore {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** Whether the lease key `key` names a subnet of `subnets`. */
+function sharesSubnet(key: string, subnets: LeaseSubnets): boolean {
+  const held = subnetsOfKey(key);
+  if (!held) return false;
+  const mine = leaseSubnets(subnets);
+  return leaseSubnets(held).some((h) => mine.some((m) => prefixEquals(h, m)));
 }

@@ -95,8 +95,11 @@ describe("agent loop (in memory)", () => {
   it("a peer's lease that runs out on the file store (no event for it): its route goes then", async () => {
     const store = new FileStore(join(dir(), "subnets.json"));
     assert.equal(await store.putConfig(CONFIG, undefined), true);
-    assert.equal(await store.claim(OWN, lease("10.0.12.11", "h1"), 60), true);
-    assert.equal(await store.claim(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"), 1), true);
+    assert.equal(await store.claim({ subnet: OWN }, lease("10.0.12.11", "h1"), 60), true);
+    assert.equal(
+      await store.claim({ subnet: parsePrefix("1.1.2.0/24") }, lease("10.0.12.12", "h2"), 1),
+      true,
+    );
     const host = memoryHost();
     const { agent, running } = await runningAgentOn(store, host, dir());
     assert.ok(host.routeTo("1.1.2.0/24"), "routed while the lease lasts");

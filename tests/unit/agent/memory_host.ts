@@ -69,6 +69,7 @@ export function memoryHost(
     neighbours: [],
     fdb: [],
     forwarding: true,
+    forwarding6: false,
   };
   if (bridgeAddress !== null) bridgeAt(bridgeAddress);
   const applied: string[] = [];

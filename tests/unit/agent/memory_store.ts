@@ -8,7 +8,7 @@ import { formatPrefix, type Prefix } from "../../../lib/net/prefix.ts";
 import type { NetworkConfig } from "../../../lib/store/config.ts";
 import { configEquals } from "../../../lib/store/config.ts";
 import { EtcdOutcomeUnknownError, EtcdUnavailableError } from "../../../lib/store/etcd/client.ts";
-import { type LeaseAttrs, subnetKey } from "../../../lib/store/lease.ts";
+import { type LeaseAttrs, type LeaseSubnets, subnetKey } from "../../../lib/store/lease.ts";
 import type {
   LeaseListing,
   RegistryEntry,
@@ -110,14 +110,14 @@ export class MemoryStore implements SubnetStore {
     return { config: await this.getConfig(), listing: await this.listLeases() };
   }
 
-  claim(subnet: Prefix, attrs: LeaseAttrs): Promise<boolean> {
+  claim({ subnet }: LeaseSubnets, attrs: LeaseAttrs): Promise<boolean> {
     this.check("claim");
     if (this.leases.has(subnetKey(subnet))) return this.answer("claim", false);
     this.put(subnet, attrs);
     return this.answer("claim", true);
   }
 
-  renew(subnet: Prefix, holder: LeaseAttrs["publicIp"]): Promise<boolean> {
+  renew({ subnet }: LeaseSubnets, holder: LeaseAttrs["publicIp"]): Promise<boolean> {
     this.check("renew");
     const lease = this.leases.get(subnetKey(subnet));
     // A renewal is no change of the leases: the revision stays (etcd renews by keepalive).

@@ -44,6 +44,7 @@ function hostWithUplink(ifname: string, cidr: string, extra: Partial<Link> = {})
     neighbours: [],
     fdb: [],
     forwarding: true,
+    forwarding6: false,
   };
 }
 
@@ -62,6 +63,9 @@ describe("special address ranges", () => {
       ["::", "unspecified"],
       ["::1", "loopback"],
       ["ff02::1", "multicast"],
+      // On every IPv6 link at once: as a gateway it names no interface, and no subnet lives there.
+      ["fe80::1", "link-local"],
+      ["febf::1", "link-local"],
     ];
     for (const [text, what] of cases) {
       assert.match(specialAddress(parseAddress(text)) ?? "(none)", new RegExp(what), text);
@@ -80,7 +84,7 @@ describe("special address ranges", () => {
         "192.0.2.1", // documentation range, used by labs
         "223.255.255.255",
         "fd00::1",
-        "fe80::1",
+        "fec0::1", // past fe80::/10
       ]
     ) {
       assert.equal(specialAddress(parseAddress(text)), undefined, text);

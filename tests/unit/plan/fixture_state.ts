@@ -19,6 +19,7 @@ export function capturedHost(overrides: Partial<HostState> = {}): HostState {
     neighbours: [],
     fdb: [],
     forwarding: true,
+    forwarding6: false,
     ...overrides,
   };
 }
@@ -34,5 +35,6 @@ export function bareHost(): HostState {
     neighbours: [],
     fdb: [],
     forwarding: false,
+    forwarding6: false,
   };
 }

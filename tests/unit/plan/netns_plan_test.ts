@@ -76,7 +76,7 @@ describe("planNetnsAdd", () => {
     assert.throws(() => add("1.1.1.1"), /already used/);
     assert.throws(() => add("1.1.2.5"), /outside this host's subnet 1\.1\.1\.0\/24/);
     assert.throws(() => add("1.1.1.255"), /broadcast/);
-    assert.throws(() => add("fd00::5"), /IPv6, the subnet 1\.1\.1\.0\/24 is IPv4/);
+    assert.throws(() => add("fd00::5"), /fd00::5 is IPv6: bridge cni0 serves 1\.1\.1\.0\/24/);
   });
 
   it("plans nothing for a complete existing container, and only the missing parts otherwise", () => {

@@ -22,6 +22,14 @@ describe("planPeerAdd", () => {
     ]);
   });
 
+  it("routes an IPv6 peer subnet via the peer's IPv6 address on the segment", () => {
+    assert.deepEqual(add("fd00:4::/64", "fd00:12::7"), [
+      "ip route replace fd00:4::/64 via fd00:12::7 dev eth0 proto 104",
+    ]);
+    // A link-local gateway means nothing without its interface: refused as such.
+    assert.throws(() => add("fd00:4::/64", "fe80::7"), /fe80::7 is a link-local address/);
+  });
+
   it("plans nothing when hg's route is already there", () => {
     assert.deepEqual(add("1.1.2.0/24", "10.0.12.7"), []);
   });
@@ -47,7 +55,7 @@ describe("planPeerAdd", () => {
     assert.throws(() => add("1.1.4.0/24", "10.0.12.11"), /this host's own address/);
     assert.throws(() => add("1.1.4.0/24", "10.0.12.9", "cni0"), /is on eth0 .*not on cni0/);
     assert.throws(() => add("1.1.4.0/24", "fd00:12::7"), /IPv6 but subnet 1\.1\.4\.0\/24 is IPv4/);
-    assert.throws(() => add("fd00:4::/64", "fd00:12::7"), InputError);
+    assert.throws(() => add("fd00:4::/64", "10.0.12.9"), /IPv4 but subnet fd00:4::\/64 is IPv6/);
     assert.throws(() => add("0.0.0.0/0", "10.0.12.9"), /whole address space/);
   });
 

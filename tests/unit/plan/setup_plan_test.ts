@@ -77,10 +77,19 @@ describe("planSetup", () => {
     );
   });
 
-  it("refuses IPv6 and too-small subnets", () => {
+  it("refuses too-small subnets of either family and a dual-stack pair of one family", () => {
     assert.throws(
-      () => planSetup(bareHost(), { subnet: parsePrefix("fd00::/64"), bridge: "cni0" }),
-      /IPv6/,
+      () => planSetup(bareHost(), { subnet: parsePrefix("fd00::/127"), bridge: "cni0" }),
+      /at most \/126/,
+    );
+    assert.throws(
+      () =>
+        planSetup(bareHost(), {
+          subnet: parsePrefix("1.1.1.0/24"),
+          ipv6Subnet: parsePrefix("1.1.2.0/24"),
+          bridge: "cni0",
+        }),
+      /an IPv4 and an IPv6 subnet/,
     );
     assert.throws(
       () => planSetup(bareHost(), { subnet: parsePrefix("1.1.1.0/31"), bridge: "cni0" }),

@@ -57,7 +57,7 @@ describe("file store through a symbolic link", () => {
     const store = new FileStore(link);
     assert.equal(store.file, real);
     assert.equal(await store.putConfig(CONFIG, undefined), true);
-    assert.equal(await store.claim(parsePrefix("1.1.7.0/24"), attrs(7), 60), true);
+    assert.equal(await store.claim({ subnet: parsePrefix("1.1.7.0/24") }, attrs(7), 60), true);
 
     assert.ok(lstatSync(link).isSymbolicLink(), "the link is still a link");
     assert.equal(readlinkSync(link), real, "pointing where it did");
@@ -102,7 +102,8 @@ describe("file store through a symbolic link", () => {
     const claims = await Promise.all(
       Array.from(
         { length: 24 },
-        (_, i) => (i % 2 ? a : b).claim(parsePrefix(`1.1.${i + 1}.0/24`), attrs(i + 1), 60),
+        (_, i) =>
+          (i % 2 ? a : b).claim({ subnet: parsePrefix(`1.1.${i + 1}.0/24`) }, attrs(i + 1), 60),
       ),
     );
     assert.deepEqual(claims, Array(24).fill(true));

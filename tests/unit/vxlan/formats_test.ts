@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseAddress } from "../../../lib/net/address.ts";
-import { formatNetworkConfig, parseNetworkConfig } from "../../../lib/store/config.ts";
+import { parsePrefix } from "../../../lib/net/prefix.ts";
+import { formatNetworkConfig, HOST_GW, parseNetworkConfig } from "../../../lib/store/config.ts";
 import { formatLeaseValue, leaseAttrsFor, parseLeaseValue } from "../../../lib/store/lease.ts";
 import { parseMac, vtepMac } from "../../../lib/vxlan/vtep.ts";
 
@@ -94,7 +95,10 @@ describe("VXLAN leases", () => {
   it("hg's own VXLAN lease is flannel's shape, with hg's MAC for the public address", () => {
     const attrs = leaseAttrsFor(
       { publicIp: parseAddress("10.0.12.11"), backendType: "host-gw", node: "h1" },
-      { type: "vxlan", vni: 1, port: 8472, directRouting: true },
+      {
+        network: parsePrefix("1.1.0.0/16"),
+        backend: { type: "vxlan", vni: 1, port: 8472, directRouting: true },
+      },
     );
     assert.deepEqual(JSON.parse(formatLeaseValue(attrs)), {
       PublicIP: "10.0.12.11",
@@ -104,7 +108,7 @@ describe("VXLAN leases", () => {
       HgNode: "h1",
     });
     // And back to host-gw: no VTEP left in the lease.
-    const back = leaseAttrsFor(attrs, { type: "host-gw" });
+    const back = leaseAttrsFor(attrs, { network: parsePrefix("1.1.0.0/16"), backend: HOST_GW });
     assert.equal(JSON.parse(formatLeaseValue(back)).BackendData, null);
   });
 });
