@@ -234,9 +234,8 @@ function networkFull(config: NetworkConfig): NetworkFullError {
   const ranges = configRanges(config).map((r) =>
     `/${r.subnetLen} from ${formatAddress(r.subnetMin)} to ${formatAddress(r.subnetMax)}`
   ).join(" paired with ");
-  return new NetworkFullError(
-    `network ${describeNetworks(config)} is full: every ${ranges} is leased`,
-  );
+  const networks = configRanges(config).map((r) => formatPrefix(r.network)).join(" + ");
+  return new NetworkFullError(`network ${networks} is full: every ${ranges} is leased`);
 }
 
 /** What {@link allocate} does with a listing: the decision, before any write. */
