@@ -32,7 +32,7 @@ export function ipv6Observation(obs: Observation): Observation {
       ...obs.host,
       routes: obs.routes6 ?? [],
       neighbours: neighbours.filter((n) => n.state.includes("PERMANENT")),
-      forwarding: obs.sysctl.get("net.ipv6.conf.all.forwarding") === "1",
+      forwarding: obs.host.forwarding6,
     },
     neighbours,
     firewall: { ...obs.firewall, iptables: obs.firewall.ip6tables },

@@ -6,28 +6,15 @@
  *
  * @module
  */
-import type { Family, IpAddress } from "../net/address.ts";
-import type { Prefix } from "../net/prefix.ts";
+import type { Family } from "../net/address.ts";
 import type { NetworkConfig } from "../store/config.ts";
 import type { Lease, RegistryEntry } from "../store/store.ts";
 import type { RegistryObservation } from "./observation.ts";
 
-/** A lease's and a config's IPv6 side, as the dual-stack registry model carries them. */
-interface DualStack {
-  readonly lease: {
-    readonly ipv6Subnet?: Prefix;
-    readonly attrs: { readonly publicIpv6?: IpAddress };
-  };
-  readonly config: {
-    readonly ipv6?: Pick<NetworkConfig, "network" | "subnetLen" | "subnetMin" | "subnetMax">;
-  };
-}
-
 /** A lease as `family` sees it; none for a lease without a subnet of that family. */
 function leaseOfFamily(lease: Lease, family: Family): Lease | undefined {
-  const dual = lease as Lease & DualStack["lease"];
-  const { ipv6Subnet, ...primary } = dual;
-  const { publicIpv6, ...attrs } = dual.attrs;
+  const { ipv6Subnet, ...primary } = lease;
+  const { publicIpv6, ...attrs } = lease.attrs;
   if (lease.subnet.address.family === family) return { ...primary, attrs };
   if (family === 4 || !ipv6Subnet || !publicIpv6) return undefined;
   return { ...primary, subnet: ipv6Subnet, attrs: { ...attrs, publicIp: publicIpv6 } };
@@ -35,7 +22,7 @@ function leaseOfFamily(lease: Lease, family: Family): Lease | undefined {
 
 /** The config as `family` sees it: its range of that family, or none. */
 function configOfFamily(config: NetworkConfig, family: Family): NetworkConfig | undefined {
-  const { ipv6, ...primary } = config as NetworkConfig & DualStack["config"];
+  const { ipv6, ...primary } = config;
   if (config.network.address.family === family) return primary;
   return family === 6 && ipv6 ? { ...primary, ...ipv6 } : undefined;
 }

@@ -16,7 +16,7 @@ import { IpOutputError } from "../ip/output_error.ts";
 import { parseRoutes, parseRouteTables } from "../ip/route.ts";
 import { parseRules } from "../ip/rule.ts";
 import { parseNetworkConfig } from "../store/config.ts";
-import { leaseAttrsOf, subnetOfKey } from "../store/lease.ts";
+import { leaseAttrsOf, leaseOf, subnetsOfKey } from "../store/lease.ts";
 import type { RegistryEntry } from "../store/store.ts";
 import { parseIptablesSave } from "./iptables.ts";
 import { parseNftRuleset } from "./nft.ts";
@@ -140,12 +140,13 @@ function parseRegistry(value: unknown): RegistryObservation {
     if (lease.problem !== undefined) {
       return { key, problem: text(lease.problem, `registry.leases[${i}].problem`) };
     }
-    const subnet = subnetOfKey(key);
-    if (!subnet) return { key, problem: `${key} is not a subnet key` };
+    // A dual-stack key names both subnets (`1.1.1.0-24&fd00:1:1::-64`).
+    const subnets = subnetsOfKey(key);
+    if (!subnets) return { key, problem: `${key} is not a subnet key` };
     try {
-      const attrs = leaseAttrsOf(lease.value);
+      const held = leaseOf(subnets, leaseAttrsOf(lease.value));
       const expiresAt = typeof lease.expiresAt === "number" ? lease.expiresAt : undefined;
-      return { key, lease: { subnet, attrs, ...(expiresAt === undefined ? {} : { expiresAt }) } };
+      return { key, lease: { ...held, ...(expiresAt === undefined ? {} : { expiresAt }) } };
     } catch (e) {
       return { key, problem: (e as Error).message };
     }
@@ -190,8 +191,7 @@ export function parseSnapshot(value: unknown): Observation {
           ? parseFdb(array(fdb.entries, "host.fdb.entries"), text(fdb.dev, "host.fdb.dev"))
           : [],
         forwarding: sysctl.get("net.ipv4.ip_forward") === "1",
-        // (spread: the dual-stack host model adds forwarding6 to HostState)
-        ...{ forwarding6: sysctl.get("net.ipv6.conf.all.forwarding") === "1" },
+        forwarding6: sysctl.get("net.ipv6.conf.all.forwarding") === "1",
       },
       neighbours: neighbours.filter((n) => n.dst.family === 4),
       neighbours6: neighbours.filter((n) => n.dst.family === 6),

@@ -118,7 +118,7 @@ function judge(ctx: DoctorContext, c: Container, r: Route, to?: IpAddress): Judg
 /** The container's routes, as a host state for the table-main lookup. */
 function stateOf(c: Container): HostState | undefined {
   const s = c.observed?.state;
-  return s ? { ...s, fdb: [], forwarding: false, ...{ forwarding6: false } } : undefined;
+  return s ? { ...s, fdb: [], forwarding: false, forwarding6: false } : undefined;
 }
 
 /** The route the kernel made for the container's own address (its subnet, no gateway). */

@@ -36,7 +36,7 @@ function observed(rules: unknown[] = doc.rules, extra: Partial<Observation> = {}
       neighbours: [],
       fdb: [],
       forwarding: true,
-      ...{ forwarding6: false },
+      forwarding6: false,
     },
     neighbours: [],
     rules: parseRules(rules),
@@ -166,7 +166,7 @@ describe("lookupRoute (table main alone)", () => {
     neighbours: [],
     fdb: [],
     forwarding: true,
-    ...{ forwarding6: false },
+    forwarding6: false,
     addresses: parseAddresses(JSON.stringify([{
       ifindex: 2,
       ifname: "eth0",
