@@ -8,11 +8,17 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { hg, hgIn, netnsList, sh } from "./harness.ts";
-import { buildIpv6Lab, IPV6_LAB, pingsIn, removeIpv6Lab } from "../support/ipv6_lab.ts";
+import {
+  buildIpv6Lab,
+  IPV6_LAB,
+  pingsIn,
+  removeIpv6Lab,
+  writeIpv6Leases,
+} from "../support/ipv6_lab.ts";
 
 interface Finding {
   id: string;
@@ -50,13 +56,36 @@ function applyFix(host: string, fix: readonly string[]): void {
   }
 }
 
-/** Builds a fresh lab, runs `body`, and always removes it, asserting nothing is left. */
+/** The lab's registry file (per lab, beside the snapshot). */
+const storeOf = (p: string) => join(dirname(snapshotFile), `${p}.json`);
+
+/**
+ * Builds a fresh lab, with its registry (dual-stack network config by `hg subnet config`, the
+ * hosts' leases), runs `body`, and always removes it, asserting nothing is left.
+ */
 async function withLab(body: (p: string) => void | Promise<void>): Promise<void> {
   const p = `hgd6e${Math.random().toString(36).slice(2, 6).replace(/[^a-z0-9]/g, "a")}`;
   try {
     buildIpv6Lab(p);
+    const config = hgIn(`${p}-h1`, [
+      "subnet",
+      "config",
+      "--store",
+      storeOf(p),
+      "--network",
+      "1.1.0.0/16",
+      "--subnet-len",
+      "24",
+      "--ipv6-network",
+      "fd00:1::/32",
+      "--ipv6-subnet-len",
+      "64",
+    ]);
+    assert.equal(config.code, 0, config.stderr);
+    writeIpv6Leases(p, storeOf(p));
     await body(p);
   } finally {
+    rmSync(storeOf(p), { force: true });
     removeIpv6Lab(p);
     assert.deepEqual(netnsList().filter((n) => n.startsWith(`${p}-`)), [], "nothing left");
   }
@@ -90,10 +119,15 @@ function scenario(
       assert.equal(d.findings[0].id, id, JSON.stringify(d.findings.map((f) => f.id)));
       assert.equal(d.findings[0].severity, "error");
       // The host's snapshot, diagnosed elsewhere (the root namespace, no live reads), agrees.
-      const snap = hgIn(host, ["snapshot", "--node", host]);
+      // (the snapshot holds the registry it read: --store goes to it, not to the offline doctor)
+      const store = args(p).includes("--store") ? registry(p) : [];
+      const snap = hgIn(host, ["snapshot", "--node", host, ...store]);
       assert.equal(snap.code, 0, snap.stderr);
       writeFileSync(snapshotFile, snap.stdout);
-      const offline = hg(["doctor", "--json", "--snapshot", snapshotFile, ...args(p)]);
+      const offlineArgs = args(p).filter((a, i, all) =>
+        a !== "--store" && all[i - 1] !== "--store"
+      );
+      const offline = hg(["doctor", "--json", "--snapshot", snapshotFile, ...offlineArgs]);
       assert.equal(offline.code, 1, offline.stderr);
       assert.deepEqual(
         (JSON.parse(offline.stdout) as Diagnosis).findings.map((f) => f.id),
@@ -109,6 +143,9 @@ function scenario(
 
 const follow = (p: string) => ["--no-probe", "--to", TO, "--from", `${p}-h1-c1`];
 
+/** Doctor with the lab's registry. */
+const registry = (p: string) => ["--store", storeOf(p)];
+
 describe("hg doctor on IPv6 (e2e, root)", () => {
   it("the healthy dual-stack lab: fine, whole host and along an IPv6 packet's way", async () => {
     await withLab((p) => {
@@ -122,6 +159,26 @@ describe("hg doctor on IPv6 (e2e, root)", () => {
       assert.match(d.verdict, /nothing on this host stops packets to fd00:1:2::2/);
     });
   });
+
+  scenario(
+    "the IPv6 peer route deleted (the registry has h2's IPv6 subnet)",
+    "peer-route-missing",
+    1,
+    (p) => sh(`${p}-h1`, `ip -6 route del ${IPV6_LAB.subnet6(2)}`),
+    registry,
+  );
+
+  scenario(
+    "the IPv6 peer route via the wrong host",
+    "route-wrong-host",
+    1,
+    (p) =>
+      sh(
+        `${p}-h1`,
+        `ip -6 route replace ${IPV6_LAB.subnet6(2)} via fd00:12::13 dev eth0 proto 104`,
+      ),
+    (p) => [...registry(p), ...follow(p)],
+  );
 
   scenario(
     "IPv6 forwarding off on the sending host",

@@ -17,7 +17,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
 /** Runs a shell line in a named network namespace; throws with its stderr when it fails. */
 export function shIn(netns: string, line: string): string {
@@ -117,6 +117,30 @@ export function buildIpv6Lab(p: string, options: Ipv6LabOptions = {}): void {
     );
     addContainer(p, n, 1, IPV6_LAB.container4(n), IPV6_LAB.container6(n), dad);
   }
+}
+
+/**
+ * Writes both hosts' dual-stack leases (`1.1.N.0-24&fd00:1:N::-64`, via 10.0.12.1N and
+ * fd00:12::1N, node `p-hN`) into the registry file `store`, whose network config `hg subnet
+ * config` wrote (IPv4 1.1.0.0/16 /24 and IPv6 fd00:1::/32 /64): the lab's own subnets, which
+ * allocation would not choose.
+ */
+export function writeIpv6Leases(p: string, store: string): void {
+  const doc = JSON.parse(readFileSync(store, "utf8"));
+  for (const n of [1, 2]) {
+    doc.leases[`1.1.${n}.0-24&fd00:1:${n}::-64`] = {
+      attrs: {
+        PublicIP: IPV6_LAB.host4(n),
+        PublicIPv6: IPV6_LAB.host6(n),
+        BackendType: "host-gw",
+        BackendData: null,
+        HgNode: `${p}-h${n}`,
+      },
+      expiration: new Date(Date.now() + 3600_000).toISOString(),
+    };
+  }
+  doc.revision += 1;
+  writeFileSync(store, JSON.stringify(doc));
 }
 
 /** Removes every namespace whose name starts with `p-`. */
