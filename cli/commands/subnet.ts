@@ -10,7 +10,6 @@ import {
   type Backend,
   configRanges,
   describeBackend,
-  describeNetworks,
   formatNetworkConfig,
   HOST_GW,
   makeNetworkConfig,
@@ -326,7 +325,10 @@ export function subnetCommand(output: () => Output) {
       });
       out.line(
         config
-          ? `network ${describeNetworks(config)} subnets, revision ${listing.revision}`
+          ? `network ${
+            configRanges(config).map((r) => `${formatPrefix(r.network)}, /${r.subnetLen} subnets`)
+              .join(" + ")
+          }, revision ${listing.revision}`
           : "no network config",
       );
       const dual = leases.some((l) => l.ipv6Subnet);

@@ -161,9 +161,15 @@ export function planPeerSync(
 
 /** Why a lease's subnet is not one of the network's (undefined: it is). */
 function outsideReason(config: NetworkConfig, subnet: Prefix): string | undefined {
-  const range = rangeOf(config, subnet.address.family);
-  if (!range || !prefixCovers(range.network, subnet)) {
-    return `${formatPrefix(subnet)} is outside the cluster network ${describeNetworks(config)}`;
+  const family = subnet.address.family;
+  const range = rangeOf(config, family);
+  if (!range) {
+    return `${formatPrefix(subnet)} is IPv${family}: the cluster network ${
+      describeNetworks(config)
+    } has no IPv${family} subnets`;
+  }
+  if (!prefixCovers(range.network, subnet)) {
+    return `${formatPrefix(subnet)} is outside the cluster network ${formatPrefix(range.network)}`;
   }
   if (subnet.length !== range.subnetLen) {
     return `${formatPrefix(subnet)} is not a /${range.subnetLen} as the network config says`;

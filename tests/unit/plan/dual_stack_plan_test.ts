@@ -229,7 +229,7 @@ describe("dual-stack peer sync", () => {
       "ip route replace 1.1.7.0/24 via 10.0.12.13 dev eth0 proto 104",
     ]);
     assert.deepEqual(sync.refused.map((r) => r.reason), [
-      "fd00:2:0:7::/64 is outside the cluster network 1.1.0.0/16 /24 + fd00:1::/56 /64",
+      "fd00:2:0:7::/64 is outside the cluster network fd00:1::/56",
     ]);
   });
 
