@@ -519,6 +519,9 @@ export class Agent {
       node: this.options.attrs.node,
       store: this.options.store.url,
       subnet: formatPrefix(this.subnet),
+      ipv6Subnet: this.keeper.subnets.ipv6Subnet
+        ? formatPrefix(this.keeper.subnets.ipv6Subnet)
+        : null,
       startedAt: this.startedAt,
       lastSync: this.lastSync,
       leaseRenewedAt: this.keeper.renewedAt,

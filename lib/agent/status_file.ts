@@ -15,6 +15,8 @@ export interface AgentReport {
   readonly node: string;
   readonly store: string;
   readonly subnet: string;
+  /** A dual-stack lease's IPv6 subnet; null otherwise. */
+  readonly ipv6Subnet: string | null;
   readonly startedAt: string;
   /** When the routes were last made equal to the registry. */
   readonly lastSync: string | null;

@@ -61,12 +61,11 @@ export function leaseAddresses(
       }
     }
   }
-  const givenOf = (family: 4 | 6) =>
-    [given.publicIp, given.publicIpv6].find((a) => a?.family === family);
-  // The other family is looked for where the given address is, else on iface or the default
-  // route's interface; only a host with neither address is an error (IPv4's, as before).
-  const where = given.publicIp ? interfaceWithAddress(state, given.publicIp)?.ifname : iface;
-  const find = (family: 4 | 6) => {
+  // A given --public-ip is the lease's primary address as it is (an IPv4 network refuses an
+  // IPv6 one with its reason); only its IPv6 partner may be found, on the same interface. Else
+  // each family is found on iface or the default route's interface; only a host with neither
+  // address is an error (IPv4's, as before).
+  const find = (family: 4 | 6, where: string | undefined) => {
     try {
       return publicAddress(state, where, family).address;
     } catch (e) {
@@ -74,9 +73,15 @@ export function leaseAddresses(
       throw e;
     }
   };
-  const v4 = givenOf(4) ?? find(4);
-  const v6 = givenOf(6) ?? find(6);
-  if (!v4 && !v6) publicAddress(state, where, 4);
+  if (given.publicIp) {
+    if (given.publicIp.family === 6) return { publicIp: given.publicIp };
+    const holder = interfaceWithAddress(state, given.publicIp)?.ifname;
+    const v6 = given.publicIpv6 ?? (holder === undefined ? undefined : find(6, holder));
+    return v6 ? { publicIp: given.publicIp, publicIpv6: v6 } : { publicIp: given.publicIp };
+  }
+  const v4 = find(4, iface);
+  const v6 = given.publicIpv6 ?? find(6, iface);
+  if (!v4 && !v6) publicAddress(state, iface, 4);
   if (v4) return v6 ? { publicIp: v4, publicIpv6: v6 } : { publicIp: v4 };
   return { publicIp: v6! };
 }

@@ -132,6 +132,19 @@ export function planSetup(
         }
       }
     }
+    // A gateway of a family the host no longer serves: the bridge is on another network.
+    for (const present of found.gateways) {
+      if (subnets.some((s) => s.address.family === present.address.family)) continue;
+      const old = `${formatAddress(present.address)}/${present.prefix.length}`;
+      if (!request.renumber) {
+        throw new InputError(
+          `bridge ${bridge} already has ${old} (subnet ${formatPrefix(present.prefix)}), which ${
+            subnets.map(formatPrefix).join(" + ")
+          } leaves out: run "hg teardown" first to change the subnet`,
+        );
+      }
+      steps.push(ipStep(["addr", "del", old, "dev", bridge]));
+    }
     if (!found.link.up) steps.push(ipStep(["link", "set", bridge, "up"]));
   }
   const families = new Set(subnets.map((s) => s.address.family));

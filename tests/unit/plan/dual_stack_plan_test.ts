@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { planNetnsAdd } from "../../../lib/containers/plan_add.ts";
 import { listContainers } from "../../../lib/containers/list.ts";
+import { leaseAddresses } from "../../../lib/host/public_address.ts";
 import type { HostState } from "../../../lib/host/state.ts";
 import { parseAddresses } from "../../../lib/ip/addr.ts";
 import { parseLinks } from "../../../lib/ip/link.ts";
@@ -124,12 +125,58 @@ describe("dual-stack setup", () => {
     );
   });
 
+  it("refuses a request that leaves out a family the bridge serves, unless it may renumber", () => {
+    const only4 = { subnet: parsePrefix("1.1.144.0/24"), bridge: "cni0" };
+    assert.throws(
+      () => planSetup(dualHost(), only4),
+      /already has fd00:1:0:90::1\/64 \(subnet fd00:1:0:90::\/64\), which 1\.1\.144\.0\/24 leaves out/,
+    );
+    // The agent moving a host without containers takes the address off.
+    assert.deepEqual(renderPlan(planSetup(dualHost(), { ...only4, renumber: true })), [
+      "ip addr del fd00:1:0:90::1/64 dev cni0",
+    ]);
+  });
+
   it("an IPv6-only host needs no IPv4 forwarding", () => {
     const plan = renderPlan(
       planSetup(bareDualHost(), { subnet: parsePrefix("fd00:1:0:90::/64"), bridge: "cni0" }),
     );
     assert.ok(plan.includes("sysctl -w net.ipv6.conf.all.forwarding=1"));
     assert.ok(!plan.some((l) => l.includes("ip_forward")), plan.join("\n"));
+  });
+});
+
+describe("a dual-stack host's public addresses", () => {
+  const found = (given: Parameters<typeof leaseAddresses>[1], iface?: string) => {
+    const a = leaseAddresses(dualHost(), given, iface);
+    return [a.publicIp, a.publicIpv6].map((x) => x && formatAddress(x));
+  };
+
+  it("finds a global address of each family on the interface, never the link-local one", () => {
+    assert.deepEqual(found({}, "eth0"), ["10.0.12.11", "fd00:12::11"]);
+  });
+
+  it("keeps a given address as the primary one and finds only its IPv6 partner beside it", () => {
+    assert.deepEqual(found({ publicIp: parseAddress("10.0.12.11") }), [
+      "10.0.12.11",
+      "fd00:12::11",
+    ]);
+    assert.deepEqual(
+      found({ publicIp: parseAddress("10.0.12.11"), publicIpv6: parseAddress("fd00:12::99") }),
+      ["10.0.12.11", "fd00:12::99"],
+    );
+    // An IPv6 --public-ip stands alone: an IPv4 network then refuses it with its reason.
+    assert.deepEqual(found({ publicIp: parseAddress("fd00:12::11") }), ["fd00:12::11", undefined]);
+    // An address not on this host (a NAT's): nothing is guessed beside it.
+    assert.deepEqual(found({ publicIp: parseAddress("192.0.2.7") }), ["192.0.2.7", undefined]);
+  });
+
+  it("refuses a link-local or wrong-family --public-ipv6", () => {
+    assert.throws(() => found({ publicIpv6: parseAddress("fe80::1") }, "eth0"), /link-local/);
+    assert.throws(
+      () => found({ publicIpv6: parseAddress("10.0.12.11") }, "eth0"),
+      /--public-ipv6 10\.0\.12\.11 is IPv4/,
+    );
   });
 });
 
