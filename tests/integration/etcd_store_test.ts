@@ -164,7 +164,11 @@ describe("EtcdStore", () => {
     // A holder that moved rewrites its lease as it renews it.
     const moved = holder("10.0.12.21", "h1");
     assert.equal(await store.renew({ subnet }, parseAddress("10.0.12.11"), 120, moved), true);
-    assert.equal(await store.renew({ subnet }, parseAddress("10.0.12.11"), 120), false, "moved away");
+    assert.equal(
+      await store.renew({ subnet }, parseAddress("10.0.12.11"), 120),
+      false,
+      "moved away",
+    );
     assert.equal(await store.renew({ subnet }, parseAddress("10.0.12.21"), 120), true);
 
     const { entries } = await store.listLeases();
