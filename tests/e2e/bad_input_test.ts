@@ -90,6 +90,11 @@ const AG = "{out}/agent.env";
 export const ROWS: readonly Row[] = [
   // --- hg setup: prefixes, address classes, MTU, flag combinations
   r(2, ["setup", "--subnet", "1.1.1.0/33"], "1.1.1.0/33"),
+  // IPv6: a dual-stack host's second subnet is IPv6 beside an IPv4 one; the registry says it.
+  r(2, ["setup", "--subnet", "fd00:5::/64", "--ipv6-subnet", "fd00:6::/64"], "--ipv6-subnet"),
+  r(2, ["setup", "--store", "{reg}", "--ipv6-subnet", "fd00:6::/64"], "--ipv6-subnet"),
+  r(2, ["setup", "--subnet", "fd00:5::/127"], "fd00:5::/127"),
+  r(2, ["setup", "--subnet", "fe80::/64"], "link-local"),
   r(2, ["setup", "--subnet", "1.1.1.5/24"], /1\.1\.1\.5\/24.*did you mean 1\.1\.1\.0\/24/),
   r(2, ["setup", "--subnet", "1.1.1"], "1.1.1"),
   r(2, ["setup", "--subnet", "fd00::/64"], "fd00::/64"),
@@ -174,6 +179,7 @@ export const ROWS: readonly Row[] = [
 
   // --- hg netns: names, addresses in and out of the subnet, unknown containers and bridges
   r(2, ["netns", "add", "bad name"], "bad name"),
+  r(2, ["netns", "add", "{lab}-bi6", "--ip", "fd00::5"], /fd00::5 is IPv6: bridge cni0 serves/),
   r(2, ["netns", "add", "x".repeat(33)], "x".repeat(33)),
   r(2, ["netns", "add", ".."]),
   r(2, ["netns", "add"]),
@@ -213,6 +219,8 @@ export const ROWS: readonly Row[] = [
   r(2, ["peer", "add", "1.1.90.0/24", "--via", "{gw1}"], "{gw1}"),
   r(2, ["peer", "add", "1.1.90.0/24", "--via", "10.0.12.11"], "10.0.12.11"),
   r(2, ["peer", "add", "1.1.90.0/24", "--via", "10.0.16.7"], "10.0.16.7"),
+  r(2, ["peer", "add", "fd00:1:0:7::/64", "--via", "10.0.12.13"], /10\.0\.12\.13 is IPv4 but/),
+  r(2, ["peer", "add", "fd00:1:0:7::/64", "--via", "fe80::13"], /fe80::13 is a link-local/),
   r(2, ["peer", "add", "127.0.0.0/24", "--via", "10.0.12.13"], "127.0.0.0/24"),
   r(2, ["peer", "add", "224.0.0.0/4", "--via", "10.0.12.13"], "224.0.0.0/4"),
   r(2, ["peer", "add", "{sub1}", "--via", "10.0.12.13"], "{sub1}"),
@@ -277,7 +285,80 @@ export const ROWS: readonly Row[] = [
   r(2, ["subnet", "config", "--store", "{newreg}", "--network", "224.0.0.0/8"], "224.0.0.0/8"),
   r(2, ["subnet", "config", "--store", "{newreg}", "--network", "127.0.0.0/8"], "127.0.0.0/8"),
   r(2, ["subnet", "config", "--store", "{newreg}", "--network", "240.0.0.0/8"], "240.0.0.0/8"),
-  r(2, ["subnet", "config", "--store", "{newreg}", "--network", "fd00::/48"], "fd00::/48"),
+  // An IPv6 --network alone is an IPv6-only network; beside --ipv6-network it must be IPv4.
+  r(
+    2,
+    [
+      "subnet",
+      "config",
+      "--store",
+      "{newreg}",
+      "--network",
+      "fd00::/48",
+      "--ipv6-network",
+      "fd01::/48",
+    ],
+    "fd00::/48 is IPv6",
+  ),
+  r(
+    2,
+    [
+      "subnet",
+      "config",
+      "--store",
+      "{newreg}",
+      "--network",
+      "1.1.0.0/16",
+      "--ipv6-network",
+      "1.2.0.0/16",
+    ],
+    "1.2.0.0/16 is not IPv6",
+  ),
+  r(
+    2,
+    [
+      "subnet",
+      "config",
+      "--store",
+      "{newreg}",
+      "--network",
+      "1.1.0.0/16",
+      "--ipv6-subnet-len",
+      "64",
+    ],
+    "--ipv6-network",
+  ),
+  r(
+    2,
+    [
+      "subnet",
+      "config",
+      "--store",
+      "{newreg}",
+      "--network",
+      "1.1.0.0/16",
+      "--ipv6-network",
+      "fe80::/56",
+    ],
+    "link-local",
+  ),
+  r(2, [
+    "subnet",
+    "config",
+    "--store",
+    "{newreg}",
+    "--network",
+    "1.1.0.0/16",
+    "--ipv6-network",
+    "fd00::/56",
+    "--backend",
+    "vxlan",
+  ], "IPv4 only"),
+  r(
+    2,
+    ["subnet", "config", "--store", "{newreg}", "--network", "fd00::/56", "--subnet-len", "127"],
+    "127",
+  ),
   r(
     2,
     ["subnet", "config", "--store", "{newreg}", "--network", "1.1.3.0/16"],
@@ -360,6 +441,11 @@ export const ROWS: readonly Row[] = [
     2,
     ["subnet", "alloc", "--store", "{myreg}", "--node", "bi-n1", "--public-ip", "10.0.12.0"],
     "10.0.12.0",
+  ),
+  r(
+    2,
+    ["subnet", "alloc", "--store", "{myreg}", "--node", "bi-n1", "--public-ipv6", "10.0.12.77"],
+    "--public-ipv6 10.0.12.77 is IPv4",
   ),
   r(
     2,
