@@ -7,12 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { HgError } from "../../lib/errors.ts";
-import { parseAddress } from "../../lib/net/address.ts";
+import { formatAddress, parseAddress } from "../../lib/net/address.ts";
 import { formatPrefix, parsePrefix, prefixContains } from "../../lib/net/prefix.ts";
-import { allocate, NetworkFullError } from "../../lib/store/allocate.ts";
-import { makeNetworkConfig } from "../../lib/store/config.ts";
+import { allocate, NetworkFullError, subnetsAt } from "../../lib/store/allocate.ts";
+import { makeNetworkConfig, makeSubnetRange } from "../../lib/store/config.ts";
 import { configureNetwork } from "../../lib/store/configure.ts";
-import { type LeaseAttrs, subnetKey } from "../../lib/store/lease.ts";
+import { type LeaseAttrs, leaseKey, subnetKey } from "../../lib/store/lease.ts";
 import { openStore } from "../../lib/store/open.ts";
 import type { SubnetStore } from "../../lib/store/store.ts";
 import { type EtcdCluster, startEtcd } from "../support/etcd.ts";
@@ -176,6 +176,51 @@ for (const kind of kinds) {
       );
       await store.release(subnetKey(lease.subnet));
       assert.equal(await store.renew(lease, parseAddress("10.0.12.11"), 120), false, "gone");
+      await store.close();
+    });
+
+    it("dual-stack: 20 hosts at once never share a subnet of either family; one key per lease", async () => {
+      const store = kind.make();
+      const dual = makeNetworkConfig(
+        parsePrefix("1.1.0.0/16"),
+        24,
+        {},
+        undefined,
+        makeSubnetRange(parsePrefix("fd00:1::/56")),
+      );
+      await configureNetwork(store, dual);
+      const v6host = (n: number) => ({ ...host(n), publicIpv6: parseAddress(`fd00:12::${n}`) });
+      // Few free pairs left (25 of 255), so that the random picks collide and claims are lost.
+      for (let n = 25; n < 255; n++) {
+        const filler = {
+          publicIp: parseAddress(`10.0.13.${n}`),
+          publicIpv6: parseAddress(`fd00:13::${n}`),
+          backendType: "host-gw",
+          node: `fill${n}`,
+        };
+        assert.equal(await store.claim(subnetsAt(dual, BigInt(n)), filler, 60), true);
+      }
+      const won = await Promise.all(
+        Array.from(
+          { length: 20 },
+          (_, i) => allocate(store, { attrs: v6host(i + 1), ttlSeconds: 60 }, Math.random, 1000),
+        ),
+      );
+      const subnets = won.flatMap((w) => [w.lease.subnet, w.lease.ipv6Subnet!].map(formatPrefix));
+      assert.equal(new Set(subnets).size, 40, subnets.join(" "));
+      const { entries } = await store.listLeases();
+      const mine = entries.filter((e) =>
+        "lease" in e && e.lease.attrs.node?.match(/^node([1-9]|1\d|20)$/)
+      );
+      assert.equal(mine.length, 20);
+      for (const e of mine) {
+        if (!("lease" in e)) continue;
+        assert.equal(e.key, leaseKey(e.lease));
+        assert.equal(
+          formatAddress(e.lease.attrs.publicIpv6!),
+          `fd00:12::${e.lease.attrs.node!.slice(4)}`,
+        );
+      }
       await store.close();
     });
   });
