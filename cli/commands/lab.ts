@@ -19,8 +19,13 @@ import { renderLabPlan } from "../../lib/lab/render.ts";
 import { labDoctor } from "../../lib/lab/doctor.ts";
 import { runInNetns } from "../../lib/exec/netns.ts";
 import { HG_JOBS, inParallel } from "../../lib/lab/parallel.ts";
-import { type Endpoint, pingMatrix, type PingResult } from "../../lib/lab/reach.ts";
-import { MAX_LAB_NODES, MAX_LAB_SEGMENTS, validateLabName } from "../../lib/lab/topology.ts";
+import { byFamily, type Endpoint, pingFamilies, type PingResult } from "../../lib/lab/reach.ts";
+import {
+  type LabFamily,
+  MAX_LAB_NODES,
+  MAX_LAB_SEGMENTS,
+  validateLabName,
+} from "../../lib/lab/topology.ts";
 import { formatAddress } from "../../lib/net/address.ts";
 import { parseInterfaceAddress } from "../../lib/net/prefix.ts";
 import type { Status } from "../../lib/status/status.ts";
@@ -86,18 +91,37 @@ async function labState(
       status: JSON.parse(result.stdout) as Status,
     };
   });
+  // A dual-stack container is an endpoint of each family (pinged by ping -4 and by ping -6).
   const endpoints = hosts.flatMap((h) =>
-    h.status.containers.map((c) => ({
-      container: c.name,
-      address: parseInterfaceAddress(c.address).address,
-      segment: h.segment,
-    }))
+    h.status.containers.flatMap((c) =>
+      [c.address, ...(c.ipv6Address ? [c.ipv6Address] : [])].map((address) => ({
+        container: c.name,
+        address: parseInterfaceAddress(address).address,
+        segment: h.segment,
+      }))
+    )
   );
   return { hosts, endpoints, layout };
 }
 
-/** Every ordered pair of `n` containers (the pings of a small lab; a big one pings a sample). */
-const allPairs = (n: number) => n * (n - 1);
+/**
+ * Every ordered pair of the containers of each family (the pings of a small lab; a big one
+ * pings a sample).
+ */
+const allPairs = (endpoints: readonly Endpoint[]) =>
+  byFamily(endpoints).reduce((n, group) => n + group.length * (group.length - 1), 0);
+
+/**
+ * A host's forwarding in the status table: "on" when every family the lab routes forwards,
+ * else which is off.
+ */
+function forwardingText(status: Status, family: LabFamily): string {
+  const off = [
+    ...(family !== "ipv6" && !status.forwarding ? ["IPv4"] : []),
+    ...(family !== "ipv4" && !status.forwarding6 ? ["IPv6"] : []),
+  ];
+  return off.length === 0 ? "on" : family === "ipv4" ? "OFF" : `${off.join(" and ")} OFF`;
+}
 
 /** A ping's outcome in the table. */
 function pingText(r: PingResult): string {
@@ -109,7 +133,12 @@ function pingText(r: PingResult): string {
  * Prints the ping matrix and fails when any pair cannot reach the other, but for pairs the lab's
  * backend leaves unrouted (host-gw across segments).
  */
-function reportReachability(out: Output, results: readonly PingResult[], containers: number): void {
+function reportReachability(
+  out: Output,
+  results: readonly PingResult[],
+  endpoints: readonly Endpoint[],
+): void {
+  const containers = new Set(endpoints.map((e) => e.container)).size;
   out.line(table(
     ["FROM", "TO", "ADDRESS", "PING"],
     results.map((r) => [
@@ -119,10 +148,10 @@ function reportReachability(out: Output, results: readonly PingResult[], contain
       pingText(r),
     ]),
   ));
-  if (results.length < allPairs(containers)) {
+  if (results.length < allPairs(endpoints)) {
     out.note(
       `pinged a sample: ${results.length} of the ${
-        allPairs(containers)
+        allPairs(endpoints)
       } pairs of ${containers} containers`,
     );
   }
@@ -185,9 +214,15 @@ export function labCommand(output: () => Output) {
       `the agents' lease TTL (--agent; default ${DEFAULT_AGENT_TTL}, kept for add-node and start-agent)`,
       integerValue("--ttl", MIN_AGENT_TTL, 86400),
     )
+    .option("--ipv6", "IPv6-only containers and routes (one segment, host-gw)")
+    .option("--dual-stack", "an IPv4 and an IPv6 address per container (one segment, host-gw)")
     .action(async (opts) => {
       const out = output();
       requireRoot();
+      if (opts.ipv6 && opts.dualStack) {
+        throw new InputError("give --ipv6 (IPv6 only) or --dual-stack (both families), not both");
+      }
+      const family = opts.ipv6 ? "ipv6" : opts.dualStack ? "dual-stack" : undefined;
       const kind = opts.store ?? (opts.agent || opts.etcdMembers ? "etcd" : undefined);
       if (opts.etcdMembers && kind !== "etcd") {
         throw new InputError("--etcd-members needs the etcd registry, not --store file");
@@ -196,7 +231,13 @@ export function labCommand(output: () => Output) {
         throw new InputError(`--ttl ${opts.ttl} is the agents' lease TTL: it needs --agent`);
       }
       const plan = await labUp(
-        { name: opts.name, nodes: opts.nodes, segments: opts.segments, backend: opts.backend },
+        {
+          name: opts.name,
+          nodes: opts.nodes,
+          segments: opts.segments,
+          backend: opts.backend,
+          family,
+        },
         runner(out),
         kind && {
           kind,
@@ -208,14 +249,15 @@ export function labCommand(output: () => Output) {
       );
       if (out.options.dryRun) return printPlan(out, plan, { name: opts.name, nodes: opts.nodes });
       const { endpoints, layout } = await labState(opts.name);
-      const results = await pingMatrix(endpoints, layout.backend);
+      const results = await pingFamilies(endpoints, layout.backend);
       out.json({
         name: opts.name,
         nodes: opts.nodes,
-        pairs: allPairs(endpoints.length),
+        family: layout.family,
+        pairs: allPairs(endpoints),
         reachability: results,
       });
-      reportReachability(out, results, endpoints.length);
+      reportReachability(out, results, endpoints);
     });
   lab.command("status")
     .description("show the lab's hosts, containers and reachability")
@@ -224,13 +266,14 @@ export function labCommand(output: () => Output) {
       const out = output();
       requireRoot();
       const { hosts, endpoints, layout } = await labState(opts.name, true);
-      const results = await pingMatrix(endpoints, layout.backend);
+      const results = await pingFamilies(endpoints, layout.backend);
       out.json({
         name: opts.name,
         segments: layout.segments,
         backend: layout.backend,
+        family: layout.family,
         hosts,
-        pairs: allPairs(endpoints.length),
+        pairs: allPairs(endpoints),
         reachability: results,
       });
       // The segment column only where there is more than one (a one-segment lab shows as ever).
@@ -247,14 +290,16 @@ export function labCommand(output: () => Output) {
         hosts.map(({ netns, segment, status }) => [
           netns,
           ...(segmented ? [String(segment)] : []),
-          status.bridge.subnet ?? "-",
-          status.containers.map((c) => `${c.name} ${c.address}`).join(", ") || "-",
+          [status.bridge.subnet, status.bridge.ipv6Subnet].filter(Boolean).join(" ") || "-",
+          status.containers.map((c) =>
+            [c.name, c.address, ...(c.ipv6Address ? [c.ipv6Address] : [])].join(" ")
+          ).join(", ") || "-",
           String(status.peers.length),
-          status.forwarding ? "on" : "OFF",
+          forwardingText(status, layout.family),
         ]),
       ));
       out.line("");
-      reportReachability(out, results, endpoints.length);
+      reportReachability(out, results, endpoints);
     });
   lab.command("add-node")
     .description("add a host to a running lab made with --store or --agent")

@@ -16,10 +16,16 @@ import { killLabAgent, startLabAgent, stopLabAgent } from "./agents.ts";
 import { waitForRoutes, waitForSync } from "./convergence.ts";
 import { writeHostNumbers } from "./host_numbers.ts";
 import { listNetns } from "./netns_dir.ts";
-import { HG_JOBS, inParallel } from "./parallel.ts";
+import { HG_JOBS, inParallel, LIGHT_JOBS } from "./parallel.ts";
 import type { HostCommand, LabPlan, LabStage } from "./plan.ts";
-import { labDir, readLabRegistry, startLabRegistry, stopLabRegistry } from "./registry.ts";
-import { agentLine, FORWARDING_ARGV } from "./render.ts";
+import {
+  labDir,
+  readLabRegistry,
+  startLabRegistry,
+  stopLabRegistry,
+  subnetFilePath,
+} from "./registry.ts";
+import { agentLine, FORWARDING_ARGV, NO_DAD_ARGV } from "./render.ts";
 import type { LabUndo } from "./undo.ts";
 
 /** Runs `hg ARGS...` inside a lab host's network namespace. */
@@ -122,6 +128,17 @@ async function applyStage(
       }
       return;
     }
+    case "no-dad":
+      // Each namespace's own /proc/sys/net, before anything is made in it (see NO_DAD_SYSCTLS).
+      await inParallel(stage.namespaces, LIGHT_JOBS, async (netns) => {
+        const result = await runInNetns(netns, NO_DAD_ARGV);
+        if (result.code !== 0) {
+          throw new HgError(
+            `turning IPv6 DAD off in ${netns} failed: ${result.stderr.trim().split("\n")[0]}`,
+          );
+        }
+      });
+      return;
     case "registry": {
       const registry = await startLabRegistry(stage.topology, stage.options);
       if (registry.url !== stage.url) {
@@ -148,7 +165,14 @@ async function applyStage(
         hint,
       );
     case "wait-routes":
-      return waitForRoutes(stage.required, stage.others, stage.backend, stage.budgetMs, hint);
+      return waitForRoutes(
+        stage.required,
+        stage.others,
+        stage.backend,
+        stage.budgetMs,
+        hint,
+        (netns) => subnetFilePath(stage.name, netns),
+      );
     case "kill-agent":
       await killLabAgent(stage.name, stage.netns);
       runner.log(`${stage.netns}: agent killed (pid ${stage.pid}; its lease and routes stay)`);

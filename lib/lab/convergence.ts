@@ -13,7 +13,7 @@ import { ipRead } from "../ip/exec.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { parseRoutes } from "../ip/route.ts";
 import { formatAddress } from "../net/address.ts";
-import { formatPrefix } from "../net/prefix.ts";
+import { formatPrefix, parseInterfaceAddress } from "../net/prefix.ts";
 import { isRunning } from "../exec/daemon.ts";
 import { inParallel, LIGHT_JOBS } from "./parallel.ts";
 import { type LabBackend, type LabHost, reaches } from "./topology.ts";
@@ -25,7 +25,14 @@ export interface HostRouting {
   readonly address: string;
   /** The subnet its agent leased (from its report); undefined while it has none. */
   readonly subnet?: string;
-  /** hg's routes in the host, as "DST via GATEWAY". */
+  /**
+   * A dual-stack host's IPv6 address (other hosts route its IPv6 subnet through it); absent for
+   * a host of one family.
+   */
+  readonly ipv6Address?: string;
+  /** A dual-stack host's IPv6 subnet (from its subnet.env); undefined while it has none. */
+  readonly ipv6Subnet?: string;
+  /** hg's routes in the host of both families, as "DST via GATEWAY". */
   readonly routes: readonly string[];
   /** The underlay segment the host is on (hosts without one share a segment). */
   readonly segment?: number;
@@ -54,18 +61,46 @@ export async function runningAgentReport(netns: string): Promise<AgentReport | u
 }
 
 /**
- * hg's routes in a lab host (`ip -n HOST -j route show proto 104`), as "DST via GATEWAY".
+ * hg's routes in a lab host (`ip -n HOST -j -4|-6 route show proto 104`), as "DST via GATEWAY";
+ * its IPv6 ones only with `ipv6` (a host of an IPv4 lab is asked once).
  *
  * @example
  * ```ts
  * await hgRoutesOf("hglab-h1"); // ["1.1.2.0/24 via 10.0.12.12"]
+ * await hgRoutesOf("hglab-h1", true); // [..., "fd00:1:0:2::/64 via fd00:12::12"]
  * ```
  */
-export async function hgRoutesOf(netns: string): Promise<string[]> {
-  const json = await ipRead(["-j", "route", "show", "proto", String(HG_ROUTE_PROTOCOL)], netns);
-  return parseRoutes(json, 4).map((r) =>
-    `${formatPrefix(r.dst)} via ${r.gateway ? formatAddress(r.gateway) : "-"}`
-  );
+export async function hgRoutesOf(netns: string, ipv6 = false): Promise<string[]> {
+  const families = ipv6 ? [4, 6] as const : [4] as const;
+  const lists = await Promise.all(families.map(async (family) => {
+    const json = await ipRead(
+      [`-${family}`, "-j", "route", "show", "proto", String(HG_ROUTE_PROTOCOL)],
+      netns,
+    );
+    return parseRoutes(json, family).map((r) =>
+      `${formatPrefix(r.dst)} via ${r.gateway ? formatAddress(r.gateway) : "-"}`
+    );
+  }));
+  return lists.flat();
+}
+
+/**
+ * The IPv6 subnet a dual-stack lab host's subnet.env names (FLANNEL_IPV6_SUBNET), written by
+ * its agent once it holds its lease; undefined before.
+ *
+ * @example
+ * ```ts
+ * ipv6SubnetOfEnv("FLANNEL_IPV6_SUBNET=fd00:1:0:3::1/64\n"); // "fd00:1:0:3::/64"
+ * ```
+ */
+export function ipv6SubnetOfEnv(text: string): string | undefined {
+  const value = /^FLANNEL_IPV6_SUBNET=(\S+)\s*$/m.exec(text)?.[1];
+  if (value === undefined) return undefined;
+  try {
+    return formatPrefix(parseInterfaceAddress(value).prefix);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -84,6 +119,9 @@ export async function hgRoutesOf(netns: string): Promise<string[]> {
  * const h3 = { netns: "h3", address: "10.0.20.13", subnet: "1.1.3.0/24", routes: [], segment: 1 };
  * missingRoutes({ ...h1, segment: 0 }, [h1, h3], "vxlan"); // ["h1 has no route 1.1.3.0/24 via 1.1.3.0 (to h3)"]
  * ```
+ *
+ * A dual-stack host lacks too the route to each dual-stack peer's IPv6 subnet through the peer's
+ * IPv6 address (labs with IPv6 have one segment).
  */
 export function missingRoutes(
   host: HostRouting,
@@ -91,13 +129,20 @@ export function missingRoutes(
   backend: LabBackend = "host-gw",
 ): string[] {
   if (host.subnet === undefined) return [`${host.netns} has no lease yet`];
+  const dual = host.ipv6Address !== undefined;
+  if (dual && host.ipv6Subnet === undefined) return [`${host.netns} has no IPv6 subnet yet`];
   const routes = new Set(host.routes);
   return hosts.flatMap((peer) => {
     if (peer.netns === host.netns || peer.subnet === undefined) return [];
     if (!reaches(backend, host.segment, peer.segment)) return [];
     const across = (peer.segment ?? 0) !== (host.segment ?? 0);
-    const route = `${peer.subnet} via ${across ? peer.subnet.split("/")[0] : peer.address}`;
-    return routes.has(route) ? [] : [`${host.netns} has no route ${route} (to ${peer.netns})`];
+    const wanted = [`${peer.subnet} via ${across ? peer.subnet.split("/")[0] : peer.address}`];
+    if (dual && peer.ipv6Subnet !== undefined && peer.ipv6Address !== undefined) {
+      wanted.push(`${peer.ipv6Subnet} via ${peer.ipv6Address}`);
+    }
+    return wanted.filter((route) => !routes.has(route)).map((route) =>
+      `${host.netns} has no route ${route} (to ${peer.netns})`
+    );
   });
 }
 
@@ -170,7 +215,8 @@ export async function waitForSync(
  * Waits until the hosts of `required` (whose agents must run) and those of `others` whose agents
  * run all route to each other (the pairs `backend` can route, see {@link missingRoutes}). A
  * host seen routing to everyone is not looked at again until a last look at all of them
- * together confirms it. Throws after `budgetMs`, naming missing routes.
+ * together confirms it. Throws after `budgetMs`, naming missing routes. A dual-stack host's IPv6
+ * subnet is read from its subnet.env, at `subnetFile(netns)`.
  *
  * @example
  * ```ts
@@ -184,29 +230,43 @@ export async function waitForRoutes(
   backend: LabBackend,
   budgetMs: number,
   hint = "",
+  subnetFile?: (netns: string) => string,
 ): Promise<void> {
   const deadline = Date.now() + budgetMs;
   const mustRun = new Set(required.map((h) => h.netns));
   const everyone = [...required, ...others.filter((h) => !mustRun.has(h.netns))];
+  const withIpv6 = new Set(everyone.filter((h) => h.ipv6Address).map((h) => h.netns));
   const complete = new Set<string>();
   for (;;) {
     const reports = await Promise.all(everyone.map((h) => runningAgentReport(h.netns)));
     const stopped = everyone.filter((h, i) => !reports[i] && mustRun.has(h.netns));
-    const views: HostRouting[] = everyone.flatMap((host, i) =>
-      reports[i]
-        ? [{
-          netns: host.netns,
-          address: formatAddress(host.address),
-          subnet: reports[i].subnet,
-          routes: [],
-          segment: host.segment,
-        }]
-        : []
+    const views: HostRouting[] = await Promise.all(
+      everyone.flatMap((host, i) =>
+        reports[i]
+          ? [(async () => ({
+            netns: host.netns,
+            address: formatAddress(host.publicIp),
+            subnet: reports[i]!.subnet,
+            // A dual-stack host: the agent's report names its primary subnet only.
+            ...(host.ipv6Subnet === undefined || host.ipv6Address === undefined ? {} : {
+              ipv6Address: formatAddress(host.ipv6Address),
+              ipv6Subnet: subnetFile && ipv6SubnetOfEnv(
+                await readFile(subnetFile(host.netns), "utf8").catch(() => ""),
+              ),
+            }),
+            routes: [],
+            segment: host.segment,
+          }))()]
+          : []
+      ),
     );
     const looked = await inParallel(
       views.filter((v) => !complete.has(v.netns)),
       LIGHT_JOBS,
-      async (view) => ({ ...view, routes: await hgRoutesOf(view.netns) }),
+      async (view) => ({
+        ...view,
+        routes: await hgRoutesOf(view.netns, withIpv6.has(view.netns)),
+      }),
     );
     const missing = [
       ...stopped.map((h) => `the agent of ${h.netns} is not running`),

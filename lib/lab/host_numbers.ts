@@ -3,13 +3,14 @@
  * a host taken out with `lab rm-node` never comes back under its old number (its name, address
  * and subnet would otherwise be a different host's, in logs, leases and other hosts' routes).
  * Remembered in `<lab dir>/hosts.json`, which goes with the lab, together with the backend the
- * lab was built with when it is not host-gw (its hosts' commands depend on it).
+ * lab was built with when it is not host-gw and its address families when they are not IPv4
+ * alone (its hosts' commands depend on both).
  *
  * @module
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { labDir } from "./registry.ts";
-import type { LabBackend } from "./topology.ts";
+import type { LabBackend, LabFamily } from "./topology.ts";
 
 /** A lab's used host numbers. */
 export interface HostNumbers {
@@ -19,24 +20,34 @@ export interface HostNumbers {
   readonly removed: readonly number[];
   /** The lab's backend when it is VXLAN (absent: host-gw, also in labs made by an older hg). */
   readonly backend?: "vxlan";
+  /** The lab's address families when it has IPv6 (absent: IPv4, also in older labs). */
+  readonly family?: "ipv6" | "dual-stack";
 }
 
 /**
- * Host numbers in the order hosts.json holds them, `backend` only when it is VXLAN (so a
- * host-gw lab's file is what it always was, and equal records compare equal as text).
+ * Host numbers in the order hosts.json holds them, `backend` only when it is VXLAN and `family`
+ * only when it is not IPv4 (so an IPv4 host-gw lab's file is what it always was, and equal
+ * records compare equal as text).
  *
  * @example
  * ```ts
  * hostNumbers(2, [], "host-gw"); // { highest: 2, removed: [] }
  * hostNumbers(2, [], "vxlan"); // { highest: 2, removed: [], backend: "vxlan" }
+ * hostNumbers(2, [], "host-gw", "ipv6"); // { highest: 2, removed: [], family: "ipv6" }
  * ```
  */
 export function hostNumbers(
   highest: number,
   removed: readonly number[],
   backend: LabBackend | undefined,
+  family?: LabFamily,
 ): HostNumbers {
-  return backend === "vxlan" ? { highest, removed, backend } : { highest, removed };
+  return {
+    highest,
+    removed,
+    ...(backend === "vxlan" ? { backend } : {}),
+    ...(family === "ipv6" || family === "dual-stack" ? { family } : {}),
+  };
 }
 
 /**
@@ -73,6 +84,7 @@ export function reconcileHostNumbers(
     Math.max(known?.highest ?? 0, ...present),
     known?.removed ?? [],
     known?.backend,
+    known?.family,
   );
 }
 
@@ -110,7 +122,12 @@ export function nextHostNumber(numbers: HostNumbers): number {
  * ```
  */
 export function afterUp(numbers: HostNumbers, nodes: number): HostNumbers {
-  return hostNumbers(Math.max(numbers.highest, nodes), numbers.removed, numbers.backend);
+  return hostNumbers(
+    Math.max(numbers.highest, nodes),
+    numbers.removed,
+    numbers.backend,
+    numbers.family,
+  );
 }
 
 /**
@@ -138,6 +155,7 @@ export function afterRemove(numbers: HostNumbers, index: number): HostNumbers {
     Math.max(numbers.highest, index),
     [...new Set([...numbers.removed, index])].sort((a, b) => a - b),
     numbers.backend,
+    numbers.family,
   );
 }
 
@@ -151,6 +169,7 @@ export const hostsFile = (name: string): string => `${labDir(name)}/hosts.json`;
  * ```ts
  * parseHostNumbers('{"highest":3,"removed":[2]}'); // { highest: 3, removed: [2] }
  * parseHostNumbers('{"highest":3,"removed":[],"backend":"vxlan"}'); // { ..., backend: "vxlan" }
+ * parseHostNumbers('{"highest":3,"removed":[],"family":"ipv6"}'); // { ..., family: "ipv6" }
  * ```
  */
 export function parseHostNumbers(text: string): HostNumbers | undefined {
@@ -159,11 +178,12 @@ export function parseHostNumbers(text: string): HostNumbers | undefined {
     const whole = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
     if (
       !whole(value.highest) || !Array.isArray(value.removed) || !value.removed.every(whole) ||
-      (value.backend !== undefined && value.backend !== "vxlan")
+      (value.backend !== undefined && value.backend !== "vxlan") ||
+      (value.family !== undefined && value.family !== "ipv6" && value.family !== "dual-stack")
     ) {
       return undefined;
     }
-    return hostNumbers(value.highest, value.removed, value.backend);
+    return hostNumbers(value.highest, value.removed, value.backend, value.family);
   } catch {
     return undefined;
   }

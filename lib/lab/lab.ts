@@ -22,7 +22,13 @@ import {
   planStartAgent,
 } from "./plan.ts";
 import { labDir } from "./registry.ts";
-import { type LabBackend, type LabHost, type LabShape, labTopology } from "./topology.ts";
+import {
+  type LabBackend,
+  type LabFamily,
+  type LabHost,
+  type LabShape,
+  labTopology,
+} from "./topology.ts";
 import { planUndo } from "./undo.ts";
 
 export type { HgInHost, LabRunner } from "./apply.ts";
@@ -194,10 +200,14 @@ export async function labMoveNode(
   return planned;
 }
 
-/** Where a lab's hosts are: their segments, how many there are, and the lab's backend. */
+/**
+ * Where a lab's hosts are: their segments, how many there are, the lab's backend and its
+ * address families.
+ */
 export interface LabLayout {
   readonly segments: number;
   readonly backend: LabBackend;
+  readonly family: LabFamily;
   /** Each host's segment, by its namespace. */
   readonly hosts: ReadonlyMap<string, number>;
 }
@@ -216,6 +226,7 @@ export async function labLayout(name: string): Promise<LabLayout> {
   return {
     segments: lab.segments.length,
     backend: lab.backend,
+    family: lab.family,
     hosts: new Map(lab.hosts.map((h) => [h.netns, h.segment])),
   };
 }

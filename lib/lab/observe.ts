@@ -17,6 +17,7 @@ import {
   belongsToLab,
   defaultBackend,
   type LabBackend,
+  type LabFamily,
   type LabShape,
   labTopology,
 } from "./topology.ts";
@@ -76,12 +77,20 @@ export function recordedBackend(obs: LabObservation): LabBackend | undefined {
 }
 
 /**
+ * The address families the lab's records say it was built with; undefined when it has no
+ * records.
+ */
+export function recordedFamily(obs: LabObservation): LabFamily | undefined {
+  return obs.numbers === undefined ? undefined : obs.numbers.family ?? "ipv4";
+}
+
+/**
  * The shape of the lab as `lab up` builds it: what is asked, else what the lab is (its bridges
- * and records), else one segment, and host-gw on one segment or VXLAN across several.
+ * and records), else one segment, host-gw on one segment or VXLAN across several, and IPv4.
  *
  * @example
  * ```ts
- * labShape(await observeLab("nolab"), { segments: 2 }); // { segments: 2, backend: "vxlan" }
+ * labShape(await observeLab("nolab"), { segments: 2 }); // { segments: 2, backend: "vxlan", family: "ipv4" }
  * ```
  */
 export function labShape(obs: LabObservation, wanted: Partial<LabShape> = {}): LabShape {
@@ -90,6 +99,7 @@ export function labShape(obs: LabObservation, wanted: Partial<LabShape> = {}): L
   return {
     segments,
     backend: wanted.backend ?? recordedBackend(obs) ?? defaultBackend(segments),
+    family: wanted.family ?? recordedFamily(obs) ?? "ipv4",
   };
 }
 

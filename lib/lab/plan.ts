@@ -21,8 +21,8 @@ import {
   nextHostNumber,
   reconcileHostNumbers,
 } from "./host_numbers.ts";
-import { type LabObservation, labShape, recordedBackend } from "./observe.ts";
-import { planPlumbing, planUplinkMove } from "./plumbing.ts";
+import { type LabObservation, labShape, recordedBackend, recordedFamily } from "./observe.ts";
+import { planPlumbing, planUplinkMove, splitNamespaceAdds } from "./plumbing.ts";
 import {
   hostRegistryArgs,
   type LabRegistry,
@@ -32,6 +32,7 @@ import {
 import {
   containerAddress,
   type LabBackend,
+  type LabFamily,
   type LabHost,
   type LabTopology,
   labTopology,
@@ -63,6 +64,11 @@ export type LabStage =
   | { readonly kind: "ip"; readonly plan: Plan }
   /** IPv4 forwarding on inside `netns` (the underlay namespace routes between the segments). */
   | { readonly kind: "forwarding"; readonly netns: string }
+  /**
+   * IPv6 duplicate address detection off inside each of `namespaces`, made just now and still
+   * without links (a lab with IPv6: see `NO_DAD_SYSCTLS`).
+   */
+  | { readonly kind: "no-dad"; readonly namespaces: readonly string[] }
   /** Start the lab's registry (etcd members, or the file) and record it in registry.json. */
   | {
     readonly kind: "registry";
@@ -148,6 +154,21 @@ function recordNumbers(obs: LabObservation, numbers: HostNumbers): LabStage[] {
 /** An ip stage, unless it has nothing to do. */
 const ipStage = (plan: Plan): LabStage[] => plan.length === 0 ? [] : [{ kind: "ip", plan }];
 
+/**
+ * The stages that make the lab's missing plumbing `plan`: one ip stage; in a lab with IPv6, the
+ * new namespaces first, then DAD off in them before any link is made there, then the rest.
+ */
+function plumbingStages(lab: LabTopology, plan: Plan): LabStage[] {
+  if (lab.family === "ipv4") return ipStage(plan);
+  const { namespaces, rest } = splitNamespaceAdds(plan);
+  const made = namespaces.flatMap((step) => step.kind === "ip" ? [step.args[2]] : []);
+  return [
+    ...ipStage(namespaces),
+    ...(made.length === 0 ? [] : [{ kind: "no-dad", namespaces: made } as const]),
+    ...ipStage(rest),
+  ];
+}
+
 /** The lab as it is: its shape, and exactly the hosts numbered `indexes` where they are now. */
 export function labAsObserved(obs: LabObservation, indexes: readonly number[]): LabTopology {
   return withHosts(labTopology(obs.name, 1, labShape(obs)), indexes, obs.placement);
@@ -163,6 +184,7 @@ function staticSetupArgs(lab: LabTopology, host: LabHost): string[] {
     "setup",
     "--subnet",
     formatPrefix(host.subnet),
+    ...(host.ipv6Subnet ? ["--ipv6-subnet", formatPrefix(host.ipv6Subnet)] : []),
     ...(lab.backend === "vxlan"
       ? ["--backend", "vxlan", "--public-ip", formatAddress(host.address)]
       : []),
@@ -170,25 +192,38 @@ function staticSetupArgs(lab: LabTopology, host: LabHost): string[] {
 }
 
 /**
- * `hg peer add` on `host` for `peer`'s subnet through `peer`'s address, as an operator of a lab
- * without a registry runs it: across segments with VXLAN also the peer's VTEP MAC (known in
- * advance: it derives from the peer's address); across segments with host-gw it is expected
- * to be refused (the peer's address is not on-link).
+ * `hg peer add` on `host` for `peer`'s subnet through `peer`'s address of its family (and for a
+ * dual-stack peer its IPv6 subnet through its IPv6 address), as an operator of a lab without a
+ * registry runs it: across segments with VXLAN also the peer's VTEP MAC (known in advance: it
+ * derives from the peer's address); across segments with host-gw it is expected to be refused
+ * (the peer's address is not on-link). Labs with IPv6 have one segment.
  */
-function peerAddCommand(lab: LabTopology, host: LabHost, peer: LabHost): HostCommand {
-  const args = ["peer", "add", formatPrefix(peer.subnet), "--via", formatAddress(peer.address)];
-  if (host.segment === peer.segment) return { netns: host.netns, args };
-  if (lab.backend === "vxlan") {
-    return { netns: host.netns, args: [...args, "--vtep-mac", vtepMac(peer.address)] };
+function peerAddCommands(lab: LabTopology, host: LabHost, peer: LabHost): HostCommand[] {
+  const args = ["peer", "add", formatPrefix(peer.subnet), "--via", formatAddress(peer.publicIp)];
+  if (host.segment === peer.segment) {
+    const ipv6 = peer.ipv6Subnet && peer.ipv6Address && [
+      "peer",
+      "add",
+      formatPrefix(peer.ipv6Subnet),
+      "--via",
+      formatAddress(peer.ipv6Address),
+    ];
+    return [{ netns: host.netns, args }, ...(ipv6 ? [{ netns: host.netns, args: ipv6 }] : [])];
   }
-  return {
+  if (lab.backend === "vxlan") {
+    return [{ netns: host.netns, args: [...args, "--vtep-mac", vtepMac(peer.address)] }];
+  }
+  return [{
     netns: host.netns,
     args,
     refused: `${peer.netns} is on segment ${peer.segment}, not on-link: host-gw cannot reach it`,
-  };
+  }];
 }
 
-/** Refuses a `lab up` whose segments or backend are not those of the lab that is there. */
+/**
+ * Refuses a `lab up` whose segments, backend or address families are not those of the lab that
+ * is there.
+ */
 function requireSameShape(obs: LabObservation, topology: LabTopology): void {
   const { name } = topology;
   const segments = topology.segments.length;
@@ -205,7 +240,18 @@ function requireSameShape(obs: LabObservation, topology: LabTopology): void {
         `"hg lab down --name ${name}" first to change it`,
     );
   }
+  const family = recordedFamily(obs);
+  if (family !== undefined && family !== topology.family) {
+    throw new HgError(
+      `lab ${name} is ${describeFamily(family)}, not ${describeFamily(topology.family)}: ` +
+        `"hg lab down --name ${name}" first to change it`,
+    );
+  }
 }
+
+/** A lab's address families in words. */
+const describeFamily = (family: LabFamily) =>
+  family === "ipv4" ? "IPv4" : family === "ipv6" ? "IPv6-only" : "dual-stack";
 
 /**
  * Plans `lab up`: only what is missing (a second run plans no namespace), then in each host the
@@ -255,8 +301,11 @@ export function planLabUp(
   const upNumbers = afterUp(numbers, topology.hosts.length);
   const existing = new Set(obs.namespaces);
   const stages: LabStage[] = [
-    ...recordNumbers(obs, hostNumbers(upNumbers.highest, upNumbers.removed, topology.backend)),
-    ...ipStage(planPlumbing(lab, existing)),
+    ...recordNumbers(
+      obs,
+      hostNumbers(upNumbers.highest, upNumbers.removed, topology.backend, topology.family),
+    ),
+    ...plumbingStages(lab, planPlumbing(lab, existing)),
     // A new underlay namespace of more than one segment routes between them.
     ...(existing.has(topology.underlayNetns) || topology.segments.length === 1
       ? []
@@ -271,7 +320,7 @@ export function planLabUp(
           netns: host.netns,
           args: ["netns", "add", host.container, "--ip", formatAddress(containerAddress(host))],
         },
-        ...lab.hosts.filter((p) => p !== host).map((p) => peerAddCommand(lab, host, p)),
+        ...lab.hosts.filter((p) => p !== host).flatMap((p) => peerAddCommands(lab, host, p)),
       ]),
     });
     return stages;
@@ -310,7 +359,10 @@ export function planLabUp(
     "--network",
     formatPrefix(topology.network),
     "--subnet-len",
-    "24",
+    topology.family === "ipv6" ? "64" : "24",
+    ...(topology.ipv6Network
+      ? ["--ipv6-network", formatPrefix(topology.ipv6Network), "--ipv6-subnet-len", "64"]
+      : []),
     // Hosts on one segment still route to each other directly (flannel's DirectRouting).
     ...(topology.backend === "vxlan" ? ["--backend", "vxlan", "--direct-routing"] : []),
   ];
@@ -441,7 +493,7 @@ export function planAddNode(obs: LabObservation): { host: string; plan: LabPlan 
     host: host.netns,
     plan: [
       { kind: "numbers", name, numbers: { ...numbers, highest: index } },
-      ...ipStage(planPlumbing({ ...lab, hosts: [host] }, new Set(obs.namespaces))),
+      ...plumbingStages(lab, planPlumbing({ ...lab, hosts: [host] }, new Set(obs.namespaces))),
       ...registryHostStages(obs, lab, [host], registry.url, agentTtlOf(registry)),
     ],
   };
@@ -666,8 +718,8 @@ function tellOthersOfMove(
   for (const peer of after.hosts.filter((h) => h !== to)) {
     // The host's routes through its old segment went with its old address: only the peers it
     // can route to now need one.
-    if (routable(after, to, peer)) commands.push(peerAddCommand(after, to, peer));
-    if (routable(after, peer, to)) commands.push(peerAddCommand(after, peer, to));
+    if (routable(after, to, peer)) commands.push(...peerAddCommands(after, to, peer));
+    if (routable(after, peer, to)) commands.push(...peerAddCommands(after, peer, to));
     else if (routable(before, peer, from)) {
       commands.push({ netns: peer.netns, args: ["peer", "rm", formatPrefix(to.subnet)] });
     }

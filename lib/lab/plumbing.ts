@@ -1,8 +1,9 @@
 /**
  * Plans the lab's "physical" network: the underlay namespace with one bridge per segment (and,
  * with more than one, routing between them), and each host's namespace with an uplink veth on
- * its segment's bridge, its underlay address, and a route to every other segment through the
- * underlay namespace. Everything else on a lab host is made by hg's own commands run inside it.
+ * its segment's bridge, its underlay address (and in a lab with IPv6 an IPv6 address beside it),
+ * and a route to every other segment through the underlay namespace. Everything else on a lab
+ * host is made by hg's own commands run inside it.
  *
  * @module
  */
@@ -28,9 +29,40 @@ export function segmentBridgeMac(k: number): string {
   return `02:68:67:00:${(12 + 8 * k).toString(16).padStart(2, "0")}:02`;
 }
 
-/** An interface address with the segment's prefix length. */
+/** An interface address with the segment's prefix length (of the address's family). */
 const onSegment = (segment: LabSegment, address: LabHost["address"]) =>
-  `${formatAddress(address)}/${segment.prefix.length}`;
+  `${formatAddress(address)}/${
+    (address.family === 4 ? segment.prefix : segment.ipv6Prefix).length
+  }`;
+
+/**
+ * The sysctls that turn IPv6 duplicate address detection off in a namespace, for the links made
+ * in it afterwards (`default`) and those there (`all`): while a link-local address is tentative,
+ * forwarded packets wait 1-2 s for neighbour discovery (measured; `nodad` on the global
+ * addresses is not enough). Run in a lab host before its links are made.
+ */
+export const NO_DAD_SYSCTLS: readonly string[] = [
+  "net.ipv6.conf.all.accept_dad=0",
+  "net.ipv6.conf.default.accept_dad=0",
+];
+
+/**
+ * `plan` cut where the namespaces it creates exist and nothing is in them yet: first the
+ * `ip netns add` steps, then the rest (so that a lab with IPv6 can turn DAD off in the new
+ * namespaces in between).
+ *
+ * @example
+ * ```ts
+ * import { labTopology } from "./topology.ts";
+ * splitNamespaceAdds(planPlumbing(labTopology("x", 1), new Set())).namespaces; // [netns add x-ul, netns add x-h1]
+ * ```
+ */
+export function splitNamespaceAdds(plan: Plan): { namespaces: Plan; rest: Plan } {
+  const isAdd = (step: Step) =>
+    step.kind === "ip" && step.netns === undefined && step.args[0] === "netns" &&
+    step.args[1] === "add";
+  return { namespaces: plan.filter(isAdd), rest: plan.filter((step) => !isAdd(step)) };
+}
 
 /**
  * The routes (as `ip route ARGS`) a host on `segment` has to every other segment of the lab:
@@ -81,6 +113,9 @@ export function planPlumbing(topology: LabTopology, existing: ReadonlySet<string
         // The underlay namespace is also the lab's registry host (etcd listens on segment 0)
         // and the router between segments.
         ipStep(["addr", "add", onSegment(segment, segment.router), "dev", br], ul),
+        ...(topology.family === "ipv4"
+          ? []
+          : [ipStep(["addr", "add", onSegment(segment, segment.ipv6Router), "dev", br], ul)]),
         ipStep(["link", "set", br, "up"], ul),
       );
     }
@@ -105,6 +140,9 @@ export function planPlumbing(topology: LabTopology, existing: ReadonlySet<string
       ], ul),
       ipStep(["link", "set", host.underlayPort, "master", segment.bridge, "up"], ul),
       ipStep(["addr", "add", onSegment(segment, host.address), "dev", "eth0"], host.netns),
+      ...(host.ipv6Address === undefined ? [] : [
+        ipStep(["addr", "add", onSegment(segment, host.ipv6Address), "dev", "eth0"], host.netns),
+      ]),
       ipStep(["link", "set", "lo", "up"], host.netns),
       ipStep(["link", "set", "eth0", "up"], host.netns),
       ...segmentRoutes(topology, host.segment).map((route) =>

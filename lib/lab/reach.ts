@@ -1,6 +1,7 @@
 /**
  * The lab's reachability check: real ICMP pings between its containers, every ordered pair in a
- * small lab, a fixed sample in a big one (50 hosts are 2,450 pairs).
+ * small lab, a fixed sample in a big one (50 hosts are 2,450 pairs), in each address family the
+ * containers have.
  *
  * @module
  */
@@ -54,7 +55,8 @@ export function offLink(a: Endpoint, b: Endpoint, backend: LabBackend): boolean 
 }
 
 /**
- * Sends one ping (1 s timeout) from the container `from` to `to`.
+ * Sends one ping (1 s timeout) from the container `from` to `to` (`ping -4` or `-6`, by the
+ * address's family).
  *
  * @example
  * ```ts
@@ -63,7 +65,16 @@ export function offLink(a: Endpoint, b: Endpoint, backend: LabBackend): boolean 
  * ```
  */
 export async function ping(from: string, to: IpAddress): Promise<{ ok: boolean; rttMs?: number }> {
-  const result = await runInNetns(from, ["ping", "-n", "-c", "1", "-W", "1", formatAddress(to)]);
+  const result = await runInNetns(from, [
+    "ping",
+    `-${to.family}`,
+    "-n",
+    "-c",
+    "1",
+    "-W",
+    "1",
+    formatAddress(to),
+  ]);
   const rtt = /time=([\d.]+) ms/.exec(result.stdout);
   return result.code === 0 ? { ok: true, rttMs: rtt ? Number(rtt[1]) : undefined } : { ok: false };
 }
@@ -123,4 +134,44 @@ export function pingMatrix(
     ...(await ping(endpoints[a].container, endpoints[b].address)),
     ...(offLink(endpoints[a], endpoints[b], backend) ? { offLink: true as const } : {}),
   }));
+}
+
+/**
+ * The pings of {@link pingMatrix} in each address family the endpoints have, IPv4 first: a
+ * dual-stack container is two endpoints (one address each), and is pinged only from the others'
+ * addresses of the same family.
+ *
+ * @example
+ * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * const endpoints = [
+ *   { container: "hglab-h1-c1", address: parseAddress("1.1.1.2") },
+ *   { container: "hglab-h1-c1", address: parseAddress("fd00:1:0:1::2") },
+ *   { container: "hglab-h2-c1", address: parseAddress("1.1.2.2") },
+ *   { container: "hglab-h2-c1", address: parseAddress("fd00:1:0:2::2") },
+ * ];
+ * (await pingFamilies(endpoints)).length; // 4: h1 to h2 and h2 to h1, by ping -4 and by ping -6
+ * ```
+ */
+export async function pingFamilies(
+  endpoints: readonly Endpoint[],
+  backend: LabBackend = "host-gw",
+): Promise<PingResult[]> {
+  const results: PingResult[] = [];
+  for (const group of byFamily(endpoints)) results.push(...await pingMatrix(group, backend));
+  return results;
+}
+
+/**
+ * The endpoints split by address family, IPv4 first; a family none has is left out.
+ *
+ * @example
+ * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * byFamily([{ container: "c", address: parseAddress("fd00:1:0:1::2") }]).length; // 1
+ * ```
+ */
+export function byFamily(endpoints: readonly Endpoint[]): Endpoint[][] {
+  return ([4, 6] as const).map((family) => endpoints.filter((e) => e.address.family === family))
+    .filter((group) => group.length > 0);
 }

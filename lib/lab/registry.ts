@@ -196,7 +196,9 @@ export async function stopLabRegistry(name: string): Promise<void> {
 
 /**
  * The flags that tell hg who a lab host is in the registry: `--store URL --node HOST
- * --public-ip ADDRESS --subnet-file <lab dir>/HOST.env`.
+ * --public-ip ADDRESS --subnet-file <lab dir>/HOST.env`. The address is of the lab's primary
+ * family (IPv6 in an IPv6-only lab); a dual-stack host's IPv6 address is found beside it on its
+ * uplink, as hg finds it on a real host.
  */
 export function hostRegistryArgs(name: string, host: LabHost, url: string): string[] {
   return [
@@ -205,8 +207,13 @@ export function hostRegistryArgs(name: string, host: LabHost, url: string): stri
     "--node",
     host.netns,
     "--public-ip",
-    formatAddress(host.address),
+    formatAddress(host.publicIp),
     "--subnet-file",
-    `${labDir(name)}/${host.netns}.env`,
+    subnetFilePath(name, host.netns),
   ];
+}
+
+/** Where a lab host's hg writes its subnet.env (`--subnet-file`). */
+export function subnetFilePath(name: string, netns: string): string {
+  return `${labDir(name)}/${netns}.env`;
 }

@@ -11,9 +11,13 @@ import type { LabStage } from "./plan.ts";
 import { etcdEndpoints, labDir, registryFile } from "./registry.ts";
 import type { LabHost } from "./topology.ts";
 import { hostsFile } from "./host_numbers.ts";
+import { NO_DAD_SYSCTLS } from "./plumbing.ts";
 
 /** What turns IPv4 forwarding on, run inside the underlay namespace (the segments' router). */
 export const FORWARDING_ARGV: readonly string[] = ["sysctl", "-w", "net.ipv4.ip_forward=1"];
+
+/** What turns IPv6 DAD off, run inside a new namespace of a lab with IPv6. */
+export const NO_DAD_ARGV: readonly string[] = ["sysctl", "-q", "-w", ...NO_DAD_SYSCTLS];
 
 /**
  * The line for starting the agent of `host` (also what a real run prints once it started it).
@@ -55,6 +59,10 @@ export function renderLabStage(stage: LabStage): string[] {
       return renderPlan(stage.plan);
     case "forwarding":
       return [`nsenter --net=/run/netns/${stage.netns} ${FORWARDING_ARGV.join(" ")}`];
+    case "no-dad":
+      return stage.namespaces.map((ns) =>
+        `nsenter --net=/run/netns/${ns} ${NO_DAD_ARGV.join(" ")}`
+      );
     case "registry": {
       const { topology, options, url } = stage;
       const dir = labDir(topology.name);

@@ -242,12 +242,17 @@ describe("what a lab of several segments is, observed", () => {
   });
 
   it("the shape lab up builds: asked, else the lab's, else one segment of host-gw", () => {
-    assert.deepEqual(labShape(nothing), { segments: 1, backend: "host-gw" });
-    assert.deepEqual(labShape(nothing, { segments: 3 }), { segments: 3, backend: "vxlan" });
+    const v4 = { family: "ipv4" };
+    assert.deepEqual(labShape(nothing), { segments: 1, backend: "host-gw", ...v4 });
+    assert.deepEqual(labShape(nothing, { segments: 3 }), { segments: 3, backend: "vxlan", ...v4 });
     const lab = upLab(2, 2, "host-gw");
-    assert.deepEqual(labShape(lab), { segments: 2, backend: "host-gw" });
-    assert.deepEqual(labShape(upLab(2, 2, "vxlan")), { segments: 2, backend: "vxlan" });
-    assert.deepEqual(labShape(lab, { backend: "vxlan" }), { segments: 2, backend: "vxlan" });
+    assert.deepEqual(labShape(lab), { segments: 2, backend: "host-gw", ...v4 });
+    assert.deepEqual(labShape(upLab(2, 2, "vxlan")), { segments: 2, backend: "vxlan", ...v4 });
+    assert.deepEqual(labShape(lab, { backend: "vxlan" }), {
+      segments: 2,
+      backend: "vxlan",
+      ...v4,
+    });
     // A lab whose hosts.json holds no backend (made by an older hg) is host-gw.
     assert.equal(recordedBackend({ ...lab, numbers: { highest: 2, removed: [] } }), "host-gw");
     assert.equal(recordedBackend(nothing), undefined);
