@@ -543,15 +543,22 @@ export class Agent {
           `could not release ${formatPrefix(this.subnet)}: ${(e as Error).message}`,
         ),
     );
-    await this.host.change((host) => ({
-      plan: [
-        ...host.routes.some((r) => r.protocol === HG_ROUTE_PROTOCOL)
-          ? [ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)])]
-          : [],
-        // The VXLAN device, with its neighbour and fdb entries: peers can no longer use it.
-        ...planVxlanRemoval(host).steps,
-      ],
-    }));
+    await this.host.change((host) => {
+      const routes = host.routes.filter((r) => r.protocol === HG_ROUTE_PROTOCOL);
+      return {
+        plan: [
+          ...routes.some((r) => r.dst.address.family === 4)
+            ? [ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)])]
+            : [],
+          // `route flush` in a batch serves IPv4 only: hg's IPv6 routes go one by one.
+          ...routes.filter((r) => r.dst.address.family === 6).map((r) =>
+            ipStep(["route", "del", formatPrefix(r.dst), "proto", String(HG_ROUTE_PROTOCOL)])
+          ),
+          // The VXLAN device, with its neighbour and fdb entries: peers can no longer use it.
+          ...planVxlanRemoval(host).steps,
+        ],
+      };
+    });
     this.log("info", "removed hg's routes and VXLAN device");
   }
 }
