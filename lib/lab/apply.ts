@@ -18,13 +18,7 @@ import { writeHostNumbers } from "./host_numbers.ts";
 import { listNetns } from "./netns_dir.ts";
 import { HG_JOBS, inParallel, LIGHT_JOBS } from "./parallel.ts";
 import type { HostCommand, LabPlan, LabStage } from "./plan.ts";
-import {
-  labDir,
-  readLabRegistry,
-  startLabRegistry,
-  stopLabRegistry,
-  subnetFilePath,
-} from "./registry.ts";
+import { labDir, readLabRegistry, startLabRegistry, stopLabRegistry } from "./registry.ts";
 import { agentLine, FORWARDING_ARGV, NO_DAD_ARGV } from "./render.ts";
 import type { LabUndo } from "./undo.ts";
 
@@ -165,14 +159,7 @@ async function applyStage(
         hint,
       );
     case "wait-routes":
-      return waitForRoutes(
-        stage.required,
-        stage.others,
-        stage.backend,
-        stage.budgetMs,
-        hint,
-        (netns) => subnetFilePath(stage.name, netns),
-      );
+      return waitForRoutes(stage.required, stage.others, stage.backend, stage.budgetMs, hint);
     case "kill-agent":
       await killLabAgent(stage.name, stage.netns);
       runner.log(`${stage.netns}: agent killed (pid ${stage.pid}; its lease and routes stay)`);

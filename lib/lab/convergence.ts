@@ -13,7 +13,7 @@ import { ipRead } from "../ip/exec.ts";
 import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { parseRoutes } from "../ip/route.ts";
 import { formatAddress } from "../net/address.ts";
-import { formatPrefix, parseInterfaceAddress } from "../net/prefix.ts";
+import { formatPrefix } from "../net/prefix.ts";
 import { isRunning } from "../exec/daemon.ts";
 import { inParallel, LIGHT_JOBS } from "./parallel.ts";
 import { type LabBackend, type LabHost, reaches } from "./topology.ts";
@@ -30,7 +30,7 @@ export interface HostRouting {
    * a host of one family.
    */
   readonly ipv6Address?: string;
-  /** A dual-stack host's IPv6 subnet (from its subnet.env); undefined while it has none. */
+  /** A dual-stack host's IPv6 subnet (from its report); undefined while it has none. */
   readonly ipv6Subnet?: string;
   /** hg's routes in the host of both families, as "DST via GATEWAY". */
   readonly routes: readonly string[];
@@ -82,25 +82,6 @@ export async function hgRoutesOf(netns: string, ipv6 = false): Promise<string[]>
     );
   }));
   return lists.flat();
-}
-
-/**
- * The IPv6 subnet a dual-stack lab host's subnet.env names (FLANNEL_IPV6_SUBNET), written by
- * its agent once it holds its lease; undefined before.
- *
- * @example
- * ```ts
- * ipv6SubnetOfEnv("FLANNEL_IPV6_SUBNET=fd00:1:0:3::1/64\n"); // "fd00:1:0:3::/64"
- * ```
- */
-export function ipv6SubnetOfEnv(text: string): string | undefined {
-  const value = /^FLANNEL_IPV6_SUBNET=(\S+)\s*$/m.exec(text)?.[1];
-  if (value === undefined) return undefined;
-  try {
-    return formatPrefix(parseInterfaceAddress(value).prefix);
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -215,8 +196,7 @@ export async function waitForSync(
  * Waits until the hosts of `required` (whose agents must run) and those of `others` whose agents
  * run all route to each other (the pairs `backend` can route, see {@link missingRoutes}). A
  * host seen routing to everyone is not looked at again until a last look at all of them
- * together confirms it. Throws after `budgetMs`, naming missing routes. A dual-stack host's IPv6
- * subnet is read from its subnet.env, at `subnetFile(netns)`.
+ * together confirms it. Throws after `budgetMs`, naming missing routes.
  *
  * @example
  * ```ts
@@ -230,7 +210,6 @@ export async function waitForRoutes(
   backend: LabBackend,
   budgetMs: number,
   hint = "",
-  subnetFile?: (netns: string) => string,
 ): Promise<void> {
   const deadline = Date.now() + budgetMs;
   const mustRun = new Set(required.map((h) => h.netns));
@@ -240,26 +219,21 @@ export async function waitForRoutes(
   for (;;) {
     const reports = await Promise.all(everyone.map((h) => runningAgentReport(h.netns)));
     const stopped = everyone.filter((h, i) => !reports[i] && mustRun.has(h.netns));
-    const views: HostRouting[] = await Promise.all(
-      everyone.flatMap((host, i) =>
-        reports[i]
-          ? [(async () => ({
-            netns: host.netns,
-            address: formatAddress(host.publicIp),
-            subnet: reports[i]!.subnet,
-            // A dual-stack host: the agent's report names its primary subnet only.
-            ...(host.ipv6Subnet === undefined || host.ipv6Address === undefined ? {} : {
-              ipv6Address: formatAddress(host.ipv6Address),
-              ipv6Subnet: subnetFile && ipv6SubnetOfEnv(
-                await readFile(subnetFile(host.netns), "utf8").catch(() => ""),
-              ),
-            }),
-            routes: [],
-            segment: host.segment,
-          }))()]
-          : []
-      ),
-    );
+    const views: HostRouting[] = everyone.flatMap((host, i) => {
+      const report = reports[i];
+      if (!report) return [];
+      return [{
+        netns: host.netns,
+        address: formatAddress(host.publicIp),
+        subnet: report.subnet,
+        ...(host.ipv6Subnet === undefined || host.ipv6Address === undefined ? {} : {
+          ipv6Address: formatAddress(host.ipv6Address),
+          ipv6Subnet: report.ipv6Subnet ?? undefined,
+        }),
+        routes: [],
+        segment: host.segment,
+      }];
+    });
     const looked = await inParallel(
       views.filter((v) => !complete.has(v.netns)),
       LIGHT_JOBS,
