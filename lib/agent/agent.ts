@@ -18,7 +18,6 @@ import { listRules } from "../firewall/iptables.ts";
 import { findBridge } from "../host/bridge.ts";
 import { observeHost } from "../host/observe.ts";
 import type { HostState } from "../host/state.ts";
-import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { netChanges } from "../ip/monitor.ts";
 import { formatAddress } from "../net/address.ts";
 import { firstHost, formatPrefix, type Prefix, prefixEquals } from "../net/prefix.ts";
@@ -28,6 +27,7 @@ import { planPeerSync, type RefusedLease } from "../peers/sync.ts";
 import { changeHostWhenNeeded } from "../plan/change.ts";
 import { renderStep } from "../plan/render.ts";
 import { ipStep, type Plan } from "../plan/step.ts";
+import { planHgRoutesRemoval } from "../peers/list.ts";
 import { planSetup } from "../setup/plan.ts";
 import { bridgeMtuError } from "../setup/mtu.ts";
 import { uplinkOf } from "../host/public_address.ts";
@@ -543,22 +543,13 @@ export class Agent {
           `could not release ${formatPrefix(this.subnet)}: ${(e as Error).message}`,
         ),
     );
-    await this.host.change((host) => {
-      const routes = host.routes.filter((r) => r.protocol === HG_ROUTE_PROTOCOL);
-      return {
-        plan: [
-          ...routes.some((r) => r.dst.address.family === 4)
-            ? [ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)])]
-            : [],
-          // `route flush` in a batch serves IPv4 only: hg's IPv6 routes go one by one.
-          ...routes.filter((r) => r.dst.address.family === 6).map((r) =>
-            ipStep(["route", "del", formatPrefix(r.dst), "proto", String(HG_ROUTE_PROTOCOL)])
-          ),
-          // The VXLAN device, with its neighbour and fdb entries: peers can no longer use it.
-          ...planVxlanRemoval(host).steps,
-        ],
-      };
-    });
+    await this.host.change((host) => ({
+      plan: [
+        ...planHgRoutesRemoval(host),
+        // The VXLAN device, with its neighbour and fdb entries: peers can no longer use it.
+        ...planVxlanRemoval(host).steps,
+      ],
+    }));
     this.log("info", "removed hg's routes and VXLAN device");
   }
 }

@@ -11,12 +11,11 @@ import { listContainers } from "../containers/list.ts";
 import { addressLabel, BRIDGE_ALIAS } from "../host/marks.ts";
 import { isVxlanDevice } from "../vxlan/device.ts";
 import { addressEquals, formatAddress } from "../net/address.ts";
-import { firstHost, formatPrefix } from "../net/prefix.ts";
+import { firstHost } from "../net/prefix.ts";
 import type { InterfaceAddress } from "../ip/addr.ts";
 import type { HostState } from "../host/state.ts";
-import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
 import { HgError } from "../errors.ts";
-import { hgRoutes } from "../peers/list.ts";
+import { planHgRoutesRemoval } from "../peers/list.ts";
 import { ipStep, type Plan, type Step } from "../plan/step.ts";
 import { hgRules } from "../setup/masquerade.ts";
 
@@ -54,16 +53,7 @@ export function planTeardown(
       ? ipStep(["netns", "del", c.name])
       : ipStep(["link", "del", c.hostVeth])
   );
-  // `route flush` serves one family (IPv4 in a batch): hg's IPv6 routes go one by one.
-  const routes = hgRoutes(state);
-  if (routes.some((r) => r.dst.address.family === 4)) {
-    steps.push(ipStep(["route", "flush", "proto", String(HG_ROUTE_PROTOCOL)]));
-  }
-  for (const r of routes.filter((r) => r.dst.address.family === 6)) {
-    steps.push(
-      ipStep(["route", "del", formatPrefix(r.dst), "proto", String(HG_ROUTE_PROTOCOL)]),
-    );
-  }
+  steps.push(...planHgRoutesRemoval(state));
   for (const link of state.links) {
     // hg's VXLAN device goes with its neighbour and fdb entries (its routes went just before).
     if (link.alias === BRIDGE_ALIAS || isVxlanDevice(link)) {
