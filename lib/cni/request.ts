@@ -6,7 +6,7 @@
  * @module
  */
 import { interfaceNameError } from "../host/interface_name.ts";
-import { type IpAddress, parseAddressOf } from "../net/address.ts";
+import { type IpAddress, parseAddress } from "../net/address.ts";
 import { CniError } from "./error.ts";
 import { CNI_ERROR, type CniVersion, isSupportedVersion, SUPPORTED_VERSIONS } from "./spec.ts";
 
@@ -170,19 +170,21 @@ function parseContainer(
   const ip = args.get("IP");
   let requested: { requestedIp: IpAddress; requestedPrefixLength?: number } | undefined;
   if (ip !== undefined) {
-    // The conventions' form: IP=ADDRESS[/PREFIX].
+    // The conventions' form: IP=ADDRESS[/PREFIX], of either family (it sets that family's
+    // address; the other family's, on a dual-stack host, comes from the pool).
     const [text, length, ...rest] = ip.split("/");
     try {
-      if (rest.length > 0 || (length !== undefined && !/^\d{1,2}$/.test(length))) throw 0;
-      if (length !== undefined && Number(length) > 32) throw 0;
+      if (rest.length > 0 || (length !== undefined && !/^\d{1,3}$/.test(length))) throw 0;
+      const address = parseAddress(text);
+      if (length !== undefined && Number(length) > (address.family === 4 ? 32 : 128)) throw 0;
       requested = {
-        requestedIp: parseAddressOf(4, text),
+        requestedIp: address,
         ...(length === undefined ? {} : { requestedPrefixLength: Number(length) }),
       };
     } catch {
       throw new CniError(
         CNI_ERROR.invalidEnvironment,
-        `CNI_ARGS IP=${ip} is not an IPv4 address (ADDRESS or ADDRESS/PREFIX)`,
+        `CNI_ARGS IP=${ip} is not an IP address (ADDRESS or ADDRESS/PREFIX)`,
       );
     }
   }

@@ -1,24 +1,61 @@
 /**
  * The result of an ADD (and the prevResult CHECK compares with), written in the config's
- * version: 0.4.0 still tags each address with `"version": "4"`; 1.1.0 may give an interface's MTU.
+ * version: 0.4.0 still tags each address with `"version": "4"` or `"6"`; 1.1.0 may give an
+ * interface's MTU. A dual-stack attachment lists both addresses (IPv4 first) and, on the
+ * container's first interface on hg, both default routes.
  *
  * @module
  */
-import { formatAddress, type IpAddress } from "../net/address.ts";
+import { type Family, formatAddress, type IpAddress } from "../net/address.ts";
 import type { CniVersion } from "./spec.ts";
 
+/** One address of an attachment and the bridge's address of its family, its gateway. */
+export interface AttachmentAddress {
+  readonly address: IpAddress;
+  readonly prefixLength: number;
+  readonly gateway: IpAddress;
+}
+
 /** What hg made for one container. */
-export interface Attachment {
+export interface Attachment extends AttachmentAddress {
   readonly hostVeth: string;
   readonly ifname: string;
   readonly mac: string;
   readonly mtu: number;
   readonly netns: string;
-  readonly address: IpAddress;
-  readonly prefixLength: number;
-  readonly gateway: IpAddress;
-  /** Whether this interface carries the container's default route (its first attachment). */
+  // The primary address (IPv4, or IPv6 on an IPv6-only host) is the one this type extends.
+  /** A dual-stack attachment's IPv6 address. */
+  readonly ipv6?: AttachmentAddress;
+  /** Whether this interface carries the container's default routes (its first attachment). */
   readonly defaultRoute: boolean;
+}
+
+/**
+ * An attachment's addresses, the primary one first.
+ *
+ * @example
+ * ```ts
+ * declare const attachment: Attachment;
+ * attachmentAddresses(attachment).map((a) => a.address.family); // [4, 6] on a dual-stack host
+ * ```
+ */
+export function attachmentAddresses(
+  attachment: AttachmentAddress & { readonly ipv6?: AttachmentAddress },
+): AttachmentAddress[] {
+  const { address, prefixLength, gateway } = attachment;
+  return [{ address, prefixLength, gateway }, ...(attachment.ipv6 ? [attachment.ipv6] : [])];
+}
+
+/**
+ * The destination of the default route of `family`, as results write it.
+ *
+ * @example
+ * ```ts
+ * defaultDestination(6); // "::/0"
+ * ```
+ */
+export function defaultDestination(family: Family): string {
+  return family === 4 ? "0.0.0.0/0" : "::/0";
 }
 
 /** A CNI result document. */
@@ -33,7 +70,7 @@ export interface CniResult {
 /**
  * The MAC address of a container's interface: `0a:58:` and the IPv4 address's bytes, the
  * convention of the reference plugins, so a reused address keeps its MAC and neighbours stay
- * right.
+ * right (of an IPv6 address, its last four bytes: an IPv6-only host's pool counts up from ::2).
  *
  * @example
  * ```ts
@@ -67,7 +104,7 @@ export function buildResult(
   const list = (key: string) => resultList(prev, key);
   const interfaces = list("interfaces");
   const withMtu = version === "1.1.0" ? { mtu: attachment.mtu } : {};
-  const gateway = formatAddress(attachment.gateway);
+  const addresses = attachmentAddresses(attachment);
   return {
     cniVersion: version,
     interfaces: [
@@ -77,16 +114,21 @@ export function buildResult(
     ],
     ips: [
       ...list("ips"),
-      {
-        ...(version === "0.4.0" ? { version: "4" } : {}),
-        address: `${formatAddress(attachment.address)}/${attachment.prefixLength}`,
-        gateway,
+      ...addresses.map((a) => ({
+        ...(version === "0.4.0" ? { version: String(a.address.family) } : {}),
+        address: `${formatAddress(a.address)}/${a.prefixLength}`,
+        gateway: formatAddress(a.gateway),
         interface: interfaces.length + 1,
-      },
+      })),
     ],
     routes: [
       ...list("routes"),
-      ...(attachment.defaultRoute ? [{ dst: "0.0.0.0/0", gw: gateway }] : []),
+      ...(attachment.defaultRoute
+        ? addresses.map((a) => ({
+          dst: defaultDestination(a.address.family),
+          gw: formatAddress(a.gateway),
+        }))
+        : []),
     ],
     dns: typeof prev?.dns === "object" && prev.dns !== null
       ? prev.dns as Record<string, unknown>
