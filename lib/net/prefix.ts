@@ -28,15 +28,31 @@ export interface Prefix {
 
 const LENGTH_TEXT = /^(?:0|[1-9][0-9]{0,2})$/;
 
+/** The host masks of every prefix length, per address width: bigint shifts cost on hot paths. */
+const HOST_MASKS: Readonly<Record<number, readonly bigint[]>> = {
+  32: Array.from({ length: 33 }, (_, length) => (1n << BigInt(32 - length)) - 1n),
+  128: Array.from({ length: 129 }, (_, length) => (1n << BigInt(128 - length)) - 1n),
+};
+/** Their complements (the network masks), for the same reason. */
+const NETWORK_MASKS: Readonly<Record<number, readonly bigint[]>> = {
+  32: HOST_MASKS[32].map((m) => ~m),
+  128: HOST_MASKS[128].map((m) => ~m),
+};
+
 /** The mask of the host bits of a `length` prefix in a `bits`-wide address. */
 function hostMask(bits: number, length: number): bigint {
-  return (1n << BigInt(bits - length)) - 1n;
+  return HOST_MASKS[bits]?.[length] ?? (1n << BigInt(bits - length)) - 1n;
+}
+
+/** `~hostMask(bits, length)`: the mask of the network bits. */
+function networkMask(bits: number, length: number): bigint {
+  return NETWORK_MASKS[bits]?.[length] ?? ~hostMask(bits, length);
 }
 
 /** The network address of `p`, masked again in case `p` was built by hand. */
 function networkValue(p: Prefix): bigint {
   const bits = familyBits(p.address.family);
-  return p.address.value & ~hostMask(bits, p.length);
+  return p.address.value & networkMask(bits, p.length);
 }
 
 /** The last address of `p` (the IPv4 broadcast address). */
@@ -169,7 +185,7 @@ export function prefixOf(address: IpAddress, length: number): Prefix {
         `expected a whole number 0-${bits}`,
     );
   }
-  return makePrefix(address.family, value & ~hostMask(bits, length), length);
+  return makePrefix(address.family, value & networkMask(bits, length), length);
 }
 
 /**
@@ -189,7 +205,7 @@ export function prefixContains(p: Prefix, a: IpAddress): boolean {
     return Math.floor(Number(a.value) / size) === Math.floor(Number(p.address.value) / size);
   }
   const bits = familyBits(a.family);
-  return (a.value & ~hostMask(bits, p.length)) === networkValue(p);
+  return (a.value & networkMask(bits, p.length)) === networkValue(p);
 }
 
 /**
