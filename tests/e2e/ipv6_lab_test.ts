@@ -49,33 +49,57 @@ const hgRoutes = (netns: string, family: 4 | 6) =>
     gateway: string;
   }[]).map((r) => `${r.dst} via ${r.gateway}`).sort();
 
-/** `hg status --json` of a host. */
-function status(host: string) {
-  const r = hgIn(host, ["status", "--json"]);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as {
-    bridge: { present: boolean; subnet: string | null; ipv6Subnet: string | null };
-    forwarding6: boolean;
-    containers: { name: string; address: string; ipv6Address: string | null }[];
-  };
+/** What `hg status --json` says of a host (the parts checked here). */
+interface HostStatus {
+  bridge: { present: boolean; subnet: string | null; ipv6Subnet: string | null };
+  forwarding6: boolean;
+  containers: { name: string; address: string; ipv6Address: string | null }[];
 }
 
-/** A container's addresses of each family (without their prefix length). */
-function addressesOf(host: string, container: string): { v4?: string; v6?: string } {
-  const c = status(host).containers.find((c) => c.name === container);
-  assert.ok(c, `${container} on ${host}`);
-  const all = [c.address, c.ipv6Address].filter((a): a is string => a !== null)
-    .map((a) => a.split("/")[0]);
-  return { v4: all.find((a) => !a.includes(":")), v6: all.find((a) => a.includes(":")) };
+/** `hg status --json` of a host. */
+function status(host: string): HostStatus {
+  const r = hgIn(host, ["status", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as HostStatus;
+}
+
+/**
+ * `hg lab status --json`: every host's status by namespace (one hg process for the lab: each hg
+ * run costs a runtime's start), after asserting that its pings all worked.
+ */
+function labStatus(lab: string): Map<string, HostStatus> {
+  const r = hg(["--json", "lab", "status", "--name", lab]);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as LabDoc & { hosts: { netns: string; status: HostStatus }[] };
+  assert.ok(doc.reachability.every((p) => p.ok), JSON.stringify(doc.reachability));
+  return new Map(doc.hosts.map((h) => [h.netns, h.status]));
+}
+
+/** The containers of `statuses` with their addresses of each family (without prefix length). */
+function containersOf(statuses: ReadonlyMap<string, HostStatus>) {
+  return [...statuses.values()].flatMap((s) =>
+    s.containers.map((c) => {
+      const all = [c.address, c.ipv6Address].filter((a): a is string => a !== null)
+        .map((a) => a.split("/")[0]);
+      return {
+        name: c.name,
+        v4: all.find((a) => !a.includes(":")),
+        v6: all.find((a) => a.includes(":")),
+      };
+    })
+  );
 }
 
 /** A sysctl of a namespace. */
 const sysctl = (netns: string, key: string) =>
   run("nsenter", [`--net=/run/netns/${netns}`, "sysctl", "-n", key]).stdout.trim();
 
-/** Asserts that every container of `hosts` pings every other's address of each family. */
-function assertAllPairsPing(hosts: readonly string[], families: readonly ("v4" | "v6")[]): void {
-  const containers = hosts.map((h) => ({ host: h, name: `${h}-c1`, ...addressesOf(h, `${h}-c1`) }));
+/** Asserts that every container of `statuses` pings every other's address of each family. */
+function assertAllPairsPing(
+  statuses: ReadonlyMap<string, HostStatus>,
+  families: readonly ("v4" | "v6")[],
+): void {
+  const containers = containersOf(statuses);
   for (const from of containers) {
     for (const to of containers) {
       if (from === to) continue;
@@ -131,6 +155,7 @@ function assertFreshLab(lab: string, up: LabDoc, family: "ipv6" | "dual-stack"):
     // A first packet that waited for DAD takes 1-2 s (and a 1 s ping fails).
     assert.ok(r.rttMs !== undefined && r.rttMs < 100, `first echo ${r.rttMs} ms: ${r.address}`);
   }
+  const statuses = labStatus(lab);
   for (const [i, host] of hosts.entries()) {
     assert.equal(sysctl(host, "net.ipv6.conf.all.accept_dad"), "0");
     assert.equal(sysctl(host, "net.ipv6.conf.default.accept_dad"), "0");
@@ -143,7 +168,7 @@ function assertFreshLab(lab: string, up: LabDoc, family: "ipv6" | "dual-stack"):
       ),
       [`fd00:12::1${i + 1}/64`],
     );
-    const s = status(host);
+    const s = statuses.get(host)!;
     assert.ok(s.forwarding6, `${host} forwards IPv6`);
     // A route per peer in each family the lab has, via the peer's address of that family.
     const others = [1, 2, 3].filter((n) => n !== i + 1);
@@ -163,7 +188,10 @@ function assertFreshLab(lab: string, up: LabDoc, family: "ipv6" | "dual-stack"):
       assert.ok(s.bridge.ipv6Subnet?.startsWith("fd00:1:"), `${host}: ${s.bridge.ipv6Subnet}`);
     }
   }
-  assertAllPairsPing(hosts, families);
+  assertAllPairsPing(statuses, families);
+  if (family === "ipv6") {
+    assert.ok(containersOf(statuses).every((c) => c.v4 === undefined), "no IPv4 in containers");
+  }
   return hosts;
 }
 
@@ -191,8 +219,6 @@ describe("IPv6 labs (e2e, root)", () => {
     const args = ["--ipv6", "--store", "file"];
     await withLab(args, (lab, up) => {
       const hosts = assertFreshLab(lab, up, "ipv6");
-      // Containers are IPv6-only: no IPv4 address at all.
-      for (const h of hosts) assert.equal(addressesOf(h, `${h}-c1`).v4, undefined);
       // Without --ipv6: the lab keeps the families it was made with.
       assertLabUpAgainChangesNothing(lab, ["--store", "file"]);
       const url = storeUrl(lab, "file");
@@ -201,19 +227,18 @@ describe("IPv6 labs (e2e, root)", () => {
         assert.equal(sync.code, 0, sync.stderr);
         assert.deepEqual(JSON.parse(sync.stdout).commands, [], `${h}: peer sync again`);
       }
-      // A second container on h1, made by hand, reaches the others and they it.
+      // A second container on h1, made by hand: it reaches the others and they it, and the
+      // lab's status pings every pair of the four containers.
       const c2 = `${lab}-h1-c2`;
       const add = hgIn(hosts[0], ["--json", "netns", "add", c2]);
       assert.equal(add.code, 0, add.stderr);
-      const { v6 } = addressesOf(hosts[0], c2);
-      assert.ok(v6 && ping(c2, addressesOf(hosts[1], `${lab}-h2-c1`).v6!).ok, "c2 -> h2");
-      assert.ok(ping(`${lab}-h3-c1`, v6!).ok, "h3 -> c2");
-      // The lab's status shows it, and pings every pair of the four containers.
+      assert.match(JSON.parse(add.stdout).address, /^fd00:1:0:[0-9a-f]+::3\/64$/);
       const st = hg(["--json", "lab", "status", "--name", lab]);
       assert.equal(st.code, 0, st.stderr);
       const doc = JSON.parse(st.stdout) as LabDoc;
       assert.equal(doc.reachability.length, 12);
       assert.ok(doc.reachability.every((r) => r.ok && r.address.includes(":")));
+      assertAllPairsPing(labStatus(lab), ["v6"]);
       for (const h of hosts) {
         const down = hgIn(h, ["teardown", "--force"]);
         assert.equal(down.code, 0, down.stderr);
@@ -268,7 +293,7 @@ describe("IPv6 labs (e2e, root)", () => {
         );
         assert.ok(hgRoutes(h, 4).some((r) => r.endsWith("via 10.0.12.13")), "IPv4 as before");
       }
-      assertAllPairsPing(hosts, ["v4", "v6"]);
+      assertAllPairsPing(labStatus(lab), ["v4", "v6"]);
       // The lab keeps its families: IPv6-only is refused, and nothing changes.
       const other = hg(["lab", "up", "--nodes", "3", "--name", lab, "--ipv6", "--store", "file"]);
       assert.equal(other.code, 1, other.stderr);
@@ -309,7 +334,7 @@ describe("IPv6 labs (e2e, root)", () => {
           assert.equal(add.code, 0, add.stderr);
           const h4 = `${lab}-h4`;
           assert.equal(sysctl(h4, "net.ipv6.conf.default.accept_dad"), "0");
-          assertAllPairsPing([...hosts, h4], families);
+          assertAllPairsPing(labStatus(lab), families);
           for (const h of hosts) assert.equal(hgRoutes(h, 6).length, 3, `${h} routes to h4`);
         }
         // h1's agent leaves (SIGTERM, --release-on-exit): its routes go, and the others' to it.
@@ -420,7 +445,7 @@ describe("an IPv6-only network built host by host (e2e, root)", () => {
       const firsts: number[] = [];
       for (const from of hosts) {
         for (const to of hosts.filter((h) => h !== from)) {
-          const r = ping(`${from}-c1`, addressesOf(to, `${to}-c1`).v6!);
+          const r = ping(`${from}-c1`, status(to).containers[0].address.split("/")[0]);
           assert.ok(r.ok && r.rttMs !== undefined, `${from}-c1 -> ${to}-c1`);
           firsts.push(r.rttMs!);
         }
