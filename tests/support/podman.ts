@@ -57,6 +57,8 @@ export interface ContainerInfo {
   readonly netns: string;
   /** Each network's address as CIDR, e.g. `{ hg: "1.1.1.3/24" }`. */
   readonly addresses: Readonly<Record<string, string>>;
+  /** Each network's IPv6 address as CIDR (`GlobalIPv6Address`), e.g. `{ hg: "fd00:1:0:1::3/64" }`. */
+  readonly ipv6Addresses: Readonly<Record<string, string>>;
 }
 
 /** Podman for one lab host; see {@link startPodmanHost}. */
@@ -304,9 +306,16 @@ export async function startPodmanHost(
     if (r.code !== 0) throw new Error(`podman inspect ${name} (${labHost}): ${r.stderr}`);
     const [c] = JSON.parse(r.stdout);
     const addresses: Record<string, string> = {};
+    const ipv6Addresses: Record<string, string> = {};
     for (const [net, s] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
-      const { IPAddress, IPPrefixLen } = s as { IPAddress: string; IPPrefixLen: number };
+      const { IPAddress, IPPrefixLen, GlobalIPv6Address, GlobalIPv6PrefixLen } = s as {
+        IPAddress: string;
+        IPPrefixLen: number;
+        GlobalIPv6Address?: string;
+        GlobalIPv6PrefixLen?: number;
+      };
       if (IPAddress) addresses[net] = `${IPAddress}/${IPPrefixLen}`;
+      if (GlobalIPv6Address) ipv6Addresses[net] = `${GlobalIPv6Address}/${GlobalIPv6PrefixLen}`;
     }
     return {
       id: c.Id,
@@ -315,6 +324,7 @@ export async function startPodmanHost(
       pid: c.State.Pid,
       netns: c.NetworkSettings.SandboxKey,
       addresses,
+      ipv6Addresses,
     };
   };
 
