@@ -1,10 +1,11 @@
 /**
- * Benchmark helper: installs N peer routes (the first N /24s of 100.64.0.0/10 via 10.0.12.12)
- * in the network namespace this process runs in, the way `hg peer` does it: observe the host,
- * reconcile in "sync" mode, apply the plan. Prints one JSON line with the times.
+ * Benchmark helper: installs N peer routes (the first N /24s of 100.64.0.0/10 via 10.0.12.12,
+ * or with `--ipv6` the first N /64s of fd00:64::/48 via fd00:12::12) in the network namespace
+ * this process runs in, the way `hg peer` does it: observe the host, reconcile in "sync" mode,
+ * apply the plan. Prints one JSON line with the times.
  *
  * Start it inside a scratch namespace only:
- * `nsenter --net=/run/netns/hgbench-r -- deno run -A bench/hg_install_routes.ts 1000`
+ * `nsenter --net=/run/netns/hgbench-r -- deno run -A bench/hg_install_routes.ts [--ipv6] 1000`
  *
  * @module
  */
@@ -21,11 +22,19 @@ export const PEER_NETWORK = "100.64.0.0/10";
 /** The on-link gateway every benchmark route goes via. */
 export const PEER_GATEWAY = "10.0.12.12";
 
-/** The first `n` /24s of {@link PEER_NETWORK}, each via {@link PEER_GATEWAY}. */
-export function benchRequests(n: number): PeerRequest[] {
-  const network = parsePrefix(PEER_NETWORK);
-  const via = parseAddress(PEER_GATEWAY);
-  return Array.from({ length: n }, (_, i) => ({ subnet: nthSubnet(network, 24, i), via }));
+/** The IPv6 network and on-link gateway of `--ipv6` (bench/ipv6_routes_bench.ts's peer). */
+export const PEER_NETWORK6 = "fd00:64::/48";
+export const PEER_GATEWAY6 = "fd00:12::12";
+
+/**
+ * The first `n` /24s of {@link PEER_NETWORK} via {@link PEER_GATEWAY}, or for IPv6 the first
+ * `n` /64s of {@link PEER_NETWORK6} via {@link PEER_GATEWAY6}.
+ */
+export function benchRequests(n: number, family: 4 | 6 = 4): PeerRequest[] {
+  const network = parsePrefix(family === 4 ? PEER_NETWORK : PEER_NETWORK6);
+  const via = parseAddress(family === 4 ? PEER_GATEWAY : PEER_GATEWAY6);
+  const length = family === 4 ? 24 : 64;
+  return Array.from({ length: n }, (_, i) => ({ subnet: nthSubnet(network, length, i), via }));
 }
 
 /** What one install did and how long each phase took. */
@@ -66,11 +75,14 @@ export async function installRoutes(requests: readonly PeerRequest[]): Promise<I
 
 if (import.meta.main) {
   const n = Number(process.argv[process.argv.length - 1]);
+  const family = process.argv.includes("--ipv6") ? 6 : 4;
   if (!Number.isInteger(n) || n < 1 || n > 16384) {
-    console.error("usage: hg_install_routes.ts N   (1 <= N <= 16384, the /24s in 100.64.0.0/10)");
+    console.error(
+      "usage: hg_install_routes.ts [--ipv6] N   (1 <= N <= 16384, the /24s in 100.64.0.0/10)",
+    );
     process.exit(2);
   }
   // Built before the clock starts: the requests are the input, not part of hg's work.
-  const requests = benchRequests(n);
+  const requests = benchRequests(n, family);
   console.log(JSON.stringify(await installRoutes(requests)));
 }

@@ -290,6 +290,8 @@ function deleteOurs(): string[] {
 }
 
 const samples = new Map<string, { wall: number[]; cpu: number[] }>();
+/** In-process times (ms) of bench/hg_install_routes.ts: the path bench/routes_bench.ts judges. */
+const inProcess = new Map<string, number[]>();
 function add(key: string, r: { wallMs: number; cpuMs: number }): void {
   const s = samples.get(key) ?? { wall: [], cpu: [] };
   s.wall.push(r.wallMs);
@@ -370,8 +372,25 @@ async function main(): Promise<void> {
   }
   samples.clear();
 
+  // The route path alone, in one process, as bench/routes_bench.ts measures IPv4's target:
+  // observe + reconcile ("sync") + apply of N requests via the peer, under Bun when it is there.
+  const installer = join(ROOT, "bench", "hg_install_routes.ts");
+  const installerArgv = spawnSync("bun", ["--version"]).status === 0
+    ? ["bun", installer]
+    : scriptArgv(installer);
+  const installInProcess = (family: 4 | 6) => {
+    const r = run([...installerArgv, ...(family === 6 ? ["--ipv6"] : []), String(N)]);
+    const p = JSON.parse(lastLine(r)) as { ms: number; planned: number; rejected: number };
+    if (p.planned !== N || p.rejected !== 0 || routes104(family).size !== N) {
+      throw new Error(`hg_install_routes.ts IPv${family}: ${lastLine(r)}`);
+    }
+    const key = `v${family}`;
+    inProcess.set(key, [...(inProcess.get(key) ?? []), p.ms]);
+  };
+
   const ways: Record<Stack, Record<string, () => void>> = {
     v6: {
+      inProcess: () => installInProcess(6),
       hg: () => hgSync([hg], "hg", "v6"),
       src: () => hgSync(source, "src", "v6"),
       raw: () => {
@@ -410,6 +429,7 @@ async function main(): Promise<void> {
       },
     },
     v4: {
+      inProcess: () => installInProcess(4),
       hg: () => hgSync([hg], "hg", "v4"),
       raw: () => {
         add("v4/raw", run(["ip", "-batch", "-"], batch4));
@@ -459,7 +479,7 @@ async function main(): Promise<void> {
   }
   flush();
 
-  report(phases, helperArgv);
+  report(phases, helperArgv, installerArgv);
 }
 
 const LABELS: Record<string, string> = {
@@ -482,7 +502,11 @@ const LABELS: Record<string, string> = {
   "v4/raw": "raw `ip -batch -`",
 };
 
-function report(phases: Map<string, number[]>, helperArgv: readonly string[]): void {
+function report(
+  phases: Map<string, number[]>,
+  helperArgv: readonly string[],
+  installerArgv: readonly string[],
+): void {
   const rows: string[][] = [];
   const ratios: Record<string, { wall: number; cpu: number }> = {};
   for (const stack of STACKS) {
@@ -549,6 +573,16 @@ function report(phases: Map<string, number[]>, helperArgv: readonly string[]): v
     console.log(
       `\n${STACK_NAMES[stack]}: hg's sync in-process (no start-up) ` +
         `${fmtMs(inProcess)} ms = ${(inProcess / raw).toFixed(2)}× the raw batch's wall`,
+    );
+  }
+  for (const stack of ["v6", "v4"] as const) {
+    const ms = median(inProcess.get(stack)!);
+    const raw = median(samples.get(`${stack}/raw`)!.wall);
+    console.log(
+      `\n${STACK_NAMES[stack]}: the route path in-process (${
+        installerArgv.join(" ")
+      }: observe + reconcile + apply of ${N} requests, as bench/routes_bench.ts judges IPv4) ` +
+        `${fmtMs(ms)} ms = ${(ms / raw).toFixed(2)}× the raw batch's wall`,
     );
   }
   for (const stack of ["v6", "dual"] as const) {
