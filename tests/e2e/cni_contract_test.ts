@@ -12,13 +12,24 @@
  * names a place where hg and the contract disagree.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { answers, hgArgv, ipJson, netnsList, netState, type Run, run } from "./harness.ts";
+import { answers, ipJson, netState, type Run, run } from "./harness.ts";
+import {
+  CNI_PATH,
+  conf,
+  type Env,
+  hex64,
+  Host,
+  must,
+  podmanEnv,
+  quiet,
+  show,
+  withCniHost,
+} from "../support/cni_host.ts";
 
 // ---------------------------------------------------------------------------------------------
 // What the spec's documents look like (section 5).
@@ -70,31 +81,10 @@ interface KRoute {
   dev?: string;
 }
 
-type Env = Record<string, string>;
-
 const GATEWAY = "1.1.1.1";
-const CNI_PATH = "/usr/libexec/cni:/usr/lib/cni:/opt/cni/bin";
-
-// By its path, so that a test can give the plugin a PATH without it.
-const NSENTER = run("sh", ["-c", "command -v nsenter"]).stdout.trim() || "nsenter";
-
-const hex64 = () => randomBytes(32).toString("hex");
-const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 
 // ---------------------------------------------------------------------------------------------
 // The environments runtimes pass.
-
-/** podman 4.3 (see the project's notes): 64-hex id, IgnoreUnknown and K8S_POD_NAME only. */
-function podmanEnv(command: string, id: string, netns: string, ifname = "eth0", name = "web"): Env {
-  return {
-    CNI_COMMAND: command,
-    CNI_CONTAINERID: id,
-    CNI_NETNS: netns,
-    CNI_IFNAME: ifname,
-    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAME=${name}`,
-    CNI_PATH,
-  };
-}
 
 /** containerd/CRI-O for a Kubernetes pod sandbox (the same CNI_ARGS for ADD, CHECK, DEL). */
 function k8sEnv(command: string, id: string, netns: string, pod: string, ifname = "eth0"): Env {
@@ -117,86 +107,8 @@ function k8sEnv(command: string, id: string, netns: string, pod: string, ifname 
   };
 }
 
-/** The plugin object with `name` and `cniVersion` added, as a runtime passes it on stdin. */
-function conf(cniVersion: string, more: Record<string, unknown> = {}, name = "hg"): string {
-  return JSON.stringify({ cniVersion, name, type: "hg", bridge: "cni0", ...more });
-}
-
 // ---------------------------------------------------------------------------------------------
 // One lab host per test.
-
-/** A test's namespaces: a host with cni0 and containers, all named `PREFIX-...`. */
-class Host {
-  readonly name: string;
-  readonly runDir: string;
-  readonly children: ChildProcess[] = [];
-  readonly mounts: string[] = [];
-
-  constructor(readonly prefix: string, readonly tmp: string) {
-    this.name = `${prefix}-h`;
-    this.runDir = join(tmp, "run");
-  }
-
-  /** A fresh container namespace `PREFIX-SUFFIX` as a runtime makes one; its path. */
-  container(suffix: string): string {
-    const name = `${this.prefix}-${suffix}`;
-    must("ip", ["netns", "add", name]);
-    return `/run/netns/${name}`;
-  }
-
-  /** Runs the plugin in the host namespace with exactly the CNI variables in `env`. */
-  cni(env: Env, stdin: string): Run {
-    const [cmd, ...args] = this.argv();
-    const r = spawnSync(cmd, args, {
-      input: stdin,
-      encoding: "utf8",
-      env: this.env(env),
-      cwd: "/",
-    });
-    return { code: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-  }
-
-  /** {@link cni}, started now and collected later (concurrent runtimes). */
-  cniAsync(env: Env, stdin: string): Promise<Run> {
-    const [cmd, ...args] = this.argv();
-    return collect(spawn(cmd, args, { env: this.env(env), cwd: "/" }), stdin);
-  }
-
-  /** hg's command line in the host namespace (same lock directory). */
-  hg(args: readonly string[]): Promise<Run> {
-    const [cmd, ...rest] = this.argv();
-    return collect(spawn(cmd, [...rest, ...args], { env: this.env({}) }), "");
-  }
-
-  private argv(): string[] {
-    return [NSENTER, `--net=/run/netns/${this.name}`, "--", ...hgArgv()];
-  }
-
-  private env(cniEnv: Env): Env {
-    const base: Env = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined && !k.startsWith("CNI_")) base[k] = v;
-    }
-    return { ...base, HG_RUN_DIR: this.runDir, ...cniEnv };
-  }
-}
-
-function collect(child: ChildProcess, stdin: string): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => stdout += d);
-  child.stderr!.on("data", (d) => stderr += d);
-  child.stdin!.end(stdin);
-  return new Promise((resolve) =>
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }))
-  );
-}
-
-function must(cmd: string, args: readonly string[]): Run {
-  const r = run(cmd, args);
-  assert.equal(r.code, 0, `${cmd} ${args.join(" ")}: ${r.stderr}`);
-  return r;
-}
 
 interface HostOptions {
   /** The bridge's address; false: no bridge at all. */
@@ -204,39 +116,9 @@ interface HostOptions {
 }
 
 /** Builds a host namespace (cni0 with `bridge`, up), runs `body`, always removes everything. */
-async function withHost(
-  body: (h: Host) => void | Promise<void>,
-  opts: HostOptions = {},
-): Promise<void> {
-  const prefix = "hgct" + Math.random().toString(36).slice(2, 8).replace(/[^a-z0-9]/g, "a");
-  const tmp = mkdtempSync(join(tmpdir(), `${prefix}-`));
-  const h = new Host(prefix, tmp);
-  let failure: unknown;
-  try {
-    must("ip", ["netns", "add", h.name]);
-    const lines = ["link set lo up"];
-    const bridge = opts.bridge ?? `${GATEWAY}/24`;
-    if (bridge !== false) {
-      lines.push("link add cni0 type bridge", `addr add ${bridge} dev cni0`, "link set cni0 up");
-    }
-    const batch = spawnSync("ip", ["-n", h.name, "-batch", "-"], {
-      input: lines.join("\n") + "\n",
-      encoding: "utf8",
-    });
-    assert.equal(batch.status, 0, batch.stderr);
-    await body(h);
-  } catch (e) {
-    failure = e;
-  }
-  for (const child of h.children) child.kill("SIGKILL");
-  for (const mount of h.mounts) run("umount", [mount]);
-  for (const ns of netnsList().filter((n) => n.startsWith(`${prefix}-`))) {
-    run("ip", ["netns", "del", ns]);
-  }
-  rmSync(tmp, { recursive: true, force: true });
-  const left = netnsList().filter((n) => n.startsWith(`${prefix}-`));
-  if (failure) throw failure;
-  if (left.length > 0) throw new Error(`left behind: ${left.join(" ")}`);
+function withHost(body: (h: Host) => void | Promise<void>, opts: HostOptions = {}): Promise<void> {
+  const bridge = opts.bridge ?? `${GATEWAY}/24`;
+  return withCniHost("hgct", bridge === false ? false : [bridge], body);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,12 +136,6 @@ function added(r: Run, what = "ADD"): CniResult {
   assert.ok(Array.isArray(doc.interfaces), `${what}: result has interfaces\n${r.stdout}`);
   assert.ok(Array.isArray(doc.ips), `${what}: result has ips\n${r.stdout}`);
   return doc;
-}
-
-/** A successful CHECK, DEL, STATUS or GC: exit 0 and nothing on stdout. */
-function quiet(r: Run, what: string): void {
-  assert.equal(r.code, 0, `${what} should succeed\n${show(r)}`);
-  assert.equal(r.stdout.trim(), "", `${what} prints nothing on success\n${show(r)}`);
 }
 
 /** A failure: non-zero exit and the spec's error document on stdout. */

@@ -9,13 +9,18 @@
  * private HG_RUN_DIR, and removes them afterwards; nothing touches the root namespace.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
-import { hgArgv, netnsList, type Run, run } from "./harness.ts";
+import { type Run, run } from "./harness.ts";
+import {
+  conf,
+  hex64,
+  Host,
+  must,
+  podmanEnv,
+  quiet,
+  show,
+  withCniHost,
+} from "../support/cni_host.ts";
 
 interface CniResult {
   cniVersion: string;
@@ -39,130 +44,15 @@ interface KRoute {
   dev?: string;
 }
 
-type Env = Record<string, string>;
-
 const GW4 = "1.1.1.1";
 const GW6 = "fd00:1:1::1";
-const hex64 = () => randomBytes(32).toString("hex");
-const show = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-
-/** podman 4.3's environment (see the project's notes). */
-function podmanEnv(command: string, id: string, netns: string, ifname = "eth0", name = "web"): Env {
-  return {
-    CNI_COMMAND: command,
-    CNI_CONTAINERID: id,
-    CNI_NETNS: netns,
-    CNI_IFNAME: ifname,
-    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAME=${name}`,
-    CNI_PATH: "/usr/lib/cni:/opt/cni/bin",
-  };
-}
-
-/** The plugin object as a runtime passes it: nothing in it about address families. */
-function conf(cniVersion: string, more: Record<string, unknown> = {}): string {
-  return JSON.stringify({ cniVersion, name: "hg", type: "hg", bridge: "cni0", ...more });
-}
-
-/** A test's host namespace `PREFIX-h` with cni0, and its container namespaces `PREFIX-*`. */
-class Host {
-  readonly name: string;
-  readonly runDir: string;
-
-  constructor(readonly prefix: string, tmp: string) {
-    this.name = `${prefix}-h`;
-    this.runDir = join(tmp, "run");
-  }
-
-  /** A fresh container namespace as a runtime makes one; its path. */
-  container(suffix: string): string {
-    must("ip", ["netns", "add", `${this.prefix}-${suffix}`]);
-    return `/run/netns/${this.prefix}-${suffix}`;
-  }
-
-  cni(env: Env, stdin: string): Run {
-    const [cmd, ...args] = this.argv();
-    const r = spawnSync(cmd, args, {
-      input: stdin,
-      encoding: "utf8",
-      env: this.env(env),
-      cwd: "/",
-    });
-    return { code: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-  }
-
-  cniAsync(env: Env, stdin: string): Promise<Run> {
-    const [cmd, ...args] = this.argv();
-    return collect(spawn(cmd, args, { env: this.env(env), cwd: "/" }), stdin);
-  }
-
-  hg(args: readonly string[]): Promise<Run> {
-    const [cmd, ...rest] = this.argv();
-    return collect(spawn(cmd, [...rest, ...args], { env: this.env({}) }), "");
-  }
-
-  private argv(): string[] {
-    return ["nsenter", `--net=/run/netns/${this.name}`, "--", ...hgArgv()];
-  }
-
-  private env(cniEnv: Env): Env {
-    const base: Env = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined && !k.startsWith("CNI_")) base[k] = v;
-    }
-    return { ...base, HG_RUN_DIR: this.runDir, ...cniEnv };
-  }
-}
-
-function collect(child: ChildProcess, stdin: string): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => stdout += d);
-  child.stderr!.on("data", (d) => stderr += d);
-  child.stdin!.end(stdin);
-  return new Promise((resolve) =>
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }))
-  );
-}
-
-function must(cmd: string, args: readonly string[]): Run {
-  const r = run(cmd, args);
-  assert.equal(r.code, 0, `${cmd} ${args.join(" ")}: ${r.stderr}`);
-  return r;
-}
 
 /** Builds the host (cni0 with `addresses`, IPv6 ones without DAD), runs `body`, removes all. */
-async function withHost(
+function withHost(
   addresses: readonly string[],
   body: (h: Host) => void | Promise<void>,
 ): Promise<void> {
-  const prefix = "hgc6" + Math.random().toString(36).slice(2, 8).replace(/[^a-z0-9]/g, "a");
-  const tmp = mkdtempSync(join(tmpdir(), `${prefix}-`));
-  const h = new Host(prefix, tmp);
-  let failure: unknown;
-  try {
-    must("ip", ["netns", "add", h.name]);
-    const lines = [
-      "link set lo up",
-      "link add cni0 type bridge",
-      ...addresses.map((a) => `addr add ${a} dev cni0${a.includes(":") ? " nodad" : ""}`),
-      "link set cni0 up",
-    ];
-    const batch = spawnSync("ip", ["-n", h.name, "-batch", "-"], {
-      input: lines.join("\n") + "\n",
-      encoding: "utf8",
-    });
-    assert.equal(batch.status, 0, batch.stderr);
-    await body(h);
-  } catch (e) {
-    failure = e;
-  }
-  for (const ns of netnsList().filter((n) => n.startsWith(`${prefix}-`))) {
-    run("ip", ["netns", "del", ns]);
-  }
-  rmSync(tmp, { recursive: true, force: true });
-  const left = netnsList().filter((n) => n.startsWith(`${prefix}-`));
-  if (failure) throw failure;
-  if (left.length > 0) throw new Error(`left behind: ${left.join(" ")}`);
+  return withCniHost("hgc6", addresses, body);
 }
 
 function added(r: Run, what = "ADD"): CniResult {
@@ -170,12 +60,6 @@ function added(r: Run, what = "ADD"): CniResult {
   return JSON.parse(r.stdout) as CniResult;
 }
 
-function quiet(r: Run, what: string): void {
-  assert.equal(r.code, 0, `${what} should succeed\n${show(r)}`);
-  assert.equal(r.stdout.trim(), "", `${what} prints nothing on success\n${show(r)}`);
-}
-
-/** `ip -j ARGS` in the namespace at `path`. */
 function ipAt<T>(path: string, args: readonly string[]): T {
   const r = run("nsenter", [`--net=${path}`, "--", "ip", "-j", ...args]);
   if (r.code !== 0) throw new Error(`ip -j ${args.join(" ")} in ${path}: ${r.stderr}`);

@@ -34,6 +34,7 @@ import { parseRoutes } from "../../../lib/ip/route.ts";
 import { formatAddress, parseAddress } from "../../../lib/net/address.ts";
 import type { Plan, Step } from "../../../lib/plan/step.ts";
 import { buildStatus } from "../../../lib/status/status.ts";
+import { dualHost } from "../plan/fixture_state.ts";
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../fixtures/dual/${name}`, import.meta.url), "utf8");
@@ -74,8 +75,9 @@ const cidr = (text: string) => {
 
 /** The captured dual-stack host (IPv6-only: cni0 without 1.1.144.1), plus attachments. */
 function host(attachments: readonly Marked[] = [], family: "dual" | "ipv6" = "dual"): HostState {
-  const links = parseLinks(fixture("link_host.json"));
-  let addresses = parseAddresses(fixture("addr_host.json"));
+  const base = dualHost();
+  const links = [...base.links];
+  let addresses = base.addresses;
   if (family === "ipv6") {
     addresses = addresses.map((l) =>
       l.ifname === "cni0"
@@ -105,18 +107,7 @@ function host(attachments: readonly Marked[] = [], family: "dual" | "ipv6" = "du
       up: true,
     });
   });
-  return {
-    links,
-    addresses,
-    routes: [
-      ...parseRoutes(fixture("route_host.json"), 4),
-      ...parseRoutes(fixture("route6_host.json"), 6),
-    ],
-    neighbours: [],
-    fdb: [],
-    forwarding: true,
-    forwarding6: true,
-  };
+  return { ...base, links, addresses };
 }
 
 const ipSteps = (plan: Plan, netns?: string) =>

@@ -10,9 +10,6 @@ import { planNetnsAdd } from "../../../lib/containers/plan_add.ts";
 import { listContainers } from "../../../lib/containers/list.ts";
 import { leaseAddresses } from "../../../lib/host/public_address.ts";
 import type { HostState } from "../../../lib/host/state.ts";
-import { parseAddresses } from "../../../lib/ip/addr.ts";
-import { parseLinks } from "../../../lib/ip/link.ts";
-import { parseRoutes } from "../../../lib/ip/route.ts";
 import { formatAddress, parseAddress } from "../../../lib/net/address.ts";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
 import { planPeerSync } from "../../../lib/peers/sync.ts";
@@ -25,25 +22,10 @@ import { makeNetworkConfig, makeSubnetRange } from "../../../lib/store/config.ts
 import { leaseAttrsOf, leaseOf, subnetsOfKey } from "../../../lib/store/lease.ts";
 import type { RegistryEntry } from "../../../lib/store/store.ts";
 import { planTeardown } from "../../../lib/teardown/plan.ts";
+import { dualHost } from "./fixture_state.ts";
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../fixtures/dual/${name}`, import.meta.url), "utf8");
-
-function dualHost(overrides: Partial<HostState> = {}): HostState {
-  return {
-    links: parseLinks(fixture("link_host.json")),
-    addresses: parseAddresses(fixture("addr_host.json")),
-    routes: [
-      ...parseRoutes(fixture("route_host.json"), 4),
-      ...parseRoutes(fixture("route6_host.json"), 6),
-    ],
-    neighbours: [],
-    fdb: [],
-    forwarding: true,
-    forwarding6: true,
-    ...overrides,
-  };
-}
 
 /** The same host before hg: eth0 and lo only. */
 function bareDualHost(): HostState {

@@ -38,3 +38,26 @@ export function bareHost(): HostState {
     forwarding6: false,
   };
 }
+
+const dualFixture = (name: string) => fixture(`dual/${name}`);
+
+/**
+ * The captured dual-stack host (tests/fixtures/dual): eth0 10.0.12.11/24 + fd00:12::11/64, bridge
+ * cni0 1.1.144.1/24 + fd00:1:0:90::1/64 with container hgq-h1-c1, routes to h2's 1.1.101.0/24 and
+ * fd00:1:0:65::/64 via 10.0.12.12 / fd00:12::12, both forwardings on.
+ */
+export function dualHost(overrides: Partial<HostState> = {}): HostState {
+  return {
+    links: parseLinks(dualFixture("link_host.json")),
+    addresses: parseAddresses(dualFixture("addr_host.json")),
+    routes: [
+      ...parseRoutes(dualFixture("route_host.json"), 4),
+      ...parseRoutes(dualFixture("route6_host.json"), 6),
+    ],
+    neighbours: [],
+    fdb: [],
+    forwarding: true,
+    forwarding6: true,
+    ...overrides,
+  };
+}
