@@ -102,12 +102,10 @@ describe("EtcdClient on one member", () => {
     const [kv] = (await client.range("/lease/id")).kvs;
     assert.equal(kv.lease, id);
     // etcd's lease ids carry the member id in their high bits, beyond 2^53, where a double
-    // keeps only some integers (every 4th between 2^54 and 2^55): for the others, Number()
-    // would have changed the id. An id that happens to be one a double holds exactly proves
-    // nothing either way (this check used to fail then, about one run in four).
-    if (BigInt(Number(id)) !== BigInt(id)) {
-      assert.notEqual(String(Number(id)), id, "a Number() would have changed the id");
-    }
+    // keeps only some integers: a client that read them as numbers would change most of them.
+    // What proves the id exact is etcd's own listing of it, to the last bit. (A check of
+    // String(Number(id)) against the id failed now and then: for 4302241875157033500 the double
+    // is another integer, yet prints as the same shortest decimal.)
     // etcdctl lists lease ids as 16 hex digits: the same id, to the last bit.
     const listed = await etcdctl(etcd.endpoints, ["lease", "list"]);
     assert.ok(listed.split("\n").includes(BigInt(id).toString(16).padStart(16, "0")), listed);
