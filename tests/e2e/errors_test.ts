@@ -18,7 +18,7 @@ function hgInWith(
   ], env);
 }
 
-// Bad input (exit 2, one line, nothing changed) is the table of bad_input_test.ts.
+// Bad input (exit 2, one line, nothing changed) is the table of tests/binary/bad_input_test.ts.
 describe("a bad environment (e2e, root)", () => {
   it("not root, or no `ip`: one line, exit 1, nothing changed", async () => {
     await withLab(1, (lab) => {

@@ -57,13 +57,13 @@ describe("release workflow", () => {
     assert.match(readFileSync(new URL(".ci/run", root), "utf8"), /^deno task test$/m);
   });
 
-  it("deno task test compiles dist/hg, then runs the e2e, protocol and corpus tiers against it", () => {
+  it("deno task test compiles dist/hg, then runs the e2e, binary, protocol and corpus tiers against it", () => {
     assert.match(tasks.compile, /--outfile dist\/hg$/);
     const steps = tasks.test.split("&&").map((s) => s.trim());
     const compile = steps.indexOf("deno task compile");
     const e2e = steps.indexOf("HG_BIN=dist/hg deno task test:e2e");
     assert.ok(compile >= 0 && e2e > compile, tasks.test);
-    for (const tier of ["test:protocol", "test:corpus"]) {
+    for (const tier of ["test:binary", "test:protocol", "test:corpus"]) {
       assert.match(tasks[tier], /^HG_BIN=dist\/hg /);
       assert.ok(steps.indexOf(`deno task ${tier}`) > compile, tier);
     }

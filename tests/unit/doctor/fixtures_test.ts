@@ -1,5 +1,5 @@
 /**
- * Doctor on snapshots captured from real labs (tests/e2e/doctor_test.ts and
+ * Doctor on snapshots captured from real labs (tests/binary/doctor_test.ts and
  * tests/corpus/doctor_static_test.ts with HG_CAPTURE_DIR): each broken lab's snapshot gives the same first
  * finding offline, without root, whole host and along the packet's way; each odd-but-working
  * lab's gives no error and no fix that removes anything; no finding but an error ever prints

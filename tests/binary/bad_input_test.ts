@@ -19,8 +19,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { hg, hgArgv, labName, netnsList, run } from "./harness.ts";
-import { diffState, type NsState, nsState, type StateScope } from "./ns_state.ts";
+import { hg, hgArgv, labName, netnsList, run } from "../e2e/harness.ts";
+import { diffState, type NsState, nsState, type StateScope } from "../e2e/ns_state.ts";
 
 /** The values rows refer to as `{name}`, read from the lab once it is up. */
 interface Context {

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { describe, it } from "node:test";
 import { addSegmentHost, buildRouter, type Segment, SEGMENTS } from "../support/segments.ts";
-import { answers, hgIn, ipJson, labName, netnsList, pings, run, sh } from "./harness.ts";
+import { answers, hgIn, ipJson, labName, netnsList, pings, run, sh } from "../e2e/harness.ts";
 
 interface Finding {
   readonly id: string;

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
-import { containerIp, hgArgv, hgIn, hostStatus, pings, run, sh, withLab } from "./harness.ts";
+import { containerIp, hgArgv, hgIn, hostStatus, pings, run, sh, withLab } from "../e2e/harness.ts";
 
 interface Diagnosis {
   ok: boolean;

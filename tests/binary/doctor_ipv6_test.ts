@@ -11,7 +11,7 @@ import { describe, it } from "node:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { hg, hgIn, netnsList, sh } from "./harness.ts";
+import { hg, hgIn, netnsList, sh } from "../e2e/harness.ts";
 import {
   buildIpv6Lab,
   IPV6_LAB,

@@ -22,7 +22,7 @@ import {
   run,
   sh,
   withLab,
-} from "./harness.ts";
+} from "../e2e/harness.ts";
 
 interface Finding {
   id: string;
