@@ -99,22 +99,26 @@ async function routeGet(netns: string | undefined, query: readonly string[]): Pr
   }
 }
 
-/** Makes the next hop's neighbour entry probe again, unless it is static or absent. */
+/**
+ * Makes the next hop's neighbour entry probe again, unless it is static or absent. A next hop
+ * whose resolution is under way or failed (INCOMPLETE, FAILED) is forgotten instead: the probe's
+ * own packets then start ARP or neighbour discovery afresh while the trace watches, rather than
+ * meet an entry whose retries were spent before the trace began (a FAILED entry sends nothing
+ * until it is asked again).
+ */
 async function revalidate(hop: { address: string; dev: string }) {
   // With a `dev` filter ip leaves `dev` out of its JSON: filter by address only.
   const before = parseNeighbours(await ipRead(["-j", "neigh", "show", "to", hop.address]))
     .find((n) => n.dev === hop.dev);
-  const probed = before !== undefined &&
-    !before.state.some((s) => s === "PERMANENT" || s === "NOARP" || s === "INCOMPLETE");
-  if (probed) {
-    await ipBatch([["neigh", "change", hop.address, "dev", hop.dev, "nud", "probe"]]);
-  }
-  // An IPv6 next hop whose resolution is under way or failed is forgotten: the probe's own
-  // packets then start neighbour discovery afresh, while the trace watches its solicitations.
   const unresolved = before?.state.some((s) => s === "INCOMPLETE" || s === "FAILED") ?? false;
-  if (unresolved && hop.address.includes(":")) {
+  if (unresolved) {
     await ipBatch([["neigh", "del", hop.address, "dev", hop.dev]]);
     return { ...hop, ...(before ? { before } : {}), probed: true };
+  }
+  const probed = before !== undefined &&
+    !before.state.some((s) => s === "PERMANENT" || s === "NOARP");
+  if (probed) {
+    await ipBatch([["neigh", "change", hop.address, "dev", hop.dev, "nud", "probe"]]);
   }
   return { ...hop, ...(before ? { before } : {}), probed };
 }
