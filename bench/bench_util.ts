@@ -184,14 +184,33 @@ export function machineLine(): string {
 
 /**
  * Two scratch namespaces joined by a veth, both ends named eth0 and up: `a` at 10.0.12.11/22,
- * `b` at 10.0.12.12/22, so 10.0.12.12 (and the rest of the /22) is an on-link gateway for `a`.
+ * `b` at 10.0.12.12/22, so 10.0.12.12 (and the rest of the /22) is an on-link gateway for `a`;
+ * with `ipv6`, also fd00:12::11/64 and fd00:12::12/64.
  */
-export function buildUplinkPair(a: string, b: string): void {
-  must("ip", ["netns", "add", a]);
-  must("ip", ["netns", "add", b]);
+export function buildUplinkPair(a: string, b: string, opts: { ipv6?: boolean } = {}): void {
+  for (const ns of [a, b]) {
+    must("ip", ["netns", "add", ns]);
+    // With IPv6, no duplicate address detection, before any link is made: the addresses (and
+    // the link-local ones neighbour discovery uses) are usable at once, not "tentative".
+    if (opts.ipv6) {
+      must("ip", [
+        "netns",
+        "exec",
+        ns,
+        "sysctl",
+        "-qw",
+        "net.ipv6.conf.all.accept_dad=0",
+        "net.ipv6.conf.default.accept_dad=0",
+      ]);
+    }
+  }
   must("ip", ["-n", a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b]);
   must("ip", ["-n", a, "addr", "add", "10.0.12.11/22", "dev", "eth0"]);
   must("ip", ["-n", b, "addr", "add", "10.0.12.12/22", "dev", "eth0"]);
+  if (opts.ipv6) {
+    must("ip", ["-n", a, "addr", "add", "fd00:12::11/64", "dev", "eth0"]);
+    must("ip", ["-n", b, "addr", "add", "fd00:12::12/64", "dev", "eth0"]);
+  }
   for (const ns of [a, b]) {
     must("ip", ["-n", ns, "link", "set", "lo", "up"]);
     must("ip", ["-n", ns, "link", "set", "eth0", "up"]);

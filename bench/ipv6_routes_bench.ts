@@ -24,6 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import {
+  buildUplinkPair,
   checkpoint,
   fmtMs,
   machineLine,
@@ -234,42 +235,7 @@ function run(argv: readonly string[], input = "/dev/null", env: Record<string, s
 
 /** The host namespace with a veth uplink eth0 (10.0.12.11/22, fd00:12::11/64) to the peer. */
 function buildHosts(): void {
-  for (const ns of [HOST, PEER]) {
-    must("ip", ["netns", "add", ns]);
-    // No duplicate address detection: the addresses are usable at once, not "tentative".
-    must("ip", [
-      "netns",
-      "exec",
-      ns,
-      "sysctl",
-      "-qw",
-      "net.ipv6.conf.all.accept_dad=0",
-      "net.ipv6.conf.default.accept_dad=0",
-    ]);
-  }
-  must("ip", [
-    "-n",
-    HOST,
-    "link",
-    "add",
-    "eth0",
-    "type",
-    "veth",
-    "peer",
-    "name",
-    "eth0",
-    "netns",
-    PEER,
-  ]);
-  const addrs: Record<string, string[]> = {
-    [HOST]: [`${HOST_V4}/22`, `${HOST_V6}/64`],
-    [PEER]: ["10.0.12.12/22", "fd00:12::12/64"],
-  };
-  for (const ns of [HOST, PEER]) {
-    for (const a of addrs[ns]) must("ip", ["-n", ns, "addr", "add", a, "dev", "eth0"]);
-    must("ip", ["-n", ns, "link", "set", "lo", "up"]);
-    must("ip", ["-n", ns, "link", "set", "eth0", "up"]);
-  }
+  buildUplinkPair(HOST, PEER, { ipv6: true });
   const v6 = JSON.parse(must("ip", ["-6", "-n", HOST, "-j", "addr", "show", "dev", "eth0"]).stdout);
   const info = (v6[0]?.addr_info ?? []) as { local: string; tentative?: boolean }[];
   const mine = info.find((a) => a.local === HOST_V6);

@@ -32,6 +32,8 @@ const range = (cidr: string, address: string, name: string): SpecialRange => ({
   range: name,
 });
 
+const IPV6_LINK_LOCAL = parsePrefix("fe80::/10");
+
 // Most specific first: 255.255.255.255 is named before the rest of 240.0.0.0/4.
 const SPECIAL: readonly SpecialRange[] = [
   range("0.0.0.0/8", 'an unspecified ("this network") address', '"this network" range'),
@@ -44,8 +46,21 @@ const SPECIAL: readonly SpecialRange[] = [
   range("ff00::/8", "a multicast address", "multicast range"),
   // A link-local address is only meaningful with its interface: no route goes via one alone,
   // and no container subnet lives there.
-  range("fe80::/10", "a link-local address", "link-local range"),
+  { prefix: IPV6_LINK_LOCAL, address: "a link-local address", range: "link-local range" },
 ];
+
+/**
+ * Whether `prefix` lies in IPv6's link-local range: the kernel's `fe80::/64` on every IPv6 link,
+ * and its addresses there. No peer's subnet can be there (see the range above).
+ *
+ * @example
+ * ```ts
+ * isIpv6LinkLocal(parsePrefix("fe80::/64")); // true
+ * ```
+ */
+export function isIpv6LinkLocal(prefix: Prefix): boolean {
+  return prefixCovers(IPV6_LINK_LOCAL, prefix);
+}
 
 /**
  * Why `address` can never be a host's unicast address (undefined: it can).

@@ -11,15 +11,13 @@ import { HG_ROUTE_PROTOCOL, protocolName } from "../ip/protocol.ts";
 import type { Route } from "../ip/route.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import { overlappingPairs } from "../net/interval.ts";
+import { formatPrefix, type Prefix, prefixContains, prefixEquals } from "../net/prefix.ts";
 import {
-  formatPrefix,
-  parsePrefix,
-  type Prefix,
-  prefixContains,
-  prefixCovers,
-  prefixEquals,
-} from "../net/prefix.ts";
-import { segmentEdgeError, specialAddressError, specialPrefixError } from "../net/special.ts";
+  isIpv6LinkLocal,
+  segmentEdgeError,
+  specialAddressError,
+  specialPrefixError,
+} from "../net/special.ts";
 import { ipStep, type Step } from "../plan/step.ts";
 import {
   findVxlanDevice,
@@ -272,12 +270,12 @@ export function reconcilePeers(
     if (link.ifname === ownDevice) continue;
     for (const a of link.addresses) {
       // Link-local addresses are on every IPv6 link and no peer's subnet may be there anyway.
-      if (a.scope === "link" && a.address.family === 6) continue;
+      if (isIpv6LinkLocal(a.prefix)) continue;
       occupants.push({ kind: "address", prefix: a.prefix, where: `address on ${link.ifname}` });
     }
   }
   for (const route of state.routes) {
-    if (route.dst.length === 0 || isLinkLocalRoute(route)) continue;
+    if (route.dst.length === 0 || isIpv6LinkLocal(route.dst)) continue;
     if (route.protocol === HG_ROUTE_PROTOCOL && mode === "sync") continue;
     const owner = route.protocol === HG_ROUTE_PROTOCOL ? "hg peer route" : "route";
     occupants.push({
@@ -415,10 +413,3 @@ export function reconcilePeers(
   }));
   return { plan, rejected, unchanged, routed };
 }
-
-/** The kernel's `fe80::/64` route on every IPv6 link: no peer's subnet can be there. */
-function isLinkLocalRoute(route: Route): boolean {
-  return route.dst.address.family === 6 && prefixCovers(LINK_LOCAL, route.dst);
-}
-
-const LINK_LOCAL = parsePrefix("fe80::/10");

@@ -21,7 +21,7 @@ import { formatAddress } from "../net/address.ts";
 import { formatPrefix, parsePrefix, type Prefix } from "../net/prefix.ts";
 import type { Family } from "../net/address.ts";
 import { parseMac, vtepMac } from "../vxlan/vtep.ts";
-import type { Backend } from "./config.ts";
+import type { NetworkConfig } from "./config.ts";
 import type { Lease } from "./store.ts";
 
 /** What a lease says about its holder. */
@@ -61,7 +61,7 @@ export interface LeaseVtep {
  */
 export function leaseAttrsFor<T extends LeaseAttrs>(
   attrs: T,
-  network: { readonly network: Prefix; readonly ipv6?: unknown; readonly backend: Backend },
+  network: Pick<NetworkConfig, "network" | "ipv6" | "backend">,
 ): T {
   const { vtep: _, publicIpv6, ...rest } = attrs;
   const families = network.network.address.family === 6
