@@ -16,6 +16,7 @@ import { killLabAgent, startLabAgent, stopLabAgent } from "./agents.ts";
 import { waitForRoutes, waitForSync } from "./convergence.ts";
 import { writeHostNumbers } from "./host_numbers.ts";
 import { listNetns } from "./netns_dir.ts";
+import { writePeersFile } from "./peers_file.ts";
 import { HG_JOBS, inParallel, LIGHT_JOBS } from "./parallel.ts";
 import type { HostCommand, LabPlan, LabStage } from "./plan.ts";
 import { labDir, readLabRegistry, startLabRegistry, stopLabRegistry } from "./registry.ts";
@@ -140,6 +141,8 @@ async function applyStage(
       }
       return;
     }
+    case "peers":
+      return writePeersFile(stage.path, stage.peers);
     case "hg":
       return runCommands(stage.commands, runner, run);
     case "agents":

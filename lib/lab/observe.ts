@@ -12,6 +12,7 @@ import { type Link, parseLinks } from "../ip/link.ts";
 import { labAgentPid } from "./agents.ts";
 import { hostsFile, parseHostNumbers } from "./host_numbers.ts";
 import { listNetns } from "./netns_dir.ts";
+import { peersFile } from "./peers_file.ts";
 import { etcdEndpoints, etcdHealthy, labDir, type LabRegistry, registryFile } from "./registry.ts";
 import {
   belongsToLab,
@@ -30,9 +31,13 @@ export interface LabObservation {
   readonly namespaces: readonly string[];
   /** The entries of the lab's directory; undefined when it has none. */
   readonly dirEntries?: readonly string[];
-  /** The text of hosts.json and registry.json, when they exist (to put back after a failure). */
+  /**
+   * The text of hosts.json, registry.json and peers.json, when they exist (to put back after a
+   * failure).
+   */
   readonly hostsJson?: string;
   readonly registryJson?: string;
+  readonly peersJson?: string;
   /** The host numbers hosts.json holds (undefined when it is missing or not hg's). */
   readonly numbers?: HostNumbers;
   readonly registry?: LabRegistry;
@@ -134,6 +139,7 @@ export async function observeLab(name: string, etcdMembers?: 1 | 3): Promise<Lab
   const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
   const hostsJson = await read(hostsFile(name));
   const registryJson = await read(registryFile(name));
+  const peersJson = await read(peersFile(name));
   const registry = registryJson === undefined ? undefined : JSON.parse(registryJson) as LabRegistry;
   const etcdAnswers = etcdMembers !== undefined && registry?.kind === "etcd" &&
     registry.etcdPids !== undefined &&
@@ -152,6 +158,7 @@ export async function observeLab(name: string, etcdMembers?: 1 | 3): Promise<Lab
     dirEntries,
     hostsJson,
     registryJson,
+    peersJson,
     numbers: hostsJson === undefined ? undefined : parseHostNumbers(hostsJson),
     registry,
     etcdAnswers,

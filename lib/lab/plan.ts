@@ -22,6 +22,7 @@ import {
   reconcileHostNumbers,
 } from "./host_numbers.ts";
 import { type LabObservation, labShape, recordedBackend, recordedFamily } from "./observe.ts";
+import { type LabPeers, labPeers, PEER_ADD_MAX_HOSTS, peersFile } from "./peers_file.ts";
 import { planPlumbing, planUplinkMove, splitNamespaceAdds } from "./plumbing.ts";
 import {
   hostRegistryArgs,
@@ -76,6 +77,11 @@ export type LabStage =
     readonly options: LabRegistryOptions;
     readonly url: string;
   }
+  /**
+   * Write the peers file of a lab without a registry (see `peers_file.ts`): every host's fixed
+   * subnets and addresses, for `hg peer sync --store FILE` in each.
+   */
+  | { readonly kind: "peers"; readonly path: string; readonly peers: LabPeers }
   | { readonly kind: "hg"; readonly commands: readonly HostCommand[] }
   /** Start `hg agent` in each host (as a daemon, its log in the lab's directory). */
   | {
@@ -312,17 +318,7 @@ export function planLabUp(
       : [{ kind: "forwarding", netns: topology.underlayNetns } as const]),
   ];
   if (!request) {
-    stages.push({
-      kind: "hg",
-      commands: lab.hosts.flatMap((host) => [
-        { netns: host.netns, args: staticSetupArgs(lab, host) },
-        {
-          netns: host.netns,
-          args: ["netns", "add", host.container, "--ip", formatAddress(containerAddress(host))],
-        },
-        ...lab.hosts.filter((p) => p !== host).flatMap((p) => peerAddCommands(lab, host, p)),
-      ]),
-    });
+    stages.push(...staticHostStages(withHosts(topology, union(present, lab), obs.placement), lab));
     return stages;
   }
   if (known && known.kind !== request.kind) {
@@ -346,11 +342,7 @@ export function planLabUp(
     stages.push({ kind: "registry", topology: lab, options, url });
   }
   // Any host of the lab can write the config (those built now may all have been removed).
-  const hosts = withHosts(
-    topology,
-    [...new Set([...present, ...lab.hosts.map((h) => h.index)])].sort((a, b) => a - b),
-    obs.placement,
-  );
+  const hosts = withHosts(topology, union(present, lab), obs.placement);
   const config = [
     "subnet",
     "config",
@@ -370,6 +362,76 @@ export function planLabUp(
   stages.push(...registryHostStages(obs, hosts, lab.hosts, url, agents ? ttl : undefined));
   return stages;
 }
+
+/** The numbers of the hosts `present` and those of `lab`, in order. */
+const union = (present: readonly number[], lab: LabTopology) =>
+  [...new Set([...present, ...lab.hosts.map((h) => h.index)])].sort((a, b) => a - b);
+
+/**
+ * Whether a lab without a registry of `hosts` hosts routes through its peers file (more than
+ * {@link PEER_ADD_MAX_HOSTS}) rather than with `hg peer add` per peer.
+ *
+ * @example
+ * ```ts
+ * routesByPeersFile(3); // false: 6 peer adds
+ * routesByPeersFile(50); // true: 50 peer syncs instead of 2,450 peer adds
+ * ```
+ */
+export const routesByPeersFile = (hosts: number): boolean => hosts > PEER_ADD_MAX_HOSTS;
+
+/**
+ * The stages that set up `built`, the hosts of a lab without a registry being built now (whose
+ * hosts are then `lab`), as an operator would: `hg setup --subnet` with each host's fixed subnet
+ * and `hg netns add`; then, in a small lab, `hg peer add` on each for every other. A bigger
+ * lab first writes its peers file (every host of `lab`), and each host of `lab` runs one
+ * `hg peer sync --store FILE` (after its setup when it is built now): one hg process per host
+ * for its routes, whatever the lab's size.
+ *
+ * @example
+ * ```ts
+ * import { labTopology } from "./topology.ts";
+ * const lab = labTopology("x", 5);
+ * staticHostStages(lab, lab).map((s) => s.kind); // ["peers", "hg"]
+ * ```
+ */
+export function staticHostStages(lab: LabTopology, built: LabTopology): LabStage[] {
+  const setup = (host: LabHost): HostCommand[] => [
+    { netns: host.netns, args: staticSetupArgs(built, host) },
+    {
+      netns: host.netns,
+      args: ["netns", "add", host.container, "--ip", formatAddress(containerAddress(host))],
+    },
+  ];
+  if (!routesByPeersFile(lab.hosts.length)) {
+    return [{
+      kind: "hg",
+      commands: built.hosts.flatMap((host) => [
+        ...setup(host),
+        ...built.hosts.filter((p) => p !== host).flatMap((p) => peerAddCommands(built, host, p)),
+      ]),
+    }];
+  }
+  // The file first (pure data): each host then syncs as soon as it is set up, no host waits
+  // for the others.
+  const path = peersFile(lab.name);
+  const building = new Set(built.hosts.map((h) => h.index));
+  return [
+    { kind: "peers", path, peers: labPeers(lab) },
+    {
+      kind: "hg",
+      commands: lab.hosts.flatMap((host) => [
+        ...(building.has(host.index) ? setup(host) : []),
+        peerSyncCommand(host, path),
+      ]),
+    },
+  ];
+}
+
+/** `hg peer sync` of `host` from `url` (a registry, or a peers file). */
+const peerSyncCommand = (host: LabHost, url: string): HostCommand => ({
+  netns: host.netns,
+  args: ["peer", "sync", "--store", url, "--node", host.netns],
+});
 
 /**
  * The stages that bring `hosts` of a registry lab (whose hosts are then `lab`) up: with agents
@@ -421,10 +483,7 @@ function registryHostStages(
     // Every host has its lease then: one sync each routes to all the others.
     {
       kind: "hg",
-      commands: lab.hosts.map((host) => ({
-        netns: host.netns,
-        args: ["peer", "sync", "--store", url, "--node", host.netns],
-      })),
+      commands: lab.hosts.map((host) => peerSyncCommand(host, url)),
     },
   ];
 }
@@ -611,7 +670,8 @@ export function planStartAgent(obs: LabObservation, hostNetns: string): LabPlan 
  * - without a registry: with VXLAN `hg setup` again in the host (its VTEP sends from the new
  *   address), then each `hg peer add` that involves the host again, on both sides; with host-gw
  *   the hosts left behind on its old segment `hg peer rm` its subnet (now off-link), and hosts
- *   on its new segment add it.
+ *   on its new segment add it; a lab routed through its peers file (more than
+ *   {@link PEER_ADD_MAX_HOSTS} hosts) writes the file again and every host syncs to it.
  * An empty plan when the host is on K already. `host` is its number or its namespace; a host or
  * segment the lab does not have is bad input (exit 2). Returns the host as it is after the move
  * (and a note when its agent should run but does not).
@@ -715,6 +775,15 @@ function tellOthersOfMove(
   const commands: HostCommand[] = after.backend === "vxlan"
     ? [{ netns: to.netns, args: staticSetupArgs(after, to) }]
     : [];
+  if (routesByPeersFile(after.hosts.length)) {
+    // The file says where the host is now; each host syncs to it (a host on its old segment
+    // drops its route under host-gw: the lease's address is off-link there now).
+    const path = peersFile(name);
+    return [
+      { kind: "peers", path, peers: labPeers(after) },
+      { kind: "hg", commands: [...commands, ...after.hosts.map((h) => peerSyncCommand(h, path))] },
+    ];
+  }
   for (const peer of after.hosts.filter((h) => h !== to)) {
     // The host's routes through its old segment went with its old address: only the peers it
     // can route to now need one.

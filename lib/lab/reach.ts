@@ -55,8 +55,16 @@ export function offLink(a: Endpoint, b: Endpoint, backend: LabBackend): boolean 
 }
 
 /**
- * Sends one ping (1 s timeout) from the container `from` to `to` (`ping -4` or `-6`, by the
- * address's family).
+ * The flags of one check: echoes every 0.2 s until the first reply, for {@link PING_DEADLINE_S}
+ * seconds at most. A working path answers the first echo (the check ends in a millisecond); an
+ * echo lost while a neighbour is resolved is sent again at once rather than failing the pair, and
+ * an error (no route) ends it at once. Only a path that drops everything costs the deadline.
+ */
+export const PING_DEADLINE_S = 3;
+
+/**
+ * Pings from the container `from` to `to` (`ping -4` or `-6`, by the address's family) until
+ * the first reply (see {@link PING_DEADLINE_S}).
  *
  * @example
  * ```ts
@@ -71,8 +79,10 @@ export async function ping(from: string, to: IpAddress): Promise<{ ok: boolean; 
     "-n",
     "-c",
     "1",
-    "-W",
-    "1",
+    "-i",
+    "0.2",
+    "-w",
+    String(PING_DEADLINE_S),
     formatAddress(to),
   ]);
   const rtt = /time=([\d.]+) ms/.exec(result.stdout);

@@ -6,6 +6,7 @@
  * @module
  */
 import { renderPlan } from "../plan/render.ts";
+import { describeNetworks } from "../store/config.ts";
 import { agentLogPath, labAgentArgs } from "./agents.ts";
 import type { LabStage } from "./plan.ts";
 import { etcdEndpoints, labDir, registryFile } from "./registry.ts";
@@ -78,6 +79,12 @@ export function renderLabStage(stage: LabStage): string[] {
         `wait until etcd answers at ${url} (10 s at most)`,
       ];
     }
+    case "peers":
+      return [
+        `write ${stage.path}: the network ${
+          describeNetworks(stage.peers.config)
+        } and the ${stage.peers.leases.length} hosts' subnets and addresses, for hg peer sync in each`,
+      ];
     case "hg":
       return stage.commands.map((c) =>
         `${c.netns}: hg ${c.args.join(" ")}${

@@ -9,13 +9,14 @@ import type { HostCommand, LabPlan } from "./plan.ts";
 import type { LabObservation } from "./observe.ts";
 import { sortLabNamespaces } from "./observe.ts";
 import { hostsFile } from "./host_numbers.ts";
+import { peersFile } from "./peers_file.ts";
 import { registryFile } from "./registry.ts";
 
 /** The lab's directory after an undo. */
 export type DirUndo =
   /** The run made it: it goes, with every etcd member it records. */
   | { readonly remove: true }
-  /** It was there: entries the run added go, its two records get their old text back (or go). */
+  /** It was there: entries the run added go, its three records get their old text back (or go). */
   | {
     readonly remove: false;
     readonly entries: readonly string[];
@@ -88,6 +89,7 @@ export function planUndo(obs: LabObservation, plan: LabPlan): LabUndo {
       files: [
         { path: hostsFile(obs.name), text: obs.hostsJson },
         { path: registryFile(obs.name), text: obs.registryJson },
+        { path: peersFile(obs.name), text: obs.peersJson },
       ],
       etcdPids: obs.registry?.etcdPids ?? [],
     },

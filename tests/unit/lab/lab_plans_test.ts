@@ -158,6 +158,7 @@ describe("undo of a failed lab up", () => {
       files: [
         { path: `${DIR}/hosts.json`, text: obs.hostsJson },
         { path: `${DIR}/registry.json`, text: obs.registryJson },
+        { path: `${DIR}/peers.json`, text: undefined },
       ],
       etcdPids: [],
     });

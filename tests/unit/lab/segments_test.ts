@@ -381,7 +381,7 @@ describe("lab up on several segments", () => {
 
 describe("lab move-node", () => {
   it("without a registry, host-gw: the hosts it leaves remove its route, those it joins add it", () => {
-    const lab = upLab(4, 2, "host-gw");
+    const lab = upLab(3, 2, "host-gw");
     const { host, plan } = planMoveNode(lab, "1", 1);
     assert.equal(address(host), "10.0.20.11");
     assert.equal(host.segment, 1);
@@ -393,11 +393,39 @@ describe("lab move-node", () => {
       "x-h1: hg peer add 1.1.2.0/24 --via 10.0.20.12",
       "x-h2: hg peer add 1.1.1.0/24 --via 10.0.20.11",
       "x-h3: hg peer rm 1.1.1.0/24",
-      "x-h1: hg peer add 1.1.4.0/24 --via 10.0.20.14",
-      "x-h4: hg peer add 1.1.1.0/24 --via 10.0.20.11",
     ]);
     // Its namespace names it as well as its number.
     assert.deepEqual(planMoveNode(lab, "x-h1", 1).plan, plan);
+  });
+
+  it("without a registry, more than 3 hosts: the peers file again with its new address, every host syncs", () => {
+    const { plan } = planMoveNode(upLab(4, 2, "host-gw"), "1", 1);
+    assert.deepEqual(kinds(plan), ["ip", "peers", "hg"]);
+    const peers = plan.find((s) => s.kind === "peers")!;
+    assert.ok(peers.kind === "peers");
+    assert.equal(peers.path, `${DIR}/peers.json`);
+    assert.deepEqual(
+      peers.peers.leases.map((l) =>
+        `${formatPrefix(l.subnets.subnet)} ${formatAddress(l.attrs.publicIp)}`
+      ),
+      [
+        "1.1.1.0/24 10.0.20.11",
+        "1.1.2.0/24 10.0.20.12",
+        "1.1.3.0/24 10.0.12.13",
+        "1.1.4.0/24 10.0.20.14",
+      ],
+    );
+    assert.deepEqual(
+      hgLines(plan),
+      [1, 2, 3, 4].map((i) => `x-h${i}: hg peer sync --store ${DIR}/peers.json --node x-h${i}`),
+    );
+    // With VXLAN the host's VTEP sends from its new address first.
+    const vxlan = hgLines(planMoveNode(upLab(4, 2, "vxlan"), "1", 1).plan);
+    assert.equal(
+      vxlan[0],
+      "x-h1: hg setup --subnet 1.1.1.0/24 --backend vxlan --public-ip 10.0.20.11",
+    );
+    assert.equal(vxlan.length, 5);
   });
 
   it("without a registry, vxlan: setup again (the VTEP's address), every peer command again", () => {
