@@ -19,27 +19,40 @@ export class JsonFields {
    * an array already parsed (from a snapshot document) is taken as it is.
    */
   static list(text: string | readonly unknown[], what: string): JsonFields[] {
-    let data: unknown = text;
-    if (typeof text === "string") {
-      const trimmed = text.trim();
-      if (trimmed === "") return [];
-      try {
-        data = JSON.parse(trimmed);
-      } catch {
-        throw new IpOutputError(
-          `ip printed ${what} output that is not JSON: ${trimmed.slice(0, 80)}`,
-        );
-      }
+    const data = typeof text === "string" ? JsonFields.parseList(text, what) : text;
+    if (!Array.isArray(data)) {
+      throw new IpOutputError(`ip printed ${what} output that is not a list`);
+    }
+    return data.map((item) => JsonFields.of(item, what));
+  }
+
+  /**
+   * The entries of `ip -j` output `text`, not yet checked one by one (see {@link JsonFields.of}):
+   * for parsers with a fast path for entries of the common shape.
+   */
+  static parseList(text: string, what: string): unknown[] {
+    const trimmed = text.trim();
+    if (trimmed === "") return [];
+    let data: unknown;
+    try {
+      data = JSON.parse(trimmed);
+    } catch {
+      throw new IpOutputError(
+        `ip printed ${what} output that is not JSON: ${trimmed.slice(0, 80)}`,
+      );
     }
     if (!Array.isArray(data)) {
       throw new IpOutputError(`ip printed ${what} output that is not a list`);
     }
-    return data.map((item) => {
-      if (typeof item !== "object" || item === null || Array.isArray(item)) {
-        throw new IpOutputError(`ip printed a ${what} entry that is not an object`);
-      }
-      return new JsonFields(item as Record<string, unknown>, what);
-    });
+    return data;
+  }
+
+  /** One entry of a list, which must be an object. */
+  static of(item: unknown, what: string): JsonFields {
+    if (typeof item !== "object" || item === null || Array.isArray(item)) {
+      throw new IpOutputError(`ip printed a ${what} entry that is not an object`);
+    }
+    return new JsonFields(item as Record<string, unknown>, what);
   }
 
   has(key: string): boolean {

@@ -4,6 +4,7 @@
  * @module
  */
 import { type Family, formatAddress, type IpAddress, parseAddressOf } from "../net/address.ts";
+import { fastV4Prefix } from "../net/dotted_quad.ts";
 import { formatPrefix, type Prefix, prefixOf } from "../net/prefix.ts";
 import { JsonFields } from "./json_fields.ts";
 import { IpOutputError } from "./output_error.ts";
@@ -79,7 +80,82 @@ const SCOPES: Readonly<Record<string, number>> = {
  * ```
  */
 export function parseRoutes(text: string | readonly unknown[], family: Family): Route[] {
-  return JsonFields.list(text, "route").map((f) => parseRoute(f, family));
+  const entries = typeof text === "string" ? JsonFields.parseList(text, "route") : text;
+  if (!Array.isArray(entries)) {
+    return JsonFields.list(entries, "route").map((f) => parseRoute(f, family));
+  }
+  // Every entry is checked to be an object before any is read, as JsonFields.list does.
+  for (const entry of entries) JsonFields.of(entry, "route");
+  return entries.map((entry) =>
+    plainRoute(entry, family) ?? parseRoute(JsonFields.of(entry, "route"), family)
+  );
+}
+
+/** Route types by the text `ip` prints for them, as a number (`-N`) or a name. */
+const TYPE_BY_TEXT: ReadonlyMap<string, RouteType> = new Map(
+  TYPE_BY_NUMBER.flatMap((t, n) => t === undefined ? [] : [[String(n), t], [t, t]]),
+);
+
+/** Scope numbers by the text `ip` prints for them, as a number (`-N`) or a name. */
+const SCOPE_BY_TEXT: ReadonlyMap<string, number> = new Map([
+  ...Array.from({ length: 256 }, (_, n) => [String(n), n] as const),
+  ...Object.entries(SCOPES),
+]);
+
+/**
+ * The route of one `ip -j` entry of the common shape (an IPv4 `a.b.c.d/len` destination, at most
+ * a gateway, device, source, metric and flags, every field of its plain type), built without
+ * {@link JsonFields}; undefined for any other entry, which {@link parseRoute} reads (and refuses,
+ * when it must, with its messages). A table of 10,000 routes is mostly such entries.
+ */
+function plainRoute(entry: unknown, family: Family): Route | undefined {
+  if (family !== 4 || typeof entry !== "object" || entry === null) return undefined;
+  const e = entry as Record<string, unknown>;
+  const { dst, type, protocol, scope, gateway, dev, prefsrc, metric, flags } = e;
+  if (
+    typeof dst !== "string" || e.table !== undefined || e.tos !== undefined ||
+    e.nexthops !== undefined
+  ) return undefined;
+  const dstPrefix = fastV4Prefix(dst);
+  if (!dstPrefix) return undefined;
+  const routeType = type === undefined
+    ? "unicast"
+    : typeof type === "string"
+    ? TYPE_BY_TEXT.get(type)
+    : undefined;
+  const protocolNo = protocol === undefined
+    ? 3
+    : typeof protocol === "string"
+    ? protocolNumber(protocol)
+    : undefined;
+  const scopeNo = scope === undefined
+    ? 0
+    : typeof scope === "string"
+    ? SCOPE_BY_TEXT.get(scope)
+    : undefined;
+  if (routeType === undefined || protocolNo === undefined || scopeNo === undefined) {
+    return undefined;
+  }
+  if (gateway !== undefined && typeof gateway !== "string") return undefined;
+  if (dev !== undefined && typeof dev !== "string") return undefined;
+  if (prefsrc !== undefined && typeof prefsrc !== "string") return undefined;
+  if (metric !== undefined && !(typeof metric === "number" && Number.isFinite(metric))) {
+    return undefined;
+  }
+  if (flags !== undefined && !(Array.isArray(flags) && flags.every((f) => typeof f === "string"))) {
+    return undefined;
+  }
+  return {
+    type: routeType,
+    dst: prefixOf({ family: 4, value: BigInt(dstPrefix.value) }, dstPrefix.length),
+    gateway: gateway === undefined ? undefined : parseAddressOf(4, gateway),
+    dev,
+    protocol: protocolNo,
+    scope: scopeNo,
+    metric: metric ?? 0,
+    prefsrc: prefsrc === undefined ? undefined : parseAddressOf(4, prefsrc),
+    flags: (flags ?? []) as string[],
+  };
 }
 
 function parseRoute(f: JsonFields, family: Family): Route {

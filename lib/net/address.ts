@@ -9,6 +9,7 @@
  */
 
 import { InputError } from "../errors.ts";
+import { fastV4 } from "./dotted_quad.ts";
 
 /**
  * The IP version of an address or prefix.
@@ -92,6 +93,8 @@ function checkText(text: unknown, what: string): asserts text is string {
 
 /** Parse dotted-quad IPv4; returns the value, or the reason it is invalid. */
 function parseV4(text: string): bigint | string {
+  const fast = fastV4(text);
+  if (fast >= 0) return BigInt(fast);
   const parts = text.split(".");
   if (parts.length !== 4) {
     return `expected four dot-separated decimal parts like ${V4_EXAMPLE}`;
@@ -184,6 +187,10 @@ function parseV6(text: string): bigint | string {
  * ```
  */
 export function parseAddress(text: string): IpAddress {
+  if (typeof text === "string") {
+    const fast = fastV4(text);
+    if (fast >= 0) return Object.freeze({ family: 4, value: BigInt(fast) });
+  }
   checkText(text, "IP address");
   if (text.includes(":")) return parseAddressOf(6, text);
   if (text.includes(".")) return parseAddressOf(4, text);
@@ -202,6 +209,10 @@ export function parseAddress(text: string): IpAddress {
  * ```
  */
 export function parseAddressOf(family: Family, text: string): IpAddress {
+  if (family === 4 && typeof text === "string") {
+    const fast = fastV4(text);
+    if (fast >= 0) return Object.freeze({ family, value: BigInt(fast) });
+  }
   familyBits(family);
   const what = `IPv${family} address`;
   checkText(text, what);

@@ -7,6 +7,7 @@
 
 import { InputError } from "../errors.ts";
 import { familyBits, formatAddress, type IpAddress, parseAddress } from "./address.ts";
+import { fastV4Prefix } from "./dotted_quad.ts";
 
 /**
  * A network prefix. `address` is always the network address (host bits zero); use
@@ -123,6 +124,10 @@ function parseWithLength(text: string, what: string): { address: IpAddress; leng
  * ```
  */
 export function parsePrefix(text: string): Prefix {
+  if (typeof text === "string") {
+    const fast = fastV4Prefix(text);
+    if (fast) return makePrefix(4, BigInt(fast.value), fast.length);
+  }
   const { address, length } = parseWithLength(text, "prefix");
   const prefix = prefixOf(address, length);
   if (prefix.address.value !== address.value) {

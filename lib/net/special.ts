@@ -75,6 +75,28 @@ export function specialAddress(address: IpAddress): string | undefined {
   return SPECIAL.find((r) => prefixContains(r.prefix, address))?.address;
 }
 
+/** The IPv4 special ranges as plain numbers (first and last address), in {@link SPECIAL}'s order. */
+const SPECIAL_V4 = SPECIAL.filter((r) => r.prefix.address.family === 4).map((r) => {
+  const first = Number(r.prefix.address.value);
+  return { range: r, first, last: first + 2 ** (32 - r.prefix.length) - 1 };
+});
+
+/**
+ * The first special range an IPv4 prefix overlaps, as `SPECIAL.find(prefixesOverlap)` finds it:
+ * two CIDR blocks overlap when their address ranges meet. In plain numbers, since a sync checks
+ * every lease's subnet.
+ */
+function firstSpecialV4(prefix: Prefix): SpecialRange | undefined {
+  const size = 2 ** (32 - prefix.length);
+  // Masked as prefixContains does, for a prefix built by hand with host bits.
+  const first = Math.floor(Number(prefix.address.value) / size) * size;
+  const last = first + size - 1;
+  for (const s of SPECIAL_V4) {
+    if (first <= s.last && s.first <= last) return s.range;
+  }
+  return undefined;
+}
+
 /**
  * The error for an address that can never be a host's (undefined: it can be one); `role` names
  * where it came from ("gateway", "--public-ip").
@@ -103,7 +125,9 @@ export function specialAddressError(role: string, address: IpAddress): InputErro
  * ```
  */
 export function specialPrefixError(role: string, prefix: Prefix): InputError | undefined {
-  const hit = SPECIAL.find((r) => prefixesOverlap(r.prefix, prefix));
+  const hit = prefix.address.family === 4
+    ? firstSpecialV4(prefix)
+    : SPECIAL.find((r) => prefixesOverlap(r.prefix, prefix));
   if (!hit) return undefined;
   const where = prefixCovers(hit.prefix, prefix) ? "is in" : "overlaps";
   return new InputError(

@@ -253,10 +253,13 @@ export function reconcilePeers(
     else paths.set(i, result);
   });
 
-  const key = (p: Prefix) => formatPrefix(p);
+  // Routes and requests meet by destination. An IPv4 prefix's key is a number (its address and
+  // length, as distinct as its text): a sync formats no prefix of a route that stays.
+  const key = (p: Prefix): number | string =>
+    p.address.family === 4 ? Number(p.address.value) * 64 + p.length : formatPrefix(p);
   const keys = requests.map((r) => key(r.subnet));
-  const hgByDst = new Map<string, Route>();
-  const foreignByDst = new Map<string, Route>();
+  const hgByDst = new Map<number | string, Route>();
+  const foreignByDst = new Map<number | string, Route>();
   for (const route of state.routes) {
     (route.protocol === HG_ROUTE_PROTOCOL ? hgByDst : foreignByDst).set(key(route.dst), route);
   }
@@ -330,7 +333,7 @@ export function reconcilePeers(
   const goneWithDevice = (route: Route) => route.dev !== undefined && deletedDevices.has(route.dev);
 
   const plan: Step[] = [...device?.steps ?? []];
-  const wanted = new Set<string>();
+  const wanted = new Set<number | string>();
   const vxlanPeers: VxlanPeer[] = [];
   const macs = new Map<string, IpAddress>();
   const routed: RoutedPeer[] = [];
@@ -384,7 +387,9 @@ export function reconcilePeers(
   if (mode === "sync") {
     for (const [dst, route] of hgByDst) {
       if (!wanted.has(dst) && !goneWithDevice(route)) {
-        plan.push(ipStep(["route", "del", dst, "proto", String(HG_ROUTE_PROTOCOL)]));
+        plan.push(
+          ipStep(["route", "del", formatPrefix(route.dst), "proto", String(HG_ROUTE_PROTOCOL)]),
+        );
       }
     }
   }
@@ -406,7 +411,9 @@ export function reconcilePeers(
     }
   }
   const unchanged =
-    candidates.filter((c) => c.routeRight && (!c.vxlan || entriesRight.has(keys[c.i]))).length;
+    candidates.filter((c) =>
+      c.routeRight && (!c.vxlan || entriesRight.has(formatPrefix(requests[c.i].subnet)))
+    ).length;
   const rejected = [...errors].sort(([a], [b]) => a - b).map(([i, error]) => ({
     request: requests[i],
     error,

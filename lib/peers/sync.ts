@@ -11,7 +11,13 @@ import { findBridge } from "../host/bridge.ts";
 import { formatAddress } from "../net/address.ts";
 import { formatPrefix, type Prefix, prefixCovers, prefixEquals } from "../net/prefix.ts";
 import type { Step } from "../plan/step.ts";
-import { configRanges, describeNetworks, type NetworkConfig, rangeOf } from "../store/config.ts";
+import {
+  configRanges,
+  describeNetworks,
+  type NetworkConfig,
+  rangeOf,
+  type SubnetRange,
+} from "../store/config.ts";
 import { leaseRoutes } from "../store/lease.ts";
 import type { RegistryEntry } from "../store/store.ts";
 import { containerSpaces } from "./plan.ts";
@@ -79,6 +85,8 @@ export function planPeerSync(
   const ownSubnet = findBridge(state, self.bridge)?.gateway?.prefix;
   const candidates: { key: string; request: PeerRequest; node?: string }[] = [];
   let own: Lease | undefined;
+  // Each family's range looked up once, not once per lease.
+  const ranges = { 4: rangeOf(config, 4), 6: rangeOf(config, 6) } as const;
   for (const entry of entries) {
     if (!("lease" in entry)) {
       refused.push({ key: entry.key, reason: entry.problem });
@@ -96,7 +104,7 @@ export function planPeerSync(
     // Each family's subnet goes via the holder's address of that family (a dual-stack lease
     // gives two routes).
     for (const route of leaseRoutes(entry.lease)) {
-      const outside = outsideReason(config, route.subnet);
+      const outside = outsideReason(config, ranges[route.subnet.address.family], route.subnet);
       if (outside) {
         refused.push({ key: entry.key, reason: outside });
         continue;
@@ -160,9 +168,12 @@ export function planPeerSync(
 }
 
 /** Why a lease's subnet is not one of the network's (undefined: it is). */
-function outsideReason(config: NetworkConfig, subnet: Prefix): string | undefined {
+function outsideReason(
+  config: NetworkConfig,
+  range: SubnetRange | undefined,
+  subnet: Prefix,
+): string | undefined {
   const family = subnet.address.family;
-  const range = rangeOf(config, family);
   if (!range) {
     return `${formatPrefix(subnet)} is IPv${family}: the cluster network ${
       describeNetworks(config)

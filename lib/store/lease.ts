@@ -18,7 +18,8 @@ import { InputError } from "../errors.ts";
 import { type IpAddress, parseAddressOf } from "../net/address.ts";
 import { specialAddressError } from "../net/special.ts";
 import { formatAddress } from "../net/address.ts";
-import { formatPrefix, parsePrefix, type Prefix } from "../net/prefix.ts";
+import { formatPrefix, parsePrefix, type Prefix, prefixOf } from "../net/prefix.ts";
+import { fastV4Prefix } from "../net/dotted_quad.ts";
 import type { Family } from "../net/address.ts";
 import { parseMac, vtepMac } from "../vxlan/vtep.ts";
 import type { NetworkConfig } from "./config.ts";
@@ -183,6 +184,13 @@ const KEY = new RegExp(`^(?:${V4_KEY}(?:&${V6_KEY})?|${V6_KEY})$`);
  * ```
  */
 export function subnetsOfKey(key: string): LeaseSubnets | undefined {
+  // The common key, one IPv4 subnet written canonically, without the regular expression and
+  // the round trip through formatting: a registry holds thousands. The rest goes the long way.
+  const dash = key.indexOf("-");
+  if (dash > 0 && key.indexOf("&") < 0) {
+    const fast = fastV4Prefix(`${key.slice(0, dash)}/${key.slice(dash + 1)}`);
+    if (fast) return { subnet: prefixOf({ family: 4, value: BigInt(fast.value) }, fast.length) };
+  }
   const match = KEY.exec(key);
   if (!match) return undefined;
   const [, v4, v4len, v6, v6len, only6, only6len] = match;
@@ -222,9 +230,13 @@ export function leaseOf(subnets: LeaseSubnets, attrs: LeaseAttrs): Lease {
   if (subnets.ipv6Subnet && !attrs.publicIpv6) {
     throw new Error("a dual-stack lease has no PublicIPv6");
   }
+  // A single-family lease keeps one address (an IPv4 lease's value may name an IPv6 one too).
+  if (subnets.ipv6Subnet) return { subnet: subnets.subnet, ipv6Subnet: subnets.ipv6Subnet, attrs };
+  if (attrs.publicIpv6 === undefined && publicIp === attrs.publicIp) {
+    return { subnet: subnets.subnet, attrs };
+  }
   const { publicIpv6: _, ...single } = attrs;
-  const fitted: LeaseAttrs = subnets.ipv6Subnet ? attrs : { ...single, publicIp };
-  return { ...subnets, attrs: fitted };
+  return { subnet: subnets.subnet, attrs: { ...single, publicIp } };
 }
 
 /**
@@ -292,13 +304,14 @@ export function leaseAttrsOf(data: unknown): LeaseAttrs {
   ) {
     throw new Error("HgNode is not a valid node name");
   }
-  return {
-    publicIp,
-    ...(publicIpv6 && publicIp.family === 4 ? { publicIpv6 } : {}),
-    backendType,
-    ...(typeof v.HgNode === "string" ? { node: v.HgNode } : {}),
-    ...(backendType === "vxlan" ? { vtep: vtepOf(v.BackendData) } : {}),
-  };
+  // Built field by field (in the order the spreads wrote them): a registry holds thousands.
+  const attrs: { -readonly [K in keyof LeaseAttrs]: LeaseAttrs[K] } =
+    publicIpv6 && publicIp.family === 4
+      ? { publicIp, publicIpv6, backendType }
+      : { publicIp, backendType };
+  if (typeof v.HgNode === "string") attrs.node = v.HgNode;
+  if (backendType === "vxlan") attrs.vtep = vtepOf(v.BackendData);
+  return attrs;
 }
 
 /** A vxlan lease's `BackendData`: an object with a unicast `VtepMAC` (and maybe `VNI`). */

@@ -179,18 +179,28 @@ export class FileStore implements SubnetStore {
     return { config: configOf(file), listing: this.listingOf(file) };
   }
 
-  private listingOf(read: RegistryFile): LeaseListing {
-    const file = this.withoutExpired(read);
-    const entries = Object.entries(file.leases).map(([key, stored]): RegistryEntry => {
+  private listingOf(file: RegistryFile): LeaseListing {
+    // One pass, each expiration parsed once: `withoutExpired` and then the listing would read
+    // every lease of a large registry twice.
+    const now = this.now();
+    const entries: RegistryEntry[] = [];
+    for (const key in file.leases) {
+      if (!Object.hasOwn(file.leases, key)) continue;
+      const stored = file.leases[key];
+      const expiresAt = Date.parse(stored.expiration);
+      if (expiresAt <= now) continue;
       const subnets = subnetsOfKey(key);
-      if (!subnets) return { key, problem: `key ${JSON.stringify(key)} does not name a subnet` };
+      if (!subnets) {
+        entries.push({ key, problem: `key ${JSON.stringify(key)} does not name a subnet` });
+        continue;
+      }
       try {
         const lease = leaseOf(subnets, leaseAttrsOf(stored.attrs));
-        return { key, lease: { ...lease, expiresAt: Date.parse(stored.expiration) } };
+        entries.push({ key, lease: { ...lease, expiresAt } });
       } catch (e) {
-        return { key, problem: (e as Error).message };
+        entries.push({ key, problem: (e as Error).message });
       }
-    });
+    }
     return { entries, revision: String(file.revision) };
   }
 
