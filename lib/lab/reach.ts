@@ -55,16 +55,23 @@ export function offLink(a: Endpoint, b: Endpoint, backend: LabBackend): boolean 
 }
 
 /**
- * The flags of one check: echoes every 0.2 s until the first reply, for {@link PING_DEADLINE_S}
- * seconds at most. A working path answers the first echo (the check ends in a millisecond); an
- * echo lost while a neighbour is resolved is sent again at once rather than failing the pair, and
- * an error (no route) ends it at once. Only a path that drops everything costs the deadline.
+ * How long one check may take: it echoes every 0.2 s until the first reply. A working path
+ * answers the first echo (the check ends in a millisecond); an echo lost while a neighbour is
+ * resolved is sent again at once rather than failing the pair, and an ICMP error (no route)
+ * ends it at once. Only a path that drops everything costs the deadline.
  */
 export const PING_DEADLINE_S = 3;
 
 /**
+ * The deadline of a pair expected to fail (host-gw across segments): the host answers "net
+ * unreachable", but the kernel rate-limits those errors, so a few of many such pings get no
+ * answer at all and would wait the whole deadline.
+ */
+export const OFF_LINK_DEADLINE_S = 1;
+
+/**
  * Pings from the container `from` to `to` (`ping -4` or `-6`, by the address's family) until
- * the first reply (see {@link PING_DEADLINE_S}).
+ * the first reply, for `deadlineS` seconds at most (see {@link PING_DEADLINE_S}).
  *
  * @example
  * ```ts
@@ -72,7 +79,11 @@ export const PING_DEADLINE_S = 3;
  * (await ping("hglab-h1-c1", parseAddress("1.1.2.2"))).ok; // true on a healthy lab
  * ```
  */
-export async function ping(from: string, to: IpAddress): Promise<{ ok: boolean; rttMs?: number }> {
+export async function ping(
+  from: string,
+  to: IpAddress,
+  deadlineS = PING_DEADLINE_S,
+): Promise<{ ok: boolean; rttMs?: number }> {
   const result = await runInNetns(from, [
     "ping",
     `-${to.family}`,
@@ -82,7 +93,7 @@ export async function ping(from: string, to: IpAddress): Promise<{ ok: boolean; 
     "-i",
     "0.2",
     "-w",
-    String(PING_DEADLINE_S),
+    String(deadlineS),
     formatAddress(to),
   ]);
   const rtt = /time=([\d.]+) ms/.exec(result.stdout);
@@ -92,13 +103,13 @@ export async function ping(from: string, to: IpAddress): Promise<{ ok: boolean; 
 /**
  * The ordered pairs (indexes into a list of `n` containers) a check covers: every pair up to
  * {@link ALL_PAIRS_MAX} containers; beyond, each container to {@link SAMPLE_PEERS} others spread
- * evenly around the list (offsets n/5, 2n/5, ...), so that every container sends and receives
- * the same number of pings and every host's routes to near and far hosts are tried.
+ * around the list (see {@link sampleOffsets}), so that every container sends and receives the
+ * same number of pings and every host's routes to near and far hosts are tried.
  *
  * @example
  * ```ts
  * checkedPairs(3).length; // 6: all of them
- * checkedPairs(50).length; // 200 of 2,450; container 0 pings 10, 20, 30 and 40
+ * checkedPairs(50).length; // 200 of 2,450; container 0 pings 10, 20, 30 and 39
  * ```
  */
 export function checkedPairs(n: number): [number, number][] {
@@ -109,19 +120,54 @@ export function checkedPairs(n: number): [number, number][] {
       ): [number, number] => [a, b])
     );
   }
-  const offsets = Array.from(
-    { length: SAMPLE_PEERS },
-    (_, j) => Math.round(((j + 1) * n) / (SAMPLE_PEERS + 1)),
-  );
+  const offsets = sampleOffsets(n);
   return Array.from({ length: n }, (_, a) => a).flatMap((a) =>
     offsets.map((o): [number, number] => [a, (a + o) % n])
   );
 }
 
+/** The segment counts whose hosts the sample must pair both within and across segments. */
+const SEGMENT_COUNTS = [2, 3, 4] as const;
+
+/**
+ * How far around the list each container's {@link SAMPLE_PEERS} peers are: near n/5, 2n/5, ...
+ * (each moved by at most 2, as little as can be) so that, the lab dealing its hosts onto its
+ * segments in turn (host N on segment (N-1) mod S), a lab of 2, 3 or 4 segments has pairs on
+ * one segment (an offset that is a multiple of S) and across segments (one that is not): evenly
+ * spread offsets alone are all even at 20 or 50 hosts, and would never try VXLAN between two
+ * segments.
+ *
+ * @example
+ * ```ts
+ * sampleOffsets(50); // [10, 20, 30, 39]
+ * sampleOffsets(25); // [5, 10, 15, 20]
+ * ```
+ */
+export function sampleOffsets(n: number): number[] {
+  const targets = Array.from(
+    { length: SAMPLE_PEERS },
+    (_, j) => Math.round(((j + 1) * n) / (SAMPLE_PEERS + 1)),
+  );
+  const fits = (offsets: number[]) =>
+    new Set(offsets).size === offsets.length && offsets.every((o) => o >= 1 && o < n) &&
+    SEGMENT_COUNTS.every((s) =>
+      offsets.some((o) => o % s === 0) && offsets.some((o) => o % s !== 0)
+    );
+  let best: { cost: number; offsets: number[] } | undefined;
+  // Each offset moved by -2..2: 5^4 = 625 tries, the least moved that fits.
+  for (let code = 0; code < 5 ** SAMPLE_PEERS; code++) {
+    const moves = targets.map((_, j) => (Math.floor(code / 5 ** j) % 5) - 2);
+    const offsets = targets.map((t, j) => t + moves[j]);
+    const cost = moves.reduce((sum, m) => sum + Math.abs(m), 0);
+    if ((best === undefined || cost < best.cost) && fits(offsets)) best = { cost, offsets };
+  }
+  return best?.offsets ?? targets;
+}
+
 /**
  * Pings the pairs {@link checkedPairs} picks among `endpoints`, a bounded number at a time, and
  * returns the results in order; a pair `backend` cannot route (see {@link offLink}) is pinged
- * too, and marked.
+ * too (with a shorter deadline, {@link OFF_LINK_DEADLINE_S}), and marked.
  *
  * @example
  * ```ts
@@ -137,13 +183,20 @@ export function pingMatrix(
   endpoints: readonly Endpoint[],
   backend: LabBackend = "host-gw",
 ): Promise<PingResult[]> {
-  return inParallel(checkedPairs(endpoints.length), LIGHT_JOBS, async ([a, b]) => ({
-    from: endpoints[a].container,
-    to: endpoints[b].container,
-    address: formatAddress(endpoints[b].address),
-    ...(await ping(endpoints[a].container, endpoints[b].address)),
-    ...(offLink(endpoints[a], endpoints[b], backend) ? { offLink: true as const } : {}),
-  }));
+  return inParallel(checkedPairs(endpoints.length), LIGHT_JOBS, async ([a, b]) => {
+    const unrouted = offLink(endpoints[a], endpoints[b], backend);
+    return {
+      from: endpoints[a].container,
+      to: endpoints[b].container,
+      address: formatAddress(endpoints[b].address),
+      ...(await ping(
+        endpoints[a].container,
+        endpoints[b].address,
+        unrouted ? OFF_LINK_DEADLINE_S : PING_DEADLINE_S,
+      )),
+      ...(unrouted ? { offLink: true as const } : {}),
+    };
+  });
 }
 
 /**

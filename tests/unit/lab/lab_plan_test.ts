@@ -13,8 +13,19 @@ import {
   nextHostNumber,
 } from "../../../lib/lab/host_numbers.ts";
 import { inParallel } from "../../../lib/lab/parallel.ts";
-import { ALL_PAIRS_MAX, checkedPairs, SAMPLE_PEERS } from "../../../lib/lab/reach.ts";
-import { labHost, labTopology, MAX_HOST_INDEX, withHosts } from "../../../lib/lab/topology.ts";
+import {
+  ALL_PAIRS_MAX,
+  checkedPairs,
+  SAMPLE_PEERS,
+  sampleOffsets,
+} from "../../../lib/lab/reach.ts";
+import {
+  defaultSegment,
+  labHost,
+  labTopology,
+  MAX_HOST_INDEX,
+  withHosts,
+} from "../../../lib/lab/topology.ts";
 
 describe("lab host numbers", () => {
   it("a new host comes after the highest number ever used, removed hosts stay removed", () => {
@@ -96,6 +107,33 @@ describe("checked pairs", () => {
       }
     });
   }
+});
+
+describe("the sample's pairs across segments", () => {
+  it("a lab of 2, 3 or 4 segments pings pairs on one segment and across, at every size", () => {
+    for (let n = ALL_PAIRS_MAX + 1; n <= 100; n++) {
+      const pairs = checkedPairs(n);
+      for (const segments of [2, 3, 4]) {
+        // Container i is host i+1's, on segment defaultSegment(i+1).
+        const across = pairs.map(([a, b]) =>
+          defaultSegment(a + 1, segments) !== defaultSegment(b + 1, segments)
+        );
+        assert.ok(across.includes(true), `${n} hosts, ${segments} segments: a pair across`);
+        assert.ok(across.includes(false), `${n} hosts, ${segments} segments: a pair within one`);
+      }
+    }
+  });
+
+  it("offsets stay near n/5, 2n/5, 3n/5, 4n/5 (2 at most away)", () => {
+    for (let n = ALL_PAIRS_MAX + 1; n <= 100; n++) {
+      const offsets = sampleOffsets(n);
+      offsets.forEach((o, j) => {
+        assert.ok(Math.abs(o - Math.round(((j + 1) * n) / 5)) <= 2, `${n}: ${offsets}`);
+      });
+    }
+    // Evenly spread 50 would be 10, 20, 30, 40: all even, never across 2 segments.
+    assert.ok(sampleOffsets(50).some((o) => o % 2 === 1));
+  });
 });
 
 describe("inParallel", () => {
