@@ -2,20 +2,26 @@
  * The hg executable's entry point. With CNI_COMMAND set, a container runtime runs it as a CNI
  * plugin; otherwise it is the command line: run the program, map any error to one line and an
  * exit code. Each mode loads only its own modules (a plugin's start is on every container's
- * path). No top-level await and no exports, so `bun build --compile --bytecode` can take it.
+ * path), and `hg --version` alone loads none: it prints what commander would print for it.
+ * No top-level await and no exports, so `bun build --compile --bytecode` can take it.
  *
  * @module
  */
+import { VERSION } from "./version.ts";
+
+const args = process.argv.slice(2);
 
 const run = process.env.CNI_COMMAND
   ? import("./cni_plugin.ts").then((m) => m.runCniPlugin(process.env))
-  : import("./program.ts").then((m) => {
-    // A reader that goes away (`hg status | head`) is not an error of hg's.
-    process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    });
-    return m.runProgram(process.argv.slice(2));
-  });
+  : args.length === 1 && (args[0] === "--version" || args[0] === "-V")
+  ? Promise.resolve(printVersion())
+  : import("./program.ts").then((m) => m.runProgram(args));
 run.then((code) => {
   process.exitCode = code;
 });
+
+/** `hg --version`: the version line, exit 0. */
+function printVersion(): number {
+  console.log(VERSION);
+  return 0;
+}

@@ -5,7 +5,8 @@ import { planNetnsAdd } from "../../lib/containers/plan_add.ts";
 import { planNetnsDel } from "../../lib/containers/plan_del.ts";
 import { observeHost } from "../../lib/host/observe.ts";
 import { formatAddress } from "../../lib/net/address.ts";
-import { type ContainerStatus, containerStatuses } from "../../lib/status/status.ts";
+import { containerStatuses } from "../../lib/status/status.ts";
+import { containerRow } from "../container_row.ts";
 import { addressValue, interfaceValue, nameValue } from "../flags.ts";
 import { mutate } from "../mutation.ts";
 import type { Output } from "../output.ts";
@@ -81,17 +82,4 @@ export function netnsCommand(output: () => Output) {
       );
     });
   return netns;
-}
-
-/** A container's health in one word for tables. */
-export function containerState(c: ContainerStatus): string {
-  if (!c.present) return "namespace-missing";
-  if (!c.attached) return "detached";
-  return c.up ? "up" : "down";
-}
-
-/** A container's table row: name, address, veth, state, and the runtime's id (12 characters, as runtimes print it). */
-export function containerRow(c: ContainerStatus): string[] {
-  const address = c.ipv6Address ? `${c.address} ${c.ipv6Address}` : c.address;
-  return [c.name, address, c.hostVeth, containerState(c), c.containerId?.slice(0, 12) ?? "-"];
 }

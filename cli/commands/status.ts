@@ -6,7 +6,7 @@ import { readReport } from "../../lib/agent/status_file.ts";
 import { interfaceValue } from "../flags.ts";
 import type { Output } from "../output.ts";
 import { table } from "../table.ts";
-import { containerRow } from "./netns.ts";
+import { containerRow } from "../container_row.ts";
 
 /** `hg status`: bridge, subnet, forwarding, containers and hg routes of this host. */
 export function statusCommand(output: () => Output) {

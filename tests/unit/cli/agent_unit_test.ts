@@ -29,6 +29,7 @@ const HG_VARIABLES = ["HG_STORE", "HG_NODE", "HG_ETCD_PASSWORD", "HG_RUN_DIR", "
 async function hg(args: readonly string[], env: Record<string, string> = {}): Promise<Printed> {
   const saved = new Map(HG_VARIABLES.map((name) => [name, process.env[name]]));
   const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
+  const consoled = { log: console.log, error: console.error };
   let stdout = "";
   let stderr = "";
   for (const name of HG_VARIABLES) delete process.env[name];
@@ -37,14 +38,18 @@ async function hg(args: readonly string[], env: Record<string, string> = {}): Pr
     ((chunk: string) => (stdout += chunk, true)) as typeof process.stdout.write;
   process.stderr.write =
     ((chunk: string) => (stderr += chunk, true)) as typeof process.stderr.write;
+  // hg's Output writes through console (cli/output.ts).
+  console.log = (text: string) => (stdout += text + "\n");
+  console.error = (text: string) => (stderr += text + "\n");
   try {
-    await buildProgram().parseAsync([...args], { from: "user" });
+    await (await buildProgram()).parseAsync([...args], { from: "user" });
     return { stdout, stderr };
   } catch (error) {
     return { stdout, stderr, error };
   } finally {
     process.stdout.write = writes.stdout;
     process.stderr.write = writes.stderr;
+    Object.assign(console, consoled);
     for (const [name, value] of saved) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;

@@ -169,10 +169,10 @@ describe("completionScript", () => {
     }
   });
 
-  it("covers every command and long option of hg's own program", () => {
+  it("covers every command and long option of hg's own program", async () => {
     // Seen through the generator's own interface: checking the whole typed tree against
     // commander's class would cost the type checker minutes.
-    const program: CompletionCommand = buildProgram();
+    const program: CompletionCommand = await buildProgram();
     const walk = (cmd: CompletionCommand): string[] => [
       cmd.name(),
       ...cmd.options.flatMap((o) => o.long ? [o.long.replace(/^--/, "")] : []),

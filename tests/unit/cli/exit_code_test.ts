@@ -7,7 +7,7 @@ import { HgError, InputError, UndecidedError } from "../../../lib/errors.ts";
 /** What commander throws for `args` (with hg's exitOverride). */
 async function commanderError(args: string[]): Promise<unknown> {
   try {
-    await buildProgram().parseAsync(args, { from: "user" });
+    await (await buildProgram()).parseAsync(args, { from: "user" });
   } catch (e) {
     return e;
   }
