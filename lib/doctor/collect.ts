@@ -16,13 +16,14 @@ import { parseLinks } from "../ip/link.ts";
 import { findVxlanDevice } from "../vxlan/device.ts";
 import { splitRouteTables } from "../ip/route.ts";
 import { IpSession } from "../ip/session.ts";
-import { readNetSysctls } from "../sysctl/sysctl.ts";
-import { readIpv6Sysctls } from "./ipv6_sysctls.ts";
-import { formatNetworkConfig } from "../store/config.ts";
+import { readDoctorSysctls } from "./sysctls.ts";
+import { formatNetworkConfig, parseNetworkConfig } from "../store/config.ts";
 import { leaseValue } from "../store/lease.ts";
 import type { SubnetStore } from "../store/store.ts";
+import type { Observation, RegistryObservation } from "./observation.ts";
 import {
   type NamespaceCapture,
+  parseSnapshot,
   type RegistryCapture,
   SNAPSHOT_VERSION,
   type SnapshotDocument,
@@ -91,10 +92,8 @@ async function captureFdb(netns: string | undefined, link: unknown[]) {
 
 /** The namespace's IPv4 and IPv6 settings as a plain record, sorted by key. */
 async function captureSysctls(netns: string | undefined): Promise<Record<string, string>> {
-  const [values, v6] = await Promise.all([readNetSysctls(netns), readIpv6Sysctls(netns)]);
-  return Object.fromEntries(
-    [...values, ...v6].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
-  );
+  const values = await readDoctorSysctls(netns);
+  return Object.fromEntries([...values].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** Runs a reader of the firewall; a missing program or a failure is a note, not an error. */
@@ -129,27 +128,49 @@ async function captureFirewall(netns: string | undefined): Promise<SnapshotDocum
   };
 }
 
-async function captureRegistry(store: SubnetStore): Promise<RegistryCapture> {
+/** The registry as read, typed (as the store parsed it), with its revision. */
+interface RegistryRead {
+  readonly registry: RegistryObservation;
+  readonly revision?: string;
+}
+
+async function readRegistry(store: SubnetStore): Promise<RegistryRead> {
   try {
     const { config, listing } = await store.readRegistry();
-    if (!config) return { url: store.url, error: `${store.url} has no network config` };
+    if (!config) {
+      return { registry: { url: store.url, error: `${store.url} has no network config` } };
+    }
     return {
-      url: store.url,
+      // The config as a snapshot holds it, read back (one small object: the same defaults).
+      registry: {
+        url: store.url,
+        config: parseNetworkConfig(formatNetworkConfig(config)),
+        entries: listing.entries,
+      },
       revision: listing.revision,
-      config: JSON.parse(formatNetworkConfig(config)),
-      leases: listing.entries.map((e) =>
-        "lease" in e
-          ? {
-            key: e.key,
-            value: leaseValue(e.lease.attrs),
-            ...(e.lease.expiresAt === undefined ? {} : { expiresAt: e.lease.expiresAt }),
-          }
-          : { key: e.key, problem: e.problem }
-      ),
     };
   } catch (e) {
-    return { url: store.url, error: (e as Error).message };
+    return { registry: { url: store.url, error: (e as Error).message } };
   }
+}
+
+/** The registry as the snapshot document holds it: flannel's lease values. */
+function registryCapture({ registry, revision }: RegistryRead): RegistryCapture {
+  if ("error" in registry) return { url: registry.url, error: registry.error };
+  return {
+    url: registry.url,
+    revision,
+    config: JSON.parse(formatNetworkConfig(registry.config)),
+    leases: registry.entries.map((e) =>
+      "lease" in e
+        ? {
+          key: e.key,
+          value: leaseValue(e.lease.attrs),
+          ...(e.lease.expiresAt === undefined ? {} : { expiresAt: e.lease.expiresAt }),
+        }
+        : { key: e.key, problem: e.problem }
+    ),
+  };
 }
 
 /** What a snapshot is taken with. */
@@ -162,21 +183,19 @@ export interface CaptureOptions {
   readonly store?: SubnetStore;
 }
 
-/**
- * Takes the snapshot of this host.
- *
- * @example
- * ```ts
- * const doc = await takeSnapshot({ bridge: "cni0", hgVersion: "0.1.0" });
- * ```
- */
-export async function takeSnapshot(options: CaptureOptions): Promise<SnapshotDocument> {
+/** A host as collected: the document without its registry, and the registry as read. */
+interface Collected {
+  readonly document: SnapshotDocument;
+  readonly registry?: RegistryRead;
+}
+
+async function collect(options: CaptureOptions): Promise<Collected> {
   const takenAt = new Date().toISOString();
   const [host, sysctl, firewall, registry] = await Promise.all([
     captureNamespace(options.netns, true),
     captureSysctls(options.netns),
     captureFirewall(options.netns),
-    options.store ? captureRegistry(options.store) : Promise.resolve(undefined),
+    options.store ? readRegistry(options.store) : Promise.resolve(undefined),
   ]);
   const containers = await Promise.all(
     listContainers({ links: parseLinks(host.link) }).map(async (c) => {
@@ -207,7 +226,7 @@ export async function takeSnapshot(options: CaptureOptions): Promise<SnapshotDoc
       }
     }),
   );
-  return {
+  const document: SnapshotDocument = {
     hgSnapshot: SNAPSHOT_VERSION,
     takenAt,
     hgVersion: options.hgVersion,
@@ -217,6 +236,40 @@ export async function takeSnapshot(options: CaptureOptions): Promise<SnapshotDoc
     sysctl,
     firewall,
     containers,
-    ...(registry ? { registry } : {}),
   };
+  return { document, ...(registry ? { registry } : {}) };
+}
+
+/**
+ * Takes the snapshot of this host.
+ *
+ * @example
+ * ```ts
+ * const doc = await takeSnapshot({ bridge: "cni0", hgVersion: "0.1.0" });
+ * ```
+ */
+export async function takeSnapshot(options: CaptureOptions): Promise<SnapshotDocument> {
+  const { document, registry } = await collect(options);
+  return registry ? { ...document, registry: registryCapture(registry) } : document;
+}
+
+/** A live host: its document (for a peer's view) and its observation. */
+export interface LiveObservation {
+  /** The document without the registry (live doctor never writes it out). */
+  readonly document: SnapshotDocument;
+  readonly observation: Observation;
+}
+
+/**
+ * Observes this host as doctor checks it: the same observation as parsing its snapshot, with
+ * the registry taken as the store parsed it (not written as flannel's values and parsed again).
+ *
+ * @example
+ * ```ts
+ * const { observation } = await observeHost({ bridge: "cni0", hgVersion: "0.1.0" });
+ * ```
+ */
+export async function observeHost(options: CaptureOptions): Promise<LiveObservation> {
+  const { document, registry } = await collect(options);
+  return { document, observation: parseSnapshot(document, registry?.registry) };
 }

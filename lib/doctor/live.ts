@@ -9,7 +9,7 @@ import type { IpAddress } from "../net/address.ts";
 import { runProbe } from "../probe/probe.ts";
 import { findContainer } from "../containers/where.ts";
 import type { SubnetStore } from "../store/store.ts";
-import { type CaptureOptions, takeSnapshot } from "./collect.ts";
+import { type CaptureOptions, observeHost, takeSnapshot } from "./collect.ts";
 import { doctorContext } from "./context.ts";
 import { ipv6Context } from "./ipv6_view.ts";
 import { diagnose, type Diagnosis } from "./diagnose.ts";
@@ -61,15 +61,14 @@ export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {
     ...(request.node === undefined ? {} : { node: request.node }),
     ...(request.store ? { store: request.store } : {}),
   };
-  const [document, peerDocument] = await Promise.all([
-    takeSnapshot(capture),
+  const [{ observation: obs }, peerDocument] = await Promise.all([
+    observeHost(capture),
     request.peerNetns === undefined ? undefined : takeSnapshot({
       bridge: request.bridge,
       hgVersion: request.hgVersion,
       netns: request.peerNetns,
     }),
   ]);
-  const obs = parseSnapshot(document);
   const local = diagnose(obs, { to: request.to, from: request.from });
   if (!request.to || !request.probe) return local;
   // An IPv6 destination: the IPv6 view of both hosts (the containers' IPv6 addresses, IPv6 routes).
@@ -88,12 +87,7 @@ export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {
     );
   }
   // The peer reads the same registry: its leases tell it its own subnet and the others'.
-  const peerObs = peerDocument
-    ? parseSnapshot({
-      ...peerDocument,
-      ...(document.registry ? { registry: document.registry } : {}),
-    })
-    : undefined;
+  const peerObs = peerDocument ? parseSnapshot(peerDocument, obs.registry) : undefined;
   const peerCtx = peerObs ? view(peerObs) : undefined;
   const plan = probePlan(
     here,

@@ -156,14 +156,16 @@ function parseRegistry(value: unknown): RegistryObservation {
 
 /**
  * Parses a snapshot document (as `hg snapshot` wrote it) into the typed observation doctor
- * checks. Anything malformed is an {@link InputError} naming the part.
+ * checks. Anything malformed is an {@link InputError} naming the part. `registry`, when given,
+ * is the registry already parsed (live doctor has it typed from the store) and stands for the
+ * document's.
  *
  * @example
  * ```ts
  * const observation = parseSnapshot(JSON.parse(await readFile("host.json", "utf8")));
  * ```
  */
-export function parseSnapshot(value: unknown): Observation {
+export function parseSnapshot(value: unknown, registry?: RegistryObservation): Observation {
   const doc = record(value, "the document");
   if (doc.hgSnapshot !== SNAPSHOT_VERSION) {
     throw new InputError(
@@ -243,7 +245,8 @@ export function parseSnapshot(value: unknown): Observation {
             : { routes6: parseRoutes(array(capture.route6, `${name} route6`), 6) }),
         };
       }),
-      registry: doc.registry === undefined ? undefined : parseRegistry(doc.registry),
+      registry: registry ??
+        (doc.registry === undefined ? undefined : parseRegistry(doc.registry)),
     };
   } catch (e) {
     if (e instanceof IpOutputError) throw new InputError(`snapshot: ${e.message}`);
