@@ -32,7 +32,16 @@
  *
  * @module
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -40,6 +49,7 @@ import { fileURLToPath } from "node:url";
 import { startEtcd } from "../tests/support/etcd.ts";
 import {
   allProcesses,
+  buildUplinkPair,
   checkpoint,
   clockTicks,
   descendants,
@@ -50,6 +60,7 @@ import {
   machineLine,
   markdownTable,
   median,
+  must,
   parsePrometheus,
   percentile,
   procStat,
@@ -61,6 +72,7 @@ import {
   timed,
   treeTicks,
   withCleanup,
+  withNamespaces,
 } from "./bench_util.ts";
 
 const SELF = fileURLToPath(import.meta.url);
@@ -896,6 +908,371 @@ async function main(): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Leases mode: one agent, many leases, before and after
+
+/** The agent host and the registry's namespace of the leases mode. */
+const LEASE_HOST = "hgbench-agq-h";
+const LEASE_UL = "hgbench-agq-ul";
+const LEASE_ETCD = "http://10.0.12.12:2379";
+const LEASE_PREFIX = "/coreos.com/network";
+
+/** The i-th peer's lease: a /24 of 10.64.0.0/10 via an on-link address of 10.0.12.0/22. */
+function fakeLease(i: number): { key: string; subnet: string; value: string } {
+  const third = 64 + Math.floor(i / 256);
+  const subnet = `10.${third}.${i % 256}.0/24`;
+  const gw = 13 + (i % 1000); // 10.0.12.13 .. 10.0.16.x stays inside the /22 (up to .15.254)
+  const via = `10.0.${12 + Math.floor(gw / 256)}.${gw % 256}`;
+  return {
+    key: `${LEASE_PREFIX}/subnets/${subnet.replace("/", "-")}`,
+    subnet,
+    value: JSON.stringify({ PublicIP: via, BackendType: "host-gw", HgNode: `peer${i}` }),
+  };
+}
+
+/** `--fill URL FROM TO` mode (inside the registry's namespace): the config and leases FROM..TO-1. */
+async function fillMode(url: string, from: number, to: number): Promise<void> {
+  const b64 = (s: string) => btoa(s);
+  const put = async (key: string, value: string) => {
+    const r = await fetch(`${url}/v3/kv/put`, {
+      method: "POST",
+      body: JSON.stringify({ key: b64(key), value: b64(value) }),
+    });
+    if (!r.ok) throw new Error(`put ${key}: HTTP ${r.status} ${await r.text()}`);
+    await r.body?.cancel();
+  };
+  await put(
+    `${LEASE_PREFIX}/config`,
+    JSON.stringify({ Network: "10.64.0.0/10", SubnetLen: 24, Backend: { Type: "host-gw" } }),
+  );
+  let next = from;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < to) {
+      const lease = fakeLease(next++);
+      await put(lease.key, lease.value);
+    }
+  }));
+}
+
+/** etcdctl in the registry's namespace. */
+function etcdctl(args: readonly string[]): Timed {
+  return must(
+    "nsenter",
+    [
+      `--net=/run/netns/${LEASE_UL}`,
+      "etcdctl",
+      `--endpoints=${LEASE_ETCD}`,
+      ...args,
+    ],
+    undefined,
+    { ETCDCTL_API: "3" },
+  );
+}
+
+/** hg's routes on the agent host. */
+function hostRouteCount(): number {
+  const out = must("ip", ["-n", LEASE_HOST, "route", "show", "proto", "104"]).stdout;
+  return out === "" ? 0 : out.trimEnd().split("\n").length;
+}
+
+function hasRoute(subnet: string): boolean {
+  return must("ip", ["-n", LEASE_HOST, "route", "show", subnet, "proto", "104"]).stdout !== "";
+}
+
+async function waitFor(check: () => boolean, ms: number, what: string): Promise<number> {
+  const start = performance.now();
+  while (!check()) {
+    if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return performance.now() - start;
+}
+
+interface LeaseRun {
+  readonly leases: number;
+  readonly which: "before" | "after";
+  /** CPU of the agent and its children over the idle window, ms per second. */
+  readonly idleCpuMsPerS: number;
+  readonly windowS: number;
+  /** `ip`/`iptables` processes the agent started during the idle window. */
+  readonly idleSpawns: number;
+  /** CPU per watch event (a lease added or removed, until its route is in or gone), ms. */
+  readonly eventCpuMs: number;
+  /** Spawns per watch event. */
+  readonly eventSpawns: number;
+  readonly eventLatencyMs: number[];
+  readonly rssMb: number;
+}
+
+/** Runs `bin`'s agent on the host with `leases` peer leases: idle window, then `events` changes. */
+async function leaseRun(
+  bin: string,
+  which: "before" | "after",
+  leases: number,
+  options: LeaseOptions,
+  tmp: string,
+): Promise<LeaseRun> {
+  const hz = clockTicks();
+  const wrapDir = join(tmp, "wrap");
+  const spawnLog = join(tmp, `spawns-${which}-${leases}.log`);
+  writeFileSync(spawnLog, "");
+  // Every ip/iptables the agent starts is logged (one short `sh` per process, both agents alike).
+  mkdirSync(wrapDir, { recursive: true });
+  for (const tool of ["ip", "iptables"]) {
+    const real = must("sh", ["-c", `command -v ${tool}`]).stdout.trim();
+    writeFileSync(
+      join(wrapDir, tool),
+      `#!/bin/sh\necho "${tool} $*" >> "$HG_SPAWN_LOG"\nexec ${real} "$@"\n`,
+      { mode: 0o755 },
+    );
+  }
+  const spawns = () => readFileSync(spawnLog, "utf8").split("\n").filter(Boolean);
+  const runDir = join(tmp, `run-${which}`);
+  mkdirSync(runDir, { recursive: true });
+  const agent = spawn("nsenter", [
+    `--net=/run/netns/${LEASE_HOST}`,
+    "--",
+    bin,
+    "agent",
+    "--store",
+    `etcd://${LEASE_ETCD.slice("http://".length)}`,
+    "--node",
+    "agq",
+    "--public-ip",
+    "10.0.12.11",
+    "--ttl",
+    "60",
+    "--subnet-file",
+    join(runDir, "subnet.env"),
+  ], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: {
+      ...process.env,
+      PATH: `${wrapDir}:${process.env.PATH}`,
+      HG_SPAWN_LOG: spawnLog,
+      HG_RUN_DIR: runDir,
+    },
+  });
+  let log = "";
+  agent.stderr!.on("data", (d) => log = (log + d).slice(-20_000));
+  const exited = new Promise<number | null>((r) => agent.on("close", r));
+  const pid = agent.pid!;
+  try {
+    await waitFor(() => hostRouteCount() >= leases, 300_000, `${which}: ${leases} routes`);
+    await sleepChecked(options.settleS * 1000);
+    // The idle window.
+    const s0 = spawns().length;
+    const t0 = performance.now();
+    const c0 = treeTicks(allProcesses(), pid)!;
+    await sleepChecked(options.windowS * 1000);
+    const c1 = treeTicks(allProcesses(), pid);
+    const t1 = performance.now();
+    if (c1 === undefined) throw new Error(`${which} agent died: ${log}`);
+    const idleSpawned = spawns().slice(s0);
+    const windowS = (t1 - t0) / 1000;
+    // Watch events: a new peer's lease, then its removal, one after another.
+    const latency: number[] = [];
+    const e0 = spawns().length;
+    const ce0 = treeTicks(allProcesses(), pid)!;
+    for (let k = 0; k < options.events; k++) {
+      await checkpoint();
+      const lease = fakeLease(leases + (k >> 1));
+      const t = performance.now();
+      if (k % 2 === 0) {
+        etcdctl(["put", lease.key, lease.value]);
+        await waitFor(() => hasRoute(lease.subnet), 30_000, `route ${lease.subnet}`);
+      } else {
+        etcdctl(["del", lease.key]);
+        await waitFor(() => !hasRoute(lease.subnet), 30_000, `no route ${lease.subnet}`);
+      }
+      latency.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 300)); // the host's own change events settle
+    }
+    const ce1 = treeTicks(allProcesses(), pid)!;
+    const eventSpawns = spawns().length - e0;
+    const rssMb = statusKb(pid, "VmRSS") / 1024;
+    console.error(
+      `  ${which} ${leases}: idle ${((c1 - c0) * 1000 / hz / windowS).toFixed(1)} ms/s, ` +
+        `${idleSpawned.length} spawns${
+          idleSpawned.length ? ` (${[...new Set(idleSpawned)].slice(0, 3).join("; ")})` : ""
+        }; ${options.events} events ${((ce1 - ce0) * 1000 / hz / options.events).toFixed(1)} ` +
+        `ms each, ${eventSpawns} spawns`,
+    );
+    return {
+      leases,
+      which,
+      idleCpuMsPerS: (c1 - c0) * 1000 / hz / windowS,
+      windowS,
+      idleSpawns: idleSpawned.length,
+      eventCpuMs: (ce1 - ce0) * 1000 / hz / options.events,
+      eventSpawns: eventSpawns / options.events,
+      eventLatencyMs: latency,
+      rssMb,
+    };
+  } finally {
+    process.kill(pid, "SIGTERM");
+    const code = await Promise.race([
+      exited,
+      new Promise<string>((r) => setTimeout(() => r("timeout"), 10_000)),
+    ]);
+    if (code === "timeout") process.kill(pid, "SIGKILL");
+    else if (code !== 0) console.error(`${which} agent exited ${code}: ${log.slice(-2000)}`);
+  }
+}
+
+interface LeaseOptions {
+  readonly leases: number[];
+  readonly windowS: number;
+  readonly settleS: number;
+  readonly events: number;
+}
+
+/**
+ * The leases mode: `--leases 100,1000,5000 [--window 60] [--settle 5] [--events 20]`. One agent
+ * host (`hgbench-agq-h`, 10.0.12.11/22) and an etcd in `hgbench-agq-ul` (10.0.12.12), holding N
+ * peer leases (10.64.0.0/10, /24s, via on-link addresses); for each N the agent of
+ * `HG_BASE_BIN` ("before") and of `HG_BIN` ("after"), one after the other (which one first
+ * alternates), each started fresh against the same registry and host, measured over an idle
+ * window and then over `--events` lease changes.
+ */
+async function leasesMain(argv: readonly string[]): Promise<void> {
+  const value = (flag: string, fallback: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
+  };
+  const options: LeaseOptions = {
+    leases: value("--leases", "100,1000,5000").split(",").map(Number),
+    windowS: Number(value("--window", "60")),
+    settleS: Number(value("--settle", "5")),
+    events: Number(value("--events", "20")),
+  };
+  const base = process.env.HG_BASE_BIN;
+  const after = process.env.HG_BIN;
+  if (!base || !after) throw new Error("the leases mode needs HG_BASE_BIN and HG_BIN");
+  const tmp = mkdtempSync(join(tmpdir(), "hgbench-agq-"));
+  const results: LeaseRun[] = [];
+  let etcd: ReturnType<typeof spawn> | undefined;
+  try {
+    await withNamespaces([LEASE_HOST, LEASE_UL], async () => {
+      buildUplinkPair(LEASE_HOST, LEASE_UL);
+      etcd = spawn("nsenter", [
+        `--net=/run/netns/${LEASE_UL}`,
+        "etcd",
+        "--name",
+        "agq",
+        "--data-dir",
+        join(tmp, "etcd"),
+        "--listen-client-urls",
+        LEASE_ETCD,
+        "--advertise-client-urls",
+        LEASE_ETCD,
+        "--listen-peer-urls",
+        "http://127.0.0.1:2380",
+        "--initial-advertise-peer-urls",
+        "http://127.0.0.1:2380",
+        "--initial-cluster",
+        "agq=http://127.0.0.1:2380",
+      ], { stdio: "ignore" });
+      await waitFor(
+        () =>
+          timed(
+            "nsenter",
+            [
+              `--net=/run/netns/${LEASE_UL}`,
+              "etcdctl",
+              `--endpoints=${LEASE_ETCD}`,
+              "endpoint",
+              "health",
+            ],
+            undefined,
+            { ETCDCTL_API: "3" },
+          ).code === 0,
+        30_000,
+        "etcd up",
+      );
+      let filled = 0;
+      for (const [i, n] of options.leases.entries()) {
+        await checkpoint();
+        if (n > filled) {
+          const [cmd, args] = inNetns(LEASE_UL, [
+            ...scriptArgv(SELF),
+            "--fill",
+            LEASE_ETCD,
+            String(filled),
+            String(n),
+          ]);
+          must(cmd, args);
+          filled = n;
+        }
+        console.error(`${n} leases`);
+        const order = i % 2 === 0
+          ? [["before", base], ["after", after]] as const
+          : [["after", after], ["before", base]] as const;
+        for (const [which, bin] of order) {
+          results.push(await leaseRun(bin, which, n, options, tmp));
+        }
+      }
+    });
+  } finally {
+    etcd?.kill();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  console.log(`# Idle agent by number of leases (one agent, etcd)\n`);
+  console.log(machineLine());
+  console.log(`before: HG_BASE_BIN=${base}; after: HG_BIN=${after}`);
+  console.log(
+    `idle window ${options.windowS} s after convergence + ${options.settleS} s; then ` +
+      `${options.events} watch events (a lease put, then deleted, alternately)\n`,
+  );
+  const cell = (n: number, which: string, f: (r: LeaseRun) => string) => {
+    const r = results.find((x) => x.leases === n && x.which === which);
+    return r ? f(r) : "n/a";
+  };
+  console.log(markdownTable(
+    [
+      "leases",
+      "idle CPU ms/s before",
+      "idle CPU ms/s after",
+      "after / before",
+      "ip spawns in the window, before / after",
+      "CPU per watch event ms, before / after",
+      "spawns per event, before / after",
+      "event → route p50 ms, before / after",
+      "VmRSS MB, before / after",
+    ],
+    options.leases.map((n) => {
+      const b = results.find((x) => x.leases === n && x.which === "before");
+      const a = results.find((x) => x.leases === n && x.which === "after");
+      return [
+        String(n),
+        cell(n, "before", (r) => r.idleCpuMsPerS.toFixed(2)),
+        `**${cell(n, "after", (r) => r.idleCpuMsPerS.toFixed(2))}**`,
+        a && b ? `${(a.idleCpuMsPerS / b.idleCpuMsPerS).toFixed(3)}×` : "n/a",
+        `${cell(n, "before", (r) => String(r.idleSpawns))} / ${
+          cell(n, "after", (r) => String(r.idleSpawns))
+        }`,
+        `${cell(n, "before", (r) => r.eventCpuMs.toFixed(1))} / ${
+          cell(n, "after", (r) => r.eventCpuMs.toFixed(1))
+        }`,
+        `${cell(n, "before", (r) => r.eventSpawns.toFixed(1))} / ${
+          cell(n, "after", (r) => r.eventSpawns.toFixed(1))
+        }`,
+        `${cell(n, "before", (r) => fmtMs(median(r.eventLatencyMs)))} / ${
+          cell(n, "after", (r) => fmtMs(median(r.eventLatencyMs)))
+        }`,
+        `${cell(n, "before", (r) => r.rssMb.toFixed(1))} / ${
+          cell(n, "after", (r) => r.rssMb.toFixed(1))
+        }`,
+      ];
+    }),
+  ));
+}
+
 const scrape = process.argv.indexOf("--scrape");
+const fill = process.argv.indexOf("--fill");
 if (scrape >= 0) await scrapeMode(process.argv[scrape + 1]);
+else if (fill >= 0) {
+  const [url, from, to] = process.argv.slice(fill + 1);
+  await fillMode(url, Number(from), Number(to));
+} else if (process.argv.includes("--leases")) await leasesMain(process.argv.slice(2));
 else if (import.meta.main) await main();

@@ -2,7 +2,11 @@
  * The agent: the flanneld of hg. It leases this host's subnet, sets the host up, and keeps the
  * host's routes equal to the other hosts' leases. It works from events: the registry's watch
  * (a lease came or went) and `ip monitor` on the host (a route deleted by someone else, a link
- * that went down and up), with a slow safety poll of both. A check that finds nothing to change
+ * that went down and up), with a slow safety poll of both. Its cost follows the changes, not the
+ * cluster: it keeps the last listing (a {@link LeaseTable}: a watch's change is applied to it,
+ * or a listing compared with it) and the last observation of the host (a {@link HostView}: kept
+ * until `ip monitor` reports a change), and plans only when either changed; a plan that comes
+ * out empty from the kept observation starts no process. A check that finds nothing to change
  * takes no lock, so other hg commands on the host never wait for it. When the registry cannot
  * be reached it keeps every route as it is and catches up later.
  *
@@ -23,8 +27,12 @@ import { formatAddress } from "../net/address.ts";
 import { firstHost, formatPrefix, type Prefix, prefixEquals } from "../net/prefix.ts";
 import { describeChanges } from "../peers/describe.ts";
 import { planVxlanRemoval } from "../vxlan/device.ts";
-import { planPeerSync, type RefusedLease } from "../peers/sync.ts";
+import { type PeerSync, planPeerSync, type RefusedLease } from "../peers/sync.ts";
 import { changeHostWhenNeeded } from "../plan/change.ts";
+import { applyPlan } from "../plan/apply.ts";
+import { withHostLock } from "../host/lock.ts";
+import { IpSession } from "../ip/session.ts";
+import { readSysctl } from "../sysctl/sysctl.ts";
 import { renderStep } from "../plan/render.ts";
 import { ipStep, type Plan } from "../plan/step.ts";
 import { planHgRoutesRemoval } from "../peers/list.ts";
@@ -36,8 +44,10 @@ import { allocate, PreviousSubnetError } from "../store/allocate.ts";
 import { configEquals, type NetworkConfig } from "../store/config.ts";
 import { EtcdUnavailableError } from "../store/etcd/client.ts";
 import { type LeaseAttrs, leaseKey, leaseSubnets } from "../store/lease.ts";
-import type { LeaseListing, SubnetStore } from "../store/store.ts";
+import type { RegistryEntry, SubnetStore } from "../store/store.ts";
+import { HostView } from "./host_view.ts";
 import { LeaseKeeper, type LeaseLostError } from "./lease_keeper.ts";
+import { type LeaseDelta, LeaseTable, offersLeaseChanges } from "./lease_table.ts";
 import type { Logger } from "./log.ts";
 import { removeReport, writeReport } from "./status_file.ts";
 import { sleep } from "./wakeup.ts";
@@ -59,10 +69,15 @@ export interface AgentOptions {
   /** Write the network config back when the registry has lost it (default true). */
   readonly restoreConfig?: boolean;
   readonly log: Logger;
-  /** How often the host is checked besides its change events (ms). */
+  /**
+   * How long an observation of the host is trusted without a change event (ms; default 5 min):
+   * the safety check for what `ip monitor` does not report (firewall rules), or missed.
+   */
   readonly repairMs?: number;
-  /** How often the registry is listed whole besides its watch (ms). */
+  /** How often the registry is listed whole besides its watch (ms; default 5 min). */
   readonly relistMs?: number;
+  /** How often the forwarding sysctls are read, a file read each (ms; default 10 s). */
+  readonly checkMs?: number;
   /** The host it changes: this one by default (tests give their own). */
   readonly host?: AgentHost;
 }
@@ -78,6 +93,15 @@ export interface AgentHost {
   readonly change: <T extends { readonly plan: Plan }>(
     planner: (host: HostState) => T | Promise<T>,
   ) => Promise<T & { readonly lockHeldMs: number }>;
+  /**
+   * Under the host lock: observes, plans with `planner` and applies (for a plan that a kept
+   * observation already showed to have steps: no look without the lock first).
+   */
+  readonly changeNow: <T extends { readonly plan: Plan }>(
+    planner: (host: HostState) => T | Promise<T>,
+  ) => Promise<T & { readonly lockHeldMs: number }>;
+  /** `net.ipv4.ip_forward` and `net.ipv6.conf.all.forwarding`, as the observation has them. */
+  readonly forwarding: () => Promise<readonly [boolean, boolean]>;
   /** Yields when the host's links, addresses or routes may have changed. */
   readonly changes: (signal: AbortSignal) => AsyncIterable<void>;
   /** hg's masquerade rules are checked against these (`iptables -t nat -S POSTROUTING`). */
@@ -86,13 +110,52 @@ export interface AgentHost {
   readonly present: (containers: readonly ContainerEntry[]) => ReadonlySet<string>;
 }
 
+/** {@link AgentHost.changeNow} on this host: one `ip` process, started before the lock. */
+async function changeHostNow<T extends { readonly plan: Plan }>(
+  planner: (host: HostState) => T | Promise<T>,
+): Promise<T & { readonly lockHeldMs: number }> {
+  const session = IpSession.open();
+  try {
+    return await withHostLock(async () => {
+      const began = performance.now();
+      const planned = await planner(await observeHost(session));
+      await applyPlan(planned.plan, session);
+      return { ...planned, lockHeldMs: performance.now() - began };
+    });
+  } finally {
+    await session.close();
+  }
+}
+
 const THIS_HOST: AgentHost = {
   present: presentContainers,
   observe: () => observeHost(),
   change: changeHostWhenNeeded,
+  changeNow: changeHostNow,
   changes: (signal) => netChanges(signal),
   natRules: () => listRules("nat", "POSTROUTING"),
+  forwarding: async () => {
+    const [v4, v6] = await Promise.all([
+      readSysctl("net.ipv4.ip_forward"),
+      readSysctl("net.ipv6.conf.all.forwarding").catch(() => "0"),
+    ]);
+    return [v4 === "1", v6 === "1"] as const;
+  },
 };
+
+/** A sync's plan (setup steps, then the peers'), as applied. */
+type Synced = {
+  readonly plan: Plan;
+  readonly setup: Plan;
+  readonly peers: PeerSync;
+  readonly lockHeldMs: number;
+};
+
+/** What the agent keeps of an observation: the host, and hg's NAT rules when it masquerades. */
+interface Observed {
+  readonly host: HostState;
+  readonly natRules: string[];
+}
 
 /** The subnet this host used before: its bridge's, else the one subnet.env names. */
 async function previousSubnet(
@@ -106,24 +169,14 @@ async function previousSubnet(
   return env === undefined ? undefined : subnetOfEnv(env);
 }
 
-/** What routes are made from: the leases and their holders, not when they run out. */
-function routedContent(listing: LeaseListing): string {
-  return JSON.stringify(
-    listing.entries.map((e) =>
-      "lease" in e
-        ? [e.key, formatAddress(e.lease.attrs.publicIp), e.lease.attrs.node ?? ""]
-        : [e.key, e.problem]
-    ).sort(),
-  );
-}
-
 /** A running agent. */
 export class Agent {
   private config!: NetworkConfig;
   private keeper!: LeaseKeeper;
-  private listing: LeaseListing | undefined;
-  /** The listing content the host was last made equal to. */
-  private synced = "";
+  /** The registry's leases as last listed, with every watched change applied. */
+  private readonly table = new LeaseTable();
+  /** The host as last observed, while no change event says otherwise. */
+  private readonly view: HostView<Observed>;
   private reachable = true;
   private lastSync: string | null = null;
   private refused: RefusedLease[] = [];
@@ -139,7 +192,9 @@ export class Agent {
   private readonly stop = new AbortController();
   private lost: LeaseLostError | undefined;
 
-  constructor(private readonly options: AgentOptions) {}
+  constructor(private readonly options: AgentOptions) {
+    this.view = new HostView(options.repairMs ?? 300_000);
+  }
 
   private get log(): Logger {
     return this.options.log;
@@ -272,7 +327,10 @@ export class Agent {
     this.stop.abort();
   }
 
-  /** The registry's watch: every change of the leases is listed and synced. */
+  /**
+   * The registry's watch: each change is applied to the kept listing (a store that only says
+   * that something changed is listed again and compared), and synced when it changes routes.
+   */
   private async watchLoop(signal: AbortSignal): Promise<void> {
     let backoff = 100;
     let rewatch = 0;
@@ -288,9 +346,19 @@ export class Agent {
         continue;
       }
       try {
-        for await (const _ of this.options.store.watchLeases(this.listing!.revision, signal)) {
-          rewatch = 0;
-          await this.relist(false);
+        const { store } = this.options;
+        const from = this.table.revision!;
+        if (offersLeaseChanges(store)) {
+          for await (const change of store.watchLeaseChanges(from, signal)) {
+            rewatch = 0;
+            this.reached(`at revision ${change.revision}`);
+            await this.changed(this.table.apply(change), false);
+          }
+        } else {
+          for await (const _ of store.watchLeases(from, signal)) {
+            rewatch = 0;
+            await this.relist(false);
+          }
         }
       } catch (e) {
         if (signal.aborted) return;
@@ -303,11 +371,16 @@ export class Agent {
     }
   }
 
-  /** The host's change events: each one is a check of the host. */
+  /** The host's change events: each one makes the kept observation stale, and checks the host. */
   private async hostLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      // Whatever happened while nothing watched (a monitor that died and starts again) is seen.
+      this.view.changed();
       try {
-        for await (const _ of this.host.changes(signal)) void this.sync();
+        for await (const _ of this.host.changes(signal)) {
+          this.view.changed();
+          void this.sync();
+        }
       } catch (e) {
         if (signal.aborted) return;
         this.log("warn", `watching the host failed, polling meanwhile: ${(e as Error).message}`);
@@ -317,33 +390,35 @@ export class Agent {
   }
 
   /**
-   * The safety poll: the host every `repairMs`, the registry every `relistMs` (and when a
-   * lease it listed runs out: the file store sends no event for that).
+   * The safety poll: the registry listed whole every `relistMs` (and when a lease it holds runs
+   * out: the file store sends no event for that); the host observed again once its observation
+   * is `repairMs` old; in between, every `checkMs`, the forwarding sysctls (which `ip monitor`
+   * does not report) compared with the observation: a tick that finds nothing changed starts no
+   * process and reads no registry.
    */
   private async pollLoop(signal: AbortSignal): Promise<void> {
-    const repairMs = this.options.repairMs ?? 10_000;
-    const relistMs = this.options.relistMs ?? 30_000;
+    const relistMs = this.options.relistMs ?? 300_000;
+    const checkMs = Math.min(this.options.checkMs ?? 10_000, this.view.maxAgeMs);
     let relisted = Date.now();
     while (!signal.aborted) {
       // A lease that runs out after the last listing is a change the file store sends no event
       // for; one that ran out before it is already gone (or the listing failed: wait the period).
-      const expiry = Math.min(
-        ...(this.listing?.entries ?? []).flatMap((e) =>
-          "lease" in e && e.lease.expiresAt !== undefined && e.lease.expiresAt > relisted &&
-            !prefixEquals(e.lease.subnet, this.subnet)
-            ? [e.lease.expiresAt + 100]
-            : []
-        ),
-      );
+      const expiry = this.table.nextExpiry(relisted, leaseKey(this.keeper.subnets)) + 100;
       const relistAt = Math.min(relisted + relistMs, expiry);
-      await sleep(Math.max(0, Math.min(repairMs, relistAt - Date.now())), signal);
+      await sleep(Math.max(0, Math.min(checkMs, relistAt - Date.now())), signal);
       if (signal.aborted) return;
       if (Date.now() >= relistAt) {
         relisted = Date.now();
         await this.relist().catch((e) => this.unreachable(e as Error));
-      } else {
-        await this.sync();
+        continue;
       }
+      const kept = this.view.current(Date.now());
+      if (kept) {
+        const [v4, v6] = await this.host.forwarding().catch(() => [undefined, undefined]);
+        if (v4 === kept.host.forwarding && v6 === kept.host.forwarding6) continue;
+        this.view.changed();
+      }
+      await this.sync();
     }
   }
 
@@ -357,27 +432,36 @@ export class Agent {
     const { config, listing } = withConfig
       ? await store.readRegistry()
       : { config: this.config, listing: await store.listLeases() };
-    const previous = this.listing;
-    this.listing = listing;
+    const previous = this.table.revision;
     this.reached(`at revision ${listing.revision}`);
-    if (previous && BigInt(listing.revision) < BigInt(previous.revision)) {
+    const delta = this.table.replace(listing);
+    if (delta.wentBack) {
       this.log(
         "warn",
-        `the registry's revision went back from ${previous.revision} to ${listing.revision}: ` +
+        `the registry's revision went back from ${previous} to ${listing.revision}: ` +
           `it lost data (restored from a backup, or wiped)`,
       );
     }
+    let configChanged = false;
     if (!config) await this.restoreConfig();
     else {
       this.configMissing = false;
       if (!configEquals(config, this.config)) {
         this.log("warn", `the network config changed: now ${formatPrefix(config.network)}`);
         this.config = config;
-        this.synced = "";
+        configChanged = true;
       }
     }
-    this.keeper.check(listing);
-    if (routedContent(listing) !== this.synced) await this.sync();
+    await this.changed(delta, configChanged);
+  }
+
+  /**
+   * After the kept listing changed: the keeper looks at this host's entry, and the host is
+   * synced when something routes are made from changed.
+   */
+  private async changed(delta: LeaseDelta, configChanged: boolean): Promise<void> {
+    this.keeper.check(this.table.get(leaseKey(this.keeper.subnets)));
+    if (delta.changed.length > 0 || configChanged) await this.sync();
   }
 
   /** The registry has no network config any more: write back the one this agent saw. */
@@ -456,60 +540,90 @@ export class Agent {
     return this.syncing;
   }
 
+  /**
+   * Plans the host from the kept observation when there is one (no process started when the
+   * plan is empty), else from a fresh one; applies a plan with steps under the host lock.
+   */
   private async syncOnce(): Promise<void> {
-    if (!this.listing) return;
-    const listing = this.listing;
-    const { bridge, mtu, masquerade } = this.options;
+    if (this.table.revision === undefined) return;
+    const entries = this.table.entries();
+    const { masquerade } = this.options;
     try {
-      const natRules = masquerade ? await this.host.natRules() : [];
-      const result = await this.host.change((host) => {
-        const containers = listContainers(host);
-        const peers = planPeerSync(host, this.config, listing.entries, {
-          node: this.options.attrs.node,
-          bridge,
-          present: this.host.present(containers),
-        });
-        const { subnet, ipv6Subnet } = this.keeper.subnets;
-        const setup = planSetup(host, {
-          subnet,
-          ...(ipv6Subnet ? { ipv6Subnet } : {}),
-          bridge,
-          // Once a peer tunnels, the sync holds the bridge at the VXLAN MTU: not set back here.
-          mtu: peers.tunnelMtu !== undefined && (mtu ?? 0) > peers.tunnelMtu ? undefined : mtu,
-          // Masquerading covers IPv4 (an IPv6-only network has none to cover).
-          masqueradeNetwork: masquerade && this.config.network.address.family === 4
-            ? this.config.network
-            : undefined,
-          // A host without containers follows its lease; one with containers is never moved.
-          renumber: containers.length === 0,
-        }, natRules);
-        return { plan: [...setup, ...peers.plan], setup, peers };
-      });
-      // The lock taken is what counts (a plan may turn out empty once observed under it).
-      if (result.lockHeldMs > 0) {
-        this.hostChanges++;
-        this.longestLockMs = Math.max(this.longestLockMs, result.lockHeldMs);
-      }
-      for (const step of result.setup) this.log("info", `setup: ${renderStep(step)}`);
-      for (const line of describeChanges(result.peers.plan, result.peers.peers)) {
-        this.log("info", line);
-      }
-      this.refused = result.peers.refused;
-      for (const r of this.refused) {
-        if (this.reported.get(r.key) !== r.reason) {
-          this.log("warn", `refused lease ${r.key}: ${r.reason}`, { key: r.key });
+      const kept = this.view.current(Date.now());
+      let result: Synced;
+      if (kept) {
+        const planned = this.plan(kept.host, entries, kept.natRules);
+        if (planned.plan.length === 0) result = { ...planned, lockHeldMs: 0 };
+        else {
+          this.view.changed(); // by this plan
+          result = await this.host.changeNow((host) => this.plan(host, entries, kept.natRules));
         }
-        this.reported.set(r.key, r.reason);
+      } else {
+        const token = this.view.begin();
+        const natRules = masquerade ? await this.host.natRules() : [];
+        let seen: HostState | undefined;
+        result = await this.host.change((host) => {
+          seen = host;
+          return this.plan(host, entries, natRules);
+        });
+        if (result.lockHeldMs > 0) this.view.changed();
+        else if (seen) this.view.observed(token, { host: seen, natRules }, Date.now());
       }
-      this.synced = routedContent(listing);
-      this.lastSync = new Date().toISOString();
-      this.lastError = "";
+      this.record(result);
     } catch (e) {
       const message = (e as Error).message;
       if (message !== this.lastError) this.log("warn", `sync failed, retrying: ${message}`);
       this.lastError = message;
     }
     await this.report();
+  }
+
+  /** The plan that makes `host` right for the leases `entries`: setup, then the peers. */
+  private plan(host: HostState, entries: readonly RegistryEntry[], natRules: string[]) {
+    const { bridge, mtu, masquerade } = this.options;
+    const containers = listContainers(host);
+    const peers = planPeerSync(host, this.config, entries, {
+      node: this.options.attrs.node,
+      bridge,
+      present: this.host.present(containers),
+    });
+    const { subnet, ipv6Subnet } = this.keeper.subnets;
+    const setup = planSetup(host, {
+      subnet,
+      ...(ipv6Subnet ? { ipv6Subnet } : {}),
+      bridge,
+      // Once a peer tunnels, the sync holds the bridge at the VXLAN MTU: not set back here.
+      mtu: peers.tunnelMtu !== undefined && (mtu ?? 0) > peers.tunnelMtu ? undefined : mtu,
+      // Masquerading covers IPv4 (an IPv6-only network has none to cover).
+      masqueradeNetwork: masquerade && this.config.network.address.family === 4
+        ? this.config.network
+        : undefined,
+      // A host without containers follows its lease; one with containers is never moved.
+      renumber: containers.length === 0,
+    }, natRules);
+    return { plan: [...setup, ...peers.plan], setup, peers };
+  }
+
+  /** Logs and counts what a sync did. */
+  private record(result: Synced): void {
+    // The lock taken is what counts (a plan may turn out empty once observed under it).
+    if (result.lockHeldMs > 0) {
+      this.hostChanges++;
+      this.longestLockMs = Math.max(this.longestLockMs, result.lockHeldMs);
+    }
+    for (const step of result.setup) this.log("info", `setup: ${renderStep(step)}`);
+    for (const line of describeChanges(result.peers.plan, result.peers.peers)) {
+      this.log("info", line);
+    }
+    this.refused = result.peers.refused;
+    for (const r of this.refused) {
+      if (this.reported.get(r.key) !== r.reason) {
+        this.log("warn", `refused lease ${r.key}: ${r.reason}`, { key: r.key });
+      }
+      this.reported.set(r.key, r.reason);
+    }
+    this.lastSync = new Date().toISOString();
+    this.lastError = "";
   }
 
   /** Writes what `hg status` shows of the agent. */
@@ -527,7 +641,7 @@ export class Agent {
       leaseRenewedAt: this.keeper.renewedAt,
       hostChanges: this.hostChanges,
       longestLockMs: Math.round(this.longestLockMs),
-      revision: this.listing?.revision ?? null,
+      revision: this.table.revision ?? null,
       storeReachable: this.reachable,
       refused: this.refused,
     }).catch(() => {});

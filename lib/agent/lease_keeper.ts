@@ -14,7 +14,7 @@ import { HgError } from "../errors.ts";
 import { addressEquals, formatAddress } from "../net/address.ts";
 import { formatPrefix, type Prefix } from "../net/prefix.ts";
 import { type LeaseAttrs, leaseKey, type LeaseSubnets } from "../store/lease.ts";
-import type { LeaseListing, SubnetStore } from "../store/store.ts";
+import type { RegistryEntry, SubnetStore } from "../store/store.ts";
 import type { Logger } from "./log.ts";
 import { Wakeup } from "./wakeup.ts";
 
@@ -68,11 +68,11 @@ export class LeaseKeeper {
   }
 
   /**
-   * Looks at a listing someone else read: when it does not show this host as the holder of its
-   * subnet, the keeper checks now instead of at its next renewal.
+   * Looks at this host's registry entry as someone else read it (`leaseKey(subnets)`'s entry of
+   * a listing, undefined when the listing had none): when it does not show this host as the
+   * holder of its subnet, the keeper checks now instead of at its next renewal.
    */
-  check(listing: LeaseListing): void {
-    const entry = listing.entries.find((e) => e.key === leaseKey(this.subnets));
+  check(entry: RegistryEntry | undefined): void {
     const mine = entry !== undefined && "lease" in entry &&
       addressEquals(entry.lease.attrs.publicIp, this.#options.attrs.publicIp);
     if (!mine) this.#wakeup.poke();

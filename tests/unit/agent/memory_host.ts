@@ -12,6 +12,7 @@ import { parseRoutes, type Route } from "../../../lib/ip/route.ts";
 import { formatAddress, parseAddress } from "../../../lib/net/address.ts";
 import { formatPrefix, parseInterfaceAddress, parsePrefix } from "../../../lib/net/prefix.ts";
 import { renderStep } from "../../../lib/plan/render.ts";
+import type { Plan } from "../../../lib/plan/step.ts";
 import { Wakeup } from "../../../lib/agent/wakeup.ts";
 
 /**
@@ -74,46 +75,58 @@ export function memoryHost(
   if (bridgeAddress !== null) bridgeAt(bridgeAddress);
   const applied: string[] = [];
   const events = changeEvents();
+  /** How often the agent looked at the host (observations), and changed it. */
+  const counts = { observed: 0, changes: 0 };
+  const observe = () => {
+    counts.observed++;
+    return { ...state };
+  };
+  const change = async <T extends { readonly plan: Plan }>(
+    planner: (host: HostState) => T | Promise<T>,
+  ) => {
+    const planned = await planner(observe());
+    if (planned.plan.length > 0) counts.changes++;
+    for (const step of planned.plan) {
+      const line = renderStep(step);
+      applied.push(line);
+      const m = /^ip route replace (\S+) via (\S+) dev (\S+) proto 104$/.exec(line);
+      const del = /^ip route del (\S+) proto 104$/.exec(line);
+      if (m) {
+        state.routes = [
+          ...state.routes.filter((r) => formatPrefix(r.dst) !== m[1]),
+          {
+            type: "unicast",
+            dst: parsePrefix(m[1]),
+            gateway: parseAddress(m[2]),
+            dev: m[3],
+            protocol: 104,
+            scope: 0,
+            metric: 0,
+            flags: [],
+          } as Route,
+        ];
+      } else if (del) {
+        state.routes = state.routes.filter((r) => formatPrefix(r.dst) !== del[1]);
+      } else if (line === "ip route flush proto 104") {
+        state.routes = state.routes.filter((r) => r.protocol !== 104);
+      } else if (/^ip addr add \S+ dev cni0$/.test(line)) {
+        bridgeAt(line.split(" ")[3]);
+      } else if (/^ip addr del \S+ dev cni0$/.test(line)) {
+        state.addresses = state.addresses.filter((a) => a.ifname !== "cni0");
+        state.routes = state.routes.filter((r) => r.dev !== "cni0");
+      }
+    }
+    // It "takes the lock" exactly when it has something to apply, as changeHostWhenNeeded does.
+    return { ...planned, lockHeldMs: planned.plan.length > 0 ? 1 : 0 };
+  };
   const host: AgentHost = {
     natRules: () => Promise.resolve([]),
     present: (containers) => new Set(containers.map((c) => c.hostVeth)),
-    observe: () => Promise.resolve(state),
+    observe: () => Promise.resolve(observe()),
     changes: (signal) => events.changes(signal),
-    change: async (planner) => {
-      const planned = await planner(state);
-      for (const step of planned.plan) {
-        const line = renderStep(step);
-        applied.push(line);
-        const m = /^ip route replace (\S+) via (\S+) dev (\S+) proto 104$/.exec(line);
-        const del = /^ip route del (\S+) proto 104$/.exec(line);
-        if (m) {
-          state.routes = [
-            ...state.routes.filter((r) => formatPrefix(r.dst) !== m[1]),
-            {
-              type: "unicast",
-              dst: parsePrefix(m[1]),
-              gateway: parseAddress(m[2]),
-              dev: m[3],
-              protocol: 104,
-              scope: 0,
-              metric: 0,
-              flags: [],
-            } as Route,
-          ];
-        } else if (del) {
-          state.routes = state.routes.filter((r) => formatPrefix(r.dst) !== del[1]);
-        } else if (line === "ip route flush proto 104") {
-          state.routes = state.routes.filter((r) => r.protocol !== 104);
-        } else if (/^ip addr add \S+ dev cni0$/.test(line)) {
-          bridgeAt(line.split(" ")[3]);
-        } else if (/^ip addr del \S+ dev cni0$/.test(line)) {
-          state.addresses = state.addresses.filter((a) => a.ifname !== "cni0");
-          state.routes = state.routes.filter((r) => r.dev !== "cni0");
-        }
-      }
-      // It "takes the lock" exactly when it has something to apply, as changeHostWhenNeeded does.
-      return { ...planned, lockHeldMs: planned.plan.length > 0 ? 1 : 0 };
-    },
+    change,
+    changeNow: change,
+    forwarding: () => Promise.resolve([state.forwarding, state.forwarding6] as const),
   };
   const peers = () => state.routes.filter((r) => r.protocol === 104).length;
   const routeTo = (subnet: string) =>
@@ -122,7 +135,16 @@ export function memoryHost(
     state.addresses.find((a) => a.ifname === "cni0")?.addresses.map((a) =>
       `${formatAddress(a.address)}/${a.prefix.length}`
     )[0];
-  return { host, state, applied, peers, routeTo, bridgeAddress: bridgeNow, changed: events.poke };
+  return {
+    host,
+    state,
+    applied,
+    counts,
+    peers,
+    routeTo,
+    bridgeAddress: bridgeNow,
+    changed: events.poke,
+  };
 }
 
 /** The host's change events: one each time `poke` is called, as `ip monitor` prints a line. */
