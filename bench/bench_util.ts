@@ -388,3 +388,54 @@ export function sumByLabel(
   }
   return sums;
 }
+
+/** CPU and wall of one finished command (see {@link cpuTimed}). */
+export interface CpuCost {
+  readonly code: number;
+  /** User + system time of the command and of every process it started and waited for. */
+  readonly cpuMs: number;
+  readonly wallMs: number;
+  /** What it wrote on stderr (its stdout is discarded). */
+  readonly stderr: string;
+}
+
+/**
+ * Runs `argv` under bash's `time`, feeding `input`, with its standard output discarded (as a
+ * user's terminal would take it, without the benchmark keeping it): CPU is user+sys of the
+ * command and its waited-for children (an `hg` and the `ip` processes it starts), in ms.
+ */
+export function cpuTimed(
+  argv: readonly string[],
+  input?: string,
+  env?: Record<string, string>,
+): CpuCost {
+  const r = timed(
+    "bash",
+    ["-c", 'TIMEFORMAT="@@cpu %3U %3S %3R"; { time "$@" >/dev/null; } 2>&1', "bash", ...argv],
+    input,
+    env,
+  );
+  const lines = r.stdout.split("\n");
+  const at = lines.findLastIndex((l) => l.startsWith("@@cpu "));
+  if (at < 0) throw new Error(`${argv.join(" ")}: no time report (${r.stdout.slice(0, 500)})`);
+  const [user, sys, real] = lines[at].split(" ").slice(1).map(Number);
+  return {
+    code: r.code,
+    cpuMs: (user + sys) * 1000,
+    wallMs: real * 1000,
+    stderr: lines.filter((_, i) => i !== at).join("\n").trim(),
+  };
+}
+
+/** Like {@link cpuTimed}, and throws with its stderr unless it exits 0. */
+export function mustCpu(
+  argv: readonly string[],
+  input?: string,
+  env?: Record<string, string>,
+): CpuCost {
+  const r = cpuTimed(argv, input, env);
+  if (r.code !== 0) {
+    throw new Error(`${argv.join(" ")} exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
+  }
+  return r;
+}

@@ -4,18 +4,26 @@
  * this process runs in, the way `hg peer` does it: observe the host, reconcile in "sync" mode,
  * apply the plan. Prints one JSON line with the times.
  *
+ * With `--sync FILE` it instead makes the library calls `hg peer sync --store FILE` makes (read
+ * the registry, observe, plan, apply; without the host lock and the output), timing each phase
+ * in wall and this process's CPU time.
+ *
  * Start it inside a scratch namespace only:
- * `nsenter --net=/run/netns/hgbench-r -- deno run -A bench/hg_install_routes.ts [--ipv6] 1000`
+ * `nsenter --net=/run/netns/hgbench-ap-r -- deno run -A bench/hg_install_routes.ts [--ipv6] 1000`
+ * or `... bench/hg_install_routes.ts --sync /tmp/registry.json`
  *
  * @module
  */
+import { writeFileSync } from "node:fs";
 import process from "node:process";
 import { observeHost } from "../lib/host/observe.ts";
 import { IpSession } from "../lib/ip/session.ts";
-import { nthSubnet, parseAddress, parsePrefix } from "../lib/net/mod.ts";
+import { formatPrefix, nthSubnet, parseAddress, parsePrefix } from "../lib/net/mod.ts";
 import type { PeerRequest } from "../lib/peers/request.ts";
 import { reconcilePeers } from "../lib/peers/reconcile.ts";
+import { planPeerSync } from "../lib/peers/sync.ts";
 import { applyPlan } from "../lib/plan/apply.ts";
+import { openStore } from "../lib/store/open.ts";
 
 /** The network the benchmark's peer subnets are taken from. */
 export const PEER_NETWORK = "100.64.0.0/10";
@@ -73,7 +81,84 @@ export async function installRoutes(requests: readonly PeerRequest[]): Promise<I
   };
 }
 
-if (import.meta.main) {
+/** This host's node name in `--sync` runs and the benchmark's `hg peer sync`: no lease's. */
+export const SYNC_SELF = "bench-self";
+
+/**
+ * Writes a file registry (hg's format, written directly) whose leases are {@link benchRequests}
+ * `n`: lease i holds the i-th /24 of {@link PEER_NETWORK}, via {@link PEER_GATEWAY}, node
+ * `peer-i`; so a sync of it installs the routes the raw batch installs.
+ */
+export function writeBenchRegistry(path: string, n: number): void {
+  const leases: Record<string, unknown> = {};
+  benchRequests(n).forEach((r, i) => {
+    leases[formatPrefix(r.subnet).replace("/", "-")] = {
+      attrs: { PublicIP: PEER_GATEWAY, BackendType: "host-gw", HgNode: `peer-${i}` },
+      expiration: "2099-01-01T00:00:00.000Z",
+    };
+  });
+  const config = { Network: PEER_NETWORK, SubnetLen: 24, Backend: { Type: "host-gw" } };
+  const file = { kind: "hg-subnet-registry", version: 1, revision: 1, config, leases };
+  writeFileSync(path, JSON.stringify(file, null, 1) + "\n");
+}
+
+/** Wall and CPU (this process's user+sys, not its children's) of one phase, in ms. */
+export interface PhaseCost {
+  readonly ms: number;
+  readonly cpuMs: number;
+}
+
+/** The phases of one `--sync` run. */
+export interface SyncPhases {
+  readonly read: PhaseCost;
+  readonly observe: PhaseCost;
+  readonly plan: PhaseCost;
+  readonly apply: PhaseCost;
+  readonly planned: number;
+  readonly refused: number;
+}
+
+/** The library calls of `hg peer sync --store FILE`, each phase timed. */
+export async function syncPhases(file: string): Promise<SyncPhases> {
+  const marks: { t: number; cpu: number }[] = [];
+  const mark = () => {
+    const u = process.cpuUsage();
+    marks.push({ t: performance.now(), cpu: (u.user + u.system) / 1000 });
+  };
+  mark();
+  const store = openStore(file);
+  const { config, listing } = await store.readRegistry();
+  await store.close();
+  if (!config) throw new Error(`${file} has no network config`);
+  mark();
+  const session = IpSession.open();
+  try {
+    const host = await observeHost(session);
+    mark();
+    const sync = planPeerSync(host, config, listing.entries, { node: SYNC_SELF, bridge: "cni0" });
+    mark();
+    await applyPlan(sync.plan, session);
+    mark();
+    const phase = (i: number): PhaseCost => ({
+      ms: marks[i + 1].t - marks[i].t,
+      cpuMs: marks[i + 1].cpu - marks[i].cpu,
+    });
+    return {
+      read: phase(0),
+      observe: phase(1),
+      plan: phase(2),
+      apply: phase(3),
+      planned: sync.plan.length,
+      refused: sync.refused.length,
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+if (import.meta.main && process.argv.includes("--sync")) {
+  console.log(JSON.stringify(await syncPhases(process.argv[process.argv.indexOf("--sync") + 1])));
+} else if (import.meta.main) {
   const n = Number(process.argv[process.argv.length - 1]);
   const family = process.argv.includes("--ipv6") ? 6 : 4;
   if (!Number.isInteger(n) || n < 1 || n > 16384) {
