@@ -57,6 +57,9 @@ export interface LabObservation {
  *
  * @example
  * ```ts
+ * import { ipRead } from "../ip/exec.ts";
+ * import { parseLinks } from "../ip/link.ts";
+ * const json = await ipRead(["-j", "-d", "link", "show"], "hglab-ul");
  * underlaySegments(parseLinks(json)); // { segments: 2, placement: Map { 1 => 0, 2 => 1 } }
  * ```
  */

@@ -148,6 +148,7 @@ export function validateSegments(segments: number): number {
  *
  * @example
  * ```ts
+ * import { formatPrefix } from "../net/prefix.ts";
  * formatPrefix(labSegment(1).prefix); // "10.0.20.0/22"
  * ```
  */
@@ -238,6 +239,7 @@ export function defaultBackend(segments: number): LabBackend {
  *
  * @example
  * ```ts
+ * import { formatAddress } from "../net/address.ts";
  * labHost("hglab", 4).netns; // "hglab-h4"
  * formatAddress(labHost("hglab", 2, 1).address); // "10.0.20.12"
  * formatAddress(labHost("hglab", 2, 0, "ipv6").publicIp); // "fd00:12::12"
