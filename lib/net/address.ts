@@ -176,6 +176,26 @@ function parseV6(text: string): bigint | string {
 }
 
 /**
+ * Recently parsed IPv4 addresses by their text. Addresses are frozen, so one object can stand for
+ * every copy of the text: a registry's or a routing table's thousands of entries name a handful
+ * of gateways. Bounded: emptied when full.
+ */
+const RECENT_V4 = new Map<string, IpAddress>();
+const RECENT_V4_MAX = 4096;
+
+/** The IPv4 address `text` names when it is a canonical dotted quad, else undefined. */
+function v4Address(text: string): IpAddress | undefined {
+  const known = RECENT_V4.get(text);
+  if (known) return known;
+  const value = fastV4(text);
+  if (value < 0) return undefined;
+  const address: IpAddress = Object.freeze({ family: 4, value: BigInt(value) });
+  if (RECENT_V4.size >= RECENT_V4_MAX) RECENT_V4.clear();
+  RECENT_V4.set(text, address);
+  return address;
+}
+
+/**
  * Parse an IPv4 or IPv6 address; the text decides the family (a ":" means IPv6).
  *
  * @throws {InputError} for anything but a plain address, e.g. `"01.1.1.1"`, `"1.1"`,
@@ -188,8 +208,8 @@ function parseV6(text: string): bigint | string {
  */
 export function parseAddress(text: string): IpAddress {
   if (typeof text === "string") {
-    const fast = fastV4(text);
-    if (fast >= 0) return Object.freeze({ family: 4, value: BigInt(fast) });
+    const fast = v4Address(text);
+    if (fast) return fast;
   }
   checkText(text, "IP address");
   if (text.includes(":")) return parseAddressOf(6, text);
@@ -210,8 +230,8 @@ export function parseAddress(text: string): IpAddress {
  */
 export function parseAddressOf(family: Family, text: string): IpAddress {
   if (family === 4 && typeof text === "string") {
-    const fast = fastV4(text);
-    if (fast >= 0) return Object.freeze({ family, value: BigInt(fast) });
+    const fast = v4Address(text);
+    if (fast) return fast;
   }
   familyBits(family);
   const what = `IPv${family} address`;

@@ -237,21 +237,25 @@ export function reconcilePeers(
   const errors = new Map<number, HgError>();
   const paths = new Map<number, PeerPath>();
   // Thousands of peers share a handful of gateways: check each gateway once.
-  const gateways = new Map<string, ReturnType<typeof choosePath>>();
-  requests.forEach((request, i) => {
+  const gateways = new Map<number | string, ReturnType<typeof choosePath>>();
+  for (let i = 0; i < requests.length; i++) {
+    const request = requests[i];
     const bad = subnetError(request);
     if (bad) {
       errors.set(i, bad);
-      return;
+      continue;
     }
-    const gatewayKey = `${request.via.value}/${request.dev ?? ""}/${request.vtepMac ? 1 : 0}`;
+    // The common gateway (IPv4, no device or VTEP MAC given) is keyed by its number.
+    const gatewayKey = request.via.family === 4 && request.dev === undefined && !request.vtepMac
+      ? Number(request.via.value)
+      : `${request.via.value}/${request.dev ?? ""}/${request.vtepMac ? 1 : 0}`;
     let result = gateways.get(gatewayKey);
     if (!result) {
       gateways.set(gatewayKey, result = choosePath(state, request, containers, vxlan));
     }
     if ("error" in result) errors.set(i, result.error);
     else paths.set(i, result);
-  });
+  }
 
   // Routes and requests meet by destination. An IPv4 prefix's key is a number (its address and
   // length, as distinct as its text): a sync formats no prefix of a route that stays.

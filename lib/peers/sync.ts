@@ -8,7 +8,7 @@
  */
 import type { HostState } from "../host/state.ts";
 import { findBridge } from "../host/bridge.ts";
-import { formatAddress } from "../net/address.ts";
+import { formatAddress, type IpAddress } from "../net/address.ts";
 import { formatPrefix, type Prefix, prefixCovers, prefixEquals } from "../net/prefix.ts";
 import type { Step } from "../plan/step.ts";
 import {
@@ -146,15 +146,19 @@ export function planPeerSync(
   for (const r of rejected) {
     refused.push({ key: byRequest.get(r.request)!.key, reason: r.error.message });
   }
-  const peers = routed.map(({ request, mode, reason }) => {
+  // Thousands of peers share a handful of gateways: each is formatted once.
+  const vias = new Map<number | bigint, string>();
+  const viaText = (via: IpAddress) => {
+    const key = via.family === 4 ? Number(via.value) : via.value;
+    let text = vias.get(key);
+    if (text === undefined) vias.set(key, text = formatAddress(via));
+    return text;
+  };
+  const peers = routed.map(({ request, mode, reason }): SyncedPeer => {
     const { node } = byRequest.get(request)!;
-    return {
-      subnet: formatPrefix(request.subnet),
-      via: formatAddress(request.via),
-      ...(node === undefined ? {} : { node }),
-      mode,
-      reason,
-    };
+    const subnet = formatPrefix(request.subnet);
+    const via = viaText(request.via);
+    return node === undefined ? { subnet, via, mode, reason } : { subnet, via, node, mode, reason };
   });
   const tunnels = vxlan !== undefined && routed.some((r) => r.mode === "vxlan");
   return {
