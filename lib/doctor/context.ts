@@ -16,7 +16,6 @@ import type { Route } from "../ip/route.ts";
 import type { HostState } from "../host/state.ts";
 import type { Family, IpAddress } from "../net/address.ts";
 import {
-  formatPrefix,
   type Prefix,
   prefixContains,
   prefixCovers,
@@ -28,6 +27,7 @@ import type { Lease, RegistryEntry } from "../store/store.ts";
 import { type Routing, routingOf } from "./lookup.ts";
 import { registryOfFamily } from "./registry_family.ts";
 import type { ContainerObservation, Observation } from "./observation.ts";
+import { prefixKey } from "./route_index.ts";
 
 /** An hg container: its mark on the host-side veth, and its namespace as observed. */
 export interface Container extends ContainerEntry {
@@ -161,7 +161,7 @@ export function doctorContext(obs: Observation, family: Family = 4): DoctorConte
     hgRoutes,
     registry,
     leases,
-    leaseBySubnet: new Map(leases.map((l) => [formatPrefix(l.subnet), l])),
+    leaseBySubnet: new Map(leases.map((l) => [prefixKey(l.subnet), l])),
     ownLease,
     clusterNetwork: clusterNetwork?.length === 0 ? undefined : clusterNetwork,
     uplink,

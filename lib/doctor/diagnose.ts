@@ -48,6 +48,7 @@ import { describeLookup, sameOutcome } from "./lookup.ts";
 import type { Observation } from "./observation.ts";
 import { vxlanFacts } from "./vxlan_facts.ts";
 import { carriesIpv6, ipv6Context, withoutDadFailed } from "./ipv6_view.ts";
+import { neighboursAt } from "./neighbour_index.ts";
 
 /** What doctor is asked. */
 export interface DoctorRequest {
@@ -395,7 +396,8 @@ function tracePacket(ctx: DoctorContext, to: IpAddress, from: Container | undefi
   );
   if (picked && isPeerRoute(ctx, picked)) {
     const gateway = picked.gateway;
-    const neighbour = ctx.obs.neighbours.find((n) => n.dst.value === gateway?.value);
+    const neighbour = gateway && neighboursAt(ctx.obs.neighbours, gateway)
+      .find((n) => n.dst.value === gateway.value);
     const tunnel = tunnelled(ctx, picked);
     const vtep = tunnel && neighbour?.lladdr
       ? ctx.obs.host.fdb.find((f) => f.dev === picked.dev && f.mac === neighbour.lladdr)

@@ -23,6 +23,7 @@ import { addressEquals, type IpAddress } from "../net/address.ts";
 import { prefixContains } from "../net/prefix.ts";
 import { isLocalAddress } from "../peers/onlink.ts";
 import type { Observation } from "./observation.ts";
+import { networkKey } from "./route_index.ts";
 
 /** Where the kernel sends a packet. */
 export type Lookup =
@@ -59,7 +60,7 @@ export interface RoutedPacket {
 interface TableIndex {
   /** Prefix lengths present, longest first. */
   readonly lengths: readonly number[];
-  readonly byLength: ReadonlyMap<number, ReadonlyMap<bigint, readonly Route[]>>;
+  readonly byLength: ReadonlyMap<number, ReadonlyMap<number | bigint, readonly Route[]>>;
 }
 
 /** Everything a lookup reads: the rules, the tables, and what decides some selectors. */
@@ -74,12 +75,10 @@ export interface Routing {
   readonly marksSet: boolean;
 }
 
-// Keys of both families share a map: a route of the other family is never a candidate.
-const networkKey = (address: IpAddress, length: number) =>
-  length === 0 ? 0n : address.value >> BigInt((address.family === 4 ? 32 : 128) - length);
+// Keys of both families share a map (route_index.ts: numbers for IPv4, bigints for IPv6).
 
 function indexTable(routes: readonly Route[]): TableIndex {
-  const byLength = new Map<number, Map<bigint, Route[]>>();
+  const byLength = new Map<number, Map<number | bigint, Route[]>>();
   for (const r of routes) {
     let map = byLength.get(r.dst.length);
     if (!map) byLength.set(r.dst.length, map = new Map());

@@ -67,10 +67,12 @@ function checkHost(ctx: DoctorContext): Finding[] {
   const self = selfAddress(ctx);
   if (!uplink || !self) return [];
   const s = ctx.obs.sysctl;
+  // Each address once, first come first (a set per family, not a scan per address).
+  const seen = { 4: new Set<bigint>(), 6: new Set<bigint>() };
   const peers = [
     ...ctx.leases.filter((l) => l !== ctx.ownLease).map((l) => l.attrs.publicIp),
     ...ctx.hgRoutes.flatMap((r) => r.gateway ? [r.gateway] : []),
-  ].filter((a, i, all) => all.findIndex((b) => addressEquals(a, b)) === i);
+  ].filter((a) => !seen[a.family].has(a.value) && !!seen[a.family].add(a.value));
   const addr = formatAddress(self);
   const ignored = ignoredBy(s, ctx.obs.host.addresses, uplink, self, peers);
   const findings: Finding[] = [];

@@ -15,6 +15,9 @@ import { type DoctorContext, leaseFor, selfAddress } from "../context.ts";
 import type { Finding } from "../finding.ts";
 import { capped } from "./evidence.ts";
 import { vxlanFacts } from "../vxlan_facts.ts";
+import { neighboursAt } from "../neighbour_index.ts";
+import { prefixKey, routesByPrefix, routeViaRouterTo } from "../route_index.ts";
+import type { Neighbour } from "../../ip/neigh.ts";
 
 const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${via}`;
 
@@ -30,11 +33,9 @@ export function offLinkFinding(
   evidence: string,
 ): Finding {
   const host = ctx.obs.host;
-  const via =
-    host.routes.filter((r) => r.type === "unicast" && prefixContains(r.dst, gateway) && r.gateway)
-      .sort((a, b) => b.dst.length - a.dst.length)[0];
+  const via = routeViaRouterTo(host.routes, gateway);
   const router = via?.gateway ? formatAddress(via.gateway) : undefined;
-  const current = host.routes.find((r) => formatPrefix(r.dst) === subnet);
+  const current = routesByPrefix(host.routes).get(subnet)?.[0];
   const routed = router !== undefined && current?.gateway !== undefined &&
     formatAddress(current.gateway) === router;
   const gw = formatAddress(gateway);
@@ -83,8 +84,8 @@ function pathRoutes(ctx: DoctorContext, only?: IpAddress, picked?: Route): Route
   const planned = vxlanFacts(ctx).planned;
   const stale = (r: Route) => {
     if (ctx.registry === undefined || r.protocol !== HG_ROUTE_PROTOCOL) return false;
-    if (planned.get(formatPrefix(r.dst))?.mode === "vxlan") return true;
-    const lease = ctx.leaseBySubnet.get(formatPrefix(r.dst));
+    if (planned.get(prefixKey(r.dst))?.mode === "vxlan") return true;
+    const lease = ctx.leaseBySubnet.get(prefixKey(r.dst));
     return !lease || (r.gateway !== undefined && !addressEquals(lease.attrs.publicIp, r.gateway) &&
       !isLocalAddress(ctx.obs.host, r.gateway));
   };
@@ -113,10 +114,15 @@ function selfFinding(ctx: DoctorContext, gateway: IpAddress, routes: readonly Ro
   const gw = formatAddress(gateway);
   const dev = routes[0].dev;
   const lease = leaseFor(ctx, routes[0].dst.address);
-  const asked = ctx.obs.neighbours.filter((n) =>
-    n.dev === dev && routes.some((r) => prefixContains(r.dst, n.dst)) &&
-    n.state.some((s) => s === "FAILED" || s === "INCOMPLETE")
-  );
+  // The first two unanswered entries inside the routes (the cheap tests first).
+  const asked: Neighbour[] = [];
+  for (const n of ctx.obs.neighbours) {
+    if (asked.length === 2) break;
+    if (
+      n.dev === dev && n.state.some((s) => s === "FAILED" || s === "INCOMPLETE") &&
+      routes.some((r) => prefixContains(r.dst, n.dst))
+    ) asked.push(n);
+  }
   return {
     id: "gateway-self",
     severity: "error",
@@ -130,7 +136,7 @@ function selfFinding(ctx: DoctorContext, gateway: IpAddress, routes: readonly Ro
     evidence: [
       ...routes.slice(0, 3).map(formatRoute),
       `${gw} is an address of this host`,
-      ...asked.slice(0, 2).map((n) => `ip neigh: ${formatAddress(n.dst)} dev ${n.dev} ${n.state}`),
+      ...asked.map((n) => `ip neigh: ${formatAddress(n.dst)} dev ${n.dev} ${n.state}`),
     ],
     fix: lease && !addressEquals(lease.attrs.publicIp, gateway)
       ? routes.map((r) => replaceVia(r, lease.attrs.publicIp))
@@ -229,7 +235,7 @@ export function checkGateways(ctx: DoctorContext, only?: IpAddress, picked?: Rou
       );
       continue;
     }
-    const neighbour = ctx.obs.neighbours.find((n) =>
+    const neighbour = neighboursAt(ctx.obs.neighbours, gateway).find((n) =>
       addressEquals(n.dst, gateway) && n.dev === routes[0].dev
     );
     const state = neighbour?.state.find((s) => s === "FAILED" || s === "INCOMPLETE");
@@ -243,7 +249,7 @@ export function checkGateways(ctx: DoctorContext, only?: IpAddress, picked?: Rou
 export function gatewayFailed(ctx: DoctorContext, route: Route): boolean {
   const gw = route.gateway;
   if (!gw) return false;
-  return ctx.obs.neighbours.some((n) =>
+  return neighboursAt(ctx.obs.neighbours, gw).some((n) =>
     addressEquals(n.dst, gw) && n.dev === route.dev &&
     n.state.some((s) => s === "FAILED" || s === "INCOMPLETE")
   );

@@ -13,6 +13,7 @@ import { parseContainerAlias } from "../../host/marks.ts";
 import type { Container, DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
 import { vxlanFacts } from "../vxlan_facts.ts";
+import { neighboursAt } from "../neighbour_index.ts";
 
 const neighLine = (n: Neighbour) =>
   `ip neigh: ${formatAddress(n.dst)} dev ${n.dev}${n.lladdr ? ` lladdr ${n.lladdr}` : ""} ${
@@ -74,7 +75,7 @@ function wrongContainerEntries(ctx: DoctorContext, containers: readonly Containe
   for (const c of containers) {
     const mac = containerMac(c);
     if (!mac) continue;
-    const entry = ctx.obs.neighbours.find((n) =>
+    const entry = neighboursAt(ctx.obs.neighbours, c.address).find((n) =>
       addressEquals(n.dst, c.address) && n.dev === bridge && n.lladdr !== undefined
     );
     if (!entry || sameMac(entry.lladdr, mac)) continue;
@@ -154,7 +155,7 @@ function wrongGatewayEntries(ctx: DoctorContext, only?: IpAddress): Finding[] {
   const findings: Finding[] = [];
   const done = new Set<string>();
   for (const r of gateways) {
-    const entry = ctx.obs.neighbours.find((n) =>
+    const entry = neighboursAt(ctx.obs.neighbours, r.gateway!).find((n) =>
       addressEquals(n.dst, r.gateway!) && n.dev === r.dev &&
       (n.state.includes("PERMANENT") || n.state.includes("NOARP")) && n.lladdr !== undefined
     );

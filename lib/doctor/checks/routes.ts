@@ -33,6 +33,8 @@ import { gatewayFailed, offLinkFinding } from "./gateways.ts";
 import { overlappingLeaseKeys } from "./registry.ts";
 import { vxlanFacts, vxlanLease } from "../vxlan_facts.ts";
 import { modeStaleFinding } from "./vxlan.ts";
+import { neighboursAt } from "../neighbour_index.ts";
+import { prefixKey } from "../route_index.ts";
 
 const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${via}`;
 
@@ -66,7 +68,7 @@ function routesByDestination(host: HostState): Map<string, Route> {
   const byDst = new Map<string, Route>();
   for (const r of host.routes) {
     if (r.type !== "unicast") continue;
-    const key = formatPrefix(r.dst);
+    const key = prefixKey(r.dst);
     const seen = byDst.get(key);
     if (!seen || r.metric < seen.metric) byDst.set(key, r);
   }
@@ -191,7 +193,7 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
     // With a destination, the refusal is what stops its packets only when there is no route
     // to the lease's subnet and host (hg's sync would remove one, but it still carries them).
     const routed = lease !== undefined &&
-      byDst.get(formatPrefix(lease.subnet))?.gateway?.value === lease.attrs.publicIp.value;
+      byDst.get(prefixKey(lease.subnet))?.gateway?.value === lease.attrs.publicIp.value;
     findings.push({
       id: "lease-refused",
       severity: only && !routed ? "error" : "warning",
@@ -221,7 +223,7 @@ function deadEnd(ctx: DoctorContext, r: Route): boolean {
 function staleRoutes(ctx: DoctorContext, only?: IpAddress): Finding[] {
   const registry = ctx.registry!;
   const stale = ctx.hgRoutes.filter((r) =>
-    concerns(r.dst, only) && !ctx.leaseBySubnet.has(formatPrefix(r.dst))
+    concerns(r.dst, only) && !ctx.leaseBySubnet.has(prefixKey(r.dst))
   );
   if (stale.length === 0) return [];
   const breaks = (r: Route) =>
@@ -279,7 +281,9 @@ function staleRoutes(ctx: DoctorContext, only?: IpAddress): Finding[] {
 function gatewayState(ctx: DoctorContext, r: Route): string[] {
   const gw = r.gateway;
   if (!gw) return [];
-  const n = ctx.obs.neighbours.find((n) => n.dst.value === gw.value && n.dev === r.dev);
+  const n = neighboursAt(ctx.obs.neighbours, gw).find((n) =>
+    n.dst.value === gw.value && n.dev === r.dev
+  );
   return n ? [`ip neigh: ${formatAddress(gw)} dev ${n.dev} ${n.state.join(",")}`] : [];
 }
 
@@ -309,21 +313,20 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
   const byDst = new Map<string, Route[]>();
   for (const r of host.routes) {
     if (r.dst.length === 0 || r.type !== "unicast") continue;
-    const key = formatPrefix(r.dst);
+    const key = prefixKey(r.dst);
     const list = byDst.get(key);
     if (list) list.push(r);
     else byDst.set(key, [r]);
   }
   for (const [dst, routes] of byDst) {
-    if (
-      routes.length < 2 || !routes.some((r) => ctx.hgRoutes.includes(r)) ||
-      !concerns(routes[0].dst, only)
-    ) {
+    // hg's routes are table main's of its protocol (ctx.hgRoutes): no search of that list.
+    const isHg = (r: Route) => r.protocol === HG_ROUTE_PROTOCOL;
+    if (routes.length < 2 || !routes.some(isHg) || !concerns(routes[0].dst, only)) {
       continue;
     }
     const used = [...routes].sort((a, b) => a.metric - b.metric)[0];
     const owner = registryHost(ctx, used.dst);
-    const hg = routes.find((r) => ctx.hgRoutes.includes(r))!;
+    const hg = routes.find(isHg)!;
     // The kernel uses another route than hg's, to another host than the registry names.
     const wrong = used !== hg && owner !== undefined && used.gateway !== undefined &&
       used.gateway.value !== owner.value && hg.gateway?.value === owner.value;
@@ -367,7 +370,7 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
     if (!outer.hg && !ownSubnet) continue;
     // hg's route to a subnet no lease holds is route-stale's to judge.
     if (
-      inner.hg && ctx.registry && !ctx.leaseBySubnet.has(formatPrefix(inner.r.dst))
+      inner.hg && ctx.registry && !ctx.leaseBySubnet.has(prefixKey(inner.r.dst))
     ) continue;
     // A narrower route to the same host as the peer route changes nothing.
     if (

@@ -25,6 +25,7 @@ import { verdictDoubts } from "../packet.ts";
 import { resyncCommand, type VxlanFacts, vxlanFacts, vxlanLease } from "../vxlan_facts.ts";
 import { capped, MAX_EVIDENCE } from "./evidence.ts";
 import { pathVerdict } from "./filters.ts";
+import { neighboursAt } from "../neighbour_index.ts";
 
 /** Whether `only` (the destination doctor follows, if any) is in `subnet`. */
 const concerns = (subnet: string, only?: IpAddress) =>
@@ -251,10 +252,10 @@ function entryStates(ctx: DoctorContext, facts: VxlanFacts, only?: IpAddress): E
         name: lease.lease.attrs.node ?? "the peer",
       }
       : undefined;
-    const neighbour = ctx.obs.host.neighbours.find((n) =>
+    const neighbour = neighboursAt(ctx.obs.host.neighbours, gateway).find((n) =>
       n.dev === dev && addressEquals(n.dst, gateway) && n.lladdr !== undefined
     );
-    const other = ctx.obs.neighbours.find((n) =>
+    const other = neighboursAt(ctx.obs.neighbours, gateway).find((n) =>
       n.dev === dev && addressEquals(n.dst, gateway) && !n.state.includes("PERMANENT")
     );
     const mac = want?.mac ?? neighbour?.lladdr?.toLowerCase();
@@ -703,7 +704,7 @@ function tunnelWorks(ctx: DoctorContext, route: Route): boolean {
   const dev = facts.device?.ifname;
   if (!lease || dev === undefined || route.dev !== dev || !facts.device?.up) return false;
   const gateway = route.gateway ?? route.dst.address;
-  const neighbour = ctx.obs.host.neighbours.some((n) =>
+  const neighbour = neighboursAt(ctx.obs.host.neighbours, gateway).some((n) =>
     n.dev === dev && addressEquals(n.dst, gateway) && n.lladdr?.toLowerCase() === lease.mac
   );
   return neighbour &&
@@ -768,7 +769,8 @@ export function modeStaleFinding(
     const works = tunnelWorks(ctx, route);
     const dev = route.dev!;
     const gateway = route.gateway ?? route.dst.address;
-    const mac = ctx.obs.host.neighbours.find((n) => n.dev === dev && addressEquals(n.dst, gateway))
+    const mac = neighboursAt(ctx.obs.host.neighbours, gateway)
+      .find((n) => n.dev === dev && addressEquals(n.dst, gateway))
       ?.lladdr?.toLowerCase();
     const entries = [
       mac
