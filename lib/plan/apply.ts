@@ -4,6 +4,10 @@
  * steps of each namespace as one `bridge -batch` (fdb entries need their device), then sysctls,
  * then firewall changes. The steps of `session`'s namespace go through that open session.
  *
+ * A failing line stops everything after it: ip stops at that line (the lines before it in its
+ * batch stay applied), no later namespace's batch and no bridge, sysctl or firewall step runs,
+ * and the error names the line and what ip said.
+ *
  * @module
  */
 import { runIptables } from "../firewall/iptables.ts";
@@ -15,10 +19,11 @@ import { writeSysctl } from "../sysctl/sysctl.ts";
 import type { Plan } from "./step.ts";
 
 /**
- * Applies `plan`; an empty plan runs nothing.
+ * Applies `plan`; an empty plan runs nothing (and ends `session`).
  *
  * @example
  * ```ts
+ * import { ipStep } from "./step.ts";
  * await applyPlan([ipStep(["route", "flush", "proto", "104"])]);
  * ```
  */
