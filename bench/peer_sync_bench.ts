@@ -372,8 +372,8 @@ if (process.argv.includes("--phases")) {
   console.log(JSON.stringify(await phases(process.argv[process.argv.indexOf("--phases") + 1])));
 } else {
   await withNamespaces([HOST, PEER, RAW, RAW_PEER], main);
-  const left = timed("ip", ["netns", "list"]).stdout.split("\n").filter((l) =>
-    l.startsWith("hgbench-sy-")
-  );
+  const ours = new Set([HOST, PEER, RAW, RAW_PEER]);
+  const left = timed("ip", ["netns", "list"]).stdout.split("\n").map((l) => l.split(" ")[0])
+    .filter((name) => ours.has(name));
   if (left.length > 0) throw new Error(`namespaces left behind: ${left.join(", ")}`);
 }

@@ -72,6 +72,31 @@ export function whyNotFree(
   subnets: LeaseSubnets,
   entries: readonly RegistryEntry[],
 ): string | undefined {
+  return whyNotFreeIn(config, subnets, registryKeys(entries));
+}
+
+/** A listing's entries with the subnets each key names, each key parsed once. */
+interface RegistryKeys {
+  readonly entries: readonly RegistryEntry[];
+  /** `subnetsOfKey` of each entry's key, in the same order (undefined: not a lease's key). */
+  readonly subnets: readonly (LeaseSubnets | undefined)[];
+}
+
+/**
+ * Parses every key of a listing once: an allocation asks of them what subnets are taken, how
+ * many leases the network holds and whether a previous subnet is free, and a large registry's
+ * keys cost to parse.
+ */
+function registryKeys(entries: readonly RegistryEntry[]): RegistryKeys {
+  return { entries, subnets: entries.map((e) => subnetsOfKey(e.key)) };
+}
+
+/** {@link whyNotFree} over keys parsed already. */
+function whyNotFreeIn(
+  config: NetworkConfig,
+  subnets: LeaseSubnets,
+  keys: RegistryKeys,
+): string | undefined {
   const index = candidateIndex(config, subnets.subnet);
   if (index === undefined) return notInRange(config, config);
   const pair = subnetsAt(config, index);
@@ -81,8 +106,9 @@ export function whyNotFree(
     } (${formatPrefix(pair.ipv6Subnet!)})`;
   }
   const mine = new Set(leaseSubnets(pair).map(formatPrefix));
-  for (const entry of entries) {
-    const held = subnetsOfKey(entry.key);
+  for (let i = 0; i < keys.entries.length; i++) {
+    const entry = keys.entries[i];
+    const held = keys.subnets[i];
     if (!held || !leaseSubnets(held).some((p) => mine.has(formatPrefix(p)))) continue;
     if (!("lease" in entry)) return `its registry key holds something else (${entry.problem})`;
     const { node, publicIp } = entry.lease.attrs;
@@ -181,9 +207,13 @@ export function freeSubnets(
 
 /** Every subnet (as `formatPrefix` writes it) a key of the listing names, valid lease or not. */
 export function takenSubnets(entries: readonly RegistryEntry[]): Set<string> {
+  return takenIn(registryKeys(entries));
+}
+
+/** {@link takenSubnets} over keys parsed already. */
+function takenIn(keys: RegistryKeys): Set<string> {
   const taken = new Set<string>();
-  for (const entry of entries) {
-    const subnets = subnetsOfKey(entry.key);
+  for (const subnets of keys.subnets) {
     if (subnets) { for (const p of leaseSubnets(subnets)) taken.add(formatPrefix(p)); }
   }
   return taken;
@@ -192,10 +222,10 @@ export function takenSubnets(entries: readonly RegistryEntry[]): Set<string> {
 /** A free lease picked at random (among the first 1000 free ones). */
 function randomFree(
   config: NetworkConfig,
-  entries: readonly RegistryEntry[],
+  taken: ReadonlySet<string>,
   random: () => number,
 ): LeaseSubnets {
-  const free = freeSubnets(config, takenSubnets(entries));
+  const free = freeSubnets(config, taken);
   return free[Math.floor(random() * free.length)];
 }
 
@@ -267,6 +297,20 @@ export function previewAllocation(
   request: AllocRequest,
   url: string,
 ): AllocationPreview {
+  return previewIn(config, registryKeys(entries), request, url).preview;
+}
+
+/**
+ * {@link previewAllocation} over keys parsed already; with the taken subnets when it counted
+ * them (a new subnet), for the random pick.
+ */
+function previewIn(
+  config: NetworkConfig,
+  keys: RegistryKeys,
+  request: AllocRequest,
+  url: string,
+): { preview: AllocationPreview; taken?: ReadonlySet<string> } {
+  const { entries } = keys;
   const attrs = leaseAttrsFor(request.attrs, config);
   refuseUnroutable(config, attrs);
   const { previous } = request;
@@ -279,15 +323,15 @@ export function previewAllocation(
         }`,
       );
     }
-    return { kind: "renew", lease: mine };
+    return { preview: { kind: "renew", lease: mine } };
   }
   let previousUnavailable: string | undefined;
   if (previous) {
     // A dual-stack host claims its IPv4 subnet's pair with it.
     const index = candidateIndex(config, previous);
     const subnets = index === undefined ? { subnet: previous } : subnetsAt(config, index);
-    previousUnavailable = whyNotFree(config, subnets, entries);
-    if (previousUnavailable === undefined) return { kind: "previous", subnets };
+    previousUnavailable = whyNotFreeIn(config, subnets, keys);
+    if (previousUnavailable === undefined) return { preview: { kind: "previous", subnets } };
     if (request.keepPrevious) {
       throw new PreviousSubnetError(
         `this host uses ${
@@ -296,19 +340,22 @@ export function previewAllocation(
       );
     }
   }
-  const taken = takenSubnets(entries);
+  const taken = takenIn(keys);
   const [first] = freeSubnets(config, taken, 1);
   if (!first) throw networkFull(config);
   // Held leases whose primary subnet is one of the network's (the rest take no room).
-  const held = entries.filter((e) => {
-    const subnets = subnetsOfKey(e.key);
-    return subnets !== undefined && candidateIndex(config, subnets.subnet) !== undefined;
-  }).length;
+  const held =
+    keys.subnets.filter((subnets) =>
+      subnets !== undefined && candidateIndex(config, subnets.subnet) !== undefined
+    ).length;
   return {
-    kind: "new",
-    first,
-    free: Number(candidateCount(config)) - held,
-    ...(previousUnavailable === undefined ? {} : { previousUnavailable }),
+    preview: {
+      kind: "new",
+      first,
+      free: Number(candidateCount(config)) - held,
+      ...(previousUnavailable === undefined ? {} : { previousUnavailable }),
+    },
+    taken,
   };
 }
 
@@ -334,7 +381,8 @@ export async function allocate(
   const attrs = leaseAttrsFor(request.attrs, config);
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const { entries } = await store.listLeases();
-    const preview = previewAllocation(config, entries, request, store.url);
+    // Each key parsed once per attempt: for the preview, the count and the random pick.
+    const { preview, taken } = previewIn(config, registryKeys(entries), request, store.url);
     if (preview.kind === "renew") {
       const mine = preview.lease;
       if (await store.renew(mine, mine.attrs.publicIp, ttlSeconds, attrs)) {
@@ -344,7 +392,7 @@ export async function allocate(
     }
     const subnets = preview.kind === "previous"
       ? preview.subnets
-      : randomFree(config, entries, random);
+      : randomFree(config, taken!, random);
     if (await store.claim(subnets, attrs, ttlSeconds)) {
       const lease = { ...subnets, attrs, expiresAt: expiry(request) };
       if (preview.kind === "previous") return { lease, reused: true };
