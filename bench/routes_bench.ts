@@ -10,7 +10,9 @@
  * - `hg --version` (the binary's start-up alone) and the in-process phases of the same sync
  *   (bench/hg_install_routes.ts --sync FILE: registry read, observe, plan, apply);
  * - one `ip route add` process per route;
- * - the raw batch: one `ip -batch -` process fed the N `route add` lines (CPU and wall).
+ * - the raw batch: one `ip -batch -` process fed the N `route add` lines (CPU and wall);
+ * - what hg's session does differently, one thing at a time with plain `ip`: `route replace`
+ *   lines, then also hg's flags `-N -d -j`, then also a pipe for its standard output.
  *
  * Run as root: `HG_BIN=/tmp/you/hg bun bench/routes_bench.ts` (or `deno run -A ...`; the
  * in-process helpers run under the runtime running this). `HGBENCH_REPS` (default 5) sets the
@@ -149,6 +151,7 @@ async function main(): Promise<void> {
       const requests = benchRequests(n);
       const dsts = requests.map((r) => formatPrefix(r.subnet));
       const lines = dsts.map((d) => addArgs(d).join(" ")).join("\n") + "\n";
+      const replaceLines = lines.replaceAll("route add ", "route replace ");
       const registry = join(dir, `registry-${n}.json`);
       writeBenchRegistry(registry, n);
       const syncArgv = inNetns(ROUTER, [
@@ -213,6 +216,21 @@ async function main(): Promise<void> {
           add(`batch@${n}`, c.wallMs);
           cost("batch", c);
           verify(dsts, "ip -batch");
+        },
+        // What hg's session does differently from the raw batch, one thing at a time, plain ip.
+        factorReplace: () => {
+          cost("factorReplace", mustCpu(["ip", "-n", ROUTER, "-batch", "-"], replaceLines));
+          verify(dsts, "ip -batch of route replace");
+        },
+        factorFlags: () => {
+          const argv = ["ip", "-n", ROUTER, "-N", "-d", "-j", "-batch", "-"];
+          cost("factorFlags", mustCpu(argv, replaceLines));
+          verify(dsts, "ip -N -d -j -batch of route replace");
+        },
+        factorPipe: () => {
+          const script = `ip -n ${ROUTER} -N -d -j -batch - | cat`;
+          cost("factorPipe", mustCpu(["bash", "-o", "pipefail", "-c", script], replaceLines));
+          verify(dsts, "ip -N -d -j -batch of route replace into a pipe");
         },
       };
       const order = Object.keys(ways).filter((w) => PER_PROCESS || w !== "perProcess");
@@ -287,6 +305,34 @@ async function main(): Promise<void> {
       ["way", "N", "runs", "CPU ms", "CPU vs raw", "wall ms", "wall vs raw"],
       cmdRows,
     ),
+  );
+
+  const factorRows: string[][] = [];
+  const factorLabels: [string, string][] = [
+    ["batch", "`ip -batch -`, `route add` lines (the raw batch)"],
+    ["factorReplace", "`ip -batch -`, `route replace` lines"],
+    ["factorFlags", "`ip -N -d -j -batch -` (hg's session flags), `route replace` lines"],
+    ["factorPipe", "the same, its stdout a pipe to `cat`"],
+  ];
+  for (const n of SIZES) {
+    const cpu0 = med(`batchCpu@${n}`);
+    const wall0 = med(`batchWall@${n}`);
+    for (const [key, label] of factorLabels) {
+      const cpu = med(`${key}Cpu@${n}`);
+      const wall = med(`${key}Wall@${n}`);
+      factorRows.push([
+        label,
+        n.toLocaleString("en-US"),
+        fmtMs(cpu),
+        `${(cpu / cpu0).toFixed(2)}×`,
+        fmtMs(wall),
+        `${(wall / wall0).toFixed(2)}×`,
+      ]);
+    }
+  }
+  console.log("\nWhat hg's session does differently, one thing at a time (plain `ip`):\n");
+  console.log(
+    markdownTable(["batch", "N", "CPU ms", "CPU vs raw", "wall ms", "wall vs raw"], factorRows),
   );
 
   // The phases of the whole command: start-up from `hg --version`, the four in-process phases
