@@ -373,9 +373,9 @@ export class Agent {
 
   /** The host's change events: each one makes the kept observation stale, and checks the host. */
   private async hostLoop(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
+    for (let restart = false; !signal.aborted; restart = true) {
       // Whatever happened while nothing watched (a monitor that died and starts again) is seen.
-      this.view.changed();
+      if (restart) this.view.changed();
       try {
         for await (const _ of this.host.changes(signal)) {
           this.view.changed();

@@ -68,7 +68,12 @@ export function agentOn(
   store: SubnetStore,
   host: ReturnType<typeof memoryHost>,
   dir: string,
-  options: { ttlSeconds?: number; restoreConfig?: boolean; releaseOnExit?: boolean } = {},
+  options: {
+    ttlSeconds?: number;
+    restoreConfig?: boolean;
+    releaseOnExit?: boolean;
+    checkMs?: number;
+  } = {},
 ) {
   const lines: string[] = [];
   const agent = new Agent({
@@ -85,6 +90,7 @@ export function agentOn(
     host: host.host,
     repairMs: 60_000,
     relistMs: 60_000,
+    checkMs: options.checkMs,
   });
   return { agent, lines };
 }

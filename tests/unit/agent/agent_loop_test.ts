@@ -4,7 +4,10 @@
  * new host's route and takes a departed one's; a broken watch is listed again at once (a failover,
  * not an outage); an unreachable registry keeps every route; a poisoned lease is never routed; a
  * lease taken by another host stops the agent and removes the bridge's address; SIGTERM leaves
- * the routes, --release-on-exit removes them.
+ * the routes, --release-on-exit removes them. What it costs: ticks with nothing changed look at
+ * no host and no registry; a registry change that routes nothing is planned from the kept
+ * observation; a new lease is one observation (under the lock); a store that says what changed
+ * is never listed again for it.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -22,6 +25,7 @@ import {
   until,
 } from "./agent_fixture.ts";
 import { memoryHost } from "./memory_host.ts";
+import { ChangesStore } from "./memory_store.ts";
 
 describe("agent loop (in memory)", () => {
   const dir = scratchDirs();
@@ -128,6 +132,84 @@ describe("agent loop (in memory)", () => {
     assert.equal(await running, 1);
     assert.ok(host.applied.includes("ip addr del 1.1.1.1/24 dev cni0"), host.applied.join("\n"));
     assert.ok(lines.some((l) => l.startsWith("error LEASE LOST: 1.1.1.0/24")), lines.join("\n"));
+  });
+
+  it("ticks with nothing changed read neither the host nor the registry", async () => {
+    const store = registry();
+    const host = memoryHost();
+    const { agent, running } = await runningAgentOn(store, host, dir(), { checkMs: 10 });
+    const observed = host.counts.observed;
+    const listed = store.calls.get("listLeases") ?? 0;
+    const reads = host.counts.forwardingReads;
+    await until(() => host.counts.forwardingReads >= reads + 10, 2000, "ten ticks");
+    assert.equal(host.counts.observed, observed, "no observation");
+    assert.equal(store.calls.get("listLeases") ?? 0, listed, "no listing");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("a tick sees forwarding turned off (no ip monitor event for a sysctl) and turns it on", async () => {
+    const store = registry();
+    const host = memoryHost();
+    const { agent, running } = await runningAgentOn(store, host, dir(), { checkMs: 10 });
+    const observed = host.counts.observed;
+    host.state.forwarding = false;
+    await until(
+      () => host.applied.some((l) => l.includes("net.ipv4.ip_forward")),
+      2000,
+      "forwarding set again",
+    );
+    assert.ok(host.counts.observed > observed, "observed again");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("a registry change that routes nothing is planned from the kept observation", async () => {
+    const { store, host, lines, agent, running } = await started();
+    const observed = host.counts.observed;
+    store.putBroken("1.1.9.0-24", "value is not JSON");
+    await until(
+      () => lines.some((l) => l.startsWith("warn refused lease 1.1.9.0-24")),
+      1000,
+      "seen",
+    );
+    assert.equal(host.counts.observed, observed, "the host was not read again");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("a new lease is one observation, under the lock; the host's own echo makes it look again", async () => {
+    const { store, host, agent, running } = await started();
+    const { observed, changes } = host.counts;
+    store.put(parsePrefix("1.1.3.0/24"), lease("10.0.12.13", "h3"));
+    await until(() => host.routeTo("1.1.3.0/24") !== undefined, 1000, "routed");
+    assert.equal(host.counts.observed, observed + 1);
+    host.changed(); // ip monitor reports the route the agent added
+    await until(() => host.counts.observed === observed + 2, 1000, "looked again");
+    assert.equal(host.counts.changes, changes + 1, "nothing more to change");
+    agent.shutdown();
+    assert.equal(await running, 0);
+  });
+
+  it("a store that says what changed: the change is applied, the registry not listed again", async () => {
+    const store = new ChangesStore(CONFIG);
+    store.put(OWN, lease("10.0.12.11", "h1"));
+    store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
+    const host = memoryHost();
+    const { agent, running } = await runningAgentOn(store, host, dir());
+    await until(() => (store.calls.get("watchLeaseChanges") ?? 0) > 0, 1000, "watching");
+    const listed = store.calls.get("listLeases") ?? 0;
+    store.put(parsePrefix("1.1.3.0/24"), lease("10.0.12.13", "h3"));
+    store.delete(parsePrefix("1.1.2.0/24"));
+    await until(
+      () => host.routeTo("1.1.3.0/24") !== undefined && host.routeTo("1.1.2.0/24") === undefined,
+      1000,
+      "both changes applied",
+    );
+    assert.equal(store.calls.get("listLeases") ?? 0, listed, "no listing for them");
+    assert.equal(store.calls.get("watchLeases"), undefined, "the change watch, not the plain one");
+    agent.shutdown();
+    assert.equal(await running, 0);
   });
 
   it("--release-on-exit gives the lease back and removes hg's routes", async () => {

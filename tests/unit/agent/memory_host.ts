@@ -76,7 +76,7 @@ export function memoryHost(
   const applied: string[] = [];
   const events = changeEvents();
   /** How often the agent looked at the host (observations), and changed it. */
-  const counts = { observed: 0, changes: 0 };
+  const counts = { observed: 0, changes: 0, forwardingReads: 0 };
   const observe = () => {
     counts.observed++;
     return { ...state };
@@ -126,7 +126,10 @@ export function memoryHost(
     changes: (signal) => events.changes(signal),
     change,
     changeNow: change,
-    forwarding: () => Promise.resolve([state.forwarding, state.forwarding6] as const),
+    forwarding: () => {
+      counts.forwardingReads++;
+      return Promise.resolve([state.forwarding, state.forwarding6] as const);
+    },
   };
   const peers = () => state.routes.filter((r) => r.protocol === 104).length;
   const routeTo = (subnet: string) =>

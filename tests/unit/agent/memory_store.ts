@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { LeaseChange, LeaseChangeSource } from "../../../lib/agent/lease_table.ts";
 import { formatPrefix, type Prefix } from "../../../lib/net/prefix.ts";
 import type { NetworkConfig } from "../../../lib/store/config.ts";
 import { configEquals } from "../../../lib/store/config.ts";
@@ -48,25 +49,30 @@ export class MemoryStore implements SubnetStore {
     return Promise.resolve(result);
   }
 
-  private changed(): void {
+  /** Every change, as a watch that reports changes gives them (see {@link ChangesStore}). */
+  readonly history: LeaseChange[] = [];
+
+  private changed(put: RegistryEntry[], deleted: string[]): void {
     this.revision++;
+    this.history.push({ revision: String(this.revision), put, deleted });
     for (const wake of this.waiters) wake();
   }
 
   /** Writes a lease (or a broken value) as another host or an operator would. */
   put(subnet: Prefix, attrs: LeaseAttrs): void {
-    this.leases.set(subnetKey(subnet), { subnet, attrs });
-    this.changed();
+    const key = subnetKey(subnet);
+    this.leases.set(key, { subnet, attrs });
+    this.changed([{ key, lease: { subnet, attrs } }], []);
   }
 
   putBroken(key: string, problem: string): void {
     this.broken.set(key, problem);
-    this.changed();
+    this.changed([{ key, problem }], []);
   }
 
   delete(subnet: Prefix): void {
     this.leases.delete(subnetKey(subnet));
-    this.changed();
+    this.changed([], [subnetKey(subnet)]);
   }
 
   /** Whether a watch is waiting for a change now. */
@@ -127,7 +133,7 @@ export class MemoryStore implements SubnetStore {
   release(key: string): Promise<boolean> {
     this.check("release");
     const had = this.leases.delete(key);
-    if (had) this.changed();
+    if (had) this.changed([], [key]);
     return Promise.resolve(had);
   }
 
@@ -140,21 +146,26 @@ export class MemoryStore implements SubnetStore {
         yield String(seen);
         continue;
       }
-      await new Promise<void>((resolve, reject) => {
-        const done = () => {
-          this.waiters.delete(done);
-          this.breakWatch = undefined;
-          resolve();
-        };
-        this.waiters.add(done);
-        this.breakWatch = (e) => {
-          this.waiters.delete(done);
-          this.breakWatch = undefined;
-          reject(e);
-        };
-        signal.addEventListener("abort", done, { once: true });
-      });
+      await this.nextChange(signal);
     }
+  }
+
+  /** Resolves at the next change (or abort); rejects when the watch is interrupted. */
+  protected nextChange(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        this.waiters.delete(done);
+        this.breakWatch = undefined;
+        resolve();
+      };
+      this.waiters.add(done);
+      this.breakWatch = (e) => {
+        this.waiters.delete(done);
+        this.breakWatch = undefined;
+        reject(e);
+      };
+      signal.addEventListener("abort", done, { once: true });
+    });
   }
 
   close(): Promise<void> {
@@ -164,5 +175,22 @@ export class MemoryStore implements SubnetStore {
   /** For messages in tests. */
   keys(): string[] {
     return [...this.leases.values()].map((l) => formatPrefix(l.subnet));
+  }
+}
+
+/** A {@link MemoryStore} whose watch says what changed (a {@link LeaseChangeSource}). */
+export class ChangesStore extends MemoryStore implements LeaseChangeSource {
+  async *watchLeaseChanges(fromRevision: string, signal: AbortSignal): AsyncIterable<LeaseChange> {
+    this.calls.set("watchLeaseChanges", (this.calls.get("watchLeaseChanges") ?? 0) + 1);
+    if (this.down) throw new EtcdUnavailableError([[this.url, "connection refused"]]);
+    let seen = Number(fromRevision);
+    while (!signal.aborted) {
+      const next = this.history.filter((c) => Number(c.revision) > seen);
+      for (const change of next) {
+        seen = Number(change.revision);
+        yield change;
+      }
+      if (next.length === 0) await this.nextChange(signal);
+    }
   }
 }
