@@ -1,6 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
-import { listContainers, presentContainers } from "../../lib/containers/list.ts";
-import { netnsExists, observeContainer } from "../../lib/containers/observe.ts";
+import { changeContainers } from "../../lib/containers/change.ts";
+import { containerEntries, listContainers, presentContainers } from "../../lib/containers/list.ts";
+import { type HostLinks, netnsExists, observeContainer } from "../../lib/containers/observe.ts";
 import { planNetnsAdd } from "../../lib/containers/plan_add.ts";
 import { planNetnsDel } from "../../lib/containers/plan_del.ts";
 import { observeHost } from "../../lib/host/observe.ts";
@@ -8,8 +9,10 @@ import { formatAddress } from "../../lib/net/address.ts";
 import { containerStatuses } from "../../lib/status/status.ts";
 import { containerRow } from "../container_row.ts";
 import { addressValue, interfaceValue, nameValue } from "../flags.ts";
-import { mutate } from "../mutation.ts";
+import { renderPlan } from "../../lib/plan/render.ts";
+import type { Planned } from "../mutation.ts";
 import type { Output } from "../output.ts";
+import { requireRoot } from "../root.ts";
 import { table } from "../table.ts";
 
 /** `hg netns add|del|ls`: containers as network namespaces on the bridge. */
@@ -27,8 +30,8 @@ export function netnsCommand(output: () => Output) {
     )
     .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
     .action(async (name, opts) => {
-      await mutate(output(), async (host) => {
-        const exists = listContainers(host).some((c) => c.kind === "netns" && c.name === name);
+      await mutateContainers(output(), async (host) => {
+        const exists = containerEntries(host).some((c) => c.kind === "netns" && c.name === name);
         const planned = planNetnsAdd({
           host,
           bridge: opts.bridge,
@@ -59,7 +62,7 @@ export function netnsCommand(output: () => Output) {
     .description("remove a container made by hg (its namespace and veth)")
     .argument("<name>", "container name", nameValue)
     .action(async (name) => {
-      await mutate(output(), (host) => ({
+      await mutateContainers(output(), (host) => ({
         plan: planNetnsDel(host, name, netnsExists(name)),
         summary: `container ${name} removed`,
         result: { name },
@@ -82,4 +85,32 @@ export function netnsCommand(output: () => Output) {
       );
     });
   return netns;
+}
+
+/**
+ * cli/mutation.ts's mutate for containers: the same output, through changeContainers, which
+ * observes the host's links and addresses only (lib/containers/change.ts).
+ */
+async function mutateContainers(
+  out: Output,
+  planner: (host: HostLinks) => Planned | Promise<Planned>,
+): Promise<void> {
+  const { dryRun, json, verbose } = out.options;
+  if (!dryRun) requireRoot();
+  const planned = await changeContainers(planner, dryRun);
+  const changes = planned.plan.length;
+  const commands = dryRun || json || verbose ? renderPlan(planned.plan) : [];
+  out.json({ changed: !dryRun && changes > 0, dryRun, commands, ...planned.result });
+  if (dryRun) {
+    if (changes > 0) out.line(commands.join("\n"));
+    else out.note(`nothing to do: ${planned.summary}`);
+    return;
+  }
+  if (changes > 0) out.detail(commands.map((c) => `+ ${c}`).join("\n"));
+  if (planned.details?.length) out.line(planned.details.join("\n"));
+  out.line(
+    changes === 0
+      ? `nothing to do: ${planned.summary}`
+      : `${planned.summary} (${changes} change${changes === 1 ? "" : "s"})`,
+  );
 }

@@ -5,7 +5,7 @@
  */
 import { HgError, InputError } from "../errors.ts";
 import type { HostState } from "../host/state.ts";
-import { listContainers } from "./list.ts";
+import { containerEntries } from "./list.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import {
   formatPrefix,
@@ -83,6 +83,6 @@ export function pickAddress(
 export function takenAddresses(host: Pick<HostState, "links">, gateway: IpAddress): IpAddress[] {
   return [
     gateway,
-    ...listContainers(host).flatMap((c) => c.ipv6 ? [c.address, c.ipv6.address] : [c.address]),
+    ...containerEntries(host).flatMap((c) => c.ipv6 ? [c.address, c.ipv6.address] : [c.address]),
   ];
 }

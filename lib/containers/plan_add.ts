@@ -10,17 +10,16 @@ import type { InterfaceAddress } from "../ip/addr.ts";
 import { formatPrefix } from "../net/prefix.ts";
 import { findBridge } from "../host/bridge.ts";
 import { containerAlias } from "../host/marks.ts";
-import type { HostState } from "../host/state.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../net/address.ts";
 import { ipStep, type Plan, type Step } from "../plan/step.ts";
 import { pickAddress, takenAddresses } from "./address.ts";
-import { type ContainerEntry, listContainers } from "./list.ts";
+import { containerEntries, type ContainerEntry } from "./list.ts";
 import { CONTAINER_IFNAME, hostVethName } from "./name.ts";
-import type { ContainerState } from "./observe.ts";
+import { type ContainerState, type HostLinks, withLinksOnly } from "./observe.ts";
 
 /** What {@link planNetnsAdd} needs to know. */
 export interface NetnsAddInput {
-  readonly host: HostState;
+  readonly host: HostLinks;
   readonly bridge: string;
   readonly name: string;
   readonly requested?: IpAddress;
@@ -56,7 +55,7 @@ export interface NetnsAddPlan {
  */
 export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
   const { host, bridge, name } = input;
-  const found = findBridge(host, bridge);
+  const found = findBridge(withLinksOnly(host), bridge);
   if (!found?.gateway) {
     throw new EnvironmentError(
       `no bridge ${bridge} with an address on this host: run "hg setup" first`,
@@ -77,8 +76,7 @@ export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
   }
   const gateway = primary.address;
   const subnet = primary.prefix;
-  const containers = listContainers(host);
-  const existing = containers.find((c) => c.kind === "netns" && c.name === name);
+  const existing = containerEntries(host).find((c) => c.kind === "netns" && c.name === name);
   if (existing) {
     const has = [existing.address, ...(existing.ipv6 ? [existing.ipv6.address] : [])];
     if (input.requested && !has.some((a) => addressEquals(a, input.requested!))) {

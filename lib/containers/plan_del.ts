@@ -1,7 +1,7 @@
 import { InputError } from "../errors.ts";
-import type { HostState } from "../host/state.ts";
 import { ipStep, type Plan } from "../plan/step.ts";
 import { netnsContainers } from "./list.ts";
+import type { HostLinks } from "./observe.ts";
 
 /**
  * Plans `hg netns del NAME`: the container's namespace goes, and with it both ends of its veth.
@@ -12,7 +12,7 @@ import { netnsContainers } from "./list.ts";
  * planNetnsDel(state, "web1", true); // [ip netns del web1]
  * ```
  */
-export function planNetnsDel(host: HostState, name: string, netnsExists: boolean): Plan {
+export function planNetnsDel(host: HostLinks, name: string, netnsExists: boolean): Plan {
   const entry = netnsContainers(host).find((c) => c.name === name);
   if (!entry) {
     throw new InputError(
