@@ -96,6 +96,11 @@ const TYPE_BY_TEXT: ReadonlyMap<string, RouteType> = new Map(
   TYPE_BY_NUMBER.flatMap((t, n) => t === undefined ? [] : [[String(n), t], [t, t]]),
 );
 
+/** The protocol numbers `ip -N` prints, by their text: a lookup instead of a regular expression. */
+const PROTOCOL_BY_TEXT: ReadonlyMap<string, number> = new Map(
+  Array.from({ length: 256 }, (_, n) => [String(n), n] as const),
+);
+
 /** Scope numbers by the text `ip` prints for them, as a number (`-N`) or a name. */
 const SCOPE_BY_TEXT: ReadonlyMap<string, number> = new Map([
   ...Array.from({ length: 256 }, (_, n) => [String(n), n] as const),
@@ -126,7 +131,7 @@ function plainRoute(entry: unknown, family: Family): Route | undefined {
   const protocolNo = protocol === undefined
     ? 3
     : typeof protocol === "string"
-    ? protocolNumber(protocol)
+    ? PROTOCOL_BY_TEXT.get(protocol) ?? protocolNumber(protocol)
     : undefined;
   const scopeNo = scope === undefined
     ? 0
@@ -142,12 +147,13 @@ function plainRoute(entry: unknown, family: Family): Route | undefined {
   if (metric !== undefined && !(typeof metric === "number" && Number.isFinite(metric))) {
     return undefined;
   }
-  if (flags !== undefined && !(Array.isArray(flags) && flags.every((f) => typeof f === "string"))) {
-    return undefined;
+  if (flags !== undefined) {
+    if (!Array.isArray(flags)) return undefined;
+    for (const flag of flags) if (typeof flag !== "string") return undefined;
   }
   return {
     type: routeType,
-    dst: prefixOf({ family: 4, value: BigInt(dstPrefix.value) }, dstPrefix.length),
+    dst: dstPrefix,
     gateway: gateway === undefined ? undefined : parseAddressOf(4, gateway),
     dev,
     protocol: protocolNo,

@@ -5,21 +5,22 @@
  *
  * @module
  */
+import type { Prefix } from "./prefix.ts";
 
 /**
  * The value of a dotted quad in the one form address.ts's `parseV4` accepts (four decimal parts 0-255
  * without leading zeros), read character by character, or -1 for anything else: a registry or
  * a routing table holds thousands of addresses, and the checks by regular expression cost
- * several times more. Anything it does not take goes the careful way, which says why.
+ * several times more. Anything it does not take goes the careful way, which says why. Reads
+ * `text` from `start` to `end` (all of it by default).
  */
-export function fastV4(text: string): number {
-  const end = text.length;
-  if (end < 7 || end > 15) return -1;
+export function fastV4(text: string, start = 0, end = text.length): number {
+  if (end - start < 7 || end - start > 15) return -1;
   let value = 0;
   let part = 0;
   let digits = 0;
   let dots = 0;
-  for (let i = 0; i < end; i++) {
+  for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i);
     if (c === 46) {
       if (digits === 0 || dots === 3) return -1;
@@ -41,14 +42,15 @@ export function fastV4(text: string): number {
 }
 
 /**
- * A prefix `a.b.c.d/len` in the one form `parsePrefix` accepts (a canonical dotted quad, a
- * length 0-32 without sign or leading zeros, no host bits set), or undefined for anything else
- * (which then goes the careful way).
+ * The prefix `text` names when it is `a.b.c.d/len` in the one form `parsePrefix` accepts (a
+ * canonical dotted quad, a length 0-32 without sign or leading zeros, no host bits set), or
+ * undefined for anything else (which then goes the careful way). `separator` is the character
+ * between address and length: "/", or "-" in a registry key (`1.1.1.0-24`).
  */
-export function fastV4Prefix(text: string): { value: number; length: number } | undefined {
-  const slash = text.indexOf("/");
+export function fastV4Prefix(text: string, separator = "/"): Prefix | undefined {
+  const slash = text.indexOf(separator);
   if (slash < 0) return undefined;
-  const value = fastV4(text.slice(0, slash));
+  const value = fastV4(text, 0, slash);
   if (value < 0) return undefined;
   const digits = text.length - slash - 1;
   if (digits < 1 || digits > 2) return undefined;
@@ -61,5 +63,6 @@ export function fastV4Prefix(text: string): { value: number; length: number } | 
     length = d0 * 10 + d1;
   }
   if (length > 32 || value % 2 ** (32 - length) !== 0) return undefined;
-  return { value, length };
+  // As prefix.ts builds every prefix: frozen, the address frozen too.
+  return Object.freeze({ address: Object.freeze({ family: 4, value: BigInt(value) }), length });
 }

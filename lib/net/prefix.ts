@@ -129,7 +129,7 @@ function parseWithLength(text: string, what: string): { address: IpAddress; leng
 export function parsePrefix(text: string): Prefix {
   if (typeof text === "string") {
     const fast = fastV4Prefix(text);
-    if (fast) return makePrefix(4, BigInt(fast.value), fast.length);
+    if (fast) return fast;
   }
   const { address, length } = parseWithLength(text, "prefix");
   const prefix = prefixOf(address, length);

@@ -235,7 +235,7 @@ export function reconcilePeers(
   keepVxlanDevice = false,
 ): Reconciliation {
   const errors = new Map<number, HgError>();
-  const paths = new Map<number, PeerPath>();
+  const paths: (PeerPath | undefined)[] = new Array(requests.length);
   // Thousands of peers share a handful of gateways: check each gateway once.
   const gateways = new Map<number | string, ReturnType<typeof choosePath>>();
   for (let i = 0; i < requests.length; i++) {
@@ -254,7 +254,7 @@ export function reconcilePeers(
       gateways.set(gatewayKey, result = choosePath(state, request, containers, vxlan));
     }
     if ("error" in result) errors.set(i, result.error);
-    else paths.set(i, result);
+    else paths[i] = result;
   }
 
   // Routes and requests meet by destination. An IPv4 prefix's key is a number (its address and
@@ -351,7 +351,7 @@ export function reconcilePeers(
       return;
     }
     if (wanted.has(dst)) return;
-    const path = paths.get(i)!;
+    const path = paths[i]!;
     if (path.mode === "vxlan") {
       const mac = request.vtepMac!;
       const holder = macs.get(mac);

@@ -56,6 +56,12 @@ export interface SyncedPeer {
   readonly reason: string;
 }
 
+/** A lease's route as the reconciler's request, with the lease's key and node name. */
+interface LeaseRequest extends PeerRequest {
+  readonly leaseKey: string;
+  readonly node: string | undefined;
+}
+
 /** How this host knows its own lease: its node name, and the subnet on its bridge. */
 export interface SelfIdentity {
   readonly node?: string;
@@ -83,7 +89,7 @@ export function planPeerSync(
 ): PeerSync {
   const refused: RefusedLease[] = [];
   const ownSubnet = findBridge(state, self.bridge)?.gateway?.prefix;
-  const candidates: { key: string; request: PeerRequest; node?: string }[] = [];
+  const candidates: LeaseRequest[] = [];
   let own: Lease | undefined;
   // Each family's range looked up once, not once per lease.
   const ranges = { 4: rangeOf(config, 4), 6: rangeOf(config, 6) } as const;
@@ -109,12 +115,17 @@ export function planPeerSync(
         refused.push({ key: entry.key, reason: outside });
         continue;
       }
-      const request = {
-        subnet: route.subnet,
-        via: route.via,
-        ...(attrs.vtep && route.subnet.address.family === 4 ? { vtepMac: attrs.vtep.mac } : {}),
-      };
-      candidates.push({ key: entry.key, request, node: attrs.node });
+      candidates.push(
+        attrs.vtep && route.subnet.address.family === 4
+          ? {
+            subnet: route.subnet,
+            via: route.via,
+            vtepMac: attrs.vtep.mac,
+            leaseKey: entry.key,
+            node: attrs.node,
+          }
+          : { subnet: route.subnet, via: route.via, leaseKey: entry.key, node: attrs.node },
+      );
     }
   }
   const { backend } = config;
@@ -136,15 +147,15 @@ export function planPeerSync(
   }
   const { plan, rejected, unchanged, routed } = reconcilePeers(
     state,
-    candidates.map((c) => c.request),
+    candidates,
     "sync",
     containerSpaces(state, self.bridge, configRanges(config).map((r) => r.network)),
     vxlan,
     vxlanProblem !== undefined,
   );
-  const byRequest = new Map(candidates.map((c) => [c.request, c]));
+  // The reconciler hands back the requests it was given: each knows its lease.
   for (const r of rejected) {
-    refused.push({ key: byRequest.get(r.request)!.key, reason: r.error.message });
+    refused.push({ key: (r.request as LeaseRequest).leaseKey, reason: r.error.message });
   }
   // Thousands of peers share a handful of gateways: each is formatted once.
   const vias = new Map<number | bigint, string>();
@@ -155,7 +166,7 @@ export function planPeerSync(
     return text;
   };
   const peers = routed.map(({ request, mode, reason }): SyncedPeer => {
-    const { node } = byRequest.get(request)!;
+    const { node } = request as LeaseRequest;
     const subnet = formatPrefix(request.subnet);
     const via = viaText(request.via);
     return node === undefined ? { subnet, via, mode, reason } : { subnet, via, node, mode, reason };

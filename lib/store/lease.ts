@@ -18,7 +18,7 @@ import { InputError } from "../errors.ts";
 import { type IpAddress, parseAddressOf } from "../net/address.ts";
 import { specialAddressError } from "../net/special.ts";
 import { formatAddress } from "../net/address.ts";
-import { formatPrefix, parsePrefix, type Prefix, prefixOf } from "../net/prefix.ts";
+import { formatPrefix, parsePrefix, type Prefix } from "../net/prefix.ts";
 import { fastV4Prefix } from "../net/dotted_quad.ts";
 import type { Family } from "../net/address.ts";
 import { parseMac, vtepMac } from "../vxlan/vtep.ts";
@@ -186,10 +186,9 @@ const KEY = new RegExp(`^(?:${V4_KEY}(?:&${V6_KEY})?|${V6_KEY})$`);
 export function subnetsOfKey(key: string): LeaseSubnets | undefined {
   // The common key, one IPv4 subnet written canonically, without the regular expression and
   // the round trip through formatting: a registry holds thousands. The rest goes the long way.
-  const dash = key.indexOf("-");
-  if (dash > 0 && key.indexOf("&") < 0) {
-    const fast = fastV4Prefix(`${key.slice(0, dash)}/${key.slice(dash + 1)}`);
-    if (fast) return { subnet: prefixOf({ family: 4, value: BigInt(fast.value) }, fast.length) };
+  if (key.indexOf("&") < 0) {
+    const subnet = fastV4Prefix(key, "-");
+    if (subnet) return { subnet };
   }
   const match = KEY.exec(key);
   if (!match) return undefined;
