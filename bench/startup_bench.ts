@@ -1,12 +1,16 @@
 /**
  * Start-up benchmark (issue 15's first target): the CPU time of `hg --version`,
- * `hg status --json` and a CNI VERSION call against `bun -e 0` (the runtime's own start-up), a
- * compiled program that only parses `--version` with commander (the floor of any CLI built with
- * `bun build --compile` and commander), and one `ip -j route show`. hg is the release build
- * (`bun build --compile --minify --bytecode cli/main.ts`, built into a temp dir), or `HG_BIN`.
+ * `hg status --json` and a CNI VERSION call against `bun -e 0` (the runtime's own start-up), two
+ * compiled programs of two lines each, one that prints a line (the floor of any program built
+ * with `bun build --compile`) and one that only parses `--version` with commander (the floor of
+ * such a CLI built with commander), and one `ip -j route show`. hg is the release build
+ * (`bun build --compile --minify --bytecode cli/main.ts`, built into a temp dir), or `HG_BIN`;
+ * `HG_DENO_BIN` adds the same three rows for another build (the release workflow's
+ * `deno compile` one).
  *
- * Every way runs in the scratch namespace `hgbench-s` (lo only) through nsenter, as a child of
- * bash's `time` (CPU = user + sys of the process and its children), alternating, medians of
+ * Every way runs in the scratch namespace `hgbench-s` (lo only; `HGBENCH_NETNS=hgbench-xy-`
+ * makes it `hgbench-xy-s`) through nsenter, as a child of bash's `time` (CPU = user + sys of the
+ * process and its children: `hg status` starts two `ip` processes), alternating, medians of
  * `HGBENCH_REPS` (default 30) runs each. Run as root: `deno run -A bench/startup_bench.ts`.
  *
  * @module
@@ -23,11 +27,16 @@ import {
   markdownTable,
   median,
   must,
+  NETNS_PREFIX,
   ROOT,
   withNamespaces,
 } from "./bench_util.ts";
 
-const NETNS = "hgbench-s";
+const PREFIX = process.env.HGBENCH_NETNS ?? NETNS_PREFIX;
+if (!PREFIX.startsWith(NETNS_PREFIX)) {
+  throw new Error(`HGBENCH_NETNS must start with ${NETNS_PREFIX}`);
+}
+const NETNS = `${PREFIX}s`;
 const REPS = Number(process.env.HGBENCH_REPS ?? 30);
 if (!Number.isInteger(REPS) || REPS < 1) {
   throw new Error("HGBENCH_REPS must be a whole number >= 1");
@@ -87,16 +96,27 @@ async function main(): Promise<void> {
   );
   const floor = join(work, "floor-bin");
   compile("main.ts", floor, floorDir);
+  // The runtime's floor: a compiled program that prints a line, as `hg --version` does.
+  writeFileSync(join(floorDir, "print.ts"), `console.log("0.0.0");\n`);
+  const printer = join(work, "print-bin");
+  compile("print.ts", printer, floorDir);
   const none = "/dev/null";
   const versionConf = join(work, "version.json");
   writeFileSync(versionConf, JSON.stringify({ cniVersion: "1.1.0" }));
+  const hgWays = (bin: string, label: string): Record<string, () => Sample> => ({
+    [`\`hg --version\`${label}`]: () => timeIt([bin, "--version"], none, {}),
+    [`\`hg status --json\`${label}`]: () =>
+      timeIt([bin, "status", "--json"], none, { HG_RUN_DIR: work }),
+    [`CNI VERSION (\`CNI_COMMAND=VERSION hg\`)${label}`]: () =>
+      timeIt([bin], versionConf, { CNI_COMMAND: "VERSION", HG_RUN_DIR: work }),
+  });
   const ways: Record<string, () => Sample> = {
     "`bun -e 0`": () => timeIt(["bun", "-e", "0"], none, {}),
-    "compiled commander `--version` (floor)": () => timeIt([floor, "--version"], none, {}),
-    "`hg --version`": () => timeIt([hg, "--version"], none, {}),
-    "`hg status --json`": () => timeIt([hg, "status", "--json"], none, { HG_RUN_DIR: work }),
-    "CNI VERSION (`CNI_COMMAND=VERSION hg`)": () =>
-      timeIt([hg], versionConf, { CNI_COMMAND: "VERSION", HG_RUN_DIR: work }),
+    "compiled `console.log` (floor of bun --compile)": () => timeIt([printer], none, {}),
+    "compiled commander `--version` (floor with commander)": () =>
+      timeIt([floor, "--version"], none, {}),
+    ...hgWays(hg, ""),
+    ...(process.env.HG_DENO_BIN ? hgWays(process.env.HG_DENO_BIN, ", HG_DENO_BIN") : {}),
     "`ip -j route show`": () => timeIt(["ip", "-j", "route", "show"], none, {}),
   };
   const names = Object.keys(ways);
@@ -110,6 +130,7 @@ async function main(): Promise<void> {
     await checkpoint();
   }
   const base = median(samples.get(names[0])!.map((s) => s.cpuMs));
+  const commanderFloor = median(samples.get(names[2])!.map((s) => s.cpuMs));
   const rows = names.map((name) => {
     const s = samples.get(name)!;
     const cpu = median(s.map((x) => x.cpuMs));
@@ -120,6 +141,7 @@ async function main(): Promise<void> {
       fmtMs(median(s.map((x) => x.wallMs))),
       fmtMs(cpu),
       `${(cpu / base).toFixed(2)}×`,
+      `${(cpu / commanderFloor).toFixed(2)}×`,
       isHg ? (cpu / base <= TARGET ? "met" : "NOT MET") : "",
     ];
   });
@@ -129,7 +151,15 @@ async function main(): Promise<void> {
       `${REPS} runs each, alternating, medians; CPU = user + sys from bash's time\n`,
   );
   console.log(markdownTable(
-    ["way", "runs", "wall ms", "CPU ms", "CPU vs bun -e 0", `target ≤ ${TARGET}×`],
+    [
+      "way",
+      "runs",
+      "wall ms",
+      "CPU ms",
+      "CPU vs bun -e 0",
+      "CPU vs commander floor",
+      `target ≤ ${TARGET}×`,
+    ],
     rows,
   ));
 }
