@@ -8,9 +8,21 @@
  */
 import { rm } from "node:fs/promises";
 import { formatPrefix } from "../net/prefix.ts";
-import { makeNetworkConfig, makeSubnetRange, type NetworkConfig } from "../store/config.ts";
-import { parseBackend } from "../store/config.ts";
-import { type LeaseAttrs, leaseAttrsFor, type LeaseSubnets } from "../store/lease.ts";
+import {
+  formatNetworkConfig,
+  makeNetworkConfig,
+  makeSubnetRange,
+  type NetworkConfig,
+  parseBackend,
+} from "../store/config.ts";
+import { parseRegistryFile } from "../store/file/format.ts";
+import {
+  type LeaseAttrs,
+  leaseAttrsFor,
+  leaseKey,
+  type LeaseSubnets,
+  leaseValue,
+} from "../store/lease.ts";
 import { openStore } from "../store/open.ts";
 import { HgError } from "../errors.ts";
 import { labDir } from "./registry.ts";
@@ -86,6 +98,36 @@ export function labPeers(lab: LabTopology): LabPeers {
       }, config),
     })),
   };
+}
+
+/**
+ * Whether `text` (the peers file as it is, undefined when there is none) holds exactly `peers`:
+ * the same network config, the same leases with the same values, none running out within a
+ * year of `now` (ms since the epoch). Then `lab up` leaves it as it is.
+ *
+ * @example
+ * ```ts
+ * import { labTopology } from "./topology.ts";
+ * peersFileHolds(undefined, labPeers(labTopology("hglab", 4)), Date.now()); // false
+ * ```
+ */
+export function peersFileHolds(text: string | undefined, peers: LabPeers, now: number): boolean {
+  if (text === undefined) return false;
+  let file;
+  try {
+    file = parseRegistryFile(text, "peers file");
+  } catch {
+    return false; // not hg's, or broken: written again
+  }
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const year = 365 * 24 * 3600 * 1000;
+  return same(file.config, JSON.parse(formatNetworkConfig(peers.config))) &&
+    Object.keys(file.leases).length === peers.leases.length &&
+    peers.leases.every(({ subnets, attrs }) => {
+      const stored = file.leases[leaseKey(subnets)];
+      return stored !== undefined && same(stored.attrs, leaseValue(attrs)) &&
+        Date.parse(stored.expiration) > now + year;
+    });
 }
 
 /**

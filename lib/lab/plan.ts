@@ -22,7 +22,13 @@ import {
   reconcileHostNumbers,
 } from "./host_numbers.ts";
 import { type LabObservation, labShape, recordedBackend, recordedFamily } from "./observe.ts";
-import { type LabPeers, labPeers, PEER_ADD_MAX_HOSTS, peersFile } from "./peers_file.ts";
+import {
+  type LabPeers,
+  labPeers,
+  PEER_ADD_MAX_HOSTS,
+  peersFile,
+  peersFileHolds,
+} from "./peers_file.ts";
 import { planPlumbing, planUplinkMove, splitNamespaceAdds } from "./plumbing.ts";
 import {
   hostRegistryArgs,
@@ -318,7 +324,13 @@ export function planLabUp(
       : [{ kind: "forwarding", netns: topology.underlayNetns } as const]),
   ];
   if (!request) {
-    stages.push(...staticHostStages(withHosts(topology, union(present, lab), obs.placement), lab));
+    stages.push(
+      ...staticHostStages(
+        withHosts(topology, union(present, lab), obs.placement),
+        lab,
+        obs.peersJson,
+      ),
+    );
     return stages;
   }
   if (known && known.kind !== request.kind) {
@@ -383,7 +395,8 @@ export const routesByPeersFile = (hosts: number): boolean => hosts > PEER_ADD_MA
  * The stages that set up `built`, the hosts of a lab without a registry being built now (whose
  * hosts are then `lab`), as an operator would: `hg setup --subnet` with each host's fixed subnet
  * and `hg netns add`; then, in a small lab, `hg peer add` on each for every other. A bigger
- * lab first writes its peers file (every host of `lab`), and each host of `lab` runs one
+ * lab first writes its peers file (every host of `lab`; unless `peersJson`, the file's text,
+ * holds them already), and each host of `lab` runs one
  * `hg peer sync --store FILE` (after its setup when it is built now): one hg process per host
  * for its routes, whatever the lab's size.
  *
@@ -394,7 +407,12 @@ export const routesByPeersFile = (hosts: number): boolean => hosts > PEER_ADD_MA
  * staticHostStages(lab, lab).map((s) => s.kind); // ["peers", "hg"]
  * ```
  */
-export function staticHostStages(lab: LabTopology, built: LabTopology): LabStage[] {
+export function staticHostStages(
+  lab: LabTopology,
+  built: LabTopology,
+  peersJson?: string,
+  now = Date.now(),
+): LabStage[] {
   const setup = (host: LabHost): HostCommand[] => [
     { netns: host.netns, args: staticSetupArgs(built, host) },
     {
@@ -415,8 +433,9 @@ export function staticHostStages(lab: LabTopology, built: LabTopology): LabStage
   // for the others.
   const path = peersFile(lab.name);
   const building = new Set(built.hosts.map((h) => h.index));
+  const peers = labPeers(lab);
   return [
-    { kind: "peers", path, peers: labPeers(lab) },
+    ...(peersFileHolds(peersJson, peers, now) ? [] : [{ kind: "peers", path, peers } as const]),
     {
       kind: "hg",
       commands: lab.hosts.flatMap((host) => [

@@ -5,10 +5,15 @@
  * `hg peer sync` reads it; what a host plans from it is planned over the captured lab host.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { after, describe, it } from "node:test";
-import { labPeers, PEER_ADD_MAX_HOSTS, writePeersFile } from "../../../lib/lab/peers_file.ts";
+import {
+  labPeers,
+  PEER_ADD_MAX_HOSTS,
+  peersFileHolds,
+  writePeersFile,
+} from "../../../lib/lab/peers_file.ts";
 import { type LabStage, planLabUp, staticHostStages } from "../../../lib/lab/plan.ts";
 import type { LabObservation } from "../../../lib/lab/observe.ts";
 import { labTopology, withHosts } from "../../../lib/lab/topology.ts";
@@ -102,6 +107,43 @@ describe("the peers file on disk", () => {
       "ip route replace 1.1.3.0/24 via 10.0.12.13 dev eth0 proto 104",
       "ip route replace 1.1.4.0/24 via 10.0.12.14 dev eth0 proto 104",
     ]);
+  });
+
+  it("a file that holds the lab's hosts is left alone; any other is written again", async () => {
+    const path = `${tmp}/held.json`;
+    const lab = labTopology("x", 4);
+    await writePeersFile(path, labPeers(lab));
+    const text = readFileSync(path, "utf8");
+    const now = Date.now();
+    assert.ok(peersFileHolds(text, labPeers(lab), now));
+    assert.ok(!peersFileHolds(undefined, labPeers(lab), now), "no file");
+    assert.ok(!peersFileHolds(text, labPeers(labTopology("x", 5)), now), "a host more");
+    assert.ok(!peersFileHolds(text, labPeers(labTopology("x", 3)), now), "a host less");
+    const moved = withHosts(lab, [1, 2, 3, 4], new Map([[2, 1]]));
+    assert.ok(!peersFileHolds(text, labPeers(moved), now), "a host on another segment");
+    const vxlan = labTopology("x", 4, { backend: "vxlan" });
+    assert.ok(!peersFileHolds(text, labPeers(vxlan), now), "another backend");
+    assert.ok(!peersFileHolds(text, labPeers(lab), now + 10 * 365 * 24 * 3600e3), "running out");
+    assert.ok(!peersFileHolds("{}", labPeers(lab), now), "not hg's");
+    assert.ok(!peersFileHolds("{", labPeers(lab), now), "not JSON");
+
+    // lab up on a lab whose file holds its hosts: no peers stage, every host still syncs.
+    const hosts = [1, 2, 3, 4].map((i) => `x-h${i}`);
+    const numbers = { highest: 4, removed: [] };
+    const obs: LabObservation = {
+      name: "x",
+      namespaces: [...hosts.map((h) => `${h}-c1`), ...hosts, "x-ul"],
+      dirEntries: ["hosts.json", "peers.json"],
+      hostsJson: JSON.stringify(numbers),
+      numbers,
+      peersJson: text,
+      etcdAnswers: false,
+      agents: new Map(),
+    };
+    const again = planLabUp(obs, lab);
+    assert.deepEqual(again.map((s) => s.kind), ["hg"]);
+    assert.equal(commands(again).filter((c) => c.includes(": peer sync ")).length, 4);
+    assert.ok(planLabUp(obs, labTopology("x", 5)).some((s) => s.kind === "peers"));
   });
 });
 
