@@ -9,11 +9,12 @@
 import { formatAddress } from "../net/address.ts";
 import type { Link } from "../ip/link.ts";
 import type { Route } from "../ip/route.ts";
-import { planPeerSync, type SyncedPeer } from "../peers/sync.ts";
+import type { SyncedPeer } from "../peers/sync.ts";
 import type { Backend } from "../store/config.ts";
 import type { Lease } from "../store/store.ts";
 import { findVxlanDevice, type LocalVtep, localVtep } from "../vxlan/device.ts";
-import { type DoctorContext, syncView } from "./context.ts";
+import type { DoctorContext } from "./context.ts";
+import { syncPlan } from "./sync_plan.ts";
 
 /** The VXLAN backend's settings (flannel's `Backend` of type vxlan). */
 export type VxlanBackend = Extract<Backend, { readonly type: "vxlan" }>;
@@ -73,11 +74,7 @@ function derive(ctx: DoctorContext): VxlanFacts {
   const expected = vtep && !("error" in vtep) ? vtep : undefined;
   const planned = new Map<string, SyncedPeer>();
   if (backend && ctx.registry) {
-    const sync = planPeerSync(syncView(ctx), ctx.registry.config, ctx.registry.entries, {
-      node: ctx.obs.node,
-      bridge: ctx.obs.bridge,
-    });
-    for (const p of sync.peers) planned.set(p.subnet, p);
+    for (const p of syncPlan(ctx, ctx.obs.node)!.peers) planned.set(p.subnet, p);
   }
   const routes = device ? ctx.hgRoutes.filter((r) => r.dev === device.ifname) : [];
   return {

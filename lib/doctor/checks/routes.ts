@@ -35,6 +35,7 @@ import { vxlanFacts, vxlanLease } from "../vxlan_facts.ts";
 import { modeStaleFinding } from "./vxlan.ts";
 import { neighboursAt } from "../neighbour_index.ts";
 import { prefixKey } from "../route_index.ts";
+import { syncPlan } from "../sync_plan.ts";
 
 const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${via}`;
 
@@ -101,13 +102,15 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
   const registry = ctx.registry;
   if (!registry) return [];
   const host = ctx.obs.host;
-  const sync = planPeerSync(
-    syncView(ctx),
-    registry.config,
-    relevantEntries(ctx, registry.entries, only),
-    // This host's own lease by its node name, else the one its bridge's address lies in.
-    { node: ctx.obs.node ?? ctx.ownLease?.attrs.node, bridge: ctx.obs.bridge },
-  );
+  // This host's own lease by its node name, else the one its bridge's address lies in.
+  const node = ctx.obs.node ?? ctx.ownLease?.attrs.node;
+  const sync = only === undefined
+    // The whole registry's plan, shared with the VXLAN facts.
+    ? syncPlan(ctx, node)!
+    : planPeerSync(syncView(ctx), registry.config, relevantEntries(ctx, registry.entries, only), {
+      node,
+      bridge: ctx.obs.bridge,
+    });
   const findings: Finding[] = [];
   const byDst = routesByDestination(host);
   const missing: { subnet: string; via: string; node?: string; mac?: string }[] = [];
