@@ -68,7 +68,9 @@ export function parseRegistryFile(text: string, path: string): RegistryFile {
   if (typeof v.leases !== "object" || v.leases === null || Array.isArray(v.leases)) {
     throw refuse("has no leases object");
   }
-  for (const [key, lease] of Object.entries(v.leases)) {
+  for (const key in v.leases) {
+    if (!Object.hasOwn(v.leases, key)) continue;
+    const lease = v.leases[key];
     if (
       typeof lease !== "object" || lease === null || typeof lease.attrs !== "object" ||
       lease.attrs === null || typeof lease.expiration !== "string"

@@ -195,8 +195,13 @@ export class FileStore implements SubnetStore {
         continue;
       }
       try {
-        const lease = leaseOf(subnets, leaseAttrsOf(stored.attrs));
-        entries.push({ key, lease: { ...lease, expiresAt } });
+        const { subnet, ipv6Subnet, attrs } = leaseOf(subnets, leaseAttrsOf(stored.attrs));
+        entries.push({
+          key,
+          lease: ipv6Subnet
+            ? { subnet, ipv6Subnet, attrs, expiresAt }
+            : { subnet, attrs, expiresAt },
+        });
       } catch (e) {
         entries.push({ key, problem: (e as Error).message });
       }
