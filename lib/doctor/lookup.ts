@@ -132,6 +132,24 @@ function firewallSetsMarks(obs: Observation): boolean {
   return nft || iptables;
 }
 
+/** Every captured table, indexed. */
+function indexTables(obs: Observation): ReadonlyMap<number, TableIndex> {
+  const byTable = new Map<number, Route[]>();
+  // routeTables holds the other tables (older snapshots: main too, then taken from there).
+  const all = obs.routeTables === undefined
+    ? obs.host.routes
+    : obs.routeTables.some((r) => r.table === TABLE_MAIN)
+    ? obs.routeTables
+    : [...obs.host.routes, ...obs.routeTables];
+  for (const r of all) {
+    const table = r.table ?? TABLE_MAIN;
+    const list = byTable.get(table);
+    if (list) list.push(r);
+    else byTable.set(table, [r]);
+  }
+  return new Map([...byTable].map(([t, routes]) => [t, indexTable(routes)]));
+}
+
 /**
  * The rules and tables of an observed host, indexed once (and kept for the observation).
  *
@@ -147,23 +165,15 @@ function firewallSetsMarks(obs: Observation): boolean {
 export function routingOf(obs: Observation): Routing {
   const cached = routingCache.get(obs);
   if (cached) return cached;
-  const byTable = new Map<number, Route[]>();
-  // routeTables holds the other tables (older snapshots: main too, then taken from there).
-  const all = obs.routeTables === undefined
-    ? obs.host.routes
-    : obs.routeTables.some((r) => r.table === TABLE_MAIN)
-    ? obs.routeTables
-    : [...obs.host.routes, ...obs.routeTables];
-  for (const r of all) {
-    const table = r.table ?? TABLE_MAIN;
-    const list = byTable.get(table);
-    if (list) list.push(r);
-    else byTable.set(table, [r]);
-  }
   const vrfs = new Set(obs.host.links.filter((l) => l.kind === "vrf").map((l) => l.ifname));
+  let tables: ReadonlyMap<number, TableIndex> | undefined;
   const routing: Routing = {
     rules: [...(obs.rules ?? DEFAULT_RULES)].sort((a, b) => a.priority - b.priority),
-    tables: new Map([...byTable].map(([t, routes]) => [t, indexTable(routes)])),
+    // Indexed when a lookup first needs them: a whole-host diagnosis without policy rules
+    // (or arp_filter) never follows a packet.
+    get tables() {
+      return tables ??= indexTables(obs);
+    },
     ...(obs.routeTables === undefined ? { host: obs.host } : {}),
     vrfPorts: new Set(
       obs.host.links.filter((l) => l.master && vrfs.has(l.master)).map((l) => l.ifname),

@@ -28,6 +28,22 @@ export function prefixKey(prefix: Prefix): string {
 }
 
 /**
+ * A prefix as a map key that needs no formatting: a number for IPv4 (address and length in
+ * one, exact below 2^53), the text for IPv6. Equal prefixes, equal keys.
+ *
+ * @example
+ * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
+ * prefixId(parsePrefix("1.1.2.0/24")) === prefixId(parsePrefix("1.1.2.0/24")); // true
+ * ```
+ */
+export function prefixId(prefix: Prefix): number | string {
+  return prefix.address.family === 4
+    ? Number(prefix.address.value) * 64 + prefix.length
+    : prefixKey(prefix);
+}
+
+/**
  * The network of `address` at `length` bits as a map key: a plain number for IPv4 (exact, and
  * cheaper than a bigint shift), a bigint for IPv6, so keys of the two families never meet.
  *

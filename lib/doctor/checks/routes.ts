@@ -34,7 +34,7 @@ import { overlappingLeaseKeys } from "./registry.ts";
 import { vxlanFacts, vxlanLease } from "../vxlan_facts.ts";
 import { modeStaleFinding } from "./vxlan.ts";
 import { neighboursAt } from "../neighbour_index.ts";
-import { prefixKey } from "../route_index.ts";
+import { prefixId, prefixKey } from "../route_index.ts";
 import { syncPlan } from "../sync_plan.ts";
 
 const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${via}`;
@@ -313,20 +313,21 @@ const routeDel = (r: Route) =>
 export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[] {
   const host = ctx.obs.host;
   const findings: Finding[] = [];
-  const byDst = new Map<string, Route[]>();
+  const byDst = new Map<number | string, Route[]>();
   for (const r of host.routes) {
     if (r.dst.length === 0 || r.type !== "unicast") continue;
-    const key = prefixKey(r.dst);
+    const key = prefixId(r.dst);
     const list = byDst.get(key);
     if (list) list.push(r);
     else byDst.set(key, [r]);
   }
-  for (const [dst, routes] of byDst) {
-    // hg's routes are table main's of its protocol (ctx.hgRoutes): no search of that list.
-    const isHg = (r: Route) => r.protocol === HG_ROUTE_PROTOCOL;
+  // hg's routes are table main's of its protocol (ctx.hgRoutes): no search of that list.
+  const isHg = (r: Route) => r.protocol === HG_ROUTE_PROTOCOL;
+  for (const routes of byDst.values()) {
     if (routes.length < 2 || !routes.some(isHg) || !concerns(routes[0].dst, only)) {
       continue;
     }
+    const dst = prefixKey(routes[0].dst);
     const used = [...routes].sort((a, b) => a.metric - b.metric)[0];
     const owner = registryHost(ctx, used.dst);
     const hg = routes.find(isHg)!;
