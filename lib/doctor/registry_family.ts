@@ -13,6 +13,11 @@ import type { RegistryObservation } from "./observation.ts";
 
 /** A lease as `family` sees it; none for a lease without a subnet of that family. */
 function leaseOfFamily(lease: Lease, family: Family): Lease | undefined {
+  // A lease of this family alone is itself (no copy of each of 10,000 leases).
+  if (
+    lease.subnet.address.family === family && lease.ipv6Subnet === undefined &&
+    lease.attrs.publicIpv6 === undefined
+  ) return lease;
   const { ipv6Subnet, ...primary } = lease;
   const { publicIpv6, ...attrs } = lease.attrs;
   if (lease.subnet.address.family === family) return { ...primary, attrs };

@@ -13,7 +13,7 @@ import { formatPrefix, prefixContains, prefixCovers } from "../../net/prefix.ts"
 import { isLocalAddress, onLinkInterface } from "../../peers/onlink.ts";
 import { type DoctorContext, leaseFor, selfAddress } from "../context.ts";
 import type { Finding } from "../finding.ts";
-import { capped } from "./evidence.ts";
+import { cappedMap } from "./evidence.ts";
 import { vxlanFacts } from "../vxlan_facts.ts";
 import { neighboursAt } from "../neighbour_index.ts";
 import { prefixKey, routesByPrefix, routeViaRouterTo } from "../route_index.ts";
@@ -180,7 +180,7 @@ function unreachableFinding(
       "has another address now, or sits behind a router on another segment (host-gw needs one L2 segment).",
     evidence: [
       `ip neigh: ${gw} dev ${dev} ${state}`,
-      ...capped(routes.map(formatRoute)),
+      ...cappedMap(routes, formatRoute),
     ],
     fix: moved && routes.every((r) => r.protocol === HG_ROUTE_PROTOCOL)
       ? [peerAdd(formatPrefix(lease.subnet), formatAddress(lease.attrs.publicIp))]

@@ -14,7 +14,7 @@ import { subnetKey } from "../../store/lease.ts";
 import type { Lease } from "../../store/store.ts";
 import type { DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
-import { capped } from "./evidence.ts";
+import { cappedMap } from "./evidence.ts";
 
 const holder = (l: Lease) =>
   `${formatPrefix(l.subnet)} -> ${l.attrs.node ? `${l.attrs.node} at ` : ""}${
@@ -88,7 +88,7 @@ function conflicts(ctx: DoctorContext, only?: IpAddress): Finding[] {
           "have that address are unreachable."
         : "One host holding two leases (an old one never released) is harmless while both are routed to it; " +
           "a host that took a second address by mistake is not.",
-      evidence: capped(leases.map((l) => `registry: ${holder(l)}`)),
+      evidence: cappedMap(leases, (l) => `registry: ${holder(l)}`),
       fix: twoHosts
         ? [
           `# on the host that does not have ${addr}, lease again with its own address: ` +

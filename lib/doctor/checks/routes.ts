@@ -28,7 +28,7 @@ import type { HostState } from "../../host/state.ts";
 import { type DoctorContext, syncView } from "../context.ts";
 import type { Finding } from "../finding.ts";
 import { followRules } from "../lookup.ts";
-import { capped, MAX_EVIDENCE } from "./evidence.ts";
+import { capped, cappedMap, MAX_EVIDENCE } from "./evidence.ts";
 import { gatewayFailed, offLinkFinding } from "./gateways.ts";
 import { overlappingLeaseKeys } from "./registry.ts";
 import { vxlanFacts, vxlanLease } from "../vxlan_facts.ts";
@@ -160,10 +160,9 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
         ? `no route to ${missing[0].subnet}, the subnet of ${missing[0].node ?? missing[0].via}`
         : `no route to ${missing.length} subnets the registry lists`,
       explanation: missingExplanation(ctx),
-      evidence: capped(
-        missing.map((m) =>
-          `registry: ${m.subnet} -> ${m.node ? `${m.node} at ` : ""}${m.via}; no route`
-        ),
+      evidence: cappedMap(
+        missing,
+        (m) => `registry: ${m.subnet} -> ${m.node ? `${m.node} at ` : ""}${m.via}; no route`,
       ),
       fix: missing.length > MAX_EVIDENCE
         ? [`hg peer sync --store ${registry.url}`]
@@ -417,7 +416,7 @@ export function checkRouteUse(ctx: DoctorContext, only?: IpAddress): Finding[] {
         `${dev} has no carrier: ${routes.length} of hg's routes through it are marked linkdown`,
       explanation:
         "The link is up but nothing is plugged in at the other end (a cable, a veth peer, a switch port).",
-      evidence: capped(routes.map(formatRoute)),
+      evidence: cappedMap(routes, formatRoute),
       fix: [`# check ${dev}'s other end: ip link show ${dev}`],
     });
   }
