@@ -24,7 +24,18 @@ export function describeChanges(
   plan: readonly Step[],
   peers: readonly DescribedPeer[],
 ): string[] {
-  const bySubnet = new Map(peers.map((p) => [p.subnet, p]));
+  // Only the peers whose route the plan adds are named: a sync of 10,000 peers that changes one
+  // route looks up one, not a map of all of them.
+  const added = new Set<string>();
+  for (const step of plan) {
+    if (step.kind === "ip" && step.args[0] === "route" && step.args[1] !== "del") {
+      added.add(step.args[2]);
+    }
+  }
+  const bySubnet = new Map<string, DescribedPeer>();
+  if (added.size > 0) {
+    for (const p of peers) if (added.has(p.subnet)) bySubnet.set(p.subnet, p); // the last, as before
+  }
   return plan.flatMap((step) => {
     if (step.kind !== "ip" && step.kind !== "bridge") return [];
     const [object, verb, first, , second] = step.args;
