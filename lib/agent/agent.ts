@@ -95,15 +95,24 @@ export interface AgentHost {
   ) => Promise<T & { readonly lockHeldMs: number }>;
   /**
    * Under the host lock: observes, plans with `planner` and applies (for a plan that a kept
-   * observation already showed to have steps: no look without the lock first).
+   * observation already showed to have steps: no look without the lock first). Then, with the
+   * lock given back, `after` (given what was applied) may observe the host once more through
+   * the same `ip` process.
    */
   readonly changeNow: <T extends { readonly plan: Plan }>(
     planner: (host: HostState) => T | Promise<T>,
+    after: (
+      applied: T & { readonly lockHeldMs: number },
+      observe: () => Promise<HostState>,
+    ) => Promise<void>,
   ) => Promise<T & { readonly lockHeldMs: number }>;
   /** `net.ipv4.ip_forward` and `net.ipv6.conf.all.forwarding`, as the observation has them. */
   readonly forwarding: () => Promise<readonly [boolean, boolean]>;
-  /** Yields when the host's links, addresses or routes may have changed. */
-  readonly changes: (signal: AbortSignal) => AsyncIterable<void>;
+  /**
+   * Yields when the host's links, addresses or routes may have changed: when (ms since the
+   * epoch; see `netChanges`), or nothing when that is not known.
+   */
+  readonly changes: (signal: AbortSignal) => AsyncIterable<number | void>;
   /** hg's masquerade rules are checked against these (`iptables -t nat -S POSTROUTING`). */
   readonly natRules: () => Promise<string[]>;
   /** Host-side veths of the containers whose namespace exists (see `presentContainers`). */
@@ -113,15 +122,21 @@ export interface AgentHost {
 /** {@link AgentHost.changeNow} on this host: one `ip` process, started before the lock. */
 async function changeHostNow<T extends { readonly plan: Plan }>(
   planner: (host: HostState) => T | Promise<T>,
+  after: (
+    applied: T & { readonly lockHeldMs: number },
+    observe: () => Promise<HostState>,
+  ) => Promise<void>,
 ): Promise<T & { readonly lockHeldMs: number }> {
   const session = IpSession.open();
   try {
-    return await withHostLock(async () => {
+    const result = await withHostLock(async () => {
       const began = performance.now();
       const planned = await planner(await observeHost(session));
       await applyPlan(planned.plan, session);
       return { ...planned, lockHeldMs: performance.now() - began };
     });
+    await after(result, () => observeHost(session));
+    return result;
   } finally {
     await session.close();
   }
@@ -150,6 +165,14 @@ type Synced = {
   readonly peers: PeerSync;
   readonly lockHeldMs: number;
 };
+
+/** How long after its own change the agent waits for `ip monitor` to print it (ms). */
+const ECHO_MS = 20;
+
+/** The wall clock with sub-millisecond resolution, as `ip -ts monitor` stamps its events. */
+function wallClock(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 /** What the agent keeps of an observation: the host, and hg's NAT rules when it masquerades. */
 interface Observed {
@@ -377,9 +400,8 @@ export class Agent {
       // Whatever happened while nothing watched (a monitor that died and starts again) is seen.
       if (restart) this.view.changed();
       try {
-        for await (const _ of this.host.changes(signal)) {
-          this.view.changed();
-          void this.sync();
+        for await (const at of this.host.changes(signal)) {
+          if (this.view.changed(at ?? Infinity)) void this.sync();
         }
       } catch (e) {
         if (signal.aborted) return;
@@ -550,32 +572,65 @@ export class Agent {
     const { masquerade } = this.options;
     try {
       const kept = this.view.current(Date.now());
-      let result: Synced;
       if (kept) {
         const planned = this.plan(kept.host, entries, kept.natRules);
-        if (planned.plan.length === 0) result = { ...planned, lockHeldMs: 0 };
+        if (planned.plan.length === 0) this.record({ ...planned, lockHeldMs: 0 });
         else {
           this.view.changed(); // by this plan
-          result = await this.host.changeNow((host) => this.plan(host, entries, kept.natRules));
+          const { natRules } = kept;
+          await this.host.changeNow(
+            (host) => this.plan(host, entries, natRules),
+            async (applied, observe) => {
+              this.record(applied); // said when done, not after the look that follows
+              await this.observeApplied(applied, observe, natRules);
+            },
+          );
         }
       } else {
-        const token = this.view.begin();
-        const natRules = masquerade ? await this.host.natRules() : [];
+        const token = this.view.begin(wallClock());
         let seen: HostState | undefined;
-        result = await this.host.change((host) => {
-          seen = host;
-          return this.plan(host, entries, natRules);
-        });
+        let result: Synced;
+        try {
+          const natRules = masquerade ? await this.host.natRules() : [];
+          result = await this.host.change((host) => {
+            seen = host;
+            return this.plan(host, entries, natRules);
+          });
+          if (result.lockHeldMs === 0 && seen) this.view.observed(token, { host: seen, natRules });
+        } finally {
+          this.view.abandoned(token);
+        }
         if (result.lockHeldMs > 0) this.view.changed();
-        else if (seen) this.view.observed(token, { host: seen, natRules }, Date.now());
+        this.record(result);
       }
-      this.record(result);
     } catch (e) {
       const message = (e as Error).message;
       if (message !== this.lastError) this.log("warn", `sync failed, retrying: ${message}`);
       this.lastError = message;
     }
     await this.report();
+  }
+
+  /**
+   * Right after the agent changed the host (the lock given back), the host as it is now becomes
+   * the kept observation: the change's own `ip monitor` events happened before it began, so they
+   * do not make the agent look again. A short wait lets `ip monitor` print them first (one it
+   * prints later counts as a change, and costs one more look). Not after setup steps: NAT rules
+   * and sysctls are not in that observation.
+   */
+  private async observeApplied(
+    applied: { readonly setup: Plan },
+    observe: () => Promise<HostState>,
+    natRules: string[],
+  ): Promise<void> {
+    if (applied.setup.length > 0) return;
+    await sleep(ECHO_MS, this.stop.signal);
+    const token = this.view.begin(wallClock());
+    try {
+      this.view.observed(token, { host: await observe(), natRules });
+    } finally {
+      this.view.abandoned(token);
+    }
   }
 
   /** The plan that makes `host` right for the leases `entries`: setup, then the peers. */

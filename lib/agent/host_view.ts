@@ -1,59 +1,89 @@
 /**
  * The agent's last observation of its host, and when it must look again. An observation stays
- * the host's until `ip monitor` reports a change (a route, link, address or VXLAN neighbour of
- * this namespace), until the agent changed the host itself, or until it is older than the safety
- * age (a change `ip monitor` does not report: a sysctl, a firewall rule). Until then the agent
- * plans from it without starting a process. Pure.
+ * the host's until `ip monitor` reports a change that happened after the observation began (a
+ * route, link, address or VXLAN neighbour of this namespace), or until it is older than the
+ * safety age (a change `ip monitor` does not report: a firewall rule). Until then the agent plans
+ * from it without starting a process. An event that happened before an observation began is
+ * already in it, however late it arrives: the agent's own changes, observed right after they
+ * were applied, do not make it look a second time. Pure.
+ *
+ * Times are ms since the epoch: `ip -ts monitor`'s stamps and the agent's clock, one machine's
+ * wall clock; an event of unknown time is Infinity (after everything).
  *
  * @module
  */
 
+/** What {@link HostView.begin} hands out: when an observation began. */
+export interface ObservationToken {
+  readonly at: number;
+}
+
 /**
  * One kept observation, of any shape (`T` is the agent's: the host state and its NAT rules).
+ * One observation is taken at a time (the agent's syncs run one after another).
  *
  * @example
  * ```ts
  * const view = new HostView<string>(60_000);
- * const token = view.begin();
- * view.observed(token, "state", 0);
- * view.current(1000); // "state"
- * view.changed();
- * view.current(1000); // undefined: observe again
+ * const token = view.begin(1000);
+ * view.observed(token, "state");
+ * view.current(2000); // "state"
+ * view.changed(900); // false: it happened before the observation began
+ * view.changed(1500); // true: observe again
+ * view.current(2000); // undefined
  * ```
  */
 export class HostView<T> {
   #state: T | undefined;
-  #at = 0;
-  /** Counts change events: an observation started before the last one is already stale. */
-  #epoch = 0;
+  /** When the kept observation began. */
+  #at = -Infinity;
+  /** The observation under way, and the latest event reported since it began. */
+  #pending: ObservationToken | undefined;
+  #latestSince = -Infinity;
 
   /** @param maxAgeMs how long an observation is trusted without an event (the safety tick). */
   constructor(readonly maxAgeMs: number) {}
 
-  /** The host changed (an `ip monitor` event, or the agent's own change): look again. */
-  changed(): void {
-    this.#epoch++;
+  /**
+   * The host changed at `at` (an `ip monitor` event; Infinity when not known, or for the
+   * agent's own change). True when the agent must look again: neither the kept observation nor
+   * the one under way began after it.
+   */
+  changed(at = Infinity): boolean {
+    if (this.#pending) this.#latestSince = Math.max(this.#latestSince, at);
+    const covered = this.#pending !== undefined && at < this.#pending.at;
+    if (this.#state !== undefined && at < this.#at) return false;
     this.#state = undefined;
+    return !covered;
   }
 
-  /** The kept observation when it is still the host's at `now` (ms), else undefined. */
+  /** The kept observation when it is still the host's at `now`, else undefined. */
   current(now: number): T | undefined {
     if (this.#state === undefined || now - this.#at >= this.maxAgeMs) return undefined;
     return this.#state;
   }
 
-  /** Call before observing; hand the token to {@link observed}. */
-  begin(): number {
-    return this.#epoch;
+  /** Call just before observing, at `now`; hand the token to {@link observed}. */
+  begin(now: number): ObservationToken {
+    this.#pending = { at: now };
+    this.#latestSince = -Infinity;
+    return this.#pending;
   }
 
   /**
-   * Keeps `state`, observed since `token` was taken, at `now`: unless a change was reported in
-   * between (the observation may predate it; the next check looks again).
+   * Keeps `state`, the observation begun with `token`: unless an event reported while it was
+   * taken happened after it began (the next check looks again).
    */
-  observed(token: number, state: T, now: number): void {
-    if (token !== this.#epoch) return;
+  observed(token: ObservationToken, state: T): void {
+    if (this.#pending !== token) return;
+    this.#pending = undefined;
+    if (this.#latestSince >= token.at) return;
     this.#state = state;
-    this.#at = now;
+    this.#at = token.at;
+  }
+
+  /** The observation begun with `token` failed: nothing is kept of it. */
+  abandoned(token: ObservationToken): void {
+    if (this.#pending === token) this.#pending = undefined;
   }
 }

@@ -19,15 +19,20 @@ import { startProcess } from "../exec/spawn.ts";
  * messages a slow reader did not take: "netlink receive error No buffer space available", after
  * which `ip monitor` goes on), until `signal` aborts. Throws when `ip monitor` ends by itself.
  *
+ * Each yield is the time `ip monitor` printed the latest of the events (ms since the epoch, from
+ * its `-ts` stamps): the events happened before it, so an observation of the host begun after
+ * that time already shows them. Infinity when that is not known (lost events).
+ *
  * @example
  * ```ts
- * for await (const _ of netChanges(signal)) requestRepair();
+ * for await (const at of netChanges(signal)) requestRepair(at);
  * ```
  */
-export async function* netChanges(signal: AbortSignal, netns?: string): AsyncIterable<void> {
+export async function* netChanges(signal: AbortSignal, netns?: string): AsyncIterable<number> {
   if (signal.aborted) return;
   const argv = [
     ...(netns === undefined ? [] : ["-n", netns]),
+    "-ts",
     "monitor",
     "label",
     "link",
@@ -36,31 +41,35 @@ export async function* netChanges(signal: AbortSignal, netns?: string): AsyncIte
     "neigh",
   ];
   const child = startProcess("ip", argv);
-  let pending = false;
+  /** The latest event's time since the last yield (-Infinity: none). */
+  let pending = -Infinity;
   let ended = false;
   let wake: (() => void) | undefined;
-  const poke = () => {
-    pending = true;
+  const poke = (at: number) => {
+    pending = Math.max(pending, at);
     wake?.();
   };
   let stderr = "";
-  const out = pump(child.stdout, (text) => relevant(text) && poke()).finally(() => {
+  const out = pump(child.stdout, (text) => {
+    if (relevant(text)) poke(eventTime(text));
+  }).finally(() => {
     ended = true;
     wake?.();
   });
   const err = pump(child.stderr, (text) => {
     stderr = (stderr + text).slice(-4096);
-    if (lostEvents(text)) poke();
+    if (lostEvents(text)) poke(Infinity);
   });
   const stop = () => child.kill();
   signal.addEventListener("abort", stop, { once: true });
   try {
     for (;;) {
-      if (!pending && !ended) await new Promise<void>((resolve) => wake = resolve);
+      if (pending === -Infinity && !ended) await new Promise<void>((resolve) => wake = resolve);
       wake = undefined;
-      if (pending) {
-        pending = false;
-        yield;
+      if (pending !== -Infinity) {
+        const at = pending;
+        pending = -Infinity;
+        yield at;
       } else if (ended) break;
     }
     if (!signal.aborted) {
@@ -93,19 +102,45 @@ async function pump(
   }
 }
 
+/** `ip -ts monitor`'s stamp at the start of an event's first line: local time, microseconds. */
+const STAMP = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})(\d*)\] /;
+
 /**
- * Whether a chunk of `ip monitor label` output holds anything but other devices' ARP news.
+ * Whether a chunk of `ip -ts monitor label` output holds anything but other devices' ARP news.
  *
  * @example
  * ```ts
- * relevant("[NEIGH]10.0.12.7 dev eth0 lladdr 0e:00:00:00:00:07 REACHABLE\n"); // false
- * relevant("[ROUTE]Deleted 1.1.2.0/24 via 10.0.12.12 dev eth0 proto 104\n"); // true
+ * relevant("[2026-12-01T11:57:26.969859] [NEIGH]10.0.12.7 dev eth0 lladdr 0e:00:00:00:00:07 REACHABLE\n"); // false
+ * relevant("[2026-12-01T11:57:26.969859] [ROUTE]Deleted 1.1.2.0/24 via 10.0.12.12 dev eth0 proto 104\n"); // true
  * ```
  */
 export function relevant(chunk: string): boolean {
-  return chunk.split("\n").some((line) =>
-    line !== "" && (!line.startsWith("[NEIGH]") || line.includes(" dev flannel."))
-  );
+  return chunk.split("\n").some((line) => {
+    const event = line.replace(STAMP, "");
+    return event !== "" && (!event.startsWith("[NEIGH]") || event.includes(" dev flannel."));
+  });
+}
+
+/**
+ * The time (ms since the epoch) of the latest stamped event in a chunk of `ip -ts monitor`
+ * output; Infinity when no line of it carries a stamp (an event's continuation lines do not).
+ *
+ * @example
+ * ```ts
+ * eventTime("[2026-12-01T11:57:26.969859] [LINK]1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536\n");
+ * // Date.parse("2026-12-01T11:57:26.969") + 0.859 (the stamp is local time)
+ * ```
+ */
+export function eventTime(chunk: string): number {
+  let latest = -Infinity;
+  for (const line of chunk.split("\n")) {
+    const m = STAMP.exec(line);
+    if (!m) continue;
+    const at = Date.parse(`${m[1]}.${m[2]}`) + Number(`0.${m[3] || "0"}`);
+    if (Number.isNaN(at)) return Infinity;
+    latest = Math.max(latest, at);
+  }
+  return latest === -Infinity ? Infinity : latest;
 }
 
 /**

@@ -6,8 +6,8 @@
  * lease taken by another host stops the agent and removes the bridge's address; SIGTERM leaves
  * the routes, --release-on-exit removes them. What it costs: ticks with nothing changed look at
  * no host and no registry; a registry change that routes nothing is planned from the kept
- * observation; a new lease is one observation (under the lock); a store that says what changed
- * is never listed again for it.
+ * observation; a new lease is observed under the lock and once after, and its own echo costs
+ * nothing more; a store that says what changed is never listed again for it.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -178,14 +178,19 @@ describe("agent loop (in memory)", () => {
     assert.equal(await running, 0);
   });
 
-  it("a new lease is one observation, under the lock; the host's own echo makes it look again", async () => {
+  it("a new lease: observed under the lock and once after; its own echo makes it look no more", async () => {
     const { store, host, agent, running } = await started();
     const { observed, changes } = host.counts;
+    const before = performance.timeOrigin + performance.now();
     store.put(parsePrefix("1.1.3.0/24"), lease("10.0.12.13", "h3"));
-    await until(() => host.routeTo("1.1.3.0/24") !== undefined, 1000, "routed");
-    assert.equal(host.counts.observed, observed + 1);
-    host.changed(); // ip monitor reports the route the agent added
-    await until(() => host.counts.observed === observed + 2, 1000, "looked again");
+    await until(() => host.counts.observed === observed + 2, 1000, "looked at after the change");
+    assert.ok(host.routeTo("1.1.3.0/24"));
+    assert.equal(host.counts.changes, changes + 1);
+    host.changed(before); // ip monitor prints the route the agent added: it happened before
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(host.counts.observed, observed + 2, "the echo is in the last observation");
+    host.changed(performance.timeOrigin + performance.now() + 1); // someone else, later
+    await until(() => host.counts.observed === observed + 3, 1000, "looked again");
     assert.equal(host.counts.changes, changes + 1, "nothing more to change");
     agent.shutdown();
     assert.equal(await running, 0);

@@ -1,13 +1,15 @@
 /**
  * The agent's kept listing and kept observation, pure: a listing compared key by key, a watch's
  * change applied, what counts as a routed change (not an expiry moved by a renewal), replays and
- * a revision that went back; an observation trusted until a change event or the safety age, and
- * never kept when a change came while it was taken.
+ * a revision that went back; an observation trusted until a change that happened after it began
+ * or the safety age, and never kept when such a change came while it was taken; `ip -ts
+ * monitor`'s lines and stamps.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { HostView } from "../../../lib/agent/host_view.ts";
 import { LeaseTable, offersLeaseChanges, routedContent } from "../../../lib/agent/lease_table.ts";
+import { eventTime, lostEvents, relevant } from "../../../lib/ip/monitor.ts";
 import { parseAddress } from "../../../lib/net/address.ts";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
 import type { RegistryEntry } from "../../../lib/store/store.ts";
@@ -143,29 +145,79 @@ describe("LeaseTable", () => {
 });
 
 describe("HostView", () => {
-  it("keeps an observation until a change event", () => {
+  it("keeps an observation until a change that happened after it began", () => {
     const view = new HostView<string>(60_000);
     assert.equal(view.current(0), undefined, "nothing observed yet");
-    view.observed(view.begin(), "s1", 0);
+    view.observed(view.begin(1000), "s1");
     assert.equal(view.current(59_999), "s1");
-    view.changed();
-    assert.equal(view.current(1), undefined);
+    assert.equal(view.changed(999), false, "an event from before it, arriving late");
+    assert.equal(view.current(2000), "s1");
+    assert.equal(view.changed(1000), true);
+    assert.equal(view.current(2000), undefined);
+  });
+
+  it("an event of unknown time (lost events, the agent's own change) always counts", () => {
+    const view = new HostView<string>(60_000);
+    view.observed(view.begin(1000), "s1");
+    assert.equal(view.changed(), true);
+    assert.equal(view.current(1001), undefined);
   });
 
   it("trusts an observation for the safety age only", () => {
     const view = new HostView<string>(60_000);
-    view.observed(view.begin(), "s1", 1000);
+    view.observed(view.begin(1000), "s1");
     assert.equal(view.current(60_999), "s1");
     assert.equal(view.current(61_000), undefined);
   });
 
-  it("an observation during which a change came is not kept", () => {
+  it("an observation during which a later change came is not kept", () => {
     const view = new HostView<string>(60_000);
-    const token = view.begin();
-    view.changed(); // ip monitor reported something while the host was being read
-    view.observed(token, "maybe before it", 0);
-    assert.equal(view.current(0), undefined);
-    view.observed(view.begin(), "after it", 0);
-    assert.equal(view.current(0), "after it");
+    const token = view.begin(1000);
+    assert.equal(view.changed(1001), true, "ip monitor reported something after it began");
+    view.observed(token, "maybe before it");
+    assert.equal(view.current(2000), undefined);
+    view.observed(view.begin(2000), "after it");
+    assert.equal(view.current(2000), "after it");
+  });
+
+  it("odd but fine: an event from before the observation under way needs no other look", () => {
+    const view = new HostView<string>(60_000);
+    const token = view.begin(1000);
+    assert.equal(view.changed(500), false, "the observation under way shows it");
+    view.observed(token, "s1");
+    assert.equal(view.current(1500), "s1");
+  });
+
+  it("an abandoned observation keeps nothing, and a later one is kept", () => {
+    const view = new HostView<string>(60_000);
+    const token = view.begin(1000);
+    view.abandoned(token);
+    view.observed(token, "failed");
+    assert.equal(view.current(1500), undefined);
+    view.observed(view.begin(2000), "s2");
+    assert.equal(view.current(2500), "s2");
+  });
+});
+
+describe("ip -ts monitor's output", () => {
+  it("events other than other devices' ARP news count; the latest stamp is their time", () => {
+    const neigh =
+      "[2026-12-01T11:57:26.969859] [NEIGH]10.0.12.7 dev eth0 lladdr 0e:00:00:00:00:07 REACHABLE\n";
+    const route =
+      "[2026-12-01T11:57:27.000250] [ROUTE]Deleted 1.1.2.0/24 via 10.0.12.12 dev eth0 proto 104\n";
+    const fdb =
+      "[2026-12-01T11:57:26.5] [NEIGH]1.1.2.0 dev flannel.1 lladdr 0e:00:00:00:00:02 PERMANENT\n";
+    assert.equal(relevant(neigh), false);
+    assert.equal(relevant(route), true);
+    assert.equal(relevant(fdb), true);
+    assert.equal(relevant(neigh + route), true);
+    assert.equal(eventTime(neigh + route), Date.parse("2026-12-01T11:57:27.000") + 0.25);
+    // Continuation lines carry no stamp; a chunk of them alone has no known time.
+    assert.equal(eventTime("    link/ether 0e:00:00:00:00:07 brd ff:ff:ff:ff:ff:ff\n"), Infinity);
+  });
+
+  it("a netlink overflow on stderr is lost events", () => {
+    assert.equal(lostEvents("netlink receive error No buffer space available (105)\n"), true);
+    assert.equal(lostEvents("Dump terminated\n"), false);
   });
 });

@@ -125,7 +125,11 @@ export function memoryHost(
     observe: () => Promise.resolve(observe()),
     changes: (signal) => events.changes(signal),
     change,
-    changeNow: change,
+    changeNow: async (planner, after) => {
+      const result = await change(planner);
+      await after(result, () => Promise.resolve(observe()));
+      return result;
+    },
     forwarding: () => {
       counts.forwardingReads++;
       return Promise.resolve([state.forwarding, state.forwarding6] as const);
@@ -153,10 +157,15 @@ export function memoryHost(
 /** The host's change events: one each time `poke` is called, as `ip monitor` prints a line. */
 function changeEvents() {
   const wakeup = new Wakeup();
+  let at: number | undefined;
   return {
-    poke: () => wakeup.poke(),
-    async *changes(signal: AbortSignal): AsyncIterable<void> {
-      while (await wakeup.wait(3_600_000, signal)) yield;
+    /** A change event, stamped `when` (ms since the epoch, as `ip -ts monitor`), else unstamped. */
+    poke: (when?: number) => {
+      at = when;
+      wakeup.poke();
+    },
+    async *changes(signal: AbortSignal): AsyncIterable<number | void> {
+      while (await wakeup.wait(3_600_000, signal)) yield at;
     },
   };
 }
