@@ -30,6 +30,17 @@
  * is taken down first. `hg lab up` failing is reported, and whatever lab it left is measured if
  * every host routes to every other. Output: markdown tables on stdout, progress on stderr.
  *
+ * Leases mode, one agent and many leases, before and after a change of the agent in one run:
+ *   HG_BASE_BIN=OLD HG_BIN=NEW [HG_AGENT_ONLY_BIN=MID] deno run -A bench/agent_idle_bench.ts \
+ *     --leases 100,1000,5000 [--window 60] [--settle 5] [--events 20]
+ * One host namespace (`hgbench-agq-h`) and etcd in `hgbench-agq-ul`, holding N leases of peers
+ * (routes via on-link addresses, nothing answers them); for each N each binary's agent is started
+ * in turn (which first turns with N) and converges, then over an idle window: the CPU of the
+ * agent and its children (ms per second) and the `ip`/`iptables` processes it started (counted
+ * by wrappers on its PATH that log and exec the real program); then `--events` registry changes
+ * (a peer's lease put, then deleted), each timed until its route is in or gone: CPU and processes
+ * per change.
+ *
  * @module
  */
 import { spawn } from "node:child_process";
@@ -921,7 +932,7 @@ const LEASE_PREFIX = "/coreos.com/network";
 function fakeLease(i: number): { key: string; subnet: string; value: string } {
   const third = 64 + Math.floor(i / 256);
   const subnet = `10.${third}.${i % 256}.0/24`;
-  const gw = 13 + (i % 1000); // 10.0.12.13 .. 10.0.16.x stays inside the /22 (up to .15.254)
+  const gw = 13 + (i % 1000); // 10.0.12.13 .. 10.0.15.244: inside the host's /22
   const via = `10.0.${12 + Math.floor(gw / 256)}.${gw % 256}`;
   return {
     key: `${LEASE_PREFIX}/subnets/${subnet.replace("/", "-")}`,
@@ -990,7 +1001,7 @@ async function waitFor(check: () => boolean, ms: number, what: string): Promise<
 
 interface LeaseRun {
   readonly leases: number;
-  readonly which: "before" | "after";
+  readonly which: string;
   /** CPU of the agent and its children over the idle window, ms per second. */
   readonly idleCpuMsPerS: number;
   readonly windowS: number;
@@ -1007,7 +1018,7 @@ interface LeaseRun {
 /** Runs `bin`'s agent on the host with `leases` peer leases: idle window, then `events` changes. */
 async function leaseRun(
   bin: string,
-  which: "before" | "after",
+  which: string,
   leases: number,
   options: LeaseOptions,
   tmp: string,
@@ -1149,6 +1160,12 @@ async function leasesMain(argv: readonly string[]): Promise<void> {
   const base = process.env.HG_BASE_BIN;
   const after = process.env.HG_BIN;
   if (!base || !after) throw new Error("the leases mode needs HG_BASE_BIN and HG_BIN");
+  const only = process.env.HG_AGENT_ONLY_BIN;
+  const variants: (readonly [string, string])[] = [
+    ["before", base],
+    ...(only ? [["agent change only", only] as const] : []),
+    ["after", after],
+  ];
   const tmp = mkdtempSync(join(tmpdir(), "hgbench-agq-"));
   const results: LeaseRun[] = [];
   let etcd: ReturnType<typeof spawn> | undefined;
@@ -1205,9 +1222,8 @@ async function leasesMain(argv: readonly string[]): Promise<void> {
           filled = n;
         }
         console.error(`${n} leases`);
-        const order = i % 2 === 0
-          ? [["before", base], ["after", after]] as const
-          : [["after", after], ["before", base]] as const;
+        // Which agent goes first turns with each size.
+        const order = variants.map((_, k) => variants[(k + i) % variants.length]);
         for (const [which, bin] of order) {
           results.push(await leaseRun(bin, which, n, options, tmp));
         }
@@ -1219,51 +1235,40 @@ async function leasesMain(argv: readonly string[]): Promise<void> {
   }
   console.log(`# Idle agent by number of leases (one agent, etcd)\n`);
   console.log(machineLine());
-  console.log(`before: HG_BASE_BIN=${base}; after: HG_BIN=${after}`);
+  console.log(variants.map(([which, bin]) => `${which}: ${bin}`).join("; "));
   console.log(
     `idle window ${options.windowS} s after convergence + ${options.settleS} s; then ` +
       `${options.events} watch events (a lease put, then deleted, alternately)\n`,
   );
-  const cell = (n: number, which: string, f: (r: LeaseRun) => string) => {
-    const r = results.find((x) => x.leases === n && x.which === which);
-    return r ? f(r) : "n/a";
-  };
   console.log(markdownTable(
     [
       "leases",
-      "idle CPU ms/s before",
-      "idle CPU ms/s after",
-      "after / before",
-      "ip spawns in the window, before / after",
-      "CPU per watch event ms, before / after",
-      "spawns per event, before / after",
-      "event → route p50 ms, before / after",
-      "VmRSS MB, before / after",
+      "agent",
+      "idle CPU ms/s",
+      "vs before",
+      "processes started in the window",
+      "CPU per watch event ms",
+      "processes per event",
+      "event → route p50 / max ms",
+      "VmRSS MB",
     ],
-    options.leases.map((n) => {
-      const b = results.find((x) => x.leases === n && x.which === "before");
-      const a = results.find((x) => x.leases === n && x.which === "after");
-      return [
-        String(n),
-        cell(n, "before", (r) => r.idleCpuMsPerS.toFixed(2)),
-        `**${cell(n, "after", (r) => r.idleCpuMsPerS.toFixed(2))}**`,
-        a && b ? `${(a.idleCpuMsPerS / b.idleCpuMsPerS).toFixed(3)}×` : "n/a",
-        `${cell(n, "before", (r) => String(r.idleSpawns))} / ${
-          cell(n, "after", (r) => String(r.idleSpawns))
-        }`,
-        `${cell(n, "before", (r) => r.eventCpuMs.toFixed(1))} / ${
-          cell(n, "after", (r) => r.eventCpuMs.toFixed(1))
-        }`,
-        `${cell(n, "before", (r) => r.eventSpawns.toFixed(1))} / ${
-          cell(n, "after", (r) => r.eventSpawns.toFixed(1))
-        }`,
-        `${cell(n, "before", (r) => fmtMs(median(r.eventLatencyMs)))} / ${
-          cell(n, "after", (r) => fmtMs(median(r.eventLatencyMs)))
-        }`,
-        `${cell(n, "before", (r) => r.rssMb.toFixed(1))} / ${
-          cell(n, "after", (r) => r.rssMb.toFixed(1))
-        }`,
-      ];
+    options.leases.flatMap((n) => {
+      const before = results.find((x) => x.leases === n && x.which === "before");
+      return variants.flatMap(([which]) => {
+        const r = results.find((x) => x.leases === n && x.which === which);
+        if (!r) return [];
+        return [[
+          String(n),
+          which,
+          which === "before" ? r.idleCpuMsPerS.toFixed(2) : `**${r.idleCpuMsPerS.toFixed(2)}**`,
+          before ? `${(r.idleCpuMsPerS / before.idleCpuMsPerS).toFixed(2)}×` : "n/a",
+          String(r.idleSpawns),
+          r.eventCpuMs.toFixed(1),
+          r.eventSpawns.toFixed(1),
+          `${fmtMs(median(r.eventLatencyMs))} / ${fmtMs(Math.max(...r.eventLatencyMs))}`,
+          r.rssMb.toFixed(1),
+        ]];
+      });
     }),
   ));
 }
