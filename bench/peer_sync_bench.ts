@@ -10,8 +10,11 @@
  * alternating: a raw `ip -batch` of all N routes (into an empty namespace) and a raw `ip -batch`
  * of the one changed route (a `route replace` of a route as it is, in the host namespace). Medians.
  *
- * Then hg's phases (read the registry, observe, plan, apply) from an in-process run of the same
- * library calls the CLI makes, under this runtime (`--phases FILE`, started inside the namespace).
+ * With `HGBENCH_BASE_BIN=/path/to/earlier/hg`, an earlier build makes the same changes in the same
+ * run, alternating with the others: the before and after of a change to hg.
+ *
+ * Then hg's phases (read the registry, observe, plan, apply; wall ms) from an in-process run of
+ * the same library calls the CLI makes, under this runtime (`--phases FILE`, inside the namespace).
  *
  * Run as root: `HG_BIN=/tmp/you/hg bun bench/peer_sync_bench.ts` (or `deno run -A ...`);
  * `HGBENCH_REPS` (default 5) and `HGBENCH_SIZES` (default `100,1000,10000`) for a quicker try.
@@ -204,8 +207,14 @@ const LABELS = {
   rawAll: "raw `ip -batch` of all N routes",
   rawOne: "raw `ip -batch` of the one changed route",
   version: "hg --version (start-up)",
+  beforeAdd: "before (HGBENCH_BASE_BIN), a lease added",
+  beforeRemove: "before, a lease gone",
+  beforeGateway: "before, a lease's gateway changed",
+  beforeSame: "before, nothing changed",
+  beforeVersion: "before, hg --version (start-up)",
 } as const;
 type Way = keyof typeof LABELS;
+type SyncWay = "add" | "remove" | "gateway" | "same";
 
 async function main(): Promise<void> {
   const reps = Number(process.env.HGBENCH_REPS ?? 5);
@@ -215,10 +224,13 @@ async function main(): Promise<void> {
     throw new Error("HGBENCH_SIZES must be whole numbers 2-16000");
   }
   const hg = hgCommand(["peer", "sync"]);
+  // Optionally an earlier build, timed the same way in the same run: the change it made.
+  const baseBin = process.env.HGBENCH_BASE_BIN;
   const dir = mkdtempSync(join(tmpdir(), "hgbench-sy-"));
   ERR_FILE = join(dir, "stderr");
   console.log(machineLine());
   console.log(`hg: ${hg.what}, run inside ${HOST} via nsenter`);
+  if (baseBin) console.log(`before: HGBENCH_BASE_BIN=${baseBin}, the same way`);
   console.log(`repetitions: ${reps} per measurement, medians; CPU = user+sys from bash \`time\`\n`);
   try {
     buildUplinkPair(HOST, PEER);
@@ -229,11 +241,9 @@ async function main(): Promise<void> {
     const phase = new Map<string, number[]>();
     const add = (map: Map<string, number[]>, key: string, v: number) =>
       map.set(key, [...(map.get(key) ?? []), v]);
-    const sync = (file: string) =>
-      costOf([
-        ...inNetns(HOST, [...hg.argv, "peer", "sync", "--store", file, "--node", NODE])
-          .flat(),
-      ]);
+    const syncWith = (argv: readonly string[], file: string) =>
+      costOf(inNetns(HOST, [...argv, "peer", "sync", "--store", file, "--node", NODE]).flat());
+    const sync = (file: string) => syncWith(hg.argv, file);
 
     for (const n of sizes) {
       const all = new Map(Array.from({ length: n }, (_, i) => [subnetOf(i), gatewayOf(i)]));
@@ -255,19 +265,30 @@ async function main(): Promise<void> {
       sync(files.before);
       verify(HOST, before, "initial sync");
 
-      const ways: Record<"hg" | "rawAll" | "rawOne" | "version", () => void> = {
-        hg: () => {
-          const step = (way: Way, file: string, want: ReadonlyMap<string, string>) => {
-            const c = sync(file);
-            verify(HOST, want, LABELS[way]);
-            add(cpu, `${way}@${n}`, c.cpuMs);
-            add(wall, `${way}@${n}`, c.wallMs);
-          };
-          step("add", files.all, all);
-          step("remove", files.before, before);
-          step("gateway", movedFile, moved);
-          step("gateway", files.before, before);
-          step("same", files.before, before);
+      /** The five one-lease changes, from `before` back to it, each timed. */
+      const changes = (argv: readonly string[], name: (way: SyncWay) => Way) => {
+        const step = (way: SyncWay, file: string, want: ReadonlyMap<string, string>) => {
+          const c = syncWith(argv, file);
+          verify(HOST, want, LABELS[name(way)]);
+          add(cpu, `${name(way)}@${n}`, c.cpuMs);
+          add(wall, `${name(way)}@${n}`, c.wallMs);
+        };
+        step("add", files.all, all);
+        step("remove", files.before, before);
+        step("gateway", movedFile, moved);
+        step("gateway", files.before, before);
+        step("same", files.before, before);
+      };
+      const beforeName = (way: SyncWay): Way =>
+        `before${way[0].toUpperCase()}${way.slice(1)}` as Way;
+      const ways: Record<"hg" | "base" | "rawAll" | "rawOne" | "version", () => void> = {
+        hg: () => changes(hg.argv, (way) => way),
+        base: () => {
+          if (!baseBin) return;
+          changes([baseBin], beforeName);
+          const c = costOf(inNetns(HOST, [baseBin, "--version"]).flat());
+          add(cpu, `beforeVersion@${n}`, c.cpuMs);
+          add(wall, `beforeVersion@${n}`, c.wallMs);
         },
         rawAll: () => {
           const c = costOf(inNetns(RAW, ["ip", "-batch", "-"]).flat(), allLines);
@@ -287,7 +308,7 @@ async function main(): Promise<void> {
           add(wall, `version@${n}`, c.wallMs);
         },
       };
-      const order = ["hg", "rawAll", "rawOne", "version"] as const;
+      const order = ["hg", "rawAll", "base", "rawOne", "version"] as const;
       for (let rep = 0; rep < reps; rep++) {
         for (let k = 0; k < order.length; k++) {
           ways[order[(rep + k) % order.length]]();
@@ -320,6 +341,7 @@ async function main(): Promise<void> {
     for (const n of sizes) {
       const base = median(cpu.get(`rawAll@${n}`)!);
       for (const way of Object.keys(LABELS) as Way[]) {
+        if (!cpu.has(`${way}@${n}`)) continue;
         const c = median(cpu.get(`${way}@${n}`)!);
         rows.push([
           LABELS[way],
