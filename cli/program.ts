@@ -2,9 +2,9 @@
  * The command tree of hg: global flags, every subcommand, help and version. Parsing and
  * validation only; the work happens in lib/.
  *
- * A run loads the module of the command it names and no other (each module loads much of lib/):
- * the rest of the tree is stand-ins from cli/command_table.ts that carry what help and
- * commander's suggestions read.
+ * A run loads the module of the command it names and no other (each module loads much of lib/).
+ * A run that names none (help, an unknown command) gets stand-ins from cli/command_table.ts
+ * that carry what help and commander's suggestions read.
  *
  * @module
  */
@@ -51,8 +51,8 @@ export const STDOUT_STREAM_COMMANDS: ReadonlySet<CommandName> = new Set([
 const OUTPUT = { writeOut, writeErr, outputError: () => {} };
 
 /**
- * Builds the `hg` program with the real commands `load` names (default: all of them) and
- * stand-ins for the others, which only help and suggestions see. Errors are thrown
+ * Builds the `hg` program with the real commands `load` names (default: all of them); with
+ * none, with stand-ins for every command, which is all that help and suggestions read. Errors are thrown
  * (exitOverride), never printed by commander, so `cli/exit_code.ts` decides every exit code.
  *
  * @example
@@ -96,6 +96,8 @@ export async function buildProgram(
       program.addCommand(build(output, () => program));
       continue;
     }
+    // With a command loaded, commander dispatches to it and never lists or suggests the others.
+    if (load.length > 0) continue;
     const standIn = new Command(entry.name).description(entry.description)
       .aliases(entry.aliases);
     standInTerms.set(standIn, entry.term);
