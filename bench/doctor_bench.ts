@@ -12,8 +12,8 @@
  * of `HGBENCH_REPS` (default 15) runs in rotating order, next to floors measured in the same run:
  * one `ip -j route show` (the issue's floor), one `ip -j route show table all` (what doctor
  * reads: both families and every table, in one dump), and `hg --version` (start-up alone).
- * `HGBENCH_BASELINE_BIN` adds another hg binary's `doctor` and `doctor --store` to the same run
- * (a build from before a change, say). With strace installed, the processes each way starts are
+ * `HGBENCH_COMPARE="before=/path/hg,other=/path/hg2"` adds other hg binaries' `doctor` and
+ * `doctor --store` to the same run (a build from before a change, say). With strace installed, the processes each way starts are
  * counted once (`strace -f -e trace=execve`).
  *
  * Run as root: `deno run -A bench/doctor_bench.ts` (or `bun bench/doctor_bench.ts`). Uses the
@@ -53,7 +53,14 @@ const TARGET = "100.64.3.2";
 const FLOOR_TARGET = 3;
 
 const hg = hgCommand(["doctor"]);
-const baseline = process.env.HGBENCH_BASELINE_BIN;
+/** Other builds timed in the same run: `label=path`, comma-separated. */
+const compare = (process.env.HGBENCH_COMPARE ?? "").split(",").filter((x) => x !== "").map(
+  (item) => {
+    const at = item.indexOf("=");
+    if (at <= 0) throw new Error(`HGBENCH_COMPARE: ${item} is not label=path`);
+    return { label: item.slice(0, at), bin: item.slice(at + 1) };
+  },
+);
 const dir = mkdtempSync(join(tmpdir(), "hgbench-doctor-"));
 const env = { HG_RUN_DIR: join(dir, "run") };
 const registry = join(dir, "registry.json");
@@ -90,15 +97,13 @@ const ways: Way[] = [
     name: `hg doctor --snapshot FILE --to ${TARGET}`,
     argv: inHost(["doctor", "--snapshot", snapshot, "--to", TARGET, "--from", CONTAINER]),
   },
-  ...(baseline
-    ? [
-      { name: "baseline: hg doctor", argv: inHost(["doctor"], [baseline]) },
-      {
-        name: "baseline: hg doctor --store FILE",
-        argv: inHost(["doctor", "--store", registry], [baseline]),
-      },
-    ]
-    : []),
+  ...compare.flatMap(({ label, bin }) => [
+    { name: `${label}: hg doctor`, argv: inHost(["doctor"], [bin]) },
+    {
+      name: `${label}: hg doctor --store FILE`,
+      argv: inHost(["doctor", "--store", registry], [bin]),
+    },
+  ]),
 ];
 
 /** Wall and CPU (user + sys, children included) of one run. */
@@ -248,7 +253,8 @@ const [floorWall, floorCpu] = [med(ways[0].name, "wallMs"), med(ways[0].name, "c
 console.log(`# hg doctor on a host with ${ROUTES.toLocaleString("en-US")} routes\n`);
 console.log(machineLine());
 console.log(
-  `hg: ${hg.what}${baseline ? `; baseline: ${baseline}` : ""}; ${REPS} runs each, alternating, ` +
+  `hg: ${hg.what}${compare.map((c) => `; ${c.label}: ${c.bin}`).join("")}; ${REPS} runs each, ` +
+    "alternating, " +
     "medians; the whole command inside the host's namespace (nsenter included, for the floors " +
     "too); CPU = user + sys of the process and its children, from bash's time\n",
 );
