@@ -12,7 +12,8 @@
  * namespace and veth is sys time of the process that asks for it). Medians per container.
  *
  * Run as root: `deno run -A bench/netns_bench.ts` (or `bun bench/netns_bench.ts`). Uses the
- * compiled `dist/hg` when present (or `HG_BIN`), otherwise hg from source. Every namespace it
+ * compiled `dist/hg` when present (or `HG_BIN`), otherwise hg from source; `HGBENCH_BASE_BIN`
+ * adds an earlier build as a fourth way. `HGBENCH_REPS` containers each way (default 10). Every namespace it
  * makes is named `hgbench-*` (`HGBENCH_NETNS=hgbench-xy-` names them `hgbench-xy-*`, for runs
  * beside another benchmark's) and deleted at the end.
  *
@@ -44,28 +45,37 @@ const HOST = `${PREFIX}h`;
 const BRIDGE = "cni0";
 const GATEWAY = "1.1.1.1";
 const COUNT = Number(process.env.HGBENCH_REPS ?? 10);
-if (!Number.isInteger(COUNT) || COUNT < 1 || COUNT > 80) {
-  throw new Error("HGBENCH_REPS must be a whole number 1-80");
+if (!Number.isInteger(COUNT) || COUNT < 1 || COUNT > 40) {
+  throw new Error("HGBENCH_REPS must be a whole number 1-40");
 }
 /** What the issue asks: hg netns add at most this many times the floor. */
 const TARGET = 2;
 
+/** An earlier build of hg, timed the same way in the same runs (before/after a change). */
+const BASE_BIN = process.env.HGBENCH_BASE_BIN;
+
 /** The ways, each with its containers' names, host veths and addresses (from 1.1.1.10 on). */
-const WAYS = [
+const ALL_WAYS = [
   { key: "hg", name: (k: number) => `${PREFIX}c${k}`, address: (k: number) => `1.1.1.${10 + k}` },
+  {
+    key: "base",
+    name: (k: number) => `${PREFIX}b${k}`,
+    address: (k: number) => `1.1.1.${60 + k}`,
+  },
   {
     key: "floor",
     name: (k: number) => `${PREFIX}f${k}`,
     veth: (k: number) => `hgbfv${k}`,
-    address: (k: number) => `1.1.1.${100 + k}`,
+    address: (k: number) => `1.1.1.${110 + k}`,
   },
   {
     key: "manual",
     name: (k: number) => `${PREFIX}m${k}`,
     veth: (k: number) => `hgbmv${k}`,
-    address: (k: number) => `1.1.1.${180 + k}`,
+    address: (k: number) => `1.1.1.${160 + k}`,
   },
 ] as const;
+const WAYS = ALL_WAYS.filter((w) => w.key !== "base" || BASE_BIN);
 
 /**
  * The floor for container `c` with host-side veth `veth` and address `addr`, run inside the
@@ -191,17 +201,19 @@ async function main(): Promise<void> {
   // Brings the executable into the page cache so the first timed run does not read it from disk.
   hgIn(["netns", "ls"]);
 
+  const [byHg, byBase, byFloor, byHand] = ALL_WAYS;
+  const hgAdd = (argv: readonly string[], k: number, way: typeof byHg | typeof byBase) =>
+    timeInHost(
+      [...argv, "netns", "add", way.name(k), "--ip", way.address(k)].map(quote).join(" "),
+      env,
+    );
   const run: Record<string, (k: number) => Sample> = {
-    hg: (k) =>
-      timeInHost(
-        [...hg.argv, "netns", "add", WAYS[0].name(k), "--ip", WAYS[0].address(k)].map(quote)
-          .join(" "),
-        env,
-      ),
-    floor: (k) => timeInHost(floorScript(WAYS[1].name(k), WAYS[1].veth(k), WAYS[1].address(k)), {}),
+    hg: (k) => hgAdd(hg.argv, k, byHg),
+    base: (k) => hgAdd([BASE_BIN!], k, byBase),
+    floor: (k) => timeInHost(floorScript(byFloor.name(k), byFloor.veth(k), byFloor.address(k)), {}),
     manual: (k) =>
       timeInHost(
-        manualCommands(WAYS[2].name(k), WAYS[2].veth(k), WAYS[2].address(k))
+        manualCommands(byHand.name(k), byHand.veth(k), byHand.address(k))
           .map((argv) => ["ip", ...argv].map(quote).join(" ")).join("\n"),
         {},
       ),
@@ -217,14 +229,15 @@ async function main(): Promise<void> {
   }
   // Every kind of container is really on the bridge: each reaches the gateway and the others.
   for (const way of WAYS) verifyPing(way.name(0), GATEWAY);
-  verifyPing(WAYS[0].name(0), WAYS[1].address(0));
-  verifyPing(WAYS[0].name(0), WAYS[2].address(0));
+  verifyPing(byHg.name(0), byFloor.address(0));
+  verifyPing(byHg.name(0), byHand.address(0));
 
   const floor = samples.get("floor")!;
   const floorWall = median(floor.map((s) => s.wallMs));
   const floorCpu = median(floor.map((s) => s.cpuMs));
   const label: Record<string, string> = {
     hg: "`hg netns add` (one process, incl. start-up)",
+    base: `\`hg netns add\`, HGBENCH_BASE_BIN=${BASE_BIN}`,
     floor: "floor: `ip netns add` + 2 `ip -batch`",
     manual: "manual: 10 `ip` processes",
   };

@@ -6,7 +6,7 @@
  * such a CLI built with commander), and one `ip -j route show`. hg is the release build
  * (`bun build --compile --minify --bytecode cli/main.ts`, built into a temp dir), or `HG_BIN`;
  * `HG_DENO_BIN` adds the same three rows for another build (the release workflow's
- * `deno compile` one).
+ * `deno compile` one), `HGBENCH_BASE_BIN` for an earlier build, in the same runs.
  *
  * Every way runs in the scratch namespace `hgbench-s` (lo only; `HGBENCH_NETNS=hgbench-xy-`
  * makes it `hgbench-xy-s`) through nsenter, as a child of bash's `time` (CPU = user + sys of the
@@ -117,6 +117,9 @@ async function main(): Promise<void> {
       timeIt([floor, "--version"], none, {}),
     ...hgWays(hg, ""),
     ...(process.env.HG_DENO_BIN ? hgWays(process.env.HG_DENO_BIN, ", HG_DENO_BIN") : {}),
+    ...(process.env.HGBENCH_BASE_BIN
+      ? hgWays(process.env.HGBENCH_BASE_BIN, ", HGBENCH_BASE_BIN")
+      : {}),
     "`ip -j route show`": () => timeIt(["ip", "-j", "route", "show"], none, {}),
   };
   const names = Object.keys(ways);
