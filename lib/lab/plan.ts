@@ -269,9 +269,9 @@ const describeFamily = (family: LabFamily) =>
  * Plans `lab up`: only what is missing (a second run plans no namespace), then in each host the
  * hg commands an operator would run. Without a registry: `hg setup --subnet` with the host's
  * fixed subnet, `hg netns add`, and `hg peer add` for every other host (beyond 3 hosts one
- * `hg peer sync` from the lab's peers file instead, see {@link staticHostStages}). With one: the network
- * config is written once, each host leases its subnet with `hg setup --store` and adds its
- * container, then routes to the others with `hg peer sync`; or with agents, each host runs
+ * `hg peer sync` from the lab's peers file instead, see {@link staticHostStages}). With one:
+ * the network config is written once, each host leases its subnet with `hg setup --store` and
+ * adds its container, then routes to the others with `hg peer sync`; or with agents, each host runs
  * `hg agent` (those not running already) and the lab waits until every host routes to every
  * other. Hosts removed with `lab rm-node` are not built again. With more than one segment the
  * underlay namespace routes between them (forwarding on inside it), and the topology's backend
