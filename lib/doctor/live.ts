@@ -6,7 +6,6 @@
  * @module
  */
 import type { IpAddress } from "../net/address.ts";
-import { runProbe } from "../probe/probe.ts";
 import { findContainer } from "../containers/where.ts";
 import type { SubnetStore } from "../store/store.ts";
 import { type CaptureOptions, observeHost, takeSnapshot } from "./collect.ts";
@@ -14,9 +13,7 @@ import { doctorContext } from "./context.ts";
 import { ipv6Context } from "./ipv6_view.ts";
 import { diagnose, type Diagnosis } from "./diagnose.ts";
 import type { Finding } from "./finding.ts";
-import { probePlan } from "./probe_plan.ts";
 import { parseSnapshot } from "./snapshot.ts";
-import { judgeProbe } from "./verdict.ts";
 
 /** What doctor is asked on a live host. */
 export interface LiveRequest {
@@ -71,6 +68,12 @@ export async function diagnoseLive(request: LiveRequest): Promise<Diagnosis> {
   ]);
   const local = diagnose(obs, { to: request.to, from: request.from });
   if (!request.to || !request.probe) return local;
+  // The probe's machinery loads only for a probe: the static diagnosis needs none of it.
+  const [{ runProbe }, { probePlan }, { judgeProbe }] = await Promise.all([
+    import("../probe/probe.ts"),
+    import("./probe_plan.ts"),
+    import("./verdict.ts"),
+  ]);
   // An IPv6 destination: the IPv6 view of both hosts (the containers' IPv6 addresses, IPv6 routes).
   const view = request.to.family === 6 ? ipv6Context : doctorContext;
   const here = view(obs);
