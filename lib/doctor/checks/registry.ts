@@ -15,6 +15,7 @@ import type { Lease } from "../../store/store.ts";
 import type { DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
 import { cappedMap } from "./evidence.ts";
+import { prefixKey, routesByPrefix } from "../route_index.ts";
 
 const holder = (l: Lease) =>
   `${formatPrefix(l.subnet)} -> ${l.attrs.node ? `${l.attrs.node} at ` : ""}${
@@ -158,7 +159,8 @@ function expired(ctx: DoctorContext, only?: IpAddress): Finding[] {
   for (const lease of ctx.leases) {
     if (lease === own || lease.expiresAt === undefined || lease.expiresAt > now) continue;
     if (only !== undefined && !prefixContains(lease.subnet, only)) continue;
-    const route = ctx.obs.host.routes.find((r) =>
+    // hg's route to exactly the lease's subnet, looked up by prefix (not a scan per lease).
+    const route = routesByPrefix(ctx.obs.host.routes).get(prefixKey(lease.subnet))?.find((r) =>
       r.protocol === HG_ROUTE_PROTOCOL && prefixEquals(r.dst, lease.subnet)
     );
     if (!route) continue;

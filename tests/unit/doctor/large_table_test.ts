@@ -99,6 +99,12 @@ const faults: {
     names: (i) => largePeer(i).subnet,
   },
   {
+    what: "a lease ran out while this host still routes its subnet",
+    change: (doc, i) => leaseOf(doc, i).expiresAt = Date.parse(doc.takenAt) - 60_000,
+    id: "lease-expired",
+    names: (i) => largePeer(i).subnet,
+  },
+  {
     what: "two leases name one public address",
     change: (doc, i) => leaseOf(doc, i + 1).value.PublicIP = largePeer(i).ip,
     id: "lease-conflict",
