@@ -96,8 +96,7 @@ export interface AgentHost {
   /**
    * Under the host lock: observes, plans with `planner` and applies (for a plan that a kept
    * observation already showed to have steps: no look without the lock first). Then, with the
-   * lock given back, `after` (given what was applied) may observe the host once more through
-   * the same `ip` process.
+   * lock given back, `after` (given what was applied) may observe the host once more.
    */
   readonly changeNow: <T extends { readonly plan: Plan }>(
     planner: (host: HostState) => T | Promise<T>,
@@ -119,7 +118,10 @@ export interface AgentHost {
   readonly present: (containers: readonly ContainerEntry[]) => ReadonlySet<string>;
 }
 
-/** {@link AgentHost.changeNow} on this host: one `ip` process, started before the lock. */
+/**
+ * {@link AgentHost.changeNow} on this host: one `ip` process, started before the lock, observes
+ * and applies (applying ends it: `after`'s look starts one of its own).
+ */
 async function changeHostNow<T extends { readonly plan: Plan }>(
   planner: (host: HostState) => T | Promise<T>,
   after: (
@@ -135,7 +137,7 @@ async function changeHostNow<T extends { readonly plan: Plan }>(
       await applyPlan(planned.plan, session);
       return { ...planned, lockHeldMs: performance.now() - began };
     });
-    await after(result, () => observeHost(session));
+    await after(result, () => observeHost());
     return result;
   } finally {
     await session.close();
@@ -628,6 +630,8 @@ export class Agent {
     const token = this.view.begin(wallClock());
     try {
       this.view.observed(token, { host: await observe(), natRules });
+    } catch {
+      // The change is made; without this look the next event or tick observes the host.
     } finally {
       this.view.abandoned(token);
     }
