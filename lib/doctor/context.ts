@@ -28,6 +28,7 @@ import { type Routing, routingOf } from "./lookup.ts";
 import { registryOfFamily } from "./registry_family.ts";
 import type { ContainerObservation, Observation } from "./observation.ts";
 import { prefixKey } from "./route_index.ts";
+import { leasesHolding } from "./lease_index.ts";
 
 /** An hg container: its mark on the host-side veth, and its namespace as observed. */
 export interface Container extends ContainerEntry {
@@ -114,7 +115,7 @@ export function isPeerRoute(ctx: DoctorContext, route: Route): boolean {
 
 /** The lease whose subnet holds `address`. */
 export function leaseFor(ctx: DoctorContext, address: IpAddress): Lease | undefined {
-  return ctx.leases.find((l) => prefixContains(l.subnet, address));
+  return leasesHolding(ctx.leases, address)[0];
 }
 
 /**

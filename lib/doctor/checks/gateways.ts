@@ -18,6 +18,7 @@ import { vxlanFacts } from "../vxlan_facts.ts";
 import { neighboursAt } from "../neighbour_index.ts";
 import { prefixKey, routesByPrefix, routeViaRouterTo } from "../route_index.ts";
 import type { Neighbour } from "../../ip/neigh.ts";
+import { firstLeaseHolding } from "../lease_index.ts";
 
 const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${via}`;
 
@@ -158,7 +159,7 @@ function unreachableFinding(
   const dev = routes[0].dev;
   const subnets = routes.slice(0, 3).map((r) => formatPrefix(r.dst)).join(", ") +
     (routes.length > 3 ? ` and ${routes.length - 3} more` : "");
-  const lease = ctx.leases.find((l) => routes.some((r) => prefixContains(l.subnet, r.dst.address)));
+  const lease = firstLeaseHolding(ctx.leases, routes.map((r) => r.dst.address));
   const moved = lease && !addressEquals(lease.attrs.publicIp, gateway);
   // Someone's route inside a subnet hg routes to the registry's host: without it, the packets
   // take hg's route.

@@ -36,6 +36,7 @@ import { modeStaleFinding } from "./vxlan.ts";
 import { neighboursAt } from "../neighbour_index.ts";
 import { prefixId, prefixKey } from "../route_index.ts";
 import { syncPlan } from "../sync_plan.ts";
+import { leasesHolding } from "../lease_index.ts";
 
 const peerAdd = (subnet: string, via: string) => `hg peer add ${subnet} --via ${via}`;
 
@@ -230,9 +231,11 @@ function staleRoutes(ctx: DoctorContext, only?: IpAddress): Finding[] {
   if (stale.length === 0) return [];
   const breaks = (r: Route) =>
     deadEnd(ctx, r) &&
-    (only !== undefined || ctx.leases.some((l) => prefixCovers(l.subnet, r.dst)));
-  const broken = stale.filter(breaks);
-  const rest = stale.filter((r) => !breaks(r));
+    (only !== undefined ||
+      leasesHolding(ctx.leases, r.dst.address).some((l) => prefixCovers(l.subnet, r.dst)));
+  const broken: Route[] = [];
+  const rest: Route[] = [];
+  for (const r of stale) (breaks(r) ? broken : rest).push(r);
   const findings: Finding[] = [];
   if (broken.length > 0) {
     findings.push({
@@ -300,7 +303,9 @@ function missingExplanation(ctx: DoctorContext): string {
 
 /** The registry's host for `dst`, when a lease holds it. */
 function registryHost(ctx: DoctorContext, dst: Prefix): IpAddress | undefined {
-  return ctx.leases.find((l) => prefixCovers(l.subnet, dst) && l !== ctx.ownLease)?.attrs.publicIp;
+  return leasesHolding(ctx.leases, dst.address).find((l) =>
+    prefixCovers(l.subnet, dst) && l !== ctx.ownLease
+  )?.attrs.publicIp;
 }
 
 const routeDel = (r: Route) =>

@@ -26,6 +26,7 @@ import { resyncCommand, type VxlanFacts, vxlanFacts, vxlanLease } from "../vxlan
 import { capped, MAX_EVIDENCE } from "./evidence.ts";
 import { pathVerdict } from "./filters.ts";
 import { neighboursAt } from "../neighbour_index.ts";
+import { prefixKey } from "../route_index.ts";
 
 /** Whether `only` (the destination doctor follows, if any) is in `subnet`. */
 const concerns = (subnet: string, only?: IpAddress) =>
@@ -612,9 +613,12 @@ export function checkVxlanMtu(ctx: DoctorContext): Finding[] {
   const fits = lower ? vxlanMtu(lower.mtu) : device.mtu;
   const tunnelled = [
     ...facts.routes.map((r) => `${formatPrefix(r.dst)} goes over VXLAN (${device.ifname})`),
-    ...plannedTunnels(facts).filter((p) =>
-      !facts.routes.some((r) => formatPrefix(r.dst) === p.subnet)
-    )
+    // Two lines are shown: the registry's only when the routes give fewer.
+    ...(facts.routes.length >= 2
+      ? []
+      : plannedTunnels(facts).filter((p) =>
+        !facts.routes.some((r) => prefixKey(r.dst) === p.subnet)
+      ))
       .map((p) => `registry: ${p.subnet} goes over VXLAN (${p.reason})`),
   ].slice(0, 2);
   const findings: Finding[] = [];
