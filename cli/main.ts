@@ -3,25 +3,25 @@
  * plugin; otherwise it is the command line: run the program, map any error to one line and an
  * exit code. Each mode loads only its own modules (a plugin's start is on every container's
  * path), and `hg --version` alone loads none: it prints what commander would print for it.
+ * The plugin's path does not even read process.argv (under Bun, a few milliseconds).
  * No top-level await and no exports, so `bun build --compile --bytecode` can take it.
  *
  * @module
  */
 import { VERSION } from "./version.ts";
 
-const args = process.argv.slice(2);
-
 const run = process.env.CNI_COMMAND
   ? import("./cni_plugin.ts").then((m) => m.runCniPlugin(process.env))
-  : args.length === 1 && (args[0] === "--version" || args[0] === "-V")
-  ? Promise.resolve(printVersion())
-  : import("./program.ts").then((m) => m.runProgram(args));
+  : commandLine(process.argv.slice(2));
 run.then((code) => {
   process.exitCode = code;
 });
 
-/** `hg --version`: the version line, exit 0. */
-function printVersion(): number {
-  console.log(VERSION);
-  return 0;
+/** Runs hg with `args`; resolves with the exit code. */
+function commandLine(args: string[]): Promise<number> {
+  if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
+    console.log(VERSION);
+    return Promise.resolve(0);
+  }
+  return import("./program.ts").then((m) => m.runProgram(args));
 }
