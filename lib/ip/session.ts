@@ -23,7 +23,7 @@ export class IpSession {
   private readonly decoder = new TextDecoder();
   private readonly stderr: Promise<string>;
   private readonly lines: string[] = [];
-  private partial = "";
+  private partial: string[] = [];
   private sent = 0;
   private ended = false;
 
@@ -57,8 +57,15 @@ export class IpSession {
     while (this.lines.length < start + commands.length) {
       const { value, done } = await this.reader.read();
       if (done) throw await this.failure();
-      const parts = (this.partial + this.decoder.decode(value, { stream: true })).split("\n");
-      this.partial = parts.pop()!;
+      const text = this.decoder.decode(value, { stream: true });
+      // A table's JSON is one line of megabytes: its pieces are joined once, when it ends
+      // (joining the growing line on every piece cost 70-200 ms of CPU at 10,000 routes).
+      if (!text.includes("\n")) {
+        this.partial.push(text);
+        continue;
+      }
+      const parts = (this.partial.join("") + text).split("\n");
+      this.partial = [parts.pop()!];
       this.lines.push(...parts.filter((l) => l.trim() !== ""));
     }
     return this.lines.slice(start, start + commands.length);

@@ -73,6 +73,30 @@ describe("applying through ip", () => {
     assert.deepEqual(hgRoutes(), ["100.64.0.0/24", "100.64.1.0/24"]);
   });
 
+  it("reads a table whose JSON line spans many pipe reads, and the read after it", async () => {
+    // 3,000 routes print one JSON line of ~300 KB, which reaches hg in many pieces.
+    const lines = Array.from(
+      { length: 3000 },
+      (_, i) => `route add 100.${64 + (i >> 8)}.${i & 255}.0/24 via 10.9.0.2 proto 104`,
+    );
+    const r = spawnSync("ip", ["-n", NS, "-batch", "-"], { input: lines.join("\n") + "\n" });
+    assert.equal(r.status, 0, String(r.stderr));
+    const session = IpSession.open(NS);
+    const [routes, links] = await session.read([["route", "show", "proto", "104"], [
+      "link",
+      "show",
+      "d0",
+    ]]);
+    await session.close();
+    assert.ok(routes.length > 200_000, `one line of ${routes.length} characters`);
+    assert.deepEqual(
+      (JSON.parse(routes) as { dst: string }[]).map((x) => x.dst).sort(),
+      hgRoutes(),
+    );
+    assert.equal(hgRoutes().length, 3000);
+    assert.deepEqual((JSON.parse(links) as { ifname: string }[]).map((l) => l.ifname), ["d0"]);
+  });
+
   it("names a failing line after the session's reads; the lines before it stay applied", async () => {
     const session = IpSession.open(NS);
     await session.read([["route", "show", "table", "main"], ["addr", "show"]]);
