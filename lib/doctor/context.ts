@@ -75,15 +75,18 @@ export interface DoctorContext {
 /** The smallest prefix that covers all of `prefixes` (of one family). */
 function coveringPrefix(prefixes: readonly Prefix[]): Prefix | undefined {
   if (prefixes.length === 0) return undefined;
-  let length = Math.min(...prefixes.map((p) => p.length));
   const first = prefixes[0].address;
-  if (prefixes.every((p) => p.address.family === 4)) {
-    // IPv4: the leading bits every address shares with the first, in one pass of plain numbers.
-    const base = Number(first.value);
-    let differ = 0;
-    for (const p of prefixes) differ |= base ^ Number(p.address.value);
-    return prefixOf(first, Math.min(length, Math.clz32(differ)));
+  // IPv4: the leading bits every address shares with the first, in one pass of plain numbers.
+  let length = 128;
+  let ipv4 = true;
+  let differ = 0;
+  const base = first.family === 4 ? Number(first.value) : 0;
+  for (const p of prefixes) {
+    if (p.length < length) length = p.length;
+    if (p.address.family !== 4) ipv4 = false;
+    else if (ipv4) differ |= base ^ Number(p.address.value);
   }
+  if (ipv4) return prefixOf(first, Math.min(length, Math.clz32(differ)));
   const coversAll = (net: Prefix) => prefixes.every((p) => prefixContains(net, p.address));
   while (length > 0 && !coversAll(prefixOf(first, length))) length--;
   return prefixOf(first, length);

@@ -21,13 +21,16 @@ import { followRules } from "../lookup.ts";
 import { effectiveMax, effectiveOr, type Sysctls } from "../settings.ts";
 import { capped } from "./evidence.ts";
 
-/** Why `ifname` ignores ARP requests for `address` from `askers`, or undefined when it answers. */
+/**
+ * Why `ifname` ignores ARP requests for `address` from `askers` (asked for only when the
+ * setting depends on who asks), or undefined when it answers.
+ */
 function ignoredBy(
   s: Sysctls,
   links: readonly AddressedLink[],
   ifname: string,
   address: IpAddress,
-  askers: readonly IpAddress[],
+  askers: () => readonly IpAddress[],
 ): { why: string; keys: string[] } | undefined {
   const level = effectiveMax(s, ifname, "arp_ignore") ?? 0;
   const keys = [`net.ipv4.conf.all.arp_ignore`, `net.ipv4.conf.${ifname}.arp_ignore`];
@@ -45,7 +48,7 @@ function ignoredBy(
       keys,
     };
   }
-  const outside = askers.filter((a) => !prefixContains(own.prefix, a));
+  const outside = askers().filter((a) => !prefixContains(own.prefix, a));
   if (level === 2 && outside.length > 0) {
     return {
       why: `arp_ignore=2 answers only askers inside ${formatPrefix(own.prefix)}, and ${
@@ -67,12 +70,23 @@ function checkHost(ctx: DoctorContext): Finding[] {
   const self = selfAddress(ctx);
   if (!uplink || !self) return [];
   const s = ctx.obs.sysctl;
-  // Each address once, first come first (a set per family, not a scan per address).
-  const seen = { 4: new Set<bigint>(), 6: new Set<bigint>() };
-  const peers = [
-    ...ctx.leases.filter((l) => l !== ctx.ownLease).map((l) => l.attrs.publicIp),
-    ...ctx.hgRoutes.flatMap((r) => r.gateway ? [r.gateway] : []),
-  ].filter((a) => !seen[a.family].has(a.value) && !!seen[a.family].add(a.value));
+  // The peers that ask: every lease's holder and hg's gateways, each address once, first come
+  // first (a set per family, not a scan per address); gathered only when a setting needs them.
+  let asking: IpAddress[] | undefined;
+  const peers = () => {
+    if (asking) return asking;
+    const seen = { 4: new Set<bigint>(), 6: new Set<bigint>() };
+    asking = [];
+    const add = (a: IpAddress) => {
+      if (!seen[a.family].has(a.value)) {
+        seen[a.family].add(a.value);
+        asking!.push(a);
+      }
+    };
+    for (const l of ctx.leases) if (l !== ctx.ownLease) add(l.attrs.publicIp);
+    for (const r of ctx.hgRoutes) if (r.gateway) add(r.gateway);
+    return asking;
+  };
   const addr = formatAddress(self);
   const ignored = ignoredBy(s, ctx.obs.host.addresses, uplink, self, peers);
   const findings: Finding[] = [];
@@ -94,7 +108,7 @@ function checkHost(ctx: DoctorContext): Finding[] {
   }
   if (effectiveOr(s, uplink, "arp_filter")) {
     // The kernel's route back to the asker, from the asked address, as it looks it up.
-    const elsewhere = peers.flatMap((p) => {
+    const elsewhere = peers().flatMap((p) => {
       const back = followRules(ctx.routing, { src: self, dst: p, iif: "lo" });
       if (back.kind === "route" && back.route.dev !== undefined && back.route.dev !== uplink) {
         return [{ peer: p, dev: back.route.dev, route: back.route }];
@@ -138,7 +152,7 @@ export function checkContainerArp(ctx: DoctorContext, c: Container): Finding[] {
   );
   const gateway = ctx.bridge?.gateway?.address;
   if (!link || !gateway) return [];
-  const ignored = ignoredBy(s, state.addresses, link.ifname, c.address, [gateway]);
+  const ignored = ignoredBy(s, state.addresses, link.ifname, c.address, () => [gateway]);
   if (!ignored) return [];
   return [{
     id: "arp-ignored",

@@ -149,12 +149,20 @@ function wrongGatewayEntries(ctx: DoctorContext, only?: IpAddress): Finding[] {
   );
   // The entries of hg's VXLAN device are checked with it (checks/vxlan.ts).
   const tunnel = vxlanFacts(ctx).device?.ifname;
-  const gateways = ctx.hgRoutes.filter((r) =>
-    r.gateway && r.dev !== tunnel && (only === undefined || prefixContains(r.dst, only))
-  );
+  // Only a static entry (PERMANENT or NOARP, with an address) can be wrong this way: most hosts
+  // have none, and then no route is looked at.
+  const statics = new Set<bigint>();
+  for (const n of ctx.obs.neighbours) {
+    if ((n.state.includes("PERMANENT") || n.state.includes("NOARP")) && n.lladdr !== undefined) {
+      statics.add(n.dst.value);
+    }
+  }
   const findings: Finding[] = [];
+  if (statics.size === 0) return findings;
   const done = new Set<string>();
-  for (const r of gateways) {
+  for (const r of ctx.hgRoutes) {
+    if (!r.gateway || !statics.has(r.gateway.value) || r.dev === tunnel) continue;
+    if (only !== undefined && !prefixContains(r.dst, only)) continue;
     const entry = neighboursAt(ctx.obs.neighbours, r.gateway!).find((n) =>
       addressEquals(n.dst, r.gateway!) && n.dev === r.dev &&
       (n.state.includes("PERMANENT") || n.state.includes("NOARP")) && n.lladdr !== undefined

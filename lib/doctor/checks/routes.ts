@@ -356,12 +356,12 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
   }
   // A more specific route inside a peer's subnet takes part of it; a peer route over this
   // host's own subnet takes the containers' own traffic.
-  const items = [
-    ...ctx.hgRoutes.map((r) => ({ r, hg: true })),
-    ...host.routes.filter((r) =>
-      r.protocol !== HG_ROUTE_PROTOCOL && r.dst.length > 0 && r.type === "unicast"
-    ).map((r) => ({ r, hg: false })),
-  ];
+  const items = ctx.hgRoutes.map((r) => ({ r, hg: true }));
+  for (const r of host.routes) {
+    if (r.protocol !== HG_ROUTE_PROTOCOL && r.dst.length > 0 && r.type === "unicast") {
+      items.push({ r, hg: false });
+    }
+  }
   const ownAddresses = [
     ...ctx.containers.map((c) => c.address),
     ...(ctx.bridge?.gateway ? [ctx.bridge.gateway.address] : []),
