@@ -5,8 +5,9 @@
  *
  * @module
  */
+import { observeHost } from "../lib/host/observe.ts";
 import type { HostState } from "../lib/host/state.ts";
-import { changeHost } from "../lib/plan/change.ts";
+import { changeObserved, type Observe } from "../lib/plan/change.ts";
 import { renderPlan } from "../lib/plan/render.ts";
 import type { Plan } from "../lib/plan/step.ts";
 import type { Output } from "./output.ts";
@@ -22,21 +23,31 @@ export interface Planned {
 }
 
 /**
- * Observes this host, plans with `planner` and applies the plan unless --dry-run. Observation
- * and this host's changes go through one `ip` process.
+ * Observes this host (all of it, or what `observe` reads), plans with `planner` and applies the
+ * plan unless --dry-run. Observation and this host's changes go through one `ip` process.
  *
  * @example
  * ```ts
  * await mutate(out, async (host) => ({ plan: planPeerAdd(host, req).plan, summary: "peer 1.1.2.0/24 via 10.0.12.7" }));
  * ```
  */
-export async function mutate(
+export function mutate(
   out: Output,
   planner: (host: HostState) => Planned | Promise<Planned>,
+): Promise<void>;
+export function mutate<S>(
+  out: Output,
+  planner: (host: S) => Planned | Promise<Planned>,
+  observe: Observe<S>,
+): Promise<void>;
+export async function mutate<S>(
+  out: Output,
+  planner: (host: S) => Planned | Promise<Planned>,
+  observe: Observe<S> = observeHost as Observe<unknown> as Observe<S>,
 ): Promise<void> {
   const { dryRun } = out.options;
   if (!dryRun) requireRoot();
-  const planned = await changeHost(planner, dryRun);
+  const planned = await changeObserved(observe, planner, dryRun);
   const changes = planned.plan.length;
   // The commands are rendered only to be shown: a big plan is otherwise rendered for nothing.
   const { json, verbose } = out.options;

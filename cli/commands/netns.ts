@@ -1,7 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
-import { changeContainers } from "../../lib/containers/change.ts";
 import { containerEntries, listContainers, presentContainers } from "../../lib/containers/list.ts";
-import { type HostLinks, netnsExists, observeContainer } from "../../lib/containers/observe.ts";
+import { netnsExists, observeContainer, observeHostLinks } from "../../lib/containers/observe.ts";
 import { planNetnsAdd } from "../../lib/containers/plan_add.ts";
 import { planNetnsDel } from "../../lib/containers/plan_del.ts";
 import { observeHost } from "../../lib/host/observe.ts";
@@ -9,10 +8,8 @@ import { formatAddress } from "../../lib/net/address.ts";
 import { containerStatuses } from "../../lib/status/status.ts";
 import { containerRow } from "../container_row.ts";
 import { addressValue, interfaceValue, nameValue } from "../flags.ts";
-import { renderPlan } from "../../lib/plan/render.ts";
-import type { Planned } from "../mutation.ts";
+import { mutate } from "../mutation.ts";
 import type { Output } from "../output.ts";
-import { requireRoot } from "../root.ts";
 import { table } from "../table.ts";
 
 /** `hg netns add|del|ls`: containers as network namespaces on the bridge. */
@@ -30,7 +27,7 @@ export function netnsCommand(output: () => Output) {
     )
     .option("--bridge <name>", "bridge name", interfaceValue, "cni0")
     .action(async (name, opts) => {
-      await mutateContainers(output(), async (host) => {
+      await mutate(output(), async (host) => {
         const exists = containerEntries(host).some((c) => c.kind === "netns" && c.name === name);
         const planned = planNetnsAdd({
           host,
@@ -56,17 +53,17 @@ export function netnsCommand(output: () => Output) {
             ipv6Gateway: ipv6 ? formatAddress(ipv6.gateway) : null,
           },
         };
-      });
+      }, observeHostLinks);
     });
   netns.command("del")
     .description("remove a container made by hg (its namespace and veth)")
     .argument("<name>", "container name", nameValue)
     .action(async (name) => {
-      await mutateContainers(output(), (host) => ({
+      await mutate(output(), (host) => ({
         plan: planNetnsDel(host, name, netnsExists(name)),
         summary: `container ${name} removed`,
         result: { name },
-      }));
+      }), observeHostLinks);
     });
   netns.command("ls")
     .description("list this host's containers (hg's own and runtime containers on hg's network)")
@@ -85,32 +82,4 @@ export function netnsCommand(output: () => Output) {
       );
     });
   return netns;
-}
-
-/**
- * cli/mutation.ts's mutate for containers: the same output, through changeContainers, which
- * observes the host's links and addresses only (lib/containers/change.ts).
- */
-async function mutateContainers(
-  out: Output,
-  planner: (host: HostLinks) => Planned | Promise<Planned>,
-): Promise<void> {
-  const { dryRun, json, verbose } = out.options;
-  if (!dryRun) requireRoot();
-  const planned = await changeContainers(planner, dryRun);
-  const changes = planned.plan.length;
-  const commands = dryRun || json || verbose ? renderPlan(planned.plan) : [];
-  out.json({ changed: !dryRun && changes > 0, dryRun, commands, ...planned.result });
-  if (dryRun) {
-    if (changes > 0) out.line(commands.join("\n"));
-    else out.note(`nothing to do: ${planned.summary}`);
-    return;
-  }
-  if (changes > 0) out.detail(commands.map((c) => `+ ${c}`).join("\n"));
-  if (planned.details?.length) out.line(planned.details.join("\n"));
-  out.line(
-    changes === 0
-      ? `nothing to do: ${planned.summary}`
-      : `${planned.summary} (${changes} change${changes === 1 ? "" : "s"})`,
-  );
 }

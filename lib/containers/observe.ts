@@ -30,14 +30,6 @@ export async function observeHostLinks(session: IpSession): Promise<HostLinks> {
   return { links: parseLinks(links), addresses: parseAddresses(addresses) };
 }
 
-/**
- * `host` as a HostState with nothing but its links and addresses, for lib/host's findBridge,
- * which takes a HostState and reads no more of it.
- */
-export function withLinksOnly(host: HostLinks): HostState {
-  return { ...host, routes: [], neighbours: [], fdb: [], forwarding: false, forwarding6: false };
-}
-
 /** What hg reads inside a container's namespace. */
 export interface ContainerState {
   readonly addresses: readonly AddressedLink[];

@@ -15,7 +15,7 @@ import { ipStep, type Plan, type Step } from "../plan/step.ts";
 import { pickAddress, takenAddresses } from "./address.ts";
 import { containerEntries, type ContainerEntry } from "./list.ts";
 import { CONTAINER_IFNAME, hostVethName } from "./name.ts";
-import { type ContainerState, type HostLinks, withLinksOnly } from "./observe.ts";
+import type { ContainerState, HostLinks } from "./observe.ts";
 
 /** What {@link planNetnsAdd} needs to know. */
 export interface NetnsAddInput {
@@ -55,7 +55,7 @@ export interface NetnsAddPlan {
  */
 export function planNetnsAdd(input: NetnsAddInput): NetnsAddPlan {
   const { host, bridge, name } = input;
-  const found = findBridge(withLinksOnly(host), bridge);
+  const found = findBridge(host, bridge);
   if (!found?.gateway) {
     throw new EnvironmentError(
       `no bridge ${bridge} with an address on this host: run "hg setup" first`,

@@ -24,7 +24,10 @@ export interface BridgeState {
  * findBridge(state, "cni0")?.gateway?.prefix; // 1.1.1.0/24
  * ```
  */
-export function findBridge(state: HostState, name: string): BridgeState | undefined {
+export function findBridge(
+  state: Pick<HostState, "links" | "addresses">,
+  name: string,
+): BridgeState | undefined {
   const link = state.links.find((l) => l.ifname === name);
   if (!link) return undefined;
   const global =

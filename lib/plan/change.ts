@@ -12,17 +12,21 @@ import { IpSession } from "../ip/session.ts";
 import { applyPlan } from "./apply.ts";
 import type { Plan } from "./step.ts";
 
+/** How a change reads the host through its `ip` process: all of it, or what its planner needs. */
+export type Observe<S> = (session: IpSession) => Promise<S>;
+
 /**
  * One `ip` process observes the host, `planner` plans, and the same process applies the plan.
  * The process may have been started before (while the caller waited for the host lock).
  */
-async function observePlanApply<T extends { readonly plan: Plan }>(
-  planner: (host: HostState) => T | Promise<T>,
+async function observePlanApply<S, T extends { readonly plan: Plan }>(
+  observe: Observe<S>,
+  planner: (host: S) => T | Promise<T>,
   dryRun: boolean,
   session = IpSession.open(),
 ): Promise<T> {
   try {
-    const planned = await planner(await observeHost(session));
+    const planned = await planner(await observe(session));
     if (!dryRun) await applyPlan(planned.plan, session);
     return planned;
   } finally {
@@ -42,11 +46,31 @@ export async function changeHost<T extends { readonly plan: Plan }>(
   planner: (host: HostState) => T | Promise<T>,
   dryRun = false,
 ): Promise<T> {
-  if (dryRun) return await observePlanApply(planner, true);
+  return await changeObserved(observeHost, planner, dryRun);
+}
+
+/**
+ * {@link changeHost} for a planner that needs only part of the host, read by `observe` (a
+ * container is planned from links and addresses: a host's routes cost more to read and parse
+ * than the rest of `hg netns add`).
+ *
+ * @example
+ * ```ts
+ * import { observeHostLinks } from "../containers/observe.ts";
+ * import { planNetnsDel } from "../containers/plan_del.ts";
+ * await changeObserved(observeHostLinks, (host) => ({ plan: planNetnsDel(host, "web1", true) }));
+ * ```
+ */
+export async function changeObserved<S, T extends { readonly plan: Plan }>(
+  observe: Observe<S>,
+  planner: (host: S) => T | Promise<T>,
+  dryRun = false,
+): Promise<T> {
+  if (dryRun) return await observePlanApply(observe, planner, true);
   // `ip` starts while the lock is taken: the lock is held for the reads and writes only.
   const session = IpSession.open();
   try {
-    return await withHostLock(() => observePlanApply(planner, false, session));
+    return await withHostLock(() => observePlanApply(observe, planner, false, session));
   } finally {
     await session.close();
   }
@@ -66,7 +90,7 @@ export async function changeHost<T extends { readonly plan: Plan }>(
 export async function changeHostUnlocked<T extends { readonly plan: Plan }>(
   planner: (host: HostState) => T | Promise<T>,
 ): Promise<T> {
-  return await observePlanApply(planner, false);
+  return await observePlanApply(observeHost, planner, false);
 }
 
 /**
