@@ -19,7 +19,7 @@ import { planCniAdd } from "./plan_add.ts";
 import { planCniDel, planCniGc } from "./plan_remove.ts";
 import type { CniContainer, CniRequest, HgNetConf } from "./request.ts";
 import { buildResult } from "./result.ts";
-import { CNI_ERROR, LATEST_VERSION, SUPPORTED_VERSIONS } from "./spec.ts";
+import { CNI_ERROR, versionAnswer } from "./spec.ts";
 
 /**
  * Answers `request`.
@@ -32,7 +32,7 @@ import { CNI_ERROR, LATEST_VERSION, SUPPORTED_VERSIONS } from "./spec.ts";
 export async function answerCni(request: CniRequest, version?: string): Promise<unknown> {
   switch (request.command) {
     case "VERSION":
-      return { cniVersion: version ?? LATEST_VERSION, supportedVersions: SUPPORTED_VERSIONS };
+      return versionAnswer(version);
     case "ADD":
       return await add(request.conf, request.container);
     case "DEL":

@@ -34,6 +34,21 @@ export const CNI_ERROR = {
   attachmentExists: 102,
 } as const;
 
+/**
+ * The answer to VERSION: the config's version (the newest without one) and all hg answers.
+ *
+ * @example
+ * ```ts
+ * versionAnswer("1.0.0"); // { cniVersion: "1.0.0", supportedVersions: ["0.4.0", "1.0.0", "1.1.0"] }
+ * ```
+ */
+export function versionAnswer(version?: string): {
+  cniVersion: string;
+  supportedVersions: readonly CniVersion[];
+} {
+  return { cniVersion: version ?? LATEST_VERSION, supportedVersions: SUPPORTED_VERSIONS };
+}
+
 /** Whether `version` is one hg answers. */
 export function isSupportedVersion(version: string): version is CniVersion {
   return (SUPPORTED_VERSIONS as readonly string[]).includes(version);
