@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { readText, startProcess } from "./spawn.ts";
+import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync } from "node:fs";
+import { OUTPUT_TO_FILE, readText, startProcess } from "./spawn.ts";
 
 /** What a finished process left behind. */
 export interface ProcessResult {
@@ -36,18 +37,53 @@ export async function runProcess(
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<ProcessResult> {
-  const child = startProcess(command, args, {
-    stdin: options.input !== undefined,
-    env: options.env,
-  });
-  if (options.input !== undefined) {
-    child.write(options.input);
-    child.end();
+  const file = OUTPUT_TO_FILE ? outputFile() : undefined;
+  try {
+    const child = startProcess(command, args, {
+      stdin: options.input !== undefined,
+      env: options.env,
+      stdoutFd: file,
+    });
+    if (options.input !== undefined) {
+      child.write(options.input);
+      child.end();
+    }
+    const [stdout, stderr, code] = await Promise.all([
+      readText(child.stdout),
+      readText(child.stderr),
+      child.exited,
+    ]);
+    return { code, stdout: file === undefined ? stdout : readWhole(file), stderr };
+  } finally {
+    if (file !== undefined) closeSync(file);
   }
-  const [stdout, stderr, code] = await Promise.all([
-    readText(child.stdout),
-    readText(child.stderr),
-    child.exited,
-  ]);
-  return { code, stdout, stderr };
+}
+
+let outputFiles = 0;
+
+/**
+ * A new, already unlinked file for a child's output (nothing is left behind, whatever happens
+ * to this process), or undefined when none can be made (the child then writes to a pipe).
+ */
+function outputFile(): number | undefined {
+  const path = `${process.env.TMPDIR || "/tmp"}/hg-${process.pid}-${outputFiles++}.out`;
+  try {
+    // O_EXCL: never a file or link someone put there.
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+    unlinkSync(path);
+    return fd;
+  } catch {
+    return undefined;
+  }
+}
+
+/** All of an output file, from its start (the child moved the shared offset to its end). */
+function readWhole(fd: number): string {
+  const buffer = new Uint8Array(fstatSync(fd).size);
+  for (let at = 0; at < buffer.length;) {
+    const n = readSync(fd, buffer, at, buffer.length - at, at);
+    if (n === 0) break;
+    at += n;
+  }
+  return new TextDecoder().decode(buffer);
 }
