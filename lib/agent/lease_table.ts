@@ -9,26 +9,14 @@
  */
 import { formatAddress } from "../net/address.ts";
 import { formatPrefix } from "../net/prefix.ts";
-import type { LeaseListing, RegistryEntry } from "../store/store.ts";
+import type {
+  LeaseChange,
+  LeaseChangeSource,
+  LeaseListing,
+  RegistryEntry,
+} from "../store/store.ts";
 
-/** One batch of changes of the leases, as a registry watch reports them. */
-export interface LeaseChange {
-  /** The registry's revision after the batch. */
-  readonly revision: string;
-  /** Entries written (created or changed), by key. */
-  readonly put: readonly RegistryEntry[];
-  /** Keys deleted (or expired). */
-  readonly deleted: readonly string[];
-}
-
-/**
- * A store that can say what changed, not only that something did: a watch of the leases that
- * yields each batch of changes after `fromRevision` (and throws when it breaks or was compacted
- * past that revision: the caller lists the registry whole and watches again).
- */
-export interface LeaseChangeSource {
-  watchLeaseChanges(fromRevision: string, signal: AbortSignal): AsyncIterable<LeaseChange>;
-}
+export type { LeaseChange, LeaseChangeSource };
 
 /** Whether `store` offers {@link LeaseChangeSource}'s watch. */
 export function offersLeaseChanges(store: object): store is LeaseChangeSource {

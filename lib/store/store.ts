@@ -28,6 +28,25 @@ export interface LeaseListing {
   readonly revision: string;
 }
 
+/** One batch of changes of the leases, as a registry watch reports them. */
+export interface LeaseChange {
+  /** The registry's revision after the batch. */
+  readonly revision: string;
+  /** Entries written (created or changed), by key. */
+  readonly put: readonly RegistryEntry[];
+  /** Keys deleted (or expired). */
+  readonly deleted: readonly string[];
+}
+
+/**
+ * A store that can say what changed, not only that something did: a watch of the leases that
+ * yields each batch of changes after `fromRevision` (and throws when it breaks or was compacted
+ * past that revision: the caller lists the registry whole and watches again).
+ */
+export interface LeaseChangeSource {
+  watchLeaseChanges(fromRevision: string, signal: AbortSignal): AsyncIterable<LeaseChange>;
+}
+
 /** The config (undefined: none written yet) and the leases, read together. */
 export interface RegistryRead {
   readonly config: NetworkConfig | undefined;

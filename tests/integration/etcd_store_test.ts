@@ -5,8 +5,8 @@ import { parseAddress } from "../../lib/net/address.ts";
 import { formatPrefix, parsePrefix } from "../../lib/net/prefix.ts";
 import { makeNetworkConfig } from "../../lib/store/config.ts";
 import { type LeaseAttrs, subnetKey } from "../../lib/store/lease.ts";
-import type { RegistryEntry } from "../../lib/store/store.ts";
-import { EtcdClient } from "../../lib/store/etcd/client.ts";
+import type { LeaseChange, RegistryEntry } from "../../lib/store/store.ts";
+import { EtcdClient, EtcdCompactedError } from "../../lib/store/etcd/client.ts";
 import { EtcdStore, parseEtcdUrl } from "../../lib/store/etcd/store.ts";
 import { type EtcdCluster, etcdctl, startEtcd } from "../support/etcd.ts";
 
@@ -184,6 +184,60 @@ describe("EtcdStore", () => {
     assert.deepEqual((await store.listLeases()).entries, []);
     assert.equal(await store.claim({ subnet }, holder("10.0.12.12", "h2"), 60), true);
     await store.close();
+  });
+
+  it("watches the leases' changes after a listing, parsed as a listing parses them", async () => {
+    const store = fresh();
+    const dir = `${store.prefix}/subnets/`;
+    const { revision } = await store.listLeases();
+    const stop = new AbortController();
+    const changes: LeaseChange[] = [];
+    const watching = (async () => {
+      for await (const change of store.watchLeaseChanges(revision, stop.signal)) {
+        changes.push(change);
+        if (changes.flatMap((c) => c.deleted).length > 0) stop.abort();
+      }
+    })();
+    const a = parsePrefix("1.1.10.0/24");
+    assert.equal(await store.claim({ subnet: a }, holder("10.0.12.11", "h1"), 60), true);
+    await client.put(`${dir}1.1.11.0-24`, "{oops");
+    // A renewal that keeps the value writes nothing: no change to see.
+    assert.equal(await store.renew({ subnet: a }, parseAddress("10.0.12.11"), 60), true);
+    assert.equal(
+      await store.renew({ subnet: a }, parseAddress("10.0.12.11"), 60, holder("10.0.12.21", "h1")),
+      true,
+    );
+    assert.equal(await store.release("1.1.10.0-24"), true);
+    await watching;
+    const puts = changes.flatMap((c) => c.put);
+    assert.deepEqual(puts.map((e) => e.key), ["1.1.10.0-24", "1.1.11.0-24", "1.1.10.0-24"]);
+    const [claimed, bad, moved] = puts;
+    assert.ok("lease" in claimed && "lease" in moved, puts.map(show).join(", "));
+    assert.deepEqual(claimed.lease.attrs, holder("10.0.12.11", "h1"));
+    assert.deepEqual(moved.lease.attrs, holder("10.0.12.21", "h1"));
+    assert.ok("problem" in bad, show(bad));
+    assert.match(bad.problem, /not JSON/);
+    assert.deepEqual(changes.flatMap((c) => c.deleted), ["1.1.10.0-24"]);
+    const revisions = changes.map((c) => BigInt(c.revision));
+    assert.ok(revisions.every((r, i) => i === 0 || r > revisions[i - 1]), String(revisions));
+    // The last revision is where a listing stands now.
+    assert.equal(changes[changes.length - 1].revision, (await store.listLeases()).revision);
+  });
+
+  it("throws from the change watch when its revision was compacted, so the caller lists", async () => {
+    const store = fresh();
+    const { revision } = await store.listLeases();
+    await client.put(`${store.prefix}/subnets/1.1.12.0-24`, "{}");
+    await client.put(`${store.prefix}/subnets/1.1.12.0-24`, "{ }");
+    const { revision: now } = await store.listLeases();
+    await etcdctl(etcd.endpoints, ["compact", now]);
+    const stop = new AbortController();
+    await assert.rejects(
+      (async () => {
+        for await (const _ of store.watchLeaseChanges(revision, stop.signal)) stop.abort();
+      })(),
+      EtcdCompactedError,
+    );
   });
 
   it("does not renew a key whose value is not a lease", async () => {

@@ -22,7 +22,14 @@ import {
   parseLeaseValue,
   subnetsOfKey,
 } from "../lease.ts";
-import type { LeaseListing, RegistryEntry, RegistryRead, SubnetStore } from "../store.ts";
+import type {
+  LeaseChange,
+  LeaseChangeSource,
+  LeaseListing,
+  RegistryEntry,
+  RegistryRead,
+  SubnetStore,
+} from "../store.ts";
 import {
   type EtcdClient,
   EtcdCompactedError,
@@ -43,7 +50,7 @@ export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
  * await store.claim({ subnet: parsePrefix("1.1.3.0/24") }, attrs, 24 * 3600); // true
  * ```
  */
-export class EtcdStore implements SubnetStore {
+export class EtcdStore implements SubnetStore, LeaseChangeSource {
   readonly url: string;
   /** The key prefix: `/coreos.com/network`. */
   readonly prefix: string;
@@ -104,27 +111,52 @@ export class EtcdStore implements SubnetStore {
   }
 
   async listLeases(): Promise<LeaseListing> {
-    const dir = `${this.prefix}/subnets/`;
-    const { revision, kvs } = await this.#client.range(dir, { prefix: true });
-    // Entries are named by the subnet key (`1.1.3.0-24`), as every store names them.
-    const entries = kvs.map((kv): RegistryEntry => {
-      const key = kv.key.slice(dir.length);
-      const subnets = subnetsOfKey(key);
-      if (!subnets) {
-        return {
-          key,
-          problem: `key ${
-            JSON.stringify(kv.key)
-          } does not name a subnet (expected like 1.1.3.0-24 or 1.1.3.0-24&fd00:1:3::-64)`,
-        };
+    const { revision, kvs } = await this.#client.range(this.#subnetsDir, { prefix: true });
+    return { entries: kvs.map((kv) => this.#entryOf(kv.key, kv.value)), revision };
+  }
+
+  /**
+   * Each batch of changes of the leases after `fromRevision`, parsed as a listing parses them
+   * (a key written and deleted in one batch counts as its last event); throws when the watch
+   * breaks or was compacted past `fromRevision`, so that the caller lists again.
+   */
+  async *watchLeaseChanges(fromRevision: string, signal: AbortSignal): AsyncIterable<LeaseChange> {
+    const dir = this.#subnetsDir;
+    const startRevision = String(BigInt(fromRevision) + 1n);
+    for await (const events of this.#client.watch(dir, { prefix: true, startRevision, signal })) {
+      if (events.length === 0) continue;
+      const last = new Map(events.map((e) => [e.key, e]));
+      const put: RegistryEntry[] = [];
+      const deleted: string[] = [];
+      for (const e of last.values()) {
+        if (e.type === "delete") deleted.push(e.key.slice(dir.length));
+        else put.push(this.#entryOf(e.key, e.value ?? ""));
       }
-      try {
-        return { key, lease: leaseOf(subnets, parseLeaseValue(kv.value)) };
-      } catch (e) {
-        return { key, problem: (e as Error).message };
-      }
-    });
-    return { entries, revision };
+      yield { revision: events[events.length - 1].modRevision, put, deleted };
+    }
+  }
+
+  get #subnetsDir(): string {
+    return `${this.prefix}/subnets/`;
+  }
+
+  /** One etcd key and value as a registry entry, named by its subnet key (`1.1.3.0-24`). */
+  #entryOf(etcdKey: string, value: string): RegistryEntry {
+    const key = etcdKey.slice(this.#subnetsDir.length);
+    const subnets = subnetsOfKey(key);
+    if (!subnets) {
+      return {
+        key,
+        problem: `key ${
+          JSON.stringify(etcdKey)
+        } does not name a subnet (expected like 1.1.3.0-24 or 1.1.3.0-24&fd00:1:3::-64)`,
+      };
+    }
+    try {
+      return { key, lease: leaseOf(subnets, parseLeaseValue(value)) };
+    } catch (e) {
+      return { key, problem: (e as Error).message };
+    }
   }
 
   async *watchLeases(fromRevision: string, signal: AbortSignal): AsyncIterable<string> {
