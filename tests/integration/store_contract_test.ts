@@ -179,6 +179,33 @@ for (const kind of kinds) {
       await store.close();
     });
 
+    it("watches: a revision after each change, none while nothing changes", async () => {
+      const store = kind.make();
+      await configureNetwork(store, makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24));
+      const { revision } = await store.listLeases();
+      const stop = new AbortController();
+      const seen: string[] = [];
+      const watching = (async () => {
+        for await (const r of store.watchLeases(revision, stop.signal)) seen.push(r);
+      })();
+      const { lease } = await allocate(store, { attrs: host(11), ttlSeconds: 60 });
+      const after = async (n: number) => {
+        for (let i = 0; i < 50 && seen.length < n; i++) await sleep(100);
+        assert.equal(seen.length, n, `revisions seen: ${seen.join(", ")}`);
+      };
+      await after(1);
+      assert.equal(seen[0], (await store.listLeases()).revision);
+      // The file store polls every second: a poll that finds the same file yields nothing.
+      await sleep(1200);
+      assert.equal(seen.length, 1, `revisions seen: ${seen.join(", ")}`);
+      await store.release(subnetKey(lease.subnet));
+      await after(2);
+      assert.ok(BigInt(seen[1]) > BigInt(seen[0]));
+      stop.abort();
+      await watching;
+      await store.close();
+    });
+
     it("dual-stack: 20 hosts at once never share a subnet of either family; one key per lease", async () => {
       const store = kind.make();
       const dual = makeNetworkConfig(

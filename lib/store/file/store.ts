@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { open, readFile, rename, unlink } from "node:fs/promises";
+import { open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { HgError } from "../../errors.ts";
 import { LockFileError, withFileLock } from "../../lock/file_lock.ts";
 import { addressEquals, type IpAddress } from "../../net/address.ts";
@@ -259,8 +259,14 @@ export class FileStore implements SubnetStore {
 
   async *watchLeases(fromRevision: string, signal: AbortSignal): AsyncIterable<string> {
     let last = BigInt(fromRevision);
+    let seen = "";
     // The rename happens in the real file's directory: that is the one to watch.
     for await (const _ of fileChanges(this.file, signal)) {
+      // Every write replaces the file: a poll that finds the same one parses nothing (an idle
+      // agent's poll read and parsed the whole registry every second).
+      const now = await fileStamp(this.file);
+      if (now !== undefined && now === seen) continue;
+      seen = now ?? "";
       const revision = BigInt((await this.read()).revision);
       if (revision !== last) {
         last = revision;
@@ -271,6 +277,16 @@ export class FileStore implements SubnetStore {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+}
+
+/** Which file `path` is and when it last changed, or undefined when it cannot be told. */
+async function fileStamp(path: string): Promise<string | undefined> {
+  try {
+    const s = await stat(path, { bigint: true });
+    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  } catch {
+    return undefined;
   }
 }
 
