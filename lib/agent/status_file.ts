@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../random_hex.ts";
 import { readlinkSync } from "node:fs";
 import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { runDir } from "../host/lock.ts";
@@ -60,7 +60,7 @@ export function reportPathOfNetns(inode: number | bigint): string {
 export async function writeReport(report: AgentReport): Promise<void> {
   const path = reportPath();
   await mkdir(runDir(), { recursive: true });
-  const temp = `${path}.${randomBytes(4).toString("hex")}`;
+  const temp = `${path}.${randomHex(4)}`;
   await writeFile(temp, JSON.stringify(report));
   await rename(temp, path);
 }

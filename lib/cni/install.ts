@@ -6,7 +6,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../random_hex.ts";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -115,7 +115,7 @@ export function hasPortmap(binDir: string): boolean {
 export async function applyInstall(writes: readonly FileWrite[]): Promise<void> {
   for (const file of writes) {
     await mkdir(dirname(file.path), { recursive: true });
-    const temp = join(dirname(file.path), `.hg-install-${randomBytes(4).toString("hex")}`);
+    const temp = join(dirname(file.path), `.hg-install-${randomHex(4)}`);
     await writeFile(temp, file.content, { mode: file.mode });
     await chmod(temp, file.mode);
     await rename(temp, file.path);

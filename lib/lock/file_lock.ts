@@ -34,6 +34,7 @@ import {
   type LockVerdict,
   RENEW_MS,
 } from "./staleness.ts";
+import { randomHex } from "../random_hex.ts";
 
 /** The lock could not be taken in time: another live process holds it. */
 export class LockBusyError extends HgError {}
@@ -360,10 +361,4 @@ export async function withFileLock<T>(
     await stopRenewing();
     if (await held.stillHeld()) unlinkQuietly(path);
   }
-}
-
-/** `bytes` random bytes as hex (Web Crypto: node:crypto costs milliseconds to load). */
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
 }

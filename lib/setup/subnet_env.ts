@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../random_hex.ts";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { formatAddress } from "../net/address.ts";
@@ -54,7 +54,7 @@ export function formatSubnetEnv(env: SubnetEnv): string {
 export async function writeSubnetEnv(path: string, text: string): Promise<boolean> {
   if ((await readFile(path, "utf8").catch(() => undefined)) === text) return false;
   await mkdir(dirname(path), { recursive: true });
-  const temp = join(dirname(path), `.subnet.env.${randomBytes(4).toString("hex")}`);
+  const temp = join(dirname(path), `.subnet.env.${randomHex(4)}`);
   await writeFile(temp, text, { mode: 0o644 });
   await rename(temp, path);
   return true;

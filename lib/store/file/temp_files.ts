@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../../random_hex.ts";
 import { readdir, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { processState, thisProcess } from "../../exec/process_state.ts";
@@ -30,9 +30,7 @@ export interface TempWriter {
  */
 export function tempPathFor(registry: string): string {
   const self = thisProcess();
-  const name = `.${basename(registry)}.${self.pid}.${self.startTime ?? "-"}.${
-    randomBytes(6).toString("hex")
-  }.tmp`;
+  const name = `.${basename(registry)}.${self.pid}.${self.startTime ?? "-"}.${randomHex(6)}.tmp`;
   return join(dirname(registry), name);
 }
 
