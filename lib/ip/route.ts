@@ -117,8 +117,10 @@ function plainRoute(entry: unknown, family: Family): Route | undefined {
   if (family !== 4 || typeof entry !== "object" || entry === null) return undefined;
   const e = entry as Record<string, unknown>;
   const { dst, type, protocol, scope, gateway, dev, prefsrc, metric, flags } = e;
+  // Table main as `-d` and `show table all` print it is common too (doctor's dump).
+  const inMain = e.table === "254" || e.table === "main" || e.table === 254;
   if (
-    typeof dst !== "string" || e.table !== undefined || e.tos !== undefined ||
+    typeof dst !== "string" || (e.table !== undefined && !inMain) || e.tos !== undefined ||
     e.nexthops !== undefined
   ) return undefined;
   const dstPrefix = fastV4Prefix(dst);
@@ -161,6 +163,7 @@ function plainRoute(entry: unknown, family: Family): Route | undefined {
     metric: metric ?? 0,
     prefsrc: prefsrc === undefined ? undefined : parseAddressOf(4, prefsrc),
     flags: (flags ?? []) as string[],
+    ...(inMain ? { table: TABLE_MAIN } : {}),
   };
 }
 
@@ -219,7 +222,9 @@ function parseRoute(f: JsonFields, family: Family): Route {
 function isIpv6Entry(f: JsonFields): boolean {
   const has6 = (v: unknown) => typeof v === "string" && v.includes(":");
   return f.present("pref") || has6(f.raw("dst")) || has6(f.raw("gateway")) ||
-    has6(f.raw("prefsrc")) || f.objects("nexthops").some((n) => has6(n.raw("gateway")));
+    has6(f.raw("prefsrc")) ||
+    // Most routes have no next hops: no list is made for them (10,000 routes a dump).
+    (f.has("nexthops") && f.objects("nexthops").some((n) => has6(n.raw("gateway"))));
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { formatRoute, parseRoutes, type Route } from "../../../lib/ip/route.ts";
+import { formatRoute, parseRoutes, parseRouteTables, type Route } from "../../../lib/ip/route.ts";
 import { parseAddress } from "../../../lib/net/address.ts";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
 
@@ -99,6 +99,26 @@ describe("parseRoutes on entries of every shape", () => {
       "1.1.13.0/24 via 10.0.12.13",
       "1.1.14.0/24 via 10.0.12.14 proto 104 scope link",
     ]);
+  });
+
+  it("reads a route of table main as ip -d and show table all print it as the careful way does", () => {
+    // parseRouteTables reads every entry the careful way.
+    for (const table of ["254", "main", 254]) {
+      const entry = {
+        type: "1",
+        dst: "100.64.3.0/24",
+        gateway: "10.9.0.2",
+        dev: "d0",
+        table,
+        protocol: "104",
+        scope: "0",
+        flags: [],
+      };
+      const [fast] = parseRoutes([entry], 4);
+      assert.deepEqual(fast, parseRouteTables([entry])[0]);
+      assert.equal(fast.table, 254);
+      assert.equal(formatRoute(fast), "100.64.3.0/24 via 10.9.0.2 dev d0 proto 104");
+    }
   });
 
   it("builds a common route with every field, absent ones undefined", () => {
