@@ -101,6 +101,15 @@ export function probePlan(
     namespaces,
     ...(vxlanPort === undefined ? {} : { vxlanPort }),
     ...(gateway && out ? { nextHop: { address: formatAddress(gateway), dev: out } } : {}),
+    ...(target
+      ? {
+        lastHop: {
+          ...(target.ctx === here ? {} : { netns: peer!.netns }),
+          address: dst,
+          dev: target.ctx.obs.bridge,
+        },
+      }
+      : {}),
     ...(largest > 0
       ? { largeSize: largest - headers, largeDontFragment: largest <= (fromLink?.mtu ?? 0) }
       : {}),

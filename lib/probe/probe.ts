@@ -42,6 +42,11 @@ export interface ProbePlan {
   readonly namespaces: readonly ProbeNamespace[];
   /** This host's next hop to re-validate: its neighbour entry is made to probe again. */
   readonly nextHop?: { readonly address: string; readonly dev: string };
+  /**
+   * The destination's host's neighbour entry for the destination (its namespace: undefined for
+   * this host's own), forgotten when its resolution is under way or failed, as the next hop's.
+   */
+  readonly lastHop?: { readonly netns?: string; readonly address: string; readonly dev: string };
   /** Payload of one large echo (the path MTU test); none when undefined. */
   readonly largeSize?: number;
   /** Send it with Don't Fragment (when the source's own MTU holds it). */
@@ -107,20 +112,35 @@ async function routeGet(netns: string | undefined, query: readonly string[]): Pr
  * until it is asked again).
  */
 async function revalidate(hop: { address: string; dev: string }) {
-  // With a `dev` filter ip leaves `dev` out of its JSON: filter by address only.
-  const before = parseNeighbours(await ipRead(["-j", "neigh", "show", "to", hop.address]))
-    .find((n) => n.dev === hop.dev);
-  const unresolved = before?.state.some((s) => s === "INCOMPLETE" || s === "FAILED") ?? false;
-  if (unresolved) {
-    await ipBatch([["neigh", "del", hop.address, "dev", hop.dev]]);
-    return { ...hop, ...(before ? { before } : {}), probed: true };
-  }
-  const probed = before !== undefined &&
-    !before.state.some((s) => s === "PERMANENT" || s === "NOARP");
+  const before = await forgetUnresolved(hop);
+  if (before?.forgotten) return { ...hop, before: before.entry, probed: true };
+  const entry = before?.entry;
+  const probed = entry !== undefined &&
+    !entry.state.some((s) => s === "PERMANENT" || s === "NOARP");
   if (probed) {
     await ipBatch([["neigh", "change", hop.address, "dev", hop.dev, "nud", "probe"]]);
   }
-  return { ...hop, ...(before ? { before } : {}), probed };
+  return { ...hop, ...(entry ? { before: entry } : {}), probed };
+}
+
+/**
+ * Reads the neighbour entry of `address` on `dev` in `netns`, and deletes it when its
+ * resolution is under way or failed (INCOMPLETE, FAILED): the echoes then start it afresh while
+ * the trace watches. An INCOMPLETE entry whose last request went out just before the trace began
+ * asks again only after the trace ended (seen on the destination's host, whose entry a failed
+ * ping had left so, once doctor collected fast enough to begin within its retries).
+ */
+async function forgetUnresolved(
+  hop: { readonly netns?: string; readonly address: string; readonly dev: string },
+): Promise<{ entry: Neighbour; forgotten: boolean } | undefined> {
+  // With a `dev` filter ip leaves `dev` out of its JSON: filter by address only.
+  const entry = parseNeighbours(
+    await ipRead(["-j", "neigh", "show", "to", hop.address], hop.netns),
+  ).find((n) => n.dev === hop.dev);
+  if (!entry) return undefined;
+  const forgotten = entry.state.some((s) => s === "INCOMPLETE" || s === "FAILED");
+  if (forgotten) await ipBatch([["neigh", "del", hop.address, "dev", hop.dev]], hop.netns);
+  return { entry, forgotten };
 }
 
 async function ping(source: string, to: string, o: Parameters<typeof pingArgv>[1]) {
@@ -168,7 +188,10 @@ export async function runProbe(plan: ProbePlan): Promise<ProbeResult> {
     let nextHop: ProbeResult["nextHop"];
     let outcome: [PingOutcome, PingOutcome | undefined, RouteAnswer[][]];
     try {
-      nextHop = plan.nextHop ? await revalidate(plan.nextHop) : undefined;
+      [nextHop] = await Promise.all([
+        plan.nextHop ? revalidate(plan.nextHop) : undefined,
+        plan.lastHop ? forgetUnresolved(plan.lastHop) : undefined,
+      ]);
       outcome = await Promise.all([
         ping(plan.source, plan.to, { ...SMALL, icmpId: smallId }),
         plan.largeSize === undefined ? undefined : ping(plan.source, plan.to, {
