@@ -7,8 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { spawn } from "node:child_process";
-import { hg, hgArgv, hgIn, ipJson, pings, run, withLab } from "./harness.ts";
+import { hg, hgIn, ipJson, pings, run, spawnLabAgent, withLab } from "./harness.ts";
 
 const routes = (host: string) =>
   (ipJson(host, ["-N", "route", "show", "proto", "104"]) as { dst: string; gateway: string }[])
@@ -149,19 +148,7 @@ describe("agent restart (e2e, root)", () => {
       const h1 = `${lab}-h1`;
       const before = routes(h1);
       assert.equal(before.length, 1);
-      const [cmd, ...rest] = ["nsenter", `--net=/run/netns/${h1}`, "--", ...hgArgv()];
-      const agent = spawn(cmd, [
-        ...rest,
-        "agent",
-        "--store",
-        "etcd://10.0.12.2:2379",
-        "--node",
-        h1,
-        "--public-ip",
-        "10.0.12.11",
-        "--subnet-file",
-        `/run/hg/lab-${lab}/${h1}.env`,
-      ], { stdio: ["ignore", "ignore", "pipe"] });
+      const agent = spawnLabAgent(lab);
       let log = "";
       agent.stderr.on("data", (d) => log += d);
       const exited = new Promise<number | null>((r) => agent.on("close", r));

@@ -6,7 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcessByStdio, spawn, spawnSync } from "node:child_process";
+import type { Readable } from "node:stream";
 import { readdirSync, readlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -190,6 +191,30 @@ export function labName(): string {
 export function netnsList(): string[] {
   const r = run("ip", ["netns", "list"]);
   return r.stdout.split("\n").map((l) => l.split(" ")[0]).filter(Boolean);
+}
+
+/**
+ * Starts `hg agent` on the lab's first host, on the registry of a lab made without `--store`
+ * (etcd at 10.0.12.2 in the lab's underlay), its stderr piped; `env` for its environment.
+ */
+export function spawnLabAgent(
+  lab: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ChildProcessByStdio<null, null, Readable> {
+  const h1 = `${lab}-h1`;
+  const [cmd, ...rest] = ["nsenter", `--net=/run/netns/${h1}`, "--", ...hgArgv()];
+  return spawn(cmd, [
+    ...rest,
+    "agent",
+    "--store",
+    "etcd://10.0.12.2:2379",
+    "--node",
+    h1,
+    "--public-ip",
+    "10.0.12.11",
+    "--subnet-file",
+    `/run/hg/lab-${lab}/${h1}.env`,
+  ], { stdio: ["ignore", "ignore", "pipe"], env });
 }
 
 /** Builds a lab, runs `body`, and always takes the lab down, asserting nothing is left behind. */

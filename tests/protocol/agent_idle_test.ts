@@ -6,12 +6,11 @@
  * new lease within 2 s, without a failed sync.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { hgArgv, hostStatus, ipJson, run, within, withLab } from "../e2e/harness.ts";
+import { hostStatus, ipJson, run, spawnLabAgent, within, withLab } from "../e2e/harness.ts";
 
 const routes = (host: string) =>
   (ipJson(host, ["-N", "route", "show", "proto", "104"]) as { dst: string }[]).map((r) => r.dst);
@@ -32,22 +31,7 @@ describe("an idle agent (e2e, root)", () => {
         );
       }
       const spawns = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
-      const [cmd, ...rest] = ["nsenter", `--net=/run/netns/${h1}`, "--", ...hgArgv()];
-      const agent = spawn(cmd, [
-        ...rest,
-        "agent",
-        "--store",
-        "etcd://10.0.12.2:2379",
-        "--node",
-        h1,
-        "--public-ip",
-        "10.0.12.11",
-        "--subnet-file",
-        `/run/hg/lab-${lab}/${h1}.env`,
-      ], {
-        stdio: ["ignore", "ignore", "pipe"],
-        env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
-      });
+      const agent = spawnLabAgent(lab, { ...process.env, PATH: `${dir}:${process.env.PATH}` });
       let stderr = "";
       agent.stderr.on("data", (d) => stderr += d);
       const exited = new Promise<number | null>((r) => agent.on("close", r));
