@@ -87,7 +87,9 @@ export function addFlanneldHost(router: string, host: string, port: string, stor
       "ip link set flannel.1 up && sysctl -qw net.ipv4.ip_forward=1",
   );
   const doc = JSON.parse(readFileSync(store, "utf8"));
-  doc.leases[FLANNELD.subnet.replace("/", "-")] = {
+  const key = FLANNELD.subnet.replace("/", "-");
+  if (doc.leases[key]) throw new Error(`${key} is leased already: keep it out of the allocation`);
+  doc.leases[key] = {
     attrs: {
       PublicIP: FLANNELD.address,
       PublicIPv6: null,
