@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { hg, hgIn, ipJson, pings, run, spawnLabAgent, withLab } from "./harness.ts";
+import { hg, hgIn, ipJson, labEtcdctl, pings, run, spawnLabAgent, withLab } from "./harness.ts";
 
 const routes = (host: string) =>
   (ipJson(host, ["-N", "route", "show", "proto", "104"]) as { dst: string; gateway: string }[])
@@ -110,14 +110,7 @@ describe("agents and a poisoned lease (e2e, root)", () => {
       async (lab) => {
         const before = [1, 2].map((i) => routes(`${lab}-h${i}`));
         const put = (key: string, value: string) =>
-          run("nsenter", [
-            `--net=/run/netns/${lab}-ul`,
-            "etcdctl",
-            "--endpoints=http://10.0.12.2:2379",
-            "put",
-            `/coreos.com/network/subnets/${key}`,
-            value,
-          ], { ETCDCTL_API: "3" });
+          labEtcdctl(lab, ["put", `/coreos.com/network/subnets/${key}`, value]);
         assert.equal(put("0.0.0.0-0", '{"PublicIP":"10.0.12.12","BackendType":"host-gw"}').code, 0);
         assert.equal(
           put("1.1.0.0-16", '{"PublicIP":"10.0.12.12","BackendType":"host-gw"}').code,

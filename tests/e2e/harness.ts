@@ -193,6 +193,16 @@ export function netnsList(): string[] {
   return r.stdout.split("\n").map((l) => l.split(" ")[0]).filter(Boolean);
 }
 
+/** Runs etcdctl (API 3) against the etcd of a lab made without `--store`, in its underlay. */
+export function labEtcdctl(lab: string, args: readonly string[]): Run {
+  return run("nsenter", [
+    `--net=/run/netns/${lab}-ul`,
+    "etcdctl",
+    "--endpoints=http://10.0.12.2:2379",
+    ...args,
+  ], { ETCDCTL_API: "3" });
+}
+
 /**
  * Starts `hg agent` on the lab's first host, on the registry of a lab made without `--store`
  * (etcd at 10.0.12.2 in the lab's underlay), its stderr piped; `env` for its environment.

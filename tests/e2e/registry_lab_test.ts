@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { hg, hgIn, ipJson, netState, pings, run, withLab } from "./harness.ts";
+import { hg, hgIn, ipJson, labEtcdctl, netState, pings, run, withLab } from "./harness.ts";
 
 /** `hg lab status --json` of a lab. */
 function labStatus(lab: string) {
@@ -22,14 +22,7 @@ function labStatus(lab: string) {
 }
 
 function etcdctl(lab: string, args: readonly string[]): string {
-  const r = run("nsenter", [
-    `--net=/run/netns/${lab}-ul`,
-    "etcdctl",
-    "--endpoints=http://10.0.12.2:2379",
-    ...args,
-  ], {
-    ETCDCTL_API: "3",
-  });
+  const r = labEtcdctl(lab, args);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout;
 }

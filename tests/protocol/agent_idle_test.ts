@@ -10,7 +10,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { hostStatus, ipJson, run, spawnLabAgent, within, withLab } from "../e2e/harness.ts";
+import {
+  hostStatus,
+  ipJson,
+  labEtcdctl,
+  run,
+  spawnLabAgent,
+  within,
+  withLab,
+} from "../e2e/harness.ts";
 
 const routes = (host: string) =>
   (ipJson(host, ["-N", "route", "show", "proto", "104"]) as { dst: string }[]).map((r) => r.dst);
@@ -54,14 +62,7 @@ describe("an idle agent (e2e, root)", () => {
 
         // A change of the registry that routes nothing: reported, the host not read again.
         const put = (key: string, value: string) =>
-          run("nsenter", [
-            `--net=/run/netns/${lab}-ul`,
-            "etcdctl",
-            "--endpoints=http://10.0.12.2:2379",
-            "put",
-            `/coreos.com/network/subnets/${key}`,
-            value,
-          ], { ETCDCTL_API: "3" });
+          labEtcdctl(lab, ["put", `/coreos.com/network/subnets/${key}`, value]);
         assert.equal(
           put("9.9.9.0-24", '{"PublicIP":"10.0.12.12","BackendType":"host-gw"}').code,
           0,
