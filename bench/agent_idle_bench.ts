@@ -33,7 +33,7 @@
  * Leases mode, one agent and many leases, before and after a change of the agent in one run:
  *   HG_BASE_BIN=OLD HG_BIN=NEW [HG_AGENT_ONLY_BIN=MID] deno run -A bench/agent_idle_bench.ts \
  *     --leases 100,1000,5000 [--window 60] [--settle 5] [--events 20]
- * One host namespace (`hgbench-agq-h`) and etcd in `hgbench-agq-ul`, holding N leases of peers
+ * One host namespace (`hgbench-agi-h`) and etcd in `hgbench-agi-ul`, holding N leases of peers
  * (routes via on-link addresses, nothing answers them); for each N each binary's agent is started
  * in turn (which first turns with N) and converges, then over an idle window: the CPU of the
  * agent and its children (ms per second) and the `ip`/`iptables` processes it started (counted
@@ -923,8 +923,8 @@ async function main(): Promise<void> {
 // Leases mode: one agent, many leases, before and after
 
 /** The agent host and the registry's namespace of the leases mode. */
-const LEASE_HOST = "hgbench-agq-h";
-const LEASE_UL = "hgbench-agq-ul";
+const LEASE_HOST = "hgbench-agi-h";
+const LEASE_UL = "hgbench-agi-ul";
 const LEASE_ETCD = "http://10.0.12.12:2379";
 const LEASE_PREFIX = "/coreos.com/network";
 
@@ -1140,7 +1140,7 @@ interface LeaseOptions {
 
 /**
  * The leases mode: `--leases 100,1000,5000 [--window 60] [--settle 5] [--events 20]`. One agent
- * host (`hgbench-agq-h`, 10.0.12.11/22) and an etcd in `hgbench-agq-ul` (10.0.12.12), holding N
+ * host (`hgbench-agi-h`, 10.0.12.11/22) and an etcd in `hgbench-agi-ul` (10.0.12.12), holding N
  * peer leases (10.64.0.0/10, /24s, via on-link addresses); for each N the agent of
  * `HG_BASE_BIN` ("before") and of `HG_BIN` ("after"), one after the other (which one first
  * alternates), each started fresh against the same registry and host, measured over an idle
@@ -1166,7 +1166,7 @@ async function leasesMain(argv: readonly string[]): Promise<void> {
     ...(only ? [["agent change only", only] as const] : []),
     ["after", after],
   ];
-  const tmp = mkdtempSync(join(tmpdir(), "hgbench-agq-"));
+  const tmp = mkdtempSync(join(tmpdir(), "hgbench-agi-"));
   const results: LeaseRun[] = [];
   let etcd: ReturnType<typeof spawn> | undefined;
   try {

@@ -28,6 +28,13 @@ import { firstHost, formatPrefix, type Prefix, prefixEquals } from "../net/prefi
 import { describeChanges } from "../peers/describe.ts";
 import { planVxlanRemoval } from "../vxlan/device.ts";
 import { type PeerSync, planPeerSync, type RefusedLease } from "../peers/sync.ts";
+import {
+  changedLeasesBlocker,
+  type LeaseChangeOf,
+  mergeNarrow,
+  planChangedLeases,
+  touchedSubnets,
+} from "../peers/changed_leases.ts";
 import { changeHostWhenNeeded } from "../plan/change.ts";
 import { applyPlan } from "../plan/apply.ts";
 import { withHostLock } from "../host/lock.ts";
@@ -45,7 +52,8 @@ import { configEquals, type NetworkConfig } from "../store/config.ts";
 import { EtcdUnavailableError } from "../store/etcd/client.ts";
 import { type LeaseAttrs, leaseKey, leaseSubnets } from "../store/lease.ts";
 import type { RegistryEntry, SubnetStore } from "../store/store.ts";
-import { HostView } from "./host_view.ts";
+import { observeSubnets } from "./host_part.ts";
+import { HostView, type OwnChangeToken } from "./host_view.ts";
 import { LeaseKeeper, type LeaseLostError } from "./lease_keeper.ts";
 import { type LeaseDelta, LeaseTable, offersLeaseChanges } from "./lease_table.ts";
 import type { Logger } from "./log.ts";
@@ -105,6 +113,20 @@ export interface AgentHost {
       observe: () => Promise<HostState>,
     ) => Promise<void>,
   ) => Promise<T & { readonly lockHeldMs: number }>;
+  /**
+   * {@link changeNow} for a plan of the leases of `subnets` alone: under the host lock it
+   * observes only what such a plan reads (the routes overlapping `subnets`; links, addresses
+   * and forwarding whole), and `after`'s look reads that part again. A host without it is
+   * changed through `changeNow`, planned whole.
+   */
+  readonly changeSubnets?: <T extends { readonly plan: Plan }>(
+    subnets: readonly Prefix[],
+    planner: (host: HostState) => T | Promise<T>,
+    after: (
+      applied: T & { readonly lockHeldMs: number },
+      observe: () => Promise<HostState>,
+    ) => Promise<void>,
+  ) => Promise<T & { readonly lockHeldMs: number }>;
   /** `net.ipv4.ip_forward` and `net.ipv6.conf.all.forwarding`, as the observation has them. */
   readonly forwarding: () => Promise<readonly [boolean, boolean]>;
   /**
@@ -144,11 +166,46 @@ async function changeHostNow<T extends { readonly plan: Plan }>(
   }
 }
 
+/**
+ * {@link AgentHost.changeSubnets} on this host: {@link changeHostNow} with the part of the host
+ * the subnets' plan reads, observed through the same `ip` process that applies it.
+ */
+async function changeSubnetsNow<T extends { readonly plan: Plan }>(
+  subnets: readonly Prefix[],
+  planner: (host: HostState) => T | Promise<T>,
+  after: (
+    applied: T & { readonly lockHeldMs: number },
+    observe: () => Promise<HostState>,
+  ) => Promise<void>,
+): Promise<T & { readonly lockHeldMs: number }> {
+  const session = IpSession.open();
+  try {
+    const result = await withHostLock(async () => {
+      const began = performance.now();
+      const planned = await planner(await observeSubnets(session, subnets));
+      await applyPlan(planned.plan, session);
+      return { ...planned, lockHeldMs: performance.now() - began };
+    });
+    await after(result, async () => {
+      const again = IpSession.open();
+      try {
+        return await observeSubnets(again, subnets);
+      } finally {
+        await again.close();
+      }
+    });
+    return result;
+  } finally {
+    await session.close();
+  }
+}
+
 const THIS_HOST: AgentHost = {
   present: presentContainers,
   observe: () => observeHost(),
   change: changeHostWhenNeeded,
   changeNow: changeHostNow,
+  changeSubnets: changeSubnetsNow,
   changes: (signal) => netChanges(signal),
   natRules: () => listRules("nat", "POSTROUTING"),
   forwarding: async () => {
@@ -213,6 +270,12 @@ export class Agent {
   private configMissing = false;
   private syncing: Promise<void> | undefined;
   private again = false;
+  /**
+   * The keys whose routed content changed since the host was last planned for them, each with
+   * its entry as it was then; "all" when the whole registry is to be planned (at the start,
+   * after a change of the network config, after a failed sync).
+   */
+  private dirty: Map<string, RegistryEntry | undefined> | "all" = "all";
   private readonly startedAt = new Date().toISOString();
   private readonly stop = new AbortController();
   private lost: LeaseLostError | undefined;
@@ -485,6 +548,12 @@ export class Agent {
    */
   private async changed(delta: LeaseDelta, configChanged: boolean): Promise<void> {
     this.keeper.check(this.table.get(leaseKey(this.keeper.subnets)));
+    if (configChanged || delta.wentBack) this.dirty = "all";
+    else if (this.dirty !== "all") {
+      for (const key of delta.changed) {
+        if (!this.dirty.has(key)) this.dirty.set(key, delta.before.get(key));
+      }
+    }
     if (delta.changed.length > 0 || configChanged) await this.sync();
   }
 
@@ -572,9 +641,14 @@ export class Agent {
     if (this.table.revision === undefined) return;
     const entries = this.table.entries();
     const { masquerade } = this.options;
+    const dirty = this.dirty;
+    this.dirty = new Map();
     try {
       const kept = this.view.current(Date.now());
-      if (kept) {
+      const changes = kept && dirty !== "all" ? this.changesOf(dirty) : undefined;
+      if (kept && changes && this.host.changeSubnets && !this.blocker(changes)) {
+        await this.syncChanged(kept, changes);
+      } else if (kept) {
         const planned = this.plan(kept.host, entries, kept.natRules);
         if (planned.plan.length === 0) this.record({ ...planned, lockHeldMs: 0 });
         else {
@@ -606,11 +680,82 @@ export class Agent {
         this.record(result);
       }
     } catch (e) {
+      // What this sync was to plan is planned whole next time.
+      this.dirty = "all";
       const message = (e as Error).message;
       if (message !== this.lastError) this.log("warn", `sync failed, retrying: ${message}`);
       this.lastError = message;
     }
     await this.report();
+  }
+
+  /** The changed keys of `dirty`, each with its entry before and now. */
+  private changesOf(dirty: ReadonlyMap<string, RegistryEntry | undefined>): LeaseChangeOf[] {
+    return [...dirty].map(([key, before]) => ({ key, before, after: this.table.get(key) }));
+  }
+
+  /** Why `changes` must be planned with the whole registry (undefined: they can be alone). */
+  private blocker(changes: readonly LeaseChangeOf[]): string | undefined {
+    return changedLeasesBlocker(this.config, this.table.entries(), changes, {
+      node: this.options.attrs.node,
+      ownKey: leaseKey(this.keeper.subnets),
+      ownSubnets: leaseSubnets(this.keeper.subnets),
+    });
+  }
+
+  /**
+   * A registry change with the kept observation current: only the changed leases are planned,
+   * against the kept observation; a plan with steps is made again under the host lock from a
+   * read of the part of the host they touch, applied, and that part read again into the kept
+   * observation (the rest of it stays, as no event said it changed). Nothing here grows with
+   * the number of leases or routes but a few filters over them.
+   */
+  private async syncChanged(kept: Observed, changes: readonly LeaseChangeOf[]): Promise<void> {
+    const keys = new Set(changes.map((c) => c.key));
+    const subnets = touchedSubnets(changes);
+    const { natRules } = kept;
+    const plan = (host: HostState) => {
+      const own = this.table.get(leaseKey(this.keeper.subnets));
+      return this.plan(
+        host,
+        [],
+        natRules,
+        (containers) =>
+          planChangedLeases(host, this.config, changes, own, {
+            node: this.options.attrs.node,
+            bridge: this.options.bridge,
+            present: this.host.present(containers),
+          }),
+      );
+    };
+    const planned = plan(kept.host);
+    if (planned.plan.length === 0) {
+      this.record({ ...planned, lockHeldMs: 0 }, keys);
+      return;
+    }
+    let token: OwnChangeToken | undefined;
+    try {
+      await this.host.changeSubnets!(subnets, (host) => {
+        // From here on (the lock held) the host's events are this change's, until its re-read.
+        token = this.view.beginOwn(wallClock());
+        return plan(host);
+      }, async (applied, observe) => {
+        this.record(applied, keys);
+        // Setup steps change what the part read does not hold (NAT rules, sysctls).
+        if (!token || applied.setup.length > 0) return;
+        const rereadAt = wallClock();
+        const fresh = await observe().catch(() => undefined);
+        if (!fresh) return;
+        const amended = this.view.amended(token, rereadAt, (k) => ({
+          host: mergeNarrow(k.host, subnets, fresh),
+          natRules: k.natRules,
+        }));
+        // An event of the host came in that was not this change's: look at the host whole.
+        if (!amended) this.again = true;
+      });
+    } finally {
+      if (token) this.view.abandonedOwn(token);
+    }
   }
 
   /**
@@ -637,15 +782,25 @@ export class Agent {
     }
   }
 
-  /** The plan that makes `host` right for the leases `entries`: setup, then the peers. */
-  private plan(host: HostState, entries: readonly RegistryEntry[], natRules: string[]) {
+  /**
+   * The plan that makes `host` right for the leases `entries` (or, with `peersPlanner`, for
+   * what that plans): setup, then the peers.
+   */
+  private plan(
+    host: HostState,
+    entries: readonly RegistryEntry[],
+    natRules: string[],
+    peersPlanner?: (containers: readonly ContainerEntry[]) => PeerSync,
+  ) {
     const { bridge, mtu, masquerade } = this.options;
     const containers = listContainers(host);
-    const peers = planPeerSync(host, this.config, entries, {
-      node: this.options.attrs.node,
-      bridge,
-      present: this.host.present(containers),
-    });
+    const peers = peersPlanner
+      ? peersPlanner(containers)
+      : planPeerSync(host, this.config, entries, {
+        node: this.options.attrs.node,
+        bridge,
+        present: this.host.present(containers),
+      });
     const { subnet, ipv6Subnet } = this.keeper.subnets;
     const setup = planSetup(host, {
       subnet,
@@ -663,8 +818,11 @@ export class Agent {
     return { plan: [...setup, ...peers.plan], setup, peers };
   }
 
-  /** Logs and counts what a sync did. */
-  private record(result: Synced): void {
+  /**
+   * Logs and counts what a sync did; with `keys`, it planned those keys alone (the leases
+   * refused before of the others stay refused).
+   */
+  private record(result: Synced, keys?: ReadonlySet<string>): void {
     // The lock taken is what counts (a plan may turn out empty once observed under it).
     if (result.lockHeldMs > 0) {
       this.hostChanges++;
@@ -674,8 +832,10 @@ export class Agent {
     for (const line of describeChanges(result.peers.plan, result.peers.peers)) {
       this.log("info", line);
     }
-    this.refused = result.peers.refused;
-    for (const r of this.refused) {
+    this.refused = keys
+      ? [...this.refused.filter((r) => !keys.has(r.key)), ...result.peers.refused]
+      : result.peers.refused;
+    for (const r of result.peers.refused) {
       if (this.reported.get(r.key) !== r.reason) {
         this.log("warn", `refused lease ${r.key}: ${r.reason}`, { key: r.key });
       }

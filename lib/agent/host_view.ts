@@ -18,6 +18,11 @@ export interface ObservationToken {
   readonly at: number;
 }
 
+/** What {@link HostView.beginOwn} hands out: when the agent's own change of the host began. */
+export interface OwnChangeToken {
+  readonly from: number;
+}
+
 /**
  * One kept observation, of any shape (`T` is the agent's: the host state and its NAT rules).
  * One observation is taken at a time (the agent's syncs run one after another).
@@ -40,6 +45,15 @@ export class HostView<T> {
   /** The observation under way, and the latest event reported since it began. */
   #pending: ObservationToken | undefined;
   #latestSince = -Infinity;
+  /** The agent's own change under way, and the latest event reported since it began. */
+  #own: OwnChangeToken | undefined;
+  #latestOwn = -Infinity;
+  /**
+   * Times the agent's own changes took, from taking the lock to re-reading what they changed:
+   * the events of then are their echoes (the kept observation was amended by a re-read of the
+   * part they changed, begun at each window's end).
+   */
+  #windows: (readonly [number, number])[] = [];
 
   /** @param maxAgeMs how long an observation is trusted without an event (the safety tick). */
   constructor(readonly maxAgeMs: number) {}
@@ -53,7 +67,16 @@ export class HostView<T> {
     if (this.#pending) this.#latestSince = Math.max(this.#latestSince, at);
     const covered = this.#pending !== undefined && at < this.#pending.at;
     if (this.#state !== undefined && at < this.#at) return false;
+    if (this.#state !== undefined && this.#windows.some(([from, to]) => from <= at && at < to)) {
+      return false;
+    }
+    // During the agent's own change its echoes are expected: decided when it is re-read.
+    if (this.#state !== undefined && this.#own !== undefined && at >= this.#own.from) {
+      this.#latestOwn = Math.max(this.#latestOwn, at);
+      return false;
+    }
     this.#state = undefined;
+    this.#windows = [];
     return !covered;
   }
 
@@ -80,6 +103,47 @@ export class HostView<T> {
     if (this.#latestSince >= token.at) return;
     this.#state = state;
     this.#at = token.at;
+    this.#windows = [];
+  }
+
+  /**
+   * Call when the agent takes the host lock to change the host from the kept observation, at
+   * `now`: its own events from then on do not make the observation stale, once
+   * {@link amended} re-read what the change touched. Events before `now` still do.
+   */
+  beginOwn(now: number): OwnChangeToken {
+    this.#own = { from: now };
+    this.#latestOwn = -Infinity;
+    // Echoes come within milliseconds: a window a minute old has seen all of its own.
+    this.#windows = this.#windows.filter(([, to]) => to > now - 60_000);
+    return this.#own;
+  }
+
+  /**
+   * The change begun with `token` is applied, and the part of the host it touched was read
+   * again from `rereadAt` on: the kept observation becomes `update(kept)`, unless an event
+   * made it stale before the change, or one happened after the re-read began (then nothing is
+   * kept: the next check observes the host whole). Returns whether it was kept.
+   */
+  amended(token: OwnChangeToken, rereadAt: number, update: (kept: T) => T): boolean {
+    if (this.#own !== token) return false;
+    this.#own = undefined;
+    if (this.#state === undefined || this.#latestOwn >= rereadAt) {
+      this.#state = undefined;
+      this.#windows = [];
+      return false;
+    }
+    this.#state = update(this.#state);
+    this.#windows.push([token.from, rereadAt]);
+    return true;
+  }
+
+  /** The change begun with `token` failed or was not re-read: nothing kept is trusted. */
+  abandonedOwn(token: OwnChangeToken): void {
+    if (this.#own !== token) return;
+    this.#own = undefined;
+    this.#state = undefined;
+    this.#windows = [];
   }
 
   /** The observation begun with `token` failed: nothing is kept of it. */

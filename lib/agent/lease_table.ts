@@ -29,6 +29,8 @@ export interface LeaseDelta {
   readonly changed: readonly string[];
   /** The revision went back (the registry lost data): worth a warning. */
   readonly wentBack: boolean;
+  /** The entries of the changed keys as they were before (undefined: there was none). */
+  readonly before: ReadonlyMap<string, RegistryEntry | undefined>;
 }
 
 /**
@@ -100,15 +102,16 @@ export class LeaseTable {
     const wentBack = this.#wentBack(listing.revision);
     const seen = new Set<string>();
     const changed: string[] = [];
+    const before = new Map<string, RegistryEntry | undefined>();
     for (const entry of listing.entries) {
       seen.add(entry.key);
-      if (this.#set(entry)) changed.push(entry.key);
+      if (this.#set(entry, before)) changed.push(entry.key);
     }
     for (const key of this.#entries.keys()) {
-      if (!seen.has(key) && this.#remove(key)) changed.push(key);
+      if (!seen.has(key) && this.#remove(key, before)) changed.push(key);
     }
     this.#revision = listing.revision;
-    return { changed, wentBack };
+    return { changed, wentBack, before };
   }
 
   /**
@@ -117,13 +120,14 @@ export class LeaseTable {
    */
   apply(change: LeaseChange): LeaseDelta {
     if (this.#revision !== undefined && !(BigInt(change.revision) > BigInt(this.#revision))) {
-      return { changed: [], wentBack: false };
+      return { changed: [], wentBack: false, before: new Map() };
     }
     const changed = new Set<string>();
-    for (const key of change.deleted) if (this.#remove(key)) changed.add(key);
-    for (const entry of change.put) if (this.#set(entry)) changed.add(entry.key);
+    const before = new Map<string, RegistryEntry | undefined>();
+    for (const key of change.deleted) if (this.#remove(key, before)) changed.add(key);
+    for (const entry of change.put) if (this.#set(entry, before)) changed.add(entry.key);
     this.#revision = change.revision;
-    return { changed: [...changed], wentBack: false };
+    return { changed: [...changed], wentBack: false, before };
   }
 
   /**
@@ -145,22 +149,29 @@ export class LeaseTable {
     return this.#revision !== undefined && BigInt(revision) < BigInt(this.#revision);
   }
 
-  /** Stores `entry`; true when its routed content is new. */
-  #set(entry: RegistryEntry): boolean {
+  /**
+   * Stores `entry`; true when its routed content is new (then `before` gets the key's entry as
+   * it was, unless it has one already: a batch's first change of a key is what it was before).
+   */
+  #set(entry: RegistryEntry, before: Map<string, RegistryEntry | undefined>): boolean {
     const content = routedContent(entry);
-    const before = this.#content.get(entry.key);
+    const was = this.#entries.get(entry.key);
+    const wasContent = this.#content.get(entry.key);
     // Kept even when only its expiry moved: that is what the next expiry is taken from.
     this.#entries.set(entry.key, entry);
     this.#list = undefined;
-    if (before === content) return false;
+    if (wasContent === content) return false;
     this.#content.set(entry.key, content);
+    if (!before.has(entry.key)) before.set(entry.key, was);
     return true;
   }
 
-  #remove(key: string): boolean {
+  #remove(key: string, before: Map<string, RegistryEntry | undefined>): boolean {
+    const was = this.#entries.get(key);
     if (!this.#entries.delete(key)) return false;
     this.#content.delete(key);
     this.#list = undefined;
+    if (!before.has(key)) before.set(key, was);
     return true;
   }
 }
