@@ -34,7 +34,7 @@ import {
 } from "../vxlan/peer.ts";
 import { isLocalAddress, type OnLink, onLinkInterface } from "./onlink.ts";
 import { onLinkReason, type PeerMode, vxlanReason } from "./path.ts";
-import { notOnLinkMessage, type PeerRequest, peerRouteArgs } from "./request.ts";
+import { notOnLinkMessage, type PeerRequest, peerRouteArgsOf } from "./request.ts";
 
 /** A peer that will not be routed, and why. */
 export interface Rejection {
@@ -47,6 +47,9 @@ export interface RoutedPeer {
   readonly request: PeerRequest;
   readonly mode: PeerMode;
   readonly reason: string;
+  /** The subnet and the gateway as the plan writes them (formatted once, a sync shows them). */
+  readonly subnetText: string;
+  readonly viaText: string;
 }
 
 /** What reconciling produced. */
@@ -136,8 +139,13 @@ export function gatewayAddressError(
 
 /** How a peer is reached, and why, in words. */
 type PeerPath =
-  | { readonly mode: "host-gw"; readonly onLink: OnLink; readonly reason: string }
-  | { readonly mode: "vxlan"; readonly reason: string };
+  | {
+    readonly mode: "host-gw";
+    readonly onLink: OnLink;
+    readonly reason: string;
+    readonly viaText: string;
+  }
+  | { readonly mode: "vxlan"; readonly reason: string; readonly viaText: string };
 
 /** This host's VXLAN end and how it chooses, when the network uses VXLAN. */
 export interface VxlanContext {
@@ -169,7 +177,11 @@ function choosePath(
   }
   const onLink = onLinkInterface(state, via);
   if (vxlan && request.vtepMac !== undefined && (!onLink || !vxlan.directRouting)) {
-    return { mode: "vxlan", reason: vxlanReason(via, vxlan.vtep.device, onLink) };
+    return {
+      mode: "vxlan",
+      reason: vxlanReason(via, vxlan.vtep.device, onLink),
+      viaText: formatAddress(via),
+    };
   }
   if (!onLink) {
     const noVtep = vxlan
@@ -198,7 +210,23 @@ function choosePath(
       ),
     };
   }
-  return { mode: "host-gw", onLink, reason: onLinkReason(via, onLink) };
+  return {
+    mode: "host-gw",
+    onLink,
+    reason: onLinkReason(via, onLink),
+    viaText: formatAddress(via),
+  };
+}
+
+/** Where a requested subnet is, for the overlap message. */
+const ANOTHER_PEER = "another peer's subnet";
+
+/**
+ * A destination's key in the reconciler's maps: an IPv4 prefix's is a number (its address and
+ * length, as distinct as its text), an IPv6 one's its text.
+ */
+function destinationKey(p: Prefix): number | string {
+  return p.address.family === 4 ? Number(p.address.value) * 64 + p.length : formatPrefix(p);
 }
 
 function foreignRouteError(subnet: Prefix, route: Route): HgError {
@@ -236,36 +264,17 @@ export function reconcilePeers(
 ): Reconciliation {
   const errors = new Map<number, HgError>();
   const paths: (PeerPath | undefined)[] = new Array(requests.length);
-  // Thousands of peers share a handful of gateways: check each gateway once.
-  const gateways = new Map<number | string, ReturnType<typeof choosePath>>();
-  for (let i = 0; i < requests.length; i++) {
-    const request = requests[i];
-    const bad = subnetError(request);
-    if (bad) {
-      errors.set(i, bad);
-      continue;
-    }
-    // The common gateway (IPv4, no device or VTEP MAC given) is keyed by its number.
-    const gatewayKey = request.via.family === 4 && request.dev === undefined && !request.vtepMac
-      ? Number(request.via.value)
-      : `${request.via.value}/${request.dev ?? ""}/${request.vtepMac ? 1 : 0}`;
-    let result = gateways.get(gatewayKey);
-    if (!result) {
-      gateways.set(gatewayKey, result = choosePath(state, request, containers, vxlan));
-    }
-    if ("error" in result) errors.set(i, result.error);
-    else paths[i] = result;
-  }
 
   // Routes and requests meet by destination. An IPv4 prefix's key is a number (its address and
-  // length, as distinct as its text): a sync formats no prefix of a route that stays.
-  const key = (p: Prefix): number | string =>
-    p.address.family === 4 ? Number(p.address.value) * 64 + p.length : formatPrefix(p);
-  const keys = requests.map((r) => key(r.subnet));
+  // length, as distinct as its text): no prefix is formatted to be looked up.
+  const keys: (number | string)[] = new Array(requests.length);
   const hgByDst = new Map<number | string, Route>();
   const foreignByDst = new Map<number | string, Route>();
   for (const route of state.routes) {
-    (route.protocol === HG_ROUTE_PROTOCOL ? hgByDst : foreignByDst).set(key(route.dst), route);
+    (route.protocol === HG_ROUTE_PROTOCOL ? hgByDst : foreignByDst).set(
+      destinationKey(route.dst),
+      route,
+    );
   }
 
   // Everything a requested subnet must not overlap: local networks, other routes, other requests.
@@ -291,16 +300,33 @@ export function reconcilePeers(
       where: `${owner}${route.dev ? ` on ${route.dev}` : ""}`,
     });
   }
-  requests.forEach((r, i) => {
-    if (!errors.has(i)) {
-      occupants.push({
-        kind: "request",
-        prefix: r.subnet,
-        where: `another peer's subnet`,
-        request: i,
-      });
+
+  // Thousands of peers share a handful of gateways: check each gateway once.
+  const gateways = new Map<number | string, ReturnType<typeof choosePath>>();
+  for (let i = 0; i < requests.length; i++) {
+    const request = requests[i];
+    const bad = subnetError(request);
+    if (bad) {
+      errors.set(i, bad);
+      continue;
     }
-  });
+    // The common gateway (IPv4, no device or VTEP MAC given) is keyed by its number.
+    const gatewayKey = request.via.family === 4 && request.dev === undefined && !request.vtepMac
+      ? Number(request.via.value)
+      : `${request.via.value}/${request.dev ?? ""}/${request.vtepMac ? 1 : 0}`;
+    let result = gateways.get(gatewayKey);
+    if (!result) {
+      gateways.set(gatewayKey, result = choosePath(state, request, containers, vxlan));
+    }
+    if ("error" in result) {
+      errors.set(i, result.error);
+      continue;
+    }
+    paths[i] = result;
+    keys[i] = destinationKey(request.subnet);
+    occupants.push({ kind: "request", prefix: request.subnet, where: ANOTHER_PEER, request: i });
+  }
+
   const sameSubnet = (a: Occupant, b: Occupant) => prefixEquals(a.prefix, b.prefix);
   for (const [a, b] of overlappingPairs(occupants, (o) => o.prefix)) {
     for (const [mine, other] of [[a, b], [b, a]] as const) {
@@ -341,16 +367,19 @@ export function reconcilePeers(
   const vxlanPeers: VxlanPeer[] = [];
   const macs = new Map<string, IpAddress>();
   const routed: RoutedPeer[] = [];
-  const candidates: { i: number; routeRight: boolean; vxlan: boolean }[] = [];
-  requests.forEach((request, i) => {
-    if (errors.has(i)) return;
+  // Peers whose route is right: host-gw ones are unchanged, VXLAN ones once their entries are.
+  let directRight = 0;
+  const tunnelledRight: RoutedPeer[] = [];
+  for (let i = 0; i < requests.length; i++) {
+    if (errors.has(i)) continue;
+    const request = requests[i];
     const dst = keys[i];
     const foreign = foreignByDst.get(dst);
     if (foreign) {
       errors.set(i, foreignRouteError(request.subnet, foreign));
-      return;
+      continue;
     }
-    if (wanted.has(dst)) return;
+    if (wanted.has(dst)) continue;
     const path = paths[i]!;
     if (path.mode === "vxlan") {
       const mac = request.vtepMac!;
@@ -365,29 +394,37 @@ export function reconcilePeers(
               `each host's VTEP needs its own MAC`,
           ),
         );
-        return;
+        continue;
       }
       macs.set(mac, request.via);
     }
     wanted.add(dst);
     const found = hgByDst.get(dst);
     const mine = found && !goneWithDevice(found) ? found : undefined;
-    let routeRight: boolean;
+    const subnetText = formatPrefix(request.subnet);
+    const peer: RoutedPeer = {
+      request,
+      mode: path.mode,
+      reason: path.reason,
+      subnetText,
+      viaText: path.viaText,
+    };
+    routed.push(peer);
     if (path.mode === "host-gw") {
       const dev = path.onLink.ifname;
-      routeRight = mine?.gateway !== undefined && addressEquals(mine.gateway, request.via) &&
+      const routeRight = mine?.gateway !== undefined && addressEquals(mine.gateway, request.via) &&
         mine.dev === dev;
-      if (!routeRight) plan.push(ipStep(peerRouteArgs(request.subnet, request.via, dev)));
+      if (routeRight) directRight++;
+      else plan.push(ipStep(peerRouteArgsOf(subnetText, path.viaText, dev)));
     } else {
-      routeRight = mine?.gateway !== undefined &&
+      const routeRight = mine?.gateway !== undefined &&
         addressEquals(mine.gateway, request.subnet.address) && mine.dev === tunnel &&
         mine.flags.includes("onlink");
-      if (!routeRight) plan.push(ipStep(vxlanRouteArgs(request.subnet, tunnel!)));
+      if (routeRight) tunnelledRight.push(peer);
+      else plan.push(ipStep(vxlanRouteArgs(request.subnet, tunnel!)));
       vxlanPeers.push({ subnet: request.subnet, publicIp: request.via, mac: request.vtepMac! });
     }
-    candidates.push({ i, routeRight, vxlan: path.mode === "vxlan" });
-    routed.push({ request, mode: path.mode, reason: path.reason });
-  });
+  }
   if (mode === "sync") {
     for (const [dst, route] of hgByDst) {
       if (!wanted.has(dst) && !goneWithDevice(route)) {
@@ -414,10 +451,8 @@ export function reconcilePeers(
       plan.push(...planContainerMtu(state, vxlan.bridge, vxlan.vtep.mtu, vxlan.present));
     }
   }
-  const unchanged =
-    candidates.filter((c) =>
-      c.routeRight && (!c.vxlan || entriesRight.has(formatPrefix(requests[c.i].subnet)))
-    ).length;
+  const unchanged = directRight +
+    tunnelledRight.filter((p) => entriesRight.has(p.subnetText)).length;
   const rejected = [...errors].sort(([a], [b]) => a - b).map(([i, error]) => ({
     request: requests[i],
     error,

@@ -30,15 +30,22 @@ export function notOnLinkMessage(via: IpAddress): string {
  * ```
  */
 export function peerRouteArgs(subnet: Prefix, via: IpAddress, dev: string): string[] {
-  return [
-    "route",
-    "replace",
-    formatPrefix(subnet),
-    "via",
-    formatAddress(via),
-    "dev",
-    dev,
-    "proto",
-    String(HG_ROUTE_PROTOCOL),
-  ];
+  return peerRouteArgsOf(formatPrefix(subnet), formatAddress(via), dev);
+}
+
+/** The route's protocol as the lines write it. */
+const PROTO = String(HG_ROUTE_PROTOCOL);
+
+/**
+ * {@link peerRouteArgs} of a subnet and gateway already formatted: a sync formats each subnet
+ * once and each of the handful of gateways once, not once per route.
+ *
+ * @example
+ * ```ts
+ * peerRouteArgsOf("1.1.2.0/24", "10.0.12.7", "eth0");
+ * // ["route", "replace", "1.1.2.0/24", "via", "10.0.12.7", "dev", "eth0", "proto", "104"]
+ * ```
+ */
+export function peerRouteArgsOf(subnet: string, via: string, dev: string): string[] {
+  return ["route", "replace", subnet, "via", via, "dev", dev, "proto", PROTO];
 }

@@ -8,7 +8,6 @@
  */
 import type { HostState } from "../host/state.ts";
 import { findBridge } from "../host/bridge.ts";
-import { formatAddress, type IpAddress } from "../net/address.ts";
 import { formatPrefix, type Prefix, prefixCovers, prefixEquals } from "../net/prefix.ts";
 import type { Step } from "../plan/step.ts";
 import {
@@ -108,8 +107,11 @@ export function planPeerSync(
       continue;
     }
     // Each family's subnet goes via the holder's address of that family (a dual-stack lease
-    // gives two routes).
-    for (const route of leaseRoutes(entry.lease)) {
+    // gives two routes; the common single one makes no list).
+    const routes = entry.lease.ipv6Subnet
+      ? leaseRoutes(entry.lease)
+      : [{ subnet, via: attrs.publicIp }];
+    for (const route of routes) {
       const outside = outsideReason(config, ranges[route.subnet.address.family], route.subnet);
       if (outside) {
         refused.push({ key: entry.key, reason: outside });
@@ -157,19 +159,12 @@ export function planPeerSync(
   for (const r of rejected) {
     refused.push({ key: (r.request as LeaseRequest).leaseKey, reason: r.error.message });
   }
-  // Thousands of peers share a handful of gateways: each is formatted once.
-  const vias = new Map<number | bigint, string>();
-  const viaText = (via: IpAddress) => {
-    const key = via.family === 4 ? Number(via.value) : via.value;
-    let text = vias.get(key);
-    if (text === undefined) vias.set(key, text = formatAddress(via));
-    return text;
-  };
-  const peers = routed.map(({ request, mode, reason }): SyncedPeer => {
+  // The reconciler formatted each subnet and gateway once, for the plan's lines.
+  const peers = routed.map(({ request, mode, reason, subnetText, viaText }): SyncedPeer => {
     const { node } = request as LeaseRequest;
-    const subnet = formatPrefix(request.subnet);
-    const via = viaText(request.via);
-    return node === undefined ? { subnet, via, mode, reason } : { subnet, via, node, mode, reason };
+    return node === undefined
+      ? { subnet: subnetText, via: viaText, mode, reason }
+      : { subnet: subnetText, via: viaText, node, mode, reason };
   });
   const tunnels = vxlan !== undefined && routed.some((r) => r.mode === "vxlan");
   return {
