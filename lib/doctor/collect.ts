@@ -1,22 +1,24 @@
 /**
  * Takes a snapshot of a host (the one this process runs on, or a host that is a named network
- * namespace here): one `ip` process for the host's links, addresses, routes, rules and
- * neighbours, one per hg container, the sysctls that matter (one process per namespace), the
- * firewall (`iptables-save`, `nft -j`), and the registry when one is given. The edge of doctor:
+ * namespace here): one `ip -batch` process for the host's links, addresses, rules and
+ * neighbours and one `ip` for all its routes, one `ip -batch` per hg container (started as soon
+ * as the host's links name them), the sysctls that matter (read here for this namespace, one
+ * process for another), the firewall (`iptables-save`, `ip6tables-save`, `nft -j`), and the
+ * registry when one is given. The edge of doctor:
  * everything here runs processes or reads files; the checks only ever see the document.
  *
  * @module
  */
 import { existsSync } from "node:fs";
-import { listContainers } from "../containers/list.ts";
+import { type ContainerEntry, listContainers } from "../containers/list.ts";
 import { containerNetns } from "../containers/where.ts";
 import { netnsPath, runWhere } from "../exec/netns.ts";
 import { ipRead } from "../ip/exec.ts";
 import { parseLinks } from "../ip/link.ts";
 import { findVxlanDevice } from "../vxlan/device.ts";
-import { splitRouteTables } from "../ip/route.ts";
 import { IpSession } from "../ip/session.ts";
 import { readDoctorSysctls } from "./sysctls.ts";
+import { splitRouteDump } from "./route_dump.ts";
 import { formatNetworkConfig, parseNetworkConfig } from "../store/config.ts";
 import { leaseValue } from "../store/lease.ts";
 import type { SubnetStore } from "../store/store.ts";
@@ -35,52 +37,71 @@ const asList = (text: string): unknown[] => {
 };
 
 /**
- * Reads one namespace through one `ip -batch` process; for a host also its neighbours, policy
- * rules and every routing table.
+ * Every route of both families in one dump: IPv4 main, IPv6 main and the IPv4 others are
+ * sorted from it (route_dump.ts). A process of its own beside the namespace's session: a
+ * one-shot read of a big table's megabyte costs hg a tenth of what the session's pipe does
+ * (lib/exec/run.ts). Without `-d`, ip leaves out what is the default (type unicast, table
+ * main, protocol boot, scope global): for 10,000 routes a third less JSON, and ip's own CPU
+ * drops to that of a plain `ip -j route show`.
  */
-async function captureNamespace(netns: string | undefined, host: boolean) {
+const ROUTE_DUMP = ["-N", "-j", "route", "show", "table", "all"];
+
+/**
+ * Reads the host's namespace: one `ip -batch` process for its links, addresses, neighbours and
+ * policy rules, the route dump beside it, and the fdb of hg's VXLAN device when there is one.
+ * `onLinks` is given the links as soon as they are read (the containers' reads start then,
+ * while the dump is still being printed).
+ */
+async function captureHost(netns: string | undefined, onLinks: (link: unknown[]) => void) {
   const session = IpSession.open(netns);
+  const dump = ipRead(ROUTE_DUMP, netns);
+  // Awaited below; when the session fails first, its error is the one reported.
+  dump.catch(() => {});
+  let out: string[];
   try {
-    const [out, dump] = await Promise.all([
-      session.read([
-        ["link", "show"],
-        ["addr", "show"],
-        ...(host ? [["neigh", "show"], ["rule", "show"]] : []),
-      ]),
-      // Every table of both families in one dump (IPv4 main, IPv6 main and the IPv4 others
-      // split from it below), by a process of its own: a one-shot read of a big table's
-      // megabyte costs hg a tenth of what the session's pipe does (lib/exec/run.ts).
-      ipRead(["-N", "-d", "-j", "route", "show", "table", "all"], netns),
-    ]);
-    const all = asList(dump);
-    const routes = splitRouteTables(all);
-    const link = asList(out[0]);
-    return {
-      link,
-      addr: asList(out[1]),
-      route: routes.main,
-      route6: ipv6MainRoutes(all),
-      neigh: host ? asList(out[2]) : [],
-      rule: host ? asList(out[3]) : [],
-      routeTables: host ? routes.others : [],
-      ...(host ? await captureFdb(netns, link) : {}),
-    };
+    out = await session.read([["link", "show"], ["addr", "show"], ["neigh", "show"], [
+      "rule",
+      "show",
+    ]]);
   } finally {
     await session.close();
   }
+  const link = asList(out[0]);
+  onLinks(link);
+  const [routes, fdb] = await Promise.all([
+    dump.then((text) => splitRouteDump(asList(text))),
+    captureFdb(netns, link),
+  ]);
+  return {
+    link,
+    addr: asList(out[1]),
+    route: routes.main,
+    route6: routes.main6,
+    neigh: asList(out[2]),
+    rule: asList(out[3]),
+    routeTables: routes.others,
+    ...fdb,
+  };
 }
 
 /**
- * The IPv6 routes of table main in a `route show table all` dump: ip prints IPv6 routes with
- * `pref` or an IPv6 destination, and no table for main.
+ * Reads a container's namespace: links, addresses and its few routes (both families, from one
+ * `route show table all`) through one `ip -batch` process.
  */
-function ipv6MainRoutes(entries: readonly unknown[]): unknown[] {
-  const v6 = (value: unknown) => typeof value === "string" && value.includes(":");
-  return entries.filter((e) => {
-    const r = e as Record<string, unknown>;
-    const main = r.table === undefined || r.table === "main" || r.table === "254";
-    return main && ("pref" in r || v6(r.dst) || v6(r.gateway));
-  });
+async function captureContainer(netns: string): Promise<Omit<NamespaceCapture, "sysctl">> {
+  const session = IpSession.open(netns);
+  try {
+    const [link, addr, dump] = await session.read([["link", "show"], ["addr", "show"], [
+      "route",
+      "show",
+      "table",
+      "all",
+    ]]);
+    const routes = splitRouteDump(asList(dump));
+    return { link: asList(link), addr: asList(addr), route: routes.main, route6: routes.main6 };
+  } finally {
+    await session.close();
+  }
 }
 
 /** The fdb of hg's VXLAN device, when the host has one (`ip -batch` knows no fdb). */
@@ -186,6 +207,34 @@ export interface CaptureOptions {
   readonly store?: SubnetStore;
 }
 
+/** One of hg's containers as the snapshot holds it: its namespace read, or why it was not. */
+async function captureContainerOf(
+  c: ContainerEntry,
+): Promise<SnapshotDocument["containers"][number]> {
+  const { name, hostVeth } = c;
+  const netns = containerNetns(c);
+  if (netns === undefined) {
+    return { name, hostVeth, error: "its network namespace's path was not recorded" };
+  }
+  if (!existsSync(netnsPath(netns))) {
+    return {
+      name,
+      hostVeth,
+      error: c.kind === "netns"
+        ? `namespace /run/netns/${name} does not exist`
+        : `namespace ${netns} is not visible here: run doctor where the runtime's ` +
+          `/run/netns is (its mount namespace)`,
+    };
+  }
+  try {
+    const [state, sysctl] = await Promise.all([captureContainer(netns), captureSysctls(netns)]);
+    const capture: NamespaceCapture = { ...state, sysctl };
+    return { name, hostVeth, capture };
+  } catch (e) {
+    return { name, hostVeth, error: (e as Error).message };
+  }
+}
+
 /** A host as collected: the document without its registry, and the registry as read. */
 interface Collected {
   readonly document: SnapshotDocument;
@@ -194,41 +243,17 @@ interface Collected {
 
 async function collect(options: CaptureOptions): Promise<Collected> {
   const takenAt = new Date().toISOString();
+  let containers: Promise<SnapshotDocument["containers"]> | undefined;
   const [host, sysctl, firewall, registry] = await Promise.all([
-    captureNamespace(options.netns, true),
+    captureHost(options.netns, (link) => {
+      containers = Promise.all(
+        listContainers({ links: parseLinks(link) }).map((c) => captureContainerOf(c)),
+      );
+    }),
     captureSysctls(options.netns),
     captureFirewall(options.netns),
     options.store ? readRegistry(options.store) : Promise.resolve(undefined),
   ]);
-  const containers = await Promise.all(
-    listContainers({ links: parseLinks(host.link) }).map(async (c) => {
-      const { name, hostVeth } = c;
-      const netns = containerNetns(c);
-      if (netns === undefined) {
-        return { name, hostVeth, error: "its network namespace's path was not recorded" };
-      }
-      if (!existsSync(netnsPath(netns))) {
-        return {
-          name,
-          hostVeth,
-          error: c.kind === "netns"
-            ? `namespace /run/netns/${name} does not exist`
-            : `namespace ${netns} is not visible here: run doctor where the runtime's ` +
-              `/run/netns is (its mount namespace)`,
-        };
-      }
-      try {
-        const [{ link, addr, route, route6 }, sysctl] = await Promise.all([
-          captureNamespace(netns, false),
-          captureSysctls(netns),
-        ]);
-        const capture: NamespaceCapture = { link, addr, route, route6, sysctl };
-        return { name, hostVeth, capture };
-      } catch (e) {
-        return { name, hostVeth, error: (e as Error).message };
-      }
-    }),
-  );
   const document: SnapshotDocument = {
     hgSnapshot: SNAPSHOT_VERSION,
     takenAt,
@@ -238,7 +263,7 @@ async function collect(options: CaptureOptions): Promise<Collected> {
     host,
     sysctl,
     firewall,
-    containers,
+    containers: await containers!,
   };
   return { document, ...(registry ? { registry } : {}) };
 }

@@ -31,9 +31,12 @@ export interface NamespaceCapture {
   readonly link: readonly unknown[];
   /** `ip -j addr show` */
   readonly addr: readonly unknown[];
-  /** `ip -N -j route show table main` (IPv4) */
+  /**
+   * The IPv4 routes of table main, as `ip -N [-d] -j route show table all` printed them (a
+   * host's without `-d`, a container's with it).
+   */
   readonly route: readonly unknown[];
-  /** `ip -N -j -6 route show table main` (absent in snapshots from before IPv6). */
+  /** The IPv6 routes of table main, likewise (absent in snapshots from before IPv6). */
   readonly route6?: readonly unknown[];
   /**
    * The namespace's IPv4 settings that doctor reads (forwarding, rp_filter, arp_ignore,
@@ -72,7 +75,7 @@ export interface SnapshotDocument {
     /** `ip -N -j rule show` (IPv4 policy routing rules). */
     readonly rule?: readonly unknown[];
     /**
-     * The IPv4 routes of every table but main (from `ip -N -d -j route show table all`; table
+     * The IPv4 routes of every table but main (from `ip -N -j route show table all`; table
      * main is `route`): the tables policy rules can choose. Older snapshots hold every table
      * of both families here, main included.
      */
