@@ -8,6 +8,7 @@
  */
 import type { HostState } from "../host/state.ts";
 import { findBridge } from "../host/bridge.ts";
+import type { IpAddress } from "../net/address.ts";
 import { formatPrefix, type Prefix, prefixCovers, prefixEquals } from "../net/prefix.ts";
 import type { Step } from "../plan/step.ts";
 import {
@@ -17,7 +18,7 @@ import {
   rangeOf,
   type SubnetRange,
 } from "../store/config.ts";
-import { leaseRoutes } from "../store/lease.ts";
+import { type LeaseAttrs, leaseRoutes } from "../store/lease.ts";
 import type { RegistryEntry } from "../store/store.ts";
 import { containerSpaces } from "./plan.ts";
 import type { PeerMode } from "./path.ts";
@@ -92,42 +93,43 @@ export function planPeerSync(
   let own: Lease | undefined;
   // Each family's range looked up once, not once per lease.
   const ranges = { 4: rangeOf(config, 4), 6: rangeOf(config, 6) } as const;
-  for (const entry of entries) {
+  const inV4 = ranges[4] && v4Span(ranges[4]);
+  for (let e = 0; e < entries.length; e++) {
+    const entry = entries[e];
     if (!("lease" in entry)) {
       refused.push({ key: entry.key, reason: entry.problem });
       continue;
     }
-    const { subnet, attrs } = entry.lease;
+    const lease = entry.lease;
+    const { subnet, attrs } = lease;
     // Named leases are matched by name; a lease without one (flanneld's) by the bridge's subnet.
     const isMine = self.node !== undefined && attrs.node !== undefined
       ? attrs.node === self.node
       : ownSubnet !== undefined && prefixEquals(subnet, ownSubnet);
     if (isMine) {
-      own = entry.lease;
+      own = lease;
       continue;
     }
+    // The common lease, one IPv4 subnet of the network's size inside it, told in numbers.
+    if (
+      inV4 && lease.ipv6Subnet === undefined && subnet.address.family === 4 &&
+      subnet.length === inV4.subnetLen
+    ) {
+      const first = Number(subnet.address.value);
+      if (first >= inV4.first && first <= inV4.last) {
+        candidates.push(leaseRequest(subnet, attrs.publicIp, entry.key, attrs));
+        continue;
+      }
+    }
     // Each family's subnet goes via the holder's address of that family (a dual-stack lease
-    // gives two routes; the common single one makes no list).
-    const routes = entry.lease.ipv6Subnet
-      ? leaseRoutes(entry.lease)
-      : [{ subnet, via: attrs.publicIp }];
-    for (const route of routes) {
+    // gives two routes).
+    for (const route of leaseRoutes(lease)) {
       const outside = outsideReason(config, ranges[route.subnet.address.family], route.subnet);
       if (outside) {
         refused.push({ key: entry.key, reason: outside });
         continue;
       }
-      candidates.push(
-        attrs.vtep && route.subnet.address.family === 4
-          ? {
-            subnet: route.subnet,
-            via: route.via,
-            vtepMac: attrs.vtep.mac,
-            leaseKey: entry.key,
-            node: attrs.node,
-          }
-          : { subnet: route.subnet, via: route.via, leaseKey: entry.key, node: attrs.node },
-      );
+      candidates.push(leaseRequest(route.subnet, route.via, entry.key, attrs));
     }
   }
   const { backend } = config;
@@ -160,12 +162,15 @@ export function planPeerSync(
     refused.push({ key: (r.request as LeaseRequest).leaseKey, reason: r.error.message });
   }
   // The reconciler formatted each subnet and gateway once, for the plan's lines.
-  const peers = routed.map(({ request, mode, reason, subnetText, viaText }): SyncedPeer => {
+  const peers: SyncedPeer[] = [];
+  for (const { request, mode, reason, subnetText, viaText } of routed) {
     const { node } = request as LeaseRequest;
-    return node === undefined
-      ? { subnet: subnetText, via: viaText, mode, reason }
-      : { subnet: subnetText, via: viaText, node, mode, reason };
-  });
+    peers.push(
+      node === undefined
+        ? { subnet: subnetText, via: viaText, mode, reason }
+        : { subnet: subnetText, via: viaText, node, mode, reason },
+    );
+  }
   const tunnels = vxlan !== undefined && routed.some((r) => r.mode === "vxlan");
   return {
     plan,
@@ -175,6 +180,32 @@ export function planPeerSync(
     ...(tunnels ? { tunnelMtu: vxlan!.vtep.mtu } : {}),
     ...(vxlanProblem === undefined ? {} : { vxlanProblem }),
   };
+}
+
+/** A lease's route as the reconciler's request: a vxlan lease's IPv4 route carries its VTEP MAC. */
+function leaseRequest(
+  subnet: Prefix,
+  via: IpAddress,
+  leaseKey: string,
+  attrs: LeaseAttrs,
+): LeaseRequest {
+  return attrs.vtep && subnet.address.family === 4
+    ? { subnet, via, vtepMac: attrs.vtep.mac, leaseKey, node: attrs.node }
+    : { subnet, via, leaseKey, node: attrs.node };
+}
+
+/**
+ * The IPv4 range's subnets as numbers: the first and last address a subnet of it may start at
+ * (as `prefixCovers` tells them), and their length. Undefined when no subnet can be inside.
+ */
+function v4Span(
+  range: SubnetRange,
+): { readonly first: number; readonly last: number; readonly subnetLen: number } | undefined {
+  const { network, subnetLen } = range;
+  if (network.address.family !== 4 || subnetLen < network.length) return undefined;
+  const size = 2 ** (32 - network.length);
+  const first = Math.floor(Number(network.address.value) / size) * size;
+  return { first, last: first + size - 1, subnetLen };
 }
 
 /** Why a lease's subnet is not one of the network's (undefined: it is). */
