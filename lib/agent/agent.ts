@@ -29,9 +29,12 @@ import { describeChanges } from "../peers/describe.ts";
 import { planVxlanRemoval } from "../vxlan/device.ts";
 import { type PeerSync, planPeerSync, type RefusedLease } from "../peers/sync.ts";
 import {
+  amendHost,
   changedLeasesBlocker,
+  type IndexedHost,
+  indexHost,
   type LeaseChangeOf,
-  mergeNarrow,
+  narrowHost,
   planChangedLeases,
   touchedSubnets,
 } from "../peers/changed_leases.ts";
@@ -233,10 +236,14 @@ function wallClock(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** What the agent keeps of an observation: the host, and hg's NAT rules when it masquerades. */
+/**
+ * What the agent keeps of an observation: the host, and hg's NAT rules when it masquerades;
+ * its routes indexed by prefix once a registry change is planned alone from it.
+ */
 interface Observed {
   readonly host: HostState;
   readonly natRules: string[];
+  indexed?: IndexedHost;
 }
 
 /** The subnet this host used before: its bridge's, else the one subnet.env names. */
@@ -639,7 +646,6 @@ export class Agent {
    */
   private async syncOnce(): Promise<void> {
     if (this.table.revision === undefined) return;
-    const entries = this.table.entries();
     const { masquerade } = this.options;
     const dirty = this.dirty;
     this.dirty = new Map();
@@ -649,6 +655,7 @@ export class Agent {
       if (kept && changes && this.host.changeSubnets && !this.blocker(changes)) {
         await this.syncChanged(kept, changes);
       } else if (kept) {
+        const entries = this.table.entries();
         const planned = this.plan(kept.host, entries, kept.natRules);
         if (planned.plan.length === 0) this.record({ ...planned, lockHeldMs: 0 });
         else {
@@ -663,6 +670,7 @@ export class Agent {
           );
         }
       } else {
+        const entries = this.table.entries();
         const token = this.view.begin(wallClock());
         let seen: HostState | undefined;
         let result: Synced;
@@ -696,7 +704,7 @@ export class Agent {
 
   /** Why `changes` must be planned with the whole registry (undefined: they can be alone). */
   private blocker(changes: readonly LeaseChangeOf[]): string | undefined {
-    return changedLeasesBlocker(this.config, this.table.entries(), changes, {
+    return changedLeasesBlocker(this.config, (s) => this.table.overlapping(s), changes, {
       node: this.options.attrs.node,
       ownKey: leaseKey(this.keeper.subnets),
       ownSubnets: leaseSubnets(this.keeper.subnets),
@@ -712,8 +720,10 @@ export class Agent {
    */
   private async syncChanged(kept: Observed, changes: readonly LeaseChangeOf[]): Promise<void> {
     const keys = new Set(changes.map((c) => c.key));
-    const subnets = touchedSubnets(changes);
+    // This host's own subnets too: its setup's plan reads the routes overlapping them.
+    const subnets = [...touchedSubnets(changes), ...leaseSubnets(this.keeper.subnets)];
     const { natRules } = kept;
+    const indexed = kept.indexed ??= indexHost(kept.host);
     const plan = (host: HostState) => {
       const own = this.table.get(leaseKey(this.keeper.subnets));
       return this.plan(
@@ -728,7 +738,7 @@ export class Agent {
           }),
       );
     };
-    const planned = plan(kept.host);
+    const planned = plan(narrowHost(kept.host, subnets, indexed.routes));
     if (planned.plan.length === 0) {
       this.record({ ...planned, lockHeldMs: 0 }, keys);
       return;
@@ -746,10 +756,10 @@ export class Agent {
         const rereadAt = wallClock();
         const fresh = await observe().catch(() => undefined);
         if (!fresh) return;
-        const amended = this.view.amended(token, rereadAt, (k) => ({
-          host: mergeNarrow(k.host, subnets, fresh),
-          natRules: k.natRules,
-        }));
+        const amended = this.view.amended(token, rereadAt, (k) => {
+          const now = amendHost(k.indexed ?? indexHost(k.host), subnets, fresh);
+          return { host: now.state, natRules: k.natRules, indexed: now };
+        });
         // An event of the host came in that was not this change's: look at the host whole.
         if (!amended) this.again = true;
       });

@@ -8,7 +8,9 @@
  * @module
  */
 import { formatAddress } from "../net/address.ts";
-import { formatPrefix } from "../net/prefix.ts";
+import { formatPrefix, type Prefix } from "../net/prefix.ts";
+import { PrefixIndex } from "../peers/prefix_index.ts";
+import { leaseSubnets } from "../store/lease.ts";
 import type {
   LeaseChange,
   LeaseChangeSource,
@@ -71,6 +73,9 @@ export class LeaseTable {
   readonly #entries = new Map<string, RegistryEntry>();
   readonly #content = new Map<string, string>();
   #list: RegistryEntry[] | undefined;
+  /** The leases' subnets by prefix, built at the first question and kept up to date after. */
+  #index: PrefixIndex<LeaseSubnet> | undefined;
+  readonly #indexed = new Map<string, LeaseSubnet[]>();
 
   /** The revision of the last listing or change applied (undefined: none yet). */
   get revision(): string | undefined {
@@ -90,6 +95,21 @@ export class LeaseTable {
   /** Every entry, as a listing would give them (the same array until the table changes). */
   entries(): readonly RegistryEntry[] {
     return this.#list ??= [...this.#entries.values()];
+  }
+
+  /**
+   * The keys of the leases with a subnet (of either family) overlapping `subnet`: a question
+   * about a few of thousands of leases, answered without a pass over them (but the first).
+   */
+  overlapping(subnet: Prefix): string[] {
+    if (!this.#index) {
+      for (const entry of this.#entries.values()) this.#indexed.set(entry.key, subnetsOf(entry));
+      this.#index = new PrefixIndex(
+        (s: LeaseSubnet) => s.prefix,
+        [...this.#indexed.values()].flat(),
+      );
+    }
+    return this.#index.overlapping(subnet).map((s) => s.key);
   }
 
   /** The table as a listing. */
@@ -163,6 +183,7 @@ export class LeaseTable {
     if (wasContent === content) return false;
     this.#content.set(entry.key, content);
     if (!before.has(entry.key)) before.set(entry.key, was);
+    this.#reindex(entry.key, entry);
     return true;
   }
 
@@ -172,6 +193,31 @@ export class LeaseTable {
     this.#content.delete(key);
     this.#list = undefined;
     if (!before.has(key)) before.set(key, was);
+    this.#reindex(key, undefined);
     return true;
   }
+
+  /** Keeps the index (once built) up to date with `key`'s entry, now `entry`. */
+  #reindex(key: string, entry: RegistryEntry | undefined): void {
+    if (!this.#index) return;
+    for (const s of this.#indexed.get(key) ?? []) this.#index.delete(s);
+    this.#indexed.delete(key);
+    if (!entry) return;
+    const subnets = subnetsOf(entry);
+    this.#indexed.set(key, subnets);
+    for (const s of subnets) this.#index.add(s);
+  }
+}
+
+/** One subnet of a lease, in the table's index. */
+interface LeaseSubnet {
+  readonly key: string;
+  readonly prefix: Prefix;
+}
+
+/** The subnets of an entry, for the index (none for an entry that is not a lease). */
+function subnetsOf(entry: RegistryEntry): LeaseSubnet[] {
+  return "lease" in entry
+    ? leaseSubnets(entry.lease).map((prefix) => ({ key: entry.key, prefix }))
+    : [];
 }

@@ -12,10 +12,11 @@
  */
 import type { HostState } from "../host/state.ts";
 import type { Route } from "../ip/route.ts";
-import type { Prefix } from "../net/prefix.ts";
+import { formatPrefix, type Prefix, prefixesOverlap } from "../net/prefix.ts";
 import type { NetworkConfig } from "../store/config.ts";
 import { leaseSubnets } from "../store/lease.ts";
 import type { RegistryEntry } from "../store/store.ts";
+import { PrefixIndex } from "./prefix_index.ts";
 import { type PeerSync, planPeerSync, type SelfIdentity } from "./sync.ts";
 
 /** One registry key that changed: its entry before (undefined: none) and now (undefined: gone). */
@@ -45,81 +46,80 @@ export function touchedSubnets(changes: readonly LeaseChangeOf[]): Prefix[] {
   return changes.flatMap((c) => [...subnetsOf(c.before), ...subnetsOf(c.after)]);
 }
 
-/** The first and last address of a prefix, as numbers for IPv4 (exact) and bigints for IPv6. */
-function rangeOf(p: Prefix): readonly [number | bigint, number | bigint] {
-  if (p.address.family === 4) {
-    const size = 2 ** (32 - p.length);
-    const first = Math.floor(Number(p.address.value) / size) * size;
-    return [first, first + size - 1];
-  }
-  const size = 1n << BigInt(128 - p.length);
-  const first = (p.address.value / size) * size;
-  return [first, first + size - 1n];
-}
-
 /**
- * The prefixes `subnets` as a test of overlap, for scans over thousands of routes or leases:
- * each prefix's range worked out once.
- */
-function overlapTest(subnets: readonly Prefix[]): (p: Prefix) => boolean {
-  const v4 = subnets.filter((s) => s.address.family === 4).map(rangeOf);
-  const v6 = subnets.filter((s) => s.address.family === 6).map(rangeOf);
-  return (p) => {
-    const ranges = p.address.family === 4 ? v4 : v6;
-    if (ranges.length === 0) return false;
-    const [first, last] = rangeOf(p);
-    // Two CIDR blocks overlap exactly when their ranges do.
-    return ranges.some(([f, l]) => first <= l && f <= last);
-  };
-}
-
-/**
- * Whether `route` overlaps one of `subnets`: what a plan of those subnets reads of a host's
- * routes (an hg route to them, or any route it must not overlap).
+ * The routes of `state` that overlap one of `subnets` (each once): what a plan of those subnets
+ * reads of a host's routes (an hg route to them, or any route it must not overlap). With
+ * `index` (of `state`'s routes), found without a pass over all of them.
  *
  * @example
  * ```ts
- * routesTouching(state.routes, [parsePrefix("1.1.2.0/24")]); // hg's route to it, 1.1.0.0/16 routes, ...
+ * routesTouching(state, [parsePrefix("1.1.2.0/24")]); // hg's route to it, 1.1.0.0/16 routes, ...
  * ```
  */
-export function routesTouching(routes: readonly Route[], subnets: readonly Prefix[]): Route[] {
-  const touches = overlapTest(subnets);
-  return routes.filter((r) => touches(r.dst));
+export function routesTouching(
+  state: HostState,
+  subnets: readonly Prefix[],
+  index?: PrefixIndex<Route>,
+): Route[] {
+  if (index) return [...new Set(subnets.flatMap((s) => index.overlapping(s)))];
+  return state.routes.filter((r) => subnets.some((s) => prefixesOverlap(r.dst, s)));
 }
 
 /**
  * The part of `state` a plan of the leases of `subnets` reads: its routes overlapping them;
  * links, addresses and the forwarding switches whole.
  */
-export function narrowHost(state: HostState, subnets: readonly Prefix[]): HostState {
-  return { ...state, routes: routesTouching(state.routes, subnets) };
+export function narrowHost(
+  state: HostState,
+  subnets: readonly Prefix[],
+  index?: PrefixIndex<Route>,
+): HostState {
+  return { ...state, routes: routesTouching(state, subnets, index) };
+}
+
+/** A kept observation of the host with its routes indexed by prefix. */
+export interface IndexedHost {
+  readonly state: HostState;
+  readonly routes: PrefixIndex<Route>;
+}
+
+/** `state` with its routes indexed (a pass over them: once per whole observation). */
+export function indexHost(state: HostState): IndexedHost {
+  return { state, routes: new PrefixIndex((r: Route) => r.dst, state.routes) };
 }
 
 /**
- * `kept` with its routes overlapping `subnets` replaced by `fresh`'s (a read of that part
- * alone, after a change of it), and `fresh`'s links, addresses and forwarding switches.
+ * `kept` with its routes overlapping `subnets` replaced by those of `fresh` (a read of that
+ * part alone, after a change of it), and `fresh`'s links, addresses and forwarding switches.
+ * The index moves to the result: `kept`'s must not be used after.
  *
  * @example
  * ```ts
- * const now = mergeNarrow(kept, [parsePrefix("1.1.2.0/24")], await observeNarrow(subnets));
+ * const now = amendHost(kept, [parsePrefix("1.1.2.0/24")], await observeSubnets(session, subnets));
  * ```
  */
-export function mergeNarrow(
-  kept: HostState,
+export function amendHost(
+  kept: IndexedHost,
   subnets: readonly Prefix[],
   fresh: HostState,
-): HostState {
-  const touches = overlapTest(subnets);
+): IndexedHost {
+  const gone = new Set(subnets.flatMap((s) => kept.routes.overlapping(s)));
+  const added = routesTouching(fresh, subnets);
+  for (const route of gone) kept.routes.delete(route);
+  for (const route of added) kept.routes.add(route);
+  const routes = gone.size === 0
+    ? [...kept.state.routes, ...added]
+    : [...kept.state.routes.filter((r) => !gone.has(r)), ...added];
   return {
-    ...kept,
-    links: fresh.links,
-    addresses: fresh.addresses,
-    forwarding: fresh.forwarding,
-    forwarding6: fresh.forwarding6,
-    routes: [
-      ...kept.routes.filter((r) => !touches(r.dst)),
-      ...routesTouching(fresh.routes, subnets),
-    ],
+    state: {
+      ...kept.state,
+      links: fresh.links,
+      addresses: fresh.addresses,
+      forwarding: fresh.forwarding,
+      forwarding6: fresh.forwarding6,
+      routes,
+    },
+    routes: kept.routes,
   };
 }
 
@@ -131,13 +131,17 @@ export function mergeNarrow(
  *
  * @example
  * ```ts
- * changedLeasesBlocker(config, table.entries(), changes, { node: "h1", ownKey: "1.1.1.0-24" });
- * // undefined, or "1.1.2.0/24 overlaps another lease"
+ * changedLeasesBlocker(config, (s) => table.overlapping(s), changes, {
+ *   node: "h1",
+ *   ownKey: "1.1.1.0-24",
+ *   ownSubnets: [parsePrefix("1.1.1.0/24")],
+ * });
+ * // undefined, or "1.1.2.0/24 overlaps the lease 1.1.0.0-16"
  * ```
  */
 export function changedLeasesBlocker(
   config: NetworkConfig,
-  entries: readonly RegistryEntry[],
+  leasesOverlapping: (subnet: Prefix) => readonly string[],
   changes: readonly LeaseChangeOf[],
   self: { readonly node?: string; readonly ownKey: string; readonly ownSubnets: readonly Prefix[] },
 ): string | undefined {
@@ -155,11 +159,12 @@ export function changedLeasesBlocker(
     }
   }
   const subnets = touchedSubnets(changes);
-  const touches = overlapTest(subnets);
-  if (self.ownSubnets.some(touches)) return "a changed subnet overlaps this host's";
-  for (const entry of entries) {
-    if (changedKeys.has(entry.key) || !("lease" in entry)) continue;
-    if (leaseSubnets(entry.lease).some(touches)) return `a changed subnet overlaps ${entry.key}`;
+  if (subnets.some((s) => self.ownSubnets.some((o) => prefixesOverlap(o, s)))) {
+    return "a changed subnet overlaps this host's";
+  }
+  for (const subnet of subnets) {
+    const other = leasesOverlapping(subnet).find((key) => !changedKeys.has(key));
+    if (other !== undefined) return `${formatPrefix(subnet)} overlaps the lease ${other}`;
   }
   return undefined;
 }
@@ -185,5 +190,6 @@ export function planChangedLeases(
 ): PeerSync {
   const entries = changes.flatMap((c) => c.after ? [c.after] : []);
   if (own) entries.push(own);
+  // Already narrowed by the caller as a rule (then this pass is over a few routes).
   return planPeerSync(narrowHost(state, touchedSubnets(changes)), config, entries, self);
 }
