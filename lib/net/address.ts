@@ -185,8 +185,13 @@ const RECENT_V4_MAX = 4096;
 
 /** The IPv4 address `text` names when it is a canonical dotted quad, else undefined. */
 function v4Address(text: string): IpAddress | undefined {
-  const known = RECENT_V4.get(text);
-  if (known) return known;
+  // Small, so that the common case (a known address) costs its callers no call: the parse
+  // stays out of line.
+  return RECENT_V4.get(text) ?? newV4Address(text);
+}
+
+/** {@link v4Address} of a text not among the recent ones. */
+function newV4Address(text: string): IpAddress | undefined {
   const value = fastV4(text);
   if (value < 0) return undefined;
   const address: IpAddress = Object.freeze({ family: 4, value: BigInt(value) });

@@ -195,12 +195,23 @@ export class FileStore implements SubnetStore {
         continue;
       }
       try {
-        const { subnet, ipv6Subnet, attrs } = leaseOf(subnets, leaseAttrsOf(stored.attrs));
+        const attrs = leaseAttrsOf(stored.attrs);
+        const { subnet } = subnets;
+        // The common lease, one IPv4 subnet held by one IPv4 address, is its key and value as
+        // they are (what `leaseOf` makes of it, without the call).
+        if (
+          subnets.ipv6Subnet === undefined && subnet.address.family === 4 &&
+          attrs.publicIp.family === 4 && attrs.publicIpv6 === undefined
+        ) {
+          entries.push({ key, lease: { subnet, attrs, expiresAt } });
+          continue;
+        }
+        const lease = leaseOf(subnets, attrs);
         entries.push({
           key,
-          lease: ipv6Subnet
-            ? { subnet, ipv6Subnet, attrs, expiresAt }
-            : { subnet, attrs, expiresAt },
+          lease: lease.ipv6Subnet
+            ? { subnet, ipv6Subnet: lease.ipv6Subnet, attrs: lease.attrs, expiresAt }
+            : { subnet, attrs: lease.attrs, expiresAt },
         });
       } catch (e) {
         entries.push({ key, problem: (e as Error).message });
