@@ -3,11 +3,14 @@
  * plugin; otherwise it is the command line: run the program, map any error to one line and an
  * exit code. Each mode loads only its own modules (a plugin's start is on every container's
  * path), and `hg --version` alone loads none: it prints what commander would print for it.
+ * A plain run of `hg status` (a script's `hg status --json`) is parsed without commander, from
+ * the same flag definitions (cli/command_table.ts); anything else about it goes to commander.
  * The plugin's path does not even read process.argv (under Bun, a few milliseconds).
  * No top-level await and no exports, so `bun build --compile --bytecode` can take it.
  *
  * @module
  */
+import { commandsFor } from "./command_table.ts";
 import { VERSION } from "./version.ts";
 
 const run = process.env.CNI_COMMAND
@@ -23,5 +26,9 @@ function commandLine(args: string[]): Promise<number> {
     console.log(VERSION);
     return Promise.resolve(0);
   }
-  return import("./program.ts").then((m) => m.runProgram(args));
+  const program = () => import("./program.ts").then((m) => m.runProgram(args));
+  if (commandsFor(args)[0] === "status") {
+    return import("./commands/status.ts").then((m) => m.runPlainStatus(args) ?? program());
+  }
+  return program();
 }

@@ -9,9 +9,9 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Help } from "@commander-js/extra-typings";
-import { type CommandName, COMMANDS, commandsFor } from "./command_table.ts";
+import { type CommandName, COMMANDS, commandsFor, GLOBAL_FLAGS } from "./command_table.ts";
 import { describeError, errorDocument } from "./exit_code.ts";
-import { Output, printErr, printOut, writeErr, writeOut } from "./output.ts";
+import { type GlobalOptions, Output, printErr, printOut, writeErr, writeOut } from "./output.ts";
 import { VERSION } from "./version.ts";
 
 /** Builds one real command, given the global flags' Output and the whole program. */
@@ -70,11 +70,9 @@ export async function buildProgram(
   const standInTerms = new Map<CommandUnknownOpts, string>();
   const program = new Command("hg")
     .description("routed container networking for hosts on one L2 segment (host-gw), with a doctor")
-    .version(VERSION, "-V, --version", "print the version")
-    .option("--json", "print results as JSON (stable schemas, see README)")
-    .option("--dry-run", "print the ip commands a change would run, change nothing")
-    .option("-v, --verbose", "print each command as it is applied")
-    .option("-q, --quiet", "print only results and errors")
+    .version(VERSION, "-V, --version", "print the version");
+  for (const flag of GLOBAL_FLAGS) program.option(flag.flags, flag.description);
+  program
     .showSuggestionAfterError()
     .configureHelp({
       subcommandTerm: (cmd) => standInTerms.get(cmd) ?? new Help().subcommandTerm(cmd),
@@ -82,12 +80,14 @@ export async function buildProgram(
     .configureOutput(OUTPUT)
     .exitOverride();
   const output = () => {
-    const o = program.opts();
+    // Each flag's key is commander's name for it (`--dry-run` is dryRun).
+    const o: Record<string, unknown> = program.opts();
+    const on = (key: keyof GlobalOptions) => !!o[key];
     return new Output({
-      json: !!o.json,
-      dryRun: !!o.dryRun,
-      verbose: !!o.verbose,
-      quiet: !!o.quiet,
+      json: on("json"),
+      dryRun: on("dryRun"),
+      verbose: on("verbose"),
+      quiet: on("quiet"),
     });
   };
   for (const entry of COMMANDS) {
@@ -137,14 +137,29 @@ export async function runProgram(args: readonly string[]): Promise<number> {
     await program.parseAsync([...args], { from: "user" });
     return 0;
   } catch (error) {
-    const { code, message } = describeError(error);
-    if (message === undefined) return code;
-    printErr(message);
-    const end = args.indexOf("--");
-    const json = (end < 0 ? args : args.slice(0, end)).includes("--json");
-    if (json && !Output.printedResult) {
-      printOut(JSON.stringify(errorDocument(code, message), null, 2));
-    }
-    return code;
+    return reportFailure(error, args);
   }
+}
+
+/**
+ * Prints what `error` means for a run of hg with `args` and returns its exit code: one line on
+ * stderr and, with `--json`, a JSON document on stdout, unless the command already printed its
+ * result there (doctor's diagnosis comes with exit 1 or 3). Every run's errors end here, a run
+ * parsed without commander's too.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = reportFailure(new Error("boom"), ["status"]); // 1
+ * ```
+ */
+export function reportFailure(error: unknown, args: readonly string[]): number {
+  const { code, message } = describeError(error);
+  if (message === undefined) return code;
+  printErr(message);
+  const end = args.indexOf("--");
+  const json = (end < 0 ? args : args.slice(0, end)).includes("--json");
+  if (json && !Output.printedResult) {
+    printOut(JSON.stringify(errorDocument(code, message), null, 2));
+  }
+  return code;
 }
