@@ -27,7 +27,7 @@ import type { Lease, RegistryEntry } from "../store/store.ts";
 import { type Routing, routingOf } from "./lookup.ts";
 import { registryOfFamily } from "./registry_family.ts";
 import type { ContainerObservation, Observation } from "./observation.ts";
-import { prefixKey } from "./route_index.ts";
+import { prefixId } from "./route_index.ts";
 import { leasesHolding } from "./lease_index.ts";
 
 /** An hg container: its mark on the host-side veth, and its namespace as observed. */
@@ -60,8 +60,8 @@ export interface DoctorContext {
     readonly entries: readonly RegistryEntry[];
   };
   readonly leases: readonly Lease[];
-  /** The leases by subnet (`1.1.2.0/24`). */
-  readonly leaseBySubnet: ReadonlyMap<string, Lease>;
+  /** The leases by subnet, keyed by {@link prefixId} (no prefix formatted per lease). */
+  readonly leaseBySubnet: ReadonlyMap<number | string, Lease>;
   /** This host's own lease (the one for the bridge's subnet). */
   readonly ownLease?: Lease;
   /** The containers' network: the registry's, else the smallest prefix covering this host's subnet and hg's routes. */
@@ -72,24 +72,31 @@ export interface DoctorContext {
   readonly routing: Routing;
 }
 
-/** The smallest prefix that covers all of `prefixes` (of one family). */
-function coveringPrefix(prefixes: readonly Prefix[]): Prefix | undefined {
-  if (prefixes.length === 0) return undefined;
-  const first = prefixes[0].address;
+/**
+ * The smallest prefix that covers `first` (when given) and the destinations of `routes` (of one
+ * family), in one pass over the routes.
+ */
+function coveringPrefix(first: Prefix | undefined, routes: readonly Route[]): Prefix | undefined {
+  const start = first ?? routes[0]?.dst;
+  if (start === undefined) return undefined;
+  const base = start.address;
   // IPv4: the leading bits every address shares with the first, in one pass of plain numbers.
-  let length = 128;
-  let ipv4 = true;
+  let length = first?.length ?? 128;
+  let ipv4 = base.family === 4;
   let differ = 0;
-  const base = first.family === 4 ? Number(first.value) : 0;
-  for (const p of prefixes) {
+  const baseValue = ipv4 ? Number(base.value) : 0;
+  for (let i = 0; i < routes.length; i++) {
+    const p = routes[i].dst;
     if (p.length < length) length = p.length;
     if (p.address.family !== 4) ipv4 = false;
-    else if (ipv4) differ |= base ^ Number(p.address.value);
+    else if (ipv4) differ |= baseValue ^ Number(p.address.value);
   }
-  if (ipv4) return prefixOf(first, Math.min(length, Math.clz32(differ)));
-  const coversAll = (net: Prefix) => prefixes.every((p) => prefixContains(net, p.address));
-  while (length > 0 && !coversAll(prefixOf(first, length))) length--;
-  return prefixOf(first, length);
+  if (ipv4) return prefixOf(base, Math.min(length, Math.clz32(differ)));
+  const coversAll = (net: Prefix) =>
+    (first === undefined || prefixContains(net, first.address)) &&
+    routes.every((r) => prefixContains(net, r.dst.address));
+  while (length > 0 && !coversAll(prefixOf(base, length))) length--;
+  return prefixOf(base, length);
 }
 
 /** This host's address for its peers: its lease's public address, else its uplink's address. */
@@ -114,6 +121,18 @@ export function isPeerRoute(ctx: DoctorContext, route: Route): boolean {
   return route.protocol === HG_ROUTE_PROTOCOL ||
     (ctx.clusterNetwork !== undefined && route.dst.length > 0 &&
       prefixCovers(ctx.clusterNetwork, route.dst));
+}
+
+/** The leases by {@link prefixId} of their subnets (the last of one subnet, as a map keeps). */
+function leasesBySubnet(leases: readonly Lease[]): Map<number | string, Lease> {
+  const map = new Map<number | string, Lease>();
+  for (const l of leases) map.set(prefixId(l.subnet), l);
+  return map;
+}
+
+/** The lease for exactly `subnet`. */
+export function leaseOfSubnet(ctx: DoctorContext, subnet: Prefix): Lease | undefined {
+  return ctx.leaseBySubnet.get(prefixId(subnet));
 }
 
 /** The lease whose subnet holds `address`. */
@@ -148,7 +167,8 @@ export function doctorContext(obs: Observation, family: Family = 4): DoctorConte
     const own = globalAddress(c.observed?.state?.addresses ?? [], c.ifname, 6);
     return own ? [{ ...c, address: own.address, prefixLength: own.prefix.length }] : [];
   });
-  const hgRoutes = obs.host.routes.filter((r) => r.protocol === HG_ROUTE_PROTOCOL);
+  const hgRoutes: Route[] = [];
+  for (const r of obs.host.routes) if (r.protocol === HG_ROUTE_PROTOCOL) hgRoutes.push(r);
   // IPv4's context sees the registry's IPv4 side (the IPv6 view's observation holds its own).
   const ofFamily = family === 4 ? registryOfFamily(obs.registry, 4) : obs.registry;
   const registry = ofFamily && "config" in ofFamily ? ofFamily : undefined;
@@ -159,8 +179,7 @@ export function doctorContext(obs: Observation, family: Family = 4): DoctorConte
       : gateway !== undefined && prefixContains(l.subnet, gateway)
   );
   const subnet = subnetOf(bridge, ownLease, containers);
-  const clusterNetwork = registry?.config.network ??
-    coveringPrefix([...(subnet ? [subnet] : []), ...hgRoutes.map((r) => r.dst)]);
+  const clusterNetwork = registry?.config.network ?? coveringPrefix(subnet, hgRoutes);
   const uplink = uplinkOf(obs, ownLease, leases, hgRoutes);
   return {
     family,
@@ -171,7 +190,7 @@ export function doctorContext(obs: Observation, family: Family = 4): DoctorConte
     hgRoutes,
     registry,
     leases,
-    leaseBySubnet: new Map(leases.map((l) => [prefixKey(l.subnet), l])),
+    leaseBySubnet: leasesBySubnet(leases),
     ownLease,
     clusterNetwork: clusterNetwork?.length === 0 ? undefined : clusterNetwork,
     uplink,

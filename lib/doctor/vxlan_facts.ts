@@ -15,6 +15,7 @@ import type { Lease } from "../store/store.ts";
 import { findVxlanDevice, type LocalVtep, localVtep } from "../vxlan/device.ts";
 import type { DoctorContext } from "./context.ts";
 import { syncPlan } from "./sync_plan.ts";
+import { prefixKey } from "./route_index.ts";
 
 /** The VXLAN backend's settings (flannel's `Backend` of type vxlan). */
 export type VxlanBackend = Extract<Backend, { readonly type: "vxlan" }>;
@@ -45,6 +46,21 @@ export interface VxlanFacts {
 }
 
 const known = new WeakMap<DoctorContext, VxlanFacts>();
+const byText = new WeakMap<DoctorContext, Map<string, Lease>>();
+
+/**
+ * The leases by their subnet's text, as the sync's plan names peers (`1.1.2.0/24`): made when a
+ * VXLAN check first asks, not for every host.
+ */
+function leasesByText(ctx: DoctorContext): ReadonlyMap<string, Lease> {
+  let map = byText.get(ctx);
+  if (!map) {
+    map = new Map();
+    for (const l of ctx.leaseBySubnet.values()) map.set(prefixKey(l.subnet), l);
+    byText.set(ctx, map);
+  }
+  return map;
+}
 
 /**
  * The VXLAN facts of `ctx`'s host (computed once per context).
@@ -92,7 +108,7 @@ function derive(ctx: DoctorContext): VxlanFacts {
  * when its lease carries one.
  */
 export function vxlanLease(ctx: DoctorContext, subnet: string): VxlanLease | undefined {
-  const lease = ctx.leaseBySubnet.get(subnet);
+  const lease = leasesByText(ctx).get(subnet);
   const mac = lease?.attrs.vtep?.mac;
   if (!lease || mac === undefined) return undefined;
   const node = lease.attrs.node;

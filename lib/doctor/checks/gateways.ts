@@ -11,7 +11,7 @@ import { formatRoute, type Route } from "../../ip/route.ts";
 import { addressEquals, formatAddress, type IpAddress } from "../../net/address.ts";
 import { formatPrefix, prefixContains, prefixCovers } from "../../net/prefix.ts";
 import { isLocalAddress, onLinkInterface } from "../../peers/onlink.ts";
-import { type DoctorContext, leaseFor, selfAddress } from "../context.ts";
+import { type DoctorContext, leaseFor, leaseOfSubnet, selfAddress } from "../context.ts";
 import type { Finding } from "../finding.ts";
 import { cappedMap } from "./evidence.ts";
 import { vxlanFacts } from "../vxlan_facts.ts";
@@ -85,22 +85,48 @@ function pathRoutes(ctx: DoctorContext, only?: IpAddress, picked?: Route): Route
   const planned = vxlanFacts(ctx).planned;
   const stale = (r: Route) => {
     if (ctx.registry === undefined || r.protocol !== HG_ROUTE_PROTOCOL) return false;
-    if (planned.get(prefixKey(r.dst))?.mode === "vxlan") return true;
-    const lease = ctx.leaseBySubnet.get(prefixKey(r.dst));
+    if (planned.size > 0 && planned.get(prefixKey(r.dst))?.mode === "vxlan") return true;
+    const lease = leaseOfSubnet(ctx, r.dst);
     return !lease || (r.gateway !== undefined && !addressEquals(lease.attrs.publicIp, r.gateway) &&
       !isLocalAddress(ctx.obs.host, r.gateway));
   };
-  const routes = ctx.obs.host.routes.filter((r) =>
-    r.type === "unicast" && r.gateway !== undefined && concerns(r, only) &&
-    (r.protocol === HG_ROUTE_PROTOCOL ||
-      (cluster !== undefined && r.dst.length > 0 && prefixCovers(cluster, r.dst)))
-  );
+  const routes: Route[] = [];
+  for (const r of ctx.obs.host.routes) {
+    if (
+      r.type === "unicast" && r.gateway !== undefined && concerns(r, only) &&
+      (r.protocol === HG_ROUTE_PROTOCOL ||
+        (cluster !== undefined && r.dst.length > 0 && prefixCovers(cluster, r.dst)))
+    ) routes.push(r);
+  }
   if (only !== undefined) {
     // With a destination, only the route the kernel uses for it matters.
     const used = picked ?? routes.sort((a, b) => b.dst.length - a.dst.length)[0];
     return used?.gateway && !stale(used) ? [used] : [];
   }
-  return routes.filter((r) => !stale(r));
+  return ctx.registry === undefined ? routes : routes.filter((r) => !stale(r));
+}
+
+/**
+ * The routes by gateway and device, in the order each pair first comes. An IPv4 gateway's key
+ * is a number (its address, and the device's place among the devices seen): no address is
+ * formatted per route.
+ */
+function byGatewayAndDevice(routes: readonly Route[]): Route[][] {
+  const groups = new Map<number | string, Route[]>();
+  const devices = new Map<string | undefined, number>();
+  for (const r of routes) {
+    const gw = r.gateway!;
+    let key: number | string;
+    if (gw.family === 4) {
+      let dev = devices.get(r.dev);
+      if (dev === undefined) devices.set(r.dev, dev = devices.size);
+      key = Number(gw.value) * 2 ** 20 + dev;
+    } else key = `${formatAddress(gw)} ${r.dev ?? ""}`;
+    const list = groups.get(key);
+    if (list) list.push(r);
+    else groups.set(key, [r]);
+  }
+  return [...groups.values()];
 }
 
 /** A route to `r.dst` that is the same route with its gateway set to `via`. */
@@ -214,15 +240,8 @@ function unreachableFinding(
  */
 export function checkGateways(ctx: DoctorContext, only?: IpAddress, picked?: Route): Finding[] {
   const host = ctx.obs.host;
-  const byGateway = new Map<string, Route[]>();
-  for (const r of pathRoutes(ctx, only, picked)) {
-    const key = `${formatAddress(r.gateway!)} ${r.dev ?? ""}`;
-    const list = byGateway.get(key);
-    if (list) list.push(r);
-    else byGateway.set(key, [r]);
-  }
   const findings: Finding[] = [];
-  for (const routes of byGateway.values()) {
+  for (const routes of byGatewayAndDevice(pathRoutes(ctx, only, picked))) {
     const gateway = routes[0].gateway!;
     if (isLocalAddress(host, gateway)) {
       findings.push(selfFinding(ctx, gateway, routes));

@@ -25,7 +25,7 @@ import { planPeerSync } from "../../peers/sync.ts";
 import { subnetOfKey } from "../../store/lease.ts";
 import type { RegistryEntry } from "../../store/store.ts";
 import type { HostState } from "../../host/state.ts";
-import { type DoctorContext, syncView } from "../context.ts";
+import { type DoctorContext, leaseOfSubnet, syncView } from "../context.ts";
 import type { Finding } from "../finding.ts";
 import { followRules } from "../lookup.ts";
 import { capped, cappedMap, MAX_EVIDENCE } from "./evidence.ts";
@@ -179,7 +179,7 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
     if (only && (!subnet || !prefixContains(subnet, only))) continue;
     // Leases that overlap each other are one lease-conflict finding, not two refusals.
     if (conflicting.has(r.key)) continue;
-    const lease = subnet && ctx.leaseBySubnet.get(formatPrefix(subnet));
+    const lease = subnet && leaseOfSubnet(ctx, subnet);
     if (lease && !onLinkInterface(host, lease.attrs.publicIp)) {
       findings.push(
         offLinkFinding(
@@ -226,7 +226,7 @@ function deadEnd(ctx: DoctorContext, r: Route): boolean {
 function staleRoutes(ctx: DoctorContext, only?: IpAddress): Finding[] {
   const registry = ctx.registry!;
   const stale = ctx.hgRoutes.filter((r) =>
-    concerns(r.dst, only) && !ctx.leaseBySubnet.has(prefixKey(r.dst))
+    concerns(r.dst, only) && !ctx.leaseBySubnet.has(prefixId(r.dst))
   );
   if (stale.length === 0) return [];
   const breaks = (r: Route) =>
@@ -313,21 +313,40 @@ const routeDel = (r: Route) =>
     r.dev ? ` dev ${r.dev}` : ""
   }${r.metric ? ` metric ${r.metric}` : ""}${r.protocol === HG_ROUTE_PROTOCOL ? " proto 104" : ""}`;
 
-/** Two routes to the same subnet, or a route that takes part of a peer's subnet. */
-export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[] {
-  const host = ctx.obs.host;
-  const findings: Finding[] = [];
-  const byDst = new Map<number | string, Route[]>();
-  for (const r of host.routes) {
+/**
+ * The unicast routes (but the default) that share their destination with another, by
+ * destination in the order each first comes, each list in the table's order. Most tables have
+ * none: the first pass only notes which destinations come twice, and lists are made for those.
+ */
+function sameDestination(routes: readonly Route[]): Route[][] {
+  const seen = new Set<number | string>();
+  const twice = new Set<number | string>();
+  for (const r of routes) {
     if (r.dst.length === 0 || r.type !== "unicast") continue;
     const key = prefixId(r.dst);
+    if (seen.has(key)) twice.add(key);
+    else seen.add(key);
+  }
+  if (twice.size === 0) return [];
+  const byDst = new Map<number | string, Route[]>();
+  for (const r of routes) {
+    if (r.dst.length === 0 || r.type !== "unicast") continue;
+    const key = prefixId(r.dst);
+    if (!twice.has(key)) continue;
     const list = byDst.get(key);
     if (list) list.push(r);
     else byDst.set(key, [r]);
   }
+  return [...byDst.values()];
+}
+
+/** Two routes to the same subnet, or a route that takes part of a peer's subnet. */
+export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[] {
+  const host = ctx.obs.host;
+  const findings: Finding[] = [];
   // hg's routes are table main's of its protocol (ctx.hgRoutes): no search of that list.
   const isHg = (r: Route) => r.protocol === HG_ROUTE_PROTOCOL;
-  for (const routes of byDst.values()) {
+  for (const routes of sameDestination(host.routes)) {
     if (routes.length < 2 || !routes.some(isHg) || !concerns(routes[0].dst, only)) {
       continue;
     }
@@ -355,18 +374,20 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
     });
   }
   // A more specific route inside a peer's subnet takes part of it; a peer route over this
-  // host's own subnet takes the containers' own traffic.
-  const items = ctx.hgRoutes.map((r) => ({ r, hg: true }));
+  // host's own subnet takes the containers' own traffic. hg's routes first, then the others'.
+  const items: Route[] = [...ctx.hgRoutes];
   for (const r of host.routes) {
     if (r.protocol !== HG_ROUTE_PROTOCOL && r.dst.length > 0 && r.type === "unicast") {
-      items.push({ r, hg: false });
+      items.push(r);
     }
   }
   const ownAddresses = [
     ...ctx.containers.map((c) => c.address),
     ...(ctx.bridge?.gateway ? [ctx.bridge.gateway.address] : []),
   ];
-  for (const [a, b] of overlappingPairs(items, (i) => i.r.dst)) {
+  for (const [ra, rb] of overlappingPairs(items, (r) => r.dst)) {
+    const a = { r: ra, hg: isHg(ra) };
+    const b = { r: rb, hg: isHg(rb) };
     if (prefixEquals(a.r.dst, b.r.dst) || (!a.hg && !b.hg)) continue;
     const [outer, inner] = a.r.dst.length < b.r.dst.length ? [a, b] : [b, a];
     if (!concerns(inner.r.dst, only)) continue;
@@ -378,7 +399,7 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
     if (!outer.hg && !ownSubnet) continue;
     // hg's route to a subnet no lease holds is route-stale's to judge.
     if (
-      inner.hg && ctx.registry && !ctx.leaseBySubnet.has(prefixKey(inner.r.dst))
+      inner.hg && ctx.registry && !ctx.leaseBySubnet.has(prefixId(inner.r.dst))
     ) continue;
     // A narrower route to the same host as the peer route changes nothing.
     if (
