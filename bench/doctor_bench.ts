@@ -18,7 +18,8 @@
  *
  * Run as root: `deno run -A bench/doctor_bench.ts` (or `bun bench/doctor_bench.ts`). Uses the
  * compiled `dist/hg` when present (or `HG_BIN`), otherwise hg from source. Every namespace it
- * makes is named `hgbench-dr*` (the probe's lab: `hgbenchdr-*`) and deleted at the end.
+ * makes is named `hgbench-dr*` (`HGBENCH_NETNS` names another `hgbench-` prefix; the probe's
+ * lab: `hgbenchdr-*`) and deleted at the end.
  *
  * @module
  */
@@ -43,9 +44,11 @@ import {
 } from "./bench_util.ts";
 import { expectedRoutes, writeSyncRegistryFile } from "./registry_sync.ts";
 
-const HOST = "hgbench-dr";
-const PEER = "hgbench-dr-p";
-const CONTAINER = "hgbench-dr-c";
+/** The host's namespace (`HGBENCH_NETNS`, a name under hgbench-, lets two runs share a machine). */
+const HOST = process.env.HGBENCH_NETNS ?? "hgbench-dr";
+if (!HOST.startsWith("hgbench-")) throw new Error(`HGBENCH_NETNS=${HOST}: not a hgbench- name`);
+const PEER = `${HOST}-p`;
+const CONTAINER = `${HOST}-c`;
 const ROUTES = Number(process.env.HGBENCH_ROUTES ?? 10_000);
 const REPS = Number(process.env.HGBENCH_REPS ?? 15);
 const TARGET = "100.64.3.2";
