@@ -243,31 +243,8 @@ function foreignRouteError(subnet: Prefix, route: Route): HgError {
   );
 }
 
-/**
- * Plans hg's routes for `requests` on a host in state `state`. With `vxlan`, hg's VXLAN device
- * is made right and peers with a VTEP MAC that are off-link (or all of them, without
- * DirectRouting) go through it; without it, a sync removes hg's VXLAN device unless
- * `keepVxlanDevice` (the host's own VTEP could not be told this time).
- *
- * @example
- * ```ts
- * const { plan, rejected } = reconcilePeers(state, [{ subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") }], "sync");
- * ```
- */
-export function reconcilePeers(
-  state: HostState,
-  requests: readonly PeerRequest[],
-  mode: ReconcileMode,
-  containers: readonly ContainerSpace[] = [],
-  vxlan?: VxlanContext,
-  keepVxlanDevice = false,
-): Reconciliation {
-  const errors = new Map<number, HgError>();
-  const paths: (PeerPath | undefined)[] = new Array(requests.length);
-
-  // Routes and requests meet by destination. An IPv4 prefix's key is a number (its address and
-  // length, as distinct as its text): no prefix is formatted to be looked up.
-  const keys: (number | string)[] = new Array(requests.length);
+/** hg's routes and the others, by destination (see {@link destinationKey}). */
+function routesByDestination(state: HostState) {
   const hgByDst = new Map<number | string, Route>();
   const foreignByDst = new Map<number | string, Route>();
   for (const route of state.routes) {
@@ -276,9 +253,15 @@ export function reconcilePeers(
       route,
     );
   }
+  return { hgByDst, foreignByDst };
+}
 
-  // Everything a requested subnet must not overlap: local networks, other routes, other requests.
-  // A route to exactly the requested subnet is not an overlap: hg's own is replaced, an admin's refused below.
+/**
+ * What is on this host that a requested subnet must not overlap: local networks and routes. A
+ * route to exactly the requested subnet is not an overlap: hg's own is replaced, an admin's
+ * refused later; a sync replaces all of hg's.
+ */
+function hostOccupants(state: HostState, mode: ReconcileMode): Occupant[] {
   const occupants: Occupant[] = [];
   // hg's VXLAN device holds this host's subnet's network address: its own, no peer's.
   const ownDevice = findVxlanDevice(state)?.ifname;
@@ -300,7 +283,24 @@ export function reconcilePeers(
       where: `${owner}${route.dev ? ` on ${route.dev}` : ""}`,
     });
   }
+  return occupants;
+}
 
+/**
+ * Checks each request's subnet and gateway: sets `errors` for those that fail; for the others
+ * tells which way they go and their destination key, and adds their subnet to `occupants`.
+ */
+function checkRequests(
+  state: HostState,
+  requests: readonly PeerRequest[],
+  containers: readonly ContainerSpace[],
+  vxlan: VxlanContext | undefined,
+  errors: Map<number, HgError>,
+  occupants: Occupant[],
+): { paths: (PeerPath | undefined)[]; keys: (number | string)[] } {
+  const paths: (PeerPath | undefined)[] = new Array(requests.length);
+  // Routes and requests meet by destination (see destinationKey): no prefix formatted to look up.
+  const keys: (number | string)[] = new Array(requests.length);
   // Thousands of peers share a handful of gateways: check each gateway once.
   const gateways = new Map<number | string, ReturnType<typeof choosePath>>();
   for (let i = 0; i < requests.length; i++) {
@@ -326,7 +326,15 @@ export function reconcilePeers(
     keys[i] = destinationKey(request.subnet);
     occupants.push({ kind: "request", prefix: request.subnet, where: ANOTHER_PEER, request: i });
   }
+  return { paths, keys };
+}
 
+/** Sets `errors` for each request whose subnet overlaps another occupant's. */
+function refuseOverlaps(
+  occupants: readonly Occupant[],
+  requests: readonly PeerRequest[],
+  errors: Map<number, HgError>,
+): void {
   const sameSubnet = (a: Occupant, b: Occupant) => prefixEquals(a.prefix, b.prefix);
   for (const [a, b] of overlappingPairs(occupants, (o) => o.prefix)) {
     for (const [mine, other] of [[a, b], [b, a]] as const) {
@@ -349,20 +357,26 @@ export function reconcilePeers(
       );
     }
   }
+}
 
-  // The VXLAN device is planned first: routes and entries go on it. A sync without VXLAN
-  // removes hg's device, and with it everything on it.
-  const device = vxlan
-    ? planVxlanDevice(state, vxlan.vtep)
-    : mode === "sync" && !keepVxlanDevice
-    ? planVxlanRemoval(state)
-    : undefined;
-  const tunnel = vxlan?.vtep.device;
-  // Routes on a device the plan deletes go with it: never deleted again after it.
-  const deletedDevices = new Set(device?.deleted ?? []);
-  const goneWithDevice = (route: Route) => route.dev !== undefined && deletedDevices.has(route.dev);
+/** What {@link planRouteSteps} works from. */
+interface RouteTargets {
+  readonly requests: readonly PeerRequest[];
+  readonly errors: Map<number, HgError>;
+  readonly paths: readonly (PeerPath | undefined)[];
+  readonly keys: readonly (number | string)[];
+  readonly hgByDst: ReadonlyMap<number | string, Route>;
+  readonly foreignByDst: ReadonlyMap<number | string, Route>;
+  readonly goneWithDevice: (route: Route) => boolean;
+  readonly tunnel: string | undefined;
+}
 
-  const plan: Step[] = [...device?.steps ?? []];
+/**
+ * The route steps of the requests that passed the checks, appended to `plan`; sets `errors`
+ * for a subnet an admin's route holds and a VTEP MAC two peers claim.
+ */
+function planRouteSteps(t: RouteTargets, plan: Step[]) {
+  const { requests, errors, paths, keys, hgByDst, foreignByDst, goneWithDevice, tunnel } = t;
   const wanted = new Set<number | string>();
   const vxlanPeers: VxlanPeer[] = [];
   const macs = new Map<string, IpAddress>();
@@ -425,6 +439,58 @@ export function reconcilePeers(
       vxlanPeers.push({ subnet: request.subnet, publicIp: request.via, mac: request.vtepMac! });
     }
   }
+  return { wanted, routed, vxlanPeers, directRight, tunnelledRight };
+}
+
+/**
+ * Plans hg's routes for `requests` on a host in state `state`. With `vxlan`, hg's VXLAN device
+ * is made right and peers with a VTEP MAC that are off-link (or all of them, without
+ * DirectRouting) go through it; without it, a sync removes hg's VXLAN device unless
+ * `keepVxlanDevice` (the host's own VTEP could not be told this time).
+ *
+ * @example
+ * ```ts
+ * const { plan, rejected } = reconcilePeers(state, [{ subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") }], "sync");
+ * ```
+ */
+export function reconcilePeers(
+  state: HostState,
+  requests: readonly PeerRequest[],
+  mode: ReconcileMode,
+  containers: readonly ContainerSpace[] = [],
+  vxlan?: VxlanContext,
+  keepVxlanDevice = false,
+): Reconciliation {
+  const errors = new Map<number, HgError>();
+  const { hgByDst, foreignByDst } = routesByDestination(state);
+  // Everything a requested subnet must not overlap: local networks, other routes, other requests.
+  const occupants = hostOccupants(state, mode);
+  const { paths, keys } = checkRequests(state, requests, containers, vxlan, errors, occupants);
+  refuseOverlaps(occupants, requests, errors);
+
+  // The VXLAN device is planned first: routes and entries go on it. A sync without VXLAN
+  // removes hg's device, and with it everything on it.
+  const device = vxlan
+    ? planVxlanDevice(state, vxlan.vtep)
+    : mode === "sync" && !keepVxlanDevice
+    ? planVxlanRemoval(state)
+    : undefined;
+  const tunnel = vxlan?.vtep.device;
+  // Routes on a device the plan deletes go with it: never deleted again after it.
+  const deletedDevices = new Set(device?.deleted ?? []);
+  const goneWithDevice = (route: Route) => route.dev !== undefined && deletedDevices.has(route.dev);
+
+  const plan: Step[] = [...device?.steps ?? []];
+  const { wanted, routed, vxlanPeers, directRight, tunnelledRight } = planRouteSteps({
+    requests,
+    errors,
+    paths,
+    keys,
+    hgByDst,
+    foreignByDst,
+    goneWithDevice,
+    tunnel,
+  }, plan);
   if (mode === "sync") {
     for (const [dst, route] of hgByDst) {
       if (!wanted.has(dst) && !goneWithDevice(route)) {
