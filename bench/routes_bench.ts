@@ -17,8 +17,11 @@
  * Run as root: `HG_BIN=/tmp/you/hg bun bench/routes_bench.ts` (or `deno run -A ...`; the
  * in-process helpers run under the runtime running this). `HGBENCH_REPS` (default 5) sets the
  * repetitions, `HGBENCH_PER_PROCESS=0` leaves out one process per route (30 s a run at 10,000).
- * Everything happens in the namespaces `hgbench-ap-r` and `hgbench-ap-p`, deleted at the end;
- * the registry files go to a temporary directory, removed at the end.
+ * With `HGBENCH_BASE_BIN=/tmp/you/hg-before`, an earlier build runs the same whole command and
+ * `--version` in the same run, alternating with the others ("before" rows).
+ * Everything happens in the namespaces `hgbench-ap-r` and `hgbench-ap-p` (`HGBENCH_NETNS=NAME`:
+ * `NAME-r` and `NAME-p`, for benchmarks running side by side), deleted at the end; the registry
+ * files go to a temporary directory, removed at the end.
  *
  * @module
  */
@@ -53,8 +56,12 @@ import {
   writeBenchRegistry,
 } from "./hg_install_routes.ts";
 
-const ROUTER = "hgbench-ap-r";
-const PEER = "hgbench-ap-p";
+/** The namespaces' common name (they must start with `hgbench-`, see bench_util.ts). */
+const NETNS = process.env.HGBENCH_NETNS ?? "hgbench-ap";
+const ROUTER = `${NETNS}-r`;
+const PEER = `${NETNS}-p`;
+/** An earlier build, timed the same way in the same run. */
+const BASE_BIN = process.env.HGBENCH_BASE_BIN;
 const SIZES = [1_000, 10_000] as const;
 /** The issue's targets: hg's cost over the raw batch's, by N. */
 const TARGET: Record<number, number> = { 1_000: 1.3, 10_000: 2 };
@@ -68,7 +75,7 @@ const PER_PROCESS = process.env.HGBENCH_PER_PROCESS !== "0";
 const PER_PROCESS_REPS_10K = Math.min(REPS, 3);
 const HELPER = join(ROOT, "bench", "hg_install_routes.ts");
 /** The host lock of the benchmark's hg runs: a directory of its own, not /run/hg. */
-const RUN_DIR = mkdtempSync(join(tmpdir(), "hgbench-ap-run-"));
+const RUN_DIR = mkdtempSync(join(tmpdir(), `${NETNS}-run-`));
 
 type Way =
   | "hg"
@@ -128,6 +135,7 @@ async function main(): Promise<void> {
   const hg = hgCommand(["peer", "sync"]);
   console.log(machineLine());
   console.log(`hg command: ${hg.what}`);
+  if (BASE_BIN) console.log(`before: HGBENCH_BASE_BIN=${BASE_BIN}, the same way`);
   console.log(`in-process helper: ${scriptArgv(HELPER).join(" ")} (inside ${ROUTER} via nsenter)`);
   console.log(
     `repetitions: ${REPS} per measurement${
@@ -135,7 +143,7 @@ async function main(): Promise<void> {
     }, the ways alternating, medians reported\n`,
   );
   buildUplinkPair(ROUTER, PEER);
-  const dir = mkdtempSync(join(tmpdir(), "hgbench-ap-"));
+  const dir = mkdtempSync(join(tmpdir(), `${NETNS}-`));
   const env = { HG_RUN_DIR: RUN_DIR };
 
   const samples = new Map<string, number[]>();
@@ -154,15 +162,10 @@ async function main(): Promise<void> {
       const replaceLines = lines.replaceAll("route add ", "route replace ");
       const registry = join(dir, `registry-${n}.json`);
       writeBenchRegistry(registry, n);
-      const syncArgv = inNetns(ROUTER, [
-        ...hg.argv,
-        "peer",
-        "sync",
-        "--store",
-        registry,
-        "--node",
-        SYNC_SELF,
-      ]).flat();
+      const syncOf = (argv: readonly string[]) =>
+        inNetns(ROUTER, [...argv, "peer", "sync", "--store", registry, "--node", SYNC_SELF])
+          .flat();
+      const syncArgv = syncOf(hg.argv);
       const cost = (key: string, c: CpuCost) => {
         add(`${key}Cpu@${n}`, c.cpuMs);
         add(`${key}Wall@${n}`, c.wallMs);
@@ -194,6 +197,15 @@ async function main(): Promise<void> {
           verify(dsts, "hg peer sync");
         },
         version: () => cost("version", mustCpu([...hg.argv, "--version"])),
+        ...(BASE_BIN
+          ? {
+            baseCommand: () => {
+              cost("baseCommand", mustCpu(syncOf([BASE_BIN]), undefined, env));
+              verify(dsts, "hg peer sync (HGBENCH_BASE_BIN)");
+            },
+            baseVersion: () => cost("baseVersion", mustCpu([BASE_BIN, "--version"])),
+          }
+          : {}),
         phases: () => {
           const { result } = runHelper<SyncPhases>(["--sync", registry]);
           if (result.planned !== n || result.refused !== 0) {
@@ -281,11 +293,14 @@ async function main(): Promise<void> {
     ["command", `\`hg peer sync --store FILE\` (N leases), whole process`],
     ["version", "`hg --version` (start-up alone)"],
     ["batch", "raw `ip -batch -` (one process)"],
+    ["baseCommand", "before (HGBENCH_BASE_BIN): `hg peer sync --store FILE`, whole process"],
+    ["baseVersion", "before: `hg --version`"],
   ];
   for (const n of SIZES) {
     const cpu0 = med(`batchCpu@${n}`);
     const wall0 = med(`batchWall@${n}`);
     for (const [key, label] of cmdLabels) {
+      if (!samples.has(`${key}Cpu@${n}`)) continue;
       const cpu = med(`${key}Cpu@${n}`);
       const wall = med(`${key}Wall@${n}`);
       cmdRows.push([
@@ -389,6 +404,15 @@ async function main(): Promise<void> {
           verdict(wall)
         }`,
     );
+    if (BASE_BIN) {
+      const before = med(`baseCommandCpu@${n}`) / med(`batchCpu@${n}`);
+      const beforeWall = med(`baseCommandWall@${n}`) / med(`batchWall@${n}`);
+      console.log(
+        `  before (HGBENCH_BASE_BIN): whole command CPU ${verdict(before)}, wall ${
+          verdict(beforeWall)
+        }`,
+      );
+    }
   }
 }
 
@@ -398,6 +422,6 @@ try {
   rmSync(RUN_DIR, { recursive: true, force: true });
 }
 const left = timed("ip", ["netns", "list"]).stdout.split("\n").filter((l) =>
-  l.startsWith("hgbench-ap-")
+  l.startsWith(`${NETNS}-`)
 );
 if (left.length > 0) throw new Error(`namespaces left behind: ${left.join(", ")}`);
