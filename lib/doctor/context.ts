@@ -249,10 +249,17 @@ function uplinkOf(
       32);
   if (link && !loopback) return link.ifname;
   const peers = new Map<string, number>();
+  // Many leases, few hosts' addresses (a number's key for IPv4): each address looked up once.
+  const onLink = new Map<number | bigint, string | undefined>();
   for (const l of leases) {
     if (l === own) continue;
-    const on = onLinkInterface(obs.host, l.attrs.publicIp);
-    if (on) peers.set(on.ifname, (peers.get(on.ifname) ?? 0) + 1);
+    const ip = l.attrs.publicIp;
+    const key = ip.family === 4 ? Number(ip.value) : ip.value;
+    let ifname = onLink.get(key);
+    if (ifname === undefined && !onLink.has(key)) {
+      onLink.set(key, ifname = onLinkInterface(obs.host, ip)?.ifname);
+    }
+    if (ifname) peers.set(ifname, (peers.get(ifname) ?? 0) + 1);
   }
   const facing = [...peers].sort((a, b) => b[1] - a[1])[0]?.[0];
   if (facing) return facing;

@@ -7,8 +7,9 @@
  * @module
  */
 import type { Route } from "../ip/route.ts";
-import type { IpAddress } from "../net/address.ts";
-import { formatPrefix, type Prefix } from "../net/prefix.ts";
+import { formatAddress, type IpAddress } from "../net/address.ts";
+import { fastV4 } from "../net/dotted_quad.ts";
+import { formatPrefix, parsePrefix, type Prefix } from "../net/prefix.ts";
 
 const keys = new WeakMap<Prefix, string>();
 
@@ -41,6 +42,45 @@ export function prefixId(prefix: Prefix): number | string {
   return prefix.address.family === 4
     ? Number(prefix.address.value) * 64 + prefix.length
     : prefixKey(prefix);
+}
+
+/**
+ * {@link prefixId} of a prefix written as hg writes prefixes (`1.1.2.0/24`, as the sync's plan
+ * names its peers), without making a Prefix of it: IPv4's number from the text's digits, else
+ * the canonical text (an IPv6 prefix's id is its text).
+ *
+ * @example
+ * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
+ * textPrefixId("1.1.2.0/24") === prefixId(parsePrefix("1.1.2.0/24")); // true
+ * ```
+ */
+export function textPrefixId(text: string): number | string {
+  const slash = text.indexOf("/");
+  const value = slash > 0 ? fastV4(text, 0, slash) : -1;
+  const length = Number(text.slice(slash + 1));
+  if (value >= 0 && Number.isInteger(length) && length >= 0 && length <= 32) {
+    return value * 64 + length;
+  }
+  return prefixId(parsePrefix(text));
+}
+
+/**
+ * Whether `address` is the one `text` writes (as hg writes addresses: a peer's `via`), without
+ * formatting it: IPv4 by its number.
+ *
+ * @example
+ * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * isAddressText(parseAddress("10.0.12.7"), "10.0.12.7"); // true
+ * ```
+ */
+export function isAddressText(address: IpAddress, text: string): boolean {
+  if (address.family === 4) {
+    const value = fastV4(text);
+    if (value >= 0) return value === Number(address.value);
+  }
+  return formatAddress(address) === text;
 }
 
 /**

@@ -26,10 +26,20 @@ const holder = (l: Lease) =>
 const concerns = (leases: readonly Lease[], only?: IpAddress) =>
   only === undefined || leases.some((l) => prefixContains(l.subnet, only));
 
-/** The pairs of leases whose subnets overlap (different subnets; one holds the other). */
+const overlapping = new WeakMap<DoctorContext, [Lease, Lease][]>();
+
+/**
+ * The pairs of leases whose subnets overlap (different subnets; one holds the other), searched
+ * once per context (the registry routes' check and the registry's own both ask).
+ */
 function overlappingLeases(ctx: DoctorContext): [Lease, Lease][] {
-  return overlappingPairs(ctx.leases, (l) => l.subnet)
-    .filter(([a, b]) => !prefixEquals(a.subnet, b.subnet));
+  let pairs = overlapping.get(ctx);
+  if (!pairs) {
+    pairs = overlappingPairs(ctx.leases, (l) => l.subnet)
+      .filter(([a, b]) => !prefixEquals(a.subnet, b.subnet));
+    overlapping.set(ctx, pairs);
+  }
+  return pairs;
 }
 
 /**

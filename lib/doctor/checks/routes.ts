@@ -34,7 +34,7 @@ import { overlappingLeaseKeys } from "./registry.ts";
 import { vxlanFacts, vxlanLease } from "../vxlan_facts.ts";
 import { modeStaleFinding } from "./vxlan.ts";
 import { neighboursAt } from "../neighbour_index.ts";
-import { prefixId, prefixKey } from "../route_index.ts";
+import { isAddressText, prefixId, prefixKey, textPrefixId } from "../route_index.ts";
 import { syncPlan } from "../sync_plan.ts";
 import { leasesHolding } from "../lease_index.ts";
 
@@ -65,12 +65,15 @@ function relevantEntries(
   );
 }
 
-/** The route the kernel uses among those to exactly `dst` in table main (lowest metric). */
-function routesByDestination(host: HostState): Map<string, Route> {
-  const byDst = new Map<string, Route>();
+/**
+ * The route the kernel uses among those to exactly `dst` in table main (lowest metric), by
+ * {@link prefixId} (the sync's peers are looked up by {@link textPrefixId}).
+ */
+function routesByDestination(host: HostState): Map<number | string, Route> {
+  const byDst = new Map<number | string, Route>();
   for (const r of host.routes) {
     if (r.type !== "unicast") continue;
-    const key = prefixKey(r.dst);
+    const key = prefixId(r.dst);
     const seen = byDst.get(key);
     if (!seen || r.metric < seen.metric) byDst.set(key, r);
   }
@@ -120,8 +123,7 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
   const noTunnel = tunnel.backend !== undefined && !tunnel.device?.up;
   for (const peer of sync.peers) {
     if (only && !prefixContains(parsePrefix(peer.subnet), only)) continue;
-    const route = byDst.get(peer.subnet);
-    const owner = `${peer.node ? `${peer.node} at ` : ""}${peer.via}`;
+    const route = byDst.get(textPrefixId(peer.subnet));
     const stale = route && modeStaleFinding(ctx, peer, route);
     if (!route) {
       if (peer.mode === "vxlan" && noTunnel) continue;
@@ -134,10 +136,11 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
     } else if (peer.mode === "vxlan") {
       // Through the VXLAN device: its entries are checked with the device (checks/vxlan.ts).
     } else if (
-      route.gateway && formatAddress(route.gateway) !== peer.via &&
+      route.gateway && !isAddressText(route.gateway, peer.via) &&
       // A gateway that is this host itself is gateway-self's to say (with the same fix).
       !isLocalAddress(host, route.gateway)
     ) {
+      const owner = `${peer.node ? `${peer.node} at ` : ""}${peer.via}`;
       findings.push({
         id: "route-wrong-host",
         severity: "error",
@@ -196,7 +199,7 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
     // With a destination, the refusal is what stops its packets only when there is no route
     // to the lease's subnet and host (hg's sync would remove one, but it still carries them).
     const routed = lease !== undefined &&
-      byDst.get(prefixKey(lease.subnet))?.gateway?.value === lease.attrs.publicIp.value;
+      byDst.get(prefixId(lease.subnet))?.gateway?.value === lease.attrs.publicIp.value;
     findings.push({
       id: "lease-refused",
       severity: only && !routed ? "error" : "warning",

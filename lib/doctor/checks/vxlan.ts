@@ -741,6 +741,8 @@ export function modeStaleFinding(
   const facts = vxlanFacts(ctx);
   const tunnel = facts.device?.ifname ?? facts.expected?.device;
   const onTunnel = route.dev !== undefined && route.dev === tunnel;
+  // Most peers go the way their route goes: nothing is written for them.
+  if (peer.mode === "vxlan" ? onTunnel : !(peer.mode === "host-gw" && onTunnel)) return undefined;
   const owner = `${peer.node ? `${peer.node} at ` : ""}${peer.via}`;
   const sync = resyncCommand(ctx)!;
   const explanation =
