@@ -422,6 +422,6 @@ try {
   rmSync(RUN_DIR, { recursive: true, force: true });
 }
 const left = timed("ip", ["netns", "list"]).stdout.split("\n").filter((l) =>
-  l.startsWith(`${NETNS}-`)
+  [ROUTER, PEER].includes(l.split(" ")[0])
 );
 if (left.length > 0) throw new Error(`namespaces left behind: ${left.join(", ")}`);
