@@ -1,16 +1,18 @@
 /**
- * Start-up benchmark (issue 15's first target): the CPU time of `hg --version`,
- * `hg status --json` and a CNI VERSION call against `bun -e 0` (the runtime's own start-up), two
- * compiled programs of two lines each, one that prints a line (the floor of any program built
- * with `bun build --compile`) and one that only parses `--version` with commander (the floor of
- * such a CLI built with commander), and one `ip -j route show`. hg is the release build
+ * Start-up benchmark (issue 15's first target): the CPU time of `hg --version`, `hg status`,
+ * `hg status --json` and a CNI VERSION call against `bun -e 0` (the runtime's own start-up),
+ * three compiled programs of a few lines each, one that prints a line (the floor of any program
+ * built with `bun build --compile`), one that only parses `--version` with commander (the floor
+ * of such a CLI built with commander) and one that reads what status reads from one
+ * `ip -N -d -j -batch -` (links, addresses, neighbours, both families' routes), parses it and
+ * prints it (the floor of a command that asks ip once), and one `ip -j route show`. hg is the release build
  * (`bun build --compile --minify --bytecode cli/main.ts`, built into a temp dir), or `HG_BIN`;
  * `HG_DENO_BIN` adds the same three rows for another build (the release workflow's
  * `deno compile` one), `HGBENCH_BASE_BIN` for an earlier build, in the same runs.
  *
  * Every way runs in the scratch namespace `hgbench-s` (lo only; `HGBENCH_NETNS=hgbench-xy-`
  * makes it `hgbench-xy-s`) through nsenter, as a child of bash's `time` (CPU = user + sys of the
- * process and its children: `hg status` starts two `ip` processes), alternating, medians of
+ * process and its children: `hg status` starts one `ip` process), alternating, medians of
  * `HGBENCH_REPS` (default 30) runs each. Run as root: `deno run -A bench/startup_bench.ts`.
  *
  * @module
@@ -100,11 +102,25 @@ async function main(): Promise<void> {
   writeFileSync(join(floorDir, "print.ts"), `console.log("0.0.0");\n`);
   const printer = join(work, "print-bin");
   compile("print.ts", printer, floorDir);
+  // A command's floor that asks ip once: what status reads, from one ip process (Bun's own
+  // spawnSync: no streams, no node: module), parsed and printed.
+  writeFileSync(
+    join(floorDir, "ip_once.ts"),
+    `const lines = "link show\\naddr show\\nneigh show nud permanent\\nroute show table main\\n" +\n` +
+      `  "route show table all root ::/0\\n";\n` +
+      `const r = (globalThis as any).Bun.spawnSync(["ip", "-N", "-d", "-j", "-batch", "-"], ` +
+      `{ stdin: new TextEncoder().encode(lines), stdout: "pipe", stderr: "pipe" });\n` +
+      `const read = r.stdout.toString().split("\\n").filter(Boolean).map((l: string) => JSON.parse(l));\n` +
+      `console.log(JSON.stringify(read, null, 2));\n`,
+  );
+  const ipOnce = join(work, "ip-once-bin");
+  compile("ip_once.ts", ipOnce, floorDir);
   const none = "/dev/null";
   const versionConf = join(work, "version.json");
   writeFileSync(versionConf, JSON.stringify({ cniVersion: "1.1.0" }));
   const hgWays = (bin: string, label: string): Record<string, () => Sample> => ({
     [`\`hg --version\`${label}`]: () => timeIt([bin, "--version"], none, {}),
+    [`\`hg status\`${label}`]: () => timeIt([bin, "status"], none, { HG_RUN_DIR: work }),
     [`\`hg status --json\`${label}`]: () =>
       timeIt([bin, "status", "--json"], none, { HG_RUN_DIR: work }),
     [`CNI VERSION (\`CNI_COMMAND=VERSION hg\`)${label}`]: () =>
@@ -115,6 +131,8 @@ async function main(): Promise<void> {
     "compiled `console.log` (floor of bun --compile)": () => timeIt([printer], none, {}),
     "compiled commander `--version` (floor with commander)": () =>
       timeIt([floor, "--version"], none, {}),
+    "compiled one `ip -batch` read, parsed and printed (floor of asking ip once)": () =>
+      timeIt([ipOnce], none, {}),
     ...hgWays(hg, ""),
     ...(process.env.HG_DENO_BIN ? hgWays(process.env.HG_DENO_BIN, ", HG_DENO_BIN") : {}),
     ...(process.env.HGBENCH_BASE_BIN
