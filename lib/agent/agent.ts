@@ -29,7 +29,7 @@ import { describeChanges } from "../peers/describe.ts";
 import { planVxlanRemoval } from "../vxlan/device.ts";
 import { type PeerSync, planPeerSync, type RefusedLease } from "../peers/sync.ts";
 import {
-  amendHost,
+  amendByPlan,
   changedLeasesBlocker,
   type IndexedHost,
   indexHost,
@@ -119,17 +119,14 @@ export interface AgentHost {
   /**
    * {@link changeNow} for a plan of the leases of `subnets` alone: under the host lock it
    * observes only what such a plan reads (the routes overlapping `subnets`; links, addresses
-   * and forwarding whole), and `after`'s look reads that part again. A host without it is
-   * changed through `changeNow`, planned whole.
+   * and forwarding whole), plans and applies; `appliedAt` is the wall clock (ms since the
+   * epoch) once applied, before the lock is given back. A host without it is changed through
+   * `changeNow`, planned whole.
    */
   readonly changeSubnets?: <T extends { readonly plan: Plan }>(
     subnets: readonly Prefix[],
     planner: (host: HostState) => T | Promise<T>,
-    after: (
-      applied: T & { readonly lockHeldMs: number },
-      observe: () => Promise<HostState>,
-    ) => Promise<void>,
-  ) => Promise<T & { readonly lockHeldMs: number }>;
+  ) => Promise<T & { readonly lockHeldMs: number; readonly appliedAt: number }>;
   /** `net.ipv4.ip_forward` and `net.ipv6.conf.all.forwarding`, as the observation has them. */
   readonly forwarding: () => Promise<readonly [boolean, boolean]>;
   /**
@@ -170,34 +167,21 @@ async function changeHostNow<T extends { readonly plan: Plan }>(
 }
 
 /**
- * {@link AgentHost.changeSubnets} on this host: {@link changeHostNow} with the part of the host
- * the subnets' plan reads, observed through the same `ip` process that applies it.
+ * {@link AgentHost.changeSubnets} on this host: the part of the host the subnets' plan reads is
+ * observed through the `ip` process that then applies the plan (started before the lock).
  */
 async function changeSubnetsNow<T extends { readonly plan: Plan }>(
   subnets: readonly Prefix[],
   planner: (host: HostState) => T | Promise<T>,
-  after: (
-    applied: T & { readonly lockHeldMs: number },
-    observe: () => Promise<HostState>,
-  ) => Promise<void>,
-): Promise<T & { readonly lockHeldMs: number }> {
+): Promise<T & { readonly lockHeldMs: number; readonly appliedAt: number }> {
   const session = IpSession.open();
   try {
-    const result = await withHostLock(async () => {
+    return await withHostLock(async () => {
       const began = performance.now();
       const planned = await planner(await observeSubnets(session, subnets));
       await applyPlan(planned.plan, session);
-      return { ...planned, lockHeldMs: performance.now() - began };
+      return { ...planned, lockHeldMs: performance.now() - began, appliedAt: wallClock() };
     });
-    await after(result, async () => {
-      const again = IpSession.open();
-      try {
-        return await observeSubnets(again, subnets);
-      } finally {
-        await again.close();
-      }
-    });
-    return result;
   } finally {
     await session.close();
   }
@@ -714,14 +698,17 @@ export class Agent {
   /**
    * A registry change with the kept observation current: only the changed leases are planned,
    * against the kept observation; a plan with steps is made again under the host lock from a
-   * read of the part of the host they touch, applied, and that part read again into the kept
-   * observation (the rest of it stays, as no event said it changed). Nothing here grows with
-   * the number of leases or routes but a few filters over them.
+   * read of the part of the host they touch, and applied; the kept observation becomes the host
+   * as the plan left it (the rest of it stays, as no event said it changed). Nothing here grows
+   * with the number of leases or routes but an array copy.
    */
   private async syncChanged(kept: Observed, changes: readonly LeaseChangeOf[]): Promise<void> {
     const keys = new Set(changes.map((c) => c.key));
-    // This host's own subnets too: its setup's plan reads the routes overlapping them.
-    const subnets = [...touchedSubnets(changes), ...leaseSubnets(this.keeper.subnets)];
+    const touched = touchedSubnets(changes);
+    // Planned from the kept observation, with this host's own subnets too: the setup's plan
+    // checks the routes overlapping them. Under the lock a change of those is not looked for
+    // (the setup's plan then only misses a conflict, which the kept observation showed).
+    const subnets = [...touched, ...leaseSubnets(this.keeper.subnets)];
     const { natRules } = kept;
     const indexed = kept.indexed ??= indexHost(kept.host);
     const plan = (host: HostState) => {
@@ -744,25 +731,25 @@ export class Agent {
       return;
     }
     let token: OwnChangeToken | undefined;
+    let part: HostState | undefined;
     try {
-      await this.host.changeSubnets!(subnets, (host) => {
-        // From here on (the lock held) the host's events are this change's, until its re-read.
+      const applied = await this.host.changeSubnets!(touched, (host) => {
+        // From here on (the lock held) the host's events are this change's, until applied.
         token = this.view.beginOwn(wallClock());
+        part = host;
         return plan(host);
-      }, async (applied, observe) => {
-        this.record(applied, keys);
-        // Setup steps change what the part read does not hold (NAT rules, sysctls).
-        if (!token || applied.setup.length > 0) return;
-        const rereadAt = wallClock();
-        const fresh = await observe().catch(() => undefined);
-        if (!fresh) return;
-        const amended = this.view.amended(token, rereadAt, (k) => {
-          const now = amendHost(k.indexed ?? indexHost(k.host), subnets, fresh);
-          return { host: now.state, natRules: k.natRules, indexed: now };
-        });
-        // An event of the host came in that was not this change's: look at the host whole.
-        if (!amended) this.again = true;
       });
+      this.record(applied, keys);
+      const seen = part;
+      // Setup steps change what the kept observation does not hold (NAT rules, sysctls).
+      const amended = token !== undefined && seen !== undefined && applied.setup.length === 0 &&
+        this.view.amended(token, applied.appliedAt, (k) => {
+          const now = amendByPlan(k.indexed ?? indexHost(k.host), touched, seen, applied.plan);
+          return now && { host: now.state, natRules: k.natRules, indexed: now };
+        });
+      // An event of the host that was not this change's, or a plan it cannot follow: the host
+      // is looked at whole.
+      if (!amended) this.again = true;
     } finally {
       if (token) this.view.abandonedOwn(token);
     }

@@ -49,9 +49,8 @@ export class HostView<T> {
   #own: OwnChangeToken | undefined;
   #latestOwn = -Infinity;
   /**
-   * Times the agent's own changes took, from taking the lock to re-reading what they changed:
-   * the events of then are their echoes (the kept observation was amended by a re-read of the
-   * part they changed, begun at each window's end).
+   * Times the agent's own changes took, from taking the lock to having applied them: the events
+   * of then are their echoes (the kept observation was amended with what they did).
    */
   #windows: (readonly [number, number])[] = [];
 
@@ -109,7 +108,7 @@ export class HostView<T> {
   /**
    * Call when the agent takes the host lock to change the host from the kept observation, at
    * `now`: its own events from then on do not make the observation stale, once
-   * {@link amended} re-read what the change touched. Events before `now` still do.
+   * {@link amended} says what it made of the host. Events before `now` still do.
    */
   beginOwn(now: number): OwnChangeToken {
     this.#own = { from: now };
@@ -120,21 +119,25 @@ export class HostView<T> {
   }
 
   /**
-   * The change begun with `token` is applied, and the part of the host it touched was read
-   * again from `rereadAt` on: the kept observation becomes `update(kept)`, unless an event
-   * made it stale before the change, or one happened after the re-read began (then nothing is
-   * kept: the next check observes the host whole). Returns whether it was kept.
+   * The change begun with `token` was done by `doneAt` (its events all happened before): the
+   * kept observation becomes `update(kept)` (the host as the change left it), unless an event
+   * made it stale before the change began, or one happened after it was done, or `update` does
+   * not know (undefined). Then nothing is kept: the next check observes the host whole.
+   * Returns whether it was kept.
    */
-  amended(token: OwnChangeToken, rereadAt: number, update: (kept: T) => T): boolean {
+  amended(token: OwnChangeToken, doneAt: number, update: (kept: T) => T | undefined): boolean {
     if (this.#own !== token) return false;
     this.#own = undefined;
-    if (this.#state === undefined || this.#latestOwn >= rereadAt) {
+    const now = this.#state === undefined || this.#latestOwn >= doneAt
+      ? undefined
+      : update(this.#state);
+    if (now === undefined) {
       this.#state = undefined;
       this.#windows = [];
       return false;
     }
-    this.#state = update(this.#state);
-    this.#windows.push([token.from, rereadAt]);
+    this.#state = now;
+    this.#windows.push([token.from, doneAt]);
     return true;
   }
 

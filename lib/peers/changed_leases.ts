@@ -12,7 +12,17 @@
  */
 import type { HostState } from "../host/state.ts";
 import type { Route } from "../ip/route.ts";
-import { formatPrefix, type Prefix, prefixesOverlap } from "../net/prefix.ts";
+import { HG_ROUTE_PROTOCOL } from "../ip/protocol.ts";
+import { parseRoutes } from "../ip/route.ts";
+import {
+  formatPrefix,
+  parsePrefix,
+  type Prefix,
+  prefixCovers,
+  prefixEquals,
+  prefixesOverlap,
+} from "../net/prefix.ts";
+import type { Plan } from "../plan/step.ts";
 import type { NetworkConfig } from "../store/config.ts";
 import { leaseSubnets } from "../store/lease.ts";
 import type { RegistryEntry } from "../store/store.ts";
@@ -121,6 +131,75 @@ export function amendHost(
     },
     routes: kept.routes,
   };
+}
+
+/** hg's route protocol as plan lines write it. */
+const PROTO = String(HG_ROUTE_PROTOCOL);
+
+/** What `ip route replace` without a metric gives a route of `family`. */
+const DEFAULT_METRIC = { 4: 0, 6: 1024 } as const;
+
+/**
+ * The host as `plan` leaves it: `kept` with its routes overlapping `subnets` as `part` (a read
+ * of them under the host lock, before applying) shows them, changed by the plan's route
+ * replacements and deletions of hg's peer routes to those subnets; links, addresses and the
+ * forwarding switches as `part` has them. Undefined when the plan holds any other step (a
+ * setup step, a VXLAN device's): then the host is to be observed whole. The index moves to the
+ * result: `kept`'s must not be used after.
+ *
+ * @example
+ * ```ts
+ * amendByPlan(kept, [parsePrefix("1.1.9.0/24")], part, [
+ *   ipStep(["route", "replace", "1.1.9.0/24", "via", "10.0.12.19", "dev", "eth0", "proto", "104"]),
+ * ])?.state.routes; // ..., 1.1.9.0/24 via 10.0.12.19 dev eth0 proto 104
+ * ```
+ */
+export function amendByPlan(
+  kept: IndexedHost,
+  subnets: readonly Prefix[],
+  part: HostState,
+  plan: Plan,
+): IndexedHost | undefined {
+  let routes = routesTouching(part, subnets);
+  const within = (p: Prefix) => subnets.some((s) => prefixCovers(s, p));
+  for (const step of plan) {
+    if (step.kind !== "ip" || step.netns !== undefined) return undefined;
+    const a = step.args;
+    if (
+      a.length === 9 && a[0] === "route" && a[1] === "replace" && a[3] === "via" &&
+      a[5] === "dev" && a[7] === "proto" && a[8] === PROTO
+    ) {
+      const dst = parsePrefix(a[2]);
+      if (!within(dst)) return undefined;
+      const family = dst.address.family;
+      const metric = DEFAULT_METRIC[family];
+      // Replaced: the route to the same destination, TOS and metric, whoever made it.
+      routes = routes.filter((r) =>
+        !(prefixEquals(r.dst, dst) && r.metric === metric && (r.tos ?? 0) === 0)
+      );
+      // As `ip -N -j route show` prints it, parsed as an observation parses it.
+      const shown = {
+        dst: a[2],
+        gateway: a[4],
+        dev: a[6],
+        protocol: PROTO,
+        ...(family === 6 ? { metric, pref: "medium" } : {}),
+        flags: [],
+      };
+      routes.push(...parseRoutes([shown], family));
+    } else if (
+      a.length === 5 && a[0] === "route" && a[1] === "del" && a[3] === "proto" && a[4] === PROTO
+    ) {
+      const dst = parsePrefix(a[2]);
+      if (!within(dst)) return undefined;
+      // The kernel deletes the first route of hg to it (a sync has one per destination).
+      const i = routes.findIndex((r) =>
+        prefixEquals(r.dst, dst) && r.protocol === HG_ROUTE_PROTOCOL
+      );
+      if (i >= 0) routes = [...routes.slice(0, i), ...routes.slice(i + 1)];
+    } else return undefined;
+  }
+  return amendHost(kept, subnets, { ...part, routes });
 }
 
 /**
