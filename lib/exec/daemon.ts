@@ -8,7 +8,12 @@ import { processState } from "./process_state.ts";
  *
  * @example
  * ```ts
- * const pid = startDaemon("nsenter", ["--net=/run/netns/hglab-ul", "etcd", ...], "/run/hg/lab-hglab/etcd.log");
+ * const pid = startDaemon(
+ *   "nsenter",
+ *   ["--net=/run/netns/hglab-ul", "etcd", "--data-dir", "/run/hg/lab-hglab/etcd"],
+ *   "/run/hg/lab-hglab/etcd.log",
+ * );
+ * console.log(pid);
  * ```
  */
 export function startDaemon(command: string, args: readonly string[], logPath: string): number {

@@ -14,7 +14,10 @@ export function runDir(): string {
  *
  * @example
  * ```ts
- * await withHostLock(async () => applyPlan(planNetnsAdd(...).plan));
+ * import { applyPlan } from "../plan/apply.ts";
+ * import type { Plan } from "../plan/step.ts";
+ * const plan: Plan = [];
+ * await withHostLock(() => applyPlan(plan));
  * ```
  */
 export function withHostLock<T>(fn: () => Promise<T>): Promise<T> {
