@@ -312,10 +312,15 @@ function formatV6(value: bigint): string {
  * ```
  */
 export function formatAddress(a: IpAddress): string {
-  // The common address first, in one step: a sync formats thousands.
-  if (a.family === 4 && typeof a.value === "bigint" && a.value >= 0n && a.value <= MAX_V4) {
-    return formatV4(a.value);
-  }
+  // The common address in one step, in a function small enough for the JIT to inline: a sync
+  // formats thousands. The rest is checked first.
+  return a.family === 4 && typeof a.value === "bigint" && a.value >= 0n && a.value <= MAX_V4
+    ? formatV4(a.value)
+    : formatChecked(a);
+}
+
+/** {@link formatAddress} of any address, checked. */
+function formatChecked(a: IpAddress): string {
   const bits = familyBits(a.family);
   // Compared, not shifted: a sync formats thousands of addresses.
   if (typeof a.value !== "bigint" || a.value < 0n || a.value > (bits === 32 ? MAX_V4 : MAX_V6)) {
