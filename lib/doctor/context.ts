@@ -73,30 +73,42 @@ export interface DoctorContext {
 }
 
 /**
- * The smallest prefix that covers `first` (when given) and the destinations of `routes` (of one
- * family), in one pass over the routes.
+ * hg's routes among `routes` (proto 104), and the smallest prefix that covers `first` (when
+ * given) and their destinations (of one family): one pass over the table.
  */
-function coveringPrefix(first: Prefix | undefined, routes: readonly Route[]): Prefix | undefined {
-  const start = first ?? routes[0]?.dst;
-  if (start === undefined) return undefined;
-  const base = start.address;
-  // IPv4: the leading bits every address shares with the first, in one pass of plain numbers.
+function hgRoutesOf(
+  routes: readonly Route[],
+  first: Prefix | undefined,
+): { hgRoutes: Route[]; covering?: Prefix } {
+  const hgRoutes: Route[] = [];
+  let base = first?.address;
+  // IPv4: the leading bits every address shares with the first, in plain numbers.
   let length = first?.length ?? 128;
-  let ipv4 = base.family === 4;
+  let ipv4 = base === undefined || base.family === 4;
   let differ = 0;
-  const baseValue = ipv4 ? Number(base.value) : 0;
+  let baseValue = base?.family === 4 ? Number(base.value) : 0;
   for (let i = 0; i < routes.length; i++) {
-    const p = routes[i].dst;
+    const r = routes[i];
+    if (r.protocol !== HG_ROUTE_PROTOCOL) continue;
+    hgRoutes.push(r);
+    const p = r.dst;
+    if (base === undefined) {
+      base = p.address;
+      ipv4 = base.family === 4;
+      baseValue = ipv4 ? Number(base.value) : 0;
+    }
     if (p.length < length) length = p.length;
     if (p.address.family !== 4) ipv4 = false;
     else if (ipv4) differ |= baseValue ^ Number(p.address.value);
   }
-  if (ipv4) return prefixOf(base, Math.min(length, Math.clz32(differ)));
+  if (base === undefined) return { hgRoutes };
+  if (ipv4) return { hgRoutes, covering: prefixOf(base, Math.min(length, Math.clz32(differ))) };
+  const from = base;
   const coversAll = (net: Prefix) =>
     (first === undefined || prefixContains(net, first.address)) &&
-    routes.every((r) => prefixContains(net, r.dst.address));
-  while (length > 0 && !coversAll(prefixOf(base, length))) length--;
-  return prefixOf(base, length);
+    hgRoutes.every((r) => prefixContains(net, r.dst.address));
+  while (length > 0 && !coversAll(prefixOf(from, length))) length--;
+  return { hgRoutes, covering: prefixOf(from, length) };
 }
 
 /** This host's address for its peers: its lease's public address, else its uplink's address. */
@@ -167,8 +179,6 @@ export function doctorContext(obs: Observation, family: Family = 4): DoctorConte
     const own = globalAddress(c.observed?.state?.addresses ?? [], c.ifname, 6);
     return own ? [{ ...c, address: own.address, prefixLength: own.prefix.length }] : [];
   });
-  const hgRoutes: Route[] = [];
-  for (const r of obs.host.routes) if (r.protocol === HG_ROUTE_PROTOCOL) hgRoutes.push(r);
   // IPv4's context sees the registry's IPv4 side (the IPv6 view's observation holds its own).
   const ofFamily = family === 4 ? registryOfFamily(obs.registry, 4) : obs.registry;
   const registry = ofFamily && "config" in ofFamily ? ofFamily : undefined;
@@ -179,7 +189,8 @@ export function doctorContext(obs: Observation, family: Family = 4): DoctorConte
       : gateway !== undefined && prefixContains(l.subnet, gateway)
   );
   const subnet = subnetOf(bridge, ownLease, containers);
-  const clusterNetwork = registry?.config.network ?? coveringPrefix(subnet, hgRoutes);
+  const { hgRoutes, covering } = hgRoutesOf(obs.host.routes, subnet);
+  const clusterNetwork = registry?.config.network ?? covering;
   const uplink = uplinkOf(obs, ownLease, leases, hgRoutes);
   return {
     family,
@@ -266,10 +277,27 @@ function uplinkOf(
   // Routes through hg's VXLAN device leave by the device's own uplink.
   const tunnel = findVxlanDevice(obs.host);
   const counts = new Map<string, number>();
+  // Counted by runs of one device (a table's routes mostly share theirs): few map updates.
+  let run: string | undefined;
+  let length = 0;
+  const flush = () => {
+    if (run) counts.set(run, (counts.get(run) ?? 0) + length);
+  };
   for (const r of hgRoutes) {
+    if (r.dev === run && r.dev !== tunnel?.ifname) {
+      length++;
+      continue;
+    }
     const dev = r.dev !== undefined && r.dev === tunnel?.ifname ? tunnel.vxlan?.dev : r.dev;
-    if (dev) counts.set(dev, (counts.get(dev) ?? 0) + 1);
+    if (dev === run) {
+      length++;
+      continue;
+    }
+    flush();
+    run = dev;
+    length = 1;
   }
+  flush();
   const busiest = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
   return busiest ?? obs.host.routes.find((r) => r.dst.length === 0 && r.dev)?.dev;
 }

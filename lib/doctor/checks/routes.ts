@@ -317,25 +317,17 @@ const routeDel = (r: Route) =>
   }${r.metric ? ` metric ${r.metric}` : ""}${r.protocol === HG_ROUTE_PROTOCOL ? " proto 104" : ""}`;
 
 /**
- * The unicast routes (but the default) that share their destination with another, by
- * destination in the order each first comes, each list in the table's order. Most tables have
- * none: the first pass only notes which destinations come twice, and lists are made for those.
+ * The unicast routes (but the default) of `routes` that share their destination with another,
+ * by destination in the order each first comes, each list in the table's order. `twice` holds
+ * every route that shares its destination (the overlap search found them): most tables have
+ * none, and then no route is looked at.
  */
-function sameDestination(routes: readonly Route[]): Route[][] {
-  const seen = new Set<number | string>();
-  const twice = new Set<number | string>();
-  for (const r of routes) {
-    if (r.dst.length === 0 || r.type !== "unicast") continue;
-    const key = prefixId(r.dst);
-    if (seen.has(key)) twice.add(key);
-    else seen.add(key);
-  }
+function sameDestination(routes: readonly Route[], twice: ReadonlySet<Route>): Route[][] {
   if (twice.size === 0) return [];
   const byDst = new Map<number | string, Route[]>();
   for (const r of routes) {
-    if (r.dst.length === 0 || r.type !== "unicast") continue;
+    if (!twice.has(r) || r.dst.length === 0 || r.type !== "unicast") continue;
     const key = prefixId(r.dst);
-    if (!twice.has(key)) continue;
     const list = byDst.get(key);
     if (list) list.push(r);
     else byDst.set(key, [r]);
@@ -349,7 +341,21 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
   const findings: Finding[] = [];
   // hg's routes are table main's of its protocol (ctx.hgRoutes): no search of that list.
   const isHg = (r: Route) => r.protocol === HG_ROUTE_PROTOCOL;
-  for (const routes of sameDestination(host.routes)) {
+  // A more specific route inside a peer's subnet takes part of it; a peer route over this
+  // host's own subnet takes the containers' own traffic. hg's routes first, then the others'.
+  const items: Route[] = [...ctx.hgRoutes];
+  for (const r of host.routes) {
+    if (r.protocol !== HG_ROUTE_PROTOCOL && r.dst.length > 0 && r.type === "unicast") {
+      items.push(r);
+    }
+  }
+  // One search for both checks: two routes to one destination overlap too.
+  const pairs = overlappingPairs(items, (r) => r.dst);
+  const twice = new Set<Route>();
+  for (const [a, b] of pairs) {
+    if (prefixEquals(a.dst, b.dst)) twice.add(a).add(b);
+  }
+  for (const routes of sameDestination(host.routes, twice)) {
     if (routes.length < 2 || !routes.some(isHg) || !concerns(routes[0].dst, only)) {
       continue;
     }
@@ -376,19 +382,11 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
         : [`# the kernel uses the route with the lowest metric; hg's is ${formatRoute(hg)}`],
     });
   }
-  // A more specific route inside a peer's subnet takes part of it; a peer route over this
-  // host's own subnet takes the containers' own traffic. hg's routes first, then the others'.
-  const items: Route[] = [...ctx.hgRoutes];
-  for (const r of host.routes) {
-    if (r.protocol !== HG_ROUTE_PROTOCOL && r.dst.length > 0 && r.type === "unicast") {
-      items.push(r);
-    }
-  }
   const ownAddresses = [
     ...ctx.containers.map((c) => c.address),
     ...(ctx.bridge?.gateway ? [ctx.bridge.gateway.address] : []),
   ];
-  for (const [ra, rb] of overlappingPairs(items, (r) => r.dst)) {
+  for (const [ra, rb] of pairs) {
     const a = { r: ra, hg: isHg(ra) };
     const b = { r: rb, hg: isHg(rb) };
     if (prefixEquals(a.r.dst, b.r.dst) || (!a.hg && !b.hg)) continue;
