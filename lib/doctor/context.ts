@@ -182,12 +182,19 @@ export function doctorContext(obs: Observation, family: Family = 4): DoctorConte
   // IPv4's context sees the registry's IPv4 side (the IPv6 view's observation holds its own).
   const ofFamily = family === 4 ? registryOfFamily(obs.registry, 4) : obs.registry;
   const registry = ofFamily && "config" in ofFamily ? ofFamily : undefined;
-  const leases = (registry?.entries ?? []).flatMap((e) => "lease" in e ? [e.lease] : []);
-  const ownLease = leases.find((l) =>
-    obs.node !== undefined && l.attrs.node !== undefined
-      ? l.attrs.node === obs.node
-      : gateway !== undefined && prefixContains(l.subnet, gateway)
-  );
+  const leases: Lease[] = [];
+  let ownLease: Lease | undefined;
+  for (const e of registry?.entries ?? []) {
+    if (!("lease" in e)) continue;
+    const l = e.lease;
+    leases.push(l);
+    if (
+      ownLease === undefined &&
+      (obs.node !== undefined && l.attrs.node !== undefined
+        ? l.attrs.node === obs.node
+        : gateway !== undefined && prefixContains(l.subnet, gateway))
+    ) ownLease = l;
+  }
   const subnet = subnetOf(bridge, ownLease, containers);
   const { hgRoutes, covering } = hgRoutesOf(obs.host.routes, subnet);
   const clusterNetwork = registry?.config.network ?? covering;

@@ -50,10 +50,15 @@ export function registryOfFamily(
   if (!registry || !("config" in registry)) return registry;
   const config = configOfFamily(registry.config, family);
   if (!config) return undefined;
-  const entries = registry.entries.flatMap((e): RegistryEntry[] => {
-    if (!("lease" in e)) return [e];
+  // An entry whose lease is itself in this family is kept as it is (no copy per lease).
+  const entries: RegistryEntry[] = [];
+  for (const e of registry.entries) {
+    if (!("lease" in e)) {
+      entries.push(e);
+      continue;
+    }
     const lease = leaseOfFamily(e.lease, family);
-    return lease ? [{ key: e.key, lease }] : [];
-  });
+    if (lease) entries.push(lease === e.lease ? e : { key: e.key, lease });
+  }
   return { ...registry, config, entries };
 }

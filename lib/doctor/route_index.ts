@@ -58,10 +58,15 @@ export function prefixId(prefix: Prefix): number | string {
 export function textPrefixId(text: string): number | string {
   const slash = text.indexOf("/");
   const value = slash > 0 ? fastV4(text, 0, slash) : -1;
-  const length = Number(text.slice(slash + 1));
-  if (value >= 0 && Number.isInteger(length) && length >= 0 && length <= 32) {
-    return value * 64 + length;
-  }
+  // The length's one or two digits, read in place.
+  const digits = text.length - slash - 1;
+  const d0 = text.charCodeAt(slash + 1) - 48;
+  const d1 = digits === 2 ? text.charCodeAt(slash + 2) - 48 : 0;
+  const length = digits === 1 ? d0 : d0 * 10 + d1;
+  if (
+    value >= 0 && (digits === 1 || digits === 2) && d0 >= 0 && d0 <= 9 && d1 >= 0 && d1 <= 9 &&
+    !(digits === 2 && d0 === 0) && length <= 32
+  ) return value * 64 + length;
   return prefixId(parsePrefix(text));
 }
 
