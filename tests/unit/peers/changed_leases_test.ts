@@ -26,7 +26,6 @@ import {
   type LeaseChangeOf,
   narrowHost,
   planChangedLeases,
-  routesTouching,
   touchedSubnets,
 } from "../../../lib/peers/changed_leases.ts";
 import { planPeerSync } from "../../../lib/peers/sync.ts";
