@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { HgError, InputError } from "../../../lib/errors.ts";
-import { parseAddress } from "../../../lib/net/address.ts";
+import { formatAddress, parseAddress } from "../../../lib/net/address.ts";
 import { formatPrefix, nthSubnet, parsePrefix } from "../../../lib/net/prefix.ts";
 import { reconcilePeers } from "../../../lib/peers/reconcile.ts";
 import type { PeerRequest } from "../../../lib/peers/request.ts";
 import { renderPlan } from "../../../lib/plan/render.ts";
-import { capturedHost } from "./fixture_state.ts";
+import { capturedHost, dualHost } from "./fixture_state.ts";
 
 const peer = (subnet: string, via: string): PeerRequest => ({
   subnet: parsePrefix(subnet),
@@ -30,6 +30,32 @@ describe("reconcilePeers", () => {
     ]);
     const gone = reconcilePeers(host, [], "sync");
     assert.deepEqual(renderPlan(gone.plan), ["ip route del 1.1.2.0/24 proto 104"]);
+  });
+
+  it("routed peers carry their subnet and gateway as the plan writes them, routes that stay too", () => {
+    // dualHost has hg's routes to 1.1.101.0/24 via 10.0.12.12 and fd00:1:0:65::/64 via fd00:12::12.
+    const requests = [
+      peer("1.1.101.0/24", "10.0.12.12"),
+      peer("fd00:1:0:65::/64", "fd00:12::12"),
+      peer("1.1.102.0/24", "10.0.12.13"),
+      peer("fd00:1:0:66::/64", "fd00:12:0:0::13"),
+    ];
+    const { plan, routed, unchanged } = reconcilePeers(dualHost(), requests, "sync");
+    assert.equal(unchanged, 2);
+    assert.deepEqual(renderPlan(plan), [
+      "ip route replace 1.1.102.0/24 via 10.0.12.13 dev eth0 proto 104",
+      "ip route replace fd00:1:0:66::/64 via fd00:12::13 dev eth0 proto 104",
+    ]);
+    assert.deepEqual(routed.map((r) => [r.subnetText, r.viaText]), [
+      ["1.1.101.0/24", "10.0.12.12"],
+      ["fd00:1:0:65::/64", "fd00:12::12"],
+      ["1.1.102.0/24", "10.0.12.13"],
+      ["fd00:1:0:66::/64", "fd00:12::13"],
+    ]);
+    for (const r of routed) {
+      assert.equal(r.subnetText, formatPrefix(r.request.subnet));
+      assert.equal(r.viaText, formatAddress(r.request.via));
+    }
   });
 
   it("add: leaves hg's other routes alone", () => {
