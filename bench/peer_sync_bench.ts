@@ -18,8 +18,8 @@
  *
  * Run as root: `HG_BIN=/tmp/you/hg bun bench/peer_sync_bench.ts` (or `deno run -A ...`);
  * `HGBENCH_REPS` (default 5) and `HGBENCH_SIZES` (default `100,1000,10000`) for a quicker try.
- * Everything happens in the namespaces `hgbench-sy-*`, deleted at the end; registry files go to
- * a temporary directory, removed at the end.
+ * Everything happens in the namespaces `hgbench-sy-*` (`HGBENCH_NETNS=NAME`: `NAME-*`), deleted
+ * at the end; registry files go to a temporary directory, removed at the end.
  *
  * @module
  */
@@ -48,11 +48,13 @@ import {
   withNamespaces,
 } from "./bench_util.ts";
 
-const HOST = "hgbench-sy-h";
-const PEER = "hgbench-sy-p";
+/** The namespaces' common name (`HGBENCH_NETNS`, for benchmarks running side by side). */
+const NETNS = process.env.HGBENCH_NETNS ?? "hgbench-sy";
+const HOST = `${NETNS}-h`;
+const PEER = `${NETNS}-p`;
 /** Where the raw batch of all N routes goes: a pair like the host's, empty each time. */
-const RAW = "hgbench-sy-r";
-const RAW_PEER = "hgbench-sy-q";
+const RAW = `${NETNS}-r`;
+const RAW_PEER = `${NETNS}-q`;
 /** This host's node name: no lease of the benchmark's is its own. */
 const NODE = "bench-self";
 
@@ -226,7 +228,7 @@ async function main(): Promise<void> {
   const hg = hgCommand(["peer", "sync"]);
   // Optionally an earlier build, timed the same way in the same run: the change it made.
   const baseBin = process.env.HGBENCH_BASE_BIN;
-  const dir = mkdtempSync(join(tmpdir(), "hgbench-sy-"));
+  const dir = mkdtempSync(join(tmpdir(), `${NETNS}-`));
   ERR_FILE = join(dir, "stderr");
   console.log(machineLine());
   console.log(`hg: ${hg.what}, run inside ${HOST} via nsenter`);
