@@ -73,11 +73,14 @@ function unreadable(ctx: DoctorContext): Finding[] {
 
 function conflicts(ctx: DoctorContext, only?: IpAddress): Finding[] {
   const findings: Finding[] = [];
-  const byAddress = new Map<bigint, Lease[]>();
+  // Keyed by a number for IPv4 (cheaper than a bigint per lease), the bigint for IPv6.
+  const byAddress = new Map<number | bigint, Lease[]>();
   for (const l of ctx.leases) {
-    const list = byAddress.get(l.attrs.publicIp.value);
+    const ip = l.attrs.publicIp;
+    const key = ip.family === 4 ? Number(ip.value) : ip.value;
+    const list = byAddress.get(key);
     if (list) list.push(l);
-    else byAddress.set(l.attrs.publicIp.value, [l]);
+    else byAddress.set(key, [l]);
   }
   for (const leases of byAddress.values()) {
     if (leases.length < 2 || !concerns(leases, only)) continue;

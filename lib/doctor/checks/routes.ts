@@ -140,19 +140,7 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
       // A gateway that is this host itself is gateway-self's to say (with the same fix).
       !isLocalAddress(host, route.gateway)
     ) {
-      const owner = `${peer.node ? `${peer.node} at ` : ""}${peer.via}`;
-      findings.push({
-        id: "route-wrong-host",
-        severity: "error",
-        stage: "route",
-        summary: `the route to ${peer.subnet} goes to ${
-          formatAddress(route.gateway)
-        }, but the registry says ${owner} has it`,
-        explanation:
-          "The host at the old address no longer has these containers (it moved, or its lease went to another host).",
-        evidence: [formatRoute(route), `registry: ${peer.subnet} -> ${owner}`],
-        fix: [peerAdd(peer.subnet, peer.via)],
-      });
+      findings.push(wrongHost(peer, route, route.gateway));
     }
   }
   if (missing.length > 0) {
@@ -210,6 +198,30 @@ export function checkRegistryRoutes(ctx: DoctorContext, only?: IpAddress): Findi
     });
   }
   return findings;
+}
+
+/**
+ * A route to a peer's subnet that goes to another host than the registry's (out of the loop
+ * over the peers, which most peers pass through without a finding).
+ */
+function wrongHost(
+  peer: { subnet: string; via: string; node?: string },
+  route: Route,
+  gateway: IpAddress,
+): Finding {
+  const owner = `${peer.node ? `${peer.node} at ` : ""}${peer.via}`;
+  return {
+    id: "route-wrong-host",
+    severity: "error",
+    stage: "route",
+    summary: `the route to ${peer.subnet} goes to ${
+      formatAddress(gateway)
+    }, but the registry says ${owner} has it`,
+    explanation:
+      "The host at the old address no longer has these containers (it moved, or its lease went to another host).",
+    evidence: [formatRoute(route), `registry: ${peer.subnet} -> ${owner}`],
+    fix: [peerAdd(peer.subnet, peer.via)],
+  };
 }
 
 /** Whether packets by `r` go nowhere: its gateway does not answer, is off-link, or is this host. */
@@ -432,7 +444,10 @@ export function checkRouteTable(ctx: DoctorContext, only?: IpAddress): Finding[]
 /** hg's routes marked linkdown: their device lost its carrier. */
 export function checkRouteUse(ctx: DoctorContext, only?: IpAddress): Finding[] {
   const findings: Finding[] = [];
-  const down = ctx.hgRoutes.filter((r) => r.flags.includes("linkdown") && concerns(r.dst, only));
+  const down: Route[] = [];
+  for (const r of ctx.hgRoutes) {
+    if (r.flags.length > 0 && r.flags.includes("linkdown") && concerns(r.dst, only)) down.push(r);
+  }
   for (const dev of new Set(down.map((r) => r.dev ?? "?"))) {
     const routes = down.filter((r) => (r.dev ?? "?") === dev);
     findings.push({
