@@ -257,8 +257,10 @@ function routesByDestination(state: HostState) {
   const hgByDst = new Map<number | string, Route>();
   const foreignByDst = new Map<number | string, Route>();
   for (const route of state.routes) {
+    // destinationKey's number written out for IPv4, as for the requests: a host has thousands.
+    const { address, length } = route.dst;
     (route.protocol === HG_ROUTE_PROTOCOL ? hgByDst : foreignByDst).set(
-      destinationKey(route.dst),
+      address.family === 4 ? Number(address.value) * 64 + length : destinationKey(route.dst),
       route,
     );
   }
@@ -283,8 +285,9 @@ function hostOccupants(state: HostState, mode: ReconcileMode): Occupant[] {
     }
   }
   for (const route of state.routes) {
-    if (route.dst.length === 0 || isIpv6LinkLocal(route.dst)) continue;
+    // A sync's own routes first: they are thousands, and none is an occupant.
     if (route.protocol === HG_ROUTE_PROTOCOL && mode === "sync") continue;
+    if (route.dst.length === 0 || isIpv6LinkLocal(route.dst)) continue;
     const owner = route.protocol === HG_ROUTE_PROTOCOL ? "hg peer route" : "route";
     occupants.push({
       kind: "route",
