@@ -38,11 +38,17 @@ export interface RangeResult {
   readonly kvs: readonly EtcdKeyValue[];
 }
 
-/** One change seen by a watch. Deletes carry no value. */
+/**
+ * One change seen by a watch. Deletes carry no value; with {@link WatchOptions.prevKv}, a
+ * delete carries the value and lease the key had before it (`prevValue`, `prevLease`).
+ */
 export interface WatchEvent {
   readonly type: "put" | "delete";
   readonly key: string;
   readonly value?: string;
+  readonly prevValue?: string;
+  /** The lease the key was attached to before a delete ("0": none), with `prevValue`. */
+  readonly prevLease?: string;
   readonly modRevision: string;
 }
 
@@ -52,6 +58,8 @@ export interface WatchOptions {
   readonly prefix?: boolean;
   /** Replay changes from this revision on (resume with the last revision seen + 1). */
   readonly startRevision?: string;
+  /** Deletes carry the value the key held before (etcd's `prev_kv`). */
+  readonly prevKv?: boolean;
   /** Ends the watch and closes its HTTP stream. */
   readonly signal?: AbortSignal;
 }
@@ -353,6 +361,7 @@ export class EtcdClient {
     if (options.startRevision !== undefined) {
       create.start_revision = int64Arg(options.startRevision);
     }
+    if (options.prevKv) create.prev_kv = true;
     const signal = options.signal;
     if (signal?.aborted) return;
     const stream = new AbortController();
@@ -680,7 +689,18 @@ function watchBatch(result: Json, key: string): WatchEvent[] {
     const event = object(raw, "event");
     const kv = keyValue(object(event.kv, "event kv"));
     if (event.type === "DELETE") {
-      return { type: "delete", key: kv.key, modRevision: kv.modRevision } as const;
+      const prev = event.prev_kv === undefined
+        ? undefined
+        : keyValue(object(event.prev_kv, "event prev_kv"));
+      return prev === undefined
+        ? { type: "delete", key: kv.key, modRevision: kv.modRevision } as const
+        : {
+          type: "delete",
+          key: kv.key,
+          prevValue: prev.value,
+          prevLease: prev.lease,
+          modRevision: kv.modRevision,
+        } as const;
     }
     // Puts carry no `type` (PUT is the zero value, and zero values are omitted).
     if (event.type !== undefined && event.type !== "PUT") {

@@ -35,6 +35,7 @@ import {
   EtcdCompactedError,
   type EtcdKeyValue,
   EtcdUnavailableError,
+  type WatchEvent,
 } from "./client.ts";
 import { redactStoreUrl } from "../url_credentials.ts";
 
@@ -46,7 +47,11 @@ export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
  *
  * @example
  * ```ts
+ * import { EtcdClient } from "./client.ts";
+ * import { parseAddress } from "../../net/address.ts";
+ * import { parsePrefix } from "../../net/prefix.ts";
  * const store = new EtcdStore(new EtcdClient({ endpoints: ["http://127.0.0.1:2379"] }));
+ * const attrs = { publicIp: parseAddress("10.0.12.11"), backendType: "host-gw" };
  * await store.claim({ subnet: parsePrefix("1.1.3.0/24") }, attrs, 24 * 3600); // true
  * ```
  */
@@ -118,21 +123,32 @@ export class EtcdStore implements SubnetStore, LeaseChangeSource {
   /**
    * Each batch of changes of the leases after `fromRevision`, parsed as a listing parses them
    * (a key written and deleted in one batch counts as its last event); throws when the watch
-   * breaks or was compacted past `fromRevision`, so that the caller lists again.
+   * breaks or was compacted past `fromRevision`, so that the caller lists again. A deletion is
+   * `lapsed` too when it was no release (see {@link EtcdLeaseChange}).
    */
-  async *watchLeaseChanges(fromRevision: string, signal: AbortSignal): AsyncIterable<LeaseChange> {
+  async *watchLeaseChanges(
+    fromRevision: string,
+    signal: AbortSignal,
+  ): AsyncIterable<EtcdLeaseChange> {
     const dir = this.#subnetsDir;
     const startRevision = String(BigInt(fromRevision) + 1n);
-    for await (const events of this.#client.watch(dir, { prefix: true, startRevision, signal })) {
+    const options = { prefix: true, startRevision, prevKv: true, signal };
+    for await (const events of this.#client.watch(dir, options)) {
       if (events.length === 0) continue;
       const last = new Map(events.map((e) => [e.key, e]));
       const put: RegistryEntry[] = [];
       const deleted: string[] = [];
+      const lapsed: string[] = [];
       for (const e of last.values()) {
-        if (e.type === "delete") deleted.push(e.key.slice(dir.length));
-        else put.push(this.#entryOf(e.key, e.value ?? ""));
+        const key = e.key.slice(dir.length);
+        if (e.type === "delete") {
+          deleted.push(key);
+          if (lapsedDelete(e)) lapsed.push(key);
+        } else if (!isReleased(e.value ?? "")) {
+          put.push(this.#entryOf(e.key, e.value ?? ""));
+        } // else a release's mark: the same lease, and its delete follows
       }
-      yield { revision: events[events.length - 1].modRevision, put, deleted };
+      yield { revision: events[events.length - 1].modRevision, put, deleted, lapsed };
     }
   }
 
@@ -169,7 +185,10 @@ export class EtcdStore implements SubnetStore, LeaseChangeSource {
           signal,
         })
       ) {
-        if (events.length > 0) yield events[events.length - 1].modRevision;
+        // A release's mark changes nothing (its delete follows).
+        if (events.some((e) => e.type === "delete" || !isReleased(e.value ?? ""))) {
+          yield events[events.length - 1].modRevision;
+        }
       }
     } catch (e) {
       // Compacted past our revision: whatever changed, a fresh listing has it.
@@ -216,10 +235,21 @@ export class EtcdStore implements SubnetStore, LeaseChangeSource {
     return renewed;
   }
 
+  /**
+   * Marks the key released (on its own lease, so that a releaser that dies before the delete
+   * leaves nothing that outlives the lease), then deletes it and revokes its lease: watchers
+   * see a release, not a lapse, and drop its routes at once (see {@link EtcdLeaseChange}).
+   * The mark is the same lease to every reader (flanneld too), and no change in a watch.
+   */
   async release(entry: string): Promise<boolean> {
     const key = `${this.prefix}/subnets/${entry}`;
     const kv = await this.#get(key);
     if (!kv) return false;
+    const marked = kv.lease === "0" ? undefined : releasedValue(kv.value);
+    if (marked !== undefined) {
+      // Not marked (changed meanwhile, the lease just ran out): the delete still goes ahead.
+      await this.#client.putIfModRevision(key, marked, kv.modRevision, kv.lease).catch(() => false);
+    }
     const deleted = await this.#client.deleteKey(key);
     if (kv.lease !== "0") await this.#revokeQuietly(kv.lease);
     return deleted > 0;
@@ -270,6 +300,75 @@ export class EtcdStore implements SubnetStore, LeaseChangeSource {
       // The lease runs out by its TTL.
     }
   }
+}
+
+/**
+ * A lease change of the etcd store: `lapsed` names the keys of `deleted` that went without a
+ * release: deleted with their lease (etcd revoked it when it ran out; it also does that to
+ * every lease at once when a paused member runs again, however alive the holders are) or by
+ * hand. A release (see {@link EtcdStore.release}) first marks the key's value `"HgReleased":
+ * true` (a write the watch leaves out): the delete of a key so marked is a release, not a lapse;
+ * so is the delete of a key that had no lease (it cannot have run out).
+ */
+export interface EtcdLeaseChange extends LeaseChange {
+  readonly lapsed: readonly string[];
+}
+
+/** The field a release adds to a lease value before it deletes the key. */
+const RELEASED_FIELD = "HgReleased";
+
+/**
+ * Whether a key's value is marked released (a cheap look first: a registry holds thousands).
+ *
+ * @example
+ * ```ts
+ * isReleased('{"PublicIP":"10.0.0.1","HgReleased":true}'); // true
+ * isReleased('{"PublicIP":"10.0.0.1"}'); // false
+ * ```
+ */
+export function isReleased(value: string): boolean {
+  if (!value.includes(`"${RELEASED_FIELD}"`)) return false;
+  try {
+    return (JSON.parse(value) as Record<string, unknown>)?.[RELEASED_FIELD] === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A lease value marked released; undefined when the value is not a JSON object (not a lease:
+ * nothing routes it, so its delete needs no mark).
+ *
+ * @example
+ * ```ts
+ * releasedValue('{"PublicIP":"10.0.0.1"}'); // '{"PublicIP":"10.0.0.1","HgReleased":true}'
+ * releasedValue("garbage"); // undefined
+ * ```
+ */
+export function releasedValue(value: string): string | undefined {
+  let data: unknown;
+  try {
+    data = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return undefined;
+  return JSON.stringify({ ...data, [RELEASED_FIELD]: true });
+}
+
+/**
+ * Whether a watched delete went without a release: not of a key marked released, nor of one
+ * that had no lease. Without the key's previous value (etcd compacted it) it counts as lapsed:
+ * the watcher keeps the routes a little longer rather than drop a live host's.
+ *
+ * @example
+ * ```ts
+ * lapsedDelete({ type: "delete", key: "k", prevValue: "{}", prevLease: "7", modRevision: "9" }); // true
+ * ```
+ */
+export function lapsedDelete(event: WatchEvent): boolean {
+  if (event.prevValue === undefined) return true;
+  return event.prevLease !== "0" && !isReleased(event.prevValue);
 }
 
 function heldBy(kv: EtcdKeyValue, holder: IpAddress): boolean {
