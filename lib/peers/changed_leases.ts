@@ -49,7 +49,9 @@ function subnetsOf(entry: RegistryEntry | undefined): Prefix[] {
  *
  * @example
  * ```ts
- * touchedSubnets([{ key: "1.1.2.0-24", before: undefined, after: entry }]); // [1.1.2.0/24]
+ * import type { RegistryEntry } from "../store/store.ts";
+ * declare const moved: RegistryEntry; // 1.1.2.0/24, now via another holder
+ * touchedSubnets([{ key: "1.1.2.0-24", before: moved, after: moved }]); // [1.1.2.0/24, 1.1.2.0/24]
  * ```
  */
 export function touchedSubnets(changes: readonly LeaseChangeOf[]): Prefix[] {
@@ -63,6 +65,9 @@ export function touchedSubnets(changes: readonly LeaseChangeOf[]): Prefix[] {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState;
  * routesTouching(state, [parsePrefix("1.1.2.0/24")]); // hg's route to it, 1.1.0.0/16 routes, ...
  * ```
  */
@@ -105,7 +110,10 @@ export function indexHost(state: HostState): IndexedHost {
  *
  * @example
  * ```ts
- * const now = amendHost(kept, [parsePrefix("1.1.2.0/24")], await observeSubnets(session, subnets));
+ * import type { HostState } from "../host/state.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const kept: IndexedHost, fresh: HostState; // fresh: a read of 1.1.2.0/24's routes
+ * const now = amendHost(kept, [parsePrefix("1.1.2.0/24")], fresh);
  * ```
  */
 export function amendHost(
@@ -149,6 +157,10 @@ const DEFAULT_METRIC = { 4: 0, 6: 1024 } as const;
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { ipStep } from "../plan/step.ts";
+ * declare const kept: IndexedHost, part: HostState; // part: read under the lock
  * amendByPlan(kept, [parsePrefix("1.1.9.0/24")], part, [
  *   ipStep(["route", "replace", "1.1.9.0/24", "via", "10.0.12.19", "dev", "eth0", "proto", "104"]),
  * ])?.state.routes; // ..., 1.1.9.0/24 via 10.0.12.19 dev eth0 proto 104
@@ -210,7 +222,12 @@ export function amendByPlan(
  *
  * @example
  * ```ts
- * changedLeasesBlocker(config, (s) => table.overlapping(s), changes, {
+ * import { parsePrefix, type Prefix } from "../net/prefix.ts";
+ * import { makeNetworkConfig } from "../store/config.ts";
+ * declare const changes: LeaseChangeOf[];
+ * declare const overlapping: (subnet: Prefix) => string[]; // the keys of the leases there
+ * const config = makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24);
+ * changedLeasesBlocker(config, overlapping, changes, {
  *   node: "h1",
  *   ownKey: "1.1.1.0-24",
  *   ownSubnets: [parsePrefix("1.1.1.0/24")],
@@ -256,7 +273,12 @@ export function changedLeasesBlocker(
  *
  * @example
  * ```ts
- * const { plan } = planChangedLeases(kept, config, changes, ownEntry, { node: "h1", bridge: "cni0" });
+ * import type { HostState } from "../host/state.ts";
+ * import type { NetworkConfig } from "../store/config.ts";
+ * import type { RegistryEntry } from "../store/store.ts";
+ * declare const state: HostState, config: NetworkConfig, own: RegistryEntry;
+ * declare const changes: LeaseChangeOf[]; // 1.1.9.0/24 leased by 10.0.12.19
+ * const { plan } = planChangedLeases(state, config, changes, own, { node: "h1", bridge: "cni0" });
  * // [ip route replace 1.1.9.0/24 via 10.0.12.19 dev eth0 proto 104]
  * ```
  */
