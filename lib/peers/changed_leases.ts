@@ -36,8 +36,13 @@ export interface LeaseChangeOf {
   readonly after: RegistryEntry | undefined;
 }
 
-/** More changed keys than this are planned whole: a big change costs a whole plan anyway. */
-export const MAX_CHANGED_LEASES = 64;
+/**
+ * More changed keys than this are planned whole: the routes of each changed subnet are read
+ * under the lock by two `ip route show` filters, each a dump of the whole table inside `ip`
+ * (the kernel does not filter a dump by destination), and a dozen of them cost what one whole
+ * observation and plan cost.
+ */
+export const MAX_CHANGED_LEASES = 8;
 
 /** The subnets of an entry (none for an entry that is not a lease). */
 function subnetsOf(entry: RegistryEntry | undefined): Prefix[] {
