@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { commandsFor } from "./command_table.ts";
 import { VERSION } from "./version.ts";
 
 const run = process.env.CNI_COMMAND
@@ -27,8 +26,10 @@ function commandLine(args: string[]): Promise<number> {
     return Promise.resolve(0);
   }
   const program = () => import("./program.ts").then((m) => m.runProgram(args));
-  if (commandsFor(args)[0] === "status") {
-    return import("./commands/status.ts").then((m) => m.runPlainStatus(args) ?? program());
-  }
-  return program();
+  // Imported here, not at the top: the plugin's path and --version's would pay ~1 ms for it.
+  return import("./command_table.ts").then(({ commandsFor }) =>
+    commandsFor(args)[0] === "status"
+      ? import("./commands/status.ts").then((m) => m.runPlainStatus(args) ?? program())
+      : program()
+  );
 }
