@@ -1,15 +1,16 @@
 /**
- * Leases that lapsed, kept for a grace period. etcd revokes a lease whose TTL passed without a
- * keepalive even when the reason is the registry's own pause (a stopped or stalled member: its
- * lessor finds the leases expired when it runs again, and a keepalive that arrives then cannot
- * save one; only a leader change extends leases). The holder is alive and claims its subnet
- * again within moments, but a watcher that followed the deletion would drop the holder's
- * routes in between: a registry outage would take down the data path between hosts whose
- * leases were live before it. So a lease that went without being released (the store says it
- * lapsed) stays in the agent's table until its key is written again, released, or the grace
- * period ends; a released lease (`hg subnet release`, an agent leaving with
- * `--release-on-exit`) goes at once, and so does every deletion of a store that does not tell.
- * Pure.
+ * Leases that lapsed in a registry outage, kept for a grace period. etcd revokes a lease whose
+ * TTL passed without a keepalive even when the reason is the registry's own pause (a stopped or
+ * stalled member: its lessor finds the leases expired when it runs again, and a keepalive that
+ * arrives then cannot save one; only a leader change extends leases). The holder is alive and
+ * claims its subnet again within moments, but a watcher that followed the deletion would drop
+ * the holder's routes in between: a registry outage would take down the data path between hosts
+ * whose leases were live before it. So a lease that went without being released (the store says
+ * it lapsed) while the registry was out of this agent's reach, or soon after it came back, stays
+ * in the agent's table until its key is written again, released, or the grace period ends. A
+ * lease that lapses while the registry answers is a host gone without a word, and goes at once;
+ * so does a released lease (`hg subnet release`, an agent leaving with `--release-on-exit`), and
+ * every deletion of a store that does not tell. Pure.
  *
  * @module
  */
@@ -20,6 +21,12 @@ import type { LeaseChange, RegistryEntry } from "../store/store.ts";
  * 5 s and woken by its own watch when its key goes, claims it again well within it.
  */
 export const LAPSE_GRACE_MS = 10_000;
+
+/**
+ * How long after the registry came back lapses still count as the outage's (ms): etcd revokes
+ * at most 1,000 expired leases a second, so a large registry's take a while.
+ */
+export const OUTAGE_AFTERMATH_MS = 30_000;
 
 /**
  * A watch batch as a store that tells releases from lapses gives it: `lapsed` names the keys of
@@ -41,6 +48,8 @@ export interface EntryByKey {
  * import { LeaseTable } from "./lease_table.ts";
  * const table = new LeaseTable();
  * const grace = new LeaseGrace();
+ * grace.unreachable(); // a renewal timed out
+ * grace.reached(Date.now()); // the registry answered again
  * const change = { revision: "9", put: [], deleted: ["1.1.2.0-24"], lapsed: ["1.1.2.0-24"] };
  * const { apply, held } = grace.hold(change, table, "1.1.3.0-24", Date.now());
  * table.apply(apply); // without the held keys' deletions
@@ -50,9 +59,29 @@ export interface EntryByKey {
  */
 export class LeaseGrace {
   readonly #held = new Map<string, { readonly entry: RegistryEntry; readonly until: number }>();
+  #unreachable = false;
+  #backAt = -Infinity;
 
-  /** @param graceMs how long a lapsed lease is kept */
-  constructor(readonly graceMs: number = LAPSE_GRACE_MS) {}
+  /**
+   * @param graceMs how long a lapsed lease is kept
+   * @param aftermathMs how long after the registry came back a lapse is still held
+   */
+  constructor(
+    readonly graceMs: number = LAPSE_GRACE_MS,
+    readonly aftermathMs: number = OUTAGE_AFTERMATH_MS,
+  ) {}
+
+  /** The agent could not reach the registry (a request failed or timed out). */
+  unreachable(): void {
+    this.#unreachable = true;
+  }
+
+  /** The registry answered again at `now`, after {@link unreachable}. */
+  reached(now: number): void {
+    if (!this.#unreachable) return;
+    this.#unreachable = false;
+    this.#backAt = now;
+  }
 
   /** The number of leases held. */
   get size(): number {
@@ -60,11 +89,11 @@ export class LeaseGrace {
   }
 
   /**
-   * Takes in one watch batch before it is applied to `table`: a key that lapsed while `table`
-   * holds a valid lease under it is held (its deletion left out of `apply`), unless it is
-   * `ownKey` (this host's own lease: its keeper must see it gone, to claim it again). A key
-   * written again or deleted otherwise ends its hold. Returns the batch to apply and the
-   * entries it began to hold.
+   * Takes in one watch batch before it is applied to `table`: in or after an outage (see the
+   * module), a key that lapsed while `table` holds a valid lease under it is held (its deletion
+   * left out of `apply`), unless it is `ownKey` (this host's own lease: its keeper must see it
+   * gone, to claim it again). A key written again or deleted otherwise ends its hold. Returns
+   * the batch to apply and the entries it began to hold.
    */
   hold(
     change: LapsingChange,
@@ -73,7 +102,8 @@ export class LeaseGrace {
     now: number,
   ): { readonly apply: LeaseChange; readonly held: readonly RegistryEntry[] } {
     for (const entry of change.put) this.#held.delete(entry.key);
-    const lapsed = new Set(change.lapsed ?? []);
+    const outage = this.#unreachable || now - this.#backAt <= this.aftermathMs;
+    const lapsed = new Set(outage ? change.lapsed ?? [] : []);
     const held: RegistryEntry[] = [];
     const deleted: string[] = [];
     for (const key of change.deleted) {

@@ -1,8 +1,9 @@
 /**
- * Lapsed leases kept for a grace period, pure: a lease that lapsed (etcd revoked it when a
- * paused registry ran again) stays in the agent's table until its holder writes it again or the
- * grace ends; a released lease, this host's own lease, a key that was never a lease, and every
- * deletion of a store that does not tell lapses from releases go at once.
+ * Lapsed leases kept for a grace period, pure: a lease that lapsed in a registry outage (etcd
+ * revoked it when a paused registry ran again) stays in the agent's table until its holder
+ * writes it again or the grace ends; one that lapsed while the registry answered (a host gone
+ * without a word), a released lease, this host's own lease, a key that was never a lease, and
+ * every deletion of a store that does not tell lapses from releases go at once.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -31,10 +32,18 @@ function table(): LeaseTable {
 
 const keys = (t: LeaseTable) => t.entries().map((e) => e.key).sort();
 
+/** A grace whose agent just saw the registry come back after it could not reach it. */
+function afterOutage(graceMs = 10_000): LeaseGrace {
+  const grace = new LeaseGrace(graceMs, 30_000);
+  grace.unreachable();
+  grace.reached(T0);
+  return grace;
+}
+
 describe("LeaseGrace", () => {
   it("a lapsed peer lease stays in the table until its grace ends, then goes", () => {
     const t = table();
-    const grace = new LeaseGrace(10_000);
+    const grace = afterOutage();
     const lapse = { revision: "6", put: [], deleted: ["1.1.2.0-24"], lapsed: ["1.1.2.0-24"] };
     const { apply, held } = grace.hold(lapse, t, OWN_KEY, T0);
     assert.deepEqual(held.map((e) => e.key), ["1.1.2.0-24"]);
@@ -51,7 +60,7 @@ describe("LeaseGrace", () => {
 
   it("the holder claims its lease again within the grace: the hold ends, the route never went", () => {
     const t = table();
-    const grace = new LeaseGrace(10_000);
+    const grace = afterOutage();
     const lapse = { revision: "6", put: [], deleted: ["1.1.2.0-24"], lapsed: ["1.1.2.0-24"] };
     t.apply(grace.hold(lapse, t, OWN_KEY, T0).apply);
     const claimed = { revision: "8", put: [entry(2)], deleted: [] };
@@ -66,7 +75,7 @@ describe("LeaseGrace", () => {
 
   it("a released lease goes at once, and a release ends the hold of a lapsed one", () => {
     const t = table();
-    const grace = new LeaseGrace(10_000);
+    const grace = afterOutage();
     const release = { revision: "6", put: [], deleted: ["1.1.3.0-24"], lapsed: [] };
     const { apply, held } = grace.hold(release, t, OWN_KEY, T0);
     assert.deepEqual(held, []);
@@ -94,7 +103,7 @@ describe("LeaseGrace", () => {
 
   it("this host's own lease, a key that is no lease, and a store that does not tell: no hold", () => {
     const t = table();
-    const grace = new LeaseGrace(10_000);
+    const grace = afterOutage();
     const own = grace.hold(
       { revision: "6", put: [], deleted: [OWN_KEY], lapsed: [OWN_KEY] },
       t,
@@ -124,7 +133,7 @@ describe("LeaseGrace", () => {
 
   it("a key listed again during its grace (a fresh entry) is not deleted when the grace ends", () => {
     const t = table();
-    const grace = new LeaseGrace(10_000);
+    const grace = afterOutage();
     t.apply(
       grace.hold(
         { revision: "6", put: [], deleted: ["1.1.2.0-24"], lapsed: ["1.1.2.0-24"] },
@@ -139,9 +148,39 @@ describe("LeaseGrace", () => {
     assert.equal(grace.size, 0);
   });
 
+  it("a lapse while the registry answered all along is a host gone: it goes at once", () => {
+    const t = table();
+    const grace = new LeaseGrace(10_000, 30_000);
+    const lapse = { revision: "6", put: [], deleted: ["1.1.2.0-24"], lapsed: ["1.1.2.0-24"] };
+    const { apply, held } = grace.hold(lapse, t, OWN_KEY, T0);
+    assert.deepEqual(held, []);
+    assert.deepEqual(t.apply(apply).changed, ["1.1.2.0-24"]);
+  });
+
+  it("lapses are held while the registry is out of reach and until 30 s after it came back", () => {
+    const grace = new LeaseGrace(10_000, 30_000);
+    const lapse = (n: number, revision: string) => ({
+      revision,
+      put: [],
+      deleted: [`1.1.${n}.0-24`],
+      lapsed: [`1.1.${n}.0-24`],
+    });
+    const t = table();
+    grace.unreachable();
+    assert.equal(grace.hold(lapse(2, "6"), t, OWN_KEY, T0).held.length, 1, "still out of reach");
+    grace.reached(T0 + 5_000);
+    grace.reached(T0 + 20_000); // answered again: the aftermath counts from the first answer
+    assert.equal(grace.hold(lapse(3, "7"), t, OWN_KEY, T0 + 35_000).held.length, 1, "30 s after");
+    const t2 = table();
+    const fresh = new LeaseGrace(10_000, 30_000);
+    fresh.unreachable();
+    fresh.reached(T0);
+    assert.deepEqual(fresh.hold(lapse(2, "6"), t2, OWN_KEY, T0 + 30_001).held, [], "too late");
+  });
+
   it("a lapse and a release in one batch: only the lapse is held", () => {
     const t = table();
-    const grace = new LeaseGrace(10_000);
+    const grace = afterOutage();
     const { apply, held } = grace.hold(
       {
         revision: "6",
