@@ -166,7 +166,17 @@ export function parseInterfaceAddress(text: string): { address: IpAddress; prefi
  * ```
  */
 export function formatPrefix(p: Prefix): string {
-  return `${formatAddress(p.address)}/${p.length}`;
+  const { address, length } = p;
+  // The common prefix in one step, formatAddress's IPv4 text written out: a sync formats
+  // thousands, and each function called for each is one more for the JIT's slowest tier.
+  if (
+    address.family === 4 && typeof address.value === "bigint" && address.value >= 0n &&
+    address.value <= 0xffffffffn
+  ) {
+    const n = Number(address.value);
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${length}`;
+  }
+  return `${formatAddress(address)}/${length}`;
 }
 
 /**
