@@ -69,7 +69,9 @@ export function splitRouteDump(entries: readonly unknown[]): RouteDump {
       (gateway === undefined || (typeof gateway === "string" && gateway.indexOf(":") < 0)) &&
       r.prefsrc === undefined && r.nexthops === undefined && !("pref" in r)
     ) {
-      (inMain(r.table) ? main : others).push(r);
+      // Without -d ip prints no table for main: the test of inMain, in place.
+      const table = r.table;
+      (table === undefined || inMain(table) ? main : others).push(r);
     } else if (isIpv6(r)) {
       if (inMain(r.table)) main6.push(r);
     } else (inMain(r.table) ? main : others).push(r);

@@ -70,9 +70,6 @@ export function offLinkFinding(
   };
 }
 
-/** Whether `only` (the destination doctor follows, if any) is inside the route's prefix. */
-const concerns = (r: Route, only?: IpAddress) => only === undefined || prefixContains(r.dst, only);
-
 /**
  * The routes whose gateways are checked: hg's, anyone's inside the cluster network, and the
  * route the kernel picks for the destination (`picked`, from any table).
@@ -91,9 +88,12 @@ function pathRoutes(ctx: DoctorContext, only?: IpAddress, picked?: Route): Route
       !isLocalAddress(ctx.obs.host, r.gateway));
   };
   const routes: Route[] = [];
+  // Only routes holding `only` when it is given (tested in place: a call per route is one more
+  // function for the JIT to compile).
   for (const r of ctx.obs.host.routes) {
     if (
-      r.type === "unicast" && r.gateway !== undefined && concerns(r, only) &&
+      r.type === "unicast" && r.gateway !== undefined &&
+      (only === undefined || prefixContains(r.dst, only)) &&
       (r.protocol === HG_ROUTE_PROTOCOL ||
         (cluster !== undefined && r.dst.length > 0 && prefixCovers(cluster, r.dst)))
     ) routes.push(r);
