@@ -50,31 +50,20 @@ export function fastV4(text: string, start = 0, end = text.length): number {
 export function fastV4Prefix(text: string, separator = "/"): Prefix | undefined {
   const slash = text.indexOf(separator);
   if (slash < 7 || slash > 15) return undefined;
-  // fastV4's reading of text up to the separator, written out: a registry's keys and a routing
-  // table's routes are thousands, and a call each made fastV4 hot enough for the JIT's slowest
-  // tier to compile it as well, CPU a one-shot command pays for.
-  let value = 0;
-  let part = 0;
-  let partDigits = 0;
-  let dots = 0;
-  for (let i = 0; i < slash; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 46) {
-      if (partDigits === 0 || dots === 3) return undefined;
-      value = value * 256 + part;
-      part = 0;
-      partDigits = 0;
-      dots++;
-      continue;
-    }
-    if (c < 48 || c > 57) return undefined;
-    if (partDigits > 0 && part === 0) return undefined;
-    part = part * 10 + (c - 48);
-    if (part > 255) return undefined;
-    partDigits++;
-  }
-  if (dots !== 3 || partDigits === 0) return undefined;
-  value = value * 256 + part;
+  // The dotted quad before the separator, read part by part between its dots. Not a call into
+  // fastV4: a registry's keys and a routing table's routes are thousands, and a character loop
+  // per key made fastV4 (and this function) hot enough for the JIT's slowest tier to compile,
+  // CPU a one-shot command pays for; four calls of a small part reader cost less.
+  const dot1 = text.indexOf(".");
+  const dot2 = text.indexOf(".", dot1 + 1);
+  const dot3 = text.indexOf(".", dot2 + 1);
+  if (dot1 < 0 || dot2 < 0 || dot3 < 0 || dot3 > slash) return undefined;
+  const a = decimalPart(text, 0, dot1);
+  const b = decimalPart(text, dot1 + 1, dot2);
+  const c = decimalPart(text, dot2 + 1, dot3);
+  const d = decimalPart(text, dot3 + 1, slash);
+  if (a < 0 || b < 0 || c < 0 || d < 0) return undefined;
+  const value = ((a * 256 + b) * 256 + c) * 256 + d;
   const digits = text.length - slash - 1;
   if (digits < 1 || digits > 2) return undefined;
   const d0 = text.charCodeAt(slash + 1) - 48;
@@ -88,4 +77,24 @@ export function fastV4Prefix(text: string, separator = "/"): Prefix | undefined 
   if (length > 32 || value % 2 ** (32 - length) !== 0) return undefined;
   // As prefix.ts builds every prefix: frozen, the address frozen too.
   return Object.freeze({ address: Object.freeze({ family: 4, value: BigInt(value) }), length });
+}
+
+/**
+ * One part of a dotted quad, `text` from `from` to `to`: 1-3 decimal digits without a leading
+ * zero ("010" is refused, with its reason, by the careful parser), 0-255; else -1.
+ */
+function decimalPart(text: string, from: number, to: number): number {
+  const n = to - from;
+  if (n < 1 || n > 3) return -1;
+  const c0 = text.charCodeAt(from) - 48;
+  if (c0 < 0 || c0 > 9) return -1;
+  if (n === 1) return c0;
+  if (c0 === 0) return -1;
+  const c1 = text.charCodeAt(from + 1) - 48;
+  if (c1 < 0 || c1 > 9) return -1;
+  if (n === 2) return c0 * 10 + c1;
+  const c2 = text.charCodeAt(from + 2) - 48;
+  if (c2 < 0 || c2 > 9) return -1;
+  const value = c0 * 100 + c1 * 10 + c2;
+  return value > 255 ? -1 : value;
 }
