@@ -122,13 +122,14 @@ export interface AgentHost {
   /**
    * {@link changeNow} for a plan of the leases of `subnets` alone: under the host lock it
    * observes only what such a plan reads (the routes overlapping `subnets`; links, addresses
-   * and forwarding whole), plans and applies; `appliedAt` is the wall clock (ms since the
-   * epoch) once applied, before the lock is given back. A host without it is changed through
-   * `changeNow`, planned whole.
+   * and forwarding whole), plans, applies, and awaits `settled` (the change's echo);
+   * `appliedAt` is the wall clock (ms since the epoch) then, before the lock is given back. A
+   * host without it is changed through `changeNow`, planned whole.
    */
   readonly changeSubnets?: <T extends { readonly plan: Plan }>(
     subnets: readonly Prefix[],
     planner: (host: HostState) => T | Promise<T>,
+    settled?: () => Promise<void>,
   ) => Promise<T & { readonly lockHeldMs: number; readonly appliedAt: number }>;
   /** `net.ipv4.ip_forward` and `net.ipv6.conf.all.forwarding`, as the observation has them. */
   readonly forwarding: () => Promise<readonly [boolean, boolean]>;
@@ -176,6 +177,7 @@ async function changeHostNow<T extends { readonly plan: Plan }>(
 async function changeSubnetsNow<T extends { readonly plan: Plan }>(
   subnets: readonly Prefix[],
   planner: (host: HostState) => T | Promise<T>,
+  settled?: () => Promise<void>,
 ): Promise<T & { readonly lockHeldMs: number; readonly appliedAt: number }> {
   const session = IpSession.open();
   try {
@@ -183,6 +185,7 @@ async function changeSubnetsNow<T extends { readonly plan: Plan }>(
       const began = performance.now();
       const planned = await planner(await observeSubnets(session, subnets));
       await applyPlan(planned.plan, session);
+      if (planned.plan.length > 0) await settled?.();
       return { ...planned, lockHeldMs: performance.now() - began, appliedAt: wallClock() };
     });
   } finally {
@@ -741,6 +744,15 @@ export class Agent {
         token = this.view.beginOwn(wallClock());
         part = host;
         return plan(host);
+      }, async () => {
+        // `ip monitor` stamps an event when it prints it: its echo, printed after the change
+        // was applied, would count as someone else's (one more whole look). Still under the
+        // lock, so that no other hg command's change can pass for it.
+        const until = Date.now() + ECHO_MS * 2;
+        while (token && !this.view.echoed(token) && Date.now() < until) {
+          await sleep(2, this.stop.signal);
+        }
+        await sleep(1, this.stop.signal); // the rest of a several-step echo
       });
       this.record(applied, keys);
       const seen = part;

@@ -119,6 +119,15 @@ export class HostView<T> {
   }
 
   /**
+   * Whether an event has been reported since the change begun with `token` began (its echo,
+   * most likely: `ip monitor` stamps an event when it prints it, which may be a little after
+   * the change was applied).
+   */
+  echoed(token: OwnChangeToken): boolean {
+    return this.#own === token && this.#latestOwn >= token.from;
+  }
+
+  /**
    * The change begun with `token` was done by `doneAt` (its events all happened before): the
    * kept observation becomes `update(kept)` (the host as the change left it), unless an event
    * made it stale before the change began, or one happened after it was done, or `update` does

@@ -152,6 +152,19 @@ describe("HostView: the agent's own change", () => {
     assert.equal(view.current(3000), undefined);
   });
 
+  it("says when its echo has come", () => {
+    const view = new HostView<string>(60_000);
+    view.observed(view.begin(1000), "s1");
+    const own = view.beginOwn(2000);
+    assert.equal(view.echoed(own), false);
+    view.changed(1999); // someone else's, from before it: not its echo
+    assert.equal(view.echoed(own), false);
+    view.observed(view.begin(2001), "s2");
+    const again = view.beginOwn(3000);
+    view.changed(3001);
+    assert.equal(view.echoed(again), true);
+  });
+
   it("an event after the change was done is not its echo", () => {
     const view = new HostView<string>(60_000);
     view.observed(view.begin(1000), "s1");
