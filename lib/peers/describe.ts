@@ -48,12 +48,13 @@ export function describeChanges(
 
 /** The words for one step, undefined for a step that is not a route or VXLAN entry. */
 function describeStep(step: Step, bySubnet: Map<string, DescribedPeer>): string | undefined {
-  const args = step.args;
   if (step.kind === "bridge") {
+    const args = step.args;
     if (args[0] !== "fdb") return undefined;
     return args[1] === "del" ? `vxlan fdb del ${args[2]}` : `vxlan fdb ${args[2]} -> ${args[6]}`;
   }
   if (step.kind !== "ip") return undefined;
+  const args = step.args;
   const object = args[0];
   if (object === "route") {
     if (args[1] === "del") return `route del ${args[2]}`;
