@@ -439,3 +439,39 @@ export function mustCpu(
   }
   return r;
 }
+
+/**
+ * `bun`'s arguments for the release build of `entry` into `out`: deno.json's `compile` task
+ * with its entry and output replaced, so every benchmark times the binary that ships (and the
+ * floors it compiles are built the same way).
+ *
+ * @example
+ * ```ts
+ * const args = releaseBuildArgs("cli/main.ts", "/tmp/hg");
+ * console.log(args.at(-1)); // "/tmp/hg"
+ * ```
+ */
+export function releaseBuildArgs(entry: string, out: string): string[] {
+  const tasks = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")).tasks;
+  const words = String(tasks?.compile ?? "").split(/\s+/);
+  const at = (word: string) => {
+    const i = words.indexOf(word);
+    if (words[0] !== "bun" || i < 0) {
+      throw new Error(`deno.json's compile task is not "bun build … ${word} …": ${tasks?.compile}`);
+    }
+    return i;
+  };
+  const args = words.slice(1);
+  args[at("cli/main.ts") - 1] = entry;
+  args[at("dist/hg") - 1] = out;
+  return args;
+}
+
+/** Builds `entry` into `out` as the release is built ({@link releaseBuildArgs}), from `cwd`. */
+export function compileRelease(entry: string, out: string, cwd: string = ROOT): string[] {
+  const args = releaseBuildArgs(entry, out);
+  const r = spawnSync("bun", args, { cwd, encoding: "utf8" });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`bun ${args.join(" ")}: ${(r.stderr || r.stdout).trim()}`);
+  return args;
+}

@@ -14,8 +14,8 @@
  * table.
  *
  * Run as root: `deno run -A bench/cni_bench.ts` (or `bun bench/cni_bench.ts`). hg is `HG_BIN`,
- * else `dist/hg`, compiled first (`bun build --compile --minify --bytecode cli/main.ts --outfile
- * dist/hg`) when it is missing or older than a source file. Every namespace it makes is named
+ * else `dist/hg`, compiled first as the release is (deno.json's compile task) when it is missing
+ * or older than a source file. Every namespace it makes is named
  * `hgbench-cni-*` and deleted at the end, also on failure; hg's lock files (`HG_RUN_DIR`) and
  * host-local's leases (`dataDir`) go to a temporary directory, removed at the end.
  *
@@ -29,11 +29,13 @@ import { join } from "node:path";
 import process from "node:process";
 import {
   checkpoint,
+  compileRelease,
   fmtMs,
   machineLine,
   markdownTable,
   median,
   must,
+  releaseBuildArgs,
   ROOT,
   timed,
   withNamespaces,
@@ -89,11 +91,8 @@ function hgBinary(): { path: string; what: string } {
   const path = join(ROOT, "dist", "hg");
   let rebuilt = "";
   if (!existsSync(path) || statSync(path).mtimeMs < newestSourceMs()) {
-    const args = ["build", "--compile", "--minify", "--bytecode", "cli/main.ts", "--outfile", path];
-    console.error(`building: bun ${args.join(" ")}`);
-    const r = spawnSync("bun", args, { cwd: ROOT, encoding: "utf8" });
-    if (r.error) throw r.error;
-    if (r.status !== 0) throw new Error(`bun build failed: ${(r.stderr || r.stdout).trim()}`);
+    console.error(`building: bun ${releaseBuildArgs("cli/main.ts", path).join(" ")}`);
+    compileRelease("cli/main.ts", path);
     rebuilt = ", compiled by this run";
   }
   const head = timed("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]);

@@ -8,7 +8,7 @@
  * registry of 1,000 leases against a raw `ip -batch` is measured the same way, as a reference.
  *
  * Run as root: `deno run -A bench/ipv6_routes_bench.ts` (or `bun bench/ipv6_routes_bench.ts`).
- * hg is the release build, `bun build --compile --minify --bytecode cli/main.ts` into the run's
+ * hg is the release build (deno.json's compile task) into the run's
  * temp dir (`HG_BIN` to time another binary), and hg from source under this runtime. Every way
  * runs as a child of `bash`'s `time` keyword, inside the host namespace via nsenter: wall time
  * and the user+sys CPU of the child and all its descendants (getrusage of the reaped children).
@@ -26,6 +26,7 @@ import process from "node:process";
 import {
   buildUplinkPair,
   checkpoint,
+  compileRelease,
   fmtMs,
   machineLine,
   markdownTable,
@@ -281,10 +282,7 @@ async function main(): Promise<void> {
     hgWhat = `HG_BIN=${hg}`;
   } else {
     hg = join(workDir, "hg");
-    const args = ["build", "--compile", "--minify", "--bytecode", "cli/main.ts", "--outfile", hg];
-    const b = spawnSync("bun", args, { cwd: ROOT, encoding: "utf8" });
-    if (b.status !== 0) throw new Error(`bun ${args.join(" ")} failed: ${b.stderr}`);
-    hgWhat = `release build: bun ${args.join(" ")}`;
+    hgWhat = `release build: bun ${compileRelease("cli/main.ts", hg).join(" ")}`;
   }
   const source = scriptArgv(join(ROOT, "cli", "main.ts"));
   const commit = timed("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.trim();

@@ -6,7 +6,7 @@
  * pings, to show the time growing linearly with the hosts and 50 hosts under 60 s. Each run is
  * checked (exit 0, every sampled pair answers) and followed by a timed `hg lab down`.
  *
- * hg is the release build of this tree (`bun build --compile --minify --bytecode`, into a temp
+ * hg is the release build of this tree (deno.json's compile task, into a temp
  * dir), or `HG_BIN`. `HGBENCH_BASELINE_BIN` adds another build (say one of an older commit),
  * timed in the same runs at `HGBENCH_BASELINE_NODES` (default 10,25: the old lab ran one
  * `hg peer add` per pair of hosts, 50 hosts took minutes). Sizes alternate within each of
@@ -25,10 +25,10 @@ import { join } from "node:path";
 import process from "node:process";
 import {
   checkpoint,
+  compileRelease,
   machineLine,
   markdownTable,
   median,
-  ROOT,
   timed,
   withCleanup,
 } from "./bench_util.ts";
@@ -108,12 +108,10 @@ function labUp(hg: string, n: number): Sample {
   return { wallMs: r.wallMs, cpuMs: r.cpuMs, hgRuns, pings, downMs: labDown(hg) };
 }
 
-/** `bun build --compile --minify --bytecode cli/main.ts` of this tree into the work dir. */
+/** The release build of this tree (deno.json's compile task) into the work dir. */
 function compile(): string {
   const out = join(work, "hg");
-  const args = ["build", "--compile", "--minify", "--bytecode", "cli/main.ts", "--outfile", out];
-  const r = spawnSync("bun", args, { cwd: ROOT, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`bun build failed: ${r.stderr}`);
+  compileRelease("cli/main.ts", out);
   return out;
 }
 

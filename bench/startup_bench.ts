@@ -6,7 +6,7 @@
  * of such a CLI built with commander) and one that reads what status reads from one
  * `ip -N -d -j -batch -` (links, addresses, neighbours, both families' routes), parses it and
  * prints it (the floor of a command that asks ip once), and one `ip -j route show`. hg is the release build
- * (`bun build --compile --minify --bytecode cli/main.ts`, built into a temp dir), or `HG_BIN`;
+ * (the release build, deno.json's compile task, built into a temp dir), or `HG_BIN`;
  * `HG_DENO_BIN` adds the same three rows for another build (the release workflow's
  * `deno compile` one), `HGBENCH_BASE_BIN` for an earlier build, in the same runs.
  *
@@ -24,6 +24,7 @@ import { join } from "node:path";
 import process from "node:process";
 import {
   checkpoint,
+  compileRelease,
   fmtMs,
   machineLine,
   markdownTable,
@@ -75,11 +76,9 @@ function timeIt(argv: readonly string[], input: string, env: Record<string, stri
   return { wallMs: Number(m[1]) * 1000, cpuMs: (Number(m[2]) + Number(m[3])) * 1000 };
 }
 
-/** `bun build --compile --minify --bytecode ENTRY --outfile OUT`, from `cwd`. */
+/** ENTRY built into OUT from `cwd` as the release is built (deno.json's compile task). */
 function compile(entry: string, out: string, cwd: string): void {
-  const args = ["build", "--compile", "--minify", "--bytecode", entry, "--outfile", out];
-  const r = spawnSync("bun", args, { cwd, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`bun ${args.join(" ")}: ${r.stderr}`);
+  compileRelease(entry, out, cwd);
 }
 
 const work = mkdtempSync(join(tmpdir(), "hgbench-startup-"));
