@@ -57,9 +57,10 @@ import { allocate, PreviousSubnetError } from "../store/allocate.ts";
 import { configEquals, type NetworkConfig } from "../store/config.ts";
 import { EtcdUnavailableError } from "../store/etcd/client.ts";
 import { type LeaseAttrs, leaseKey, leaseSubnets } from "../store/lease.ts";
-import type { RegistryEntry, SubnetStore } from "../store/store.ts";
+import type { LeaseChange, RegistryEntry, SubnetStore } from "../store/store.ts";
 import { observeSubnets } from "./host_part.ts";
 import { HostView, type OwnChangeToken } from "./host_view.ts";
+import { LeaseGrace } from "./lease_grace.ts";
 import { LeaseKeeper, type LeaseLostError } from "./lease_keeper.ts";
 import { type LeaseDelta, LeaseTable, offersLeaseChanges } from "./lease_table.ts";
 import type { Logger } from "./log.ts";
@@ -92,6 +93,8 @@ export interface AgentOptions {
   readonly relistMs?: number;
   /** How often the forwarding sysctls are read, a file read each (ms; default 10 s). */
   readonly checkMs?: number;
+  /** How long a peer's lease that lapsed in an outage keeps its routes (ms; see LeaseGrace). */
+  readonly lapseGraceMs?: number;
   /** The host it changes: this one by default (tests give their own). */
   readonly host?: AgentHost;
 }
@@ -254,6 +257,8 @@ export class Agent {
   private keeper!: LeaseKeeper;
   /** The registry's leases as last listed, with every watched change applied. */
   private readonly table = new LeaseTable();
+  /** Leases that lapsed in an outage, kept a while for their holders to claim (LeaseGrace). */
+  private readonly grace: LeaseGrace;
   /** The host as last observed, while no change event says otherwise. */
   private readonly view: HostView<Observed>;
   private reachable = true;
@@ -279,6 +284,7 @@ export class Agent {
 
   constructor(private readonly options: AgentOptions) {
     this.view = new HostView(options.repairMs ?? 300_000);
+    this.grace = new LeaseGrace(options.lapseGraceMs);
   }
 
   private get log(): Logger {
@@ -437,7 +443,7 @@ export class Agent {
           for await (const change of store.watchLeaseChanges(from, signal)) {
             rewatch = 0;
             this.reached(`at revision ${change.revision}`);
-            await this.changed(this.table.apply(change), false);
+            await this.changed(this.table.apply(this.holdLapsed(change)), false);
           }
         } else {
           for await (const _ of store.watchLeases(from, signal)) {
@@ -554,6 +560,32 @@ export class Agent {
     if (delta.changed.length > 0 || configChanged) await this.sync();
   }
 
+  /**
+   * A watch batch without the deletions of peers' leases that lapsed in a registry outage (see
+   * {@link LeaseGrace}): they stay in the table, and leave it when their grace ends unless
+   * written again meanwhile.
+   */
+  private holdLapsed(change: LeaseChange): LeaseChange {
+    const ownKey = leaseKey(this.keeper.subnets);
+    const { apply, held } = this.grace.hold(change, this.table, ownKey, Date.now());
+    if (held.length === 0) return apply;
+    this.log(
+      "info",
+      `lapsed without a release: ${held.map((e) => e.key).join(", ")}; routes kept for ` +
+        `${this.grace.graceMs / 1000} s while the holder claims the lease again`,
+    );
+    void sleep(this.grace.graceMs, this.stop.signal).then(async () => {
+      const ended = this.grace.ended(this.table, Date.now());
+      if (ended.size === 0 || this.stop.signal.aborted) return;
+      const { revision, entries } = this.table.listing();
+      const rest = entries.filter((e) => !ended.has(e.key));
+      await this.changed(this.table.replace({ revision, entries: rest }), false);
+    }).catch((e) =>
+      this.log("warn", `could not end a lapsed lease's grace: ${(e as Error).message}`)
+    );
+    return apply;
+  }
+
   /** The registry has no network config any more: write back the one this agent saw. */
   private async restoreConfig(): Promise<void> {
     const { store, restoreConfig = true } = this.options;
@@ -604,6 +636,7 @@ export class Agent {
     if (this.reachable) return;
     this.log("info", `registry reachable again ${where}`);
     this.reachable = true;
+    this.grace.reached(Date.now());
     void this.report();
   }
 
@@ -611,6 +644,7 @@ export class Agent {
     if (!this.reachable) return;
     this.log("warn", `registry unreachable, keeping every route as it is: ${e.message}`);
     this.reachable = false;
+    this.grace.unreachable();
     void this.report();
   }
 
