@@ -55,6 +55,7 @@ const SPECIAL: readonly SpecialRange[] = [
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "./prefix.ts";
  * isIpv6LinkLocal(parsePrefix("fe80::/64")); // true
  * ```
  */
@@ -67,6 +68,7 @@ export function isIpv6LinkLocal(prefix: Prefix): boolean {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "./address.ts";
  * specialAddress(parseAddress("224.0.0.1")); // "a multicast address"
  * specialAddress(parseAddress("10.0.12.7")); // undefined
  * ```
@@ -103,6 +105,7 @@ function firstSpecialV4(prefix: Prefix): SpecialRange | undefined {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "./address.ts";
  * specialAddressError("gateway", parseAddress("127.0.0.1"))?.message;
  * // "gateway 127.0.0.1 is a loopback address: give a host's unicast address"
  * ```
@@ -120,6 +123,7 @@ export function specialAddressError(role: string, address: IpAddress): InputErro
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "./prefix.ts";
  * specialPrefixError("subnet", parsePrefix("224.1.0.0/24"))?.message;
  * // "subnet 224.1.0.0/24 is in the multicast range 224.0.0.0/4: container subnets hold unicast host addresses"
  * ```
@@ -143,6 +147,8 @@ export function specialPrefixError(role: string, prefix: Prefix): InputError | u
  *
  * @example
  * ```ts
+ * import { parseAddress } from "./address.ts";
+ * import { parsePrefix } from "./prefix.ts";
  * segmentEdgeError("gateway", parseAddress("10.0.12.0"), parsePrefix("10.0.12.0/22"), "eth0")?.message;
  * // "gateway 10.0.12.0 is the network or broadcast address of 10.0.12.0/22 on eth0: ..."
  * ```

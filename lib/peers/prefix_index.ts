@@ -56,7 +56,7 @@ class FamilyIndex<T> {
  *
  * @example
  * ```ts
- * import { parsePrefix } from "../net/prefix.ts";
+ * import { parsePrefix, type Prefix } from "../net/prefix.ts";
  * const index = new PrefixIndex((r: { dst: Prefix }) => r.dst, [
  *   { dst: parsePrefix("10.64.0.0/10") },
  *   { dst: parsePrefix("10.64.2.0/24") },

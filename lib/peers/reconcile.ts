@@ -117,6 +117,8 @@ export interface ContainerSpace {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
  * gatewayAddressError("--public-ip", parseAddress("1.1.1.5"), [{ prefix: parsePrefix("1.1.0.0/16"), what: "the cluster network" }]);
  * // InputError: --public-ip 1.1.1.5 is inside the cluster network (1.1.0.0/16), where containers are, not hosts
  * ```

@@ -25,6 +25,7 @@ export interface VxlanPeer {
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
  * vxlanRouteArgs(parsePrefix("1.1.2.0/24"), "flannel.1");
  * // ["route", "replace", "1.1.2.0/24", "via", "1.1.2.0", "dev", "flannel.1", "onlink", "proto", "104"]
  * ```
