@@ -452,6 +452,10 @@ function planRouteSteps(t: RouteTargets, plan: Step[]) {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * const { plan, rejected } = reconcilePeers(state, [{ subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") }], "sync");
  * ```
  */
