@@ -63,6 +63,8 @@ export function routedContent(entry: RegistryEntry): string {
  *
  * @example
  * ```ts
+ * import type { SubnetStore } from "../store/store.ts";
+ * declare const store: SubnetStore;
  * const table = new LeaseTable();
  * table.replace(await store.listLeases()).changed; // every key, the first time
  * table.apply({ revision: "8", put: [], deleted: ["1.1.2.0-24"] }).changed; // ["1.1.2.0-24"]

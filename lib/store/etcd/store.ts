@@ -46,6 +46,10 @@ export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../../net/address.ts";
+ * import { parsePrefix } from "../../net/prefix.ts";
+ * import { EtcdClient } from "./client.ts";
+ * const attrs = { publicIp: parseAddress("10.0.12.13"), backendType: "host-gw", node: "h3" };
  * const store = new EtcdStore(new EtcdClient({ endpoints: ["http://127.0.0.1:2379"] }));
  * await store.claim({ subnet: parsePrefix("1.1.3.0/24") }, attrs, 24 * 3600); // true
  * ```
