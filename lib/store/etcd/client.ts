@@ -81,7 +81,14 @@ export class EtcdUnavailableError extends HgError {
  *
  * @example
  * ```ts
- * catch (e) { if (e instanceof EtcdOutcomeUnknownError) await etcd.range(key); }
+ * declare const etcd: EtcdClient;
+ * const key = "/coreos.com/network/subnets/1.1.3.0-24";
+ * try {
+ *   await etcd.createIfAbsent(key, "{...}", await etcd.leaseGrant(30));
+ * } catch (e) {
+ *   // The write may have been applied: read the key before writing it again.
+ *   if (e instanceof EtcdOutcomeUnknownError) await etcd.range(key);
+ * }
  * ```
  */
 export class EtcdOutcomeUnknownError extends EtcdUnavailableError {
@@ -99,7 +106,13 @@ export class EtcdOutcomeUnknownError extends EtcdUnavailableError {
  *
  * @example
  * ```ts
- * if (e instanceof EtcdRequestError && e.code === 5) console.log("no such lease");
+ * declare const etcd: EtcdClient;
+ * declare const lease: string; // an id leaseGrant gave, since expired
+ * try {
+ *   await etcd.put("/coreos.com/network/subnets/1.1.3.0-24", "{...}", lease);
+ * } catch (e) {
+ *   if (e instanceof EtcdRequestError && e.code === 5) console.log("no such lease");
+ * }
  * ```
  */
 export class EtcdRequestError extends HgError {
@@ -114,7 +127,16 @@ export class EtcdRequestError extends HgError {
  *
  * @example
  * ```ts
- * catch (e) { if (e instanceof EtcdCompactedError) resumeFrom(e.compactRevision); }
+ * declare const etcd: EtcdClient;
+ * declare function resumeFrom(revision: string): void; // list everything again, watch from there
+ * try {
+ *   const startRevision = "8";
+ *   for await (const events of etcd.watch("/coreos.com/network/subnets/", { prefix: true, startRevision })) {
+ *     console.log(events.length);
+ *   }
+ * } catch (e) {
+ *   if (e instanceof EtcdCompactedError) resumeFrom(e.compactRevision);
+ * }
  * ```
  */
 export class EtcdCompactedError extends HgError {
@@ -176,6 +198,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+ * declare const etcd: EtcdClient;
    * const { revision, kvs } = await etcd.range("/coreos.com/network/subnets/", { prefix: true });
    * ```
    */
@@ -195,6 +218,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * await etcd.put("/hg/a", "1"); // "2"
    * ```
    */
@@ -207,6 +231,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * await etcd.deleteKey("/hg/a"); // 1
    * ```
    */
@@ -220,6 +245,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * await etcd.createIfAbsent("/hg/a", "1"); // true
    * await etcd.createIfAbsent("/hg/a", "2"); // false
    * ```
@@ -237,6 +263,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * const [kv] = (await etcd.range("/hg/a")).kvs;
    * await etcd.putIfModRevision("/hg/a", "3", kv.modRevision); // true unless changed meanwhile
    * ```
@@ -258,6 +285,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * await etcd.deleteIfValue("/hg/a", "3"); // true
    * ```
    */
@@ -274,6 +302,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * const id = await etcd.leaseGrant(30); // "7587870245190312708"
    * ```
    */
@@ -290,6 +319,8 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
+   * const id = await etcd.leaseGrant(30);
    * await etcd.leaseKeepAlive(id); // 30
    * ```
    */
@@ -304,6 +335,8 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
+   * const id = await etcd.leaseGrant(30);
    * await etcd.leaseRevoke(id); // true
    * ```
    */
@@ -323,6 +356,8 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
+   * const id = await etcd.leaseGrant(30);
    * await etcd.leaseTimeToLive(id); // { ttl: 29, granted: 30 }
    * ```
    */
@@ -342,6 +377,8 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
+   * const signal = AbortSignal.timeout(60_000);
    * for await (const events of etcd.watch("/coreos.com/network/subnets/", { prefix: true, signal })) {
    *   for (const e of events) console.log(e.type, e.key, e.modRevision);
    * }
