@@ -198,7 +198,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
- * declare const etcd: EtcdClient;
+   * declare const etcd: EtcdClient;
    * const { revision, kvs } = await etcd.range("/coreos.com/network/subnets/", { prefix: true });
    * ```
    */
