@@ -49,6 +49,11 @@ function subnetsOf(entry: RegistryEntry | undefined): Prefix[] {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { leaseOf } from "../store/lease.ts";
+ * const attrs = { publicIp: parseAddress("10.0.12.12"), backendType: "host-gw", node: "h2" };
+ * const entry = { key: "1.1.2.0-24", lease: leaseOf({ subnet: parsePrefix("1.1.2.0/24") }, attrs) };
  * touchedSubnets([{ key: "1.1.2.0-24", before: undefined, after: entry }]); // [1.1.2.0/24]
  * ```
  */
@@ -63,6 +68,9 @@ export function touchedSubnets(changes: readonly LeaseChangeOf[]): Prefix[] {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState;
  * routesTouching(state, [parsePrefix("1.1.2.0/24")]); // hg's route to it, 1.1.0.0/16 routes, ...
  * ```
  */
@@ -105,7 +113,14 @@ export function indexHost(state: HostState): IndexedHost {
  *
  * @example
  * ```ts
- * const now = amendHost(kept, [parsePrefix("1.1.2.0/24")], await observeSubnets(session, subnets));
+ * import { observeSubnets } from "../agent/host_part.ts";
+ * import type { HostState } from "../host/state.ts";
+ * import { IpSession } from "../ip/session.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const whole: HostState; // the host as last observed whole
+ * const kept = indexHost(whole);
+ * const subnets = [parsePrefix("1.1.2.0/24")];
+ * const now = amendHost(kept, subnets, await observeSubnets(IpSession.open(), subnets));
  * ```
  */
 export function amendHost(
@@ -149,6 +164,11 @@ const DEFAULT_METRIC = { 4: 0, 6: 1024 } as const;
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { ipStep } from "../plan/step.ts";
+ * declare const kept: IndexedHost; // the kept observation
+ * declare const part: HostState; // observeSubnets of 1.1.9.0/24 under the lock
  * amendByPlan(kept, [parsePrefix("1.1.9.0/24")], part, [
  *   ipStep(["route", "replace", "1.1.9.0/24", "via", "10.0.12.19", "dev", "eth0", "proto", "104"]),
  * ])?.state.routes; // ..., 1.1.9.0/24 via 10.0.12.19 dev eth0 proto 104
@@ -210,6 +230,12 @@ export function amendByPlan(
  *
  * @example
  * ```ts
+ * import type { LeaseTable } from "../agent/lease_table.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { makeNetworkConfig } from "../store/config.ts";
+ * declare const table: LeaseTable; // the agent's kept listing
+ * declare const changes: LeaseChangeOf[]; // what the watch reported
+ * const config = makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24);
  * changedLeasesBlocker(config, (s) => table.overlapping(s), changes, {
  *   node: "h1",
  *   ownKey: "1.1.1.0-24",
@@ -256,7 +282,13 @@ export function changedLeasesBlocker(
  *
  * @example
  * ```ts
- * const { plan } = planChangedLeases(kept, config, changes, ownEntry, { node: "h1", bridge: "cni0" });
+ * import type { NetworkConfig } from "../store/config.ts";
+ * import type { RegistryEntry } from "../store/store.ts";
+ * declare const kept: IndexedHost;
+ * declare const config: NetworkConfig;
+ * declare const changes: LeaseChangeOf[]; // h9's lease of 1.1.9.0/24 (via 10.0.12.19) put
+ * declare const ownEntry: RegistryEntry; // this host's lease
+ * const { plan } = planChangedLeases(kept.state, config, changes, ownEntry, { node: "h1", bridge: "cni0" });
  * // [ip route replace 1.1.9.0/24 via 10.0.12.19 dev eth0 proto 104]
  * ```
  */
