@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { applyPlan, observeHost, parseAddress, parsePrefix, planPeerAdd, renderPlan } from "./mod.ts";
- * const plan = planPeerAdd(await observeHost(), { subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") });
+ * const { plan } = planPeerAdd(await observeHost(), { subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") });
  * console.log(renderPlan(plan)); // ["ip route replace 1.1.2.0/24 via 10.0.12.7 dev eth0 proto 104"]
  * await applyPlan(plan);
  * ```

@@ -25,6 +25,7 @@ export type Shell = "bash" | "zsh" | "fish";
  *
  * @example
  * ```ts
+ * import { Argument } from "@commander-js/extra-typings";
  * new Argument("<shell>").choices(SHELLS);
  * ```
  */
@@ -82,7 +83,8 @@ export interface CompletionCommand {
  * // bash: source <(hg completions bash)
  * // zsh:  source <(hg completions zsh), or save as `_hg` in a directory on $fpath
  * // fish: hg completions fish | source
- * process.stdout.write(completionScript("zsh", buildProgram()));
+ * import { buildProgram } from "./program.ts";
+ * process.stdout.write(completionScript("zsh", await buildProgram()));
  * ```
  */
 export function completionScript(shell: Shell, program: Command | CompletionCommand): string {

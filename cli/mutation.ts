@@ -28,7 +28,13 @@ export interface Planned {
  *
  * @example
  * ```ts
- * await mutate(out, async (host) => ({ plan: planPeerAdd(host, req).plan, summary: "peer 1.1.2.0/24 via 10.0.12.7" }));
+ * import { parseAddress } from "../lib/net/address.ts";
+ * import { parsePrefix } from "../lib/net/prefix.ts";
+ * import { planPeerAdd } from "../lib/peers/plan.ts";
+ * import { Output } from "./output.ts";
+ * declare const out: Output; // the command's output, with its --dry-run and --json
+ * const req = { subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") };
+ * await mutate(out, (host) => ({ plan: planPeerAdd(host, req).plan, summary: "peer 1.1.2.0/24 via 10.0.12.7" }));
  * ```
  */
 export function mutate(

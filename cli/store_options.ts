@@ -17,7 +17,10 @@ import { addressValue, durationValue, nodeValue } from "./flags.ts";
  *
  * @example
  * ```ts
- * storeOptions(new Command("ls")).action((opts) => openStoreFrom(opts));
+ * import { Command } from "@commander-js/extra-typings";
+ * storeOptions(new Command("leases")).action(async (opts) => {
+ *   console.log((await openStoreFrom(opts).listLeases()).entries.length);
+ * });
  * ```
  */
 export function storeOptions<Args extends unknown[], Opts extends OptionValues>(

@@ -46,6 +46,15 @@ const RETRY_MAX_MS = 5000;
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import type { SubnetStore } from "../store/store.ts";
+ * import { makeLogger } from "./log.ts";
+ * declare const store: SubnetStore;
+ * declare const signal: AbortSignal;
+ * const attrs = { publicIp: parseAddress("10.0.12.11"), backendType: "host-gw", node: "h1" };
+ * const lease = { subnet: parsePrefix("1.1.1.0/24") };
+ * const log = makeLogger("text");
  * const keeper = new LeaseKeeper({ store, attrs, ttlSeconds: 60, subnets: lease, log });
  * const lost = await keeper.run(signal); // a LeaseLostError, or undefined once signal aborts
  * ```

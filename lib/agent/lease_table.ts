@@ -67,7 +67,7 @@ export function routedContent(entry: RegistryEntry): string {
  * declare const store: SubnetStore;
  * const table = new LeaseTable();
  * table.replace(await store.listLeases()).changed; // every key, the first time
- * table.apply({ revision: "8", put: [], deleted: ["1.1.2.0-24"] }).changed; // ["1.1.2.0-24"]
+ * table.apply({ revision: "8", put: [], deleted: ["1.1.2.0-24"] }).changed; // ["1.1.2.0-24"] if listed
  * ```
  */
 export class LeaseTable {

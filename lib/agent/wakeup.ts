@@ -51,6 +51,7 @@ export class Wakeup {
  *
  * @example
  * ```ts
+ * const signal = AbortSignal.timeout(60_000);
  * await sleep(500, signal);
  * ```
  */

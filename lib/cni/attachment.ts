@@ -23,6 +23,8 @@ export interface AttachmentKey {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * findAttachment(state, { network: "hg", containerId: "0123abcd", ifname: "eth0" })?.address;
  * ```
  */

@@ -29,7 +29,7 @@ export interface CniErrorDocument {
  *
  * @example
  * ```ts
- * cniErrorDocument(new CniError(4, "CNI_IFNAME is empty"), "1.0.0"); // { cniVersion: "1.0.0", code: 4, msg: "CNI_IFNAME is empty" }
+ * cniErrorDocument(new CniError(4, "CNI_IFNAME is empty"), "1.0.0"); // { cniVersion: "1.0.0", code: 4, msg: "hg: CNI_IFNAME is empty" }
  * ```
  */
 export function cniErrorDocument(

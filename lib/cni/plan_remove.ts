@@ -15,6 +15,8 @@ import type { CniContainer, HgNetConf } from "./request.ts";
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import type { HgNetConf } from "./request.ts";
  * declare const host: HostState;
  * declare const conf: HgNetConf;
  * planCniDel(host, conf, { id: "0123abcd", ifname: "eth0" }); // [] when already gone
@@ -35,6 +37,8 @@ export function planCniDel(host: HostState, conf: HgNetConf, container: CniConta
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import type { HgNetConf } from "./request.ts";
  * declare const host: HostState;
  * declare const conf: HgNetConf;
  * planCniGc(host, { ...conf, validAttachments: [] }); // deletes every attachment of the network

@@ -22,6 +22,8 @@ import {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
  * pickAddress(parsePrefix("1.1.1.0/24"), [parseAddress("1.1.1.1")]); // 1.1.1.2
  * ```
  */
@@ -76,8 +78,11 @@ export function pickAddress(
  *
  * @example
  * ```ts
- * declare const host: HostState;
- * pickAddress(subnet, takenAddresses(host, gateway));
+ * import type { HostState } from "../host/state.ts";
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const host: HostState; // bridge cni0 1.1.1.1/24, container web1 at 1.1.1.2
+ * pickAddress(parsePrefix("1.1.1.0/24"), takenAddresses(host, parseAddress("1.1.1.1"))); // 1.1.1.3
  * ```
  */
 export function takenAddresses(host: Pick<HostState, "links">, gateway: IpAddress): IpAddress[] {

@@ -40,6 +40,8 @@ export interface ContainerEntry {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * declare const state: HostState; // hg's containers web1 and web2 on bridge cni0
  * listContainers(state).map((c) => c.name); // ["web1", "web2"]
  * ```
  */
@@ -111,7 +113,9 @@ export function netnsContainers(state: Pick<HostState, "links">): ContainerEntry
  *
  * @example
  * ```ts
- * presentContainers(listContainers(state)).has("hgv1234abcd"); // true
+ * import type { HostState } from "../host/state.ts";
+ * declare const state: HostState; // hg's bridge cni0 1.1.1.1/24, its container web1 (host veth hgv1234abcd)
+ * presentContainers(listContainers(state)).has("hgv1234abcd"); // true while /run/netns/web1 exists
  * ```
  */
 export function presentContainers(entries: readonly ContainerEntry[]): Set<string> {

@@ -50,6 +50,8 @@ export interface NetnsAddPlan {
  *
  * @example
  * ```ts
+ * import type { HostLinks } from "./observe.ts";
+ * declare const host: HostLinks; // bridge cni0 1.1.1.1/24, no containers yet
  * const { plan, address } = planNetnsAdd({ host, bridge: "cni0", name: "web1", netnsExists: false });
  * ```
  */

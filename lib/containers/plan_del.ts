@@ -9,6 +9,8 @@ import type { HostLinks } from "./observe.ts";
  *
  * @example
  * ```ts
+ * import type { HostLinks } from "./observe.ts";
+ * declare const state: HostLinks; // hg's container web1 on bridge cni0
  * planNetnsDel(state, "web1", true); // [ip netns del web1]
  * ```
  */

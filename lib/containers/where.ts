@@ -15,7 +15,8 @@ import type { ContainerEntry } from "./list.ts";
  *
  * @example
  * ```ts
- * declare const c: ContainerEntry;
+ * import type { ContainerEntry } from "./list.ts";
+ * declare const c: ContainerEntry; // hg's container web1
  * containerNetns(c); // "web1" or "/run/netns/netns-1f2e..."
  * ```
  */
@@ -28,7 +29,8 @@ export function containerNetns(c: ContainerEntry): string | undefined {
  *
  * @example
  * ```ts
- * declare const c: ContainerEntry;
+ * import type { ContainerEntry } from "./list.ts";
+ * declare const c: ContainerEntry; // hg's container web1
  * containerIpCommand(c, "route flush cache"); // "ip -n web1 route flush cache"
  * ```
  */
@@ -41,7 +43,8 @@ export function containerIpCommand(c: ContainerEntry, command: string): string {
  *
  * @example
  * ```ts
- * declare const c: ContainerEntry;
+ * import type { ContainerEntry } from "./list.ts";
+ * declare const c: ContainerEntry; // hg's container web1
  * containerExecCommand(c, "sysctl -w net/ipv4/icmp_echo_ignore_all=0"); // "ip netns exec web1 sysctl ..."
  * ```
  */
@@ -60,6 +63,7 @@ function enter(c: ContainerEntry): string {
  *
  * @example
  * ```ts
+ * import type { ContainerEntry } from "./list.ts";
  * declare const containers: ContainerEntry[];
  * findContainer(containers, "web1"); findContainer(containers, "3f2a9c"); findContainer(containers, "1.1.1.5");
  * ```

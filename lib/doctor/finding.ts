@@ -135,6 +135,7 @@ const SEVERITY_ORDER: Readonly<Record<Severity, number>> = {
  *
  * @example
  * ```ts
+ * declare const findings: Finding[]; // what the checks found
  * sortFindings(findings)[0]; // the first error a packet runs into
  * ```
  */

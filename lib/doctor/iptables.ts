@@ -252,7 +252,10 @@ function effect(target: string | undefined): SkippedRule["could"] | undefined {
  *
  * @example
  * ```ts
- * forwardVerdict(filter, { src, dst, iif: "cni0", oif: "eth0" }).accepted;
+ * import { parseAddress } from "../net/address.ts";
+ * const filter = parseIptablesSave("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n-A FORWARD -s 1.1.0.0/16 -j ACCEPT\nCOMMIT\n");
+ * const [src, dst] = [parseAddress("1.1.1.2"), parseAddress("1.1.2.2")];
+ * forwardVerdict(filter, { src, dst, iif: "cni0", oif: "eth0" }).accepted; // true
  * ```
  */
 export function forwardVerdict(filter: IptablesFilter, packet: ForwardedPacket): FirewallVerdict {
@@ -266,7 +269,10 @@ export function forwardVerdict(filter: IptablesFilter, packet: ForwardedPacket):
  *
  * @example
  * ```ts
- * chainVerdict(filter, "INPUT", { src, dst, iif: "eth0", protocol: "udp", dport: 8472 }).accepted;
+ * import { parseAddress } from "../net/address.ts";
+ * const filter = parseIptablesSave("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n-A FORWARD -s 1.1.0.0/16 -j ACCEPT\nCOMMIT\n");
+ * const [src, dst] = [parseAddress("10.0.12.12"), parseAddress("10.0.12.11")];
+ * chainVerdict(filter, "INPUT", { src, dst, iif: "eth0", protocol: "udp", dport: 8472 }).accepted; // true
  * ```
  */
 export function chainVerdict(

@@ -64,6 +64,7 @@ export function ipv6Context(obs: Observation): DoctorContext {
  *
  * @example
  * ```ts
+ * import type { DoctorContext } from "./context.ts";
  * declare const ctx6: DoctorContext;
  * carriesIpv6(ctx6); // true when cni0 has fd00:1:1::1/64
  * ```
@@ -79,6 +80,7 @@ export function carriesIpv6(ctx6: DoctorContext): boolean {
  *
  * @example
  * ```ts
+ * import type { DoctorContext } from "./context.ts";
  * declare const ctx6: DoctorContext;
  * withoutDadFailed(ctx6).containers.length;
  * ```

@@ -249,7 +249,11 @@ function parseRule(json: Json): NftRule {
  *
  * @example
  * ```ts
+ * const nftOutput = JSON.stringify({ nftables: [
+ *   { chain: { family: "inet", table: "filter", name: "forward", type: "filter", hook: "forward", prio: 0, policy: "drop" } },
+ * ]});
  * parseNftRuleset(JSON.parse(nftOutput)).chains.filter((c) => c.hook === "forward");
+ * // [{ family: "inet", table: "filter", name: "forward", hook: "forward", priority: 0, policy: "drop", rules: [] }]
  * ```
  */
 export function parseNftRuleset(document: unknown): NftRuleset {
@@ -331,6 +335,9 @@ function conditionHolds(c: Condition, p: Packet): boolean | undefined {
  *
  * @example
  * ```ts
+ * import type { ForwardedPacket } from "./packet.ts";
+ * declare const ruleset: NftRuleset; // nft -j list ruleset, parsed
+ * declare const packet: ForwardedPacket;
  * nftForwardVerdict(ruleset, packet, new Set(["ip filter"])).accepted;
  * ```
  */
@@ -348,6 +355,9 @@ export function nftForwardVerdict(
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * declare const ruleset: NftRuleset; // nft -j list ruleset, parsed
+ * const [src, dst] = [parseAddress("10.0.12.12"), parseAddress("10.0.12.11")];
  * nftHookVerdict(ruleset, { src, dst, iif: "eth0", protocol: "udp", dport: 8472 }, ["prerouting", "input"]).accepted;
  * ```
  */

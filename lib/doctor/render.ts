@@ -11,6 +11,9 @@ import type { Diagnosis } from "./diagnose.ts";
  *
  * @example
  * ```ts
+ * import { diagnose } from "./diagnose.ts";
+ * import type { Observation } from "./observation.ts";
+ * declare const observation: Observation; // a host as doctor read it
  * console.log(renderDiagnosis(diagnose(observation)).join("\n"));
  * ```
  */

@@ -165,6 +165,7 @@ function parseRegistry(value: unknown): RegistryObservation {
  *
  * @example
  * ```ts
+ * import { readFile } from "node:fs/promises";
  * const observation = parseSnapshot(JSON.parse(await readFile("host.json", "utf8")));
  * ```
  */

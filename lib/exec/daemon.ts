@@ -48,6 +48,7 @@ async function exited(pid: number, ms: number): Promise<boolean> {
  *
  * @example
  * ```ts
+ * declare const pid: number; // a daemon started by this program
  * if (await stopDaemon(pid, 10_000) === "killed") console.error(`${pid} ignored SIGTERM`);
  * ```
  */

@@ -21,6 +21,8 @@ export interface BridgeState {
  *
  * @example
  * ```ts
+ * import type { HostState } from "./state.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * findBridge(state, "cni0")?.gateway?.prefix; // 1.1.1.0/24
  * ```
  */

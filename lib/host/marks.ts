@@ -52,6 +52,7 @@ export interface ContainerMark {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
  * containerAlias({ name: "web1", address: parseAddress("1.1.1.2"), prefixLength: 24 }); // "hg:web1@1.1.1.2/24"
  * // dual-stack: "hg:web1@1.1.1.2/24,fd00:1:1::2/64"
  * ```

@@ -18,7 +18,11 @@ export interface LocalNetwork {
  *
  * @example
  * ```ts
- * overlappingNetworks(state, parsePrefix("10.0.0.0/8"), ["cni0"]); // [{ prefix: 10.0.12.0/22, where: "address on eth0" }]
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import type { HostState } from "./state.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
+ * overlappingNetworks(state, parsePrefix("10.0.0.0/8"), ["cni0"]);
+ * // [{ prefix: 10.0.12.0/22, source: "address", where: "address on eth0" }]
  * ```
  */
 export function overlappingNetworks(

@@ -29,6 +29,9 @@ export interface LeaseAddresses {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import type { HostState } from "./state.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * leaseAddresses(state, {}, "eth0"); // { publicIp: 10.0.12.11, publicIpv6: fd00:12::11 }
  * leaseAddresses(state, { publicIp: parseAddress("10.0.12.0") }); // throws: the network address of 10.0.12.0/22
  * ```
@@ -93,6 +96,8 @@ export function leaseAddresses(
  *
  * @example
  * ```ts
+ * import type { HostState } from "./state.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * publicAddress(state); // { address: 10.0.12.11, ifname: "eth0" }
  * publicAddress(state, "10.0.12.11"); // the same, found by address
  * ```
@@ -142,6 +147,9 @@ export function publicAddress(state: HostState, iface?: string, family: 4 | 6 = 
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import type { HostState } from "./state.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * uplinkOf(state, parseAddress("10.0.12.11")); // { ifname: "eth0", mtu: 1500 }
  * ```
  */
@@ -176,6 +184,9 @@ export function uplinkMtu(state: HostState, address: IpAddress | undefined): num
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import type { HostState } from "./state.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * interfaceWithAddress(state, parseAddress("10.0.12.11"))?.ifname; // "eth0"
  * ```
  */

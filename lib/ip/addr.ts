@@ -49,6 +49,10 @@ export interface AddressedLink {
  *
  * @example
  * ```ts
+ * const text = JSON.stringify([{
+ *   ifindex: 3, ifname: "cni0", mtu: 1500, flags: ["UP"],
+ *   addr_info: [{ family: "inet", local: "1.1.1.1", prefixlen: 24, scope: "global" }],
+ * }]);
  * const links = parseAddresses(text);
  * links.find((l) => l.ifname === "cni0")?.addresses[0].prefix; // 1.1.1.0/24
  * ```

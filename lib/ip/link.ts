@@ -49,6 +49,7 @@ export interface Link {
  *
  * @example
  * ```ts
+ * declare const text: string; // what `ip -j -d link` printed
  * parseLinks(text).filter((l) => l.master === "cni0"); // the bridge's ports
  * ```
  */

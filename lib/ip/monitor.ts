@@ -25,6 +25,8 @@ import { startProcess } from "../exec/spawn.ts";
  *
  * @example
  * ```ts
+ * declare function requestRepair(at: number): void;
+ * const signal = AbortSignal.timeout(60_000);
  * for await (const at of netChanges(signal)) requestRepair(at);
  * ```
  */

@@ -39,6 +39,7 @@ export interface NetState {
  *
  * @example
  * ```ts
+ * import { IpSession } from "./session.ts";
  * const { links, addresses, routes } = await readNetState(IpSession.open("hglab-h1"));
  * ```
  */

@@ -18,6 +18,7 @@ export function prefixRange(p: Prefix): { first: bigint; last: bigint } {
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "./prefix.ts";
  * overlappingPairs([{ prefix: parsePrefix("1.1.0.0/16") }, { prefix: parsePrefix("1.1.2.0/24") }], (x) => x.prefix);
  * // [[{ prefix: 1.1.0.0/16 }, { prefix: 1.1.2.0/24 }]]
  * ```

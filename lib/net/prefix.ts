@@ -15,6 +15,7 @@ import { fastV4Prefix } from "./dotted_quad.ts";
  *
  * @example
  * ```ts
+ * import { formatAddress } from "./address.ts";
  * const p: Prefix = parsePrefix("10.1.0.0/16");
  * formatAddress(p.address); // "10.1.0.0"
  * p.length; // 16
@@ -147,6 +148,7 @@ export function parsePrefix(text: string): Prefix {
  *
  * @example
  * ```ts
+ * import { formatAddress } from "./address.ts";
  * const { address, prefix } = parseInterfaceAddress("1.1.1.5/24");
  * formatAddress(address); // "1.1.1.5"
  * formatPrefix(prefix); // "1.1.1.0/24"
@@ -162,6 +164,7 @@ export function parseInterfaceAddress(text: string): { address: IpAddress; prefi
  *
  * @example
  * ```ts
+ * import { parseAddress } from "./address.ts";
  * formatPrefix(prefixOf(parseAddress("fd00:0:0:1::5"), 64)); // "fd00:0:0:1::/64"
  * ```
  */
@@ -185,6 +188,7 @@ export function formatPrefix(p: Prefix): string {
  * @throws {InputError} if the length is not a whole number 0-32 (IPv4) or 0-128 (IPv6).
  * @example
  * ```ts
+ * import { parseAddress } from "./address.ts";
  * formatPrefix(prefixOf(parseAddress("10.1.2.3"), 16)); // "10.1.0.0/16"
  * ```
  */
@@ -211,6 +215,7 @@ export function prefixOf(address: IpAddress, length: number): Prefix {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "./address.ts";
  * prefixContains(parsePrefix("10.0.0.0/8"), parseAddress("10.9.9.9")); // true
  * prefixContains(parsePrefix("::/0"), parseAddress("10.9.9.9")); // false
  * ```
@@ -344,6 +349,7 @@ export function subnetIndex(network: Prefix, subnet: Prefix): bigint {
  *
  * @example
  * ```ts
+ * import { formatAddress } from "./address.ts";
  * formatAddress(firstHost(parsePrefix("10.0.0.0/24"))); // "10.0.0.1"
  * formatAddress(firstHost(parsePrefix("10.0.0.0/31"))); // "10.0.0.0"
  * ```
@@ -360,6 +366,7 @@ export function firstHost(p: Prefix): IpAddress {
  *
  * @example
  * ```ts
+ * import { formatAddress } from "./address.ts";
  * formatAddress(lastHost(parsePrefix("10.0.0.0/24"))); // "10.0.0.254"
  * formatAddress(lastHost(parsePrefix("fd00::/64"))); // "fd00::ffff:ffff:ffff:ffff"
  * ```
@@ -375,6 +382,7 @@ export function lastHost(p: Prefix): IpAddress {
  * @throws {InputError} if the result would fall outside `p`.
  * @example
  * ```ts
+ * import { formatAddress } from "./address.ts";
  * formatAddress(hostAt(parsePrefix("10.0.0.0/24"), 10)); // "10.0.0.10"
  * hostAt(parsePrefix("10.0.0.0/24"), 256); // throws InputError
  * ```
@@ -396,6 +404,7 @@ export function hostAt(p: Prefix, n: bigint | number): IpAddress {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "./address.ts";
  * isUsableHost(parsePrefix("10.0.0.0/24"), parseAddress("10.0.0.7")); // true
  * isUsableHost(parsePrefix("10.0.0.0/24"), parseAddress("10.0.0.255")); // false
  * ```

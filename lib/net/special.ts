@@ -55,6 +55,7 @@ const SPECIAL: readonly SpecialRange[] = [
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "./prefix.ts";
  * isIpv6LinkLocal(parsePrefix("fe80::/64")); // true
  * ```
  */
@@ -67,6 +68,7 @@ export function isIpv6LinkLocal(prefix: Prefix): boolean {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "./address.ts";
  * specialAddress(parseAddress("224.0.0.1")); // "a multicast address"
  * specialAddress(parseAddress("10.0.12.7")); // undefined
  * ```
@@ -99,6 +101,7 @@ const ORDINARY_V4_BLOCK: readonly boolean[] = Array.from({ length: 256 }, (_, oc
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "./prefix.ts";
  * isOrdinaryV4(parsePrefix("100.64.3.0/24")); // true
  * isOrdinaryV4(parsePrefix("127.1.0.0/16")); // false
  * ```
@@ -130,6 +133,7 @@ function firstSpecialV4(prefix: Prefix): SpecialRange | undefined {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "./address.ts";
  * specialAddressError("gateway", parseAddress("127.0.0.1"))?.message;
  * // "gateway 127.0.0.1 is a loopback address: give a host's unicast address"
  * ```
@@ -147,6 +151,7 @@ export function specialAddressError(role: string, address: IpAddress): InputErro
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "./prefix.ts";
  * specialPrefixError("subnet", parsePrefix("224.1.0.0/24"))?.message;
  * // "subnet 224.1.0.0/24 is in the multicast range 224.0.0.0/4: container subnets hold unicast host addresses"
  * ```
@@ -171,6 +176,8 @@ export function specialPrefixError(role: string, prefix: Prefix): InputError | u
  *
  * @example
  * ```ts
+ * import { parseAddress } from "./address.ts";
+ * import { parsePrefix } from "./prefix.ts";
  * segmentEdgeError("gateway", parseAddress("10.0.12.0"), parsePrefix("10.0.12.0/22"), "eth0")?.message;
  * // "gateway 10.0.12.0 is the network or broadcast address of 10.0.12.0/22 on eth0: ..."
  * ```

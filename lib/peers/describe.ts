@@ -16,6 +16,7 @@ interface DescribedPeer {
  *
  * @example
  * ```ts
+ * import { ipStep } from "../plan/step.ts";
  * describeChanges([ipStep(["route", "replace", "1.1.3.0/24", "via", "10.0.12.13", "dev", "eth0", "proto", "104"])],
  *   [{ subnet: "1.1.3.0/24", via: "10.0.12.13", node: "node3" }]); // ["route add 1.1.3.0/24 via 10.0.12.13 (node3)"]
  * ```

@@ -9,7 +9,10 @@ import { ipStep, type Step } from "../plan/step.ts";
  *
  * @example
  * ```ts
- * hgRoutes(state).map((r) => formatPrefix(r.dst)); // ["1.1.2.0/24", "1.1.3.0/24"]
+ * import type { HostState } from "../host/state.ts";
+ * import { formatPrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // hg's routes to 1.1.101.0/24 via 10.0.12.12, fd00:1:0:65::/64 via fd00:12::12
+ * hgRoutes(state).map((r) => formatPrefix(r.dst)); // ["1.1.101.0/24", "fd00:1:0:65::/64"]
  * ```
  */
 export function hgRoutes(state: HostState): Route[] {
@@ -22,6 +25,9 @@ export function hgRoutes(state: HostState): Route[] {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { renderPlan } from "../plan/render.ts";
+ * declare const state: HostState; // hg's routes to 1.1.101.0/24 via 10.0.12.12, fd00:1:0:65::/64 via fd00:12::12
  * renderPlan(planHgRoutesRemoval(state)); // ["ip route flush proto 104", "ip route del fd00:1:0:65::/64 proto 104"]
  * ```
  */

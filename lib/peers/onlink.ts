@@ -15,6 +15,9 @@ export interface OnLink {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parseAddress } from "../net/address.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * onLinkInterface(state, parseAddress("10.0.12.7")); // { ifname: "eth0", prefix: 10.0.12.0/22 }
  * ```
  */

@@ -51,6 +51,8 @@ export interface ObservedPeer {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * declare const state: HostState; // flannel.1 on eth0 10.0.12.11/22, a route to 1.1.5.0/24 through it
  * observedPeers(state)[0]; // { subnet: "1.1.5.0/24", mode: "vxlan", peer: "10.0.20.12", reason: "10.0.20.12 is not on a local network: through flannel.1", ... }
  * ```
  */

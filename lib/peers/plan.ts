@@ -29,6 +29,10 @@ import type { PeerRequest } from "./request.ts";
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22, no route to 1.1.2.0/24 yet
  * planPeerAdd(state, { subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") }).plan;
  * // [ip route replace 1.1.2.0/24 via 10.0.12.7 dev eth0 proto 104]
  * ```
@@ -63,11 +67,17 @@ export function handMadeVxlan(
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // hg's route to 1.1.2.0/24 via 10.0.12.7
  * planPeerRemove(state, parsePrefix("1.1.2.0/24")); // [ip route del 1.1.2.0/24 proto 104]
  * ```
  * A VXLAN peer's neighbour and fdb entries go too.
  *
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // the VXLAN peer 1.1.5.0/24 through flannel.1
  * planPeerRemove(state, parsePrefix("1.1.5.0/24")); // [ip route del ..., ip neigh del 1.1.5.0 dev flannel.1, bridge fdb del ...]
  * ```
  */
@@ -87,7 +97,12 @@ export function planPeerRemove(state: HostState, subnet: Prefix): Plan {
  *
  * @example
  * ```ts
- * containerSpaces(state, "cni0", [parsePrefix("1.1.0.0/16")]); // [1.1.1.0/24 (bridge cni0), 1.1.0.0/16]
+ * import type { HostState } from "../host/state.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
+ * containerSpaces(state, "cni0", [parsePrefix("1.1.0.0/16")]);
+ * // [{ prefix: 1.1.1.0/24, what: "the container subnet of bridge cni0" },
+ * //  { prefix: 1.1.0.0/16, what: "the cluster network" }]
  * ```
  */
 export function containerSpaces(

@@ -126,6 +126,8 @@ export interface ContainerSpace {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
  * gatewayAddressError("--public-ip", parseAddress("1.1.1.5"), [{ prefix: parsePrefix("1.1.0.0/16"), what: "the cluster network" }]);
  * // InputError: --public-ip 1.1.1.5 is inside the cluster network (1.1.0.0/16), where containers are, not hosts
  * ```
@@ -468,6 +470,10 @@ function planRouteSteps(t: RouteTargets, plan: Step[]) {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * const { plan, rejected } = reconcilePeers(state, [{ subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") }], "sync");
  * ```
  */

@@ -25,6 +25,8 @@ export function notOnLinkMessage(via: IpAddress): string {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
  * peerRouteArgs(parsePrefix("1.1.2.0/24"), parseAddress("10.0.12.7"), "eth0");
  * // ["route", "replace", "1.1.2.0/24", "via", "10.0.12.7", "dev", "eth0", "proto", "104"]
  * ```

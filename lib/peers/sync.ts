@@ -78,6 +78,12 @@ export interface SelfIdentity {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import type { NetworkConfig } from "../store/config.ts";
+ * import type { LeaseListing } from "../store/store.ts";
+ * declare const state: HostState;
+ * declare const config: NetworkConfig;
+ * declare const listing: LeaseListing;
  * const { plan, refused } = planPeerSync(state, config, listing.entries, { node: "h1", bridge: "cni0" });
  * ```
  */

@@ -39,7 +39,11 @@ async function observePlanApply<S, T extends { readonly plan: Plan }>(
  *
  * @example
  * ```ts
- * const { plan } = await changeHost((host) => ({ plan: planPeerAdd(host, request) }));
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { planPeerAdd } from "../peers/plan.ts";
+ * const request = { subnet: parsePrefix("1.1.2.0/24"), via: parseAddress("10.0.12.7") };
+ * const { plan } = await changeHost((host) => ({ plan: planPeerAdd(host, request).plan }));
  * ```
  */
 export async function changeHost<T extends { readonly plan: Plan }>(
@@ -84,6 +88,10 @@ export async function changeObserved<S, T extends { readonly plan: Plan }>(
  *
  * @example
  * ```ts
+ * import { planCniDel } from "../cni/plan_remove.ts";
+ * import type { HgNetConf } from "../cni/request.ts";
+ * declare const conf: HgNetConf;
+ * const container = { id: "0123abcd", ifname: "eth0" };
  * await changeHostUnlocked((host) => ({ plan: planCniDel(host, conf, container) }));
  * ```
  */
@@ -103,6 +111,9 @@ export async function changeHostUnlocked<T extends { readonly plan: Plan }>(
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { planSetup } from "../setup/plan.ts";
+ * const request = { subnet: parsePrefix("1.1.1.0/24"), bridge: "cni0" };
  * const { plan, lockHeldMs } = await changeHostWhenNeeded((host) => ({ plan: planSetup(host, request) }));
  * ```
  */

@@ -10,6 +10,7 @@ export const RULE_COMMENT = "hg";
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
  * masqueradeRule(parsePrefix("1.1.1.0/24"), parsePrefix("1.1.0.0/16"));
  * // ["-s", "1.1.1.0/24", "!", "-d", "1.1.0.0/16", "-m", "comment", "--comment", "hg", "-j", "MASQUERADE"]
  * ```

@@ -28,8 +28,12 @@ import type { SetupRequest } from "./request.ts";
  * @param natRules `iptables -t nat -S POSTROUTING` lines; only read when masquerading.
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22, no bridge yet
  * planSetup(state, { subnet: parsePrefix("1.1.1.0/24"), bridge: "cni0" });
- * // ip link add cni0 type bridge, ip link set cni0 alias hg:bridge, ip addr add 1.1.1.1/24 dev cni0, ...
+ * // ip link add cni0 type bridge, ip link set cni0 alias hg:bridge, ip addr add 1.1.1.1/24 dev cni0,
+ * // ip link set cni0 up, sysctl -w net.ipv4.ip_forward=1
  * ```
  */
 export function planSetup(

@@ -30,6 +30,7 @@ export interface SubnetEnv {
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
  * formatSubnetEnv({ network: parsePrefix("1.1.0.0/16"), subnet: parsePrefix("1.1.1.0/24"), mtu: 1500, ipMasq: false });
  * // "FLANNEL_NETWORK=1.1.0.0/16\nFLANNEL_SUBNET=1.1.1.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n"
  * ```

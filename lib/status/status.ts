@@ -71,6 +71,8 @@ export interface Status {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * buildStatus(state, "cni0", new Set(["hgv1234abcd"])).bridge.subnet; // "1.1.1.0/24"
  * ```
  */

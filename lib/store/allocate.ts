@@ -64,6 +64,14 @@ export interface Allocation {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { makeNetworkConfig } from "./config.ts";
+ * import { leaseOf } from "./lease.ts";
+ * const config = makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24);
+ * const entries = [{ key: "1.1.3.0-24", lease: leaseOf({ subnet: parsePrefix("1.1.3.0/24") }, {
+ *   publicIp: parseAddress("10.0.12.13"), backendType: "host-gw", node: "h3",
+ * }) }];
  * whyNotFree(config, { subnet: parsePrefix("1.1.3.0/24") }, entries); // "it is leased to h3 (10.0.12.13)"
  * ```
  */
@@ -151,7 +159,11 @@ function candidateCount(config: NetworkConfig): bigint {
  *
  * @example
  * ```ts
- * subnetsAt(dualStack, 0n); // { subnet: 1.1.1.0/24, ipv6Subnet: fd00:1:1::/64 }
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { HOST_GW, makeNetworkConfig, makeSubnetRange } from "./config.ts";
+ * const ipv6 = makeSubnetRange(parsePrefix("fd00:1::/48"));
+ * const dualStack = makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24, {}, HOST_GW, ipv6);
+ * subnetsAt(dualStack, 0n); // { subnet: 1.1.1.0/24, ipv6Subnet: fd00:1:0:1::/64 }
  * ```
  */
 export function subnetsAt(config: NetworkConfig, n: bigint): LeaseSubnets {
@@ -187,6 +199,13 @@ export function ownLease(entries: readonly RegistryEntry[], attrs: LeaseAttrs): 
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { makeNetworkConfig } from "./config.ts";
+ * import { leaseOf } from "./lease.ts";
+ * const entries = [{ key: "1.1.1.0-24", lease: leaseOf({ subnet: parsePrefix("1.1.1.0/24") }, {
+ *   publicIp: parseAddress("10.0.12.11"), backendType: "host-gw", node: "h1",
+ * }) }];
  * freeSubnets(makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24), takenSubnets(entries), 2);
  * // [{ subnet: 1.1.2.0/24 }, { subnet: 1.1.3.0/24 }]
  * ```
@@ -288,7 +307,13 @@ export type AllocationPreview =
  *
  * @example
  * ```ts
- * previewAllocation(config, entries, { attrs, ttlSeconds: 86400 }, store.url); // { kind: "new", first: 1.1.1.0/24, free: 254 }
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { makeNetworkConfig } from "./config.ts";
+ * const config = makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24);
+ * const attrs = { publicIp: parseAddress("10.0.12.11"), backendType: "host-gw", node: "h1" };
+ * previewAllocation(config, [], { attrs, ttlSeconds: 86400 }, "file:///var/lib/hg/subnets.json");
+ * // { kind: "new", first: { subnet: 1.1.1.0/24 }, free: 255 }
  * ```
  */
 export function previewAllocation(
@@ -365,6 +390,10 @@ function previewIn(
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import type { SubnetStore } from "./store.ts";
+ * declare const store: SubnetStore;
+ * const publicIp = parseAddress("10.0.12.11");
  * const { lease, reused } = await allocate(store, { attrs: { publicIp, backendType: "host-gw", node: "h1" }, ttlSeconds: 86400 });
  * ```
  */

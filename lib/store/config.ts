@@ -65,6 +65,7 @@ export interface NetworkConfig extends SubnetRange {
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
  * configRanges(makeNetworkConfig(parsePrefix("1.1.0.0/16"))).length; // 1
  * ```
  */
@@ -93,6 +94,7 @@ export function defaultSubnetLen(network: Prefix): number {
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
  * makeSubnetRange(parsePrefix("fd00:1::/56")).subnetLen; // 64
  * ```
  */
@@ -138,6 +140,7 @@ export function makeSubnetRange(
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
  * makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24).subnetMin; // 1.1.1.0
  * ```
  */
@@ -359,6 +362,7 @@ export function configEquals(a: NetworkConfig, b: NetworkConfig): boolean {
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
  * describeNetworks(makeNetworkConfig(parsePrefix("1.1.0.0/16"))); // "1.1.0.0/16 /24"
  * ```
  */

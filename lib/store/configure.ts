@@ -10,6 +10,10 @@ import type { SubnetStore } from "./store.ts";
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { makeNetworkConfig } from "./config.ts";
+ * import type { SubnetStore } from "./store.ts";
+ * declare const store: SubnetStore; // a registry with no network config yet
  * await configureNetwork(store, makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24)); // "created"
  * ```
  */
@@ -44,6 +48,9 @@ export async function configureNetwork(
  *
  * @example
  * ```ts
+ * import type { SubnetStore } from "./store.ts";
+ * declare const store: SubnetStore;
+ * const config = await store.getConfig();
  * if (!config) throw noConfigError(store.url);
  * ```
  */

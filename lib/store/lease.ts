@@ -56,7 +56,14 @@ export interface LeaseVtep {
  *
  * @example
  * ```ts
- * leaseAttrsFor({ publicIp: parseAddress("10.0.12.11"), backendType: "host-gw" }, vxlanConfig).vtep;
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * import { makeNetworkConfig } from "./config.ts";
+ *
+ * const vxlan = { type: "vxlan", vni: 1, port: 8472, directRouting: false } as const;
+ * const vxlanConfig = makeNetworkConfig(parsePrefix("1.1.0.0/16"), 24, {}, vxlan);
+ * const attrs: LeaseAttrs = { publicIp: parseAddress("10.0.12.11"), backendType: "host-gw" };
+ * leaseAttrsFor(attrs, vxlanConfig).vtep;
  * // { mac: "0e:56:0a:00:0c:0b", vni: 1 }
  * ```
  */
@@ -88,6 +95,7 @@ export function leaseAttrsFor<T extends LeaseAttrs>(
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
  * leaseAddressError("--public-ip", parseAddress("fd00::7"), 4)?.message; // "--public-ip fd00::7 is IPv6: ..."
  * ```
  */
@@ -121,6 +129,7 @@ export interface LeaseSubnets {
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
  * leaseSubnets({ subnet: parsePrefix("1.1.1.0/24"), ipv6Subnet: parsePrefix("fd00:1:1::/64") }).length; // 2
  * ```
  */
@@ -140,6 +149,18 @@ export interface LeaseRoute {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
+ * import { formatPrefix, parsePrefix } from "../net/prefix.ts";
+ *
+ * const lease = {
+ *   subnet: parsePrefix("1.1.1.0/24"),
+ *   ipv6Subnet: parsePrefix("fd00:1:1::/64"),
+ *   attrs: {
+ *     publicIp: parseAddress("10.0.12.11"),
+ *     publicIpv6: parseAddress("fd00:12::11"),
+ *     backendType: "host-gw",
+ *   },
+ * };
  * leaseRoutes(lease).map((r) => formatPrefix(r.subnet)); // ["1.1.1.0/24", "fd00:1:1::/64"]
  * ```
  */
@@ -157,6 +178,7 @@ export function leaseRoutes(lease: LeaseSubnets & { readonly attrs: LeaseAttrs }
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
  * subnetKey(parsePrefix("1.1.1.0/24")); // "1.1.1.0-24"
  * ```
  */
@@ -243,6 +265,7 @@ export function leaseOf(subnets: LeaseSubnets, attrs: LeaseAttrs): Lease {
  *
  * @example
  * ```ts
+ * import { parseAddress } from "../net/address.ts";
  * formatLeaseValue({ publicIp: parseAddress("10.0.12.11"), backendType: "host-gw", node: "h1" });
  * // '{"PublicIP":"10.0.12.11","PublicIPv6":null,"BackendType":"host-gw","BackendData":null,"HgNode":"h1"}'
  * ```

@@ -26,6 +26,8 @@ import { hgRules } from "../setup/masquerade.ts";
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * declare const state: HostState; // hg's bridge cni0 1.1.1.1/24, its container web1 (host veth hgv1234abcd), hg's routes
  * planTeardown(state, new Set(["hgv1234abcd"]), []); // [ip netns del web1, ip route flush proto 104, ip link del cni0]
  * ```
  */

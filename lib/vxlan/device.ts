@@ -39,6 +39,10 @@ export interface LocalVtep {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * localVtep(state, { vni: 1, port: 8472 }, parseAddress("10.0.12.11"), parsePrefix("1.1.1.0/24"));
  * // { device: "flannel.1", uplink: "eth0", mac: "0e:56:0a:00:0c:0b", mtu: 1450, ... }
  * ```
@@ -74,6 +78,8 @@ export function localVtep(
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * existingVtep(state, "cni0"); // { device: "flannel.1", vni: 1, ... } or { error: "..." }
  * ```
  */
@@ -136,6 +142,10 @@ function madeAs(link: Link, vtep: LocalVtep): boolean {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * planVxlanDevice(state, { device: "flannel.1", vni: 1, port: 8472, local: parseAddress("10.0.12.11"), uplink: "eth0", mac: "0e:56:0a:00:0c:0b", mtu: 1450, subnet: parsePrefix("1.1.1.0/24") });
  * // link add flannel.1 address 0e:56:0a:00:0c:0b mtu 1450 type vxlan id 1 local 10.0.12.11 dev eth0 nolearning dstport 8472, ...
  * ```

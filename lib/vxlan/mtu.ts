@@ -17,8 +17,10 @@ import { ipStep, type Step } from "../plan/step.ts";
  *
  * @example
  * ```ts
- * planContainerMtu(state, "cni0", 1450, new Set(["hgv1a2b3c4d"]));
- * // ip link set cni0 mtu 1450, ip link set hgv1a2b3c4d mtu 1450, ip -n web1 link set eth0 mtu 1450
+ * import type { HostState } from "../host/state.ts";
+ * declare const state: HostState; // hg's bridge cni0 1.1.1.1/24, its container web1 (host veth hgv1234abcd), all at MTU 1500
+ * planContainerMtu(state, "cni0", 1450, new Set(["hgv1234abcd"]));
+ * // ip link set cni0 mtu 1450, ip link set hgv1234abcd mtu 1450, ip -n web1 link set eth0 mtu 1450
  * ```
  */
 export function planContainerMtu(

@@ -25,6 +25,7 @@ export interface VxlanPeer {
  *
  * @example
  * ```ts
+ * import { parsePrefix } from "../net/prefix.ts";
  * vxlanRouteArgs(parsePrefix("1.1.2.0/24"), "flannel.1");
  * // ["route", "replace", "1.1.2.0/24", "via", "1.1.2.0", "dev", "flannel.1", "onlink", "proto", "104"]
  * ```
@@ -89,6 +90,10 @@ export interface VxlanEntries {
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parseAddress } from "../net/address.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // eth0 10.0.12.11/22 + fd00:12::11/64, bridge cni0 1.1.1.1/24
  * planVxlanEntries(state, "flannel.1", [{ subnet: parsePrefix("1.1.2.0/24"), publicIp: parseAddress("10.0.20.12"), mac: "0e:56:0a:00:14:0c" }], { fresh: false, sync: true });
  * // neigh replace 1.1.2.0 lladdr 0e:56:0a:00:14:0c dev flannel.1 nud permanent; bridge fdb replace ... dst 10.0.20.12 self permanent
  * ```
@@ -140,6 +145,9 @@ export function planVxlanEntries(
  *
  * @example
  * ```ts
+ * import type { HostState } from "../host/state.ts";
+ * import { parsePrefix } from "../net/prefix.ts";
+ * declare const state: HostState; // the VXLAN peer 1.1.5.0/24 through flannel.1
  * planVxlanEntryRemoval(state, [parsePrefix("1.1.5.0/24")]);
  * // ip neigh del 1.1.5.0 dev flannel.1, bridge fdb del 0e:56:0a:00:14:0c dev flannel.1 self
  * ```

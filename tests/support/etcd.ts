@@ -246,6 +246,7 @@ function lastLines(log: string): string {
  *
  * @example
  * ```ts
+ * declare const etcd: EtcdCluster; // from startEtcd
  * await etcdctl(etcd.endpoints, ["put", "/a", "1"]);
  * ```
  */
@@ -275,7 +276,15 @@ export function etcdctl(
  * @example
  * ```ts
  * const tls = await makeCertificates();
- * if (tls) { const etcd = await startEtcd({ tls }); ... }
+ * if (tls) {
+ *   const etcd = await startEtcd({ tls });
+ *   try {
+ *     console.log(etcd.endpoints); // ["https://127.0.0.1:PORT"]
+ *   } finally {
+ *     await etcd.stop();
+ *     tls.remove();
+ *   }
+ * }
  * ```
  */
 export async function makeCertificates(): Promise<

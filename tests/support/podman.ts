@@ -227,6 +227,9 @@ exec cat`;
  *
  * @example
  * ```ts
+ * declare const lab: string; // the lab's name prefix: its hosts are `${lab}-h1`, ...
+ * declare const pluginDir: string; // hg's CNI plugin and the reference plugins
+ * declare const confDir: string; // the network's .conflist
  * const h1 = await startPodmanHost(`${lab}-h1`, { pluginDir, confDir });
  * try {
  *   await h1.run("a1", "hg");

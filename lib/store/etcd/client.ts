@@ -89,7 +89,14 @@ export class EtcdUnavailableError extends HgError {
  *
  * @example
  * ```ts
- * catch (e) { if (e instanceof EtcdOutcomeUnknownError) await etcd.range(key); }
+ * declare const etcd: EtcdClient;
+ * const key = "/coreos.com/network/subnets/1.1.3.0-24";
+ * try {
+ *   await etcd.createIfAbsent(key, "{...}", await etcd.leaseGrant(30));
+ * } catch (e) {
+ *   // The write may have been applied: read the key before writing it again.
+ *   if (e instanceof EtcdOutcomeUnknownError) await etcd.range(key);
+ * }
  * ```
  */
 export class EtcdOutcomeUnknownError extends EtcdUnavailableError {
@@ -107,7 +114,13 @@ export class EtcdOutcomeUnknownError extends EtcdUnavailableError {
  *
  * @example
  * ```ts
- * if (e instanceof EtcdRequestError && e.code === 5) console.log("no such lease");
+ * declare const etcd: EtcdClient;
+ * declare const lease: string; // an id leaseGrant gave, since expired
+ * try {
+ *   await etcd.put("/coreos.com/network/subnets/1.1.3.0-24", "{...}", lease);
+ * } catch (e) {
+ *   if (e instanceof EtcdRequestError && e.code === 5) console.log("no such lease");
+ * }
  * ```
  */
 export class EtcdRequestError extends HgError {
@@ -122,7 +135,16 @@ export class EtcdRequestError extends HgError {
  *
  * @example
  * ```ts
- * catch (e) { if (e instanceof EtcdCompactedError) resumeFrom(e.compactRevision); }
+ * declare const etcd: EtcdClient;
+ * declare function resumeFrom(revision: string): void; // list everything again, watch from there
+ * try {
+ *   const startRevision = "8";
+ *   for await (const events of etcd.watch("/coreos.com/network/subnets/", { prefix: true, startRevision })) {
+ *     console.log(events.length);
+ *   }
+ * } catch (e) {
+ *   if (e instanceof EtcdCompactedError) resumeFrom(e.compactRevision);
+ * }
  * ```
  */
 export class EtcdCompactedError extends HgError {
@@ -184,6 +206,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * const { revision, kvs } = await etcd.range("/coreos.com/network/subnets/", { prefix: true });
    * ```
    */
@@ -203,6 +226,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * await etcd.put("/hg/a", "1"); // "2"
    * ```
    */
@@ -215,6 +239,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * await etcd.deleteKey("/hg/a"); // 1
    * ```
    */
@@ -228,6 +253,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * await etcd.createIfAbsent("/hg/a", "1"); // true
    * await etcd.createIfAbsent("/hg/a", "2"); // false
    * ```
@@ -245,6 +271,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * const [kv] = (await etcd.range("/hg/a")).kvs;
    * await etcd.putIfModRevision("/hg/a", "3", kv.modRevision); // true unless changed meanwhile
    * ```
@@ -266,6 +293,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * await etcd.deleteIfValue("/hg/a", "3"); // true
    * ```
    */
@@ -282,6 +310,7 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
    * const id = await etcd.leaseGrant(30); // "7587870245190312708"
    * ```
    */
@@ -298,6 +327,8 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
+   * const id = await etcd.leaseGrant(30);
    * await etcd.leaseKeepAlive(id); // 30
    * ```
    */
@@ -312,6 +343,8 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
+   * const id = await etcd.leaseGrant(30);
    * await etcd.leaseRevoke(id); // true
    * ```
    */
@@ -331,6 +364,8 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
+   * const id = await etcd.leaseGrant(30);
    * await etcd.leaseTimeToLive(id); // { ttl: 29, granted: 30 }
    * ```
    */
@@ -350,6 +385,8 @@ export class EtcdClient {
    *
    * @example
    * ```ts
+   * declare const etcd: EtcdClient;
+   * const signal = AbortSignal.timeout(60_000);
    * for await (const events of etcd.watch("/coreos.com/network/subnets/", { prefix: true, signal })) {
    *   for (const e of events) console.log(e.type, e.key, e.modRevision);
    * }

@@ -43,6 +43,7 @@ const denoClients = new Map<string, DenoHttpClient>();
  *
  * @example
  * ```ts
+ * import { readFile } from "node:fs/promises";
  * const ca = await readFile("ca.pem", "utf8");
  * const response = await tlsFetch("https://127.0.0.1:2379/health", {}, { ca });
  * ```

@@ -17,6 +17,8 @@ export const POLL_MS = 1000;
  *
  * @example
  * ```ts
+ * declare function relist(): Promise<void>;
+ * const signal = AbortSignal.timeout(60_000);
  * for await (const _ of fileChanges("/var/lib/hg/subnets.json", signal)) await relist();
  * ```
  */
