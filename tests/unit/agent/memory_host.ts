@@ -15,6 +15,18 @@ import { renderStep } from "../../../lib/plan/render.ts";
 import type { Plan } from "../../../lib/plan/step.ts";
 import { Wakeup } from "../../../lib/agent/wakeup.ts";
 
+/** One link as `ip -j link show` prints an up Ethernet-like one, with `extra` fields. */
+export function linkJson(ifindex: number, ifname: string, extra: Record<string, unknown> = {}) {
+  return {
+    ifindex,
+    ifname,
+    flags: ["BROADCAST", "UP", "LOWER_UP"],
+    mtu: 1500,
+    operstate: "UP",
+    ...extra,
+  };
+}
+
 /**
  * A host set up already (bridge cni0 with `bridgeAddress` if any, uplink eth0 10.0.12.11/22) in memory,
  * with hg containers on the bridge (`containers`: their veth aliases' NAME@ADDRESS/LEN).
@@ -23,14 +35,6 @@ export function memoryHost(
   bridgeAddress: string | null = "1.1.1.1/24",
   containers: readonly string[] = [],
 ) {
-  const link = (ifindex: number, ifname: string, extra: Record<string, unknown> = {}) => ({
-    ifindex,
-    ifname,
-    flags: ["BROADCAST", "UP", "LOWER_UP"],
-    mtu: 1500,
-    operstate: "UP",
-    ...extra,
-  });
   const addr = (ifindex: number, ifname: string, local: string, prefixlen: number) => ({
     ifindex,
     ifname,
@@ -59,10 +63,10 @@ export function memoryHost(
   };
   const state: { -readonly [K in keyof HostState]: HostState[K] } = {
     links: parseLinks([
-      link(2, "eth0"),
-      link(3, "cni0", { ifalias: "hg:bridge", linkinfo: { info_kind: "bridge" } }),
+      linkJson(2, "eth0"),
+      linkJson(3, "cni0", { ifalias: "hg:bridge", linkinfo: { info_kind: "bridge" } }),
       ...containers.map((mark, i) =>
-        link(10 + i, `veth${i}`, { ifalias: `hg:${mark}`, master: "cni0" })
+        linkJson(10 + i, `veth${i}`, { ifalias: `hg:${mark}`, master: "cni0" })
       ),
     ]),
     addresses: parseAddresses([addr(2, "eth0", "10.0.12.11", 22)]),

@@ -34,6 +34,7 @@ import { ipStep } from "../../../lib/plan/step.ts";
 import { HOST_GW, makeNetworkConfig, makeSubnetRange } from "../../../lib/store/config.ts";
 import { leaseKey } from "../../../lib/store/lease.ts";
 import type { Lease, RegistryEntry } from "../../../lib/store/store.ts";
+import { linkJson } from "../agent/memory_host.ts";
 
 const CONFIG = makeNetworkConfig(
   parsePrefix("1.1.0.0/16"),
@@ -71,20 +72,16 @@ const PEERS = Array.from(
   (_, i) => entry(`1.1.${i + 2}.0/24`, `10.0.14.${i + 2}`, `p${i}`),
 );
 
+/** hg's route to `dst` via `via` on eth0, as the planner writes it. */
+const hgRouteVia = (dst: string, via: string) =>
+  ipStep(["route", "replace", dst, "via", via, "dev", "eth0", "proto", "104"]);
+
 /** A host (eth0 10.0.12.11/22 and fd00::11/64, cni0 1.1.1.1/24) routing every peer already. */
 function host(extraRoutes: object[] = []): HostState {
-  const link = (ifindex: number, ifname: string, extra: object = {}) => ({
-    ifindex,
-    ifname,
-    flags: ["BROADCAST", "UP", "LOWER_UP"],
-    mtu: 1500,
-    operstate: "UP",
-    ...extra,
-  });
   return {
     links: parseLinks([
-      link(2, "eth0"),
-      link(3, "cni0", { ifalias: "hg:bridge", linkinfo: { info_kind: "bridge" } }),
+      linkJson(2, "eth0"),
+      linkJson(3, "cni0", { ifalias: "hg:bridge", linkinfo: { info_kind: "bridge" } }),
     ]),
     addresses: parseAddresses([
       {
@@ -309,17 +306,7 @@ describe("amendByPlan", () => {
     const subnets = [parsePrefix("1.1.250.0/24"), parsePrefix("1.1.5.0/24")];
     const part = narrowHost(state, subnets);
     const plan = [
-      ipStep([
-        "route",
-        "replace",
-        "1.1.250.0/24",
-        "via",
-        "10.0.13.9",
-        "dev",
-        "eth0",
-        "proto",
-        "104",
-      ]),
+      hgRouteVia("1.1.250.0/24", "10.0.13.9"),
       ipStep(["route", "del", "1.1.5.0/24", "proto", "104"]),
     ];
     const after = amendByPlan(kept, subnets, part, plan)!;
@@ -347,17 +334,7 @@ describe("amendByPlan", () => {
     const state = host();
     const subnets = [parsePrefix("fd00:1:f0::/64")];
     const plan = [
-      ipStep([
-        "route",
-        "replace",
-        "fd00:1:f0::/64",
-        "via",
-        "fd00::4",
-        "dev",
-        "eth0",
-        "proto",
-        "104",
-      ]),
+      hgRouteVia("fd00:1:f0::/64", "fd00::4"),
     ];
     const after = amendByPlan(indexHost(state), subnets, narrowHost(state, subnets), plan)!;
     const added = after.state.routes.find((r) => formatPrefix(r.dst) === "fd00:1:f0::/64")!;
@@ -373,17 +350,7 @@ describe("amendByPlan", () => {
       amendByPlan(indexHost(state), subnets, part, [ipStep(["link", "set", "cni0", "up"])]),
       undefined,
     );
-    const outside = ipStep([
-      "route",
-      "replace",
-      "1.1.251.0/24",
-      "via",
-      "10.0.13.9",
-      "dev",
-      "eth0",
-      "proto",
-      "104",
-    ]);
+    const outside = hgRouteVia("1.1.251.0/24", "10.0.13.9");
     assert.equal(amendByPlan(indexHost(state), subnets, part, [outside]), undefined);
   });
 });
