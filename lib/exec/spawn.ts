@@ -119,6 +119,19 @@ function isNotFound(e: unknown): boolean {
     /not found|No such file/i.test(error?.message ?? "");
 }
 
+/** Runs `write`, ignoring EPIPE whether it throws or its promise rejects (see fromBun). */
+function ignoreBrokenPipe(write: () => unknown): void {
+  const broken = (e: unknown) => {
+    if ((e as { code?: string })?.code !== "EPIPE") throw e;
+  };
+  try {
+    const done = write();
+    if (done instanceof Promise) done.catch(broken);
+  } catch (e) {
+    broken(e);
+  }
+}
+
 function fromBun(
   bun: BunRuntime,
   command: string,
@@ -138,8 +151,10 @@ function fromBun(
   return {
     stdout: p.stdout ?? new Response("").body!,
     stderr: p.stderr,
-    write: (text) => p.stdin?.write(text),
-    end: () => p.stdin?.end(),
+    // A process that exits before reading its input (`ip -n` of a namespace that is gone)
+    // makes a write or the close throw EPIPE; its exit code and stderr say why, as under Deno.
+    write: (text) => ignoreBrokenPipe(() => p.stdin?.write(text)),
+    end: () => ignoreBrokenPipe(() => p.stdin?.end()),
     kill: () => p.kill(),
     exited: p.exited,
   };

@@ -48,6 +48,16 @@ describe("runProcess", () => {
     assert.equal(b.stdout, "second\n");
   });
 
+  it("a program that exits without reading its input gives its exit code, not a broken pipe", async () => {
+    // As `ip -n GONE -batch -` does: it fails before reading a line of the batch.
+    for (let i = 0; i < 20; i++) {
+      const r = await runProcess("sh", ["-c", "echo gone >&2; exit 1"], {
+        input: "route show\n".repeat(50_000),
+      });
+      assert.deepEqual([r.code, r.stderr], [1, "gone\n"]);
+    }
+  });
+
   it("reads through a pipe when the temp directory cannot be written to", async () => {
     // Tests run as root, who writes anywhere: a missing directory stands for one it cannot use.
     process.env.TMPDIR = join(dir, "missing");
