@@ -25,7 +25,7 @@ import { listRules } from "../firewall/iptables.ts";
 import { findBridge } from "../host/bridge.ts";
 import { observeHost } from "../host/observe.ts";
 import type { HostState } from "../host/state.ts";
-import { netChanges } from "../ip/monitor.ts";
+import { type NetChange, netChanges } from "../ip/monitor.ts";
 import { formatAddress } from "../net/address.ts";
 import { firstHost, formatPrefix, type Prefix, prefixEquals } from "../net/prefix.ts";
 import { describeChanges } from "../peers/describe.ts";
@@ -39,6 +39,7 @@ import {
   type LeaseChangeOf,
   narrowHost,
   planChangedLeases,
+  planRouteDestinations,
   touchedSubnets,
 } from "../peers/changed_leases.ts";
 import { changeHostWhenNeeded } from "../plan/change.ts";
@@ -137,10 +138,10 @@ export interface AgentHost {
   /** `net.ipv4.ip_forward` and `net.ipv6.conf.all.forwarding`, as the observation has them. */
   readonly forwarding: () => Promise<readonly [boolean, boolean]>;
   /**
-   * Yields when the host's links, addresses or routes may have changed: when (ms since the
-   * epoch; see `netChanges`), or nothing when that is not known.
+   * Yields when the host's links, addresses or routes may have changed: when, and which of hg's
+   * routes when that is all it was (see `netChanges`), or nothing when that is not known.
    */
-  readonly changes: (signal: AbortSignal) => AsyncIterable<number | void>;
+  readonly changes: (signal: AbortSignal) => AsyncIterable<NetChange | void>;
   /** hg's masquerade rules are checked against these (`iptables -t nat -S POSTROUTING`). */
   readonly natRules: () => Promise<string[]>;
   /** Host-side veths of the containers whose namespace exists (see `presentContainers`). */
@@ -468,8 +469,8 @@ export class Agent {
       // Whatever happened while nothing watched (a monitor that died and starts again) is seen.
       if (restart) this.view.changed();
       try {
-        for await (const at of this.host.changes(signal)) {
-          if (this.view.changed(at ?? Infinity)) void this.sync();
+        for await (const change of this.host.changes(signal)) {
+          if (this.view.changed(change?.at ?? Infinity, change?.hgRoutes)) void this.sync();
         }
       } catch (e) {
         if (signal.aborted) return;
@@ -774,10 +775,12 @@ export class Agent {
     let part: HostState | undefined;
     try {
       const applied = await this.host.changeSubnets!(touched, (host) => {
-        // From here on (the lock held) the host's events are this change's, until applied.
-        token = this.view.beginOwn(wallClock());
         part = host;
-        return plan(host);
+        const planned = plan(host);
+        // From here on (the lock held) the events naming the routes it changes are its echo,
+        // until it is applied; any other event is someone else's.
+        token = this.view.beginOwn(wallClock(), planRouteDestinations(planned.plan));
+        return planned;
       }, async () => {
         // `ip monitor` stamps an event when it prints it: its echo, printed after the change
         // was applied, would count as someone else's (one more whole look). Still under the

@@ -5,7 +5,10 @@
  * safety age (a change `ip monitor` does not report: a firewall rule). Until then the agent plans
  * from it without starting a process. An event that happened before an observation began is
  * already in it, however late it arrives: the agent's own changes, observed right after they
- * were applied, do not make it look a second time. Pure.
+ * were applied, do not make it look a second time. While the agent changes the host itself,
+ * only an event that is plainly the echo of that change (hg's routes to the destinations it
+ * changed, as `ip monitor` names them) leaves the kept observation standing; any other event
+ * of that time is someone else's. Pure.
  *
  * Times are ms since the epoch: `ip -ts monitor`'s stamps and the agent's clock, one machine's
  * wall clock; an event of unknown time is Infinity (after everything).
@@ -18,9 +21,21 @@ export interface ObservationToken {
   readonly at: number;
 }
 
-/** What {@link HostView.beginOwn} hands out: when the agent's own change of the host began. */
+/**
+ * What {@link HostView.beginOwn} hands out: when the agent's own change of the host began, and
+ * the destinations of the routes it sets or deletes (its echo names those).
+ */
 export interface OwnChangeToken {
   readonly from: number;
+  readonly routes: ReadonlySet<string>;
+}
+
+/**
+ * Whether an event that names `hgRoutes` (undefined: not plainly hg's routes) can be the echo
+ * of a change of the routes to `routes`.
+ */
+function echoOf(hgRoutes: readonly string[] | undefined, routes: ReadonlySet<string>): boolean {
+  return hgRoutes !== undefined && hgRoutes.every((r) => routes.has(r));
 }
 
 /**
@@ -49,28 +64,36 @@ export class HostView<T> {
   #own: OwnChangeToken | undefined;
   #latestOwn = -Infinity;
   /**
-   * Times the agent's own changes took, from taking the lock to having applied them: the events
-   * of then are their echoes (the kept observation was amended with what they did).
+   * Times the agent's own changes took, from taking the lock to having applied them, and the
+   * routes they changed: the events of then that name only those are their echoes (the kept
+   * observation was amended with what they did).
    */
-  #windows: (readonly [number, number])[] = [];
+  #windows: (readonly [number, number, ReadonlySet<string>])[] = [];
 
   /** @param maxAgeMs how long an observation is trusted without an event (the safety tick). */
   constructor(readonly maxAgeMs: number) {}
 
   /**
    * The host changed at `at` (an `ip monitor` event; Infinity when not known, or for the
-   * agent's own change). True when the agent must look again: neither the kept observation nor
-   * the one under way began after it.
+   * agent's own change); `hgRoutes`: the destinations of hg's routes the event set or deleted,
+   * when that is all it was. True when the agent must look again: neither the kept observation
+   * nor the one under way began after it, and it is not the echo of the agent's own change.
    */
-  changed(at = Infinity): boolean {
+  changed(at = Infinity, hgRoutes?: readonly string[]): boolean {
     if (this.#pending) this.#latestSince = Math.max(this.#latestSince, at);
     const covered = this.#pending !== undefined && at < this.#pending.at;
     if (this.#state !== undefined && at < this.#at) return false;
-    if (this.#state !== undefined && this.#windows.some(([from, to]) => from <= at && at < to)) {
+    if (
+      this.#state !== undefined &&
+      this.#windows.some(([from, to, routes]) => from <= at && at < to && echoOf(hgRoutes, routes))
+    ) {
       return false;
     }
     // During the agent's own change its echoes are expected: decided when it is re-read.
-    if (this.#state !== undefined && this.#own !== undefined && at >= this.#own.from) {
+    if (
+      this.#state !== undefined && this.#own !== undefined && at >= this.#own.from &&
+      echoOf(hgRoutes, this.#own.routes)
+    ) {
       this.#latestOwn = Math.max(this.#latestOwn, at);
       return false;
     }
@@ -106,12 +129,13 @@ export class HostView<T> {
   }
 
   /**
-   * Call when the agent takes the host lock to change the host from the kept observation, at
-   * `now`: its own events from then on do not make the observation stale, once
-   * {@link amended} says what it made of the host. Events before `now` still do.
+   * Call when the agent, holding the host lock, is about to change the routes to `routes` (as
+   * hg writes their destinations) from the kept observation, at `now`: their echoes from then
+   * on do not make the observation stale, once {@link amended} says what it made of the host.
+   * Events before `now`, and any other event, still do.
    */
-  beginOwn(now: number): OwnChangeToken {
-    this.#own = { from: now };
+  beginOwn(now: number, routes: ReadonlySet<string> = new Set()): OwnChangeToken {
+    this.#own = { from: now, routes };
     this.#latestOwn = -Infinity;
     // Echoes come within milliseconds: a window a minute old has seen all of its own.
     this.#windows = this.#windows.filter(([, to]) => to > now - 60_000);
@@ -146,7 +170,7 @@ export class HostView<T> {
       return false;
     }
     this.#state = now;
-    this.#windows.push([token.from, doneAt]);
+    this.#windows.push([token.from, doneAt, token.routes]);
     return true;
   }
 

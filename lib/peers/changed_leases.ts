@@ -153,6 +153,27 @@ const PROTO = String(HG_ROUTE_PROTOCOL);
 const DEFAULT_METRIC = { 4: 0, 6: 1024 } as const;
 
 /**
+ * The destinations of the routes `plan` sets or deletes, as its steps write them: what the
+ * echo of applying it names (`ip monitor` prints each route it changes).
+ *
+ * @example
+ * ```ts
+ * import { ipStep } from "../plan/step.ts";
+ * planRouteDestinations([
+ *   ipStep(["route", "replace", "1.1.9.0/24", "via", "10.0.12.19", "dev", "eth0", "proto", "104"]),
+ *   ipStep(["route", "del", "1.1.4.0/24", "proto", "104"]),
+ * ]); // Set { "1.1.9.0/24", "1.1.4.0/24" }
+ * ```
+ */
+export function planRouteDestinations(plan: Plan): Set<string> {
+  const routes = new Set<string>();
+  for (const step of plan) {
+    if (step.kind === "ip" && step.args[0] === "route") routes.add(step.args[2]);
+  }
+  return routes;
+}
+
+/**
  * The host as `plan` leaves it: `kept` with its routes overlapping `subnets` as `part` (a read
  * of them under the host lock, before applying) shows them, changed by the plan's route
  * replacements and deletions of hg's peer routes to those subnets; links, addresses and the

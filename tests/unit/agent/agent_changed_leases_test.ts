@@ -140,36 +140,66 @@ describe("a watched change planned alone (in memory)", () => {
 });
 
 describe("HostView: the agent's own change", () => {
+  // The change sets the route to 1.1.9.0/24 and deletes the one to 1.1.4.0/24; ip monitor's
+  // echo names them (lib/ip/monitor.ts readEvents).
+  const routes = new Set(["1.1.9.0/24", "1.1.4.0/24"]);
+
   it("its echoes keep the observation, amended; an event before it or after it does not", () => {
     const view = new HostView<string>(60_000);
     view.observed(view.begin(1000), "s1");
-    const own = view.beginOwn(2000);
-    assert.equal(view.changed(2005), false, "its own echo, arriving while it applies");
+    const own = view.beginOwn(2000, routes);
+    assert.equal(
+      view.changed(2005, ["1.1.9.0/24"]),
+      false,
+      "its own echo, arriving while it applies",
+    );
     assert.equal(view.amended(own, 2010, (s) => `${s}+change`), true);
     assert.equal(view.current(3000), "s1+change");
-    assert.equal(view.changed(2008), false, "a late echo of it");
-    assert.equal(view.changed(1500), true, "someone else's, before it began");
+    assert.equal(view.changed(2008, ["1.1.4.0/24"]), false, "a late echo of it");
+    assert.equal(view.changed(1500, ["1.1.9.0/24"]), true, "someone else's, before it began");
     assert.equal(view.current(3000), undefined);
+  });
+
+  it("an event of its time that is not its echo is someone else's: the host is looked at whole", () => {
+    for (
+      const other of [
+        ["1.1.7.0/24"], // hg's route, but to a destination this change did not touch
+        ["1.1.9.0/24", "1.1.7.0/24"], // its echo, and another route with it
+        undefined, // a link, an address, a route not hg's, lost events
+      ]
+    ) {
+      const view = new HostView<string>(60_000);
+      view.observed(view.begin(1000), "s1");
+      const own = view.beginOwn(2000, routes);
+      view.changed(2003, other);
+      assert.equal(view.amended(own, 2010, (s) => `${s}+change`), false, String(other));
+      assert.equal(view.current(3000), undefined);
+      // And once it was done, an event of its time arriving late is judged the same way.
+      const later = new HostView<string>(60_000);
+      later.observed(later.begin(1000), "s1");
+      assert.equal(later.amended(later.beginOwn(2000, routes), 2010, (s) => `${s}+c`), true);
+      assert.equal(later.changed(2005, other), true, String(other));
+    }
   });
 
   it("says when its echo has come", () => {
     const view = new HostView<string>(60_000);
     view.observed(view.begin(1000), "s1");
-    const own = view.beginOwn(2000);
+    const own = view.beginOwn(2000, routes);
     assert.equal(view.echoed(own), false);
-    view.changed(1999); // someone else's, from before it: not its echo
+    view.changed(1999, ["1.1.9.0/24"]); // from before it: not its echo
     assert.equal(view.echoed(own), false);
     view.observed(view.begin(2001), "s2");
-    const again = view.beginOwn(3000);
-    view.changed(3001);
+    const again = view.beginOwn(3000, routes);
+    view.changed(3001, ["1.1.9.0/24"]);
     assert.equal(view.echoed(again), true);
   });
 
   it("an event after the change was done is not its echo", () => {
     const view = new HostView<string>(60_000);
     view.observed(view.begin(1000), "s1");
-    const own = view.beginOwn(2000);
-    view.changed(2020);
+    const own = view.beginOwn(2000, routes);
+    view.changed(2020, ["1.1.9.0/24"]);
     assert.equal(view.amended(own, 2010, (s) => `${s}+change`), false);
     assert.equal(view.current(3000), undefined);
   });
@@ -177,8 +207,8 @@ describe("HostView: the agent's own change", () => {
   it("an event after it was done, arriving later, still counts", () => {
     const view = new HostView<string>(60_000);
     view.observed(view.begin(1000), "s1");
-    assert.equal(view.amended(view.beginOwn(2000), 2010, (s) => `${s}+change`), true);
-    assert.equal(view.changed(2011), true);
+    assert.equal(view.amended(view.beginOwn(2000, routes), 2010, (s) => `${s}+change`), true);
+    assert.equal(view.changed(2011, ["1.1.9.0/24"]), true);
     assert.equal(view.current(3000), undefined);
   });
 

@@ -8,6 +8,7 @@ import type { AgentHost } from "../../../lib/agent/agent.ts";
 import type { HostState } from "../../../lib/host/state.ts";
 import { parseAddresses } from "../../../lib/ip/addr.ts";
 import { parseLinks } from "../../../lib/ip/link.ts";
+import type { NetChange } from "../../../lib/ip/monitor.ts";
 import { parseRoutes, type Route } from "../../../lib/ip/route.ts";
 import { formatAddress, parseAddress } from "../../../lib/net/address.ts";
 import { formatPrefix, parseInterfaceAddress, parsePrefix } from "../../../lib/net/prefix.ts";
@@ -161,15 +162,18 @@ export function memoryHost(
 /** The host's change events: one each time `poke` is called, as `ip monitor` prints a line. */
 function changeEvents() {
   const wakeup = new Wakeup();
-  let at: number | undefined;
+  let change: NetChange | undefined;
   return {
-    /** A change event, stamped `when` (ms since the epoch, as `ip -ts monitor`), else unstamped. */
-    poke: (when?: number) => {
-      at = when;
+    /**
+     * A change event, stamped `when` (ms since the epoch, as `ip -ts monitor`), else unstamped;
+     * `hgRoutes`: the destinations of hg's routes it set or deleted, when that is all it was.
+     */
+    poke: (when?: number, hgRoutes?: readonly string[]) => {
+      change = when === undefined ? undefined : { at: when, hgRoutes };
       wakeup.poke();
     },
-    async *changes(signal: AbortSignal): AsyncIterable<number | void> {
-      while (await wakeup.wait(3_600_000, signal)) yield at;
+    async *changes(signal: AbortSignal): AsyncIterable<NetChange | void> {
+      while (await wakeup.wait(3_600_000, signal)) yield change;
     },
   };
 }
