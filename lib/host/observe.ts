@@ -1,4 +1,4 @@
-import { readFdb, readNetState, readNetStateOnce } from "../ip/read.ts";
+import { type NetState, readFdb, readNetState, readNetStateOnce } from "../ip/read.ts";
 import { findVxlanDevice } from "../vxlan/device.ts";
 import type { IpSession } from "../ip/session.ts";
 import { readSysctl } from "../sysctl/sysctl.ts";
@@ -15,14 +15,30 @@ import type { HostState } from "./state.ts";
  * state.forwarding; // true when net.ipv4.ip_forward=1
  * ```
  */
-export async function observeHost(session?: IpSession): Promise<HostState> {
-  const [net, forwarding, forwarding6] = await Promise.all([
-    session ? readNetState(session) : readNetStateOnce(),
+export function observeHost(session?: IpSession): Promise<HostState> {
+  return hostStateAround(session ? readNetState(session) : readNetStateOnce(), session?.netns);
+}
+
+/**
+ * The host's state around `net`, its links, addresses, routes and permanent neighbours however
+ * they were read (`hg status` reads them through one process of its own): the fdb of hg's VXLAN
+ * device and the forwarding sysctls added, read while `net` is under way.
+ *
+ * @example
+ * ```ts
+ * import { readNetStateOnce } from "../ip/read.ts";
+ * const state = await hostStateAround(readNetStateOnce());
+ * state.forwarding6; // true when net.ipv6.conf.all.forwarding=1
+ * ```
+ */
+export async function hostStateAround(net: Promise<NetState>, netns?: string): Promise<HostState> {
+  const [state, forwarding, forwarding6] = await Promise.all([
+    net,
     readSysctl("net.ipv4.ip_forward"),
     readSysctl("net.ipv6.conf.all.forwarding").catch(() => "0"),
   ]);
   // `ip -batch` knows no fdb: hg's VXLAN device's entries come from `bridge`, when it has one.
-  const vxlan = findVxlanDevice(net);
-  const fdb = vxlan ? await readFdb(vxlan.ifname, session?.netns) : [];
-  return { ...net, fdb, forwarding: forwarding === "1", forwarding6: forwarding6 === "1" };
+  const vxlan = findVxlanDevice(state);
+  const fdb = vxlan ? await readFdb(vxlan.ifname, netns) : [];
+  return { ...state, fdb, forwarding: forwarding === "1", forwarding6: forwarding6 === "1" };
 }

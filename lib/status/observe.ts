@@ -5,11 +5,9 @@
  *
  * @module
  */
+import { hostStateAround } from "../host/observe.ts";
 import type { HostState } from "../host/state.ts";
-import { readFdb } from "../ip/read.ts";
 import { readNetStateInOneProcess } from "../ip/one_read.ts";
-import { readSysctl } from "../sysctl/sysctl.ts";
-import { findVxlanDevice } from "../vxlan/device.ts";
 
 /**
  * This host's state, equal to what `observeHost()` reads.
@@ -20,14 +18,6 @@ import { findVxlanDevice } from "../vxlan/device.ts";
  * state.forwarding; // true when net.ipv4.ip_forward=1
  * ```
  */
-export async function observeStatusHost(): Promise<HostState> {
-  const [net, forwarding, forwarding6] = await Promise.all([
-    readNetStateInOneProcess(),
-    readSysctl("net.ipv4.ip_forward"),
-    readSysctl("net.ipv6.conf.all.forwarding").catch(() => "0"),
-  ]);
-  // `ip -batch` knows no fdb: hg's VXLAN device's entries come from `bridge`, when it has one.
-  const vxlan = findVxlanDevice(net);
-  const fdb = vxlan ? await readFdb(vxlan.ifname) : [];
-  return { ...net, fdb, forwarding: forwarding === "1", forwarding6: forwarding6 === "1" };
+export function observeStatusHost(): Promise<HostState> {
+  return hostStateAround(readNetStateInOneProcess());
 }
