@@ -204,6 +204,22 @@ export function labEtcdctl(lab: string, args: readonly string[]): Run {
 }
 
 /**
+ * The flags that name the lab's first host to a registry command run there (`hg agent`,
+ * `hg setup --store`): its node name, its address on the underlay, its subnet file.
+ */
+export function firstHostIdentity(lab: string): string[] {
+  const h1 = `${lab}-h1`;
+  return [
+    "--node",
+    h1,
+    "--public-ip",
+    "10.0.12.11",
+    "--subnet-file",
+    `/run/hg/lab-${lab}/${h1}.env`,
+  ];
+}
+
+/**
  * Starts `hg agent` on the lab's first host, on the registry of a lab made without `--store`
  * (etcd at 10.0.12.2 in the lab's underlay), its stderr piped; `env` for its environment.
  */
@@ -218,12 +234,7 @@ export function spawnLabAgent(
     "agent",
     "--store",
     "etcd://10.0.12.2:2379",
-    "--node",
-    h1,
-    "--public-ip",
-    "10.0.12.11",
-    "--subnet-file",
-    `/run/hg/lab-${lab}/${h1}.env`,
+    ...firstHostIdentity(lab),
   ], { stdio: ["ignore", "ignore", "pipe"], env });
 }
 

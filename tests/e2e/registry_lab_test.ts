@@ -6,7 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { hg, hgIn, ipJson, labEtcdctl, netState, pings, run, withLab } from "./harness.ts";
+import {
+  firstHostIdentity,
+  hg,
+  hgIn,
+  ipJson,
+  labEtcdctl,
+  netState,
+  pings,
+  run,
+  withLab,
+} from "./harness.ts";
 
 /** `hg lab status --json` of a lab. */
 function labStatus(lab: string) {
@@ -52,14 +62,7 @@ describe("labs on a registry (e2e, root)", () => {
     await withLab(2, (lab) => {
       const h1 = `${lab}-h1`;
       const url = "etcd://10.0.12.2:2379";
-      const who = [
-        "--node",
-        h1,
-        "--public-ip",
-        "10.0.12.11",
-        "--subnet-file",
-        `/run/hg/lab-${lab}/${h1}.env`,
-      ];
+      const who = firstHostIdentity(lab);
       const subnetOf = () =>
         (JSON.parse(hgIn(h1, ["subnet", "ls", "--store", url, "--json"]).stdout).leases as {
           node?: string;
