@@ -12,7 +12,7 @@ import { runInNetns } from "../exec/netns.ts";
 import type { ProcessResult } from "../exec/run.ts";
 import { applyPlan } from "../plan/apply.ts";
 import { ipStep } from "../plan/step.ts";
-import { killLabAgent, startLabAgent, stopLabAgent } from "./agents.ts";
+import { agentLogPath, killLabAgent, startLabAgent, stopLabAgent } from "./agents.ts";
 import { waitForRoutes, waitForSync } from "./convergence.ts";
 import { writeHostNumbers } from "./host_numbers.ts";
 import { listNetns } from "./netns_dir.ts";
@@ -157,7 +157,11 @@ async function applyStage(
       return;
     case "wait-sync":
       return waitForSync(
-        stage.hosts.map((host) => ({ host, pid: run.started.get(host.netns) })),
+        stage.hosts.map((host) => ({
+          host,
+          pid: run.started.get(host.netns),
+          log: agentLogPath(stage.name, host.netns),
+        })),
         stage.budgetMs,
         hint,
       );

@@ -140,10 +140,33 @@ export function pollIntervalMs(hosts: number): number {
   return Math.min(1_000, 50 + 10 * hosts);
 }
 
-/** An agent the lab waits for: its host, and its PID when it was just started. */
+/**
+ * An agent the lab waits for: its host, its PID when it was just started, and the file it logs
+ * to (whose last line says why it has not synced, when the wait gives up).
+ */
 export interface AwaitedAgent {
   readonly host: LabHost;
   readonly pid?: number;
+  readonly log?: string;
+}
+
+/** The last line of the file at `path`, cut to 300 characters; undefined if it has none. */
+async function lastLine(path: string): Promise<string | undefined> {
+  const text = await readFile(path, "utf8").catch(() => "");
+  const line = text.trimEnd().split("\n").pop();
+  return line ? line.slice(0, 300) : undefined;
+}
+
+/**
+ * Why the agent of `a` has not synced, as the wait saw it last: whether its process still runs
+ * (an agent that exited left its reason in its log), and its log's last line.
+ */
+export async function notSynced(a: AwaitedAgent): Promise<string> {
+  const facts = [
+    ...(a.pid === undefined ? [] : [isRunning(a.pid) ? "its agent runs" : "its agent exited"]),
+    ...[a.log && await lastLine(a.log)].filter(Boolean).map((line) => `its log ends: ${line}`),
+  ];
+  return `${a.host.netns} has not synced${facts.length ? ` (${facts.join("; ")})` : ""}`;
 }
 
 /** Throws, naming at most three of `missing`, once `deadline` (ms since the epoch) has passed. */
@@ -182,12 +205,13 @@ export async function waitForSync(
     );
     const missing = agents.filter((a) => !synced.has(a.host.netns));
     if (missing.length === 0) return;
-    giveUpAfter(
-      deadline,
-      "the agents to set their hosts up",
-      missing.map((a) => `${a.host.netns} has not synced`),
-      hint,
-    );
+    if (Date.now() > deadline) {
+      const named = await Promise.all(missing.slice(0, 3).map(notSynced));
+      giveUpAfter(deadline, "the agents to set their hosts up", [
+        ...named,
+        ...missing.slice(3).map((a) => a.host.netns),
+      ], hint);
+    }
     await new Promise((r) => setTimeout(r, pollIntervalMs(agents.length)));
   }
 }

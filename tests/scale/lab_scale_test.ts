@@ -34,6 +34,23 @@ const subnetOf = (host: string) => {
 const processesOf = (lab: string) =>
   run("pgrep", ["-af", `(--node ${lab}-h[0-9]+ |/lab-${lab}/)`]).stdout.trim();
 
+/**
+ * For the CI log, when lab up failed: the end of the logs it kept of the hosts its message
+ * names, and of etcd's (a CI machine's files are gone once the run ends).
+ */
+function printKeptLogs(stderr: string): void {
+  const kept = /logs kept in (\S+)\)/.exec(stderr)?.[1];
+  if (!kept) return;
+  const named = new Set([...stderr.matchAll(/(\S+-h\d+) has not/g)].map((m) => m[1]));
+  const files = readdirSync(kept).filter((f) =>
+    f.startsWith("etcd") || named.has(f.replace(/\.agent\.log$/, ""))
+  );
+  for (const file of files) {
+    const lines = readFileSync(`${kept}/${file}`, "utf8").trimEnd().split("\n");
+    console.log(`--- the last lines of ${kept}/${file} ---\n${lines.slice(-40).join("\n")}`);
+  }
+}
+
 describe(`a ${NODES}-host lab with agents on etcd (scale, root)`, () => {
   it("comes up and converges, every host routes to all others, pings work, and lab down leaves nothing", async () => {
     const lab = labName();
@@ -44,6 +61,7 @@ describe(`a ${NODES}-host lab with agents on etcd (scale, root)`, () => {
         `hg lab up --nodes ${NODES} --agent`,
         () => hg(["lab", "up", "--nodes", String(NODES), "--agent", "--name", lab, "--json"]),
       );
+      if (up.code !== 0) printKeptLogs(up.stderr);
       assert.equal(up.code, 0, `lab up failed (${up.code}): ${up.stderr}`);
       // Far more than it takes; it catches waiting that grows out of hand with the lab's size.
       assert.ok(upSeconds < 240, `lab up took ${upSeconds} s`);
