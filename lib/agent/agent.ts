@@ -282,6 +282,8 @@ export class Agent {
   private readonly startedAt = new Date().toISOString();
   private readonly stop = new AbortController();
   private lost: LeaseLostError | undefined;
+  /** The report being written, if any (see {@link report}). */
+  private reporting = Promise.resolve();
 
   constructor(private readonly options: AgentOptions) {
     this.view = new HostView(options.repairMs ?? 300_000);
@@ -302,7 +304,8 @@ export class Agent {
 
   /**
    * Waits for the registry, leases the subnet (the one the host already uses when it is free)
-   * and makes the host right once. Throws when the host uses a subnet it cannot lease again and
+   * and makes the host right once (or, when the listing after the lease goes unanswered, leaves
+   * that to the watch loop of {@link run}). Throws when the host uses a subnet it cannot lease again and
    * has containers on it (they would have to be renumbered).
    */
   async start(): Promise<void> {
@@ -384,7 +387,15 @@ export class Agent {
       ipMasq: this.options.masquerade,
     });
     if (await writeSubnetEnv(subnetFile, text)) this.log("info", `wrote ${subnetFile}`);
-    await this.relist();
+    try {
+      await this.relist();
+    } catch (e) {
+      // The lease is held: a listing answered late is an outage like any other, which the
+      // watch loop rides out (listing again, then syncing), not a reason to exit.
+      if (!(e instanceof EtcdUnavailableError)) throw e;
+      this.unreachable(e);
+      return;
+    }
     await this.sync();
   }
 
@@ -405,6 +416,7 @@ export class Agent {
     await Promise.race([loops, stopped]);
     if (this.lost) return 1;
     if (this.options.releaseOnExit) await this.leave();
+    await this.reporting; // a report still being written would bring the file back
     await removeReport();
     this.log(
       "info",
@@ -894,8 +906,18 @@ export class Agent {
     this.lastError = "";
   }
 
-  /** Writes what `hg status` shows of the agent. */
-  private async report(): Promise<void> {
+  /**
+   * Writes what `hg status` shows of the agent, after any write still under way: two writes at
+   * once may rename in either order, and an older report left last (one saying it never synced)
+   * stays until the next change, which an idle agent may never make. Each write says what holds
+   * when it starts.
+   */
+  private report(): Promise<void> {
+    this.reporting = this.reporting.then(() => this.writeReportNow());
+    return this.reporting;
+  }
+
+  private async writeReportNow(): Promise<void> {
     await writeReport({
       pid: process.pid,
       node: this.options.attrs.node,

@@ -3,7 +3,9 @@
  * timeout: the write was applied, only its answer is late. A claim or a renewal whose answer
  * never came is settled by reading the key back, and nothing that may have been applied is
  * undone (before, a late renewal answer made hg revoke its new lease, deleting its own key).
- * A renewal that changes nothing is a keepalive: no write, no event for the other hosts.
+ * A renewal that changes nothing is a keepalive: no write, no event for the other hosts. An
+ * agent (on a host in memory) whose listing right after leasing is answered late keeps running
+ * and routes its peers once listings are answered again.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -14,6 +16,10 @@ import { EtcdStore } from "../../lib/store/etcd/store.ts";
 import type { LeaseAttrs } from "../../lib/store/lease.ts";
 import { type DelayProxy, startDelayProxy } from "../support/delay_proxy.ts";
 import { type EtcdCluster, startEtcd } from "../support/etcd.ts";
+import { agentOn, CONFIG, OWN, scratchDirs, until } from "../unit/agent/agent_fixture.ts";
+import { memoryHost } from "../unit/agent/memory_host.ts";
+
+const H2 = parsePrefix("1.1.2.0/24");
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const holder = (ip: string, node: string): LeaseAttrs => ({
@@ -30,6 +36,7 @@ describe("etcd store: answers that come after the timeout (real etcd, delaying p
   /** Talks through the proxy, with a 400 ms timeout. */
   let slow: EtcdClient;
   let n = 0;
+  const scratch = scratchDirs();
   const fresh = () => new EtcdStore(slow, `/d${++n}/coreos.com/network`);
   const keyOf = (store: EtcdStore, subnet: string) =>
     `${store.prefix}/subnets/${subnet.replace("/", "-")}`;
@@ -119,6 +126,36 @@ describe("etcd store: answers that come after the timeout (real etcd, delaying p
     }
     assert.ok((await direct.leaseTimeToLive(kv.lease)).ttl >= 29, "renewed all the same");
     assert.equal((await direct.range(keyOf(store, "1.1.6.0/24"))).kvs[0]?.lease, kv.lease);
+  });
+
+  it("an agent's listing right after it leased, answered late: an outage it rides out", async () => {
+    const { prefix } = fresh();
+    const peers = new EtcdStore(direct, prefix);
+    assert.equal(await peers.putConfig(CONFIG, undefined), true);
+    assert.equal(await peers.claim({ subnet: OWN }, holder("10.0.12.11", "h1"), 30), true);
+    assert.equal(await peers.claim({ subnet: H2 }, holder("10.0.12.12", "h2"), 30), true);
+    // The agent's lease is renewed through the proxy; from then on, listings answer late (as
+    // from an etcd busy with 50 agents starting at once) for a second.
+    class LateListings extends EtcdStore {
+      override async renew(...args: Parameters<EtcdStore["renew"]>) {
+        const renewed = await super.renew(...args);
+        proxy.delay(["/v3/kv/range"], 800);
+        setTimeout(() => proxy.delay([], 0), 1000);
+        return renewed;
+      }
+    }
+    const store = new LateListings(slow, prefix);
+    const host = memoryHost();
+    const { agent, lines } = agentOn(store, host, scratch());
+    const listings = proxy.delayed;
+    await agent.start(); // before, the late listing ended the agent (exit 1) with its lease held
+    const running = agent.run();
+    await until(() => host.routeTo("1.1.2.0/24") !== undefined, 5000, "h2 routed");
+    assert.ok(proxy.delayed > listings, "a listing was answered late");
+    assert.ok(lines.some((l) => l.startsWith("warn registry unreachable")), lines.join("\n"));
+    assert.deepEqual(lines.filter((l) => l.startsWith("error")), []);
+    agent.shutdown();
+    assert.equal(await running, 0);
   });
 
   it("a claim answered 'taken' at once revokes the lease it granted", async () => {

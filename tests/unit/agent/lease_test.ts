@@ -8,7 +8,8 @@
  * config is written back, unless told not to).
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { readReport } from "../../../lib/agent/status_file.ts";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parsePrefix } from "../../../lib/net/prefix.ts";
@@ -87,6 +88,40 @@ describe("the agent's lease (in memory)", () => {
     assert.deepEqual(mine.map((l) => l.subnet), [OWN], "one lease, the bridge's subnet");
     agent.shutdown();
     assert.equal(await running, 0);
+  });
+
+  it("any one registry request of its start timing out: it comes up all the same, routed, no error", async () => {
+    // Each request of a start in turn (the config, the listing, the claim or renewal, the
+    // listing after it, the watch), for a host that holds a lease and for one that claims one:
+    // etcd under load answers one of them late, and the agent must not exit over it.
+    for (const holds of [true, false]) {
+      for (let call = 1; call <= 8; call++) {
+        const store = holds ? registry() : new MemoryStore(CONFIG);
+        if (!holds) store.put(parsePrefix("1.1.2.0/24"), lease("10.0.12.12", "h2"));
+        store.failCall = call;
+        const host = memoryHost();
+        const dir = join(scratch(), `${holds ? "holds" : "claims"}-${call}`);
+        mkdirSync(dir);
+        const what = `${holds ? "renewing" : "claiming"}, request ${call} timed out`;
+        const { agent, lines, running } = await runningAgentOn(store, host, dir);
+        await until(() => host.routeTo("1.1.2.0/24") !== undefined, 3000, `routed (${what})`);
+        let synced = false;
+        for (let i = 0; i < 100 && !synced; i++) {
+          synced = Boolean((await readReport())?.lastSync);
+          if (!synced) await new Promise((r) => setTimeout(r, 10));
+        }
+        // Several reports are written at once here (unreachable, reachable again, synced): the
+        // last one written must be the newest.
+        assert.ok(
+          synced,
+          `the report says it synced (${what}): ${JSON.stringify(await readReport())}`,
+        );
+        assert.deepEqual(lines.filter((l) => l.startsWith("error")), [], what);
+        assert.equal(store.keys().length, 2, `${what}: ${store.keys()}`);
+        agent.shutdown();
+        assert.equal(await running, 0, what);
+      }
+    }
   });
 
   it("restarted after its lease ran out: it claims the subnet its bridge has again", async () => {

@@ -28,6 +28,13 @@ export class MemoryStore implements SubnetStore {
   down = false;
   /** Calls made, by method name. */
   readonly calls = new Map<string, number>();
+  /** Calls made, of any method. */
+  private callCount = 0;
+  /**
+   * The call (of any method, counted from 1) that fails as one whose answer timed out does
+   * before etcd applied it; undefined: none.
+   */
+  failCall: number | undefined;
   private readonly waiters = new Set<() => void>();
   private breakWatch: ((e: Error) => void) | undefined;
 
@@ -39,6 +46,9 @@ export class MemoryStore implements SubnetStore {
   private check(method: string): void {
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
     if (this.down) throw new EtcdUnavailableError([[this.url, "connection refused"]]);
+    if (++this.callCount === this.failCall) {
+      throw new EtcdUnavailableError([[this.url, "timed out after 3000 ms"]]);
+    }
   }
 
   /** Throws as a timed-out answer does when `method` was marked unanswered (its work is done). */
