@@ -18,7 +18,7 @@ import { parseLinks } from "../ip/link.ts";
 import { findVxlanDevice } from "../vxlan/device.ts";
 import { IpSession } from "../ip/session.ts";
 import { readDoctorSysctls } from "./sysctls.ts";
-import { splitRouteDump } from "./route_dump.ts";
+import { splitRouteDump } from "../ip/route_dump.ts";
 import { formatNetworkConfig, parseNetworkConfig } from "../store/config.ts";
 import { leaseValue } from "../store/lease.ts";
 import type { SubnetStore } from "../store/store.ts";
@@ -38,7 +38,7 @@ const asList = (text: string): unknown[] => {
 
 /**
  * Every route of both families in one dump: IPv4 main, IPv6 main and the IPv4 others are
- * sorted from it (route_dump.ts). A process of its own beside the namespace's session: a
+ * sorted from it (lib/ip/route_dump.ts). A process of its own beside the namespace's session: a
  * one-shot read of a big table's megabyte costs hg a tenth of what the session's pipe does
  * (lib/exec/run.ts). Without `-d`, ip leaves out what is the default (type unicast, table
  * main, protocol boot, scope global): for 10,000 routes a third less JSON, and ip's own CPU

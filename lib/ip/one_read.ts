@@ -16,6 +16,7 @@ import { batchLine, ipInvocation } from "./op.ts";
 import { IpOutputError } from "./output_error.ts";
 import type { NetState } from "./read.ts";
 import { parseRoutes, type Route } from "./route.ts";
+import { inMain } from "./route_dump.ts";
 
 /**
  * The batch's lines. A batch line takes no -4/-6: `show table main` lists IPv4 routes, and an
@@ -65,11 +66,7 @@ function mainRoutes6(text: string): Route[] {
   }
   // Not a list: the route parser refuses it, in its words.
   if (!Array.isArray(entries)) return parseRoutes(text, 6);
-  const inMain = (e: unknown) => {
-    const table = (e as { table?: unknown } | null)?.table;
-    return table === undefined || table === "254" || table === "main" || table === 254;
-  };
-  return parseRoutes(entries.filter(inMain), 6);
+  return parseRoutes(entries.filter((e) => inMain((e as { table?: unknown } | null)?.table)), 6);
 }
 
 /** Routes as a read of table main has them: with no table of their own. */

@@ -251,33 +251,6 @@ export function parseRouteTables(text: string | readonly unknown[]): Route[] {
 }
 
 /**
- * Splits the entries `ip -j [-N] route show table all` printed into IPv4 table main (ip prints
- * no table for it) and the IPv4 routes of every other table, as printed: one dump of the
- * routes instead of one of table main and one of them all.
- *
- * @example
- * ```ts
- * declare const text: string;
- * const { main, others } = splitRouteTables(JSON.parse(text));
- * console.log(main.length, others.length);
- * ```
- */
-export function splitRouteTables(
-  entries: readonly unknown[],
-): { main: unknown[]; others: unknown[] } {
-  const main: unknown[] = [];
-  const others: unknown[] = [];
-  const fields = JsonFields.list(entries, "route");
-  fields.forEach((f, i) => {
-    if (isIpv6Entry(f)) return;
-    const table = f.raw("table");
-    (table === undefined || table === "main" || table === "254" || table === 254 ? main : others)
-      .push(entries[i]);
-  });
-  return { main, others };
-}
-
-/**
  * A route the way `ip route` prints it (protocol and scope by name where iproute2 knows one).
  *
  * @example

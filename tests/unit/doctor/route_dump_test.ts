@@ -8,19 +8,30 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { describe, it } from "node:test";
 import { diagnose } from "../../../lib/doctor/diagnose.ts";
-import { splitRouteDump } from "../../../lib/doctor/route_dump.ts";
+import { splitRouteDump } from "../../../lib/ip/route_dump.ts";
 import { parseSnapshot } from "../../../lib/doctor/snapshot.ts";
 import { parseSysctlLines } from "../../../lib/doctor/sysctls.ts";
 import { IpOutputError } from "../../../lib/ip/output_error.ts";
-import { splitRouteTables } from "../../../lib/ip/route.ts";
 import { type Doc, fixtureDocument } from "./fixture.ts";
 
 const names = readdirSync(new URL("../../fixtures/doctor/", import.meta.url))
   .filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5)).sort();
 
+const v6 = (value: unknown) => typeof value === "string" && value.includes(":");
+const inMain = (r: Doc) =>
+  r.table === undefined || r.table === "main" || r.table === "254" || r.table === 254;
+
+/** IPv4 table main and IPv4's other tables, as the listing split sorted them before (the reference). */
+function ipv4TablesBefore(entries: readonly Doc[]): { main: Doc[]; others: Doc[] } {
+  const ipv4 = entries.filter((r) =>
+    !("pref" in r || v6(r.dst) || v6(r.gateway) || v6(r.prefsrc) ||
+      (r.nexthops ?? []).some((n: Doc) => v6(n.gateway)))
+  );
+  return { main: ipv4.filter(inMain), others: ipv4.filter((r) => !inMain(r)) };
+}
+
 /** The IPv6 routes of table main as doctor's collector picked them before (the reference). */
 function ipv6MainBefore(entries: readonly Doc[]): Doc[] {
-  const v6 = (value: unknown) => typeof value === "string" && value.includes(":");
   return entries.filter((r) => {
     const main = r.table === undefined || r.table === "main" || r.table === "254";
     return main && ("pref" in r || v6(r.dst) || v6(r.gateway));
@@ -48,7 +59,7 @@ describe("splitRouteDump", () => {
     for (const { name, doc } of dumps) {
       const entries = doc.host.routeTables as Doc[];
       const { main, main6, others } = splitRouteDump(entries);
-      const before = splitRouteTables(entries);
+      const before = ipv4TablesBefore(entries);
       assert.deepEqual(main, before.main, name);
       assert.deepEqual(others, before.others, name);
       assert.deepEqual(main6, ipv6MainBefore(entries), name);

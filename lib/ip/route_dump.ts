@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { IpOutputError } from "../ip/output_error.ts";
+import { IpOutputError } from "./output_error.ts";
 
 /** The entries of one dump, by list. */
 export interface RouteDump {
@@ -32,8 +32,15 @@ function isIpv6(r: Record<string, unknown>): boolean {
     hops.some((n) => typeof n === "object" && n !== null && v6(n.gateway));
 }
 
-/** Whether ip's `table` field (absent without `-d`) names table main. */
-const inMain = (table: unknown) =>
+/**
+ * Whether ip's `table` field (absent without `-d`) names table main.
+ *
+ * @example
+ * ```ts
+ * [inMain(undefined), inMain("main"), inMain("254"), inMain("local")]; // [true, true, true, false]
+ * ```
+ */
+export const inMain = (table: unknown): boolean =>
   table === undefined || table === "main" || table === "254" || table === 254;
 
 /**
