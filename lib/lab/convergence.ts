@@ -172,6 +172,11 @@ export async function notSynced(a: AwaitedAgent): Promise<string> {
 /** Throws, naming at most three of `missing`, once `deadline` (ms since the epoch) has passed. */
 function giveUpAfter(deadline: number, what: string, missing: readonly string[], hint: string) {
   if (missing.length === 0 || Date.now() <= deadline) return;
+  giveUp(what, missing, hint);
+}
+
+/** Throws, naming at most three of `missing`. */
+function giveUp(what: string, missing: readonly string[], hint: string): never {
   const more = missing.length > 3 ? ` (and ${missing.length - 3} more)` : "";
   throw new HgError(`gave up waiting for ${what}: ${missing.slice(0, 3).join("; ")}${more}${hint}`);
 }
@@ -179,7 +184,8 @@ function giveUpAfter(deadline: number, what: string, missing: readonly string[],
 /**
  * Waits until the agent of each of `agents` reports that it set its host up (a sync, by the
  * awaited PID when one is given): one file read per host and look, no process at all. Throws
- * after `budgetMs`, naming the hosts still waited for; `hint` ends that message.
+ * after `budgetMs`, or as soon as an awaited PID has exited, naming the hosts still waited for
+ * (those whose agent exited first); `hint` ends that message.
  *
  * @example
  * ```ts
@@ -205,11 +211,14 @@ export async function waitForSync(
     );
     const missing = agents.filter((a) => !synced.has(a.host.netns));
     if (missing.length === 0) return;
-    if (Date.now() > deadline) {
-      const named = await Promise.all(missing.slice(0, 3).map(notSynced));
-      giveUpAfter(deadline, "the agents to set their hosts up", [
+    // An agent the lab started that is gone will not sync: no use waiting out the budget.
+    const exited = missing.filter((a) => a.pid !== undefined && !isRunning(a.pid));
+    if (exited.length > 0 || Date.now() > deadline) {
+      const first = [...exited, ...missing.filter((a) => !exited.includes(a))];
+      const named = await Promise.all(first.slice(0, 3).map(notSynced));
+      giveUp("the agents to set their hosts up", [
         ...named,
-        ...missing.slice(3).map((a) => a.host.netns),
+        ...first.slice(3).map((a) => a.host.netns),
       ], hint);
     }
     await new Promise((r) => setTimeout(r, pollIntervalMs(agents.length)));

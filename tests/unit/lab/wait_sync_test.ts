@@ -1,6 +1,7 @@
 /**
  * When lab up gives up on an agent, its message says why as far as the lab can see: whether
- * the agent's process still runs, and the last line it logged. Real processes and files: a
+ * the agent's process still runs, and the last line it logged. An agent that exited is given up
+ * on at once. Real processes and files: a
  * `sleep` that runs, a `true` that has exited, logs written as agents write them.
  */
 import { describe, it } from "node:test";
@@ -52,6 +53,31 @@ describe("lab up's wait for its agents, giving up", () => {
       );
       // An agent the wait did not start (no PID) and no log: nothing more to say.
       assert.equal(await notSynced({ host }), `${host.netns} has not synced`);
+    } finally {
+      sleeper.kill();
+    }
+  });
+
+  it("gives up at once, not after its budget, when an agent it started has exited", async () => {
+    const log = `${dir}/gone.log`;
+    writeFileSync(log, "2026-12-01T17:00:01.000Z ERROR hg: etcd is unavailable\n");
+    const sleeper = spawn("sleep", ["30"]);
+    try {
+      const agents = [
+        { host: labHost("hgwaitnone", 1), pid: sleeper.pid!, log },
+        { host: labHost("hgwaitnone", 2), pid: exitedPid(), log },
+      ];
+      const started = Date.now();
+      const error = await waitForSync(agents, 60_000).then(() => undefined, (e) => e);
+      assert.ok(Date.now() - started < 5_000, `gave up after ${Date.now() - started} ms`);
+      // The host whose agent exited is named first, the one still starting after it.
+      assert.equal(
+        (error as Error).message,
+        "gave up waiting for the agents to set their hosts up: hgwaitnone-h2 has not synced " +
+          "(its agent exited; its log ends: 2026-12-01T17:00:01.000Z ERROR hg: etcd is " +
+          "unavailable); hgwaitnone-h1 has not synced (its agent runs; its log ends: " +
+          "2026-12-01T17:00:01.000Z ERROR hg: etcd is unavailable)",
+      );
     } finally {
       sleeper.kill();
     }
