@@ -305,8 +305,8 @@ export class Agent {
   /**
    * Waits for the registry, leases the subnet (the one the host already uses when it is free)
    * and makes the host right once (or, when the listing after the lease goes unanswered, leaves
-   * that to the watch loop of {@link run}). Throws when the host uses a subnet it cannot lease again and
-   * has containers on it (they would have to be renumbered).
+   * that to the watch loop of {@link run}). Throws when the host uses a subnet it cannot lease
+   * again and has containers on it (they would have to be renumbered).
    */
   async start(): Promise<void> {
     const { store, attrs, ttlSeconds, bridge, subnetFile } = this.options;
