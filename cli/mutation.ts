@@ -20,6 +20,11 @@ export interface Planned {
   readonly result?: Record<string, unknown>;
   /** Lines to print before the summary (what was decided, in words). */
   readonly details?: readonly string[];
+  /**
+   * What the command changed before this plan, outside the host (`setup --store`: this host's
+   * entry in the registry), one line each: they count as changes too.
+   */
+  readonly changedBefore?: readonly string[];
 }
 
 /**
@@ -58,7 +63,13 @@ export async function mutate<S>(
   // The commands are rendered only to be shown: a big plan is otherwise rendered for nothing.
   const { json, verbose } = out.options;
   const commands = dryRun || json || verbose ? renderPlan(planned.plan) : [];
-  out.json({ changed: !dryRun && changes > 0, dryRun, commands, ...planned.result });
+  const before = planned.changedBefore ?? [];
+  out.json({
+    changed: !dryRun && (changes > 0 || before.length > 0),
+    dryRun,
+    commands,
+    ...planned.result,
+  });
   if (dryRun) {
     // One write each: thousands of lines written one by one cost more than planning them.
     if (changes > 0) out.line(commands.join("\n"));
@@ -66,10 +77,13 @@ export async function mutate<S>(
     return;
   }
   if (changes > 0) out.detail(commands.map((c) => `+ ${c}`).join("\n"));
-  if (planned.details?.length) out.line(planned.details.join("\n"));
+  const details = [...before, ...planned.details ?? []];
+  if (details.length > 0) out.line(details.join("\n"));
   out.line(
-    changes === 0
-      ? `nothing to do: ${planned.summary}`
-      : `${planned.summary} (${changes} change${changes === 1 ? "" : "s"})`,
+    changes > 0
+      ? `${planned.summary} (${changes} change${changes === 1 ? "" : "s"})`
+      : before.length > 0
+      ? `nothing to do on the host: ${planned.summary}`
+      : `nothing to do: ${planned.summary}`,
   );
 }

@@ -40,6 +40,8 @@ interface Assignment {
   readonly ipv6Network?: Prefix;
   /** A lease this run claimed, to give back if the setup fails. */
   readonly claimed?: boolean;
+  /** What this run changed in the registry, in words (nothing for a renewal that extends). */
+  readonly registryChange?: string;
   readonly lease?: ReturnType<typeof leaseJson>;
   readonly note?: string;
   /** The registry's backend (with --store). */
@@ -81,13 +83,19 @@ async function assignFromStore(
       note: newSubnetNote(preview.free, preview.first),
     };
   }
-  const { lease, reused } = await allocate(store, {
+  const { lease, reused, entry } = await allocate(store, {
     attrs,
     ttlSeconds,
     previous,
     keepPrevious: true,
   });
+  const leased = leaseSubnets(lease).map(formatPrefix).join(" + ");
   return {
+    ...(entry === "renewed" ? {} : {
+      registryChange: entry === "claimed"
+        ? `leased ${leased} in ${store.url}`
+        : `rewrote this host's lease of ${leased} in ${store.url} (its addresses or attributes changed)`,
+    }),
     subnets: lease,
     network: config.network,
     ipv6Network: config.ipv6?.network,
@@ -256,6 +264,7 @@ export function setupCommand(output: () => Output) {
             const { ipv6Subnet } = subnets;
             return {
               plan: [...plan, ...device],
+              ...(assignment.registryChange ? { changedBefore: [assignment.registryChange] } : {}),
               summary: `bridge ${opts.bridge} ${
                 leaseSubnets(subnets).map(gatewayOf).join(" ")
               } for subnet ${leaseSubnets(subnets).map(formatPrefix).join(" + ")}, forwarding on`,

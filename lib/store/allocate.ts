@@ -22,6 +22,7 @@ import {
 } from "../net/prefix.ts";
 import { configRanges, describeNetworks, type NetworkConfig, type SubnetRange } from "./config.ts";
 import {
+  formatLeaseValue,
   leaseAddressError,
   type LeaseAttrs,
   leaseAttrsFor,
@@ -54,6 +55,11 @@ export interface AllocRequest {
 export interface Allocation {
   readonly lease: Lease;
   readonly reused: boolean;
+  /**
+   * What became of this host's entry in the registry: made (`claimed`), its value written anew
+   * (`rewritten`: the host's addresses or attributes changed), or only extended (`renewed`).
+   */
+  readonly entry: "claimed" | "rewritten" | "renewed";
   /** Why the host's previous subnet could not be had, when another one was taken instead. */
   readonly previousUnavailable?: string;
 }
@@ -415,7 +421,12 @@ export async function allocate(
     if (preview.kind === "renew") {
       const mine = preview.lease;
       if (await store.renew(mine, mine.attrs.publicIp, ttlSeconds, attrs)) {
-        return { lease: { ...mine, attrs, expiresAt: expiry(request) }, reused: true };
+        const same = formatLeaseValue(mine.attrs) === formatLeaseValue(attrs);
+        return {
+          lease: { ...mine, attrs, expiresAt: expiry(request) },
+          reused: true,
+          entry: same ? "renewed" : "rewritten",
+        };
       }
       continue; // it expired or was released in between: look again
     }
@@ -424,11 +435,12 @@ export async function allocate(
       : randomFree(config, taken!, random);
     if (await store.claim(subnets, attrs, ttlSeconds)) {
       const lease = { ...subnets, attrs, expiresAt: expiry(request) };
-      if (preview.kind === "previous") return { lease, reused: true };
+      if (preview.kind === "previous") return { lease, reused: true, entry: "claimed" };
       const { previousUnavailable } = preview;
       return {
         lease,
         reused: false,
+        entry: "claimed",
         ...(previousUnavailable === undefined ? {} : { previousUnavailable }),
       };
     }

@@ -69,11 +69,30 @@ describe("labs on a registry (e2e, root)", () => {
           subnet: string;
         }[]).filter((l) => l.node === h1).map((l) => l.subnet);
       const [subnet] = subnetOf();
-      // The lease is gone (ran out, or released): setup takes the same subnet again.
+      const setup = (...more: string[]) => {
+        const r = hgIn(h1, ["setup", "--store", url, ...who, ...more]);
+        assert.equal(r.code, 0, r.stderr);
+        return r.stdout;
+      };
+      const changed = (...more: string[]) => JSON.parse(setup("--json", ...more)).changed;
+      // Run again on a host that is set up: nothing changes, and it says so.
+      assert.equal(changed(), false, "a renewal alone is no change");
+      // The lease is gone (ran out, or released): setup takes the same subnet again. The host
+      // needs no change, the registry did change: a script reading `changed` must hear it.
       assert.equal(hgIn(h1, ["subnet", "release", subnet, "--store", url]).code, 0);
-      const again = hgIn(h1, ["setup", "--store", url, ...who]);
-      assert.equal(again.code, 0, again.stderr);
+      assert.equal(
+        setup(),
+        `leased ${subnet} in ${url}/coreos.com/network\nnothing to do on the host: bridge cni0 ${
+          subnet.replace(".0/", ".1/")
+        } for subnet ${subnet}, forwarding on\n`,
+      );
       assert.deepEqual(subnetOf(), [subnet]);
+      assert.equal(hgIn(h1, ["subnet", "release", subnet, "--store", url]).code, 0);
+      assert.equal(changed(), true, "the lease made again is a change");
+      // The lease's value written anew (another node name) is a change; the next run is not.
+      assert.equal(changed("--node", `${h1}-renamed`), true);
+      assert.equal(changed("--node", `${h1}-renamed`), false);
+      assert.equal(changed(), true, "the node name back");
 
       // Gone and taken by another host: setup says so, and changes nothing.
       assert.equal(hgIn(h1, ["subnet", "release", subnet, "--store", url]).code, 0);

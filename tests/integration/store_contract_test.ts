@@ -102,6 +102,7 @@ for (const kind of kinds) {
       );
       const first = await allocate(store, { attrs: host(11), ttlSeconds: 60 });
       assert.equal(first.reused, false);
+      assert.equal(first.entry, "claimed");
       const third = Number(formatPrefix(first.lease.subnet).split(".")[2]);
       assert.ok(
         third >= 10 && third <= 19,
@@ -109,6 +110,7 @@ for (const kind of kinds) {
       );
       const again = await allocate(store, { attrs: host(11), ttlSeconds: 60 });
       assert.equal(again.reused, true);
+      assert.equal(again.entry, "renewed", "the same value again only extends the lease");
       assert.equal(formatPrefix(again.lease.subnet), formatPrefix(first.lease.subnet));
       // The same node from a new address keeps its subnet, and the lease says the new address.
       const moved = await allocate(store, {
@@ -116,6 +118,7 @@ for (const kind of kinds) {
         ttlSeconds: 60,
       });
       assert.equal(formatPrefix(moved.lease.subnet), formatPrefix(first.lease.subnet));
+      assert.equal(moved.entry, "rewritten", "a new address is a new value");
       const listed = (await store.listLeases()).entries;
       assert.equal(listed.length, 1);
       assert.ok(
