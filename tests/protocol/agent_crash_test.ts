@@ -11,6 +11,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { describe, it } from "node:test";
 import { hg, hgIn, ipJson, labEtcdctl, within, withLab } from "../e2e/harness.ts";
+import { isRunning } from "../../lib/exec/daemon.ts";
 
 const PREFIX = "/coreos.com/network/subnets";
 const ROUNDS = 3;
@@ -29,15 +30,6 @@ function leased(lab: string): string[] {
     .map((k) => k.slice(PREFIX.length + 1).replace("-", "/")).sort();
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe("an agent killed while it changes its host (e2e, root, real etcd)", () => {
   it("SIGKILLed holding the host lock amid a burst of leases: the lock is taken over, the agent started again routes them all", async () => {
     await withLab(
@@ -54,7 +46,7 @@ describe("an agent killed while it changes its host (e2e, root, real etcd)", () 
           .filter((s) => !taken.has(s));
         for (let round = 0; round < ROUNDS; round++) {
           const pid = Number(readFileSync(pidFile, "utf8"));
-          assert.ok(alive(pid), `round ${round}: the agent runs`);
+          assert.ok(isRunning(pid), `round ${round}: the agent runs`);
           await within(5000, () => !existsSync(lock), `round ${round}: the agent idle, unlocked`);
           // Peers as flanneld writes them, on h1's segment (several hosts may share an address).
           const puts = free.slice(round * LEASES, (round + 1) * LEASES).map((subnet, i) => {
@@ -80,7 +72,7 @@ describe("an agent killed while it changes its host (e2e, root, real etcd)", () 
           while (!existsSync(lock) && Date.now() < deadline) { /* spin */ }
           assert.ok(existsSync(lock), `round ${round}: the agent took its host lock for a change`);
           process.kill(pid, "SIGKILL");
-          await within(5000, () => !alive(pid), "the killed agent gone");
+          await within(5000, () => !isRunning(pid), "the killed agent gone");
           assert.equal(await wrote, 0, "every lease written");
 
           // The lock of a dead holder on this host is taken over at once.

@@ -28,6 +28,7 @@ import {
   within,
   withLab,
 } from "../e2e/harness.ts";
+import { isRunning } from "../../lib/exec/daemon.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const REGISTRY = "etcd://10.0.12.2:2379";
@@ -66,14 +67,6 @@ const agentPid = (lab: string, host: string) =>
   Number(readFileSync(`${labDir(lab)}/${host}.agent.pid`, "utf8"));
 const agentLog = (lab: string, host: string) =>
   readFileSync(`${labDir(lab)}/${host}.agent.log`, "utf8");
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const containerAddress = (host: string) =>
   JSON.parse(hgIn(host, ["status", "--json"]).stdout).containers[0].address.split("/")[0];
 /** Whether a child process has not exited (a signal's end sets signalCode, not exitCode). */
@@ -106,7 +99,7 @@ describe("agent leases under registry faults (e2e, root, real etcd)", () => {
         }
         const out = await done;
         for (const [i, h] of [h1, h2].entries()) {
-          assert.ok(alive(pids[i]), `the agent of ${h} still runs`);
+          assert.ok(isRunning(pids[i]), `the agent of ${h} still runs`);
           const log = agentLog(lab, h);
           assert.doesNotMatch(log, /LEASE LOST/);
           // The lease really ran out while etcd was away, and was claimed back by its owner.
@@ -261,7 +254,7 @@ describe("agent leases under registry faults (e2e, root, real etcd)", () => {
         const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
         const dataDir = argv.find((a) => a.startsWith("--data-dir="))!.slice("--data-dir=".length);
         process.kill(pid, "SIGKILL");
-        await within(5000, () => !alive(pid), "etcd gone");
+        await within(5000, () => !isRunning(pid), "etcd gone");
         rmSync(dataDir, { recursive: true, force: true });
         const log = openSync(`${labDir(lab)}/etcd-restarted.log`, "a");
         const etcd = spawn("nsenter", [`--net=/run/netns/${lab}-ul`, ...argv], {
