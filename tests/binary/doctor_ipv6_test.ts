@@ -181,6 +181,14 @@ describe("hg doctor on IPv6 (e2e, root)", () => {
   );
 
   scenario(
+    "IPv6 disabled on the sending host's bridge (its addresses gone, none can be added)",
+    "bridge-no-address",
+    1,
+    (p) => sh(`${p}-h1`, "sysctl -qw net.ipv6.conf.cni0.disable_ipv6=1"),
+    follow,
+  );
+
+  scenario(
     "IPv6 forwarding off on the sending host",
     "forwarding-off",
     1,

@@ -9,6 +9,7 @@ import { formatAddress, type IpAddress } from "../../net/address.ts";
 import { firstHost, formatPrefix, prefixContains, prefixOf } from "../../net/prefix.ts";
 import type { Container, DoctorContext } from "../context.ts";
 import type { Finding } from "../finding.ts";
+import { sysctlCommand } from "../../sysctl/sysctl.ts";
 
 /** The subnet the bridge should have: from its address, the registry, or the containers' marks. */
 function expectedSubnet(ctx: DoctorContext) {
@@ -48,14 +49,32 @@ export function checkBridge(ctx: DoctorContext): Finding[] {
   }
   if (!ctx.bridge.gateway) {
     const gw = subnet ? `${formatAddress(firstHost(subnet))}/${subnet.length}` : "GATEWAY/LEN";
+    const evidence = `ip addr show ${name}: no ${
+      ctx.family === 4 ? "inet" : "global inet6"
+    } address`;
+    // IPv6 turned off on the bridge took its addresses and refuses new ones: say so, and turn
+    // it on first, or the fix's `ip addr add` fails ("IPv6 is disabled on this device").
+    const disabledKey = `net.ipv6.conf.${name}.disable_ipv6`;
+    const disabled = ctx.family === 6 && ctx.obs.sysctl.get(disabledKey) === "1";
     findings.push({
       id: "bridge-no-address",
       severity: "error",
       stage: "bridge",
-      summary: `the bridge ${name} has no IPv${ctx.family} address: the containers' default ` +
-        "gateway is gone",
-      evidence: [`ip addr show ${name}: no ${ctx.family === 4 ? "inet" : "global inet6"} address`],
-      fix: [`ip addr add ${gw} dev ${name}`],
+      ...(disabled
+        ? {
+          summary: `IPv6 is disabled on the bridge ${name}: it has no IPv6 address, and none ` +
+            "can be added, so the containers' default gateway is gone",
+          explanation: "disable_ipv6=1 removes every IPv6 address of an interface and refuses " +
+            "new ones; turning it off again brings back only the link-local address.",
+          evidence: [evidence, `${disabledKey} = 1`],
+          fix: [sysctlCommand(disabledKey, "0"), `ip addr add ${gw} dev ${name}`],
+        }
+        : {
+          summary: `the bridge ${name} has no IPv${ctx.family} address: the containers' ` +
+            "default gateway is gone",
+          evidence: [evidence],
+          fix: [`ip addr add ${gw} dev ${name}`],
+        }),
     });
   }
   const wide = ctx.bridge.gateway;

@@ -83,6 +83,18 @@ describe("doctor rules", () => {
       for (const l of doc.host.addr) if (l.ifname === "cni0") l.addr_info = [];
     }, false);
     assert.ok(ids(noAddr).includes("bridge-no-address"), ids(noAddr).join());
+    // An IPv4 host may turn IPv6 off on its bridge: the IPv4 address is what is missing, and
+    // the fix puts it back alone (the IPv6 switch is named only for an IPv6 bridge address).
+    const noAddrNo6 = diagnoseChanged((doc) => {
+      for (const l of doc.host.addr) if (l.ifname === "cni0") l.addr_info = [];
+      doc.sysctl["net.ipv6.conf.cni0.disable_ipv6"] = "1";
+    }, false);
+    const finding = noAddrNo6.findings.find((f) => f.id === "bridge-no-address");
+    assert.deepEqual(finding?.fix, [
+      noAddr.findings.find((f) => f.id === "bridge-no-address")!.fix[0],
+    ]);
+    assert.match(finding!.fix[0], /^ip addr add 1\.1\.\d+\.1\/24 dev cni0$/);
+    assert.doesNotMatch(finding!.summary, /IPv6/);
     const gone = diagnoseChanged((doc) => {
       doc.host.link = doc.host.link.filter((l: Doc) => l.ifname !== "cni0");
       doc.host.addr = doc.host.addr.filter((l: Doc) => l.ifname !== "cni0");
