@@ -127,6 +127,21 @@ export function ipJson(netns: string, args: readonly string[]): unknown {
   return JSON.parse(r.stdout || "[]");
 }
 
+/** A lab host's container subnet: the network of its bridge's IPv4 address (x.y.z.1/24). */
+export function bridgeSubnetOf(netns: string): string {
+  const [{ addr_info }] = ipJson(netns, ["-4", "addr", "show", "cni0"]) as {
+    addr_info: { local: string; prefixlen: number }[];
+  }[];
+  const { local, prefixlen } = addr_info[0];
+  return `${local.replace(/\.1$/, ".0")}/${prefixlen}`;
+}
+
+/** The destinations of hg's routes (proto 104) in a namespace, as `ip -N` prints them. */
+export function hgRouteDestinations(netns: string): string[] {
+  return (ipJson(netns, ["-N", "route", "show", "proto", "104"]) as { dst: string }[])
+    .map((r) => r.dst);
+}
+
 /**
  * A namespace's network state (links, IPv4 addresses, all IPv4 routing tables; IPv6 link-local
  * routes come and go with DAD by themselves) without the counters and

@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import {
   assertOneLine,
+  bridgeSubnetOf,
   hg,
   hgIn,
   ipJson,
@@ -49,13 +50,6 @@ const agentsOfLab = (lab: string) =>
 
 type Addr = { addr_info: { local: string; prefixlen: number }[] };
 
-/** A host's subnet: its bridge's network (read with ip, much cheaper than `hg status`). */
-const subnetOf = (host: string) => {
-  const { local, prefixlen } = (ipJson(host, ["-4", "addr", "show", "cni0"]) as Addr[])[0]
-    .addr_info[0];
-  return `${local.replace(/\.1$/, ".0")}/${prefixlen}`;
-};
-
 /** A container's address. */
 const addressOf = (container: string) =>
   (ipJson(container, ["-4", "addr", "show", "eth0"]) as Addr[])[0].addr_info[0].local;
@@ -63,7 +57,7 @@ const addressOf = (container: string) =>
 /** Every host routes to every other (hg's routes only) through that host's address. */
 function assertFullyRouted(lab: string): void {
   const hosts = hostsOf(lab);
-  const subnets = new Map(hosts.map((h) => [h, subnetOf(h)]));
+  const subnets = new Map(hosts.map((h) => [h, bridgeSubnetOf(h)]));
   for (const h of hosts) {
     const want = hosts.filter((p) => p !== h)
       .map((p) => `${subnets.get(p)} via 10.0.12.${10 + Number(p.split("-h")[1])}`).sort();
@@ -131,7 +125,7 @@ describe("lab host numbers and restarting agents (e2e, root)", () => {
         assert.equal(now.pid, pid);
         assert.equal(now.subnet, before.subnet, "it keeps its subnet");
         assertFullyRouted(lab);
-        assert.equal(subnetOf(h3), before.subnet);
+        assert.equal(bridgeSubnetOf(h3), before.subnet);
         assert.ok(pings(`${h3}-c1`, addressOf(`${h5}-c1`)), "h3's container reaches h5's");
         assert.ok(pings(`${h5}-c1`, addressOf(`${h3}-c1`)), "h5's container reaches h3's");
         const log = readFileSync(logPath, "utf8");

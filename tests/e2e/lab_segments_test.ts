@@ -16,6 +16,7 @@ import { describe, it } from "node:test";
 import {
   answers,
   assertOneLine,
+  bridgeSubnetOf,
   hg,
   hgIn,
   ipJson,
@@ -51,13 +52,6 @@ const ports = (lab: string) =>
     (ipJson(`${lab}-ul`, ["link", "show"]) as Link[]).filter((l) => l.ifname.startsWith("ul-h"))
       .map((l) => [l.ifname, l.master]),
   );
-
-/** A host's container subnet: the network of its bridge's address. */
-const subnetOf = (netns: string) => {
-  const { local, prefixlen } = (ipJson(netns, ["-4", "addr", "show", "cni0"]) as Addr[])[0]
-    .addr_info[0];
-  return `${local.replace(/\.1$/, ".0")}/${prefixlen}`;
-};
 
 /** A container's address. */
 const addressOf = (container: string) =>
@@ -125,7 +119,7 @@ describe("lab on two segments (e2e, root)", () => {
         assert.ok(answers(h2, "10.0.12.2"), "h2 reaches the registry's address on segment 0");
 
         // host-gw: every host routes to the hosts of its own segment only...
-        const subnet = Object.fromEntries([h1, h2, h3, h4].map((h) => [h, subnetOf(h)]));
+        const subnet = Object.fromEntries([h1, h2, h3, h4].map((h) => [h, bridgeSubnetOf(h)]));
         assert.deepEqual(hgRoutes(h1), [`${subnet[h3]} via 10.0.12.13 dev eth0`]);
         assert.deepEqual(hgRoutes(h2), [`${subnet[h4]} via 10.0.20.14 dev eth0`]);
         assert.deepEqual(hgRoutes(h3), [`${subnet[h1]} via 10.0.12.11 dev eth0`]);

@@ -10,17 +10,20 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { describe, it } from "node:test";
-import { hg, hgIn, ipJson, labEtcdctl, within, withLab } from "../e2e/harness.ts";
+import {
+  bridgeSubnetOf,
+  hg,
+  hgIn,
+  hgRouteDestinations,
+  labEtcdctl,
+  within,
+  withLab,
+} from "../e2e/harness.ts";
 import { isRunning } from "../../lib/exec/daemon.ts";
 
 const PREFIX = "/coreos.com/network/subnets";
 const ROUNDS = 3;
 const LEASES = 30;
-
-/** The subnets hg routes in a host. */
-const routed = (host: string) =>
-  (ipJson(host, ["-N", "route", "show", "proto", "104"]) as { dst: string }[]).map((r) => r.dst)
-    .sort();
 
 /** Every subnet the registry holds a lease for. */
 function leased(lab: string): string[] {
@@ -39,7 +42,7 @@ describe("an agent killed while it changes its host (e2e, root, real etcd)", () 
         const pidFile = `/run/hg/lab-${lab}/${h1}.agent.pid`;
         // The agent's host lock: its host is its network namespace, named by the inode.
         const lock = `/run/hg/host-${statSync(`/run/netns/${h1}`).ino}.lock`;
-        const mine = ownSubnet(h1);
+        const mine = bridgeSubnetOf(h1);
         // Free subnets for the peers (the agents leased theirs at random in 1.1.0.0/16).
         const taken = new Set(leased(lab));
         const free = Array.from({ length: 250 }, (_, i) => `1.1.${i + 3}.0/24`)
@@ -84,10 +87,10 @@ describe("an agent killed while it changes its host (e2e, root, real etcd)", () 
           const want = JSON.stringify(leased(lab).filter((s) => s !== mine));
           await within(
             10_000,
-            () => JSON.stringify(routed(h1)) === want,
+            () => JSON.stringify(hgRouteDestinations(h1).sort()) === want,
             `round ${round}: h1 routes every peer lease and nothing else`,
           );
-          assert.equal(ownSubnet(h1), mine, "the host keeps its subnet");
+          assert.equal(bridgeSubnetOf(h1), mine, "the host keeps its subnet");
         }
       },
       "etcd",
@@ -95,11 +98,3 @@ describe("an agent killed while it changes its host (e2e, root, real etcd)", () 
     );
   });
 });
-
-/** The subnet a lab host's bridge serves. */
-function ownSubnet(host: string): string {
-  const [addr] = (ipJson(host, ["-4", "addr", "show", "cni0"]) as {
-    addr_info: { local: string; prefixlen: number }[];
-  }[])[0].addr_info;
-  return `${addr.local.replace(/\.1$/, ".0")}/${addr.prefixlen}`;
-}

@@ -11,17 +11,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
+  hgRouteDestinations,
   hostStatus,
-  ipJson,
   labEtcdctl,
   run,
   spawnLabAgent,
   within,
   withLab,
 } from "../e2e/harness.ts";
-
-const routes = (host: string) =>
-  (ipJson(host, ["-N", "route", "show", "proto", "104"]) as { dst: string }[]).map((r) => r.dst);
 
 describe("an idle agent (e2e, root)", () => {
   it("starts no process while nothing changes, and still repairs and follows", async () => {
@@ -71,15 +68,23 @@ describe("an idle agent (e2e, root)", () => {
         assert.deepEqual(spawns().slice(settled), [], "refused from what it had observed");
 
         // A route deleted by hand comes back; a new lease is routed.
-        const peer = routes(h1)[0];
+        const peer = hgRouteDestinations(h1)[0];
         assert.equal(run("ip", ["-n", h1, "route", "del", peer]).code, 0);
-        await within(2000, () => routes(h1).includes(peer), "the deleted route is back");
+        await within(
+          2000,
+          () => hgRouteDestinations(h1).includes(peer),
+          "the deleted route is back",
+        );
         const subnet = "1.1.77.0/24";
         assert.equal(
           put("1.1.77.0-24", '{"PublicIP":"10.0.12.13","BackendType":"host-gw"}').code,
           0,
         );
-        await within(2000, () => routes(h1).includes(subnet), "the new lease is routed");
+        await within(
+          2000,
+          () => hgRouteDestinations(h1).includes(subnet),
+          "the new lease is routed",
+        );
         await new Promise((r) => setTimeout(r, 500));
         assert.doesNotMatch(stderr, /sync failed/);
       } finally {

@@ -21,7 +21,7 @@ import {
   hg,
   hgArgv,
   hgIn,
-  ipJson,
+  hgRouteDestinations,
   pingRun,
   pings,
   scriptArgv,
@@ -57,10 +57,6 @@ function registryIfUp(host: string): { config: unknown; leases: LeaseRow[] } | u
 function leasesByNode(host: string): Record<string, string> {
   return Object.fromEntries(registry(host).leases.map((l) => [l.node ?? "?", l.subnet]));
 }
-
-/** The subnets a host routes through hg. */
-const routed = (host: string) =>
-  (ipJson(host, ["-N", "route", "show", "proto", "104"]) as { dst: string }[]).map((r) => r.dst);
 
 const labDir = (lab: string) => `/run/hg/lab-${lab}`;
 const agentPid = (lab: string, host: string) =>
@@ -110,7 +106,11 @@ describe("agent leases under registry faults (e2e, root, real etcd)", () => {
           () => JSON.stringify(leasesByNode(h1)) === JSON.stringify(before),
           "the same subnets",
         );
-        await within(5000, () => routed(h1).includes(before[h2]), "h1 routes to h2 again");
+        await within(
+          5000,
+          () => hgRouteDestinations(h1).includes(before[h2]),
+          "h1 routes to h2 again",
+        );
         // Only the moments when a lease was really gone cost pings: a fraction of a second.
         assert.ok(lost(out) <= 5, `at most 5 of 60 pings lost:\n${out}`);
       },
@@ -206,7 +206,7 @@ describe("agent leases under registry faults (e2e, root, real etcd)", () => {
         await sleep(4500); // the late answers arrive, and change nothing
         const after = registry(h1).leases.filter((l) => l.node === h2);
         assert.deepEqual(after.map((l) => l.subnet), [subnet2], "one lease, the subnet h2 uses");
-        await within(5000, () => routed(h1).includes(subnet2), "h1 routes to h2");
+        await within(5000, () => hgRouteDestinations(h1).includes(subnet2), "h1 routes to h2");
       } finally {
         for (const child of children) child.kill("SIGTERM");
         await Promise.all(
@@ -225,12 +225,16 @@ describe("agent leases under registry faults (e2e, root, real etcd)", () => {
         const subnet2 = leasesByNode(h1)[h2];
         process.kill(agentPid(lab, h2), "SIGKILL");
         await within(10_000, () => leasesByNode(h1)[h2] === undefined, "h2's lease ran out");
-        await within(2000, () => !routed(h1).includes(subnet2), "h1 stopped routing to it");
+        await within(
+          2000,
+          () => !hgRouteDestinations(h1).includes(subnet2),
+          "h1 stopped routing to it",
+        );
         const start = hg(["lab", "start-agent", h2, "--name", lab]);
         assert.equal(start.code, 0, start.stderr);
         const took = await within(
           5000,
-          () => routed(h1).includes(subnet2),
+          () => hgRouteDestinations(h1).includes(subnet2),
           "h1 routes to h2 again",
         );
         assert.equal(leasesByNode(h1)[h2], subnet2, `the same subnet (after ${took} ms)`);
@@ -282,7 +286,8 @@ describe("agent leases under registry faults (e2e, root, real etcd)", () => {
         assert.ok(subnet3, "the new host has a lease");
         await within(
           5000,
-          () => routed(h1).includes(subnet3) && routed(h2).includes(subnet3),
+          () =>
+            hgRouteDestinations(h1).includes(subnet3) && hgRouteDestinations(h2).includes(subnet3),
           "routed",
         );
         assert.ok(pings(`${lab}-h1-c1`, containerAddress(h3)));

@@ -8,7 +8,16 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { hg, hgArgv, ipJson, labName, netnsList, pings, run } from "../e2e/harness.ts";
+import {
+  bridgeSubnetOf,
+  hg,
+  hgArgv,
+  ipJson,
+  labName,
+  netnsList,
+  pings,
+  run,
+} from "../e2e/harness.ts";
 
 const NODES = 50;
 
@@ -20,15 +29,6 @@ function timed<T>(what: string, step: () => T): [T, number] {
   console.log(`${what}: ${seconds.toFixed(1)} s`);
   return [result, seconds];
 }
-
-type Addr = { addr_info: { local: string; prefixlen: number }[] };
-
-/** A host's subnet, from its bridge's address (x.y.z.1/24). */
-const subnetOf = (host: string) => {
-  const { local, prefixlen } = (ipJson(host, ["-4", "addr", "show", "cni0"]) as Addr[])[0]
-    .addr_info[0];
-  return `${local.replace(/\.1$/, ".0")}/${prefixlen}`;
-};
 
 /** The processes (agents and etcd) whose command line names this lab. */
 const processesOf = (lab: string) =>
@@ -74,7 +74,7 @@ describe(`a ${NODES}-host lab with agents on etcd (scale, root)`, () => {
       assert.deepEqual(doc.reachability.filter((r) => !r.ok), [], "every sampled pair pings");
 
       const [, routeSeconds] = timed("checking every host's routes", () => {
-        const subnets = hosts.map(subnetOf);
+        const subnets = hosts.map(bridgeSubnetOf);
         assert.equal(new Set(subnets).size, NODES, "every host has a subnet of its own");
         hosts.forEach((host, i) => {
           const routes = (ipJson(host, ["route", "show", "proto", "104"]) as {
@@ -93,7 +93,7 @@ describe(`a ${NODES}-host lab with agents on etcd (scale, root)`, () => {
       timed("pinging each container from the one before it", () => {
         hosts.forEach((host, i) => {
           const next = hosts[(i + 1) % NODES];
-          const address = subnetOf(next).replace(/\.0\/24$/, ".2");
+          const address = bridgeSubnetOf(next).replace(/\.0\/24$/, ".2");
           assert.ok(pings(`${host}-c1`, address), `${host}-c1 reaches ${next}-c1 at ${address}`);
         });
       });
